@@ -1,0 +1,178 @@
+"""Idempotent, at-least-once consumers with dead letters.
+
+A consumed batch is applied in one PostgreSQL transaction: the event ids are inserted into
+`processed_events` (`ON CONFLICT DO NOTHING RETURNING`) and only the fresh events reach
+their handlers, so a redelivered event has no second effect. Offsets are committed only
+after that transaction commits (FastStream's `AckPolicy.NACK_ON_ERROR` on a batch
+subscriber; never its Kafka default, which commits before the handler runs).
+
+If the batch fails, each event is retried alone, up to `attempts_max` times; one that still
+fails is published to `dlq.<group>` with its error and origin, recorded as dead-lettered,
+and the consumer moves on. Infrastructure errors (database or broker unreachable) are not
+the message's fault: they propagate, the batch is not acknowledged and comes back later.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+
+from shared import metrics
+from shared.contracts.envelope import Envelope
+from shared.contracts.topics import dlq_topic
+from shared.logging import log_context
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+BatchHandler = Callable[[asyncpg.Connection, list[Envelope]], Awaitable[None]]
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError, asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.AdminShutdownError,
+)
+
+
+class DeadLetters:
+    """Publishes a failed record, its error and its origin to `dlq.<group>`."""
+
+    def __init__(self, producer: AIOKafkaProducer, group_id: str) -> None:
+        self.producer = producer
+        self.topic = dlq_topic(group_id)
+        self.group_id = group_id
+
+    async def send(self, record: ConsumerRecord, error: BaseException, attempts: int) -> None:
+        detail = {
+            "group_id": self.group_id, "topic": record.topic, "partition": record.partition,
+            "offset": record.offset, "key": (record.key or b"").decode(errors="replace"),
+            "error_type": type(error).__name__, "error": str(error)[:2000],
+            "traceback": "".join(traceback.format_exception(error))[-4000:],
+            "attempts": attempts, "failed_at": datetime.now(timezone.utc).isoformat(),
+        }
+        headers = list(record.headers or ()) + [("dlq_error", orjson.dumps(detail))]
+        await self.producer.send_and_wait(self.topic, value=record.value, key=record.key,
+                                          headers=headers)
+        log.error("event dead-lettered", extra={"dlq": self.topic, **{
+            k: detail[k] for k in ("topic", "partition", "offset", "error_type", "error")}})
+
+
+class IdempotentConsumer:
+    """Applies events to one service's database exactly once per consumer group."""
+
+    def __init__(self, pool: asyncpg.Pool, group_id: str, dead_letters: DeadLetters, *,
+                 handlers: Mapping[str, Handler] | None = None,
+                 batch_handler: BatchHandler | None = None,
+                 event_types: Sequence[str] | None = None,
+                 attempts_max: int = 3, retry_backoff_s: float = 0.1) -> None:
+        assert (handlers is None) != (batch_handler is None), "handlers or batch_handler"
+        assert 1 <= attempts_max <= 20
+        self.pool = pool
+        self.group_id = group_id
+        self.dead_letters = dead_letters
+        self.handlers = dict(handlers or {})
+        self.batch_handler = batch_handler
+        self.event_types = frozenset(event_types or self.handlers)
+        self.attempts_max = attempts_max
+        self.retry_backoff_s = retry_backoff_s
+
+    async def handle_records(self, records: Sequence[ConsumerRecord]) -> None:
+        """Apply one consumed batch; returns once every record is applied or dead-lettered."""
+        started = time.perf_counter()
+        items: list[tuple[ConsumerRecord, Envelope]] = []
+        for record in records:
+            try:
+                envelope = Envelope.from_bytes(record.value)
+            except Exception as exc:  # noqa: BLE001 - unparseable = poison, never retried
+                await self.dead_letters.send(record, exc, attempts=1)
+                metrics.EVENTS_CONSUMED.labels(self.group_id, "dead_lettered").inc()
+                continue
+            if envelope.event_type in self.event_types:
+                items.append((record, envelope))
+        if items:
+            try:
+                await self._apply(items)
+            except TRANSIENT_ERRORS:
+                await asyncio.sleep(1.0)  # the batch comes back; do not spin
+                raise
+            except Exception:  # noqa: BLE001 - find the culprit one event at a time
+                log.warning("batch failed; retrying its events one by one",
+                            extra={"group": self.group_id, "size": len(items)})
+                for record, envelope in items:
+                    await self._apply_one(record, envelope)
+        metrics.CONSUME_BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+
+    async def _apply(self, items: Sequence[tuple[ConsumerRecord, Envelope]]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """INSERT INTO processed_events (consumer_group, event_id)
+                   SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id""",
+                self.group_id, [e.event_id for _, e in items])
+            fresh = {r["event_id"] for r in rows}
+            todo: list[Envelope] = []
+            for _, envelope in items:
+                if envelope.event_id in fresh:
+                    fresh.discard(envelope.event_id)  # a duplicate inside the batch runs once
+                    todo.append(envelope)
+            await self._run_handlers(conn, todo)
+        metrics.EVENTS_CONSUMED.labels(self.group_id, "applied").inc(len(todo))
+        metrics.EVENTS_CONSUMED.labels(self.group_id, "duplicate").inc(len(items) - len(todo))
+
+    async def _run_handlers(self, conn: asyncpg.Connection, events: list[Envelope]) -> None:
+        if self.batch_handler is not None:
+            if events:
+                await self.batch_handler(conn, events)
+            return
+        for envelope in events:
+            with log_context(event_id=str(envelope.event_id),
+                             correlation_id=envelope.correlation_id, key=envelope.key):
+                await self.handlers[envelope.event_type](conn, envelope)
+
+    async def _apply_one(self, record: ConsumerRecord, envelope: Envelope) -> None:
+        error: BaseException | None = None
+        for attempt in range(1, self.attempts_max + 1):
+            try:
+                await self._apply([(record, envelope)])
+                return
+            except TRANSIENT_ERRORS:
+                await asyncio.sleep(1.0)
+                raise
+            except Exception as exc:  # noqa: BLE001 - counted, then dead-lettered
+                error = exc
+                await asyncio.sleep(self.retry_backoff_s * attempt)
+        assert error is not None
+        await self.dead_letters.send(record, error, attempts=self.attempts_max)
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO processed_events (consumer_group, event_id, dead_lettered)
+                   VALUES ($1, $2, true) ON CONFLICT DO NOTHING""",
+                self.group_id, envelope.event_id)
+        metrics.EVENTS_CONSUMED.labels(self.group_id, "dead_lettered").inc()
+
+
+def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, *topics: str,
+              max_records: int = 1000, **kwargs: Any) -> None:
+    """Register a FastStream batch subscriber that feeds `consumer` and acks after it."""
+
+    # `KafkaMessage` from faststream.kafka is Annotated with Context("message"): the raw
+    # batch of ConsumerRecords, so parsing (and poison handling) stays ours.
+    async def on_batch(message: KafkaMessage) -> None:
+        await consumer.handle_records(message.raw_message)
+
+    on_batch.__name__ = f"on_{consumer.group_id.replace('.', '_').replace('-', '_')}"
+    broker.subscriber(
+        *topics, group_id=consumer.group_id, batch=True, max_records=max_records,
+        batch_timeout_ms=100, ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest", **kwargs,
+    )(on_batch)

@@ -1,0 +1,62 @@
+"""The event envelope every topic carries, and its Kafka headers."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID, uuid4
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+HEADER_EVENT_TYPE = "event_type"
+HEADER_EVENT_VERSION = "event_version"
+HEADER_EVENT_ID = "event_id"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Envelope(BaseModel):
+    """One event. `event_id` is the idempotency key every consumer records."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_id: UUID = Field(default_factory=uuid4)
+    event_type: str = Field(min_length=1, max_length=100)
+    event_version: int = Field(default=1, ge=1)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    producer: str = Field(min_length=1, max_length=50)
+    correlation_id: str = Field(default_factory=lambda: str(uuid4()), max_length=100)
+    causation_id: str | None = Field(default=None, max_length=100)
+    key: str = Field(min_length=1, max_length=100)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("occurred_at must carry a time zone")
+        return value.astimezone(timezone.utc)
+
+    def caused(self, event_type: str, producer: str, key: str, data: dict[str, Any],
+               event_version: int = 1) -> "Envelope":
+        """A new event caused by this one: same correlation id, causation = this event."""
+        return Envelope(event_type=event_type, event_version=event_version, producer=producer,
+                        key=key, data=data, correlation_id=self.correlation_id,
+                        causation_id=str(self.event_id))
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "Envelope":
+        return cls.model_validate(orjson.loads(raw))
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """Kafka headers so subscribers can filter by type and version without parsing."""
+        return [
+            (HEADER_EVENT_TYPE, self.event_type.encode()),
+            (HEADER_EVENT_VERSION, str(self.event_version).encode()),
+            (HEADER_EVENT_ID, str(self.event_id).encode()),
+        ]

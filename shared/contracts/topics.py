@@ -1,0 +1,75 @@
+"""Topic names, partition counts, event types and consumer group ids: the one place they live.
+
+Topics are one per producer and major version. Keys: the billing account number, except
+`enrollment.v1` (household id) and `identity.v1` (member id), so one key's events stay in
+order on one partition.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    producer: str
+    event_types: tuple[str, ...]
+    partitions: int = 6
+
+
+ENROLLMENT_V1 = "enrollment.v1"
+IDENTITY_V1 = "identity.v1"
+BILLING_V1 = "billing.v1"
+PAYMENTS_V1 = "payments.v1"
+NOTIFY_V1 = "notify.v1"
+
+TOPICS: dict[str, Topic] = {
+    t.name: t
+    for t in (
+        Topic(ENROLLMENT_V1, "enrollment", (
+            "enrollment.created", "enrollment.updated", "enrollment.terminated")),
+        Topic(IDENTITY_V1, "identity", (
+            "member.registered", "member.contact_changed", "member.locked_out",
+            "password.reset_requested")),
+        Topic(BILLING_V1, "billing", (
+            "account.opened", "invoice.issued", "balance.changed", "payment.applied",
+            "payment.reversed", "account.delinquent", "coverage.effectuated",
+            "coverage.terminated")),
+        Topic(PAYMENTS_V1, "payments", (
+            "payment.submitted", "payment.settled", "payment.failed", "payment.returned",
+            "autopay.created", "autopay.cancelled", "method.updated")),
+        Topic(NOTIFY_V1, "notify", ("notification.sent", "notification.failed")),
+    )
+}
+
+# Which topic carries each event type (every type has exactly one producer).
+TOPIC_OF_EVENT: dict[str, str] = {
+    event_type: topic.name for topic in TOPICS.values() for event_type in topic.event_types
+}
+
+
+def topic_for(event_type: str) -> str:
+    """The topic an event type is published on; unknown types are a programming error."""
+    try:
+        return TOPIC_OF_EVENT[event_type]
+    except KeyError:
+        raise ValueError(f"unknown event type {event_type!r}: add it to shared.contracts.topics") from None
+
+
+def dlq_topic(group_id: str) -> str:
+    """Dead letters of a consumer group go to `dlq.<group>`."""
+    return f"dlq.{group_id}"
+
+
+# Consumer groups: `<service>.<purpose>`. Replicas of a service share a group.
+class Groups:
+    IDENTITY_INTAKE = "identity.intake"
+    BILLING_ENROLLMENTS = "billing.enrollments"
+    BILLING_PAYMENTS = "billing.payments"
+    PAYMENTS_BILLING = "payments.billing-projection"
+    NOTIFY_EVENTS = "notify.events"
+    GATEWAY_NONE = ""  # the gateway consumes nothing: it calls services over HTTP
+
+    @classmethod
+    def all(cls) -> list[str]:
+        return [v for k, v in vars(cls).items() if k.isupper() and v]

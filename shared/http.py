@@ -1,0 +1,124 @@
+"""The aiohttp pieces every service shares: JSON errors, request ids, metrics, health.
+
+Every service answers `GET /healthz` (the process is alive), `GET /readyz` (PostgreSQL and
+Kafka reachable, migrations applied, consumers started) and `GET /metrics` (Prometheus).
+Errors are always `{"error": {"code", "message", "fields"}}`, never a stack trace.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from shared import metrics
+from shared.logging import log_context
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+class ApiError(Exception):
+    """An expected failure with a status, a stable code and a plain-words message."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 fields: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields or {}
+        self.extra = extra
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, headers=headers,
+                        content_type="application/json")
+
+
+def error_response(status: int, code: str, message: str,
+                   fields: dict[str, str] | None = None, **extra: Any) -> web.Response:
+    body: dict[str, Any] = {"code": code, "message": message, "fields": fields or {}}
+    body.update(extra)
+    return json_response({"error": body}, status=status)
+
+
+def validation_fields(exc: ValidationError) -> dict[str, str]:
+    """Pydantic errors as {field path: plain message}; input values are never echoed."""
+    fields: dict[str, str] = {}
+    for err in exc.errors(include_input=False, include_url=False):
+        path = ".".join(str(p) for p in err["loc"]) or "body"
+        fields.setdefault(path, err["msg"].removeprefix("Value error, "))
+    return fields
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body, or a 422 that says the body is not JSON."""
+    raw = await request.read()
+    if len(raw) > 64 * 1024:
+        raise ApiError(413, "body_too_large", "The request body is too large.")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(422, "invalid_json", "The request body must be valid JSON.") from None
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler):
+    request_id = request.headers.get("X-Request-Id") or str(uuid.uuid4())
+    request["request_id"] = request_id
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    started = time.perf_counter()
+    status = 500
+    with log_context(request_id=request_id):
+        try:
+            response = await handler(request)
+            status = response.status
+        except ApiError as exc:
+            response = error_response(exc.status, exc.code, exc.message, exc.fields, **exc.extra)
+            status = exc.status
+        except ValidationError as exc:
+            response = error_response(422, "invalid_input", "Some fields are not valid.",
+                                      validation_fields(exc))
+            status = 422
+        except web.HTTPException as exc:
+            status = exc.status
+            if exc.status < 400:
+                raise
+            response = error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        except Exception:  # noqa: BLE001 - logged with its trace, answered without it
+            log.exception("unhandled error", extra={"path": request.path})
+            response = error_response(500, "internal_error",
+                                      "Something went wrong on our side. Please try again.")
+        metrics.HTTP_REQUESTS.labels(route, str(status)).inc()
+        metrics.HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+
+def create_app(readiness: ReadinessCheck) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        checks = await readiness()
+        ok = all(checks.values())
+        return json_response({"status": "ready" if ok else "not_ready", "checks": checks},
+                             status=200 if ok else 503)
+
+    async def metrics_view(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
+    return app

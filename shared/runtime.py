@@ -1,0 +1,206 @@
+"""Runs one service process: database, migrations, outbox relay, consumers, HTTP server.
+
+A service describes itself with a `Service` (its name, settings, migrations, consumers,
+routes and background jobs) and calls `service.run()`. The same object starts inside tests
+with `await service.start()` / `await service.stop()`, so tests exercise the real wiring.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+
+from shared.consumer import BatchHandler, DeadLetters, Handler, IdempotentConsumer, subscribe
+from shared.contracts.topics import TOPICS
+from shared.db import create_pool, migrate, pending_migrations
+from shared.http import create_app, json_response
+from shared.kafka import ensure_topics, kafka_reachable
+from shared.logging import configure_logging
+from shared.outbox import OutboxRelay, make_producer
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+BackgroundJob = Callable[["Service"], Awaitable[None]]
+Hook = Callable[["Service"], Awaitable[None]]
+
+
+@dataclass
+class ConsumerSpec:
+    group_id: str
+    topics: tuple[str, ...]
+    handlers: dict[str, Handler] | None = None
+    batch_handler: BatchHandler | None = None
+    event_types: Sequence[str] | None = None
+    max_records: int = 1000
+    consumer: IdempotentConsumer | None = field(default=None, repr=False)
+
+
+class Service:
+    """One service process. Add consumers, routes and jobs, then `run()`."""
+
+    def __init__(self, name: str, settings: ServiceSettings,
+                 migrations: Path | None = None, *, produces: Sequence[str] = ()) -> None:
+        self.name = name
+        self.settings = settings
+        self.migrations = migrations
+        self.pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.broker = KafkaBroker(settings.kafka_bootstrap, client_id=name,
+                                  enable_idempotence=True, acks="all")
+        self.app = create_app(self.readiness)
+        self.app["service"] = self
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[ConsumerSpec] = []
+        self.jobs: list[BackgroundJob] = []
+        self.startup_hooks: list[Hook] = []
+        self.cleanup_hooks: list[Hook] = []
+        self.state: dict[str, Any] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._runner: web.AppRunner | None = None
+        self._started = False
+        self._kafka_ok_at = 0.0
+        for topic in produces:  # documents what this service publishes in its AsyncAPI
+            self.broker.publisher(topic, title=f"{topic}:publish",
+                                  description=f"Event types: {', '.join(TOPICS[topic].event_types)}")
+        self.app.router.add_get("/asyncapi.json", self._asyncapi)
+
+    # ------------------------------------------------------------- declaration
+    def consume(self, group_id: str, *topics: str, handlers: dict[str, Handler] | None = None,
+                batch_handler: BatchHandler | None = None,
+                event_types: Sequence[str] | None = None, max_records: int = 1000) -> None:
+        """Declare an idempotent consumer group (created and subscribed at start)."""
+        self.consumers.append(ConsumerSpec(group_id, topics, handlers, batch_handler,
+                                           event_types, max_records))
+
+    def job(self, fn: BackgroundJob) -> BackgroundJob:
+        """Declare a coroutine that runs for the life of the process (a scheduler, say)."""
+        self.jobs.append(fn)
+        return fn
+
+    def on_startup(self, fn: Hook) -> Hook:
+        self.startup_hooks.append(fn)
+        return fn
+
+    def on_cleanup(self, fn: Hook) -> Hook:
+        self.cleanup_hooks.append(fn)
+        return fn
+
+    def asyncapi(self) -> dict[str, Any]:
+        spec = AsyncAPI(self.broker, title=f"{self.name} service events", version="1.0.0")
+        return spec.to_specification().to_jsonable()
+
+    async def _asyncapi(self, _: web.Request) -> web.Response:
+        return json_response(self.asyncapi())
+
+    # ------------------------------------------------------------- life cycle
+    async def start(self, *, http: bool = True) -> None:
+        s = self.settings
+        self.pool = await create_pool(s.database_url, s.db_pool_min, s.db_pool_max)
+        await migrate(self.pool, self.migrations)
+        await ensure_topics(s.kafka_bootstrap)
+        self.producer = make_producer(s.kafka_bootstrap, f"{self.name}-relay")
+        await self.producer.start()
+        for hook in self.startup_hooks:
+            await hook(self)
+        if s.run_consumers:
+            for spec in self.consumers:
+                spec.consumer = IdempotentConsumer(
+                    self.pool, spec.group_id, DeadLetters(self.producer, spec.group_id),
+                    handlers=spec.handlers, batch_handler=spec.batch_handler,
+                    event_types=spec.event_types, attempts_max=s.consumer_attempts_max)
+                subscribe(self.broker, spec.consumer, *spec.topics, max_records=spec.max_records)
+        await self.broker.start()
+        if s.run_relay:
+            self.relay = OutboxRelay(self.pool, self.producer)
+            self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
+        for job in self.jobs:
+            self._tasks.append(asyncio.create_task(self._supervise(job), name=job.__name__))
+        if http:
+            self._runner = web.AppRunner(self.app, access_log=None)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, s.http_host, s.http_port, backlog=1024).start()
+        self._started = True
+        log.info("service started", extra={"port": s.http_port if http else None})
+
+    async def _supervise(self, job: BackgroundJob) -> None:
+        """Restart a background job that crashed, after a pause; stop quietly on cancel."""
+        while True:
+            try:
+                await job(self)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - logged; the job restarts
+                log.exception("background job failed; restarting", extra={"job": job.__name__})
+                await asyncio.sleep(2.0)
+
+    async def stop(self) -> None:
+        self._started = False
+        if self.relay:
+            self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._runner:
+            await self._runner.cleanup()
+        await self.broker.stop()
+        for hook in reversed(self.cleanup_hooks):
+            with contextlib.suppress(Exception):
+                await hook(self)
+        if self.producer:
+            await self.producer.stop()
+        if self.pool:
+            await self.pool.close()
+        log.info("service stopped")
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"started": self._started, "postgres": False, "migrations": False, "kafka": False}
+        if self.pool is not None:
+            try:
+                async with self.pool.acquire(timeout=2) as conn:
+                    checks["postgres"] = await conn.fetchval("SELECT true")
+                checks["migrations"] = not await pending_migrations(self.pool, self.migrations)
+            except Exception:  # noqa: BLE001 - not ready
+                pass
+        # The broker check opens a connection; cache a success for a few seconds.
+        if time.monotonic() - self._kafka_ok_at < 5:
+            checks["kafka"] = True
+        elif await kafka_reachable(self.settings.kafka_bootstrap):
+            self._kafka_ok_at = time.monotonic()
+            checks["kafka"] = True
+        return checks
+
+    def run(self) -> None:
+        """Run until SIGINT or SIGTERM, then stop cleanly."""
+        configure_logging(self.name, self.settings.log_level)
+        try:
+            import uvloop
+            uvloop.install()
+        except ImportError:  # pragma: no cover - uvloop is a dependency; be lenient anyway
+            pass
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        await self.stop()

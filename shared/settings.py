@@ -1,0 +1,39 @@
+"""Settings shared by every service; each service subclasses with its own env prefix.
+
+`KAFKA_BOOTSTRAP` and `APP_ENV` are read without a prefix because one host runs all
+services against one broker; everything else is `<SERVICE>_<FIELD>`.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_PREFIX = "dev-only-"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore",
+                                      populate_by_name=True)
+
+    app_env: Literal["development", "test", "production"] = Field(
+        default="development", validation_alias="APP_ENV")
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP")
+    database_url: str = "postgresql://postgres@127.0.0.1:55432/postgres"
+    db_pool_min: int = Field(default=2, ge=1, le=100)
+    db_pool_max: int = Field(default=10, ge=1, le=200)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    consumer_attempts_max: int = Field(default=3, ge=1, le=20)
+    run_relay: bool = True
+    run_consumers: bool = True
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> "ServiceSettings":
+        if self.app_env == "production":
+            for name, value in self:
+                if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX):
+                    raise ValueError(f"{name} still has its development placeholder")
+        return self
