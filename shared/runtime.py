@@ -169,6 +169,20 @@ class Service:
             await self.pool.close()
         log.info("service stopped")
 
+    def consumers_assigned(self) -> bool:
+        """True once every subscriber's consumer holds partitions (tests wait for this
+        before publishing, so a first event is not read before the group settles)."""
+        subs = list(self.broker.subscribers)
+        return all(getattr(sub, "consumer", None) is not None and sub.consumer.assignment()
+                   for sub in subs)
+
+    async def wait_until_consuming(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.consumers_assigned():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name}: consumers not assigned in {timeout_s} s")
+            await asyncio.sleep(0.05)
+
     async def readiness(self) -> dict[str, bool]:
         checks = {"started": self._started, "postgres": False, "migrations": False, "kafka": False}
         if self.pool is not None:

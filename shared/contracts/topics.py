@@ -30,7 +30,7 @@ TOPICS: dict[str, Topic] = {
             "enrollment.created", "enrollment.updated", "enrollment.terminated")),
         Topic(IDENTITY_V1, "identity", (
             "member.registered", "member.contact_changed", "member.locked_out",
-            "password.reset_requested")),
+            "password.reset_requested", "username.reminder_requested")),
         Topic(BILLING_V1, "billing", (
             "account.opened", "invoice.issued", "balance.changed", "payment.applied",
             "payment.reversed", "account.delinquent", "coverage.effectuated",

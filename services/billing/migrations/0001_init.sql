@@ -1,0 +1,2 @@
+-- The billing service's own tables.
+SELECT 1;

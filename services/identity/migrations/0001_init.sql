@@ -1,0 +1,2 @@
+-- The identity service's own tables.
+SELECT 1;

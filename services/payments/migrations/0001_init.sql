@@ -1,0 +1,2 @@
+-- The payments service's own tables.
+SELECT 1;
