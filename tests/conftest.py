@@ -22,6 +22,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# The whole running system (`stack` fixture) for end-to-end and browser tests.
+pytest_plugins = ["tests.stack"]
+
 
 @dataclass(frozen=True)
 class Infra:

@@ -1,0 +1,133 @@
+"""The whole running system for end-to-end and browser tests.
+
+`stack` (session scope) starts the sandboxes, identity, billing, payments, notify and the
+gateway as separate processes, exactly as `make run` does, against the test Kafka and fresh
+PostgreSQL databases, on ports 18080-18085 (SMTP 11025) so a running `make run` is not
+disturbed. The CAPTCHA is off (the gateway setting meant for automated acceptance runs).
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+
+from scripts.seed_demo import enrollment_event, publish
+from scripts.stack import DATABASES, Ports, Stack, StackConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class RunningStack:
+    def __init__(self, stack: Stack, infra) -> None:
+        self.stack = stack
+        self.infra = infra
+        ports = stack.config.ports
+        self.ports = ports
+        self.gateway_url = ports.url("gateway")
+        self.identity_url = ports.url("identity")
+        self.billing_url = ports.url("billing")
+        self.payments_url = ports.url("payments")
+        self.notify_url = ports.url("notify")
+        self.sandbox_url = ports.url("sandboxes")
+        self.mail_api_url = f"{self.sandbox_url}/mail/api/messages"
+        self.state_dir = stack.config.state_dir
+
+    async def seed_member(self, *, shopped_hours_ago: float = 5, plan_type: str = "health",
+                          aptc: bool = False, premium_cents: int = 25_000,
+                          coverage_start: date | None = None, language: str = "en",
+                          wait: bool = True) -> dict:
+        """Publish a new household's enrollment on enrollment.v1, as the exchange would, and
+        (unless `wait` is false) wait until billing has opened its account."""
+        n = random.randint(10**8, 10**9 - 1)
+        today = datetime.now(timezone.utc).date()
+        start = coverage_start or (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+        member = {
+            "enrollment_id": f"33{n}", "household_id": f"HH-{uuid.uuid4().hex[:10]}",
+            "ssn": f"{random.randint(100, 665)}{random.randint(10, 99)}{random.randint(1000, 9999)}",
+            "first_name": random.choice(["Maria", "José", "Li", "Aisha", "John"]),
+            "last_name": f"Tester{uuid.uuid4().hex[:6]}",
+            "date_of_birth": date(1980 + n % 20, 1 + n % 12, 1 + n % 28),
+            "email": f"m{n}@example.org", "phone": f"617555{n % 10000:04d}",
+            "plan_type": plan_type,
+        }
+        event = enrollment_event(
+            enrollment_id=member["enrollment_id"], household_id=member["household_id"],
+            plan_type=plan_type, coverage_year=start.year, coverage_start=start,
+            plan_name="Test Silver Plan", carrier="Test Carrier", premium_cents=premium_cents,
+            aptc=aptc, shopped_at=datetime.now(timezone.utc) - timedelta(hours=shopped_hours_ago),
+            first_name=member["first_name"], last_name=member["last_name"],
+            date_of_birth=member["date_of_birth"], ssn=member["ssn"], email=member["email"],
+            phone=member["phone"], language=language)
+        await publish(self.infra.kafka_bootstrap, [event])
+        if wait:
+            account = await self.wait_for_account(member["household_id"], plan_type)
+            member["billing_account_number"] = account["billing_account_number"]
+        return member
+
+    async def wait_for_account(self, household_id: str, plan_type: str,
+                               timeout_s: float = 30) -> dict:
+        deadline = time.monotonic() + timeout_s
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                async with http.get(f"{self.billing_url}/accounts",
+                                    params={"household_id": household_id}) as r:
+                    if r.status == 200:
+                        for account in (await r.json()).get("accounts", []):
+                            if account.get("plan_type") == plan_type:
+                                return account
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"billing opened no {plan_type} account for {household_id}")
+
+    async def emails_to(self, address: str) -> list[dict]:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(self.mail_api_url, params={"to": address}) as r:
+                r.raise_for_status()
+                body = await r.json()
+        return body["messages"] if isinstance(body, dict) else body
+
+    async def wait_for_email(self, address: str, subject_contains: str = "",
+                             timeout_s: float = 30) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for message in await self.emails_to(address):
+                if subject_contains.lower() in message.get("subject", "").lower():
+                    return message
+            await asyncio.sleep(0.3)
+        raise TimeoutError(f"no email to {address} with {subject_contains!r} in the subject")
+
+
+async def _create_databases(infra, suffix: str) -> dict[str, str]:
+    admin = await asyncpg.connect(infra.pg_admin_dsn)
+    dsn_of = {}
+    try:
+        for name in DATABASES:
+            db = f"e2e_{name}_{suffix}"
+            await admin.execute(f'CREATE DATABASE "{db}"')
+            dsn_of[name] = infra.dsn(db)
+    finally:
+        await admin.close()
+    return dsn_of
+
+
+@pytest.fixture(scope="session")
+async def stack(infra):
+    suffix = uuid.uuid4().hex[:8]
+    state_dir = ROOT / ".state" / "test" / f"stack-{suffix}"
+    config = StackConfig(kafka_bootstrap=infra.kafka_bootstrap,
+                         dsn_of=await _create_databases(infra, suffix), state_dir=state_dir,
+                         ports=Ports.offset(10_000), captcha_enabled=False, app_env="test",
+                         extra_env={"GATEWAY_COOKIE_SECURE": "false"})
+    running = Stack(config)
+    running.start()
+    try:
+        await running.wait_ready(timeout_s=120)
+        yield RunningStack(running, infra)
+    finally:
+        running.stop()
