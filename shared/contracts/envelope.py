@@ -37,6 +37,8 @@ class Envelope(BaseModel):
     def _utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("occurred_at must carry a time zone")
+        if value.tzinfo is timezone.utc:
+            return value
         return value.astimezone(timezone.utc)
 
     def caused(self, event_type: str, producer: str, key: str, data: dict[str, Any],
@@ -51,7 +53,7 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Envelope":
-        return cls.model_validate(orjson.loads(raw))
+        return cls.model_validate_json(raw)
 
     def headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers so subscribers can filter by type and version without parsing."""

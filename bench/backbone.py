@@ -1,0 +1,215 @@
+"""Backbone throughput: raw aiokafka vs outbox -> relay -> Kafka -> idempotent consumer.
+
+Runs on the bench servers (scripts/infra.py --profile bench), in databases and topics of
+its own, and prints events/s for both paths and their ratio, measured in the same run.
+In both paths the producing side and the consuming side are separate processes, as the
+producing service and the consuming service are in the running system:
+
+- raw: an idempotent aiokafka producer (acks=all, pipelined sends) and, in another
+  process, an aiokafka consumer (getmany, commit per batch);
+- backbone: N events already in the producing service's outbox (written in transactions,
+  as services do; that write rate is printed too). The relay publishes them; in another
+  process a FastStream batch subscriber feeds the idempotent consumer, which records each
+  event id and applies a one-row effect per event (one statement per batch: the
+  `batch_handler` shape of hot paths) in one transaction per batch, in a second database.
+
+Each rate is N / (time of the last event's effect - time the producing side started).
+Rounds interleave the two paths so both see the same machine load; medians are printed.
+
+Usage: .venv/bin/python bench/backbone.py [--events 200000] [--rounds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+from aiokafka import AIOKafkaConsumer  # noqa: E402
+
+from scripts import infra  # noqa: E402
+from shared.contracts.envelope import Envelope  # noqa: E402
+from shared.db import create_pool, migrate  # noqa: E402
+from shared.kafka import ensure_topics  # noqa: E402
+from shared.outbox import OutboxRelay, enqueue_many, make_producer  # noqa: E402
+
+PAYLOAD = {"billing_account_number": "7000000000", "amount_cents": 12345,
+           "payment_id": "00000000-0000-0000-0000-000000000000", "note": "x" * 40}
+
+
+def event(i: int) -> Envelope:
+    return Envelope(event_type="payment.settled", producer="bench",
+                    key=f"70000{i % 5000:05d}", data=PAYLOAD)
+
+
+# ------------------------------------------------------------------ consuming processes
+
+async def _raw_consume(bootstrap: str, topic: str, n: int, ready, done) -> None:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bench-{topic}",
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    while not consumer.assignment():
+        await asyncio.sleep(0.02)
+    ready.set()
+    seen = 0
+    while seen < n:
+        batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+        seen += sum(len(v) for v in batch.values())
+        if batch:
+            await consumer.commit()
+    done.put(time.time())
+    await consumer.stop()
+
+
+async def _idempotent_consume(bootstrap: str, topic: str, dsn: str, n: int, ready, done) -> None:
+    from faststream.kafka import KafkaBroker
+
+    from shared.consumer import DeadLetters, IdempotentConsumer, subscribe
+
+    group = f"bench-{topic}"
+    pool = await create_pool(dsn, max_size=4)
+    producer = make_producer(bootstrap, "bench-dlq")
+    await producer.start()
+
+    async def apply_effects(conn, events: list[Envelope]) -> None:
+        await conn.executemany("INSERT INTO effects VALUES ($1, $2)",
+                               [(e.event_id, e.data["amount_cents"]) for e in events])
+
+    broker = KafkaBroker(bootstrap, logger=None)
+    consumer = IdempotentConsumer(pool, group, DeadLetters(producer, group),
+                                  batch_handler=apply_effects, event_types=["payment.settled"])
+    subscribe(broker, consumer, topic, max_records=5000)
+    await broker.start()
+    while not all(s.consumer and s.consumer.assignment() for s in broker.subscribers):
+        await asyncio.sleep(0.02)
+    ready.set()
+    while await pool.fetchval("SELECT count(*) FROM effects") < n:
+        await asyncio.sleep(0.05)
+    done.put(time.time())
+    await broker.stop()
+    await producer.stop()
+    await pool.close()
+
+
+def _consumer_main(kind: str, *args) -> None:
+    coro = _raw_consume(*args) if kind == "raw" else _idempotent_consume(*args)
+    asyncio.run(coro)
+
+
+def start_consumer(kind: str, *args):
+    ctx = mp.get_context("spawn")
+    ready, done = ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=_consumer_main, args=(kind, *args, ready, done), daemon=True)
+    proc.start()
+    if not ready.wait(60):
+        proc.kill()
+        raise RuntimeError(f"{kind} consumer did not start")
+    return proc, done
+
+
+# ------------------------------------------------------------------ rounds
+
+async def raw_round(bootstrap: str, n: int) -> float:
+    topic = f"bench.raw.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(bootstrap, extra={topic: 6})
+    value = event(0).to_bytes()
+    proc, done = start_consumer("raw", bootstrap, topic, n)
+    producer = make_producer(bootstrap, "bench-raw")
+    await producer.start()
+    started = time.time()
+    futures = []
+    for i in range(n):
+        futures.append(await producer.send(topic, value, key=f"70000{i % 5000:05d}".encode()))
+        if len(futures) >= 5000:
+            await asyncio.gather(*futures)
+            futures.clear()
+    await asyncio.gather(*futures)
+    finished = await asyncio.to_thread(done.get, True, 600)
+    await producer.stop()
+    proc.join(10)
+    return n / (finished - started)
+
+
+async def backbone_round(bootstrap: str, admin_dsn: str, n: int) -> tuple[float, float]:
+    topic = f"bench.backbone.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(bootstrap, extra={topic: 6, f"dlq.bench-{topic}": 1})
+    dbs = [f"bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    admin = await asyncpg.connect(admin_dsn)
+    for db in dbs:
+        await admin.execute(f'CREATE DATABASE "{db}"')
+    base = admin_dsn.rsplit("/", 1)[0]
+    out_pool = await create_pool(f"{base}/{dbs[0]}", max_size=4)
+    try:
+        await migrate(out_pool, None)
+        in_pool = await create_pool(f"{base}/{dbs[1]}", max_size=2)
+        await migrate(in_pool, None)
+        await in_pool.execute("CREATE TABLE effects (event_id uuid PRIMARY KEY, amount_cents bigint)")
+        await in_pool.close()
+
+        started = time.perf_counter()  # writing the outbox: transactions of 1,000 changes
+        for start in range(0, n, 1000):
+            async with out_pool.acquire() as conn, conn.transaction():
+                await enqueue_many(conn, [event(start + i) for i in range(min(1000, n - start))],
+                                   topic=topic)
+        write_rate = n / (time.perf_counter() - started)
+
+        proc, done = start_consumer("backbone", bootstrap, topic, f"{base}/{dbs[1]}", n)
+        producer = make_producer(bootstrap, "bench-relay")
+        await producer.start()
+        relay = OutboxRelay(out_pool, producer, batch_size=5000)
+        started = time.time()
+        relay_task = asyncio.create_task(relay.run())
+        finished = await asyncio.to_thread(done.get, True, 600)
+        relay.stop()
+        await relay_task
+        await producer.stop()
+        proc.join(10)
+        return n / (finished - started), write_rate
+    finally:
+        await out_pool.close()
+        for db in dbs:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        await admin.close()
+
+
+async def main(events: int, rounds: int) -> None:
+    profile = infra.PROFILES["bench"]
+    raw, backbone, writes = [], [], []
+    for r in range(rounds):
+        raw.append(await raw_round(profile.bootstrap, events))
+        rate, write = await backbone_round(profile.bootstrap, profile.dsn("postgres"), events)
+        backbone.append(rate)
+        writes.append(write)
+        print(f"round {r + 1}: raw {raw[-1]:,.0f} ev/s, backbone {backbone[-1]:,.0f} ev/s, "
+              f"outbox writes {write:,.0f} rows/s", flush=True)
+    raw_m, bb_m = statistics.median(raw), statistics.median(backbone)
+    print(f"\nevents per round: {events:,}; rounds: {rounds}")
+    print(f"raw aiokafka produce -> consume (median): {raw_m:,.0f} events/s")
+    print(f"outbox -> relay -> Kafka -> idempotent consumer (median): {bb_m:,.0f} events/s")
+    print(f"outbox writes in transactions of 1,000 (median): {statistics.median(writes):,.0f} rows/s")
+    print(f"ratio backbone/raw: {bb_m / raw_m:.2f}")
+
+
+def start_bench_servers() -> None:
+    """The bench profile's Kafka and PostgreSQL (reused when already running)."""
+    profile = infra.PROFILES["bench"]
+    profile.state.mkdir(parents=True, exist_ok=True)
+    infra.pg_up(profile)
+    infra.kafka_up(profile)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="backbone throughput")
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    start_bench_servers()
+    asyncio.run(main(args.events, args.rounds))

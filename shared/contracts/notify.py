@@ -1,0 +1,38 @@
+"""`notify.v1`: what the notify service publishes about each notification it delivered or
+gave up on. Keyed by billing account number (member id for identity-driven messages)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NOTIFICATION_SENT = "notification.sent"
+NOTIFICATION_FAILED = "notification.failed"
+
+Channel = Literal["email", "sms"]
+
+
+class NotificationSentData(BaseModel):
+    """`data` of `notification.sent`."""
+
+    model_config = ConfigDict(frozen=True)
+    notification_id: str
+    source_event_id: str
+    source_event_type: str = Field(max_length=100)
+    channel: Channel
+    template: str = Field(max_length=100)
+    language: str = Field(max_length=10)
+    recipient_masked: str = Field(max_length=300)
+
+
+class NotificationFailedData(BaseModel):
+    """`data` of `notification.failed` (after the last attempt, or a permanent refusal)."""
+
+    model_config = ConfigDict(frozen=True)
+    notification_id: str
+    source_event_id: str
+    source_event_type: str = Field(max_length=100)
+    channel: Channel
+    template: str = Field(max_length=100)
+    error: str = Field(max_length=500)
+    attempts: int = Field(ge=1)
