@@ -1,0 +1,90 @@
+"""The shared plumbing's pure parts: money, business calendar, envelope, log redaction."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from shared.calendar import add_banking_days, business_today, is_banking_day, next_banking_day
+from shared.contracts.envelope import Envelope
+from shared.contracts.topics import TOPICS, dlq_topic, topic_for
+from shared.logging import JsonFormatter, log_context, redact
+from shared.money import InvalidAmount, format_cents, parse_amount
+
+
+@pytest.mark.parametrize("text,cents", [("0.01", 1), ("1", 100), ("123.4", 12340),
+                                        ("123.45", 12345), ("9999999999.99", 999999999999)])
+def test_amounts_parse_to_exact_cents(text, cents):
+    assert parse_amount(text) == cents
+
+
+@pytest.mark.parametrize("text", ["", "-1", "+1", "1.234", "1e3", "1,000", " 1", "1.", ".5",
+                                  "01", "NaN", "inf", "１２"])
+def test_amounts_that_are_not_plain_dollars_and_cents_are_refused(text):
+    with pytest.raises(InvalidAmount):
+        parse_amount(text)
+
+
+def test_cents_format_as_decimal_strings():
+    assert [format_cents(c) for c in (0, 5, 100, 12345, -250)] == \
+        ["0.00", "0.05", "1.00", "123.45", "-2.50"]
+    with pytest.raises(AssertionError):
+        format_cents(1.5)  # money is never a float
+
+
+def test_banking_days_skip_weekends_and_federal_reserve_holidays():
+    assert not is_banking_day(date(2026, 11, 26))  # Thanksgiving
+    assert not is_banking_day(date(2026, 11, 11))  # Veterans Day
+    assert not is_banking_day(date(2026, 11, 22))  # Sunday
+    assert is_banking_day(date(2026, 11, 23))
+    assert next_banking_day(date(2026, 11, 21)) == date(2026, 11, 23)
+    # Wednesday before Thanksgiving + 2 banking days = the following Monday.
+    assert add_banking_days(date(2026, 11, 25), 2) == date(2026, 11, 30)
+    assert add_banking_days(date(2026, 12, 24), 1) == date(2026, 12, 28)  # Christmas Friday
+
+
+def test_business_today_is_new_york_date():
+    # 02:00 UTC on Nov 24 is still Nov 23 in New York.
+    assert business_today(datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)) == date(2026, 11, 23)
+
+
+def test_envelope_round_trip_and_headers():
+    e = Envelope(event_type="payment.settled", producer="payments", key="7000000018",
+                 data={"amount_cents": 100})
+    back = Envelope.from_bytes(e.to_bytes())
+    assert back == e
+    assert dict(e.headers())["event_type"] == b"payment.settled"
+    caused = e.caused("payment.applied", "billing", e.key, {})
+    assert caused.correlation_id == e.correlation_id and caused.causation_id == str(e.event_id)
+
+
+def test_envelope_refuses_naive_times_and_missing_fields():
+    with pytest.raises(ValidationError):
+        Envelope(event_type="x", producer="p", key="k", occurred_at=datetime(2026, 1, 1))
+    with pytest.raises(ValidationError):
+        Envelope.from_bytes(b'{"event_type": "payment.settled"}')
+
+
+def test_every_event_type_has_one_topic():
+    assert topic_for("payment.settled") == "payments.v1"
+    assert topic_for("account.opened") == "billing.v1"
+    assert sum(len(t.event_types) for t in TOPICS.values()) == len(
+        {et for t in TOPICS.values() for et in t.event_types})
+    with pytest.raises(ValueError):
+        topic_for("payment.teleported")
+    assert dlq_topic("billing.payments") == "dlq.billing.payments"
+
+
+def test_logs_are_json_with_context_and_never_show_ssn_or_card_digits():
+    formatter = JsonFormatter("test")
+    record = logging.makeLogRecord({"msg": "member 123-45-6789 paid with 4111111111111111",
+                                    "levelname": "INFO", "name": "t"})
+    with log_context(correlation_id="c-1", billing_account_number="7000000018"):
+        line = json.loads(formatter.format(record))
+    assert line["correlation_id"] == "c-1"
+    assert "6789" not in line["msg"] and "4111" not in line["msg"]
+    assert line["billing_account_number"] == "7000000018"  # a BAN is not a secret
+    assert redact("ssn 123456789") == "ssn [redacted]"
