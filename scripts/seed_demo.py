@@ -89,3 +89,11 @@ async def publish(bootstrap: str, events: list[Envelope]) -> None:
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
+
+
+if __name__ == "__main__":
+    # python -m scripts.seed_demo: publish the demo enrollments to $KAFKA_BOOTSTRAP.
+    import os
+
+    asyncio.run(publish(os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"), demo_enrollments()))
+    print("demo enrollments published")
