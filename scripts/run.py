@@ -66,11 +66,7 @@ def banner(ports: Ports, accounts: list[dict]) -> str:
 """
 
 
-async def main() -> int:
-    profile = infra.PROFILES["run"]
-    profile.state.mkdir(parents=True, exist_ok=True)
-    infra.pg_up(profile)
-    infra.kafka_up(profile)
+async def serve(profile: infra.Profile) -> int:
     await infra.create_topics(profile.bootstrap)
     ports = Ports()
     config = StackConfig(kafka_bootstrap=profile.bootstrap,
@@ -99,5 +95,13 @@ async def main() -> int:
         infra.kafka_down_and_pg_down(profile)
 
 
+def main() -> int:
+    profile = infra.PROFILES["run"]
+    profile.state.mkdir(parents=True, exist_ok=True)
+    infra.pg_up(profile)
+    infra.kafka_up(profile)
+    return asyncio.run(serve(profile))
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main())
