@@ -85,6 +85,20 @@ class RunningStack:
                 await asyncio.sleep(0.2)
         raise TimeoutError(f"billing opened no {plan_type} account for {household_id}")
 
+    def run_cli(self, service: str, *args: str, timeout_s: float = 120) -> str:
+        """Run `python -m services.<service>.cli ARGS` with the stack's settings, as an
+        operator would; returns its output and fails the test on a non-zero exit."""
+        import os
+        import subprocess
+        import sys
+
+        env = {**os.environ, **self.stack.config.environment()}
+        done = subprocess.run([sys.executable, "-m", f"services.{service}.cli", *args],
+                              cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout_s)
+        assert done.returncode == 0, f"{service} cli {args} failed:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
     async def emails_to(self, address: str) -> list[dict]:
         async with aiohttp.ClientSession() as http:
             async with http.get(self.mail_api_url, params={"to": address}) as r:
