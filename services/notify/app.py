@@ -1,16 +1,99 @@
-"""Wires the notify service: consumers, HTTP routes and jobs on the shared runtime."""
+"""Wires the notify service: the consumer, the sender, the reminder scheduler, HTTP."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from shared.contracts import topics
-from shared.contracts.topics import Groups
-from shared.runtime import Service
+from services.notify.adapters.email import SmtpPool
+from services.notify.adapters.sms import make_sms_provider
+from services.notify.adapters.templates import Renderer
 from services.notify.config import Settings
+from services.notify.domain.messages import MESSAGE_EVENT_TYPES
+from services.notify.entrypoints import http
+from services.notify.service_layer.compose import Composer
+from services.notify.service_layer.intake import PROJECTION_EVENT_TYPES, Intake
+from services.notify.service_layer.reminders import JOB, run_reminders
+from services.notify.service_layer.sender import Sender, SenderConfig
+from shared.calendar import NEW_YORK
+from shared.contracts import topics
+from shared.runtime import Service
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEDULER_LOCK_ID = 7_200_401
+
+
+def make_composer(settings: Settings) -> Composer:
+    return Composer(Renderer(), portal_url=settings.portal_url,
+                    support_phone=settings.support_phone)
+
+
+def make_sender(service: Service, settings: Settings) -> Sender:
+    smtp = SmtpPool(settings.smtp_host, settings.smtp_port, size=settings.smtp_connections,
+                    timeout_s=settings.smtp_timeout_s, username=settings.smtp_username,
+                    password=settings.smtp_password, start_tls=settings.smtp_start_tls)
+    config = SenderConfig(
+        mail_from=settings.mail_from, batch=settings.sender_batch,
+        attempts_max=settings.send_attempts_max, retry_base_s=settings.retry_base_s,
+        retry_max_s=settings.retry_max_s, lease_s=settings.claim_lease_s,
+        idle_poll_s=settings.sender_idle_poll_s)
+    assert service.pool is not None
+    return Sender(service.pool, smtp, make_sms_provider(settings), config)
 
 
 def build_service(settings: Settings) -> Service:
     service = Service("notify", settings, MIGRATIONS, produces=[topics.NOTIFY_V1])
-    service.consume(Groups.NOTIFY_EVENTS, topics.ENROLLMENT_V1, topics.IDENTITY_V1, topics.BILLING_V1, topics.PAYMENTS_V1, handlers={},
-                    event_types=())  # TODO(issue): the notify domain's handlers
+    composer = make_composer(settings)
+    intake = Intake(composer)
+    service.state["composer"] = composer
+    service.consume(settings.consumer_group, topics.ENROLLMENT_V1, topics.IDENTITY_V1,
+                    topics.BILLING_V1, topics.PAYMENTS_V1, batch_handler=intake.handle_batch,
+                    event_types=sorted(set(MESSAGE_EVENT_TYPES) | set(PROJECTION_EVENT_TYPES)))
+    http.register(service.app, lambda: service.pool)
+
+    @service.on_startup
+    async def _make_sender(svc: Service) -> None:
+        svc.state["sender"] = make_sender(svc, settings)
+
+    @service.on_cleanup
+    async def _close_sender(svc: Service) -> None:
+        sender: Sender | None = svc.state.get("sender")
+        if sender is not None:
+            await sender.smtp.close()
+            await sender.sms.close()
+
+    if settings.run_sender:
+        async def sender_job(svc: Service) -> None:
+            sender: Sender = svc.state["sender"]
+            await asyncio.gather(*(sender.run() for _ in range(settings.sender_workers)))
+        service.job(sender_job)
+
+    if settings.run_scheduler:
+        async def reminder_scheduler(svc: Service) -> None:
+            await _schedule_reminders(svc, composer, settings)
+        service.job(reminder_scheduler)
     return service
+
+
+async def _schedule_reminders(service: Service, composer: Composer, settings: Settings) -> None:
+    """Once a day, after `reminder_hour` New York time, run the reminders for today (and
+    catch up yesterday if the service was down). One replica runs it (advisory lock); a
+    date already run is skipped, and a rerun would create nothing anyway."""
+    assert service.pool is not None
+    while True:
+        now = datetime.now(NEW_YORK)
+        if now.hour >= settings.reminder_hour:
+            for day in (now.date() - timedelta(days=1), now.date()):
+                async with service.pool.acquire() as conn:
+                    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SCHEDULER_LOCK_ID):
+                        break
+                    try:
+                        done = await conn.fetchval(
+                            "SELECT 1 FROM job_runs WHERE job = $1 AND business_date = $2", JOB, day)
+                    finally:
+                        await conn.execute("SELECT pg_advisory_unlock($1)", SCHEDULER_LOCK_ID)
+                if not done:
+                    await run_reminders(service.pool, composer, day, settings.reminder_days_before)
+        await asyncio.sleep(300)

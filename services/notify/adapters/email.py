@@ -1,0 +1,95 @@
+"""Email over SMTP (aiosmtplib) through a small pool of open connections.
+
+Sending many messages over a few long-lived connections, concurrently, is what makes bulk
+sending fast: each message costs MAIL/RCPT/DATA round trips on an open session instead of
+a TCP and SMTP handshake. A connection that fails is dropped and reopened on next use.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import aiosmtplib
+
+from services.notify.adapters.transport import PermanentDeliveryError, TransientDeliveryError
+
+
+def build_message(*, sender: str, recipient: str, subject: str, text: str, html: str | None,
+                  message_id: str, language: str, headers: dict[str, str] | None = None) -> EmailMessage:
+    """A multipart/alternative message: plain text first, HTML second."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = recipient
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = message_id
+    msg["Content-Language"] = language
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(text)
+    if html:
+        msg.add_alternative(html, subtype="html")
+    return msg
+
+
+class SmtpPool:
+    """Up to `size` concurrent SMTP sessions to one server."""
+
+    def __init__(self, host: str, port: int, *, size: int = 8, timeout_s: float = 10.0,
+                 username: str | None = None, password: str | None = None,
+                 start_tls: bool = False) -> None:
+        assert 1 <= size <= 64
+        self.host, self.port, self.timeout_s = host, port, timeout_s
+        self.username, self.password, self.start_tls = username, password, start_tls
+        self._idle: asyncio.LifoQueue[aiosmtplib.SMTP | None] = asyncio.LifoQueue()
+        for _ in range(size):
+            self._idle.put_nowait(None)  # a slot without an open connection yet
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout_s,
+                                 start_tls=self.start_tls, use_tls=False)
+        await client.connect()
+        if self.username:
+            await client.login(self.username, self.password or "")
+        return client
+
+    async def send(self, message: EmailMessage, sender_address: str, recipient: str) -> None:
+        """Send one message; raises a Transient or Permanent delivery error."""
+        client = await self._idle.get()
+        try:
+            if client is None or not client.is_connected:
+                client = await self._connect()
+            await client.send_message(message, sender=sender_address, recipients=[recipient])
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            client = await _drop(client)
+            codes = [e.code for e in exc.recipients]
+            error = PermanentDeliveryError if codes and all(c >= 500 for c in codes) \
+                else TransientDeliveryError
+            raise error(f"recipient refused: {codes}") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            client = await _drop(client)
+            error = PermanentDeliveryError if exc.code >= 500 else TransientDeliveryError
+            raise error(f"SMTP {exc.code}: {exc.message[:200]}") from None
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            client = await _drop(client)
+            raise TransientDeliveryError(f"SMTP unavailable: {type(exc).__name__}: {exc}"[:300]) from None
+        finally:
+            self._idle.put_nowait(client)
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            await _drop(client)
+
+
+async def _drop(client: aiosmtplib.SMTP | None) -> None:
+    if client is not None:
+        with contextlib.suppress(Exception):
+            client.close()
+    return None
+
+
+def new_message_id(notification_id: str, domain: str) -> str:
+    return make_msgid(idstring=notification_id.replace("-", "")[:16], domain=domain)

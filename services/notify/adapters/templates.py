@@ -1,0 +1,144 @@
+"""Renders a message from its Jinja2 template: subject, plain text, HTML and SMS.
+
+Each template is one file per language, `templates/<lang>/<name>.j2`, with the blocks
+`subject`, `text`, `html` and `sms`. The HTML block is rendered by an autoescaping
+environment and wrapped in `templates/layout.html`; the others by a plain-text one. A
+language without the file (or without a block, or with a block that renders empty) falls
+back to English, so a member never receives an empty message.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
+from markupsafe import Markup
+
+from services.notify.domain import format as fmt
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+BLOCKS = ("subject", "text", "html", "sms")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+    sms: str
+    language: str  # the language actually used (after any fallback)
+
+
+class TemplateMissing(LookupError):
+    pass
+
+
+@pass_context
+def _money(ctx, cents):
+    return fmt.format_money(int(cents or 0), ctx.get("language", "en"))
+
+
+@pass_context
+def _date(ctx, value):
+    return fmt.format_date(value, ctx.get("language", "en"))
+
+
+@pass_context
+def _datetime(ctx, value):
+    return fmt.format_datetime(value, ctx.get("language", "en"))
+
+
+@pass_context
+def _month(ctx, value):
+    return fmt.format_month(value, ctx.get("language", "en"))
+
+
+@pass_context
+def _method(ctx, method):
+    """{'type': 'checking', 'last4': '6789'} -> 'checking account ending in 6789'."""
+    method = method or {}
+    es = ctx.get("language") == "es"
+    kind = method.get("type")
+    if kind == "card":
+        name = method.get("brand") or ("tarjeta" if es else "card")
+        name = f"{'tarjeta ' if es else ''}{name}" if method.get("brand") else name
+    elif kind == "savings":
+        name = "cuenta de ahorros" if es else "savings account"
+    else:
+        name = "cuenta de cheques" if es else "checking account"
+    digits = fmt.last4(method.get("last4"))
+    return f"{name} {'que termina en' if es else 'ending in'} {digits}" if digits else name
+
+
+@pass_context
+def _plan(ctx, plan_type):
+    """'health' -> 'Health plan' / 'plan de salud'."""
+    es = ctx.get("language") == "es"
+    if plan_type == "dental":
+        return "plan dental" if es else "Dental plan"
+    if plan_type == "health":
+        return "plan de salud" if es else "Health plan"
+    return "plan"
+
+
+def _environment(template_dir: Path, autoescape: bool) -> Environment:
+    env = Environment(loader=FileSystemLoader(template_dir), autoescape=autoescape,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=False)
+    env.filters.update(money=_money, date=_date, datetime=_datetime, month=_month, method=_method, plan=_plan)
+    return env
+
+
+class Renderer:
+    """Compiled templates, shared by the consumer and the reminder job."""
+
+    def __init__(self, template_dir: Path = TEMPLATE_DIR) -> None:
+        self.text_env = _environment(template_dir, autoescape=False)
+        self.html_env = _environment(template_dir, autoescape=True)
+        self.layout = self.html_env.get_template("layout.html")
+
+    def render(self, template: str, language: str, context: dict[str, Any]) -> Rendered:
+        language = fmt.normalize_language(language)
+        parts: dict[str, str] = {}
+        used = language
+        for block in BLOCKS:
+            text = self._block(template, language, block, context)
+            if not text and language != "en":
+                text = self._block(template, "en", block, context)
+                used = "en" if block in ("subject", "text") else used
+            if not text:
+                raise TemplateMissing(f"template {template!r} renders an empty {block}")
+            parts[block] = text
+        html = self.layout.render(subject=parts["subject"], body=Markup(parts["html"]),
+                                  language=used, **_layout_context(context))
+        return Rendered(parts["subject"], parts["text"], html, parts["sms"], used)
+
+    def _block(self, template: str, language: str, block: str, context: dict[str, Any]) -> str:
+        env = self.html_env if block == "html" else self.text_env
+        try:
+            tmpl = env.get_template(f"{language}/{template}.j2")
+        except TemplateNotFound:
+            return ""
+        render = tmpl.blocks.get(block)
+        if render is None:
+            return ""
+        out = "".join(render(tmpl.new_context({**context, "language": language})))
+        return _tidy(out, block)
+
+
+def _layout_context(context: dict[str, Any]) -> dict[str, Any]:
+    return {"portal_url": context.get("portal_url", ""),
+            "support_phone": context.get("support_phone", "")}
+
+
+_SPACES = re.compile(r"[ \t]+")
+_BLANKS = re.compile(r"\n{3,}")
+
+
+def _tidy(text: str, block: str) -> str:
+    if block in ("subject", "sms"):
+        return _SPACES.sub(" ", text.replace("\n", " ")).strip()
+    lines = [line.strip() for line in text.strip().splitlines()]
+    return _BLANKS.sub("\n\n", "\n".join(lines))

@@ -1,0 +1,119 @@
+"""Which message each event asks for, to whom, and with what facts (no I/O).
+
+An event becomes at most one `Intent` (a template, where its recipients come from, and the
+raw facts the template shows). The service layer resolves the recipients' addresses,
+channels and language from its projections, then renders one notification per channel.
+Values stay raw here (cents, ISO dates); templates format them for the reader's language.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# How channels are chosen:
+# - "preferences": email if the member has email on, SMS if they opted into texts;
+# - "email_always": the payer asked for this email (a guest's receipt), SMS per preference;
+# - "email_only": an answer to a request made with this address (reset link, username).
+Policy = Literal["preferences", "email_always", "email_only"]
+
+
+@dataclass(frozen=True)
+class Intent:
+    template: str
+    billing_account_number: str | None = None
+    member_id: str | None = None
+    contact: dict[str, Any] | None = None  # the event's own contact, if it carries one
+    policy: Policy = "preferences"
+    facts: dict[str, Any] = field(default_factory=dict)
+    allowed_numbers: tuple[str, ...] = ()  # identifiers the redaction check must keep
+
+    @property
+    def key(self) -> str:
+        return self.billing_account_number or self.member_id or "unknown"
+
+
+def _pick(data: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {n: data.get(n) for n in names}
+
+
+def _payment(template: str, data: dict[str, Any], *names: str, policy: Policy = "preferences") -> Intent:
+    facts = _pick(data, "confirmation_number", "amount_cents", "method", *names)
+    return Intent(template, billing_account_number=data["billing_account_number"],
+                  contact=data.get("contact"), policy=policy, facts=facts,
+                  allowed_numbers=(str(data.get("confirmation_number") or ""),))
+
+
+def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
+    """The message an event asks for, or None (projection-only events)."""
+    ban = data.get("billing_account_number")
+    if event_type == "payment.submitted":
+        policy: Policy = "email_always" if data.get("channel") == "guest" else "preferences"
+        return _payment("payment_received", data, "expected_withdrawal_date", "kind",
+                        "plan_type", "allocations", policy=policy)
+    if event_type == "payment.settled":
+        return _payment("payment_settled", data, "settled_on")
+    if event_type == "payment.failed":
+        return _payment("payment_failed", data, "reason_code", "reason")
+    if event_type == "payment.returned":
+        return _payment("payment_returned", data, "return_code", "return_reason", "returned_on",
+                        "will_retry", "method_disabled", "mandate_cancelled")
+    if event_type == "autopay.created":
+        return Intent("autopay_created", billing_account_number=ban, contact=data.get("contact"),
+                      facts=_pick(data, "method", "next_draft_date"))
+    if event_type == "autopay.cancelled":
+        return Intent("autopay_cancelled", billing_account_number=ban,
+                      contact=data.get("contact"), facts=_pick(data, "reason"))
+    if event_type == "invoice.issued":
+        return Intent("bill_ready", billing_account_number=ban, facts=_pick(
+            data, "kind", "coverage_year", "coverage_month", "amount_cents", "due_date",
+            "total_balance_cents"))
+    if event_type == "account.delinquent":
+        stage = data.get("stage")
+        if stage not in ("grace_started", "grace_notice", "grace_ended"):
+            return None
+        return Intent(stage, billing_account_number=ban, facts=_pick(
+            data, "aptc", "past_due_cents", "grace_start", "grace_end", "month_of_grace"))
+    if event_type == "coverage.effectuated":
+        return Intent("coverage_effectuated", billing_account_number=ban,
+                      facts=_pick(data, "coverage_year", "coverage_start"))
+    if event_type == "coverage.terminated":
+        return Intent("coverage_terminated", billing_account_number=ban,
+                      facts=_pick(data, "coverage_year", "effective_date", "reason"))
+    if event_type == "password.reset_requested":
+        return Intent("password_reset", member_id=data["member_id"], contact=_contact(data),
+                      policy="email_only", facts=_pick(data, "reset_url", "expires_at"),
+                      allowed_numbers=(str(data.get("reset_url") or ""),))
+    if event_type == "username.reminder_requested":
+        return Intent("username_reminder", member_id=data["member_id"], contact=_contact(data),
+                      policy="email_only", facts=_pick(data, "username"))
+    if event_type == "member.locked_out":
+        bans = data.get("billing_account_numbers") or []
+        return Intent("account_locked", member_id=data["member_id"],
+                      billing_account_number=bans[0] if bans else None,
+                      contact=_contact(data), facts=_pick(data, "locked_until"))
+    return None
+
+
+def reminder_intent(billing_account_number: str, due_date: str, total_balance_cents: int) -> Intent:
+    """The due-date reminder the daily job sends when a balance is due and unpaid."""
+    return Intent("due_reminder", billing_account_number=billing_account_number,
+                  facts={"due_date": due_date, "total_balance_cents": total_balance_cents})
+
+
+def _contact(data: dict[str, Any]) -> dict[str, Any]:
+    return {"email": data.get("email"), "phone": data.get("phone"),
+            "language": data.get("language")}
+
+
+MESSAGE_EVENT_TYPES = (
+    "payment.submitted", "payment.settled", "payment.failed", "payment.returned",
+    "autopay.created", "autopay.cancelled", "invoice.issued", "account.delinquent",
+    "coverage.effectuated", "coverage.terminated", "password.reset_requested",
+    "username.reminder_requested", "member.locked_out",
+)
+TEMPLATES = (
+    "payment_received", "payment_settled", "payment_failed", "payment_returned",
+    "autopay_created", "autopay_cancelled", "bill_ready", "due_reminder", "grace_started",
+    "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
+    "password_reset", "username_reminder", "account_locked",
+)

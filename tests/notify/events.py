@@ -1,0 +1,123 @@
+"""Events exactly as docs/events.md shapes them, for one test household."""
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from shared.contracts.envelope import Envelope
+
+PRODUCER = {"enrollment": "enrollment", "member": "identity", "password": "identity",
+            "username": "identity", "account": "billing", "invoice": "billing",
+            "balance": "billing", "coverage": "billing"}
+
+
+def event(event_type: str, key: str, data: dict, *, occurred_at: datetime | None = None) -> Envelope:
+    prefix = event_type.split(".")[0]
+    producer = PRODUCER.get(prefix, "payments")
+    kwargs = {"occurred_at": occurred_at} if occurred_at else {}
+    return Envelope(event_type=event_type, producer=producer, key=key, data=data, **kwargs)
+
+
+@dataclass
+class Household:
+    language: str = "en"
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+
+    def __post_init__(self) -> None:
+        self.household_id = f"HH-{self.tag}"
+        self.ban = "7" + "".join(random.choice("0123456789") for _ in range(9))
+        self.email = f"m{self.tag}@example.org"
+        self.phone = f"617555{random.randint(0, 9999):04d}"
+        self.member_id = f"M-{self.tag}"
+        self.first_name = "María" if self.language == "es" else "Maria"
+        self.contact = {"email": self.email, "phone": self.phone, "language": self.language}
+
+    def enrollment(self) -> Envelope:
+        return event("enrollment.created", self.household_id, {
+            "enrollment_id": f"33{random.randint(10**8, 10**9 - 1)}",
+            "household_id": self.household_id, "plan_type": "health", "coverage_year": 2027,
+            "coverage_start": "2027-01-01", "plan_name": "Silver", "carrier": "Carrier",
+            "premium_cents": 25000, "aptc": True,
+            "shopped_at": datetime.now(timezone.utc).isoformat(),
+            "subscriber": {"first_name": self.first_name, "last_name": "Santos",
+                           "date_of_birth": "1984-03-15", "ssn": "123456789"},
+            "contact": self.contact})
+
+    def account_opened(self) -> Envelope:
+        return event("account.opened", self.ban, {
+            "billing_account_number": self.ban, "household_id": self.household_id,
+            "plan_type": "health", "enrollment_ids": ["331"], "coverage_years": [2027],
+            "aptc": True})
+
+    def member_registered(self) -> Envelope:
+        return event("member.registered", self.member_id, {
+            "member_id": self.member_id, "username": f"user{self.tag}",
+            "first_name": self.first_name, "last_name": "Santos",
+            "billing_account_numbers": [self.ban], "email": self.email, "phone": self.phone,
+            "language": self.language})
+
+    def contact_changed(self, *, email_enabled: bool, sms_enabled: bool,
+                        phone: str | None = None) -> Envelope:
+        return event("member.contact_changed", self.member_id, {
+            "member_id": self.member_id, "billing_account_numbers": [self.ban],
+            "email": self.email, "phone": phone or self.phone, "language": self.language,
+            "email_enabled": email_enabled, "sms_enabled": sms_enabled})
+
+    def payment_submitted(self, confirmation: str, amount_cents: int = 123456,
+                          channel: str = "guest", **extra) -> Envelope:
+        return event("payment.submitted", self.ban, {
+            "payment_id": str(uuid.uuid4()), "confirmation_number": confirmation,
+            "billing_account_number": self.ban, "plan_type": "health", "kind": "one_time",
+            "amount_cents": amount_cents, "allocations": [{"coverage_year": 2027, "amount_cents": amount_cents}],
+            "method": {"type": "checking", "last4": "6789"},
+            "expected_withdrawal_date": "2026-11-25", "mandate_id": None,
+            "contact": self.contact, "channel": channel, **extra})
+
+    def all_message_events(self, confirmation: str) -> list[Envelope]:
+        ban, method = self.ban, {"type": "checking", "last4": "6789"}
+        pay = {"payment_id": str(uuid.uuid4()), "confirmation_number": confirmation,
+               "billing_account_number": ban, "amount_cents": 123456, "method": method,
+               "contact": self.contact}
+        grace = {"billing_account_number": ban, "aptc": True, "past_due_cents": 50000,
+                 "grace_start": "2027-02-01", "grace_end": "2027-04-30", "month_of_grace": 2}
+        return [
+            self.payment_submitted(confirmation),
+            event("payment.settled", ban, {**pay, "allocations": [], "settled_on": "2026-11-27"}),
+            event("payment.failed", ban, {**pay, "reason_code": "insufficient_funds",
+                                          "reason": "insufficient funds"}),
+            event("payment.returned", ban, {**pay, "return_code": "R01",
+                                            "return_reason": "Insufficient funds",
+                                            "returned_on": "2026-11-30", "will_retry": True,
+                                            "method_disabled": False, "mandate_cancelled": False}),
+            event("autopay.created", ban, {"mandate_id": f"MD-{self.tag}", "billing_account_number": ban,
+                                           "method": method, "next_draft_date": "2026-12-22",
+                                           "contact": self.contact}),
+            event("autopay.cancelled", ban, {"mandate_id": f"MD-{self.tag}", "billing_account_number": ban,
+                                             "reason": "member_request", "contact": self.contact}),
+            event("invoice.issued", ban, {"billing_account_number": ban, "invoice_id": "INV-1",
+                                          "kind": "monthly", "coverage_year": 2027,
+                                          "coverage_month": "2027-01", "amount_cents": 25000,
+                                          "due_date": "2026-12-23", "total_balance_cents": 123456}),
+            event("account.delinquent", ban, {**grace, "stage": "grace_started"}),
+            event("account.delinquent", ban, {**grace, "stage": "grace_notice"}),
+            event("account.delinquent", ban, {**grace, "stage": "grace_ended"}),
+            event("coverage.effectuated", ban, {"billing_account_number": ban, "enrollment_id": "331",
+                                                "coverage_year": 2027, "coverage_start": "2027-01-01"}),
+            event("coverage.terminated", ban, {"billing_account_number": ban, "enrollment_ids": ["331"],
+                                               "coverage_year": 2027, "effective_date": "2027-04-30",
+                                               "reason": "non_payment"}),
+            event("password.reset_requested", self.member_id, {
+                "member_id": self.member_id, "email": self.email, "phone": self.phone,
+                "language": self.language, "reset_url": f"https://portal.example.org/reset?token=tok{self.tag}",
+                "expires_at": (datetime(2026, 11, 23, 20, 5, tzinfo=timezone.utc)).isoformat()}),
+            event("username.reminder_requested", self.member_id, {
+                "member_id": self.member_id, "username": f"user{self.tag}", "email": self.email,
+                "language": self.language}),
+            event("member.locked_out", self.member_id, {
+                "member_id": self.member_id, "billing_account_numbers": [ban],
+                "locked_until": (datetime(2026, 11, 23, 20, 5, tzinfo=timezone.utc)
+                                 + timedelta(minutes=30)).isoformat(),
+                "email": self.email, "phone": self.phone, "language": self.language}),
+        ]
