@@ -1,0 +1,142 @@
+"""Formatting, redaction, language fallback, channel rules, and the sandboxes' pages."""
+from __future__ import annotations
+
+import shutil
+from datetime import date
+
+import aiosmtplib
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from sandboxes import mail, sms
+from sandboxes.settings import SandboxSettings
+from services.notify.adapters.email import build_message
+from services.notify.adapters.templates import TEMPLATE_DIR, Renderer, TemplateMissing
+from services.notify.domain.format import format_date, format_datetime, format_money, normalize_language
+from services.notify.domain.messages import Intent, intent_for
+from services.notify.domain.recipients import Profile, deliveries
+from services.notify.domain.redaction import find_secrets, redact_secrets
+from shared.http import errors_middleware
+
+
+def test_amounts_and_dates_per_language():
+    assert format_money(123456, "en") == "$1,234.56" == format_money(123456, "es")
+    assert format_money(5, "en") == "$0.05" and format_money(-250000, "es") == "-$2,500.00"
+    assert format_date(date(2026, 11, 23), "en") == "November 23, 2026"
+    assert format_date("2026-11-23", "es") == "23 de noviembre de 2026"
+    assert format_datetime("2026-07-04T16:30:00+00:00", "en") == "July 4, 2026 at 12:30 PM ET"
+    assert format_datetime("2026-01-04T16:30:00+00:00", "es") == "4 de enero de 2026 a las 11:30 (hora del Este)"
+    assert [normalize_language(x) for x in ("es-US", "Spanish", "EN", None, "pt")] == ["es", "es", "en", "en", "en"]
+    with pytest.raises(AssertionError):
+        format_money(1.5)  # money is never a float
+
+
+def test_redaction_masks_full_numbers_and_keeps_safe_ones():
+    text = "SSN 123-45-6789, card 4111 1111 1111 1111, acct 000123456789; conf 987654321012; $1,234.56 on 2026-11-23"
+    masked, count = redact_secrets(text, allowed=("987654321012",))
+    assert count == 3
+    assert "****6789" in masked and "****1111" in masked and "987654321012" in masked
+    assert "$1,234.56" in masked and "2026-11-23" in masked
+    assert find_secrets(masked, ("987654321012",)) == []
+    assert find_secrets("ending in 6789, call 1-877-623-6765", ("1-877-623-6765",)) == []
+    assert find_secrets("ssn 123456789") == ["123456789"]
+
+
+def test_a_language_without_a_template_falls_back_to_english(tmp_path):
+    shutil.copytree(TEMPLATE_DIR, tmp_path / "t")
+    (tmp_path / "t" / "es" / "username_reminder.j2").unlink()
+    (tmp_path / "t" / "es" / "autopay_cancelled.j2").write_text(
+        "{% block subject %}Pagos automáticos cancelados{% endblock %}{% block text %}{% endblock %}")
+    renderer = Renderer(tmp_path / "t")
+    ctx = {"first_name": "Ana", "ban_last4": "1234", "plan_type": "dental", "portal_url": "https://p",
+           "support_phone": "1-877-623-6765", "username": "ana78", "reason": "member_request"}
+    whole = renderer.render("username_reminder", "es", ctx)
+    assert whole.subject == "Your Health Connector username" and "ana78" in whole.text and whole.sms
+    partial = renderer.render("autopay_cancelled", "es", ctx)
+    assert partial.subject == "Pagos automáticos cancelados"
+    assert "Automatic payments for your Dental plan" in partial.text  # empty block -> English
+    with pytest.raises(TemplateMissing):
+        renderer.render("no_such_template", "es", ctx)
+
+
+def test_html_is_escaped_and_text_is_not():
+    out = Renderer().render("username_reminder", "en", {
+        "username": "<b>&you</b>", "portal_url": "https://p", "support_phone": "1"})
+    assert "<b>&you</b>" in out.text
+    assert "&lt;b&gt;&amp;you&lt;/b&gt;" in out.html and "<b>&you</b>" not in out.html
+
+
+def test_channels_follow_preferences_and_policy():
+    payment = intent_for("payment.submitted", {"billing_account_number": "7000000001", "channel": "member",
+                                               "contact": {"email": "a@x.org", "phone": "6175550101"}})
+    assert payment is not None
+    off = Profile(email_enabled=False, sms_enabled=True)
+    assert [(d.channel, d.recipient) for d in deliveries(payment, off)] == [("sms", "+16175550101")]
+    assert [d.channel for d in deliveries(payment, Profile())] == ["email"]  # texts need opt-in
+    guest = intent_for("payment.submitted", {"billing_account_number": "7000000001", "channel": "guest",
+                                             "contact": {"email": "g@x.org"}})
+    assert [d.recipient for d in deliveries(guest, off)] == ["g@x.org"]  # the payer asked for it
+    reset = Intent("password_reset", member_id="m", contact={"email": "r@x.org", "phone": "6175550101"},
+                   policy="email_only")
+    assert [d.channel for d in deliveries(reset, Profile(sms_enabled=True))] == ["email"]
+    assert deliveries(Intent("bill_ready", billing_account_number="7"), Profile(email=None)) == []
+    assert intent_for("enrollment.created", {}) is None
+    assert intent_for("account.delinquent", {"billing_account_number": "7", "stage": "other"}) is None
+
+
+async def test_mail_catcher_pages_escape_and_the_api_filters(tmp_path):
+    settings = SandboxSettings(data_dir=tmp_path, smtp_port=0)
+    app = web.Application(middlewares=[errors_middleware])
+    mail.register(app, settings)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        port = app["mail_catcher"].port
+        message = build_message(sender="HC <no-reply@hc.example>", recipient="a@x.org",
+                                subject="<script>alert(1)</script>", text="plain & simple",
+                                html="<p onclick='x()'>hi</p><script>alert(2)</script>",
+                                message_id="<1@hc.example>", language="en")
+        await aiosmtplib.send(message, hostname="127.0.0.1", port=port)
+        await aiosmtplib.send(build_message(sender="no-reply@hc.example", recipient="b@x.org", subject="second",
+                                            text="t", html=None, message_id="<2@hc.example>", language="en"),
+                              hostname="127.0.0.1", port=port)
+        body = await (await client.get("/mail/api/messages", params={"to": "a@x.org"})).json()
+        [caught] = body["messages"]
+        assert caught["subject"] == "<script>alert(1)</script>" and caught["text"].strip() == "plain & simple"
+        assert set(caught) == {"id", "from", "to", "subject", "text", "html", "received_at"}
+        everyone = (await (await client.get("/mail/api/messages")).json())["messages"]
+        assert [m["subject"] for m in everyone] == ["second", "<script>alert(1)</script>"]  # newest first
+        index = await client.get("/mail/")
+        page = await index.text()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
+        assert "script-src" not in index.headers["Content-Security-Policy"]
+        shown = await (await client.get(f"/mail/messages/{caught['id']}")).text()
+        assert "<script>" not in shown and "iframe sandbox" in shown
+        frame = await client.get(f"/mail/messages/{caught['id']}/html")
+        assert "sandbox" in frame.headers["Content-Security-Policy"]
+        assert len(list((tmp_path / "mail").glob("*.eml"))) == 2
+        assert mail.MailStore(tmp_path / "mail").to("b@x.org")[0]["subject"] == "second"  # survives restart
+        assert (await client.delete("/mail/api/messages")).status == 200
+        assert (await (await client.get("/mail/api/messages")).json())["messages"] == []
+    finally:
+        await client.close()
+
+
+async def test_sms_sandbox_records_and_refuses_like_a_provider(tmp_path):
+    app = web.Application(middlewares=[errors_middleware])
+    sms.register(app, SandboxSettings(data_dir=tmp_path))
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        r = await client.post("/sms/v1/messages", json={"to": "+16175550101", "body": "hello"})
+        assert r.status == 201 and (await r.json())["sid"].startswith("SM")
+        listed = (await (await client.get("/sms/v1/messages", params={"to": "+16175550101"})).json())["messages"]
+        assert [m["body"] for m in listed] == ["hello"]
+        bad = await client.post("/sms/v1/messages", json={"to": "617", "body": ""})
+        assert bad.status == 422 and set((await bad.json())["error"]["fields"]) == {"to", "body"}
+        assert (await client.post("/sms/v1/messages", json={"to": sms.INVALID_NUMBER, "body": "x"})).status == 400
+        assert (await client.post("/sms/v1/messages", json={"to": sms.UNAVAILABLE_NUMBER, "body": "x"})).status == 503
+        assert (tmp_path / "sms" / "messages.jsonl").exists()
+    finally:
+        await client.close()
