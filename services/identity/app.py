@@ -1,16 +1,38 @@
 """Wires the identity service: consumers, HTTP routes and jobs on the shared runtime."""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 from shared.contracts import topics
-from shared.contracts.topics import Groups
 from shared.runtime import Service
+from services.identity.adapters import throttle
 from services.identity.config import Settings
+from services.identity.entrypoints import consumers
+from services.identity.entrypoints.http import routes
+from services.identity.service_layer.deps import Deps
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+PURGE_EVERY_S = 60.0
 
 
-def build_service(settings: Settings) -> Service:
+def build_service(settings: Settings, deps: Deps | None = None) -> Service:
+    deps = deps or Deps.build(settings)
     service = Service("identity", settings, MIGRATIONS, produces=[topics.IDENTITY_V1])
-    service.consume(Groups.IDENTITY_INTAKE, topics.ENROLLMENT_V1, topics.BILLING_V1, handlers={},
-                    event_types=())  # TODO(issue): the identity domain's handlers
+    service.state["identity"] = deps
+    handlers = consumers.handlers(deps)
+    service.consume(settings.intake_group, topics.ENROLLMENT_V1, topics.BILLING_V1,
+                    handlers=handlers, event_types=tuple(handlers))
+    service.app.add_routes(routes)
+
+    @service.job
+    async def purge_throttle_counters(svc: Service) -> None:
+        """Forget throttle windows long over, so the counters table stays small."""
+        longest = max(settings.lookup_ip_window_s, settings.lookup_target_window_s,
+                      settings.login_ip_window_s)
+        while True:
+            await asyncio.sleep(PURGE_EVERY_S)
+            await throttle.purge(svc.pool, deps.clock() - timedelta(seconds=2 * longest))
+
     return service

@@ -1,7 +1,9 @@
 """Settings of the identity service (environment variables prefixed IDENTITY_)."""
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.contracts.topics import Groups
+from shared.settings import PLACEHOLDER_PREFIX, ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -9,3 +11,42 @@ class Settings(ServiceSettings):
 
     database_url: str = "postgresql://postgres@127.0.0.1:55432/identity"
     http_port: int = 8081
+    # The intake consumer group (tests use one of their own so runs never share offsets).
+    intake_group: str = Groups.IDENTITY_INTAKE
+
+    # SSNs: a keyed hash for lookup, AES-GCM for the last four digits. Keys are secrets
+    # (any string; the AES key is derived from it with SHA-256). `ssn_encryption_keys`
+    # maps key id -> secret (JSON in the environment); new values are encrypted with
+    # `ssn_encryption_key_id`, old ones stay readable while their key is listed.
+    ssn_hmac_key: str = "dev-only-identity-ssn-hmac-key"
+    ssn_encryption_keys: dict[str, str] = {"k1": "dev-only-identity-ssn-aes-key"}
+    ssn_encryption_key_id: str = "k1"
+
+    # Lookup throttling (PostgreSQL counters, fixed windows; shared by every replica).
+    lookup_ip_limit: int = Field(default=30, ge=1)          # attempts per client address
+    lookup_ip_window_s: int = Field(default=60, ge=1)
+    lookup_target_limit: int = Field(default=10, ge=1)      # attempts per target ID
+    lookup_target_window_s: int = Field(default=900, ge=1)
+    login_ip_limit: int = Field(default=60, ge=1)           # login attempts per address
+    login_ip_window_s: int = Field(default=60, ge=1)
+    payable_after_shopping_s: int = Field(default=4 * 3600, ge=0)
+
+    # Portal accounts.
+    password_min_length: int = Field(default=12, ge=8, le=64)
+    password_max_length: int = Field(default=128, ge=64, le=1024)
+    login_failures_max: int = Field(default=5, ge=1, le=100)
+    lockout_s: int = Field(default=900, ge=1)
+    password_reset_ttl_s: int = Field(default=1800, ge=1)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _keys_usable(self) -> "Settings":
+        if self.ssn_encryption_key_id not in self.ssn_encryption_keys:
+            raise ValueError("ssn_encryption_key_id must name a key of ssn_encryption_keys")
+        if self.app_env == "production":
+            for key_id, secret in self.ssn_encryption_keys.items():
+                if secret.startswith(PLACEHOLDER_PREFIX):
+                    raise ValueError(f"ssn_encryption_keys[{key_id}] still has its development placeholder")
+        return self

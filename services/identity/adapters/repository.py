@@ -1,0 +1,250 @@
+"""All of identity's SQL (except throttling): members, enrollments, billing accounts,
+portal accounts and reset tokens."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.identity.domain.lookup import Candidate
+
+# ----------------------------------------------------------------------------- intake
+
+
+async def upsert_member(conn: asyncpg.Connection, *, member_id: UUID, household_id: str,
+                        first_name: str, last_name: str, first_name_norm: str,
+                        last_name_norm: str, date_of_birth: date, ssn: Any | None,
+                        email: str | None, phone: str | None, language: str,
+                        event_at: datetime) -> None:
+    """Insert the household's member or replace what changed. An event older than the last
+    one applied changes nothing; a missing SSN keeps the one on file; contact details the
+    member changed in the portal win over the enrollment's."""
+    await conn.execute(
+        """INSERT INTO members AS m (member_id, household_id, first_name, last_name,
+               first_name_norm, last_name_norm, date_of_birth, ssn_hash, ssn_encrypted,
+               ssn_key_id, email, phone, language, last_event_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           ON CONFLICT (household_id) DO UPDATE SET
+               first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
+               first_name_norm = EXCLUDED.first_name_norm, last_name_norm = EXCLUDED.last_name_norm,
+               date_of_birth = EXCLUDED.date_of_birth,
+               ssn_hash = COALESCE(EXCLUDED.ssn_hash, m.ssn_hash),
+               ssn_encrypted = CASE WHEN EXCLUDED.ssn_hash IS NULL OR EXCLUDED.ssn_hash = m.ssn_hash
+                                    THEN COALESCE(m.ssn_encrypted, EXCLUDED.ssn_encrypted)
+                                    ELSE EXCLUDED.ssn_encrypted END,
+               ssn_key_id = CASE WHEN EXCLUDED.ssn_hash IS NULL OR EXCLUDED.ssn_hash = m.ssn_hash
+                                 THEN COALESCE(m.ssn_key_id, EXCLUDED.ssn_key_id)
+                                 ELSE EXCLUDED.ssn_key_id END,
+               email = CASE WHEN m.contact_source = 'member' THEN m.email ELSE EXCLUDED.email END,
+               phone = CASE WHEN m.contact_source = 'member' THEN m.phone ELSE EXCLUDED.phone END,
+               language = CASE WHEN m.contact_source = 'member' THEN m.language ELSE EXCLUDED.language END,
+               last_event_at = EXCLUDED.last_event_at, updated_at = now()
+           WHERE m.last_event_at <= EXCLUDED.last_event_at""",
+        member_id, household_id, first_name, last_name, first_name_norm, last_name_norm,
+        date_of_birth, ssn.digest if ssn else None, ssn.ciphertext if ssn else None,
+        ssn.key_id if ssn else None, email, phone, language, event_at)
+
+
+async def upsert_enrollment(conn: asyncpg.Connection, *, enrollment_id: str, household_id: str,
+                            plan_type: str, coverage_year: int, coverage_start: date,
+                            plan_name: str, carrier: str, shopped_at: datetime,
+                            event_at: datetime) -> None:
+    await conn.execute(
+        """INSERT INTO enrollments AS e (enrollment_id, household_id, plan_type, coverage_year,
+               coverage_start, plan_name, carrier, shopped_at, last_event_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           ON CONFLICT (enrollment_id) DO UPDATE SET
+               household_id = EXCLUDED.household_id, plan_type = EXCLUDED.plan_type,
+               coverage_year = EXCLUDED.coverage_year, coverage_start = EXCLUDED.coverage_start,
+               plan_name = EXCLUDED.plan_name, carrier = EXCLUDED.carrier,
+               shopped_at = EXCLUDED.shopped_at, last_event_at = EXCLUDED.last_event_at,
+               updated_at = now()
+           WHERE e.last_event_at <= EXCLUDED.last_event_at""",
+        enrollment_id, household_id, plan_type, coverage_year, coverage_start, plan_name,
+        carrier, shopped_at, event_at)
+
+
+async def terminate_enrollment(conn: asyncpg.Connection, enrollment_id: str, reason: str,
+                               effective: date) -> None:
+    await conn.execute(
+        """UPDATE enrollments SET status = 'terminated', termination_reason = $2,
+               terminated_on = $3, updated_at = now() WHERE enrollment_id = $1""",
+        enrollment_id, reason, effective)
+
+
+async def record_history(conn: asyncpg.Connection, event_id: UUID, enrollment_id: str,
+                         event_type: str, occurred_at: datetime, detail: dict) -> None:
+    await conn.execute(
+        """INSERT INTO enrollment_history (event_id, enrollment_id, event_type, occurred_at, detail)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING""",
+        event_id, enrollment_id, event_type, occurred_at, detail)
+
+
+async def upsert_billing_account(conn: asyncpg.Connection, ban: str, household_id: str,
+                                 plan_type: str) -> None:
+    await conn.execute(
+        """INSERT INTO billing_accounts (billing_account_number, household_id, plan_type)
+           VALUES ($1, $2, $3)
+           ON CONFLICT (household_id, plan_type) DO UPDATE
+               SET billing_account_number = EXCLUDED.billing_account_number""",
+        ban, household_id, plan_type)
+
+
+# ----------------------------------------------------------------------------- lookup
+
+# Every lookup is one statement: find the household(s) by the ID, then the member, the
+# billing account of the plan type and the enrollments of that plan type. A terminated
+# enrollment still identifies its member (a balance may be owed) unless an active one exists.
+_CANDIDATES = """
+WITH target AS ({target}),
+member AS (
+    SELECT m.* FROM members m JOIN target t ON t.household_id = m.household_id
+)
+SELECT m.member_id, m.first_name, m.first_name_norm, m.last_name_norm, m.date_of_birth,
+       m.email, m.phone, m.language,
+       (SELECT b.billing_account_number FROM billing_accounts b
+         WHERE b.household_id = m.household_id AND b.plan_type = $2) AS ban,
+       e.ids AS enrollment_ids, e.earliest AS earliest_shopped_at
+FROM member m
+CROSS JOIN LATERAL (
+    SELECT array_agg(x.enrollment_id ORDER BY x.coverage_year, x.enrollment_id) AS ids,
+           min(x.shopped_at) AS earliest
+    FROM (SELECT en.*, rank() OVER (ORDER BY en.status = 'active' DESC) AS r
+            FROM enrollments en
+           WHERE en.household_id = m.household_id AND en.plan_type = $2
+             AND ($3::text IS NULL OR en.enrollment_id = $3)) x
+    WHERE x.r = 1
+) e
+LIMIT 5
+"""
+_BY_ENROLLMENT = _CANDIDATES.format(
+    target="SELECT household_id FROM enrollments WHERE enrollment_id = $1 AND plan_type = $2")
+_BY_SSN = _CANDIDATES.format(target="SELECT household_id FROM members WHERE ssn_hash = $1")
+_BY_BAN = _CANDIDATES.format(
+    target="SELECT household_id FROM billing_accounts WHERE billing_account_number = $1 AND plan_type = $2")
+
+
+async def lookup_candidates(conn: asyncpg.Connection, id_type: str, key: Any,
+                            plan_type: str) -> list[Candidate]:
+    """Members the ID points at, with what the lookup rules need (one indexed query)."""
+    if id_type == "enrollment_id":
+        rows = await conn.fetch(_BY_ENROLLMENT, key, plan_type, key)
+    elif id_type == "ssn":
+        rows = await conn.fetch(_BY_SSN, key, plan_type, None)
+    else:
+        rows = await conn.fetch(_BY_BAN, key, plan_type, None)
+    return [Candidate(
+        member_id=str(r["member_id"]), first_name=r["first_name"],
+        first_name_norm=r["first_name_norm"], last_name_norm=r["last_name_norm"],
+        date_of_birth=r["date_of_birth"], billing_account_number=r["ban"],
+        enrollment_ids=tuple(r["enrollment_ids"] or ()), earliest_shopped_at=r["earliest_shopped_at"],
+        email=r["email"], phone=r["phone"], language=r["language"]) for r in rows]
+
+
+# ----------------------------------------------------------------------------- members
+
+
+async def member_view(conn: asyncpg.Connection, member_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT m.member_id, m.household_id, m.first_name, m.last_name, m.email, m.phone,
+                  m.language, m.email_enabled, m.sms_enabled, m.ssn_encrypted, m.ssn_key_id,
+                  a.username,
+                  COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                                'billing_account_number', b.billing_account_number,
+                                'plan_type', b.plan_type) ORDER BY b.plan_type)
+                            FROM billing_accounts b WHERE b.household_id = m.household_id),
+                           '[]'::jsonb) AS accounts
+           FROM members m LEFT JOIN accounts a ON a.member_id = m.member_id
+           WHERE m.member_id = $1""", member_id)
+
+
+async def billing_account_numbers(conn: asyncpg.Connection, member_id: UUID) -> list[str]:
+    rows = await conn.fetch(
+        """SELECT b.billing_account_number FROM billing_accounts b
+           JOIN members m ON m.household_id = b.household_id
+           WHERE m.member_id = $1 ORDER BY b.plan_type""", member_id)
+    return [r[0] for r in rows]
+
+
+async def update_contact(conn: asyncpg.Connection, member_id: UUID, changes: dict[str, Any]) -> bool:
+    allowed = ("email", "phone", "language", "email_enabled", "sms_enabled")
+    assert set(changes) <= set(allowed)
+    cols = [c for c in allowed if c in changes]
+    sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(cols))
+    sets = (sets + ", " if sets else "") + "contact_source = 'member', updated_at = now()"
+    result = await conn.execute(f"UPDATE members SET {sets} WHERE member_id = $1",
+                                member_id, *[changes[c] for c in cols])
+    if "email" in changes and changes["email"]:
+        await conn.execute("UPDATE accounts SET email = $2, updated_at = now() WHERE member_id = $1",
+                           member_id, changes["email"])
+    return result.endswith(" 1")
+
+
+# ----------------------------------------------------------------------------- portal accounts
+
+
+async def create_account(conn: asyncpg.Connection, member_id: UUID, username: str, email: str,
+                         password_hash: str) -> None:
+    await conn.execute(
+        """INSERT INTO accounts (member_id, username, username_norm, email, password_hash)
+           VALUES ($1, $2, $3, $4, $5)""", member_id, username, username.lower(), email,
+        password_hash)
+
+
+async def account_by_member(conn: asyncpg.Connection, member_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM accounts WHERE member_id = $1", member_id)
+
+
+async def account_by_username(conn: asyncpg.Connection, username: str, *,
+                              for_update: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT a.*, m.phone, m.language, m.email AS contact_email FROM accounts a "
+        "JOIN members m USING (member_id) WHERE a.username_norm = $1"
+        + (" FOR UPDATE OF a" if for_update else ""), username.lower())
+
+
+async def accounts_by_email(conn: asyncpg.Connection, email: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT a.*, m.phone, m.language, m.email AS contact_email FROM accounts a "
+        "JOIN members m USING (member_id) "
+        "WHERE lower(a.email) = lower($1) LIMIT 10", email)
+
+
+async def set_login_state(conn: asyncpg.Connection, member_id: UUID, failed: int,
+                          locked_until: datetime | None, logged_in: bool = False) -> None:
+    await conn.execute(
+        """UPDATE accounts SET failed_logins = $2, locked_until = $3, updated_at = now(),
+               last_login_at = CASE WHEN $4 THEN now() ELSE last_login_at END
+           WHERE member_id = $1""", member_id, failed, locked_until, logged_in)
+
+
+async def set_password(conn: asyncpg.Connection, member_id: UUID, password_hash: str) -> None:
+    await conn.execute(
+        """UPDATE accounts SET password_hash = $2, failed_logins = 0, locked_until = NULL,
+               updated_at = now() WHERE member_id = $1""", member_id, password_hash)
+
+
+async def add_reset_token(conn: asyncpg.Connection, token_hash: bytes, member_id: UUID,
+                          expires_at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO password_resets (token_hash, member_id, expires_at) VALUES ($1, $2, $3)",
+        token_hash, member_id, expires_at)
+
+
+async def claim_reset_token(conn: asyncpg.Connection, token_hash: bytes,
+                            now: datetime) -> asyncpg.Record | None:
+    """The usable token's member (locked until the transaction ends), or None."""
+    return await conn.fetchrow(
+        """SELECT r.member_id, a.username FROM password_resets r
+           JOIN accounts a USING (member_id)
+           WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > $2
+           FOR UPDATE OF r""", token_hash, now)
+
+
+async def use_reset_tokens(conn: asyncpg.Connection, member_id: UUID) -> None:
+    """Spend every outstanding token of the member (the one used and any older ones)."""
+    await conn.execute(
+        "UPDATE password_resets SET used_at = now() WHERE member_id = $1 AND used_at IS NULL",
+        member_id)

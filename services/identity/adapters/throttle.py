@@ -1,0 +1,60 @@
+"""Throttling counters in PostgreSQL (fixed windows), so the limit holds across replicas.
+
+One statement counts an attempt against every subject it concerns (the client address, the
+target ID) and returns each count; a subject over its limit answers 429 until its window
+ends. Subjects are keyed hashes, never the raw ID.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Rule:
+    scope: str
+    limit: int
+    window_s: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    retry_after_s: int
+
+
+def window_start(now: datetime, window_s: int) -> datetime:
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % window_s, timezone.utc)
+
+
+async def hit(conn: asyncpg.Connection, now: datetime, checks: list[tuple[Rule, bytes]]) -> Verdict:
+    """Count one attempt against every (rule, subject); allowed while each is within limit.
+
+    Rows are locked in the order given (address first), which every caller keeps, so two
+    attempts cannot deadlock.
+    """
+    scopes = [r.scope for r, _ in checks]
+    subjects = [s for _, s in checks]
+    starts = [window_start(now, r.window_s) for r, _ in checks]
+    rows = await conn.fetch(
+        """INSERT INTO throttle_counters AS t (scope, subject, window_start, hits)
+           SELECT scope, subject, ws, 1
+           FROM unnest($1::text[], $2::bytea[], $3::timestamptz[]) WITH ORDINALITY AS u(scope, subject, ws, n)
+           ORDER BY n
+           ON CONFLICT (scope, subject, window_start) DO UPDATE SET hits = t.hits + 1
+           RETURNING scope, hits""", scopes, subjects, starts)
+    hits = {r["scope"]: r["hits"] for r in rows}
+    retry = 0
+    for (rule, _), start in zip(checks, starts):
+        if hits[rule.scope] > rule.limit:
+            end = start + timedelta(seconds=rule.window_s)
+            retry = max(retry, max(1, int((end - now).total_seconds() + 0.999)))
+    return Verdict(retry == 0, retry)
+
+
+async def purge(pool: asyncpg.Pool, older_than: datetime) -> int:
+    result = await pool.execute("DELETE FROM throttle_counters WHERE window_start < $1", older_than)
+    return int(result.split()[-1])

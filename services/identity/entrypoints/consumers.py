@@ -1,0 +1,23 @@
+"""Kafka entry points: enrollment.v1 and billing.v1 events, mapped to intake use cases."""
+from __future__ import annotations
+
+import functools
+
+from shared.consumer import Handler
+from shared.contracts.enrollment import ENROLLMENT_CREATED, ENROLLMENT_TERMINATED, ENROLLMENT_UPDATED
+from services.identity.service_layer import intake
+from services.identity.service_layer.deps import Deps
+
+ACCOUNT_OPENED = "account.opened"
+
+
+def handlers(deps: Deps) -> dict[str, Handler]:
+    """The intake group's handlers, bound to the service's dependencies."""
+    def bind(fn):
+        return functools.partial(fn, deps=deps)
+    return {
+        ENROLLMENT_CREATED: bind(intake.enrollment_changed),
+        ENROLLMENT_UPDATED: bind(intake.enrollment_changed),
+        ENROLLMENT_TERMINATED: bind(intake.enrollment_terminated),
+        ACCOUNT_OPENED: bind(intake.account_opened),
+    }

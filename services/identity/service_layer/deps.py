@@ -1,0 +1,60 @@
+"""What the use cases need, built once from the settings: keys, hashers, rules, the clock."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from shared.contracts.envelope import Envelope
+from services.identity.adapters.crypto import Passwords, SsnVault
+from services.identity.adapters.throttle import Rule
+from services.identity.config import Settings
+from services.identity.domain.passwords import PasswordPolicy, load_common_passwords
+
+PRODUCER = "identity"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    vault: SsnVault
+    passwords: Passwords
+    policy: PasswordPolicy
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    @classmethod
+    def build(cls, s: Settings) -> "Deps":
+        return cls(
+            settings=s,
+            vault=SsnVault(s.ssn_hmac_key, s.ssn_encryption_keys, s.ssn_encryption_key_id),
+            passwords=Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism),
+            policy=PasswordPolicy(load_common_passwords(), s.password_min_length,
+                                  s.password_max_length))
+
+    @property
+    def lookup_ip(self) -> Rule:
+        return Rule("lookup_ip", self.settings.lookup_ip_limit, self.settings.lookup_ip_window_s)
+
+    @property
+    def lookup_target(self) -> Rule:
+        return Rule("lookup_target", self.settings.lookup_target_limit,
+                    self.settings.lookup_target_window_s)
+
+    @property
+    def login_ip(self) -> Rule:
+        return Rule("login_ip", self.settings.login_ip_limit, self.settings.login_ip_window_s)
+
+    @property
+    def payable_wait(self) -> timedelta:
+        return timedelta(seconds=self.settings.payable_after_shopping_s)
+
+
+def event(event_type: str, member_id: Any, data: Any) -> Envelope:
+    """An identity.v1 event keyed by member id (data: a contracts model)."""
+    return Envelope(event_type=event_type, producer=PRODUCER, key=str(member_id),
+                    data=data.model_dump(mode="json"))

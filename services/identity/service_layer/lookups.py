@@ -1,0 +1,55 @@
+"""Member lookup: plan type + one ID + name and date of birth, throttled per client address
+and per target ID, with one answer for every kind of mismatch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import asyncpg
+
+from services.identity.adapters import repository as repo
+from services.identity.adapters import throttle
+from services.identity.domain import lookup as rules
+from services.identity.service_layer import errors
+from services.identity.service_layer.deps import Deps
+
+
+@dataclass(frozen=True)
+class Identification:
+    """A validated lookup request (the entry point checked every field's shape)."""
+    plan_type: str
+    id_type: str
+    id_value: str  # digits only for an SSN; never logged
+    first_name: str
+    last_name: str
+    date_of_birth: date
+    client_ip: str
+
+
+async def identify(pool: asyncpg.Pool, deps: Deps, ident: Identification, *,
+                   for_payment: bool = True) -> rules.Candidate:
+    """The member the request identifies, or one of the service layer's errors.
+
+    `for_payment` applies the 4-hour rule and requires a billing account number (a guest
+    lookup before paying); registration only needs the member.
+    """
+    now = deps.clock()
+    target = f"{ident.plan_type}:{ident.id_type}:{ident.id_value}"
+    checks = [(deps.lookup_ip, deps.vault.subject("ip", ident.client_ip)),
+              (deps.lookup_target, deps.vault.subject("target", target))]
+    key: object = deps.vault.digest(ident.id_value) if ident.id_type == "ssn" else ident.id_value
+    async with pool.acquire() as conn:
+        verdict = await throttle.hit(conn, now, checks)
+        if not verdict.allowed:
+            raise errors.Throttled(verdict.retry_after_s)
+        candidates = await repo.lookup_candidates(conn, ident.id_type, key, ident.plan_type)
+    outcome = rules.decide(candidates, ident.first_name, ident.last_name, ident.date_of_birth,
+                           now, deps.payable_wait, check_payable=for_payment,
+                           need_account=for_payment)
+    if isinstance(outcome, rules.NotFound):
+        raise errors.NotFound()
+    if isinstance(outcome, rules.NotYetPayable):
+        raise errors.NotYetPayable(outcome.payable_at)
+    if isinstance(outcome, rules.AccountNotReady):
+        raise errors.AccountNotReady()
+    return outcome.candidate
