@@ -1,0 +1,185 @@
+"""Portal accounts: register, log in, lockout and unlock, password reset (once, expiring),
+username reminder, contact changes; each with the identity.v1 event it must publish."""
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import parse_qs, urlsplit
+
+from tests.identity.integration.conftest import random_ip
+
+PASSWORD = "correct horse battery staple"
+
+
+async def register(env, m, username: str | None = None, **overrides):
+    body = {**m.lookup("health", "enrollment_id"), "username": username or f"user{m.household_id[3:]}",
+            "email": m.email, "password": PASSWORD, "phone": "617-555-0199", "language": "es",
+            **overrides}
+    return await env.client.post("/members", json=body)
+
+
+async def login(env, username: str, password: str):
+    return await env.client.post("/sessions", json={"username": username, "password": password,
+                                                     "client_ip": random_ip()})
+
+
+async def test_register_then_log_in_and_see_the_member(env):
+    m = await env.enrolled()
+    resp = await register(env, m, username="Maria.Santos" + m.household_id[3:8])
+    assert resp.status == 201, await resp.text()
+    created = await resp.json()
+    username = created["username"]
+    ok = await login(env, username.lower(), PASSWORD)   # usernames ignore case
+    assert ok.status == 200 and (await ok.json())["member_id"] == created["member_id"]
+
+    got = await env.client.get(f"/members/{created['member_id']}")
+    member = await got.json()
+    assert member["username"] == username and member["last_name"] == m.last_name
+    assert sorted(a["billing_account_number"] for a in member["accounts"]) == sorted(m.bans.values())
+    assert member["contact"] == {"email": m.email, "phone": "617-555-0199", "language": "es",
+                                 "email_enabled": True, "sms_enabled": False}
+    assert member["ssn_last4"] == m.ssn[-4:]
+
+    [event] = [e for e in await env.outbox("member.registered") if e.key == created["member_id"]]
+    assert event.data == {"member_id": created["member_id"], "username": username,
+                          "first_name": "Maria", "last_name": m.last_name,
+                          "billing_account_numbers": [m.bans["dental"], m.bans["health"]],
+                          "email": m.email, "phone": "617-555-0199", "language": "es"}
+
+
+async def test_register_twice_or_with_a_taken_username_is_a_conflict(env):
+    m, other = await env.enrolled(), await env.enrolled()
+    assert (await register(env, m, username="taken" + m.household_id[3:9])).status == 201
+    again = await register(env, m, username="another" + m.household_id[3:9])
+    assert again.status == 409 and (await again.json())["error"]["code"] == "already_registered"
+    taken = await register(env, other, username="TAKEN" + m.household_id[3:9])
+    assert taken.status == 409 and (await taken.json())["error"]["code"] == "username_taken"
+
+
+async def test_register_with_a_wrong_date_of_birth_is_not_found(env):
+    m = await env.enrolled()
+    resp = await register(env, m, date_of_birth="1984-03-14")
+    assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+    assert await env.pool.fetchval("SELECT count(*) FROM accounts a JOIN members USING (member_id) "
+                                   "WHERE household_id = $1", m.household_id) == 0
+
+
+async def test_wrong_passwords_lock_the_account_which_unlocks_after_the_period(env):
+    m = await env.enrolled()
+    username = "lock" + m.household_id[3:12]
+    member_id = (await (await register(env, m, username=username)).json())["member_id"]
+    assert (await login(env, "nobody-" + username, PASSWORD)).status == 401
+    first = [await login(env, username, "wrong password 1") for _ in range(2)]
+    assert [r.status for r in first] == [401, 401]
+    third = await login(env, username, "wrong password 3")       # the 3rd failure locks
+    assert third.status == 423
+    locked_until = (await third.json())["error"]["locked_until"]
+    # Locked: even the right password is refused, with the same time.
+    right = await login(env, username, PASSWORD)
+    assert right.status == 423 and (await right.json())["error"]["locked_until"] == locked_until
+
+    [event] = [e for e in await env.outbox("member.locked_out") if e.key == member_id]
+    assert event.data == {"member_id": member_id, "billing_account_numbers": [m.bans["dental"], m.bans["health"]],
+                          "locked_until": locked_until, "email": m.email, "phone": "617-555-0199",
+                          "language": "es"}
+    await asyncio.sleep(env.settings.lockout_s + 0.2)
+    assert (await login(env, username, PASSWORD)).status == 200
+    # A success resets the count: two more failures do not lock.
+    assert [(await login(env, username, "nope nope nope")).status for _ in range(2)] == [401, 401]
+    assert (await login(env, username, PASSWORD)).status == 200
+
+
+async def reset_link(env, member_id: str) -> str:
+    events = [e for e in await env.outbox("password.reset_requested") if e.key == member_id]
+    return events[-1].data["reset_url"]
+
+
+async def test_password_reset_works_once(env):
+    m = await env.enrolled()
+    username = "reset" + m.household_id[3:12]
+    member_id = (await (await register(env, m, username=username)).json())["member_id"]
+    asked = await env.client.post("/password-resets", json={
+        "username": username, "base_url": "https://portal.example.org/reset-password"})
+    assert asked.status == 202
+    url = await reset_link(env, member_id)
+    assert url.startswith("https://portal.example.org/reset-password?token=")
+    token = parse_qs(urlsplit(url).query)["token"][0]
+    [event] = [e for e in await env.outbox("password.reset_requested") if e.key == member_id]
+    assert set(event.data) == {"member_id", "email", "phone", "language", "reset_url", "expires_at"}
+    assert event.data["email"] == m.email
+    # Only the token's hash is stored.
+    stored = await env.pool.fetch("SELECT token_hash::text AS h FROM password_resets")
+    assert all(token not in r["h"] for r in stored)
+
+    weak = await env.client.post("/password-resets/confirm", json={"token": token, "new_password": "password123"})
+    assert weak.status == 422 and "new_password" in (await weak.json())["error"]["fields"]
+    new_password = "a brand new long passphrase"
+    ok = await env.client.post("/password-resets/confirm", json={"token": token, "new_password": new_password})
+    assert ok.status == 200
+    again = await env.client.post("/password-resets/confirm", json={"token": token, "new_password": new_password + "!"})
+    assert again.status == 400 and (await again.json())["error"]["code"] == "invalid_or_expired_token"
+    assert (await login(env, username, PASSWORD)).status == 401
+    assert (await login(env, username, new_password)).status == 200
+
+
+async def test_password_reset_token_expires(env):
+    m = await env.enrolled()
+    username = "expire" + m.household_id[3:12]
+    member_id = (await (await register(env, m, username=username)).json())["member_id"]
+    await env.client.post("/password-resets", json={"email": m.email, "base_url": "http://127.0.0.1:8080/reset"})
+    token = parse_qs(urlsplit(await reset_link(env, member_id)).query)["token"][0]
+    await asyncio.sleep(env.settings.password_reset_ttl_s + 0.2)
+    late = await env.client.post("/password-resets/confirm", json={"token": token, "new_password": "too late for this one"})
+    assert late.status == 400
+    assert (await login(env, username, PASSWORD)).status == 200
+
+
+async def test_password_reset_unlocks_a_locked_account(env):
+    m = await env.enrolled()
+    username = "unlock" + m.household_id[3:12]
+    member_id = (await (await register(env, m, username=username)).json())["member_id"]
+    for _ in range(3):
+        await login(env, username, "not the password")
+    assert (await login(env, username, PASSWORD)).status == 423
+    await env.client.post("/password-resets", json={"username": username, "base_url": "http://x.test/r"})
+    token = parse_qs(urlsplit(await reset_link(env, member_id)).query)["token"][0]
+    assert (await env.client.post("/password-resets/confirm",
+                                  json={"token": token, "new_password": "unlocked by the reset"})).status == 200
+    assert (await login(env, username, "unlocked by the reset")).status == 200
+
+
+async def test_reset_and_reminder_for_unknown_accounts_answer_the_same_and_send_nothing(env):
+    before = len(await env.outbox())
+    for body in ({"username": "no-such-user", "base_url": "http://x.test/r"},
+                 {"email": "nobody@example.org", "base_url": "http://x.test/r"}):
+        assert (await env.client.post("/password-resets", json=body)).status == 202
+    assert (await env.client.post("/username-reminders", json={"email": "nobody@example.org"})).status == 202
+    assert len(await env.outbox()) == before
+
+
+async def test_username_reminder(env):
+    m = await env.enrolled()
+    username = "remind" + m.household_id[3:12]
+    member_id = (await (await register(env, m, username=username)).json())["member_id"]
+    resp = await env.client.post("/username-reminders", json={"email": m.email.upper()})
+    assert resp.status == 202
+    [event] = [e for e in await env.outbox("username.reminder_requested") if e.key == member_id]
+    assert event.data == {"member_id": member_id, "username": username, "email": m.email, "language": "es"}
+
+
+async def test_change_contact_details(env):
+    m = await env.enrolled()
+    member_id = (await (await register(env, m, username="contact" + m.household_id[3:12])).json())["member_id"]
+    resp = await env.client.patch(f"/members/{member_id}/contact", json={
+        "email": "new@example.org", "sms_enabled": True, "language": "en"})
+    assert resp.status == 200
+    assert (await resp.json())["contact"] == {"email": "new@example.org", "phone": "617-555-0199",
+                                              "language": "en", "email_enabled": True, "sms_enabled": True}
+    [event] = [e for e in await env.outbox("member.contact_changed") if e.key == member_id]
+    assert event.data == {"member_id": member_id, "billing_account_numbers": [m.bans["dental"], m.bans["health"]],
+                          "email": "new@example.org", "phone": "617-555-0199", "language": "en",
+                          "email_enabled": True, "sms_enabled": True}
+    bad = await env.client.patch(f"/members/{member_id}/contact", json={"email_enabled": "yes"})
+    assert bad.status == 422
+    missing = await env.client.patch("/members/00000000-0000-0000-0000-000000000000/contact", json={})
+    assert missing.status == 404
+    assert (await env.client.get("/members/not-a-uuid")).status == 404

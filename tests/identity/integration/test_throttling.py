@@ -1,0 +1,86 @@
+"""Lookup throttling in PostgreSQL: per client address and per target ID, kicks in at the
+limit, says when to retry, recovers when the window ends, and holds across two replicas
+(two services on one database)."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.identity.app import build_service
+from tests.identity.integration.conftest import random_digits, random_ip
+
+IDENTITY_SETTINGS = dict(lookup_ip_limit=4, lookup_ip_window_s=2,
+                         lookup_target_limit=3, lookup_target_window_s=2)
+
+
+async def statuses(env, bodies) -> list[int]:
+    out = []
+    for body in bodies:
+        resp = await env.client.post("/lookups", json=body)
+        out.append(resp.status)
+        if resp.status == 429:
+            assert (await resp.json())["error"]["retry_after_s"] >= 1
+    return out
+
+
+async def wait_for_next_window(seconds: int = 2) -> None:
+    """Windows start on whole multiples of their length in wall-clock time: start a burst just
+    after an edge so it never straddles two windows."""
+    await asyncio.sleep(seconds - (time.time() % seconds) + 0.05)
+
+
+async def test_guessing_dates_of_birth_for_one_id_is_throttled_then_recovers(env):
+    m = await env.enrolled()
+    await wait_for_next_window()
+    guesses = [m.lookup("health", "ssn", date_of_birth=f"1984-03-{d:02d}") for d in range(1, 6)]
+    # Each guess from a different address: only the per-target limit applies.
+    assert await statuses(env, guesses) == [404, 404, 404, 429, 429]
+    # Even the right answer is refused while the target is throttled ...
+    assert await statuses(env, [m.lookup("health", "ssn")]) == [429]
+    await asyncio.sleep(2.1)
+    # ... and accepted once the window has passed.
+    assert await statuses(env, [m.lookup("health", "ssn")]) == [200]
+
+
+async def test_one_address_guessing_ssns_is_throttled_then_recovers(env):
+    m = await env.enrolled()
+    ip = random_ip()
+    await wait_for_next_window()
+    guesses = []
+    for _ in range(6):
+        s = random_digits(9)
+        guesses.append(m.lookup("health", "ssn", id_value=s, id_value_confirmation=s, client_ip=ip))
+    assert await statuses(env, guesses) == [404, 404, 404, 404, 429, 429]
+    assert await statuses(env, [m.lookup("health", "ssn", client_ip=ip)]) == [429]
+    await asyncio.sleep(2.1)
+    assert await statuses(env, [m.lookup("health", "ssn", client_ip=ip)]) == [200]
+
+
+async def test_the_limit_holds_across_replicas(env):
+    m = await env.enrolled()
+    replica = build_service(env.settings.model_copy(update={"run_consumers": False, "run_relay": False}))
+    await replica.start(http=False)
+    client = TestClient(TestServer(replica.app))
+    await client.start_server()
+    try:
+        await wait_for_next_window()
+        answers = []
+        for i in range(5):   # alternate between the two replicas
+            c = env.client if i % 2 == 0 else client
+            resp = await c.post("/lookups", json=m.lookup("dental", "enrollment_id", first_name="Wrong"))
+            answers.append(resp.status)
+        assert answers == [404, 404, 404, 429, 429]
+    finally:
+        await client.close()
+        await replica.stop()
+
+
+async def test_throttle_counters_keep_no_id_in_clear(env):
+    m = await env.enrolled()
+    await env.client.post("/lookups", json=m.lookup("health", "ssn"))
+    rows = await env.pool.fetch("SELECT scope, subject FROM throttle_counters")
+    assert rows
+    for r in rows:
+        assert m.ssn.encode() not in r["subject"] and len(r["subject"]) == 16
