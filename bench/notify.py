@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
-from services.notify.adapters.email import SmtpPool, build_message  # noqa: E402
+from services.notify.adapters.email import SmtpPool, mime_bytes  # noqa: E402
 from services.notify.app import build_service  # noqa: E402
 from services.notify.config import Settings  # noqa: E402
 from shared.contracts import topics  # noqa: E402
@@ -91,11 +91,12 @@ def payment_event(i: int, run: str) -> Envelope:
 
 async def smtp_ceiling(port: int, count: int, connections: int) -> float:
     pool = SmtpPool("127.0.0.1", port, size=connections)
-    msgs = [build_message(sender="HC <no-reply@hc.example>", recipient=f"c{i}@example.org",
-                          subject=f"ceiling {i}", text="hello " * 50, html="<p>hello</p>" * 50,
-                          message_id=f"<c{i}@hc.example>", language="en") for i in range(count)]
+    msgs = [mime_bytes(sender="HC <no-reply@hc.example>", recipient=f"c{i}@example.org",
+                       subject=f"ceiling {i}", text="hello " * 50, html="<p>hello</p>" * 50,
+                       message_id=f"<c{i}@hc.example>", language="en") for i in range(count)]
     started = time.perf_counter()
-    await asyncio.gather(*(pool.send(m, "no-reply@hc.example", m["To"]) for m in msgs))
+    await asyncio.gather(*(pool.send(m, "no-reply@hc.example", f"c{i}@example.org")
+                           for i, m in enumerate(msgs)))
     elapsed = time.perf_counter() - started
     await pool.close()
     return count / elapsed

@@ -99,24 +99,31 @@ class Renderer:
         self.html_env = _environment(template_dir, autoescape=True)
         self.layout = self.html_env.get_template("layout.html")
 
-    def render(self, template: str, language: str, context: dict[str, Any]) -> Rendered:
+    def render(self, template: str, language: str, context: dict[str, Any],
+               blocks: tuple[str, ...] = BLOCKS) -> Rendered:
+        """Render the named blocks (all by default; others come back empty)."""
         language = fmt.normalize_language(language)
-        parts: dict[str, str] = {}
+        parts = dict.fromkeys(BLOCKS, "")
         used = language
-        for block in BLOCKS:
-            text = self._block(template, language, block, context)
+        contexts: dict[tuple[str, bool], Any] = {}
+        for block in blocks:
+            text = self._block(template, language, block, context, contexts)
             if not text and language != "en":
-                text = self._block(template, "en", block, context)
-                used = "en" if block in ("subject", "text") else used
+                text = self._block(template, "en", block, context, contexts)
+                used = "en" if block == "subject" else used
             if not text:
                 raise TemplateMissing(f"template {template!r} renders an empty {block}")
             parts[block] = text
-        html = self.layout.render(subject=parts["subject"], body=Markup(parts["html"]),
-                                  language=used, **_layout_context(context))
+        html = ""
+        if "html" in blocks:
+            html = self.layout.render(subject=parts["subject"], body=Markup(parts["html"]),
+                                      language=used, **_layout_context(context))
         return Rendered(parts["subject"], parts["text"], html, parts["sms"], used)
 
-    def _block(self, template: str, language: str, block: str, context: dict[str, Any]) -> str:
-        env = self.html_env if block == "html" else self.text_env
+    def _block(self, template: str, language: str, block: str, context: dict[str, Any],
+               contexts: dict) -> str:
+        html = block == "html"
+        env = self.html_env if html else self.text_env
         try:
             tmpl = env.get_template(f"{language}/{template}.j2")
         except TemplateNotFound:
@@ -124,8 +131,11 @@ class Renderer:
         render = tmpl.blocks.get(block)
         if render is None:
             return ""
-        out = "".join(render(tmpl.new_context({**context, "language": language})))
-        return _tidy(out, block)
+        # One Jinja context per (language, environment) serves all of its blocks.
+        ctx = contexts.get((language, html))
+        if ctx is None:
+            ctx = contexts[(language, html)] = tmpl.new_context({**context, "language": language})
+        return _tidy("".join(render(ctx)), block)
 
 
 def _layout_context(context: dict[str, Any]) -> dict[str, Any]:

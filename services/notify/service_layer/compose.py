@@ -12,6 +12,8 @@ from services.notify.domain.recipients import Profile, deliveries
 from services.notify.domain.redaction import redact_secrets
 
 log = logging.getLogger(__name__)
+EMAIL_BLOCKS = ("subject", "text", "html")
+SMS_BLOCKS = ("subject", "sms")
 NOTIFICATION_NAMESPACE = uuid.UUID("8a3c1f52-7d0e-4b1a-9c6f-2e4d5b6a7c8d")
 
 
@@ -33,7 +35,8 @@ class Composer:
         out = []
         for delivery in deliveries(intent, profile):
             context = self._context(intent, profile)
-            rendered = self.renderer.render(intent.template, delivery.language, context)
+            blocks = EMAIL_BLOCKS if delivery.channel == "email" else SMS_BLOCKS
+            rendered = self.renderer.render(intent.template, delivery.language, context, blocks)
             allowed = (*intent.allowed_numbers, self.support_phone, self.portal_url)
             subject, n1 = redact_secrets(rendered.subject, allowed)
             if delivery.channel == "email":

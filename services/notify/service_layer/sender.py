@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.notify.adapters import repository as repo
-from services.notify.adapters.email import SmtpPool, build_message, new_message_id
+from services.notify.adapters.email import SmtpPool, mime_bytes, new_message_id
 from services.notify.adapters.sms import SmsProvider
 from services.notify.adapters.transport import DeliveryError, TransientDeliveryError
 from shared.contracts.envelope import Envelope
@@ -74,7 +74,7 @@ class Sender:
         try:
             if row["channel"] == "email":
                 message_id = new_message_id(str(row["notification_id"]), self.mail_domain)
-                message = build_message(
+                message = mime_bytes(
                     sender=self.config.mail_from, recipient=row["recipient"],
                     subject=row["subject"], text=row["body_text"], html=row["body_html"],
                     message_id=message_id, language=row["language"],
