@@ -1,0 +1,1 @@
+"""The gateway: the public JSON API and the web portal, in front of the services."""

@@ -1,0 +1,76 @@
+"""HTTP calls to the services behind the gateway, with per-call timeouts.
+
+An upstream 4xx error is passed on as the same `ApiError` (the services already speak the
+public error shape); a timeout, a refused connection or a 5xx becomes `ServiceDown`, which
+callers turn into a partial answer with a notice or a 503.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+import orjson
+
+from shared.http import ApiError
+from shared.logging import current_context
+
+log = logging.getLogger(__name__)
+
+
+class ServiceDown(Exception):
+    def __init__(self, service: str, reason: str) -> None:
+        super().__init__(f"{service}: {reason}")
+        self.service = service
+        self.reason = reason
+
+
+class Upstreams:
+    """One pooled aiohttp client for every service; `call()` returns the JSON body."""
+
+    def __init__(self, urls: dict[str, str], timeout_s: float, connections: int) -> None:
+        self.urls = {k: v.rstrip("/") for k, v in urls.items()}
+        self.timeout_s = timeout_s
+        self.connections = connections
+        self.http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=self.connections,
+                                         ttl_dns_cache=300)
+        self.http = aiohttp.ClientSession(connector=connector, json_serialize=lambda o: orjson.dumps(o).decode())
+
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+
+    async def call(self, service: str, method: str, path: str, *, json: Any = None,
+                   params: dict[str, str] | None = None, timeout_s: float | None = None,
+                   raw: bool = False) -> Any:
+        assert self.http is not None, "Upstreams.start() first"
+        headers = {}
+        request_id = current_context().get("request_id")
+        if request_id:
+            headers["X-Request-Id"] = request_id
+        url = self.urls[service] + path
+        timeout = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
+        try:
+            async with self.http.request(method, url, json=json, params=params, headers=headers,
+                                         timeout=timeout) as resp:
+                body = await resp.read()
+                if resp.status >= 500:
+                    raise ServiceDown(service, f"status {resp.status}")
+                if raw and resp.status < 400:
+                    return resp.status, resp.headers.get("Content-Type", ""), body
+                data = orjson.loads(body) if body else {}
+                if resp.status >= 400:
+                    error = data.get("error", {}) if isinstance(data, dict) else {}
+                    extra = {k: v for k, v in error.items() if k not in ("code", "message", "fields")}
+                    raise ApiError(resp.status, error.get("code", "upstream_error"),
+                                   error.get("message", "The request was refused."),
+                                   error.get("fields") or {}, **extra)
+                return data
+        except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError) as exc:
+            log.warning("upstream call failed", extra={"service": service, "path": path.split("/")[1] if "/" in path else path,
+                                                       "error": type(exc).__name__})
+            raise ServiceDown(service, type(exc).__name__) from None

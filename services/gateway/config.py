@@ -1,0 +1,43 @@
+"""Settings of the gateway (environment variables prefixed GATEWAY_)."""
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", populate_by_name=True)
+
+    database_url: str = "postgresql://postgres@127.0.0.1:55432/gateway"
+    http_port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+
+    # The services behind the gateway (internal HTTP APIs of docs/internal-api.md).
+    identity_url: str = "http://127.0.0.1:8081"
+    billing_url: str = "http://127.0.0.1:8082"
+    payments_url: str = "http://127.0.0.1:8083"
+    notify_url: str = "http://127.0.0.1:8084"
+    # One call to a service gives up after this long; the page answers without it.
+    upstream_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    # Payment submissions wait longer (a card authorisation happens inside).
+    payment_timeout_s: float = Field(default=15.0, gt=0, le=120)
+    upstream_connections: int = Field(default=100, ge=1, le=1000)
+
+    # Guest payments need a CAPTCHA; acceptance runs turn it off.
+    captcha_enabled: bool = True
+    captcha_ttl_s: int = Field(default=600, ge=30, le=3600)
+
+    # Signs lookup tokens, CSRF tokens and session ids.
+    secret_key: str = "dev-only-gateway-secret-change-me"
+    lookup_token_ttl_s: int = Field(default=900, ge=60, le=3600)
+    session_ttl_s: int = Field(default=1800, ge=60, le=86400)
+    # Secure cookies (HTTPS only); off for http://127.0.0.1 in development.
+    cookie_secure: bool = True
+    hsts_max_age_s: int = 31_536_000
+
+    # Requests per client IP per minute (all requests) and for guest lookups / logins.
+    rate_limit_per_minute: int = Field(default=60_000, ge=1)
+    sensitive_rate_limit_per_minute: int = Field(default=30, ge=1)
+
+    program_name: str = "Health Connector"
+    help_phone: str = "1-877-623-6765"

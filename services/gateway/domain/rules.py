@@ -1,0 +1,85 @@
+"""Input rules of the public API, in plain words (no I/O).
+
+Messages are catalog keys (`err.*`): the API answers them in English, the portal in the
+member's language. Typed-twice fields must match; nothing typed is ever echoed back.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+BAN = re.compile(r"^7\d{9}$")
+SSN = re.compile(r"^\d{9}$")
+ROUTING = re.compile(r"^\d{9}$")
+ACCOUNT = re.compile(r"^\d{4,17}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def digits(text: str) -> str:
+    return re.sub(r"[\s-]", "", text or "")
+
+
+def aba_ok(routing: str) -> bool:
+    """The ABA routing number check digit: 3-7-1 weights sum to a multiple of 10."""
+    if not ROUTING.match(routing):
+        return False
+    weights = (3, 7, 1) * 3
+    return sum(int(d) * w for d, w in zip(routing, weights)) % 10 == 0
+
+
+def luhn_ok(number: str) -> bool:
+    if not re.fullmatch(r"\d{12,19}", number):
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def parse_date_of_birth(text: str, today: date) -> date:
+    try:
+        born = date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ValueError("err.date") from None
+    if born > today or born.year < 1900:
+        raise ValueError("err.date")
+    return born
+
+
+def check_id(id_type: str, value: str) -> str:
+    value = digits(value) if id_type != "enrollment_id" else (value or "").strip()
+    if id_type == "ssn" and not SSN.match(value):
+        raise ValueError("err.ssn")
+    if id_type == "billing_account_number" and not BAN.match(value):
+        raise ValueError("err.ban")
+    if id_type == "enrollment_id" and not re.fullmatch(r"[A-Za-z0-9-]{4,20}", value):
+        raise ValueError("err.enrollment_id")
+    return value
+
+
+def check_name(value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValueError("err.required")
+    if len(value) > 60:
+        raise ValueError("err.too_long")
+    return value
+
+
+def check_email(value: str) -> str:
+    value = (value or "").strip()
+    if not EMAIL.match(value) or len(value) > 254:
+        raise ValueError("err.email")
+    return value
+
+
+def check_phone(value: str) -> str:
+    value = re.sub(r"[\s().+-]", "", value or "")
+    if value.startswith("1") and len(value) == 11:
+        value = value[1:]
+    if not re.fullmatch(r"\d{10}", value):
+        raise ValueError("err.phone")
+    return value

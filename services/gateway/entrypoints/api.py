@@ -1,0 +1,231 @@
+"""The public JSON API under /api/v1 (DESIGN.md "Gateway JSON API"); thin translators over
+the use cases. Every route is registered with its models, which generate the OpenAPI."""
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from services.gateway import schemas as s
+from services.gateway.entrypoints import web as w
+from services.gateway.entrypoints.openapi import Registry
+from services.gateway.translations import translate
+from shared.http import ApiError, json_response, read_json
+
+api = Registry()
+
+
+async def parse(request: web.Request, model: type[BaseModel]) -> Any:
+    body = await read_json(request)
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        fields = {k: translate("en", v) for k, v in s.field_errors(exc).items()}
+        raise ApiError(422, "invalid_input", "Some fields are not valid.", fields) from None
+
+
+def uc(request: web.Request):
+    return request.app["use_cases"]
+
+
+async def account_access(request: web.Request, ban: str) -> dict[str, Any]:
+    """Who may touch this account: a lookup token bound to it, or a member who owns it."""
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        token = uc(request).verify_lookup_token(auth.removeprefix("Bearer ").strip())
+        if token["ban"] != ban:
+            raise ApiError(403, "forbidden", "You can only see the account you looked up.")
+        return {"channel": "guest", "member_id": None, "token": token}
+    member = await w.current_member(request)
+    if member is None:
+        raise ApiError(401, "unauthorized", "Look up your account or log in first.")
+    if request.method not in ("GET", "HEAD"):
+        w.check_csrf(request, request.headers.get("X-CSRF-Token"))
+    if ban not in member["data"].get("accounts", []):
+        raise ApiError(403, "forbidden", "This account is not one of yours.")
+    return {"channel": "member", "member_id": member["member_id"], "token": None}
+
+
+def idempotency_key(request: web.Request) -> str:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key or len(key) > 128:
+        raise ApiError(400, "idempotency_key_required",
+                       "Send an Idempotency-Key header (a random id, up to 128 characters).")
+    return key
+
+
+@api.route("GET", "/captcha", "A CAPTCHA challenge: its id, a PNG picture and a WAV recording",
+           responses={200: s.Captcha})
+async def get_captcha(request: web.Request) -> web.Response:
+    captchas = request.app["captchas"]
+    captcha_id, expires = await captchas.new()
+    png, wav = await captchas.image(captcha_id), await captchas.audio(captcha_id)
+    return json_response({"captcha_id": captcha_id, "expires_at": expires.isoformat(timespec="seconds"),
+                          "image_png_base64": base64.b64encode(png).decode(),
+                          "audio_wav_base64": base64.b64encode(wav).decode(),
+                          "image_url": f"/captcha/{captcha_id}.png",
+                          "audio_url": f"/captcha/{captcha_id}.wav"})
+
+
+@api.route("POST", "/lookups", "Find a guest's billing account; gives a 15-minute lookup token",
+           body=s.LookupRequest, responses={201: s.LookupResponse},
+           errors={404: "Not found (the same answer for every mismatch)",
+                   409: "not_yet_payable (with payable_at) or account_not_ready"})
+async def post_lookup(request: web.Request) -> web.Response:
+    req = await parse(request, s.LookupRequest)
+    found = await uc(request).lookup(req, w.client_ip(request))
+    found.pop("contact", None)
+    return json_response(found, status=201)
+
+
+@api.route("GET", "/billing-accounts/{ban}", "Balances per coverage year, total owed, current "
+           "premium, due date, status and autopay; a notice when a service is down",
+           responses={200: s.AccountSummary}, errors={401: "Not authenticated", 403: "Another account",
+                                                      404: "No such account"}, auth="account")
+async def get_account(request: web.Request) -> web.Response:
+    ban = request.match_info["ban"]
+    await account_access(request, ban)
+    return json_response(await uc(request).account_summary(ban))
+
+
+@api.route("GET", "/billing-accounts/{ban}/payments", "Payment history, newest first",
+           responses={200: None}, errors={401: "Not authenticated", 403: "Another account"}, auth="account")
+async def get_account_payments(request: web.Request) -> web.Response:
+    ban = request.match_info["ban"]
+    await account_access(request, ban)
+    return json_response(await uc(request).payment_history(ban))
+
+
+@api.route("POST", "/payments", "A one-time or recurring payment (Idempotency-Key header)",
+           body=s.PaymentRequest, responses={201: s.PaymentResponse}, headers=("Idempotency-Key",),
+           errors={400: "Idempotency-Key missing", 401: "Not authenticated", 402: "card_declined",
+                   403: "Another account", 409: "idempotency_conflict"}, auth="account")
+async def post_payment(request: web.Request) -> web.Response:
+    key = idempotency_key(request)
+    req = await parse(request, s.PaymentRequest)
+    access = await account_access(request, req.billing_account_number)
+    if access["channel"] == "guest":
+        await request.app["captchas"].require(req.captcha)
+    status, result = await uc(request).submit_payment(req, key, access["channel"], access["member_id"])
+    return json_response(result, status=status)
+
+
+@api.route("GET", "/payments/{payment_id}", "A payment's status", responses={200: None},
+           errors={401: "Not authenticated", 403: "Another account", 404: "No such payment"},
+           auth="account")
+async def get_payment(request: web.Request) -> web.Response:
+    payment = await uc(request).payment(request.match_info["payment_id"])
+    await account_access(request, payment.get("billing_account_number", ""))
+    return json_response(payment)
+
+
+@api.route("POST", "/billing-accounts/{ban}/autopay", "Set up the monthly recurring payment",
+           body=s.AutopayRequest, responses={201: None}, headers=("Idempotency-Key",),
+           errors={401: "Not authenticated", 403: "Another account", 409: "autopay_exists"}, auth="account")
+async def post_autopay(request: web.Request) -> web.Response:
+    ban = request.match_info["ban"]
+    key = idempotency_key(request)
+    req = await parse(request, s.AutopayRequest)
+    access = await account_access(request, ban)
+    return json_response(await uc(request).create_autopay(ban, req, key, access["member_id"]), status=201)
+
+
+@api.route("DELETE", "/billing-accounts/{ban}/autopay", "Cancel the recurring payment",
+           responses={200: None}, errors={401: "Not authenticated", 403: "Another account",
+                                          404: "no_autopay"}, auth="account")
+async def delete_autopay(request: web.Request) -> web.Response:
+    ban = request.match_info["ban"]
+    await account_access(request, ban)
+    return json_response(await uc(request).cancel_autopay(ban))
+
+
+@api.route("POST", "/members", "Register a portal account", body=s.MemberRequest,
+           responses={201: None}, errors={404: "No matching enrollment",
+                                          409: "username_taken or already_registered"})
+async def post_member(request: web.Request) -> web.Response:
+    req = await parse(request, s.MemberRequest)
+    return json_response(await uc(request).register(req, w.client_ip(request)), status=201)
+
+
+@api.route("POST", "/sessions", "Log in: sets the session cookie; answers the CSRF token",
+           body=s.SessionRequest, responses={200: None},
+           errors={401: "invalid_credentials", 423: "locked (with locked_until)"})
+async def post_session(request: web.Request) -> web.Response:
+    req = await parse(request, s.SessionRequest)
+    session_id, member = await uc(request).login(req.username, req.password, w.client_ip(request))
+    response = json_response({"member_id": member["member_id"], "username": member.get("username"),
+                              "csrf_token": w.csrf_token(request)})
+    w.set_cookie(request, response, w.SESSION_COOKIE, session_id)
+    return w.finish_cookies(request, response)
+
+
+@api.route("DELETE", "/sessions", "Log out", responses={204: None})
+async def delete_session(request: web.Request) -> web.Response:
+    sid = request.cookies.get(w.SESSION_COOKIE)
+    if sid:
+        await uc(request).logout(sid)
+    response = web.Response(status=204)
+    response.del_cookie(w.SESSION_COOKIE, path="/")
+    return response
+
+
+@api.route("POST", "/password-resets", "Send a password reset link or a username reminder "
+           "(always 202: never says whether an account exists)", body=s.PasswordResetRequest,
+           responses={202: None})
+async def post_password_reset(request: web.Request) -> web.Response:
+    req = await parse(request, s.PasswordResetRequest)
+    if req.kind == "username":
+        if not req.email:
+            raise ApiError(422, "invalid_input", "Some fields are not valid.", {"email": "Enter your email address."})
+        await uc(request).username_reminder(req.email)
+    else:
+        if not (req.username or req.email):
+            raise ApiError(422, "invalid_input", "Some fields are not valid.",
+                           {"username": "Enter your username or your email address."})
+        await uc(request).password_reset(req.username, req.email)
+    return json_response({"status": "accepted"}, status=202)
+
+
+@api.route("GET", "/me", "The logged-in member's plans, balances, history, autopay, methods, contact",
+           responses={200: None}, errors={401: "Not logged in"}, auth="member")
+async def get_me(request: web.Request) -> web.Response:
+    member = await w.current_member(request)
+    if member is None:
+        raise ApiError(401, "unauthorized", "Log in first.")
+    me = await uc(request).me(member["member_id"])
+    me["csrf_token"] = w.csrf_token(request)
+    return w.finish_cookies(request, json_response(me))
+
+
+@api.route("PATCH", "/me/contact", "Change contact details and notification preferences",
+           body=s.ContactUpdate, responses={200: None}, errors={401: "Not logged in"}, auth="member")
+async def patch_contact(request: web.Request) -> web.Response:
+    member = await w.current_member(request)
+    if member is None:
+        raise ApiError(401, "unauthorized", "Log in first.")
+    w.check_csrf(request, request.headers.get("X-CSRF-Token"))
+    req = await parse(request, s.ContactUpdate)
+    return json_response(await uc(request).update_contact(member["member_id"], req))
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return json_response(request.app["openapi"])
+
+
+async def captcha_image(request: web.Request) -> web.Response:
+    png = await request.app["captchas"].image(request.match_info["captcha_id"])
+    return web.Response(body=png, content_type="image/png")
+
+
+async def captcha_audio(request: web.Request) -> web.Response:
+    wav = await request.app["captchas"].audio(request.match_info["captcha_id"])
+    return web.Response(body=wav, content_type="audio/wav")
+
+
+def install(app: web.Application) -> None:
+    api.install(app)
+    app.router.add_get("/api/openapi.json", openapi_json)
+    app.router.add_get("/captcha/{captcha_id}.png", captcha_image)
+    app.router.add_get("/captcha/{captcha_id}.wav", captcha_audio)

@@ -1,0 +1,82 @@
+"""Maps the portal's HTML forms onto the public API's models and the models' error paths
+back onto the form's fields (so an error shows next to the field that caused it)."""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.gateway import schemas as s
+from shared.http import ApiError
+
+SECRET_FIELDS = {"ssn", "ssn_confirmation", "account_number", "account_number_confirmation",
+                 "card_number", "cvv", "password", "password_confirmation", "new_password"}
+ID_FIELD = {"enrollment_id": "enrollment_id", "ssn": "ssn", "billing_account_number": "billing_account_number"}
+
+
+def kept(values: dict[str, str]) -> dict[str, str]:
+    """What the member typed, minus secrets (never sent back into a page)."""
+    return {k: v for k, v in values.items() if k not in SECRET_FIELDS and k != "csrf_token"}
+
+
+def lookup_body(f: dict[str, str]) -> dict[str, Any]:
+    id_type = f.get("id_type", "")
+    return {"plan_type": f.get("plan_type", ""), "id_type": id_type,
+            "id_value": f.get(ID_FIELD.get(id_type, "enrollment_id"), ""),
+            "id_value_confirmation": f.get("ssn_confirmation") if id_type == "ssn" else None,
+            "first_name": f.get("first_name", ""), "last_name": f.get("last_name", ""),
+            "date_of_birth": f.get("date_of_birth", "")}
+
+
+def lookup_errors(exc: ValidationError, f: dict[str, str]) -> dict[str, str]:
+    errors = {}
+    for path, key in s.field_errors(exc).items():
+        if path == "id_value":
+            path = ID_FIELD.get(f.get("id_type", ""), "id_type")
+        elif path == "id_value_confirmation":
+            path = "ssn_confirmation"
+        errors[path] = key
+    return errors
+
+
+def method_body(f: dict[str, str]) -> dict[str, Any]:
+    if f.get("method_type") == "card":
+        return {"type": "card", "cardholder_name": f.get("cardholder_name", ""),
+                "card_number": f.get("card_number", ""), "expiry_month": f.get("expiry_month") or 0,
+                "expiry_year": f.get("expiry_year") or 0, "cvv": f.get("cvv", ""),
+                "postal_code": f.get("postal_code", "")}
+    return {"type": f.get("method_type", ""), "account_holder_name": f.get("account_holder_name", ""),
+            "account_number": f.get("account_number", ""),
+            "account_number_confirmation": f.get("account_number_confirmation", ""),
+            "routing_number": f.get("routing_number", ""),
+            "routing_number_confirmation": f.get("routing_number_confirmation", "")}
+
+
+def payment_body(f: dict[str, str], ban: str, contact: dict[str, str]) -> dict[str, Any]:
+    amount = "total" if f.get("amount_choice", "total") == "total" else f.get("other_amount", "").strip().lstrip("$")
+    return {"billing_account_number": ban, "kind": f.get("kind", ""), "amount": amount,
+            "method": method_body(f), "contact": contact}
+
+
+def model_errors(exc: ValidationError) -> dict[str, str]:
+    errors = {}
+    for path, key in s.field_errors(exc).items():
+        field = path.split(".")[-1]
+        if path == "amount":
+            field = "other_amount"
+        elif path in ("method", "method.type"):
+            field = "method_type"
+        errors[field] = key
+    return errors
+
+
+def api_errors(exc: ApiError) -> dict[str, str]:
+    """An upstream refusal's fields onto form fields, or a form-level message."""
+    if exc.fields:
+        return {path.split(".")[-1]: msg for path, msg in exc.fields.items()}
+    return {"_form": exc.message}
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(18)

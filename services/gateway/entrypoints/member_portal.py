@@ -1,0 +1,337 @@
+"""The member portal (seeds 001 and 002): register, log in and out, forgotten password and
+username, the dashboard, history and statements, payments, autopay, payment methods,
+contact details and notification preferences."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from services.gateway import schemas as s
+from services.gateway.domain import tokens
+from services.gateway.entrypoints import forms
+from services.gateway.entrypoints import web as w
+from services.gateway.entrypoints.portal import form, redirect, render
+from shared.http import ApiError
+
+NY = ZoneInfo("America/New_York")
+
+
+async def need_member(request: web.Request) -> dict[str, Any]:
+    member = await w.current_member(request)
+    if member is None:
+        raise web.HTTPSeeOther(f"/login?next={request.path}")
+    return member
+
+
+async def own_account(request: web.Request) -> tuple[dict[str, Any], str]:
+    member = await need_member(request)
+    ban = request.match_info["ban"]
+    if ban not in member["data"].get("accounts", []):
+        raise ApiError(403, "forbidden", "This account is not one of yours.")
+    return member, ban
+
+
+# -- register, log in, log out, forgotten details ------------------------------------------
+async def register_page(request: web.Request) -> web.Response:
+    return render(request, "member/register.html", values={"language": "en"})
+
+
+async def post_register(request: web.Request) -> web.Response:
+    f = await form(request)
+    body = {**forms.lookup_body(f), "username": f.get("username", ""), "email": f.get("email", ""),
+            "password": f.get("password", ""), "phone": f.get("phone") or None,
+            "language": f.get("language", "en")}
+    errors: dict[str, str] = {}
+    try:
+        req = s.MemberRequest.model_validate(body)
+    except ValidationError as exc:
+        errors = forms.lookup_errors(exc, f)
+        req = None
+    if f.get("password") != f.get("password_confirmation"):
+        errors.setdefault("password_confirmation", "err.password_mismatch")
+    if errors or req is None:
+        return render(request, "member/register.html", status=422, values=forms.kept(f), errors=errors)
+    try:
+        await request.app["use_cases"].register(req, w.client_ip(request))
+    except ApiError as exc:
+        key = {404: "reg.not_found", 409: "reg.taken" if exc.code == "username_taken" else "reg.already",
+               429: "qp.throttled", 503: "error.unavailable"}.get(exc.status)
+        errors = {"_form": key} if key else forms.api_errors(exc)
+        if exc.code == "username_taken":
+            errors["username"] = "reg.taken"
+        if exc.status == 409 and exc.code == "not_yet_payable":
+            errors = {"_form": "qp.not_yet_payable"}
+        return render(request, "member/register.html", status=exc.status, values=forms.kept(f), errors=errors)
+    return redirect(request, "/login?registered=1")
+
+
+async def login_page(request: web.Request) -> web.Response:
+    return render(request, "member/login.html", registered=request.query.get("registered"),
+                  reset=request.query.get("reset"), values={"next": request.query.get("next", "")})
+
+
+async def post_login(request: web.Request) -> web.Response:
+    f = await form(request)
+    values = forms.kept(f)
+    if not f.get("username") or not f.get("password"):
+        errors = {k: "err.required" for k in ("username", "password") if not f.get(k)}
+        return render(request, "member/login.html", status=422, values=values, errors=errors)
+    try:
+        session_id, _ = await request.app["use_cases"].login(f["username"], f["password"], w.client_ip(request))
+    except ApiError as exc:
+        locked_until = None
+        if exc.status == 423 and exc.extra.get("locked_until"):
+            try:
+                locked_until = datetime.fromisoformat(exc.extra["locked_until"]).astimezone(NY).strftime("%m/%d/%Y %I:%M %p")
+            except ValueError:
+                locked_until = exc.extra["locked_until"]
+        key = {401: "login.invalid", 423: "login.locked", 429: "qp.throttled",
+               503: "error.unavailable"}.get(exc.status, "error.generic")
+        return render(request, "member/login.html", status=exc.status, values=values,
+                      errors={"_form": key}, locked_until=locked_until)
+    nxt = f.get("next", "")
+    response = redirect(request, nxt if nxt.startswith("/") and not nxt.startswith("//") else "/dashboard")
+    w.set_cookie(request, response, w.SESSION_COOKIE, session_id)
+    return response
+
+
+async def post_logout(request: web.Request) -> web.Response:
+    await form(request)
+    sid = request.cookies.get(w.SESSION_COOKIE)
+    if sid:
+        await request.app["use_cases"].logout(sid)
+    response = redirect(request, "/?logged_out=1")
+    response.del_cookie(w.SESSION_COOKIE, path="/")
+    return response
+
+
+async def forgot_page(request: web.Request) -> web.Response:
+    kind = "username" if request.path.endswith("username") else "password"
+    return render(request, "member/forgot.html", kind=kind)
+
+
+async def post_forgot(request: web.Request) -> web.Response:
+    kind = "username" if request.path.endswith("username") else "password"
+    f = await form(request)
+    use_cases = request.app["use_cases"]
+    if kind == "username":
+        try:
+            email = s.rules.check_email(f.get("email", ""))
+        except ValueError as exc:
+            return render(request, "member/forgot.html", status=422, kind=kind, values=forms.kept(f),
+                          errors={"email": str(exc)})
+        await use_cases.username_reminder(email)
+    else:
+        if not (f.get("username") or f.get("email")):
+            return render(request, "member/forgot.html", status=422, kind=kind, values=forms.kept(f),
+                          errors={"username": "err.username_or_email"})
+        await use_cases.password_reset(f.get("username") or None, f.get("email") or None)
+    return render(request, "member/forgot.html", kind=kind, sent=True)
+
+
+async def reset_page(request: web.Request) -> web.Response:
+    return render(request, "member/reset.html", values={"token": request.query.get("token", "")})
+
+
+async def post_reset(request: web.Request) -> web.Response:
+    f = await form(request)
+    values = {"token": f.get("token", "")}
+    if len(f.get("new_password", "")) < 12:
+        return render(request, "member/reset.html", status=422, values=values,
+                      errors={"new_password": "err.password_short"})
+    if f.get("new_password") != f.get("password_confirmation"):
+        return render(request, "member/reset.html", status=422, values=values,
+                      errors={"password_confirmation": "err.password_mismatch"})
+    try:
+        await request.app["use_cases"].confirm_reset(f.get("token", ""), f["new_password"])
+    except ApiError as exc:
+        key = "reset.invalid" if exc.status == 400 else None
+        errors = {"_form": key} if key else forms.api_errors(exc)
+        return render(request, "member/reset.html", status=exc.status, values=values, errors=errors)
+    return redirect(request, "/login?reset=1")
+
+
+# -- logged in -------------------------------------------------------------------------------
+async def dashboard(request: web.Request) -> web.Response:
+    member = await need_member(request)
+    me = await request.app["use_cases"].me(member["member_id"])
+    bans = [a["billing_account_number"] for a in me["accounts"]]
+    if bans != member["data"].get("accounts"):
+        member["data"]["accounts"] = bans
+        await request.app["store"].update_session_data(
+            tokens.hash_session_id(request.cookies[w.SESSION_COOKIE]), member["data"])
+    return render(request, "member/dashboard.html", me=me)
+
+
+async def history(request: web.Request) -> web.Response:
+    _, ban = await own_account(request)
+    use_cases = request.app["use_cases"]
+    payments = await use_cases.payment_history(ban)
+    invoices = await use_cases.invoices(ban)
+    months = sorted({(i.get("due_date") or "")[:7] for i in invoices["invoices"] if i.get("due_date")},
+                    reverse=True)
+    return render(request, "member/history.html", ban=ban, payments=payments["payments"],
+                  invoices=invoices["invoices"], months=months,
+                  notices=payments["notices"] + invoices["notices"])
+
+
+async def statement(request: web.Request) -> web.Response:
+    _, ban = await own_account(request)
+    month = request.match_info["month"]
+    if len(month) != 7 or not month[:4].isdigit() or month[4] != "-" or not month[5:].isdigit():
+        raise web.HTTPNotFound()
+    fmt = request.query.get("format", "html")
+    ctype, body = await request.app["use_cases"].statement(ban, month, fmt)
+    response = web.Response(body=body, headers={"Content-Type": ctype or "text/html"})
+    if fmt == "pdf":
+        response.headers["Content-Disposition"] = f'attachment; filename="statement-{ban}-{month}.pdf"'
+    # Billing's statement page is its own document: allow its styles, keep scripts out.
+    response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'self' 'unsafe-inline'; "
+                                                   "img-src 'self' data:; frame-ancestors 'none'")
+    return response
+
+
+async def pay_page(request: web.Request, status: int = 200, values: dict | None = None,
+                   errors: dict | None = None) -> web.Response:
+    member, ban = await own_account(request)
+    use_cases = request.app["use_cases"]
+    account = await use_cases.account_summary(ban)
+    profile = await use_cases.member(member["member_id"])
+    config = await use_cases.payments_config()
+    autopay = request.path.endswith("/autopay")
+    defaults = {"amount_choice": "total", "kind": "one_time", "method_type": "checking",
+                "idempotency_key": forms.new_key()}
+    return render(request, "member/autopay.html" if autopay else "member/pay.html", status=status,
+                  ban=ban, account=account, contact=profile.get("contact", {}),
+                  cards_enabled=config.get("cards_enabled", False),
+                  values=values or defaults, errors=errors or {})
+
+
+async def post_pay(request: web.Request) -> web.Response:
+    member, ban = await own_account(request)
+    f = await form(request)
+    use_cases = request.app["use_cases"]
+    profile = await use_cases.member(member["member_id"])
+    contact = profile.get("contact", {})
+    contact = {"email": contact.get("email", ""), "email_confirmation": contact.get("email", ""),
+               "phone": contact.get("phone") or "0000000000"}
+    try:
+        req = s.PaymentRequest.model_validate(forms.payment_body(f, ban, contact))
+    except ValidationError as exc:
+        return await pay_page(request, 422, forms.kept(f), forms.model_errors(exc))
+    try:
+        _, result = await use_cases.submit_payment(req, f.get("idempotency_key") or forms.new_key(),
+                                                   "member", member["member_id"])
+    except ApiError as exc:
+        return await pay_page(request, exc.status, forms.kept(f), forms.api_errors(exc))
+    return render(request, "member/paid.html", ban=ban, done={**result, "kind": req.kind,
+                                                              "email": contact["email"]})
+
+
+async def post_autopay(request: web.Request) -> web.Response:
+    member, ban = await own_account(request)
+    f = await form(request)
+    use_cases = request.app["use_cases"]
+    profile = await use_cases.member(member["member_id"])
+    c = profile.get("contact", {})
+    body = {"method": forms.method_body(f), "contact": {
+        "email": c.get("email", ""), "email_confirmation": c.get("email", ""), "phone": c.get("phone") or "0000000000"}}
+    try:
+        req = s.AutopayRequest.model_validate(body)
+    except ValidationError as exc:
+        return await pay_page(request, 422, forms.kept(f), forms.model_errors(exc))
+    try:
+        account = await use_cases.account_summary(ban)
+        if account.get("autopay") and account["autopay"].get("status") == "active":
+            await use_cases.cancel_autopay(ban)  # a change replaces the mandate
+        await use_cases.create_autopay(ban, req, f.get("idempotency_key") or forms.new_key(), member["member_id"])
+    except ApiError as exc:
+        return await pay_page(request, exc.status, forms.kept(f), forms.api_errors(exc))
+    return redirect(request, f"/accounts/{ban}/autopay?saved=1")
+
+
+async def post_cancel_autopay(request: web.Request) -> web.Response:
+    _, ban = await own_account(request)
+    await form(request)
+    try:
+        await request.app["use_cases"].cancel_autopay(ban)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+    return redirect(request, f"/accounts/{ban}/autopay?cancelled=1")
+
+
+async def methods_page(request: web.Request) -> web.Response:
+    member = await need_member(request)
+    use_cases = request.app["use_cases"]
+    bans = member["data"].get("accounts", [])
+    methods = {ban: await use_cases.methods(ban) for ban in bans}
+    return render(request, "member/methods.html", methods=methods)
+
+
+async def profile_page(request: web.Request, status: int = 200, values: dict | None = None,
+                       errors: dict | None = None, saved: bool = False) -> web.Response:
+    member = await need_member(request)
+    profile = await request.app["use_cases"].member(member["member_id"])
+    contact = profile.get("contact", {})
+    return render(request, "member/profile.html", status=status, profile=profile, saved=saved,
+                  values=values or {**contact}, errors=errors or {})
+
+
+async def post_profile(request: web.Request) -> web.Response:
+    member = await need_member(request)
+    f = await form(request)
+    body = {"email": f.get("email", ""), "phone": f.get("phone", ""), "language": f.get("language") or None,
+            "email_enabled": f.get("email_enabled") == "on", "sms_enabled": f.get("sms_enabled") == "on"}
+    errors = {}
+    if not body["email"]:
+        errors["email"] = "err.required"
+    try:
+        req = s.ContactUpdate.model_validate(body)
+    except ValidationError as exc:
+        errors.update(forms.model_errors(exc))
+    if errors:
+        return await profile_page(request, 422, forms.kept(f), errors)
+    try:
+        await request.app["use_cases"].update_contact(member["member_id"], req)
+    except ApiError as exc:
+        return await profile_page(request, exc.status, forms.kept(f), forms.api_errors(exc))
+    return await profile_page(request, saved=True)
+
+
+async def pay_get(request: web.Request) -> web.Response:
+    return await pay_page(request)
+
+
+async def profile_get(request: web.Request) -> web.Response:
+    return await profile_page(request, saved=False)
+
+
+def install(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/register", register_page)
+    r.add_post("/register", post_register)
+    r.add_get("/login", login_page)
+    r.add_post("/login", post_login)
+    r.add_post("/logout", post_logout)
+    r.add_get("/forgot-password", forgot_page)
+    r.add_post("/forgot-password", post_forgot)
+    r.add_get("/forgot-username", forgot_page)
+    r.add_post("/forgot-username", post_forgot)
+    r.add_get("/reset-password", reset_page)
+    r.add_post("/reset-password", post_reset)
+    r.add_get("/dashboard", dashboard)
+    r.add_get("/accounts/{ban}/history", history)
+    r.add_get("/accounts/{ban}/statements/{month}", statement)
+    r.add_get("/accounts/{ban}/pay", pay_get)
+    r.add_post("/accounts/{ban}/pay", post_pay)
+    r.add_get("/accounts/{ban}/autopay", pay_get)
+    r.add_post("/accounts/{ban}/autopay", post_autopay)
+    r.add_post("/accounts/{ban}/autopay/cancel", post_cancel_autopay)
+    r.add_get("/payment-methods", methods_page)
+    r.add_get("/profile", profile_get)
+    r.add_post("/profile", post_profile)

@@ -1,0 +1,93 @@
+"""A small route registry: each API route names its request and response models, and the
+OpenAPI 3.1 document is generated from them (pydantic JSON schema)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from services.gateway.schemas import ErrorResponse
+
+PREFIX = "/api/v1"
+
+
+@dataclass
+class Route:
+    method: str
+    path: str
+    handler: Callable
+    summary: str
+    body: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)
+    auth: str | None = None
+    headers: tuple[str, ...] = ()
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def route(self, method: str, path: str, summary: str, **kwargs: Any):
+        def register(handler: Callable) -> Callable:
+            self.routes.append(Route(method, path, handler, summary, **kwargs))
+            return handler
+        return register
+
+    def install(self, app: web.Application) -> None:
+        for r in self.routes:
+            app.router.add_route(r.method, PREFIX + r.path, r.handler)
+
+    def document(self, server_url: str = "/") -> dict[str, Any]:
+        models = {ErrorResponse}
+        for r in self.routes:
+            if r.body:
+                models.add(r.body)
+            models.update(m for m in r.responses.values() if m)
+        _, top = models_json_schema([(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+                                    ref_template="#/components/schemas/{model}")
+        paths: dict[str, Any] = {}
+        for r in self.routes:
+            op: dict[str, Any] = {"summary": r.summary, "operationId": r.handler.__name__,
+                                  "responses": {}}
+            params = [{"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+                      for p in r.path.split("/") if p.startswith("{")]
+            params += [{"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
+                       for h in r.headers]
+            if params:
+                op["parameters"] = params
+            if r.body:
+                op["requestBody"] = {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{r.body.__name__}"}}}}
+            for status, model in r.responses.items():
+                resp: dict[str, Any] = {"description": "Success"}
+                if model:
+                    resp["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+                op["responses"][str(status)] = resp
+            for status, text in {**r.errors, 422: "Invalid input", 429: "Too many requests",
+                                 503: "A service is not answering"}.items():
+                op["responses"].setdefault(str(status), {
+                    "description": text, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/ErrorResponse"}}}})
+            if r.auth:
+                op["security"] = [{"lookupToken": []}, {"memberSession": []}] if r.auth == "account" \
+                    else [{"memberSession": []}]
+            paths.setdefault(PREFIX + r.path, {})[r.method.lower()] = op
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": "Premium payment portal API", "version": "1.0.0",
+                     "description": "Pay Health and Dental premiums with or without a login. "
+                                    "Money is a decimal string; errors are {error: {code, message, fields}}."},
+            "servers": [{"url": server_url}],
+            "paths": paths,
+            "components": {
+                "schemas": top.get("$defs", {}),
+                "securitySchemes": {
+                    "lookupToken": {"type": "http", "scheme": "bearer",
+                                    "description": "The lookup_token of POST /lookups (15 minutes, one account)"},
+                    "memberSession": {"type": "apiKey", "in": "cookie", "name": "gw_session"}},
+            },
+        }

@@ -1,0 +1,93 @@
+"""The web portal's common pieces: page rendering (Jinja2, English/Spanish), the language
+switch, HTML error pages (never a stack trace) and the route table."""
+from __future__ import annotations
+
+import logging
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from services.gateway.entrypoints import web as w
+from services.gateway.translations import LANGUAGES, translate
+from shared.http import ApiError
+
+log = logging.getLogger(__name__)
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+LANG_COOKIE = "gw_lang"
+
+
+def jinja_env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                             autoescape=jinja2.select_autoescape(["html"]),
+                             undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["fid"] = lambda name: str(name).replace(".", "-").replace("_", "-")
+    return env
+
+
+def language(request: web.Request) -> str:
+    lang = request.query.get("lang") or request.cookies.get(LANG_COOKIE) or "en"
+    return lang if lang in LANGUAGES else "en"
+
+
+def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:
+    lang = language(request)
+    settings = request.app["settings"]
+    html = request.app["jinja"].get_template(template).render(
+        t=partial(translate, lang), lang=lang, other_lang="es" if lang == "en" else "en",
+        csrf=w.csrf_token(request), member=request.get("member"), program=settings.program_name,
+        help_phone=settings.help_phone, path=request.path, errors=ctx.pop("errors", {}),
+        values=ctx.pop("values", {}), **ctx)
+    response = web.Response(text=html, content_type="text/html", status=status)
+    if request.query.get("lang") in LANGUAGES:
+        w.set_cookie(request, response, LANG_COOKIE, request.query["lang"], max_age=365 * 86400)
+    return w.finish_cookies(request, response)
+
+
+def redirect(request: web.Request, location: str) -> web.Response:
+    return w.finish_cookies(request, web.Response(status=303, headers={"Location": location}))
+
+
+async def form(request: web.Request) -> dict[str, str]:
+    """The posted form, after its CSRF token is checked."""
+    data = await request.post()
+    w.check_csrf(request, data.get("csrf_token"))
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+@web.middleware
+async def html_errors_middleware(request: web.Request, handler):
+    """Portal pages answer errors as a page in plain words; the API keeps JSON errors."""
+    if request.path.startswith(("/api/", "/healthz", "/readyz", "/metrics", "/static/", "/captcha/")):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        key = "error.not_found" if exc.status == 404 else "error.generic"
+        return render(request, "error.html", status=exc.status, message_key=key)
+    except ApiError as exc:
+        key = {403: "error.forbidden", 429: "error.throttled", 503: "error.unavailable",
+               401: "error.login_again"}.get(exc.status, "error.generic")
+        if exc.code == "csrf_failed":
+            key = "error.csrf"
+        return render(request, "error.html", status=exc.status, message_key=key)
+    except Exception:  # noqa: BLE001 - logged with its trace, shown without it
+        log.exception("portal page failed", extra={"path": request.path})
+        return render(request, "error.html", status=500, message_key="error.generic")
+
+
+async def home(request: web.Request) -> web.Response:
+    await w.current_member(request)
+    return render(request, "home.html")
+
+
+def install(app: web.Application) -> None:
+    from services.gateway.entrypoints import member_portal, quick_pay
+    app["jinja"] = jinja_env()
+    app.router.add_get("/", home)
+    quick_pay.install(app)
+    member_portal.install(app)

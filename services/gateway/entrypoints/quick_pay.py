@@ -1,0 +1,199 @@
+"""Quick pay without a login (seed 003): steps 1-2 (plan, ID, name and date of birth),
+step 3 (contact), step 4 (billing), a review with the CAPTCHA, a printable confirmation.
+
+The guest's progress (the lookup token, the contact, the confirmation) travels in a
+signed, HttpOnly cookie; bank numbers travel only in the forms, never in a cookie."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from services.gateway import schemas as s
+from services.gateway.domain import tokens
+from services.gateway.entrypoints import forms
+from services.gateway.entrypoints import web as w
+from services.gateway.entrypoints.portal import form, redirect, render
+from shared.http import ApiError
+
+NY = ZoneInfo("America/New_York")
+
+
+def progress(request: web.Request) -> dict[str, Any] | None:
+    raw = request.cookies.get(w.QUICK_PAY_COOKIE)
+    if not raw:
+        return None
+    try:
+        return request.app["signer"].verify(tokens.QUICK_PAY, raw)
+    except tokens.InvalidToken:
+        return None
+
+
+def save_progress(request: web.Request, response: web.StreamResponse, state: dict[str, Any]) -> None:
+    ttl = request.app["settings"].lookup_token_ttl_s
+    state = {k: v for k, v in state.items() if k not in ("exp", "n")}
+    w.set_cookie(request, response, w.QUICK_PAY_COOKIE,
+                 request.app["signer"].sign(tokens.QUICK_PAY, state, ttl), max_age=ttl)
+
+
+def require_progress(request: web.Request, need: str) -> dict[str, Any]:
+    state = progress(request)
+    if not state or need not in state:
+        raise web.HTTPSeeOther("/quick-pay?expired=1")
+    return state
+
+
+async def step_identify(request: web.Request) -> web.Response:
+    return render(request, "quick_pay/identify.html", expired=request.query.get("expired"))
+
+
+async def post_identify(request: web.Request) -> web.Response:
+    f = await form(request)
+    values = forms.kept(f)
+    try:
+        req = s.LookupRequest.model_validate(forms.lookup_body(f))
+    except ValidationError as exc:
+        return render(request, "quick_pay/identify.html", status=422, values=values,
+                      errors=forms.lookup_errors(exc, f))
+    try:
+        found = await request.app["use_cases"].lookup(req, w.client_ip(request))
+    except ApiError as exc:
+        return render(request, "quick_pay/identify.html", status=exc.status, values=values,
+                      errors={"_form": lookup_problem(exc)}, payable_at=payable_at(exc))
+    response = redirect(request, "/quick-pay/contact")
+    contact = found.get("contact") or {}
+    save_progress(request, response, {"token": found["lookup_token"], "ban": found["billing_account_number"],
+                                      "plan_type": found["plan_type"],
+                                      "prefill": {"email": contact.get("email", ""),
+                                                  "phone": contact.get("phone", "")}})
+    return response
+
+
+def lookup_problem(exc: ApiError) -> str:
+    return {404: "qp.not_found", 409: "qp.not_yet_payable" if exc.code == "not_yet_payable" else "qp.not_ready",
+            429: "qp.throttled", 503: "error.unavailable"}.get(exc.status, "error.generic")
+
+
+def payable_at(exc: ApiError) -> str | None:
+    raw = exc.extra.get("payable_at")
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw).astimezone(NY).strftime("%m/%d/%Y %I:%M %p")
+    except ValueError:
+        return str(raw)
+
+
+async def step_contact(request: web.Request) -> web.Response:
+    state = require_progress(request, "token")
+    values = state.get("contact") or state.get("prefill", {})
+    return render(request, "quick_pay/contact.html", values={**values, "email_confirmation": ""})
+
+
+async def post_contact(request: web.Request) -> web.Response:
+    state = require_progress(request, "token")
+    f = await form(request)
+    try:
+        contact = s.Contact.model_validate({k: f.get(k, "") for k in ("email", "email_confirmation", "phone")})
+    except ValidationError as exc:
+        return render(request, "quick_pay/contact.html", status=422, values=forms.kept(f),
+                      errors=forms.model_errors(exc))
+    state["contact"] = contact.model_dump()
+    response = redirect(request, "/quick-pay/billing")
+    save_progress(request, response, state)
+    return response
+
+
+async def billing_page(request: web.Request, state: dict[str, Any], status: int = 200,
+                       values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> web.Response:
+    use_cases = request.app["use_cases"]
+    account = await use_cases.account_summary(state["ban"])
+    config = await use_cases.payments_config()
+    return render(request, "quick_pay/billing.html", status=status, account=account,
+                  cards_enabled=config.get("cards_enabled", False),
+                  values=values or {"amount_choice": "total", "kind": "one_time", "method_type": "checking"},
+                  errors=errors or {})
+
+
+async def step_billing(request: web.Request) -> web.Response:
+    state = require_progress(request, "contact")
+    return await billing_page(request, state)
+
+
+async def post_billing(request: web.Request) -> web.Response:
+    """Validates step 4 and shows the review page (with the CAPTCHA) or the errors."""
+    state = require_progress(request, "contact")
+    f = await form(request)
+    try:
+        req = s.PaymentRequest.model_validate(forms.payment_body(f, state["ban"], state["contact"]))
+    except ValidationError as exc:
+        return await billing_page(request, state, 422, forms.kept(f), forms.model_errors(exc))
+    return await review_page(request, state, f, req)
+
+
+async def review_page(request: web.Request, state: dict[str, Any], f: dict[str, str],
+                      req: s.PaymentRequest, status: int = 200,
+                      errors: dict[str, str] | None = None) -> web.Response:
+    account = await request.app["use_cases"].account_summary(state["ban"])
+    captchas = request.app["captchas"]
+    captcha_id = (await captchas.new())[0] if captchas.enabled else None
+    hidden = {k: v for k, v in f.items() if k not in ("csrf_token", "captcha_id", "captcha_answer", "action")}
+    hidden.setdefault("idempotency_key", forms.new_key())
+    amount = account.get("total_balance") if req.amount == "total" else req.amount
+    last4 = (getattr(req.method, "account_number", None) or getattr(req.method, "card_number", ""))[-4:]
+    return render(request, "quick_pay/review.html", status=status, hidden=hidden, req=req,
+                  amount=amount, last4=last4, account=account, contact=state["contact"],
+                  captcha_id=captcha_id, errors=errors or {})
+
+
+async def post_submit(request: web.Request) -> web.Response:
+    state = require_progress(request, "contact")
+    f = await form(request)
+    try:
+        req = s.PaymentRequest.model_validate(forms.payment_body(f, state["ban"], state["contact"]))
+    except ValidationError as exc:
+        return await billing_page(request, state, 422, forms.kept(f), forms.model_errors(exc))
+    if f.get("action") == "change":
+        return await billing_page(request, state, 200, forms.kept(f))
+    if f.get("action") == "refresh_captcha":
+        return await review_page(request, state, f, req)
+    use_cases = request.app["use_cases"]
+    token = use_cases.verify_lookup_token(state["token"])
+    if token["ban"] != state["ban"]:
+        raise ApiError(403, "forbidden", "You can only pay the account you looked up.")
+    try:
+        await request.app["captchas"].require(
+            s.CaptchaAnswer(id=f.get("captcha_id", ""), answer=f.get("captcha_answer", ""))
+            if f.get("captcha_id") else None)
+        _, result = await use_cases.submit_payment(req, f.get("idempotency_key") or forms.new_key(),
+                                                   "guest", None)
+    except ApiError as exc:
+        if exc.code.startswith("captcha"):
+            return await review_page(request, state, f, req, 422, {"captcha_answer": exc.fields["captcha"]})
+        return await billing_page(request, state, exc.status, forms.kept(f), forms.api_errors(exc))
+    state["done"] = {**result, "kind": req.kind, "email": state["contact"]["email"],
+                     "method_type": req.method.type,
+                     "last4": (getattr(req.method, "account_number", None) or getattr(req.method, "card_number", ""))[-4:]}
+    response = redirect(request, "/quick-pay/confirmation")
+    save_progress(request, response, state)
+    return response
+
+
+async def confirmation(request: web.Request) -> web.Response:
+    state = require_progress(request, "done")
+    return render(request, "quick_pay/confirmation.html", done=state["done"], ban=state["ban"],
+                  plan_type=state.get("plan_type"))
+
+
+def install(app: web.Application) -> None:
+    app.router.add_get("/quick-pay", step_identify)
+    app.router.add_post("/quick-pay", post_identify)
+    app.router.add_get("/quick-pay/contact", step_contact)
+    app.router.add_post("/quick-pay/contact", post_contact)
+    app.router.add_get("/quick-pay/billing", step_billing)
+    app.router.add_post("/quick-pay/billing", post_billing)
+    app.router.add_post("/quick-pay/submit", post_submit)
+    app.router.add_get("/quick-pay/confirmation", confirmation)

@@ -1,0 +1,121 @@
+"""Cross-cutting HTTP pieces of the gateway: security headers, rate limits, CSRF, sessions."""
+from __future__ import annotations
+
+import secrets
+import time
+from collections import defaultdict
+from typing import Any
+
+from aiohttp import web
+
+from services.gateway.domain import tokens
+from shared.http import ApiError
+
+SESSION_COOKIE = "gw_session"
+CSRF_COOKIE = "gw_csrf"
+QUICK_PAY_COOKIE = "gw_qp"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "media-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+       "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+SENSITIVE = {("POST", "/api/v1/lookups"), ("POST", "/api/v1/sessions"), ("POST", "/api/v1/members"),
+             ("POST", "/api/v1/password-resets"), ("POST", "/quick-pay"), ("POST", "/login"),
+             ("POST", "/register"), ("POST", "/forgot-password"), ("POST", "/forgot-username")}
+
+
+def security_headers(settings):
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        h = response.headers
+        h.setdefault("Content-Security-Policy", CSP)
+        h["X-Frame-Options"] = "DENY"
+        h["X-Content-Type-Options"] = "nosniff"
+        h["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        h["Strict-Transport-Security"] = f"max-age={settings.hsts_max_age_s}; includeSubDomains"
+        h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        if not request.path.startswith("/static/"):
+            h.setdefault("Cache-Control", "no-store")
+    return on_prepare
+
+
+class RateLimiter:
+    """Fixed one-minute windows per client IP: one budget for everything, a small one for
+    lookups, logins and registrations (guessing SSNs or passwords must be impractical)."""
+
+    def __init__(self, per_minute: int, sensitive_per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.sensitive_per_minute = sensitive_per_minute
+        self.window = 0
+        self.counts: dict[tuple[str, str], int] = defaultdict(int)
+
+    def hit(self, ip: str, sensitive: bool, now: float | None = None) -> int | None:
+        """None when allowed, else the seconds to wait."""
+        now = now or time.time()
+        window = int(now // 60)
+        if window != self.window:
+            self.window = window
+            self.counts.clear()
+        self.counts[("all", ip)] += 1
+        over = self.counts[("all", ip)] > self.per_minute
+        if sensitive:
+            self.counts[("sensitive", ip)] += 1
+            over = over or self.counts[("sensitive", ip)] > self.sensitive_per_minute
+        return int(60 - now % 60) + 1 if over else None
+
+
+def rate_limit_middleware(limiter: RateLimiter):
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        sensitive = (request.method, request.path) in SENSITIVE
+        wait = limiter.hit(client_ip(request), sensitive)
+        if wait is not None:
+            raise ApiError(429, "throttled", "Too many tries. Please wait a minute and try again.",
+                           retry_after_s=wait)
+        return await handler(request)
+    return middleware
+
+
+def client_ip(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str,
+               max_age: int | None = None) -> None:
+    settings = request.app["settings"]
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
+                        secure=settings.cookie_secure, samesite="Lax")
+
+
+def csrf_token(request: web.Request) -> str:
+    """The form token for this browser: a keyed digest of its CSRF cookie (set when missing)."""
+    cookie = request.cookies.get(CSRF_COOKIE) or request.get("new_csrf_cookie")
+    if not cookie:
+        cookie = secrets.token_urlsafe(24)
+        request["new_csrf_cookie"] = cookie
+    return request.app["signer"].digest(tokens.CSRF, cookie)
+
+
+def check_csrf(request: web.Request, submitted: str | None) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE)
+    expected = request.app["signer"].digest(tokens.CSRF, cookie) if cookie else None
+    if not expected or not submitted or not secrets.compare_digest(expected, submitted):
+        raise ApiError(403, "csrf_failed",
+                       "This form has expired. Please go back, reload the page and try again.")
+
+
+async def current_member(request: web.Request) -> dict[str, Any] | None:
+    """The logged-in member ({member_id, username, data}) or None; cached per request."""
+    if "member" in request:
+        return request["member"]
+    member = None
+    sid = request.cookies.get(SESSION_COOKIE)
+    if sid:
+        store = request.app["store"]
+        member = await store.load_session(tokens.hash_session_id(sid),
+                                          request.app["settings"].session_ttl_s)
+    request["member"] = member
+    return member
+
+
+def finish_cookies(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    if request.get("new_csrf_cookie"):
+        set_cookie(request, response, CSRF_COOKIE, request["new_csrf_cookie"])
+    return response

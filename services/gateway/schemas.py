@@ -1,0 +1,331 @@
+"""The public API's request and response models: they validate input and generate the
+OpenAPI document. Money is a decimal string here ("123.45"); integer cents inside."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from services.gateway.domain import rules
+from shared.money import InvalidAmount, parse_amount
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class CaptchaAnswer(Model):
+    id: str = Field(max_length=64)
+    answer: str = Field(max_length=16)
+
+
+class LookupRequest(Model):
+    plan_type: Literal["health", "dental"]
+    id_type: Literal["enrollment_id", "ssn", "billing_account_number"]
+    id_value: str = Field(max_length=32)
+    id_value_confirmation: str | None = Field(default=None, max_length=32)
+    first_name: str = Field(max_length=60)
+    last_name: str = Field(max_length=60)
+    date_of_birth: str = Field(max_length=10, description="YYYY-MM-DD")
+    captcha: CaptchaAnswer | None = None
+
+    _names = field_validator("first_name", "last_name")(lambda v: rules.check_name(v))
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _dob(cls, v: str) -> str:
+        return rules.parse_date_of_birth(v, date.today()).isoformat()
+
+    @model_validator(mode="after")
+    def _id(self) -> "LookupRequest":
+        try:
+            self.id_value = rules.check_id(self.id_type, self.id_value)
+        except ValueError as exc:
+            raise _field_error("id_value", str(exc)) from None
+        if self.id_type == "ssn":
+            if rules.digits(self.id_value_confirmation or "") != self.id_value:
+                raise _field_error("id_value_confirmation", "err.ssn_mismatch")
+        return self
+
+
+def _field_error(field: str, key: str) -> ValueError:
+    return ValueError(f"{field}|{key}")
+
+
+class LookupLine(Model):
+    coverage_year: int
+    plan_name: str
+    balance: str
+    current_premium: str
+    due_date: str | None
+    status: str
+
+
+class LookupResponse(Model):
+    lookup_token: str
+    expires_at: str
+    billing_account_number: str
+    plan_type: str
+    lines: list[LookupLine]
+    total_balance: str
+    notices: list[dict[str, str]] = []
+
+
+class BankMethod(Model):
+    type: Literal["checking", "savings"]
+    account_holder_name: str = Field(max_length=80)
+    account_number: str = Field(max_length=20)
+    account_number_confirmation: str = Field(max_length=20)
+    routing_number: str = Field(max_length=12)
+    routing_number_confirmation: str = Field(max_length=12)
+
+    _holder = field_validator("account_holder_name")(lambda v: rules.check_name(v))
+
+    @model_validator(mode="after")
+    def _numbers(self) -> "BankMethod":
+        self.account_number = rules.digits(self.account_number)
+        self.routing_number = rules.digits(self.routing_number)
+        if not rules.ACCOUNT.match(self.account_number):
+            raise _field_error("account_number", "err.account_number")
+        if rules.digits(self.account_number_confirmation) != self.account_number:
+            raise _field_error("account_number_confirmation", "err.account_mismatch")
+        if not rules.aba_ok(self.routing_number):
+            raise _field_error("routing_number", "err.routing_number")
+        if rules.digits(self.routing_number_confirmation) != self.routing_number:
+            raise _field_error("routing_number_confirmation", "err.routing_mismatch")
+        self.account_number_confirmation = self.account_number
+        self.routing_number_confirmation = self.routing_number
+        return self
+
+
+class CardMethod(Model):
+    type: Literal["card"]
+    cardholder_name: str = Field(max_length=80)
+    card_number: str = Field(max_length=23)
+    expiry_month: int = Field(ge=1, le=12)
+    expiry_year: int = Field(ge=2000, le=2100)
+    cvv: str = Field(max_length=4)
+    postal_code: str = Field(max_length=10)
+
+    _holder = field_validator("cardholder_name")(lambda v: rules.check_name(v))
+
+    @model_validator(mode="after")
+    def _card(self) -> "CardMethod":
+        self.card_number = rules.digits(self.card_number)
+        if not rules.luhn_ok(self.card_number):
+            raise _field_error("card_number", "err.card_number")
+        if not (self.cvv.isdigit() and len(self.cvv) in (3, 4)):
+            raise _field_error("cvv", "err.cvv")
+        return self
+
+
+Method = Annotated[Union[BankMethod, CardMethod], Field(discriminator="type")]
+
+
+class Contact(Model):
+    email: str = Field(max_length=254)
+    email_confirmation: str = Field(max_length=254)
+    phone: str = Field(max_length=20)
+
+    _email = field_validator("email")(lambda v: rules.check_email(v))
+    _phone = field_validator("phone")(lambda v: rules.check_phone(v))
+
+    @model_validator(mode="after")
+    def _same_email(self) -> "Contact":
+        if self.email_confirmation.strip().lower() != self.email.lower():
+            raise _field_error("email_confirmation", "err.email_mismatch")
+        return self
+
+
+class Allocation(Model):
+    coverage_year: int
+    amount: str
+
+
+class PaymentRequest(Model):
+    billing_account_number: str
+    kind: Literal["one_time", "recurring"]
+    amount: str = Field(description='"total" or a decimal amount like "123.45"')
+    allocations: list[Allocation] | None = None
+    method: Method
+    contact: Contact
+    captcha: CaptchaAnswer | None = None
+
+    @field_validator("billing_account_number")
+    @classmethod
+    def _ban(cls, v: str) -> str:
+        if not rules.BAN.match(v):
+            raise ValueError("err.ban")
+        return v
+
+    @field_validator("amount")
+    @classmethod
+    def _amount(cls, v: str) -> str:
+        if v == "total":
+            return v
+        try:
+            cents = parse_amount(v)
+        except InvalidAmount:
+            raise ValueError("err.amount") from None
+        if cents <= 0:
+            raise ValueError("err.amount")
+        return v
+
+
+class PaymentResponse(Model):
+    payment_id: str
+    confirmation_number: str
+    status: str
+    amount: str | None = None
+    expected_withdrawal_date: str | None = None
+    mandate_id: str | None = None
+
+
+class AutopayRequest(Model):
+    method: Method
+    contact: Contact
+
+
+class MemberRequest(Model):
+    plan_type: Literal["health", "dental"]
+    id_type: Literal["enrollment_id", "ssn", "billing_account_number"]
+    id_value: str = Field(max_length=32)
+    id_value_confirmation: str | None = Field(default=None, max_length=32)
+    first_name: str = Field(max_length=60)
+    last_name: str = Field(max_length=60)
+    date_of_birth: str = Field(max_length=10)
+    username: str = Field(min_length=4, max_length=40, pattern=r"^[A-Za-z0-9._@-]+$")
+    email: str = Field(max_length=254)
+    password: str = Field(min_length=12, max_length=128)
+    phone: str | None = None
+    language: Literal["en", "es"] = "en"
+
+    _names = field_validator("first_name", "last_name")(lambda v: rules.check_name(v))
+    _email = field_validator("email")(lambda v: rules.check_email(v))
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _dob(cls, v: str) -> str:
+        return rules.parse_date_of_birth(v, date.today()).isoformat()
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        return rules.check_phone(v) if v else None
+
+    @model_validator(mode="after")
+    def _id(self) -> "MemberRequest":
+        try:
+            self.id_value = rules.check_id(self.id_type, self.id_value)
+        except ValueError as exc:
+            raise _field_error("id_value", str(exc)) from None
+        if self.id_type == "ssn" and rules.digits(self.id_value_confirmation or "") != self.id_value:
+            raise _field_error("id_value_confirmation", "err.ssn_mismatch")
+        return self
+
+
+class SessionRequest(Model):
+    username: str = Field(min_length=1, max_length=40)
+    password: str = Field(min_length=1, max_length=128)
+
+
+class PasswordResetRequest(Model):
+    username: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=254)
+    kind: Literal["password", "username"] = "password"
+
+
+class PasswordResetConfirm(Model):
+    token: str = Field(max_length=256)
+    new_password: str = Field(min_length=12, max_length=128)
+
+
+class ContactUpdate(Model):
+    email: str | None = None
+    phone: str | None = None
+    language: Literal["en", "es"] | None = None
+    email_enabled: bool | None = None
+    sms_enabled: bool | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return rules.check_email(v) if v else None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        return rules.check_phone(v) if v else None
+
+
+class Line(Model):
+    coverage_year: int
+    plan_name: str
+    carrier: str | None = None
+    balance: str
+    current_premium: str
+    due_date: str | None
+    status: str
+
+
+class Notice(Model):
+    service: str
+    message: str
+
+
+class AccountSummary(Model):
+    billing_account_number: str
+    plan_type: str | None = None
+    status: str | None = None
+    total_balance: str | None = None
+    current_premium: str | None = None
+    due_date: str | None = None
+    lines: list[Line] = []
+    delinquency: dict[str, Any] | None = None
+    autopay: dict[str, Any] | None = None
+    notices: list[Notice] = []
+
+
+class ErrorBody(Model):
+    code: str
+    message: str
+    fields: dict[str, str] = {}
+
+
+class ErrorResponse(Model):
+    error: ErrorBody
+
+
+class Captcha(Model):
+    captcha_id: str
+    image_png_base64: str
+    audio_wav_base64: str
+    image_url: str
+    audio_url: str
+    expires_at: str
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """{field path: catalog key}; never the typed value."""
+    fields: dict[str, str] = {}
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = [str(p) for p in err["loc"] if not str(p) in ("checking", "savings", "card")]
+        msg = err["msg"].removeprefix("Value error, ")
+        if "|" in msg and msg.split("|", 1)[1].startswith("err."):
+            sub, key = msg.split("|", 1)
+            loc = [*loc, sub]
+        elif msg.startswith("err."):
+            key = msg
+        elif err["type"] == "missing":
+            key = "err.required"
+        elif err["type"] in ("literal_error", "union_tag_invalid", "union_tag_not_found"):
+            key = "err.choose"
+        elif err["type"] in ("string_too_short",):
+            key = "err.too_short"
+        elif err["type"] in ("string_too_long",):
+            key = "err.too_long"
+        else:
+            key = "err.invalid"
+        fields.setdefault(".".join(loc) or "body", key)
+    return fields

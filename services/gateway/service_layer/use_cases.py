@@ -1,0 +1,313 @@
+"""The gateway's use cases, shared by the JSON API and the portal: each calls the services
+(in parallel where it can), maps cents to decimal strings and degrades to a partial answer
+with a notice when a service does not answer."""
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from datetime import date, datetime, timezone
+from typing import Any
+
+from services.gateway.adapters.store import Store
+from services.gateway.adapters.upstream import ServiceDown, Upstreams
+from services.gateway.config import Settings
+from services.gateway.domain import tokens
+from services.gateway.schemas import (AutopayRequest, ContactUpdate, LookupRequest,
+                                      MemberRequest, PaymentRequest)
+from shared.http import ApiError
+from shared.money import format_cents
+
+NOTICE = {
+    "billing": "Balances are not available right now. Please try again in a few minutes.",
+    "payments": "Payment details are not available right now. Please try again in a few minutes.",
+    "identity": "Your profile is not available right now. Please try again in a few minutes.",
+    "notify": "Notification details are not available right now.",
+}
+
+
+def unavailable(service: str) -> ApiError:
+    return ApiError(503, "service_unavailable",
+                    "This part of the site is not answering right now. Please try again in a few minutes.",
+                    service=service)
+
+
+def money(cents: int | None) -> str | None:
+    return None if cents is None else format_cents(int(cents))
+
+
+def public_line(line: dict[str, Any]) -> dict[str, Any]:
+    return {"coverage_year": line["coverage_year"], "plan_name": line.get("plan_name", ""),
+            "carrier": line.get("carrier"), "balance": money(line.get("balance_cents", 0)),
+            "current_premium": money(line.get("current_premium_cents", 0)),
+            "due_date": line.get("due_date"), "status": line.get("status", "")}
+
+
+def summarize(account: dict[str, Any]) -> dict[str, Any]:
+    """Billing's account as the member sees it: total owed, this month's premium, due date."""
+    lines = sorted(account.get("lines", []), key=lambda x: x["coverage_year"])
+    this_year = date.today().year
+    current = [x for x in lines if x["coverage_year"] == this_year] or lines[:1]
+    due = sorted(x["due_date"] for x in lines if x.get("due_date") and x.get("balance_cents", 0) > 0)
+    due = due or sorted(x["due_date"] for x in lines if x.get("due_date"))
+    return {"billing_account_number": account["billing_account_number"],
+            "plan_type": account.get("plan_type"), "status": account.get("status"),
+            "total_balance": money(account.get("total_balance_cents", 0)),
+            "current_premium": money(sum(x.get("current_premium_cents", 0) for x in current)),
+            "due_date": due[0] if due else None,
+            "lines": [public_line(x) for x in lines],
+            "delinquency": account.get("delinquency")}
+
+
+class UseCases:
+    def __init__(self, settings: Settings, upstreams: Upstreams, store: Store | None,
+                 signer: tokens.Signer) -> None:
+        self.settings = settings
+        self.up = upstreams
+        self.store = store
+        self.signer = signer
+        self._config: tuple[float, dict[str, Any]] | None = None
+
+    # -- program configuration -------------------------------------------------------
+    async def payments_config(self) -> dict[str, Any]:
+        """payments' GET /config (cards enabled, program), cached for a minute."""
+        if self._config and self._config[0] > time.monotonic():
+            return self._config[1]
+        try:
+            config = await self.up.call("payments", "GET", "/config")
+        except (ServiceDown, ApiError):
+            return {"cards_enabled": False, "program": self.settings.program_name}
+        self._config = (time.monotonic() + 60, config)
+        return config
+
+    # -- guest lookup ------------------------------------------------------------------
+    async def lookup(self, req: LookupRequest, client_ip: str) -> dict[str, Any]:
+        body = req.model_dump(exclude={"captcha"})
+        body["client_ip"] = client_ip
+        try:
+            found = await self.up.call("identity", "POST", "/lookups", json=body)
+        except ServiceDown:
+            raise unavailable("identity") from None
+        ban = found["billing_account_number"]
+        token = self.signer.sign(tokens.LOOKUP, {"ban": ban, "plan_type": found.get("plan_type"),
+                                                 "member_id": found.get("member_id")},
+                                 self.settings.lookup_token_ttl_s)
+        summary = await self.account_summary(ban)
+        expires = datetime.fromtimestamp(time.time() + self.settings.lookup_token_ttl_s, timezone.utc)
+        return {"lookup_token": token, "expires_at": expires.isoformat(timespec="seconds"),
+                "billing_account_number": ban, "plan_type": found.get("plan_type") or req.plan_type,
+                "first_name": found.get("first_name"),
+                "contact": found.get("contact") or {},
+                "lines": summary["lines"], "total_balance": summary["total_balance"] or "0.00",
+                "current_premium": summary["current_premium"], "due_date": summary["due_date"],
+                "notices": summary["notices"]}
+
+    def verify_lookup_token(self, token: str) -> dict[str, Any]:
+        try:
+            return self.signer.verify(tokens.LOOKUP, token)
+        except tokens.InvalidToken:
+            raise ApiError(401, "invalid_token",
+                           "Your session has ended. Please look up your account again.") from None
+
+    # -- account reads -----------------------------------------------------------------
+    async def account_summary(self, ban: str) -> dict[str, Any]:
+        """Billing's balances and payments' autopay, fetched in parallel; a partial answer
+        with a notice when one of them does not answer."""
+        account, autopay = await asyncio.gather(
+            self.up.call("billing", "GET", f"/accounts/{ban}"),
+            self.up.call("payments", "GET", f"/accounts/{ban}/autopay"),
+            return_exceptions=True)
+        notices: list[dict[str, str]] = []
+        if isinstance(account, ApiError):
+            raise account
+        if isinstance(account, BaseException):
+            notices.append({"service": "billing", "message": NOTICE["billing"]})
+            summary = {"billing_account_number": ban, "plan_type": None, "status": None,
+                       "total_balance": None, "current_premium": None, "due_date": None,
+                       "lines": [], "delinquency": None}
+            try:  # payments keeps a projection of what is owed: better than nothing
+                owed = await self.up.call("payments", "GET", f"/accounts/{ban}/owed")
+                summary["total_balance"] = money(owed.get("total_balance_cents"))
+                summary["lines"] = [public_line(x) for x in owed.get("lines", []) if "coverage_year" in x]
+            except (ServiceDown, ApiError):
+                pass
+        else:
+            summary = summarize(account)
+        if isinstance(autopay, ApiError):
+            summary["autopay"] = None
+        elif isinstance(autopay, BaseException):
+            summary["autopay"] = None
+            notices.append({"service": "payments", "message": NOTICE["payments"]})
+        else:
+            summary["autopay"] = public_mandate(autopay)
+        summary["notices"] = notices
+        return summary
+
+    async def payment_history(self, ban: str) -> dict[str, Any]:
+        try:
+            data = await self.up.call("payments", "GET", f"/accounts/{ban}/payments")
+        except ServiceDown:
+            return {"payments": [], "notices": [{"service": "payments", "message": NOTICE["payments"]}]}
+        return {"payments": [public_payment(p) for p in data.get("payments", [])], "notices": []}
+
+    async def invoices(self, ban: str) -> dict[str, Any]:
+        try:
+            data = await self.up.call("billing", "GET", f"/accounts/{ban}/invoices")
+        except ServiceDown:
+            return {"invoices": [], "notices": [{"service": "billing", "message": NOTICE["billing"]}]}
+        invoices = [{**i, "amount": money(i.get("amount_cents", 0)), "paid": money(i.get("paid_cents", 0))}
+                    for i in data.get("invoices", [])]
+        return {"invoices": invoices, "notices": []}
+
+    async def statement(self, ban: str, month: str, fmt: str) -> tuple[str, bytes]:
+        params = {"format": "pdf"} if fmt == "pdf" else None
+        try:
+            _, ctype, body = await self.up.call("billing", "GET", f"/accounts/{ban}/statements/{month}",
+                                                params=params, raw=True)
+        except ServiceDown:
+            raise unavailable("billing") from None
+        return ctype, body
+
+    async def methods(self, ban: str) -> list[dict[str, Any]]:
+        try:
+            return (await self.up.call("payments", "GET", f"/accounts/{ban}/methods")).get("methods", [])
+        except (ServiceDown, ApiError):
+            return []
+
+    # -- payments ------------------------------------------------------------------------
+    async def submit_payment(self, req: PaymentRequest, idempotency_key: str, channel: str,
+                             member_id: str | None) -> tuple[int, dict[str, Any]]:
+        if channel == "guest":
+            config = await self.payments_config()
+            if req.method.type == "card" and not config.get("cards_enabled"):
+                raise ApiError(422, "invalid_input", "Some fields are not valid.",
+                               {"method.type": "Cards are not accepted. Pay from a checking or savings account."})
+        body = req.model_dump(exclude={"captcha"}, exclude_none=True)
+        body.update(idempotency_key=idempotency_key, channel=channel)
+        if member_id:
+            body["member_id"] = member_id
+        try:
+            result = await self.up.call("payments", "POST", "/payments", json=body,
+                                        timeout_s=self.settings.payment_timeout_s)
+        except ServiceDown:
+            raise unavailable("payments") from None
+        return 201, public_payment_result(result)
+
+    async def payment(self, payment_id: str) -> dict[str, Any]:
+        try:
+            return public_payment(await self.up.call("payments", "GET", f"/payments/{payment_id}"))
+        except ServiceDown:
+            raise unavailable("payments") from None
+
+    async def create_autopay(self, ban: str, req: AutopayRequest, idempotency_key: str,
+                             member_id: str | None) -> dict[str, Any]:
+        body = {"idempotency_key": idempotency_key, "method": req.method.model_dump(),
+                "contact": req.contact.model_dump()}
+        if member_id:
+            body["member_id"] = member_id
+        try:
+            mandate = await self.up.call("payments", "POST", f"/accounts/{ban}/autopay", json=body,
+                                         timeout_s=self.settings.payment_timeout_s)
+        except ServiceDown:
+            raise unavailable("payments") from None
+        return public_mandate(mandate)
+
+    async def cancel_autopay(self, ban: str) -> dict[str, Any]:
+        try:
+            return await self.up.call("payments", "DELETE", f"/accounts/{ban}/autopay")
+        except ServiceDown:
+            raise unavailable("payments") from None
+
+    # -- portal accounts -------------------------------------------------------------------
+    async def register(self, req: MemberRequest, client_ip: str) -> dict[str, Any]:
+        body = req.model_dump()
+        body["client_ip"] = client_ip
+        return await self._identity("POST", "/members", body)
+
+    async def login(self, username: str, password: str, client_ip: str) -> tuple[str, dict[str, Any]]:
+        """Checks the password with identity and opens a session; returns the cookie value."""
+        member = await self._identity("POST", "/sessions", {"username": username, "password": password,
+                                                             "client_ip": client_ip})
+        profile = await self.member(member["member_id"])
+        session_id = secrets.token_urlsafe(32)
+        assert self.store is not None
+        await self.store.create_session(tokens.hash_session_id(session_id), member["member_id"],
+                                        member.get("username", username),
+                                        {"accounts": [a["billing_account_number"]
+                                                      for a in profile.get("accounts", [])]},
+                                        self.settings.session_ttl_s)
+        return session_id, member
+
+    async def logout(self, session_id: str) -> None:
+        assert self.store is not None
+        await self.store.delete_session(tokens.hash_session_id(session_id))
+
+    async def password_reset(self, username: str | None, email: str | None) -> None:
+        await self._identity("POST", "/password-resets", {
+            "username": username, "email": email,
+            "base_url": self.settings.public_url.rstrip("/") + "/reset-password"})
+
+    async def username_reminder(self, email: str) -> None:
+        await self._identity("POST", "/username-reminders", {"email": email})
+
+    async def confirm_reset(self, token: str, new_password: str) -> None:
+        await self._identity("POST", "/password-resets/confirm", {"token": token, "new_password": new_password})
+
+    async def member(self, member_id: str) -> dict[str, Any]:
+        return await self._identity("GET", f"/members/{member_id}")
+
+    async def update_contact(self, member_id: str, update: ContactUpdate) -> dict[str, Any]:
+        return await self._identity("PATCH", f"/members/{member_id}/contact",
+                                    update.model_dump(exclude_none=True))
+
+    async def me(self, member_id: str) -> dict[str, Any]:
+        """Everything the dashboard shows, every account's calls in parallel."""
+        profile = await self.member(member_id)
+        bans = [a["billing_account_number"] for a in profile.get("accounts", [])]
+        summaries, histories, methods = await asyncio.gather(
+            asyncio.gather(*(self.account_summary(b) for b in bans), return_exceptions=True),
+            asyncio.gather(*(self.payment_history(b) for b in bans)),
+            asyncio.gather(*(self.methods(b) for b in bans)))
+        accounts, notices = [], []
+        for ban, summary, history, meth in zip(bans, summaries, histories, methods):
+            if isinstance(summary, BaseException):
+                summary = {"billing_account_number": ban, "lines": [], "autopay": None,
+                           "notices": [{"service": "billing", "message": NOTICE["billing"]}]}
+            for n in summary.pop("notices", []) + history.get("notices", []):
+                if n not in notices:
+                    notices.append(n)
+            accounts.append({**summary, "payments": history["payments"], "methods": meth})
+        return {"member_id": member_id, "username": profile.get("username"),
+                "first_name": profile.get("first_name"), "last_name": profile.get("last_name"),
+                "contact": profile.get("contact", {}), "accounts": accounts, "notices": notices}
+
+    async def _identity(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        try:
+            return await self.up.call("identity", method, path, json=body)
+        except ServiceDown:
+            raise unavailable("identity") from None
+
+
+def public_mandate(m: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not m:
+        return None
+    return {"mandate_id": m.get("mandate_id"), "status": m.get("status"),
+            "method": m.get("method"), "next_draft_date": m.get("next_draft_date"),
+            "created_at": m.get("created_at")}
+
+
+def public_payment(p: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in p.items() if not k.endswith("_cents")}
+    for k, v in p.items():
+        if k.endswith("_cents") and isinstance(v, int):
+            out[k.removesuffix("_cents")] = money(v)
+    return out
+
+
+def public_payment_result(r: dict[str, Any]) -> dict[str, Any]:
+    out = {"payment_id": r.get("payment_id"), "confirmation_number": r.get("confirmation_number"),
+           "status": r.get("status"), "amount": money(r.get("amount_cents")),
+           "expected_withdrawal_date": r.get("expected_withdrawal_date")}
+    if r.get("mandate_id"):
+        out["mandate_id"] = r["mandate_id"]
+    return out

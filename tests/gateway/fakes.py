@@ -1,0 +1,193 @@
+"""GATEWAY-UNIT TEST DOUBLES: small fake upstream servers speaking the internal HTTP APIs of
+docs/internal-api.md, so the gateway's own logic (error mapping, partial answers, token
+binding, CSRF, headers, CAPTCHA) can be checked in isolation. The end-to-end and browser
+tests (tests/browser/) run the real services instead."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from shared.http import error_response, json_response
+
+BAN_A = "7000000001"
+BAN_B = "7000000002"
+SSN = "123456789"
+MEMBER = {"first_name": "Maria", "last_name": "Santos", "date_of_birth": "1984-03-15"}
+
+
+@dataclass
+class Upstream:
+    """The state of the fake services; tests flip `down` to stop one."""
+    down: set[str] = field(default_factory=set)
+    seen: list[tuple[str, str, Any, Any]] = field(default_factory=list)
+    payments: dict[str, dict] = field(default_factory=dict)   # idempotency key -> (body, result)
+    autopay: dict[str, dict] = field(default_factory=dict)
+    users: dict[str, dict] = field(default_factory=dict)
+    cards_enabled: bool = False
+
+
+def _record(state: Upstream, service: str):
+    @web.middleware
+    async def mw(request: web.Request, handler):
+        body = await request.json() if request.can_read_body else None
+        state.seen.append((service, f"{request.method} {request.path}", request.headers.copy(), body))
+        if service in state.down:
+            return error_response(503, "unavailable", "down")
+        request["body"] = body
+        return await handler(request)
+    return mw
+
+
+def identity_app(state: Upstream) -> web.Application:
+    app = web.Application(middlewares=[_record(state, "identity")])
+
+    def match(b: dict) -> str | None:
+        names_ok = (b["first_name"].lower(), b["last_name"].lower(), b["date_of_birth"]) == \
+            (MEMBER["first_name"].lower(), MEMBER["last_name"].lower(), MEMBER["date_of_birth"])
+        if not names_ok:
+            return None
+        return {("ssn", SSN): BAN_A, ("billing_account_number", BAN_A): BAN_A,
+                ("billing_account_number", BAN_B): BAN_B,
+                ("enrollment_id", "3300100001"): BAN_A}.get((b["id_type"], b["id_value"]))
+
+    async def lookups(request: web.Request) -> web.Response:
+        b = request["body"]
+        if b["id_value"] == "3300999999":
+            return error_response(409, "not_yet_payable", "Shopped less than 4 hours ago.",
+                                  payable_at="2030-01-01T15:00:00+00:00")
+        ban = match(b)
+        if ban is None:
+            return error_response(404, "not_found", "We could not find a match.")
+        return json_response({"member_id": "m-1", "billing_account_number": ban, "plan_type": b["plan_type"],
+                              "enrollment_ids": ["3300100001"], "first_name": "Maria",
+                              "contact": {"email": "maria@example.org", "phone": "6175550101", "language": "en"}})
+
+    async def members(request: web.Request) -> web.Response:
+        b = request["body"]
+        if match(b) is None:
+            return error_response(404, "not_found", "We could not find a match.")
+        if b["username"] in state.users:
+            return error_response(409, "username_taken", "Taken.")
+        state.users[b["username"]] = {"password": b["password"], "member_id": "m-1"}
+        return json_response({"member_id": "m-1", "username": b["username"]}, status=201)
+
+    async def sessions(request: web.Request) -> web.Response:
+        b = request["body"]
+        user = state.users.get(b["username"])
+        if b["username"] == "locked-user":
+            return error_response(423, "locked", "Locked.", locked_until="2030-01-01T15:30:00+00:00")
+        if not user or user["password"] != b["password"]:
+            return error_response(401, "invalid_credentials", "Wrong username or password.")
+        return json_response({"member_id": user["member_id"], "username": b["username"]})
+
+    async def member(request: web.Request) -> web.Response:
+        return json_response({"member_id": request.match_info["id"], "username": "maria", **MEMBER,
+                              "accounts": [{"billing_account_number": BAN_A, "plan_type": "health"}],
+                              "contact": {"email": "maria@example.org", "phone": "6175550101",
+                                          "language": "en", "email_enabled": True, "sms_enabled": False}})
+
+    async def accepted(_: web.Request) -> web.Response:
+        return json_response({"status": "accepted"}, status=202)
+
+    app.router.add_post("/lookups", lookups)
+    app.router.add_post("/members", members)
+    app.router.add_post("/sessions", sessions)
+    app.router.add_get("/members/{id}", member)
+    app.router.add_patch("/members/{id}/contact", member)
+    app.router.add_post("/password-resets", accepted)
+    app.router.add_post("/username-reminders", accepted)
+    return app
+
+
+def billing_app(state: Upstream) -> web.Application:
+    app = web.Application(middlewares=[_record(state, "billing")])
+
+    async def account(request: web.Request) -> web.Response:
+        ban = request.match_info["ban"]
+        if ban not in (BAN_A, BAN_B):
+            return error_response(404, "not_found", "No such account.")
+        return json_response({
+            "billing_account_number": ban, "household_id": "HH-1", "plan_type": "health",
+            "status": "active", "total_balance_cents": 19_300, "pending_payments_cents": 0, "credit_cents": 0,
+            "lines": [{"coverage_year": 2030, "plan_name": "Plan 2B", "carrier": "Tufts",
+                       "balance_cents": 9_400, "current_premium_cents": 9_400, "due_date": "2030-12-23", "status": "due"},
+                      {"coverage_year": 2031, "plan_name": "Plan 2B", "carrier": "Tufts",
+                       "balance_cents": 9_900, "current_premium_cents": 9_900, "due_date": "2030-12-23", "status": "due"}],
+            "delinquency": None, "payment_plan": None})
+
+    async def invoices(_: web.Request) -> web.Response:
+        return json_response({"invoices": []})
+
+    app.router.add_get("/accounts/{ban}", account)
+    app.router.add_get("/accounts/{ban}/invoices", invoices)
+    return app
+
+
+def payments_app(state: Upstream) -> web.Application:
+    app = web.Application(middlewares=[_record(state, "payments")])
+
+    async def config(_: web.Request) -> web.Response:
+        return json_response({"cards_enabled": state.cards_enabled, "program": "Health Connector"})
+
+    async def pay(request: web.Request) -> web.Response:
+        b = request["body"]
+        key = b["idempotency_key"]
+        if key in state.payments:
+            first_body, result = state.payments[key]
+            if first_body != b:
+                return error_response(409, "idempotency_conflict", "Same key, other body.")
+            return json_response(result, status=200)
+        result = {"payment_id": str(uuid.uuid4()), "confirmation_number": f"HC{len(state.payments) + 1:08d}",
+                  "status": "submitted", "amount_cents": 19_300 if b["amount"] == "total" else 5_000,
+                  "expected_withdrawal_date": "2030-12-05", "billing_account_number": b["billing_account_number"]}
+        state.payments[key] = (b, result)
+        return json_response(result, status=201)
+
+    async def get_payment(request: web.Request) -> web.Response:
+        for _, result in state.payments.values():
+            if result["payment_id"] == request.match_info["id"]:
+                return json_response(result)
+        return error_response(404, "not_found", "No such payment.")
+
+    async def history(request: web.Request) -> web.Response:
+        ban = request.match_info["ban"]
+        return json_response({"payments": [r for _, r in state.payments.values()
+                                           if r["billing_account_number"] == ban]})
+
+    async def get_autopay(request: web.Request) -> web.Response:
+        mandate = state.autopay.get(request.match_info["ban"])
+        return json_response(mandate) if mandate else error_response(404, "no_autopay", "None.")
+
+    async def post_autopay(request: web.Request) -> web.Response:
+        ban = request.match_info["ban"]
+        if ban in state.autopay:
+            return error_response(409, "autopay_exists", "Exists.")
+        state.autopay[ban] = {"mandate_id": "md-1", "status": "active", "next_draft_date": "2030-12-22",
+                              "method": {"type": request["body"]["method"]["type"], "last4": "6789"},
+                              "created_at": "2030-11-20T10:00:00Z"}
+        return json_response(state.autopay[ban], status=201)
+
+    async def delete_autopay(request: web.Request) -> web.Response:
+        if state.autopay.pop(request.match_info["ban"], None) is None:
+            return error_response(404, "no_autopay", "None.")
+        return json_response({"status": "cancelled"})
+
+    async def owed(request: web.Request) -> web.Response:
+        return json_response({"total_balance_cents": 19_300, "lines": []})
+
+    async def methods(_: web.Request) -> web.Response:
+        return json_response({"methods": []})
+
+    app.router.add_get("/config", config)
+    app.router.add_post("/payments", pay)
+    app.router.add_get("/payments/{id}", get_payment)
+    app.router.add_get("/accounts/{ban}/payments", history)
+    app.router.add_get("/accounts/{ban}/autopay", get_autopay)
+    app.router.add_post("/accounts/{ban}/autopay", post_autopay)
+    app.router.add_delete("/accounts/{ban}/autopay", delete_autopay)
+    app.router.add_get("/accounts/{ban}/owed", owed)
+    app.router.add_get("/accounts/{ban}/methods", methods)
+    return app
