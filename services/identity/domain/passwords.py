@@ -8,6 +8,16 @@ from pathlib import Path
 
 DEFAULT_LIST = Path(__file__).resolve().parent.parent / "data" / "common_passwords.txt"
 _PADDING = "0123456789!@#$%^&*()_+-=.,?~ "
+_SEQUENCES = ("0123456789", "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm")
+
+
+def _is_sequence(low: str) -> bool:
+    """"1234567890123", "zyxwvutsrqpo": a run along the digits, the alphabet or a keyboard."""
+    for seq in _SEQUENCES:
+        ring = seq * (len(low) // len(seq) + 2)
+        if low in ring or low in ring[::-1]:
+            return True
+    return False
 
 
 def load_common_passwords(path: Path = DEFAULT_LIST) -> frozenset[str]:
@@ -44,6 +54,8 @@ class PasswordPolicy:
             return ["is too common: it appears in lists of breached passwords"]
         if len(set(low)) < 4:
             return ["repeats too few characters"]
+        if _is_sequence(low):
+            return ["is a run of sequential characters, easy to guess"]
         return []
 
     def _is_common(self, low: str) -> bool:
