@@ -1,0 +1,133 @@
+"""GATEWAY-UNIT tests of the portal's server-rendered pages without JavaScript (plain form
+posts), in front of fake upstream services. The real flows run in Chromium against the real
+stack in tests/browser/."""
+from __future__ import annotations
+
+import re
+
+import asyncpg
+
+from tests.gateway import fakes
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def hidden_of(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+
+
+IDENTIFY = {"plan_type": "health", "id_type": "ssn", "ssn": fakes.SSN, "ssn_confirmation": fakes.SSN,
+            "first_name": "maria ", "last_name": " SANTOS", "date_of_birth": "1984-03-15"}
+BILLING = {"amount_choice": "total", "kind": "one_time", "method_type": "checking",
+           "account_holder_name": "Maria Santos", "routing_number": "011000015",
+           "routing_number_confirmation": "011000015", "account_number": "9876543210",
+           "account_number_confirmation": "9876543210"}
+
+
+async def start(client) -> str:
+    return csrf_of(await (await client.get("/quick-pay")).text())
+
+
+async def test_quick_pay_without_javascript_ends_in_a_confirmation(gw, gateway_db, upstream):
+    csrf = await start(gw)
+    r = await gw.post("/quick-pay", data={**IDENTIFY, "csrf_token": csrf}, allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == "/quick-pay/contact"
+    page = await (await gw.get("/quick-pay/contact")).text()
+    assert "maria@example.org" in page  # prefilled from the enrollment
+    r = await gw.post("/quick-pay/contact", data={"email": "m@example.org", "email_confirmation": "M@example.org",
+                                                  "phone": "(617) 555-0101", "csrf_token": csrf})
+    page = await r.text()
+    assert "Step 4" in page and "$193.00" in page and "$94.00" in page and "$99.00" in page
+    assert 'value="card"' not in page  # the program takes bank accounts only
+    r = await gw.post("/quick-pay/billing", data={**BILLING, "csrf_token": csrf})
+    page = await r.text()
+    assert "Review your payment" in page and "ending in 3210" in page and "captcha-image" in page
+    hidden = hidden_of(page)
+    conn = await asyncpg.connect(gateway_db)
+    answer = await conn.fetchval("SELECT answer FROM captcha_challenges WHERE captcha_id = $1", hidden["captcha_id"])
+    await conn.close()
+    wrong = await gw.post("/quick-pay/submit", data={**hidden, "captcha_answer": "1", "action": "submit"})
+    page = await wrong.text()
+    assert wrong.status == 422 and "did not match the picture" in page and not upstream.payments
+    hidden = hidden_of(page)
+    conn = await asyncpg.connect(gateway_db)
+    answer = await conn.fetchval("SELECT answer FROM captcha_challenges WHERE captcha_id = $1", hidden["captcha_id"])
+    await conn.close()
+    r = await gw.post("/quick-pay/submit", data={**hidden, "captcha_answer": answer, "action": "submit"})
+    page = await r.text()
+    assert "Payment received" in page and "HC00000001" in page and "m@example.org" in page
+    body = next(iter(upstream.payments.values()))[0]
+    assert body["channel"] == "guest" and body["method"]["account_number"] == "9876543210"
+
+
+async def test_quick_pay_errors_sit_next_to_their_fields_and_keep_no_secrets(gw):
+    csrf = await start(gw)
+    r = await gw.post("/quick-pay", data={**IDENTIFY, "ssn_confirmation": "123456780", "csrf_token": csrf})
+    page = await r.text()
+    assert r.status == 422
+    assert re.search(r'id="ssn-confirmation-error"[^>]*>The two Social Security numbers are not the same', page)
+    assert fakes.SSN not in page and "123456780" not in page
+    assert 'value="maria "' in page or 'value="maria"' in page  # the name is kept
+    r = await gw.post("/quick-pay", data={**IDENTIFY, "date_of_birth": "1984-03-16", "csrf_token": csrf})
+    page = await r.text()
+    assert r.status == 404 and "1-877-623-6765" in page and "4 hours" in page
+    r = await gw.post("/quick-pay", data={**IDENTIFY, "id_type": "enrollment_id", "enrollment_id": "3300999999",
+                                          "csrf_token": csrf})
+    page = await r.text()
+    assert r.status == 409 and "less than 4 hours ago" in page and "1-877-623-6765" in page
+
+
+async def test_billing_errors_keep_the_amount_but_not_the_account_number(gw):
+    csrf = await start(gw)
+    await gw.post("/quick-pay", data={**IDENTIFY, "csrf_token": csrf})
+    await gw.post("/quick-pay/contact", data={"email": "m@example.org", "email_confirmation": "m@example.org",
+                                              "phone": "6175550101", "csrf_token": csrf})
+    r = await gw.post("/quick-pay/billing", data={**BILLING, "amount_choice": "other", "other_amount": "12.345",
+                                                  "account_number_confirmation": "9876543211", "csrf_token": csrf})
+    page = await r.text()
+    assert r.status == 422 and "Enter an amount in dollars and cents" in page
+    assert 'value="12.345"' in page and "9876543210" not in page
+
+
+async def test_a_form_without_its_csrf_token_is_refused_in_plain_words(gw):
+    await start(gw)
+    r = await gw.post("/quick-pay", data=IDENTIFY)
+    page = await r.text()
+    assert r.status == 403 and "This form has expired" in page and "Traceback" not in page
+
+
+async def test_spanish_portal(gw):
+    page = await (await gw.get("/quick-pay?lang=es")).text()
+    assert '<html lang="es">' in page and "Pago rápido" in page and "Número de Seguro Social" in page
+    page = await (await gw.get("/login")).text()  # the choice is remembered
+    assert "Iniciar sesión" in page and 'href="/login?lang=en"' in page
+
+
+async def test_member_portal_login_dashboard_and_autopay(gw_no_captcha, upstream):
+    gw = gw_no_captcha
+    upstream.users["maria.s"] = {"password": "correct horse battery", "member_id": "m-1"}
+    csrf = csrf_of(await (await gw.get("/login")).text())
+    r = await gw.post("/login", data={"username": "maria.s", "password": "nope", "csrf_token": csrf})
+    assert r.status == 401 and "username or password is not right" in await r.text()
+    r = await gw.post("/login", data={"username": "locked-user", "password": "x", "csrf_token": csrf})
+    assert r.status == 423 and "locked" in await r.text()
+    r = await gw.post("/login", data={"username": "maria.s", "password": "correct horse battery", "csrf_token": csrf})
+    page = await r.text()
+    assert "Welcome, Maria" in page and "$193.00" in page and "2031" in page
+    page = await (await gw.get(f"/accounts/{fakes.BAN_A}/autopay")).text()
+    assert "Automatic payments are off" in page
+    form = {"method_type": "savings", "account_holder_name": "Maria Santos", "routing_number": "011000015",
+            "routing_number_confirmation": "011000015", "account_number": "55501234",
+            "account_number_confirmation": "55501234", "csrf_token": csrf_of(page),
+            "idempotency_key": hidden_of(page)["idempotency_key"]}
+    page = await (await gw.post(f"/accounts/{fakes.BAN_A}/autopay", data=form)).text()
+    assert "Automatic payments are on" in page and "2030-12-22" in page
+    page = await (await gw.post(f"/accounts/{fakes.BAN_A}/autopay/cancel", data={"csrf_token": csrf})).text()
+    assert "Automatic payments are off" in page
+    assert (await gw.get(f"/accounts/{fakes.BAN_B}/history")).status == 403
+    r = await gw.post("/logout", data={"csrf_token": csrf}, allow_redirects=False)
+    assert r.status == 303
+    r = await gw.get("/dashboard", allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"].startswith("/login")

@@ -1,0 +1,97 @@
+"""END-TO-END API tests: the public JSON API against the real running stack (tests/stack.py:
+every service, the sandboxes and the gateway as processes, real Kafka and PostgreSQL,
+CAPTCHA off). Members are seeded through enrollment.v1, as the exchange would."""
+from __future__ import annotations
+
+import uuid
+
+import aiohttp
+import pytest
+
+BANK = {"type": "checking", "account_holder_name": "Pat Tester", "account_number": "123456789",
+        "account_number_confirmation": "123456789", "routing_number": "011000015",
+        "routing_number_confirmation": "011000015"}
+
+
+def lookup_body(member: dict, id_type: str = "enrollment_id") -> dict:
+    value = {"enrollment_id": member["enrollment_id"], "ssn": member["ssn"],
+             "billing_account_number": member.get("billing_account_number")}[id_type]
+    dob = member["date_of_birth"]
+    return {"plan_type": member["plan_type"], "id_type": id_type, "id_value": value,
+            "id_value_confirmation": value if id_type == "ssn" else None,
+            "first_name": member["first_name"], "last_name": member["last_name"],
+            "date_of_birth": dob if isinstance(dob, str) else dob.isoformat()}
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def lookup(http, stack, member, id_type="enrollment_id") -> dict:
+    async with http.post(f"{stack.gateway_url}/api/v1/lookups", json=lookup_body(member, id_type)) as r:
+        assert r.status == 201, await r.text()
+        return await r.json()
+
+
+async def test_lookup_account_and_one_payment_per_idempotency_key(stack, http):
+    member = await stack.seed_member(shopped_hours_ago=5)
+    found = await lookup(http, stack, member, "ssn")
+    ban = found["billing_account_number"]
+    assert ban == member["billing_account_number"] and found["lines"]
+    auth = {"Authorization": f"Bearer {found['lookup_token']}"}
+    async with http.get(f"{stack.gateway_url}/api/v1/billing-accounts/{ban}", headers=auth) as r:
+        summary = await r.json()
+        assert r.status == 200 and summary["notices"] == [] and summary["total_balance"] is not None
+    body = {"billing_account_number": ban, "kind": "one_time", "amount": "total", "method": BANK,
+            "contact": {"email": member["email"], "email_confirmation": member["email"], "phone": member["phone"]}}
+    key = {"Idempotency-Key": str(uuid.uuid4()), **auth}
+    async with http.post(f"{stack.gateway_url}/api/v1/payments", json=body, headers=key) as r:
+        first = await r.json()
+        assert r.status == 201, first
+    async with http.post(f"{stack.gateway_url}/api/v1/payments", json=body, headers=key) as r:
+        again = await r.json()
+    assert again["payment_id"] == first["payment_id"]
+    assert again["confirmation_number"] == first["confirmation_number"]
+    async with http.get(f"{stack.gateway_url}/api/v1/billing-accounts/{ban}/payments", headers=auth) as r:
+        history = (await r.json())["payments"]
+    assert [p["payment_id"] for p in history].count(first["payment_id"]) == 1
+    async with http.get(f"{stack.gateway_url}/api/v1/payments/{first['payment_id']}", headers=auth) as r:
+        assert r.status == 200
+
+
+async def test_a_lookup_token_cannot_read_another_account(stack, http):
+    mine, theirs = await stack.seed_member(), await stack.seed_member()
+    token = (await lookup(http, stack, mine))["lookup_token"]
+    async with http.get(f"{stack.gateway_url}/api/v1/billing-accounts/{theirs['billing_account_number']}",
+                        headers={"Authorization": f"Bearer {token}"}) as r:
+        assert r.status == 403 and (await r.json())["error"]["code"] == "forbidden"
+
+
+async def test_lookup_errors_from_the_real_identity_service(stack, http):
+    member = await stack.seed_member(shopped_hours_ago=5)
+    wrong = {**lookup_body(member), "date_of_birth": "1901-01-01"}
+    async with http.post(f"{stack.gateway_url}/api/v1/lookups", json=wrong) as r:
+        assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
+    recent = await stack.seed_member(shopped_hours_ago=1)
+    async with http.post(f"{stack.gateway_url}/api/v1/lookups", json=lookup_body(recent)) as r:
+        body = await r.json()
+        assert r.status == 409 and body["error"]["code"] == "not_yet_payable" and body["error"]["payable_at"]
+
+
+async def test_with_billing_stopped_the_account_page_answers_with_a_notice(stack, http):
+    member = await stack.seed_member(shopped_hours_ago=5)
+    found = await lookup(http, stack, member)
+    ban = found["billing_account_number"]
+    stack.stack.stop_one("billing")
+    try:
+        async with http.get(f"{stack.gateway_url}/api/v1/billing-accounts/{ban}",
+                            headers={"Authorization": f"Bearer {found['lookup_token']}"}) as r:
+            body = await r.json()
+        assert r.status == 200
+        assert [n["service"] for n in body["notices"]] == ["billing"]
+        assert "not available" in body["notices"][0]["message"]
+    finally:
+        stack.stack.restart("billing")
+        await stack.stack.wait_ready(timeout_s=60, names=("billing",))
