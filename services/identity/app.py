@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from shared.contracts import topics
+from shared.db import create_pool
 from shared.runtime import Service
 from services.identity.adapters import throttle
 from services.identity.config import Settings
@@ -17,6 +18,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 PURGE_EVERY_S = 60.0
 
 
+async def _keep_session(conn) -> None:
+    """No reset query on release: lookup connections run plain statements only (no session
+    settings, locks, cursors or LISTEN), so there is nothing to reset."""
+
+
 def build_service(settings: Settings, deps: Deps | None = None) -> Service:
     deps = deps or Deps.build(settings)
     service = Service("identity", settings, MIGRATIONS, produces=[topics.IDENTITY_V1])
@@ -25,6 +31,17 @@ def build_service(settings: Settings, deps: Deps | None = None) -> Service:
     service.consume(settings.intake_group, topics.ENROLLMENT_V1, topics.BILLING_V1,
                     handlers=handlers, event_types=tuple(handlers))
     service.app.add_routes(routes)
+
+    @service.on_startup
+    async def open_lookup_pool(svc: Service) -> None:
+        deps.lookup_pool = await create_pool(settings.database_url, settings.db_pool_min,
+                                             settings.db_pool_max, reset=_keep_session)
+
+    @service.on_cleanup
+    async def close_lookup_pool(svc: Service) -> None:
+        if deps.lookup_pool is not None:
+            await deps.lookup_pool.close()
+            deps.lookup_pool = None
 
     @service.job
     async def purge_throttle_counters(svc: Service) -> None:

@@ -10,6 +10,8 @@ import asyncpg
 
 from services.identity.domain.lookup import Candidate
 
+ThrottleArgs = tuple[list[str], list[bytes], list[datetime]]
+
 # ----------------------------------------------------------------------------- intake
 
 
@@ -94,53 +96,67 @@ async def upsert_billing_account(conn: asyncpg.Connection, ban: str, household_i
 
 # ----------------------------------------------------------------------------- lookup
 
-# Every lookup is one statement: find the household(s) by the ID, then the member, the
-# billing account of the plan type and the enrollments of that plan type. A terminated
-# enrollment still identifies its member (a balance may be owed) unless an active one exists.
-_CANDIDATES = """
-WITH target AS ({target}),
-member AS (
-    SELECT m.* FROM members m JOIN target t ON t.household_id = m.household_id
+# Every lookup is one statement, one round trip: count the attempt against its throttling
+# subjects (the data-modifying CTE always runs), find the household(s) by the ID, then the
+# member, the billing account of the plan type and the enrollments of that plan type. A
+# terminated enrollment still identifies its member (a balance may be owed) when no active
+# one exists.
+_LOOKUP = """
+WITH hit AS (
+    INSERT INTO throttle_counters AS t (scope, subject, window_start, hits)
+    SELECT u.scope, u.subject, u.ws, 1
+    FROM unnest($4::text[], $5::bytea[], $6::timestamptz[]) WITH ORDINALITY AS u(scope, subject, ws, n)
+    ORDER BY u.n
+    ON CONFLICT (scope, subject, window_start) DO UPDATE SET hits = t.hits + 1
+    RETURNING t.scope, t.hits
+),
+hits AS (SELECT array_agg(scope) AS scopes, array_agg(hits) AS counts FROM hit),
+target AS ({target}),
+candidates AS (
+    SELECT m.member_id, m.first_name, m.first_name_norm, m.last_name_norm, m.date_of_birth,
+           m.email, m.phone, m.language,
+           (SELECT b.billing_account_number FROM billing_accounts b
+             WHERE b.household_id = m.household_id AND b.plan_type = $2) AS ban,
+           e.ids AS enrollment_ids, e.earliest AS earliest_shopped_at
+    FROM members m
+    CROSS JOIN LATERAL (
+        SELECT COALESCE(array_agg(en.enrollment_id ORDER BY en.coverage_year, en.enrollment_id)
+                            FILTER (WHERE en.status = 'active'),
+                        array_agg(en.enrollment_id ORDER BY en.coverage_year, en.enrollment_id)) AS ids,
+               COALESCE(min(en.shopped_at) FILTER (WHERE en.status = 'active'),
+                        min(en.shopped_at)) AS earliest
+        FROM enrollments en
+        WHERE en.household_id = m.household_id AND en.plan_type = $2
+          AND ($3::text IS NULL OR en.enrollment_id = $3)
+    ) e
+    WHERE m.household_id IN (SELECT household_id FROM target)
+    LIMIT 5
 )
-SELECT m.member_id, m.first_name, m.first_name_norm, m.last_name_norm, m.date_of_birth,
-       m.email, m.phone, m.language,
-       (SELECT b.billing_account_number FROM billing_accounts b
-         WHERE b.household_id = m.household_id AND b.plan_type = $2) AS ban,
-       e.ids AS enrollment_ids, e.earliest AS earliest_shopped_at
-FROM member m
-CROSS JOIN LATERAL (
-    SELECT array_agg(x.enrollment_id ORDER BY x.coverage_year, x.enrollment_id) AS ids,
-           min(x.shopped_at) AS earliest
-    FROM (SELECT en.*, rank() OVER (ORDER BY en.status = 'active' DESC) AS r
-            FROM enrollments en
-           WHERE en.household_id = m.household_id AND en.plan_type = $2
-             AND ($3::text IS NULL OR en.enrollment_id = $3)) x
-    WHERE x.r = 1
-) e
-LIMIT 5
+SELECT h.scopes, h.counts, c.* FROM hits h LEFT JOIN candidates c ON true
 """
-_BY_ENROLLMENT = _CANDIDATES.format(
+_BY_ENROLLMENT = _LOOKUP.format(
     target="SELECT household_id FROM enrollments WHERE enrollment_id = $1 AND plan_type = $2")
-_BY_SSN = _CANDIDATES.format(target="SELECT household_id FROM members WHERE ssn_hash = $1")
-_BY_BAN = _CANDIDATES.format(
+_BY_SSN = _LOOKUP.format(target="SELECT household_id FROM members WHERE ssn_hash = $1")
+_BY_BAN = _LOOKUP.format(
     target="SELECT household_id FROM billing_accounts WHERE billing_account_number = $1 AND plan_type = $2")
 
 
-async def lookup_candidates(conn: asyncpg.Connection, id_type: str, key: Any,
-                            plan_type: str) -> list[Candidate]:
-    """Members the ID points at, with what the lookup rules need (one indexed query)."""
-    if id_type == "enrollment_id":
-        rows = await conn.fetch(_BY_ENROLLMENT, key, plan_type, key)
-    elif id_type == "ssn":
-        rows = await conn.fetch(_BY_SSN, key, plan_type, None)
-    else:
-        rows = await conn.fetch(_BY_BAN, key, plan_type, None)
-    return [Candidate(
+async def lookup_candidates(conn: asyncpg.Connection, id_type: str, key: Any, plan_type: str,
+                            counts: ThrottleArgs) -> tuple[dict[str, int], list[Candidate]]:
+    """Count the attempt (`counts`: scopes, subjects, window starts) and find the members the
+    ID points at, with what the lookup rules need: one indexed query, one round trip.
+    Returns the throttle counts by scope and the candidates."""
+    query, third = {"enrollment_id": (_BY_ENROLLMENT, key), "ssn": (_BY_SSN, None),
+                    "billing_account_number": (_BY_BAN, None)}[id_type]
+    rows = await conn.fetch(query, key, plan_type, third, *counts)
+    hits = dict(zip(rows[0]["scopes"], rows[0]["counts"]))
+    return hits, [Candidate(
         member_id=str(r["member_id"]), first_name=r["first_name"],
         first_name_norm=r["first_name_norm"], last_name_norm=r["last_name_norm"],
         date_of_birth=r["date_of_birth"], billing_account_number=r["ban"],
         enrollment_ids=tuple(r["enrollment_ids"] or ()), earliest_shopped_at=r["earliest_shopped_at"],
-        email=r["email"], phone=r["phone"], language=r["language"]) for r in rows]
+        email=r["email"], phone=r["phone"], language=r["language"])
+        for r in rows if r["member_id"] is not None]
 
 
 # ----------------------------------------------------------------------------- members

@@ -30,15 +30,30 @@ def window_start(now: datetime, window_s: int) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % window_s, timezone.utc)
 
 
+def counter_args(now: datetime, checks: list[tuple[Rule, bytes]]) -> tuple[list, list, list]:
+    """Scopes, subjects and window starts of one attempt (for `hit` or a statement that
+    counts the attempt itself, as the lookup does)."""
+    return ([r.scope for r, _ in checks], [s for _, s in checks],
+            [window_start(now, r.window_s) for r, _ in checks])
+
+
+def verdict(now: datetime, checks: list[tuple[Rule, bytes]], hits: dict[str, int]) -> Verdict:
+    """Allowed while every subject's count is within its rule's limit."""
+    retry = 0
+    for rule, _ in checks:
+        if hits[rule.scope] > rule.limit:
+            end = window_start(now, rule.window_s) + timedelta(seconds=rule.window_s)
+            retry = max(retry, max(1, int((end - now).total_seconds() + 0.999)))
+    return Verdict(retry == 0, retry)
+
+
 async def hit(conn: asyncpg.Connection, now: datetime, checks: list[tuple[Rule, bytes]]) -> Verdict:
     """Count one attempt against every (rule, subject); allowed while each is within limit.
 
     Rows are locked in the order given (address first), which every caller keeps, so two
     attempts cannot deadlock.
     """
-    scopes = [r.scope for r, _ in checks]
-    subjects = [s for _, s in checks]
-    starts = [window_start(now, r.window_s) for r, _ in checks]
+    scopes, subjects, starts = counter_args(now, checks)
     rows = await conn.fetch(
         """INSERT INTO throttle_counters AS t (scope, subject, window_start, hits)
            SELECT scope, subject, ws, 1
@@ -46,13 +61,7 @@ async def hit(conn: asyncpg.Connection, now: datetime, checks: list[tuple[Rule, 
            ORDER BY n
            ON CONFLICT (scope, subject, window_start) DO UPDATE SET hits = t.hits + 1
            RETURNING scope, hits""", scopes, subjects, starts)
-    hits = {r["scope"]: r["hits"] for r in rows}
-    retry = 0
-    for (rule, _), start in zip(checks, starts):
-        if hits[rule.scope] > rule.limit:
-            end = start + timedelta(seconds=rule.window_s)
-            retry = max(retry, max(1, int((end - now).total_seconds() + 0.999)))
-    return Verdict(retry == 0, retry)
+    return verdict(now, checks, {r["scope"]: r["hits"] for r in rows})
 
 
 async def purge(pool: asyncpg.Pool, older_than: datetime) -> int:

@@ -70,7 +70,7 @@ def _today(deps: Deps):
 async def post_lookup(request: web.Request) -> web.Response:
     pool, deps = _ctx(request)
     ident = schemas.lookup(await read_json(request), _today(deps))
-    m = await lookups.identify(pool, deps, ident)
+    m = await lookups.identify(deps.lookup_pool or pool, deps, ident)
     return json_response({
         "member_id": m.member_id, "billing_account_number": m.billing_account_number,
         "plan_type": ident.plan_type, "enrollment_ids": list(m.enrollment_ids),

@@ -39,10 +39,13 @@ async def identify(pool: asyncpg.Pool, deps: Deps, ident: Identification, *,
               (deps.lookup_target, deps.vault.subject("target", target))]
     key: object = deps.vault.digest(ident.id_value) if ident.id_type == "ssn" else ident.id_value
     async with pool.acquire() as conn:
-        verdict = await throttle.hit(conn, now, checks)
-        if not verdict.allowed:
-            raise errors.Throttled(verdict.retry_after_s)
-        candidates = await repo.lookup_candidates(conn, ident.id_type, key, ident.plan_type)
+        # One statement counts the attempt and loads the candidates; a throttled attempt's
+        # candidates are ignored, so it costs the same and says nothing.
+        hits, candidates = await repo.lookup_candidates(conn, ident.id_type, key, ident.plan_type,
+                                                        throttle.counter_args(now, checks))
+    verdict = throttle.verdict(now, checks, hits)
+    if not verdict.allowed:
+        raise errors.Throttled(verdict.retry_after_s)
     outcome = rules.decide(candidates, ident.first_name, ident.last_name, ident.date_of_birth,
                            now, deps.payable_wait, check_payable=for_payment,
                            need_account=for_payment)
