@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import logging
 import uuid
 import weakref
 from collections import deque
@@ -252,6 +253,7 @@ def _api(m: dict[str, Any]) -> dict[str, Any]:
 
 def register(app: web.Application, settings: SandboxSettings) -> None:
     """Mount /mail/ and run the SMTP catcher on settings.smtp_host:smtp_port."""
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
     store = MailStore(settings.data_dir / "mail")
     app["mail_store"] = store
     app.router.add_routes(build_routes(store))
