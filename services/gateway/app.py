@@ -48,9 +48,10 @@ def build_app(settings: Settings) -> web.Application:
                            "payments": settings.payments_url, "notify": settings.notify_url},
                           settings.upstream_timeout_s, settings.upstream_connections)
     app["upstreams"] = upstreams
+    # Portal pages answer every error (a rate limit too) as a page; the API as JSON.
+    app.middlewares.append(portal.html_errors_middleware)
     app.middlewares.append(w.rate_limit_middleware(
         w.RateLimiter(settings.rate_limit_per_minute, settings.sensitive_rate_limit_per_minute)))
-    app.middlewares.append(portal.html_errors_middleware)
     app.on_response_prepare.append(w.security_headers(settings))
 
     async def resources(app: web.Application):

@@ -37,7 +37,7 @@ class Settings(ServiceSettings):
 
     # Requests per client IP per minute (all requests) and for guest lookups / logins.
     rate_limit_per_minute: int = Field(default=60_000, ge=1)
-    sensitive_rate_limit_per_minute: int = Field(default=30, ge=1)
+    sensitive_rate_limit_per_minute: int = Field(default=60, ge=1)
 
     program_name: str = "Health Connector"
     help_phone: str = "1-877-623-6765"

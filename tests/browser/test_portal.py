@@ -196,3 +196,55 @@ async def test_spanish_portal(page, stack):
 async def test_public_pages_pass_axe(page, stack, path):
     await page.goto(path)
     await check_page(page, path.strip("/").split("?")[0].replace("/", "-") or "home")
+
+
+async def register_by_api(stack, member: dict, username: str, password: str) -> None:
+    import aiohttp
+    body = {"plan_type": "health", "id_type": "enrollment_id", "id_value": member["enrollment_id"],
+            "first_name": member["first_name"], "last_name": member["last_name"],
+            "date_of_birth": dob(member), "username": username, "email": member["email"],
+            "password": password}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{stack.gateway_url}/api/v1/members", json=body) as r:
+            assert r.status == 201, await r.text()
+
+
+async def test_forgot_password_email_link_sets_a_new_password(page, stack):
+    member = await stack.seed_member(shopped_hours_ago=5)
+    username = f"reset{member['enrollment_id'][-6:]}"
+    await register_by_api(stack, member, username, "Old-Password-Long-7")
+    await page.goto("/login")
+    await page.click("text=Forgot password?")
+    await check_page(page, "forgot-password")
+    await page.fill("#username", username)
+    await page.click("button[type=submit] >> text=Send")
+    await expect(page.locator(".usa-alert--success")).to_contain_text("If we found your account")
+    message = await wait_for_mail(stack, member["email"], "reset-password?token=")
+    text = message.get("text", "") + message.get("html", "")
+    link = text[text.index("/reset-password?token="):].split()[0].split('"')[0].split("<")[0]
+    await page.goto(link)
+    await check_page(page, "reset-password")
+    await page.fill("#new-password", "New-Password-Long-8")
+    await page.fill("#password-confirmation", "New-Password-Long-8")
+    await page.click("button[type=submit] >> text=Change password")
+    await expect(page.locator(".usa-alert--success")).to_contain_text("password was changed")
+    await page.fill("#username", username)
+    await page.fill("#password", "New-Password-Long-8")
+    await page.click("#login")
+    await expect(page.locator("h1")).to_contain_text("Welcome")
+
+
+async def test_repeated_wrong_passwords_show_the_lockout_message(page, stack):
+    member = await stack.seed_member(shopped_hours_ago=5)
+    username = f"lock{member['enrollment_id'][-6:]}"
+    await register_by_api(stack, member, username, "Right-Password-Long-9")
+    await page.goto("/login")
+    for _ in range(8):
+        await page.fill("#username", username)
+        await page.fill("#password", "Wrong-Password-Long-0")
+        await page.click("#login")
+        if await page.locator("#locked-until").count():
+            break
+    await expect(page.locator("#error-summary")).to_contain_text("locked")
+    await expect(page.locator("#locked-until")).to_contain_text("1-877-623-6765")
+    await check_page(page, "locked")

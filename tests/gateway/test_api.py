@@ -68,6 +68,9 @@ async def test_lookup_errors_are_uniform_and_never_echo_the_ssn(gw):
     assert body["error"]["payable_at"] == "2030-01-01T15:00:00+00:00"
     r = await gw.post("/api/v1/lookups", data=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status == 422 and (await r.json())["error"]["code"] == "invalid_json"
+    r = await gw.post("/api/v1/sessions", data=b'{"username": "a", "password": "b"}',
+                      headers={"Content-Type": "text/plain"})  # what a cross-site form can send
+    assert r.status == 415
     r = await gw.post("/api/v1/lookups", json={**LOOKUP, "id_type": "billing_account_number", "id_value": "1234567890"})
     assert (await r.json())["error"]["fields"]["id_value"].startswith("A Billing Account Number")
 
@@ -264,5 +267,7 @@ async def test_lookups_are_rate_limited(gateway_db, upstream):
         r = await client.post("/api/v1/lookups", json=LOOKUP)
         assert (await r.json())["error"]["retry_after_s"] > 0
         assert (await client.get("/quick-pay")).status == 200  # other pages still answer
+        page = await client.post("/quick-pay", data={})
+        assert page.status == 429 and "Too many tries" in await page.text()  # a page, not JSON
     finally:
         await client.close()

@@ -18,6 +18,10 @@ api = Registry()
 
 
 async def parse(request: web.Request, model: type[BaseModel]) -> Any:
+    # JSON only: a cross-site HTML form cannot send application/json, so a browser's
+    # cookies can never be spent by another site's form on this API.
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
     body = await read_json(request)
     try:
         return model.model_validate(body)
