@@ -23,7 +23,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from shared.consumer import BatchHandler, DeadLetters, Handler, IdempotentConsumer, subscribe
-from shared.contracts.topics import TOPICS
+from shared.contracts.topics import TOPICS, dlq_topic
 from shared.db import create_pool, migrate, pending_migrations
 from shared.http import create_app, json_response
 from shared.kafka import ensure_topics, kafka_reachable
@@ -110,7 +110,9 @@ class Service:
         s = self.settings
         self.pool = await create_pool(s.database_url, s.db_pool_min, s.db_pool_max)
         await migrate(self.pool, self.migrations)
-        await ensure_topics(s.kafka_bootstrap)
+        # Every consumer group's dead-letter topic exists before its first poison message.
+        await ensure_topics(s.kafka_bootstrap,
+                            extra={dlq_topic(spec.group_id): 1 for spec in self.consumers})
         self.producer = make_producer(s.kafka_bootstrap, f"{self.name}-relay")
         await self.producer.start()
         for hook in self.startup_hooks:
