@@ -14,6 +14,7 @@ from shared.http import error_response, json_response
 
 BAN_A = "7000000001"
 BAN_B = "7000000002"
+BAN_NOT_OPEN = "7000000009"  # identity knows it; billing has not opened it yet
 SSN = "123456789"
 MEMBER = {"first_name": "Maria", "last_name": "Santos", "date_of_birth": "1984-03-15"}
 
@@ -51,7 +52,8 @@ def identity_app(state: Upstream) -> web.Application:
             return None
         return {("ssn", SSN): BAN_A, ("billing_account_number", BAN_A): BAN_A,
                 ("billing_account_number", BAN_B): BAN_B,
-                ("enrollment_id", "3300100001"): BAN_A}.get((b["id_type"], b["id_value"]))
+                ("enrollment_id", "3300100001"): BAN_A,
+                ("enrollment_id", "3300100009"): BAN_NOT_OPEN}.get((b["id_type"], b["id_value"]))
 
     async def lookups(request: web.Request) -> web.Response:
         b = request["body"]

@@ -251,6 +251,16 @@ async def test_password_reset_always_accepted(gw):
     assert r.status == 422 and "email" in (await r.json())["error"]["fields"]
 
 
+async def test_a_member_found_before_billing_opened_the_account_hears_not_ready(gw):
+    r = await gw.post("/api/v1/lookups", json={**LOOKUP, "id_type": "billing_account_number",
+                                               "id_value": "7999999999"})
+    assert r.status == 404  # identity does not know it either
+    # identity knows the enrollment but billing has no account yet
+    r = await gw.post("/api/v1/lookups", json={**LOOKUP, "id_type": "enrollment_id", "id_value": "3300100009"})
+    body = await r.json()
+    assert r.status == 409 and body["error"]["code"] == "account_not_ready"
+
+
 async def test_a_service_error_becomes_a_plain_503(gw, upstream):
     upstream.down.add("identity")
     r = await gw.post("/api/v1/lookups", json=LOOKUP)

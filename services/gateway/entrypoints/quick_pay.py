@@ -64,11 +64,9 @@ async def post_identify(request: web.Request) -> web.Response:
         return render(request, "quick_pay/identify.html", status=exc.status, values=values,
                       errors={"_form": lookup_problem(exc)}, payable_at=payable_at(exc))
     response = redirect(request, "/quick-pay/contact")
-    contact = found.get("contact") or {}
+    # The enrollment's email is not shown to a guest: whoever pays types their own.
     save_progress(request, response, {"token": found["lookup_token"], "ban": found["billing_account_number"],
-                                      "plan_type": found["plan_type"],
-                                      "prefill": {"email": contact.get("email", ""),
-                                                  "phone": contact.get("phone", "")}})
+                                      "plan_type": found["plan_type"]})
     return response
 
 
@@ -89,7 +87,7 @@ def payable_at(exc: ApiError) -> str | None:
 
 async def step_contact(request: web.Request) -> web.Response:
     state = require_progress(request, "token")
-    values = state.get("contact") or state.get("prefill", {})
+    values = state.get("contact") or {}
     return render(request, "quick_pay/contact.html", values={**values, "email_confirmation": ""})
 
 

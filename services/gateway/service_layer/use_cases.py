@@ -92,7 +92,13 @@ class UseCases:
         token = self.signer.sign(tokens.LOOKUP, {"ban": ban, "plan_type": found.get("plan_type"),
                                                  "member_id": found.get("member_id")},
                                  self.settings.lookup_token_ttl_s)
-        summary = await self.account_summary(ban)
+        try:
+            summary = await self.account_summary(ban)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            raise ApiError(409, "account_not_ready", "Your account is being set up. "
+                           "Please try again in a few minutes.") from None
         expires = datetime.fromtimestamp(time.time() + self.settings.lookup_token_ttl_s, timezone.utc)
         return {"lookup_token": token, "expires_at": expires.isoformat(timespec="seconds"),
                 "billing_account_number": ban, "plan_type": found.get("plan_type") or req.plan_type,
