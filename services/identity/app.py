@@ -34,8 +34,11 @@ def build_service(settings: Settings, deps: Deps | None = None) -> Service:
 
     @service.on_startup
     async def open_lookup_pool(svc: Service) -> None:
-        deps.lookup_pool = await create_pool(settings.database_url, settings.db_pool_min,
-                                             settings.db_pool_max, reset=_keep_session)
+        # A generic plan, made once per connection: the lookup statements are fixed and their
+        # custom planning would cost more than their execution.
+        deps.lookup_pool = await create_pool(
+            settings.database_url, settings.db_pool_min, settings.db_pool_max,
+            reset=_keep_session, server_settings={"plan_cache_mode": "force_generic_plan"})
 
     @service.on_cleanup
     async def close_lookup_pool(svc: Service) -> None:
