@@ -155,6 +155,9 @@ async def member(pool: asyncpg.Pool, deps: Deps, member_id: UUID) -> dict:
 
 
 async def change_contact(pool: asyncpg.Pool, deps: Deps, member_id: UUID, changes: dict) -> dict:
+    """Change what was given (nothing given: nothing changes, no event)."""
+    if not changes:
+        return await member(pool, deps, member_id)
     async with pool.acquire() as conn, conn.transaction():
         if not await repo.update_contact(conn, member_id, changes):
             raise errors.NotFound()

@@ -178,6 +178,9 @@ async def test_change_contact_details(env):
     assert event.data == {"member_id": member_id, "billing_account_numbers": [m.bans["dental"], m.bans["health"]],
                           "email": "new@example.org", "phone": "617-555-0199", "language": "en",
                           "email_enabled": True, "sms_enabled": True}
+    unchanged = await env.client.patch(f"/members/{member_id}/contact", json={})
+    assert unchanged.status == 200 and (await unchanged.json())["contact"]["email"] == "new@example.org"
+    assert len([e for e in await env.outbox("member.contact_changed") if e.key == member_id]) == 1
     bad = await env.client.patch(f"/members/{member_id}/contact", json={"email_enabled": "yes"})
     assert bad.status == 422
     missing = await env.client.patch("/members/00000000-0000-0000-0000-000000000000/contact", json={})
