@@ -216,7 +216,7 @@ async def start_real_stack(suffix: str, cleanup: list):
             await asyncio.sleep(0.5)
 
 
-async def start_fake_upstreams(suffix: str, cleanup: list):
+async def start_fake_upstreams(suffix: str, cleanup: list, workers: int = 1):
     from services.gateway.domain.tokens import Signer
 
     db = f"bench_gw_gateway_{suffix}"
@@ -228,7 +228,7 @@ async def start_fake_upstreams(suffix: str, cleanup: list):
     secret = "dev-only-bench-secret"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GATEWAY_HTTP_PORT": str(gw_port),
            "GATEWAY_DATABASE_URL": dsn, "GATEWAY_SECRET_KEY": secret, "GATEWAY_LOG_LEVEL": "WARNING",
-           "GATEWAY_RATE_LIMIT_PER_MINUTE": "100000000",
+           "GATEWAY_RATE_LIMIT_PER_MINUTE": "100000000", "GATEWAY_WORKERS": str(workers),
            **{f"GATEWAY_{s}_URL": f"http://127.0.0.1:{up_port}" for s in ("IDENTITY", "BILLING", "PAYMENTS", "NOTIFY")}}
     gateway = subprocess.Popen([sys.executable, "-m", "services.gateway"], cwd=ROOT, env=env)
     cleanup.append(lambda: asyncio.to_thread(_stop, gateway))
@@ -256,6 +256,7 @@ async def main() -> None:
     parser.add_argument("--gateway-url")
     parser.add_argument("--ban")
     parser.add_argument("--token")
+    parser.add_argument("--gateway-workers", type=int, default=1, help="fake mode: GATEWAY_WORKERS")
     args = parser.parse_args()
 
     cleanup: list = []
@@ -268,8 +269,8 @@ async def main() -> None:
             gateway, ban, token = args.gateway_url, args.ban, args.token
             mode = "running gateway"
         elif args.upstreams == "fake":
-            gateway, ban, token = await start_fake_upstreams(suffix, cleanup)
-            mode = "gateway + fake upstream process"
+            gateway, ban, token = await start_fake_upstreams(suffix, cleanup, args.gateway_workers)
+            mode = f"gateway ({args.gateway_workers} worker(s)) + fake upstream process"
         else:
             gateway, ban, token = await start_real_stack(suffix, cleanup)
             mode = "whole stack (identity, billing, payments, notify, sandboxes, gateway)"

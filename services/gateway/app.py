@@ -90,14 +90,37 @@ async def _purge_forever(store: Store) -> None:
             log.warning("session purge failed", exc_info=True)
 
 
-def run(settings: Settings) -> None:
+def _serve(settings: Settings) -> None:
     configure_logging("gateway", settings.log_level)
     try:
         import uvloop
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    if not USWDS.exists():
-        log.warning("USWDS assets missing: run `npm ci` in services/gateway")
     web.run_app(build_app(settings), host=settings.http_host, port=settings.http_port,
-                access_log=None, print=None)
+                access_log=None, print=None, reuse_port=settings.workers > 1)
+
+
+def run(settings: Settings) -> None:
+    """Serve in `settings.workers` processes on one port (the kernel spreads connections)."""
+    if not USWDS.exists():
+        logging.getLogger("gateway").warning("USWDS assets missing: run `npm ci` in services/gateway")
+    if settings.workers == 1:
+        _serve(settings)
+        return
+    import multiprocessing
+    import signal
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_serve, args=(settings,)) for _ in range(settings.workers)]
+    for p in procs:
+        p.start()
+
+    def stop(*_: object) -> None:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for p in procs:
+        p.join()

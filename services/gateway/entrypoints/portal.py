@@ -86,8 +86,9 @@ async def home(request: web.Request) -> web.Response:
 
 
 def install(app: web.Application) -> None:
-    from services.gateway.entrypoints import member_portal, quick_pay
+    from services.gateway.entrypoints import member_auth, member_portal, quick_pay
     app["jinja"] = jinja_env()
     app.router.add_get("/", home)
     quick_pay.install(app)
+    member_auth.install(app)
     member_portal.install(app)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from services.gateway.adapters.store import Store
@@ -15,8 +15,9 @@ from services.gateway.config import Settings
 from services.gateway.domain import tokens
 from services.gateway.schemas import (AutopayRequest, ContactUpdate, LookupRequest,
                                       MemberRequest, PaymentRequest)
+from services.gateway.domain.presenters import (money, public_line, public_mandate, public_payment,
+                                                public_payment_result, summarize)
 from shared.http import ApiError
-from shared.money import format_cents
 
 NOTICE = {
     "billing": "Balances are not available right now. Please try again in a few minutes.",
@@ -30,33 +31,6 @@ def unavailable(service: str) -> ApiError:
     return ApiError(503, "service_unavailable",
                     "This part of the site is not answering right now. Please try again in a few minutes.",
                     service=service)
-
-
-def money(cents: int | None) -> str | None:
-    return None if cents is None else format_cents(int(cents))
-
-
-def public_line(line: dict[str, Any]) -> dict[str, Any]:
-    return {"coverage_year": line["coverage_year"], "plan_name": line.get("plan_name", ""),
-            "carrier": line.get("carrier"), "balance": money(line.get("balance_cents", 0)),
-            "current_premium": money(line.get("current_premium_cents", 0)),
-            "due_date": line.get("due_date"), "status": line.get("status", "")}
-
-
-def summarize(account: dict[str, Any]) -> dict[str, Any]:
-    """Billing's account as the member sees it: total owed, this month's premium, due date."""
-    lines = sorted(account.get("lines", []), key=lambda x: x["coverage_year"])
-    this_year = date.today().year
-    current = [x for x in lines if x["coverage_year"] == this_year] or lines[:1]
-    due = sorted(x["due_date"] for x in lines if x.get("due_date") and x.get("balance_cents", 0) > 0)
-    due = due or sorted(x["due_date"] for x in lines if x.get("due_date"))
-    return {"billing_account_number": account["billing_account_number"],
-            "plan_type": account.get("plan_type"), "status": account.get("status"),
-            "total_balance": money(account.get("total_balance_cents", 0)),
-            "current_premium": money(sum(x.get("current_premium_cents", 0) for x in current)),
-            "due_date": due[0] if due else None,
-            "lines": [public_line(x) for x in lines],
-            "delinquency": account.get("delinquency")}
 
 
 class UseCases:
@@ -292,28 +266,3 @@ class UseCases:
             return await self.up.call("identity", method, path, json=body)
         except ServiceDown:
             raise unavailable("identity") from None
-
-
-def public_mandate(m: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not m:
-        return None
-    return {"mandate_id": m.get("mandate_id"), "status": m.get("status"),
-            "method": m.get("method"), "next_draft_date": m.get("next_draft_date"),
-            "created_at": m.get("created_at")}
-
-
-def public_payment(p: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in p.items() if not k.endswith("_cents")}
-    for k, v in p.items():
-        if k.endswith("_cents") and isinstance(v, int):
-            out[k.removesuffix("_cents")] = money(v)
-    return out
-
-
-def public_payment_result(r: dict[str, Any]) -> dict[str, Any]:
-    out = {"payment_id": r.get("payment_id"), "confirmation_number": r.get("confirmation_number"),
-           "status": r.get("status"), "amount": money(r.get("amount_cents")),
-           "expected_withdrawal_date": r.get("expected_withdrawal_date")}
-    if r.get("mandate_id"):
-        out["mandate_id"] = r["mandate_id"]
-    return out

@@ -1,0 +1,61 @@
+"""What the member sees, from what the services answer: integer cents become decimal
+strings, billing's lines become the account summary (total owed, this month's premium, the
+due date). Pure functions, no I/O."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from shared.money import format_cents
+
+
+def money(cents: int | None) -> str | None:
+    return None if cents is None else format_cents(int(cents))
+
+
+def public_line(line: dict[str, Any]) -> dict[str, Any]:
+    return {"coverage_year": line["coverage_year"], "plan_name": line.get("plan_name", ""),
+            "carrier": line.get("carrier"), "balance": money(line.get("balance_cents", 0)),
+            "current_premium": money(line.get("current_premium_cents", 0)),
+            "due_date": line.get("due_date"), "status": line.get("status", "")}
+
+
+def summarize(account: dict[str, Any]) -> dict[str, Any]:
+    """Billing's account as the member sees it: total owed, this month's premium, due date."""
+    lines = sorted(account.get("lines", []), key=lambda x: x["coverage_year"])
+    this_year = date.today().year
+    current = [x for x in lines if x["coverage_year"] == this_year] or lines[:1]
+    due = sorted(x["due_date"] for x in lines if x.get("due_date") and x.get("balance_cents", 0) > 0)
+    due = due or sorted(x["due_date"] for x in lines if x.get("due_date"))
+    return {"billing_account_number": account["billing_account_number"],
+            "plan_type": account.get("plan_type"), "status": account.get("status"),
+            "total_balance": money(account.get("total_balance_cents", 0)),
+            "current_premium": money(sum(x.get("current_premium_cents", 0) for x in current)),
+            "due_date": due[0] if due else None,
+            "lines": [public_line(x) for x in lines],
+            "delinquency": account.get("delinquency")}
+
+
+def public_mandate(m: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not m:
+        return None
+    return {"mandate_id": m.get("mandate_id"), "status": m.get("status"),
+            "method": m.get("method"), "next_draft_date": m.get("next_draft_date"),
+            "created_at": m.get("created_at")}
+
+
+def public_payment(p: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in p.items() if not k.endswith("_cents")}
+    for k, v in p.items():
+        if k.endswith("_cents") and isinstance(v, int):
+            out[k.removesuffix("_cents")] = money(v)
+    return out
+
+
+def public_payment_result(r: dict[str, Any]) -> dict[str, Any]:
+    out = {"payment_id": r.get("payment_id"), "confirmation_number": r.get("confirmation_number"),
+           "status": r.get("status"), "amount": money(r.get("amount_cents")),
+           "expected_withdrawal_date": r.get("expected_withdrawal_date")}
+    if r.get("mandate_id"):
+        out["mandate_id"] = r["mandate_id"]
+    return out

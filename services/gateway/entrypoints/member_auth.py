@@ -1,0 +1,152 @@
+"""The member portal's front door (seeds 001 and 002): register, log in and out, forgotten
+password and username, and the lockout message."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from services.gateway import schemas as s
+from services.gateway.entrypoints import forms
+from services.gateway.entrypoints import web as w
+from services.gateway.entrypoints.portal import form, redirect, render
+from shared.http import ApiError
+
+NY = ZoneInfo("America/New_York")
+
+
+# -- register, log in, log out, forgotten details ------------------------------------------
+async def register_page(request: web.Request) -> web.Response:
+    return render(request, "member/register.html", values={"language": "en"})
+
+
+async def post_register(request: web.Request) -> web.Response:
+    f = await form(request)
+    body = {**forms.lookup_body(f), "username": f.get("username", ""), "email": f.get("email", ""),
+            "password": f.get("password", ""), "phone": f.get("phone") or None,
+            "language": f.get("language", "en")}
+    errors: dict[str, str] = {}
+    try:
+        req = s.MemberRequest.model_validate(body)
+    except ValidationError as exc:
+        errors = forms.lookup_errors(exc, f)
+        req = None
+    if f.get("password") != f.get("password_confirmation"):
+        errors.setdefault("password_confirmation", "err.password_mismatch")
+    if errors or req is None:
+        return render(request, "member/register.html", status=422, values=forms.kept(f), errors=errors)
+    try:
+        await request.app["use_cases"].register(req, w.client_ip(request))
+    except ApiError as exc:
+        key = {404: "reg.not_found", 409: "reg.taken" if exc.code == "username_taken" else "reg.already",
+               429: "qp.throttled", 503: "error.unavailable"}.get(exc.status)
+        errors = {"_form": key} if key else forms.api_errors(exc)
+        if exc.code == "username_taken":
+            errors["username"] = "reg.taken"
+        if exc.status == 409 and exc.code == "not_yet_payable":
+            errors = {"_form": "qp.not_yet_payable"}
+        return render(request, "member/register.html", status=exc.status, values=forms.kept(f), errors=errors)
+    return redirect(request, "/login?registered=1")
+
+
+async def login_page(request: web.Request) -> web.Response:
+    return render(request, "member/login.html", registered=request.query.get("registered"),
+                  reset=request.query.get("reset"), values={"next": request.query.get("next", "")})
+
+
+async def post_login(request: web.Request) -> web.Response:
+    f = await form(request)
+    values = forms.kept(f)
+    if not f.get("username") or not f.get("password"):
+        errors = {k: "err.required" for k in ("username", "password") if not f.get(k)}
+        return render(request, "member/login.html", status=422, values=values, errors=errors)
+    try:
+        session_id, _ = await request.app["use_cases"].login(f["username"], f["password"], w.client_ip(request))
+    except ApiError as exc:
+        locked_until = None
+        if exc.status == 423 and exc.extra.get("locked_until"):
+            try:
+                locked_until = datetime.fromisoformat(exc.extra["locked_until"]).astimezone(NY).strftime("%m/%d/%Y %I:%M %p")
+            except ValueError:
+                locked_until = exc.extra["locked_until"]
+        key = {401: "login.invalid", 423: "login.locked", 429: "qp.throttled",
+               503: "error.unavailable"}.get(exc.status, "error.generic")
+        return render(request, "member/login.html", status=exc.status, values=values,
+                      errors={"_form": key}, locked_until=locked_until)
+    nxt = f.get("next", "")
+    response = redirect(request, nxt if nxt.startswith("/") and not nxt.startswith("//") else "/dashboard")
+    w.set_cookie(request, response, w.SESSION_COOKIE, session_id)
+    return response
+
+
+async def post_logout(request: web.Request) -> web.Response:
+    await form(request)
+    sid = request.cookies.get(w.SESSION_COOKIE)
+    if sid:
+        await request.app["use_cases"].logout(sid)
+    response = redirect(request, "/?logged_out=1")
+    response.del_cookie(w.SESSION_COOKIE, path="/")
+    return response
+
+
+async def forgot_page(request: web.Request) -> web.Response:
+    kind = "username" if request.path.endswith("username") else "password"
+    return render(request, "member/forgot.html", kind=kind)
+
+
+async def post_forgot(request: web.Request) -> web.Response:
+    kind = "username" if request.path.endswith("username") else "password"
+    f = await form(request)
+    use_cases = request.app["use_cases"]
+    if kind == "username":
+        try:
+            email = s.rules.check_email(f.get("email", ""))
+        except ValueError as exc:
+            return render(request, "member/forgot.html", status=422, kind=kind, values=forms.kept(f),
+                          errors={"email": str(exc)})
+        await use_cases.username_reminder(email)
+    else:
+        if not (f.get("username") or f.get("email")):
+            return render(request, "member/forgot.html", status=422, kind=kind, values=forms.kept(f),
+                          errors={"username": "err.username_or_email"})
+        await use_cases.password_reset(f.get("username") or None, f.get("email") or None)
+    return render(request, "member/forgot.html", kind=kind, sent=True)
+
+
+async def reset_page(request: web.Request) -> web.Response:
+    return render(request, "member/reset.html", values={"token": request.query.get("token", "")})
+
+
+async def post_reset(request: web.Request) -> web.Response:
+    f = await form(request)
+    values = {"token": f.get("token", "")}
+    if len(f.get("new_password", "")) < 12:
+        return render(request, "member/reset.html", status=422, values=values,
+                      errors={"new_password": "err.password_short"})
+    if f.get("new_password") != f.get("password_confirmation"):
+        return render(request, "member/reset.html", status=422, values=values,
+                      errors={"password_confirmation": "err.password_mismatch"})
+    try:
+        await request.app["use_cases"].confirm_reset(f.get("token", ""), f["new_password"])
+    except ApiError as exc:
+        key = "reset.invalid" if exc.status == 400 else None
+        errors = {"_form": key} if key else forms.api_errors(exc)
+        return render(request, "member/reset.html", status=exc.status, values=values, errors=errors)
+    return redirect(request, "/login?reset=1")
+
+
+def install(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/register", register_page)
+    r.add_post("/register", post_register)
+    r.add_get("/login", login_page)
+    r.add_post("/login", post_login)
+    r.add_post("/logout", post_logout)
+    r.add_get("/forgot-password", forgot_page)
+    r.add_post("/forgot-password", post_forgot)
+    r.add_get("/forgot-username", forgot_page)
+    r.add_post("/forgot-username", post_forgot)
+    r.add_get("/reset-password", reset_page)
+    r.add_post("/reset-password", post_reset)
