@@ -123,7 +123,7 @@ async def test_member_portal_login_dashboard_and_autopay(gw_no_captcha, upstream
             "account_number_confirmation": "55501234", "csrf_token": csrf_of(page),
             "idempotency_key": hidden_of(page)["idempotency_key"]}
     page = await (await gw.post(f"/accounts/{fakes.BAN_A}/autopay", data=form)).text()
-    assert "Automatic payments are on" in page and "2030-12-22" in page
+    assert "Automatic payments are on" in page and "December 22, 2030" in page
     page = await (await gw.post(f"/accounts/{fakes.BAN_A}/autopay/cancel", data={"csrf_token": csrf})).text()
     assert "Automatic payments are off" in page
     assert (await gw.get(f"/accounts/{fakes.BAN_B}/history")).status == 403

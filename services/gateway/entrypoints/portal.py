@@ -19,11 +19,29 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANG_COOKIE = "gw_lang"
 
 
+MONTHS = {"en": ("January", "February", "March", "April", "May", "June", "July", "August",
+                  "September", "October", "November", "December"),
+          "es": ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
+                 "septiembre", "octubre", "noviembre", "diciembre")}
+
+
+def long_date(value: object, lang: str = "en") -> str:
+    """'2030-12-23' -> 'December 23, 2030' / '23 de diciembre de 2030'; other text unchanged."""
+    text = str(value or "")
+    try:
+        year, month, day = int(text[:4]), int(text[5:7]), int(text[8:10])
+        name = MONTHS.get(lang, MONTHS["en"])[month - 1]
+    except (ValueError, IndexError):
+        return text
+    return f"{day} de {name} de {year}" if lang == "es" else f"{name} {day}, {year}"
+
+
 def jinja_env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html"]),
                              undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fid"] = lambda name: str(name).replace(".", "-").replace("_", "-")
+    env.filters["long_date"] = long_date
     return env
 
 
