@@ -281,3 +281,38 @@ async def test_lookups_are_rate_limited(gateway_db, upstream):
         assert page.status == 429 and "Too many tries" in await page.text()  # a page, not JSON
     finally:
         await client.close()
+
+
+async def test_payment_status_is_only_for_the_account_it_paid(gw_no_captcha, upstream):
+    gw = gw_no_captcha
+    mine = (await lookup_token(gw))["lookup_token"]
+    other = (await lookup_token(gw, id_type="billing_account_number", id_value=fakes.BAN_B))["lookup_token"]
+    r = await gw.post("/api/v1/payments", json=payment(), headers={"Authorization": f"Bearer {mine}",
+                                                                   "Idempotency-Key": "k-status"})
+    payment_id = (await r.json())["payment_id"]
+    for without_account in (False, True):
+        upstream.payment_without_account = without_account
+        r = await gw.get(f"/api/v1/payments/{payment_id}", headers={"Authorization": f"Bearer {mine}"})
+        assert r.status == 200
+        r = await gw.get(f"/api/v1/payments/{payment_id}", headers={"Authorization": f"Bearer {other}"})
+        assert r.status == 403
+
+
+async def test_cards_only_when_the_program_takes_them(gw_no_captcha, upstream):
+    gw = gw_no_captcha
+    token = (await lookup_token(gw))["lookup_token"]
+    card = {"type": "card", "cardholder_name": "Maria Santos", "card_number": "4111 1111 1111 1111",
+            "expiry_month": 12, "expiry_year": 2031, "cvv": "123", "postal_code": "02108"}
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "k-card-1"}
+    r = await gw.post("/api/v1/payments", json=payment(method=card), headers=headers)
+    assert r.status == 422 and "method.type" in (await r.json())["error"]["fields"]
+    upstream.cards_enabled = True
+    gw.app["use_cases"]._config = None  # the program setting is cached for a minute
+    r = await gw.post("/api/v1/payments", json=payment(method=card), headers=headers)
+    assert r.status == 201, await r.text()
+    sent = upstream.payments["k-card-1"][0]["method"]
+    assert sent["card_number"] == "4111111111111111" and sent["type"] == "card"
+    r = await gw.post("/api/v1/payments", json=payment(method={**card, "card_number": "4111111111111112"}),
+                      headers={**headers, "Idempotency-Key": "k-card-2"})
+    assert r.status == 422 and "method.card_number" in (await r.json())["error"]["fields"]
+    assert "4111111111111112" not in await r.text()

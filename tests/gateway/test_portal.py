@@ -131,3 +131,68 @@ async def test_member_portal_login_dashboard_and_autopay(gw_no_captcha, upstream
     assert r.status == 303
     r = await gw.get("/dashboard", allow_redirects=False)
     assert r.status == 303 and r.headers["Location"].startswith("/login")
+
+
+async def login(gw, upstream) -> str:
+    upstream.users["maria.s"] = {"password": "correct horse battery", "member_id": "m-1"}
+    csrf = csrf_of(await (await gw.get("/login")).text())
+    r = await gw.post("/login", data={"username": "maria.s", "password": "correct horse battery",
+                                      "csrf_token": csrf})
+    assert r.status == 200 and "Welcome" in await r.text()
+    return csrf
+
+
+async def test_member_pays_from_the_portal_once_per_form(gw_no_captcha, upstream):
+    gw = gw_no_captcha
+    await login(gw, upstream)
+    page = await (await gw.get(f"/accounts/{fakes.BAN_A}/pay")).text()
+    form = {**BILLING, "amount_choice": "other", "other_amount": "50.00", "csrf_token": csrf_of(page),
+            "idempotency_key": hidden_of(page)["idempotency_key"], "kind": "one_time"}
+    first = await (await gw.post(f"/accounts/{fakes.BAN_A}/pay", data=form)).text()
+    again = await (await gw.post(f"/accounts/{fakes.BAN_A}/pay", data=form)).text()  # a double click
+    assert "Payment received" in first and "HC00000001" in first and "HC00000001" in again
+    assert len(upstream.payments) == 1
+    body = next(iter(upstream.payments.values()))[0]
+    assert body["channel"] == "member" and body["member_id"] == "m-1" and body["amount"] == "50.00"
+
+
+async def test_contact_details_and_preferences(gw_no_captcha, upstream):
+    gw = gw_no_captcha
+    csrf = await login(gw, upstream)
+    page = await (await gw.get("/profile")).text()
+    assert 'value="maria@example.org"' in page and 'id="email-enabled" type="checkbox" name="email_enabled" checked' in page
+    r = await gw.post("/profile", data={"email": "not-an-email", "phone": "6175550101", "language": "es",
+                                        "csrf_token": csrf})
+    assert r.status == 422 and "Enter an email address" in await r.text()
+    r = await gw.post("/profile", data={"email": "new@example.org", "phone": "6175550199", "language": "es",
+                                        "sms_enabled": "on", "csrf_token": csrf})
+    assert r.status == 200 and "were saved" in await r.text()
+    sent = [body for svc, what, _, body in upstream.seen if what.startswith("PATCH")][-1]
+    assert sent == {"email": "new@example.org", "phone": "6175550199", "language": "es",
+                    "email_enabled": False, "sms_enabled": True}
+
+
+async def test_forgotten_password_and_username_pages_never_say_whether_an_account_exists(gw, upstream):
+    csrf = csrf_of(await (await gw.get("/forgot-password")).text())
+    r = await gw.post("/forgot-password", data={"username": "nobody", "csrf_token": csrf})
+    assert "If we found your account" in await r.text()
+    r = await gw.post("/forgot-username", data={"email": "nope", "csrf_token": csrf})
+    assert r.status == 422 and "Enter an email address" in await r.text()
+    r = await gw.post("/forgot-username", data={"email": "who@example.org", "csrf_token": csrf})
+    assert "If we found your account" in await r.text()
+    sent = [(what, body) for svc, what, _, body in upstream.seen if svc == "identity"]
+    assert ("POST /username-reminders", {"email": "who@example.org"}) in sent
+    reset = next(body for what, body in sent if what == "POST /password-resets")
+    assert reset["username"] == "nobody" and reset["base_url"].endswith("/reset-password")
+
+
+async def test_card_fields_appear_only_when_the_program_takes_cards(gw, upstream):
+    csrf = await start(gw)
+    await gw.post("/quick-pay", data={**IDENTIFY, "csrf_token": csrf})
+    r = await gw.post("/quick-pay/contact", data={"email": "m@example.org", "email_confirmation": "m@example.org",
+                                                  "phone": "6175550101", "csrf_token": csrf})
+    assert 'id="card-number"' not in await r.text()
+    upstream.cards_enabled = True
+    gw.app["use_cases"]._config = None
+    page = await (await gw.get("/quick-pay/billing")).text()
+    assert 'value="card"' in page and 'id="card-number"' in page

@@ -120,9 +120,28 @@ async def post_payment(request: web.Request) -> web.Response:
            errors={401: "Not authenticated", 403: "Another account", 404: "No such payment"},
            auth="account")
 async def get_payment(request: web.Request) -> web.Response:
-    payment = await uc(request).payment(request.match_info["payment_id"])
-    await account_access(request, payment.get("billing_account_number", ""))
-    return json_response(payment)
+    payment_id = request.match_info["payment_id"]
+    payment = await uc(request).payment(payment_id)
+    ban = payment.get("billing_account_number")
+    if ban:
+        await account_access(request, ban)
+        return json_response(payment)
+    # Without the account on the record, the payment must be in one of the caller's histories.
+    for candidate in await caller_accounts(request):
+        history = await uc(request).payment_history(candidate)
+        if any(p.get("payment_id") == payment_id for p in history["payments"]):
+            return json_response(payment)
+    raise ApiError(403, "forbidden", "This payment is not on your account.")
+
+
+async def caller_accounts(request: web.Request) -> list[str]:
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        return [uc(request).verify_lookup_token(auth.removeprefix("Bearer ").strip())["ban"]]
+    member = await w.current_member(request)
+    if member is None:
+        raise ApiError(401, "unauthorized", "Look up your account or log in first.")
+    return list(member["data"].get("accounts", []))
 
 
 @api.route("POST", "/billing-accounts/{ban}/autopay", "Set up the monthly recurring payment",

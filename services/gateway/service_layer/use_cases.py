@@ -157,11 +157,7 @@ class UseCases:
     # -- payments ------------------------------------------------------------------------
     async def submit_payment(self, req: PaymentRequest, idempotency_key: str, channel: str,
                              member_id: str | None) -> tuple[int, dict[str, Any]]:
-        if channel == "guest":
-            config = await self.payments_config()
-            if req.method.type == "card" and not config.get("cards_enabled"):
-                raise ApiError(422, "invalid_input", "Some fields are not valid.",
-                               {"method.type": "Cards are not accepted. Pay from a checking or savings account."})
+        await self.refuse_cards_unless_enabled(req.method.type)
         body = req.model_dump(exclude={"captcha"}, exclude_none=True)
         body.update(idempotency_key=idempotency_key, channel=channel)
         if member_id:
@@ -173,6 +169,12 @@ class UseCases:
             raise unavailable("payments") from None
         return 201, public_payment_result(result)
 
+    async def refuse_cards_unless_enabled(self, method_type: str) -> None:
+        """The program setting (payments' /config) decides whether cards are taken at all."""
+        if method_type == "card" and not (await self.payments_config()).get("cards_enabled"):
+            raise ApiError(422, "invalid_input", "Some fields are not valid.",
+                           {"method.type": "Cards are not accepted. Pay from a checking or savings account."})
+
     async def payment(self, payment_id: str) -> dict[str, Any]:
         try:
             return public_payment(await self.up.call("payments", "GET", f"/payments/{payment_id}"))
@@ -181,6 +183,7 @@ class UseCases:
 
     async def create_autopay(self, ban: str, req: AutopayRequest, idempotency_key: str,
                              member_id: str | None) -> dict[str, Any]:
+        await self.refuse_cards_unless_enabled(req.method.type)
         body = {"idempotency_key": idempotency_key, "method": req.method.model_dump(),
                 "contact": req.contact.model_dump()}
         if member_id:
