@@ -45,6 +45,8 @@ def test_card_number_luhn(number, ok):
 def test_ids_by_type():
     assert rules.check_id("ssn", "123-45-6789") == "123456789"
     assert rules.check_id("billing_account_number", "7000000001") == "7000000001"
+    with pytest.raises(ValueError, match="err.required"):
+        rules.check_id("ssn", " ")
     for id_type, bad in (("ssn", "12345678"), ("billing_account_number", "6000000001"),
                          ("billing_account_number", "700000001"), ("enrollment_id", "x")):
         with pytest.raises(ValueError):

@@ -40,6 +40,8 @@ def luhn_ok(number: str) -> bool:
 
 
 def parse_date_of_birth(text: str, today: date) -> date:
+    if not (text or "").strip():
+        raise ValueError("err.required")
     try:
         born = date.fromisoformat(text)
     except (TypeError, ValueError):
@@ -51,6 +53,8 @@ def parse_date_of_birth(text: str, today: date) -> date:
 
 def check_id(id_type: str, value: str) -> str:
     value = digits(value) if id_type != "enrollment_id" else (value or "").strip()
+    if not value:
+        raise ValueError("err.required")
     if id_type == "ssn" and not SSN.match(value):
         raise ValueError("err.ssn")
     if id_type == "billing_account_number" and not BAN.match(value):
