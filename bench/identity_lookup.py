@@ -276,6 +276,7 @@ async def main(args: argparse.Namespace) -> None:
             await wait_healthy(url)
         await drive(urls, "lookup", args.members, args.concurrency, 2.0)  # warm-up
         results: dict[str, list] = {"lookup": [], "healthz": []}
+        open_loop: list[tuple] = []
         server: tuple[list[float], list[float]] = ([], [])
         cpu: dict[str, list[tuple[float, float]]] = {"lookup": [], "healthz": []}
         for r in range(args.rounds):
@@ -299,16 +300,15 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"round {r + 1} {kind:8s}: {rps:7,.0f} req/s  client p50 {p50:6.2f} ms  "
                       f"p99 {p99:6.2f} ms{extra}  CPU/request: service {svc_ms:.3f} ms, "
                       f"PostgreSQL {pg_ms:.3f} ms  statuses {statuses}", flush=True)
-        open_loop = []
-        for r in range(args.rounds if args.rate else 0):
-            before = await server_histogram(urls, "/lookups")
-            rps, p50, p99, statuses = await drive_open(urls, args.members, args.rate, args.duration)
-            after = await server_histogram(urls, "/lookups")
-            s50, s99 = (histogram_quantile(before, after, q) for q in (0.5, 0.99))
-            open_loop.append((rps, p50, p99, s50, s99))
-            print(f"round {r + 1} open loop at {args.rate:,.0f}/s: {rps:7,.0f} answered/s  client p50 "
-                  f"{p50:6.2f} ms  p99 {p99:6.2f} ms  in-service p50 {s50:5.2f} ms p99 {s99:5.2f} ms  "
-                  f"statuses {statuses}", flush=True)
+            if args.rate:  # in the same round, so all three see the same machine load
+                before = await server_histogram(urls, "/lookups")
+                rps, p50, p99, statuses = await drive_open(urls, args.members, args.rate, args.duration)
+                after = await server_histogram(urls, "/lookups")
+                s50, s99 = (histogram_quantile(before, after, q) for q in (0.5, 0.99))
+                open_loop.append((rps, p50, p99, s50, s99))
+                print(f"round {r + 1} open loop at {args.rate:,.0f}/s: {rps:7,.0f} answered/s  client "
+                      f"p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  in-service p50 {s50:5.2f} ms "
+                      f"p99 {s99:5.2f} ms  statuses {statuses}", flush=True)
         med = {k: [statistics.median(x[i] for x in v) for i in range(3)] for k, v in results.items()}
         bad = sum(n for _, _, _, st in results["lookup"] for s, n in st.items() if s != 200)
         print(f"\nmembers: {args.members:,}; replicas: {args.replicas}; concurrency: "
