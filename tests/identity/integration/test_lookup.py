@@ -57,16 +57,19 @@ async def test_every_kind_of_mismatch_gives_the_same_not_found(env):
             body["id_value_confirmation"] = body["id_value"]
     answers, times = [], []
     for body in wrong:
-        started = time.perf_counter()
-        resp = await env.client.post("/lookups", json=body)
-        times.append(time.perf_counter() - started)
-        answers.append((resp.status, await resp.json()))
+        took = []
+        for _ in range(5):   # a few times each, so one scheduling hiccup does not decide
+            started = time.perf_counter()
+            resp = await env.client.post("/lookups", json=body)
+            took.append(time.perf_counter() - started)
+            answers.append((resp.status, await resp.json()))
+        times.append(statistics.median(took))
     assert all(a == answers[0] for a in answers), answers
     status, body = answers[0]
     assert status == 404 and body["error"]["code"] == "not_found"
     assert body["error"]["fields"] == {}
-    # About the same time whatever was wrong: no answer takes far longer than the typical one.
-    assert max(times) < statistics.median(times) * 5 + 0.02, times
+    # About the same time whatever was wrong: no kind of mismatch is far slower than the rest.
+    assert max(times) < statistics.median(times) * 3 + 0.01, times
 
 
 async def test_plan_shopped_under_four_hours_ago_is_not_yet_payable_with_the_time(env):
