@@ -1,16 +1,37 @@
-"""Wires the payments service: consumers, HTTP routes and jobs on the shared runtime."""
+"""Wires the payments service: the billing projection consumer, HTTP routes and the daily
+jobs (autopay on the draft day, ACH cutoff, settlement, return intake) on the shared runtime."""
+from __future__ import annotations
+
 from pathlib import Path
 
-from shared.contracts import topics
-from shared.contracts.topics import Groups
-from shared.runtime import Service
+from services.payments.adapters.processor import CardProcessor
 from services.payments.config import Settings
+from services.payments.entrypoints.http import routes
+from services.payments.entrypoints.scheduler import daily_jobs
+from services.payments.service_layer import projection
+from services.payments.service_layer.deps import build_deps
+from shared.contracts import topics
+from shared.runtime import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_service(settings: Settings) -> Service:
+def build_service(settings: Settings, processor: CardProcessor | None = None) -> Service:
     service = Service("payments", settings, MIGRATIONS, produces=[topics.PAYMENTS_V1])
-    service.consume(Groups.PAYMENTS_BILLING, topics.BILLING_V1, handlers={},
-                    event_types=())  # TODO(issue): the payments domain's handlers
+    service.consume(settings.consumer_group, topics.BILLING_V1, handlers=projection.HANDLERS)
+    service.app.add_routes(routes)
+
+    @service.on_startup
+    async def _deps(svc: Service) -> None:
+        assert svc.pool is not None
+        svc.app["payments_deps"] = svc.state["deps"] = build_deps(svc.pool, settings, processor)
+
+    @service.on_cleanup
+    async def _close(svc: Service) -> None:
+        deps = svc.state.get("deps")
+        if deps is not None:
+            await deps.processor.close()
+
+    if settings.run_scheduler:
+        service.job(daily_jobs)
     return service

@@ -1,7 +1,13 @@
 """Settings of the payments service (environment variables prefixed PAYMENTS_)."""
+from pathlib import Path
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from shared.contracts.topics import Groups
 from shared.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 class Settings(ServiceSettings):
@@ -9,3 +15,40 @@ class Settings(ServiceSettings):
 
     database_url: str = "postgresql://postgres@127.0.0.1:55432/payments"
     http_port: int = 8083
+    # The billing-projection consumer group (tests use their own, started at the topic's end).
+    consumer_group: str = Groups.PAYMENTS_BILLING
+
+    # The program: the Health Connector takes bank accounts only; MassHealth takes cards too.
+    program: str = "health_connector"
+    cards_enabled: bool = False
+    # A typed amount may exceed the total owed by at most this much (0: never more than owed).
+    overpay_max_cents: int = Field(default=0, ge=0)
+    payment_max_cents: int = Field(default=5_000_000, ge=100)  # $50,000 per payment
+
+    # Account numbers: AES-GCM; the current key encrypts, older ones (id:secret,...) decrypt.
+    account_key_id: str = "k1"
+    account_key: str = "dev-only-payments-account-key"
+    account_old_keys: str = ""
+    # Keyed hashes (idempotency request bodies, method fingerprints).
+    hash_key: str = "dev-only-payments-hash-key"
+
+    # Card processor (the card sandbox's test mode by default).
+    card_processor_url: str = "http://127.0.0.1:8085/card"
+    card_processor_timeout_s: float = 10.0
+
+    # ACH origination: our bank (ODFI) and the company identity in the NACHA file.
+    ach_outbound_dir: Path = ROOT / ".state" / "run" / "ach" / "outbound"
+    ach_returns_dir: Path = ROOT / ".state" / "run" / "ach" / "returns"
+    ach_odfi_routing: str = "011000015"
+    ach_destination_name: str = "SANDBOX BANK"
+    ach_company_name: str = "HEALTH CONNECTOR"
+    ach_company_id: str = "1046001234"
+    ach_cutoff_hour: int = Field(default=17, ge=0, le=23)  # New York time
+    ach_batch_entries_max: int = Field(default=100_000, ge=1, le=999_999)
+    ach_retries_max: int = Field(default=2, ge=0, le=2)
+
+    autopay_day: int = Field(default=22, ge=1, le=28)
+    autopay_batch: int = Field(default=5000, ge=1, le=50_000)
+    # The daily jobs (autopay, cutoff, settlement, returns) run inside the service too.
+    run_scheduler: bool = True
+    scheduler_poll_s: float = 60.0

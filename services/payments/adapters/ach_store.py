@@ -1,0 +1,132 @@
+"""SQL of the batch jobs: autopay drafts, ACH origination, settlement, returns."""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from services.payments.adapters.repository import PAYMENT_COLUMNS
+
+# One autopay draft per mandate and cycle: INSERT ... SELECT ... ON CONFLICT DO NOTHING, so a
+# repeated or concurrent run inserts nothing twice. The split across coverage years is the
+# positive lines when they add up to the total, else the whole total on the newest line.
+_DRAFT = f"""
+INSERT INTO payments (payment_id, confirmation_number, billing_account_number, plan_type, kind,
+    channel, rail, amount_cents, allocations, method_id, method_type, method_last4, method_brand,
+    status, submitted_on, expected_withdrawal_date, mandate_id, cycle, contact, member_id)
+SELECT gen_random_uuid(),
+       'PMT-' || upper(substr(md5(m.mandate_id::text || clock_timestamp()::text || random()::text), 1, 16)),
+       m.billing_account_number, m.plan_type, 'recurring', 'autopay', 'ach', o.total_balance_cents,
+       CASE WHEN pos.total = o.total_balance_cents THEN pos.allocs
+            ELSE jsonb_build_array(jsonb_build_object('coverage_year', pos.newest,
+                                                      'amount_cents', o.total_balance_cents)) END,
+       x.method_id, x.type, x.last4, x.brand, 'pending', $2, $3, m.mandate_id, $4, m.contact, m.member_id
+FROM mandates m
+JOIN owed_accounts o ON o.billing_account_number = m.billing_account_number
+JOIN methods x ON x.method_id = m.method_id
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(b) FILTER (WHERE b > 0), 0) AS total,
+           coalesce(jsonb_agg(jsonb_build_object('coverage_year', y, 'amount_cents', b) ORDER BY y)
+                    FILTER (WHERE b > 0), '[]'::jsonb) AS allocs,
+           coalesce(max(y), extract(year FROM $2::date)::int) AS newest
+    FROM (SELECT (l->>'coverage_year')::int AS y, (l->>'balance_cents')::bigint AS b
+          FROM jsonb_array_elements(o.lines) l) lines
+) pos
+WHERE m.mandate_id = ANY($1::uuid[]) AND m.status = 'active' AND x.status = 'active'
+  AND x.type IN ('checking', 'savings') AND o.total_balance_cents > 0
+ON CONFLICT (mandate_id, cycle) WHERE mandate_id IS NOT NULL AND cycle IS NOT NULL AND retry_of IS NULL
+DO NOTHING
+RETURNING {PAYMENT_COLUMNS}"""
+
+
+async def next_mandates(conn: asyncpg.Connection, after: uuid.UUID, limit: int) -> list[uuid.UUID]:
+    rows = await conn.fetch("SELECT mandate_id FROM mandates WHERE status = 'active' AND mandate_id > $1 "
+                            "ORDER BY mandate_id LIMIT $2", after, limit)
+    return [r[0] for r in rows]
+
+
+async def count_active_mandates(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM mandates WHERE status = 'active'")
+
+
+async def draft(conn: asyncpg.Connection, mandate_ids: list[uuid.UUID], run_date: date,
+                withdrawal: date, cycle: str) -> list[asyncpg.Record]:
+    return await conn.fetch(_DRAFT, mandate_ids, run_date, withdrawal, cycle)
+
+
+# ------------------------------------------------------------------ origination
+async def file_of_date(conn: asyncpg.Connection, day: date) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM ach_files WHERE business_date = $1", day)
+
+
+async def open_file(conn: asyncpg.Connection, day: date, name: str) -> int:
+    return await conn.fetchval(
+        """INSERT INTO ach_files (business_date, file_name, sha256, entries, batches, debit_cents,
+           entry_hash) VALUES ($1, $2, '', 0, 0, 0, 0) RETURNING file_id""", day, name)
+
+
+async def close_file(conn: asyncpg.Connection, file_id: int, sha: str, totals: dict[str, Any]) -> None:
+    await conn.execute("""UPDATE ach_files SET sha256 = $2, entries = $3, batches = $4,
+                          debit_cents = $5, entry_hash = $6 WHERE file_id = $1""",
+                       file_id, sha, totals["entries"], totals["batches"], totals["debit_cents"],
+                       totals["entry_hash"])
+
+
+async def assign_to_file(conn: asyncpg.Connection, file_id: int, day: date, next_banking: date,
+                         odfi8: str) -> int:
+    """Every pending bank debit submitted by `day` goes into the file, with a trace number."""
+    result = await conn.execute(
+        """UPDATE payments SET status = 'originated', ach_file_id = $1,
+             effective_date = greatest(expected_withdrawal_date, $3),
+             trace_number = $4 || lpad(nextval('ach_trace_seq')::text, 7, '0'), updated_at = now()
+           WHERE status = 'pending' AND rail = 'ach' AND submitted_on <= $2""",
+        file_id, day, next_banking, odfi8)
+    return int(result.split()[-1])
+
+
+FILE_ENTRIES = """SELECT p.effective_date, p.trace_number, p.amount_cents, p.billing_account_number,
+       p.channel, p.method_id, x.type, x.holder_name, x.routing_number, x.account_ciphertext, x.key_id
+FROM payments p JOIN methods x USING (method_id)
+WHERE p.ach_file_id = $1 ORDER BY p.effective_date, p.trace_number"""
+
+
+# ------------------------------------------------------------------ settlement
+async def settle_batch(conn: asyncpg.Connection, day: date, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""UPDATE payments SET status = 'settled', settled_on = effective_date, updated_at = now()
+            WHERE payment_id IN (SELECT payment_id FROM payments
+                                 WHERE status = 'originated' AND effective_date <= $1
+                                 LIMIT $2 FOR UPDATE SKIP LOCKED)
+            RETURNING {PAYMENT_COLUMNS}""", day, limit)
+
+
+# ------------------------------------------------------------------ returns
+async def return_file_seen(conn: asyncpg.Connection, sha: str) -> bool:
+    return await conn.fetchval("SELECT true FROM ach_return_files WHERE sha256 = $1", sha) or False
+
+
+async def record_return_file(conn: asyncpg.Connection, sha: str, name: str, day: date,
+                             returns: int, nocs: int) -> bool:
+    row = await conn.fetchval(
+        """INSERT INTO ach_return_files (sha256, file_name, business_date, returns, nocs)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1""",
+        sha, name, day, returns, nocs)
+    return row is not None
+
+
+async def record_rejected_file(conn: asyncpg.Connection, sha: str, name: str, error: str) -> None:
+    await conn.execute("""INSERT INTO ach_rejected_files (sha256, file_name, error) VALUES ($1, $2, $3)
+                          ON CONFLICT (sha256) DO UPDATE SET error = EXCLUDED.error""", sha, name, error)
+
+
+async def payment_by_trace(conn: asyncpg.Connection, trace: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""SELECT {PAYMENT_COLUMNS} FROM payments WHERE trace_number = $1
+            AND status IN ('originated', 'settled', 'returned')
+            ORDER BY created_at DESC LIMIT 1 FOR UPDATE""", trace)
+
+
+async def mandate(conn: asyncpg.Connection, mandate_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM mandates WHERE mandate_id = $1", mandate_id)

@@ -1,0 +1,67 @@
+"""Operator commands, each for one business date (default: today in New York), printing
+progress; running one twice for the same date changes nothing the second time.
+
+    python -m services.payments.cli autopay --date YYYY-MM-DD     # draft day: draft every mandate
+    python -m services.payments.cli ach-cutoff --date YYYY-MM-DD  # the day's NACHA file
+    python -m services.payments.cli settle --date YYYY-MM-DD      # effective date reached: settled
+    python -m services.payments.cli returns --date YYYY-MM-DD     # read the bank's return files
+    python -m services.payments.cli day --date YYYY-MM-DD         # all four, as the scheduler does
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import date
+
+from services.payments.app import MIGRATIONS
+from services.payments.config import Settings
+from services.payments.service_layer import ach, autopay
+from services.payments.service_layer.deps import build_deps
+from shared.calendar import business_today
+from shared.db import create_pool, migrate
+
+JOBS = ("autopay", "ach-cutoff", "settle", "returns", "day")
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+async def run(settings: Settings, job: str, day: date) -> dict:
+    pool = await create_pool(settings.database_url, 1, 4)
+    deps = build_deps(pool, settings)
+    try:
+        await migrate(pool, MIGRATIONS)
+        if job == "autopay":
+            return await autopay.run_autopay(deps, day, say)
+        if job == "ach-cutoff":
+            return await ach.run_cutoff(deps, day, say)
+        if job == "settle":
+            return await ach.run_settlement(deps, day, say)
+        if job == "returns":
+            result = await ach.run_returns(deps, day, say)
+            return result
+        out = {"returns": await ach.run_returns(deps, day, say),
+               "settle": await ach.run_settlement(deps, day, say),
+               "autopay": await autopay.run_autopay(deps, day, say),
+               "cutoff": await ach.run_cutoff(deps, day, say)}
+        return out
+    finally:
+        await deps.processor.close()
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.payments.cli")
+    parser.add_argument("job", choices=JOBS)
+    parser.add_argument("--date", type=date.fromisoformat, default=None,
+                        help="business date YYYY-MM-DD (default: today in New York)")
+    args = parser.parse_args(argv)
+    result = asyncio.run(run(Settings(), args.job, args.date or business_today()))
+    rejected = result.get("rejected") if isinstance(result, dict) else None
+    return 2 if rejected else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""ACH jobs: the daily cutoff (pending bank debits -> one NACHA file per business date),
+settlement on the effective date (`payment.settled`) and return/NOC intake
+(`payment.returned`, retries, disabled methods, cancelled mandates, corrected details)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+
+from services.payments.adapters import ach_store, repository as repo
+from services.payments.domain import nacha, schedule
+from services.payments.domain.returns import (NOC_CODES, decide_return, parse_correction)
+from services.payments.service_layer import events
+from services.payments.service_layer.deps import Deps
+from shared.calendar import add_banking_days, is_banking_day
+from shared.outbox import enqueue, enqueue_many
+
+CUTOFF_LOCK = 7_105_002
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def file_name(day: date) -> str:
+    return f"PAYMENTS_{day:%Y%m%d}_A.ach"
+
+
+async def run_cutoff(deps: Deps, day: date, progress: Progress = _quiet) -> dict:
+    """Writes the day's NACHA file of every pending bank debit submitted by `day`; a second
+    run for the same date finds the file recorded and changes nothing."""
+    s = deps.settings
+    if not is_banking_day(day):
+        progress(f"{day}: not a banking day; pending debits wait for the next cutoff")
+        return {"file": None, "entries": 0}
+    out_dir = Path(s.ach_outbound_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    async with deps.pool.acquire() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", CUTOFF_LOCK):
+            progress("another cutoff run holds the lock; nothing done")
+            return {"file": None, "entries": 0, "busy": True}
+        try:
+            return await _cutoff(conn, deps, day, out_dir, progress)
+        except _NothingToSend:
+            return {"file": None, "entries": 0}
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", CUTOFF_LOCK)
+
+
+async def _cutoff(conn: asyncpg.Connection, deps: Deps, day: date, out_dir: Path,
+                  progress: Progress) -> dict:
+    s = deps.settings
+    existing = await ach_store.file_of_date(conn, day)
+    if existing is not None:
+        progress(f"{day}: file {existing['file_name']} already made ({existing['entries']} entries); "
+                 "nothing to do")
+        return {"file": existing["file_name"], "entries": existing["entries"], "already": True}
+    name = file_name(day)
+    target, tmp = out_dir / name, out_dir / (name + ".part")
+    started = time.perf_counter()
+    async with conn.transaction():
+        file_id = await ach_store.open_file(conn, day, name)
+        count = await ach_store.assign_to_file(conn, file_id, day, add_banking_days(day, 1),
+                                               s.ach_odfi_routing[:8])
+        if count == 0:
+            progress(f"{day}: no pending bank debits; no file")
+            raise _NothingToSend
+        progress(f"{day}: {count} debits into {name}")
+        origin = nacha.Origin(s.ach_odfi_routing, s.ach_destination_name, s.ach_company_name,
+                              s.ach_company_id)
+        sha = hashlib.sha256()
+        try:
+            totals = await _write(conn, deps, origin, file_id, count, tmp, sha, progress)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        assert totals["entries"] == count
+        await ach_store.close_file(conn, file_id, sha.hexdigest(), totals)
+        os.replace(tmp, target)  # the bank sees the file only once it is whole
+    elapsed = time.perf_counter() - started
+    progress(f"done: {name}: {totals['entries']} entries in {totals['batches']} batches, "
+             f"debits {totals['debit_cents'] / 100:,.2f}, entry hash {totals['entry_hash']} "
+             f"({elapsed:.1f} s)")
+    return {"file": name, "path": str(target), **totals}
+
+
+async def _write(conn: asyncpg.Connection, deps: Deps, origin: nacha.Origin, file_id: int,
+                 count: int, tmp: Path, sha, progress: Progress) -> dict:
+    """Streams the file's entries (account numbers decrypted one at a time) into `tmp`."""
+    with tmp.open("w", encoding="ascii", newline="") as f:
+        def write(text: str) -> None:
+            f.write(text)
+            sha.update(text.encode("ascii"))
+        writer = nacha.NachaWriter(origin, deps.clock(), "A", write,
+                                   deps.settings.ach_batch_entries_max)
+        done = 0
+        async for r in conn.cursor(ach_store.FILE_ENTRIES, file_id, prefetch=5000):
+            account = deps.cipher.decrypt(r["account_ciphertext"], r["key_id"], r["method_id"])
+            writer.add(r["effective_date"], nacha.Entry(
+                r["type"], r["routing_number"], account, r["amount_cents"],
+                r["billing_account_number"], r["holder_name"], int(r["trace_number"][8:]),
+                r["channel"] == "autopay"))
+            done += 1
+            if done % 100_000 == 0:
+                progress(f"  {done}/{count} entries written")
+        totals = writer.finish()
+        f.flush()
+        os.fsync(f.fileno())
+    return totals
+
+
+class _NothingToSend(Exception):
+    pass
+
+
+async def run_settlement(deps: Deps, day: date, progress: Progress = _quiet,
+                         batch: int = 5000) -> dict:
+    """Originated debits whose effective date has come are settled: `payment.settled`."""
+    settled = 0
+    while True:
+        async with deps.pool.acquire() as conn, conn.transaction():
+            rows = await ach_store.settle_batch(conn, day, batch)
+            await enqueue_many(conn, (events.settled(r, r["settled_on"]) for r in rows))
+        settled += len(rows)
+        if len(rows) < batch:
+            break
+        progress(f"  {settled} settled")
+    progress(f"settlement {day}: {settled} payments settled")
+    return {"settled": settled}
+
+
+# ------------------------------------------------------------------ returns
+async def run_returns(deps: Deps, day: date, progress: Progress = _quiet,
+                      directory: Path | None = None) -> dict:
+    """Reads every return file in the returns folder. Each file is one transaction: all of
+    it applies, or (malformed, unknown trace number) none of it and it is recorded as
+    rejected. A file read before (same SHA-256) is skipped."""
+    folder = Path(directory or deps.settings.ach_returns_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = {"files": 0, "returns": 0, "nocs": 0, "already_read": 0, "rejected": []}
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".part")):
+        raw = path.read_bytes()
+        sha = hashlib.sha256(raw).hexdigest()
+        async with deps.pool.acquire() as conn:
+            if await ach_store.return_file_seen(conn, sha):
+                summary["already_read"] += 1
+                continue
+            try:
+                async with conn.transaction():
+                    counts = await _apply_file(conn, deps, day, path.name, sha, raw)
+            except nacha.MalformedFile as exc:
+                await ach_store.record_rejected_file(conn, sha, path.name, str(exc))
+                summary["rejected"].append({"file": path.name, "error": str(exc)})
+                progress(f"{path.name}: REJECTED, nothing applied: {exc}")
+                continue
+        if counts is None:
+            summary["already_read"] += 1
+            continue
+        summary["files"] += 1
+        summary["returns"] += counts[0]
+        summary["nocs"] += counts[1]
+        progress(f"{path.name}: {counts[0]} returns, {counts[1]} notifications of change")
+    progress(f"returns {day}: {summary['files']} files, {summary['returns']} returns, "
+             f"{summary['nocs']} NOCs, {summary['already_read']} already read, "
+             f"{len(summary['rejected'])} rejected")
+    return summary
+
+
+async def _apply_file(conn: asyncpg.Connection, deps: Deps, day: date, name: str, sha: str,
+                      raw: bytes) -> tuple[int, int] | None:
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise nacha.MalformedFile("the file is not ASCII text") from None
+    items = nacha.parse_return_file(text)
+    returns = sum(1 for i in items if i.kind == "return")
+    if not await ach_store.record_return_file(conn, sha, name, day, returns, len(items) - returns):
+        return None  # another reader got it first
+    for item in items:
+        payment = await ach_store.payment_by_trace(conn, item.original_trace)
+        if payment is None:
+            raise nacha.MalformedFile(f"trace number {item.original_trace} matches no payment we sent")
+        if item.kind == "return":
+            await _apply_return(conn, deps, day, payment, item.code)
+        else:
+            await _apply_noc(conn, deps, payment, item)
+    return returns, len(items) - returns
+
+
+async def _apply_return(conn: asyncpg.Connection, deps: Deps, day: date, p: asyncpg.Record,
+                        code: str) -> None:
+    if p["status"] == "returned":
+        return  # the same return in another file: applied once
+    mandate = await ach_store.mandate(conn, p["mandate_id"]) if p["mandate_id"] else None
+    active = mandate is not None and mandate["status"] == "active"
+    d = decide_return(code, p["attempt"], deps.settings.ach_retries_max, active)
+    p2 = await repo.set_payment(conn, p["payment_id"], status="returned", returned_on=day,
+                                return_code=code)
+    follow = []
+    if d.method_disabled:
+        m = await repo.set_method_status(conn, p["method_id"], "disabled", f"{code}: {d.reason}")
+        follow.append(events.method_updated(m, "disabled", f"{code}: {d.reason}"))
+    cancelled = None
+    if d.mandate_cancelled:
+        cancelled = await repo.cancel_mandate(conn, p["mandate_id"], f"{code}: {d.reason}")
+        if cancelled is not None:
+            follow.append(events.autopay_cancelled(cancelled, f"{code}: {d.reason}"))
+    if d.will_retry:
+        retry = await repo.insert_payment(
+            conn, payment_id=events.new_id(), confirmation_number=schedule.confirmation_number(),
+            billing_account_number=p["billing_account_number"], plan_type=p["plan_type"],
+            kind=p["kind"], channel=p["channel"], rail="ach", amount_cents=p["amount_cents"],
+            allocations=p["allocations"], method_id=p["method_id"], method_type=p["method_type"],
+            method_last4=p["method_last4"], method_brand=p["method_brand"], status="pending",
+            submitted_on=day, expected_withdrawal_date=add_banking_days(day, 2),
+            mandate_id=p["mandate_id"], cycle=p["cycle"], attempt=p["attempt"] + 1,
+            retry_of=p["retry_of"] or p["payment_id"], contact=p["contact"], member_id=p["member_id"])
+        follow.append(events.submitted(retry))
+    await enqueue(conn, events.returned(p2, code, d.reason, day, d.will_retry, d.method_disabled,
+                                        cancelled is not None), *follow)
+
+
+async def _apply_noc(conn: asyncpg.Connection, deps: Deps, p: asyncpg.Record, item: nacha.ReturnItem) -> None:
+    fix = parse_correction(item.code, item.corrected_data)
+    if fix is None:
+        raise nacha.MalformedFile(f"notification of change {item.code} for trace "
+                                  f"{item.original_trace} has unusable corrected data")
+    blob = key_id = last4 = None
+    if fix.account_number:
+        blob, key_id = deps.cipher.encrypt(fix.account_number, p["method_id"])
+        last4 = fix.account_number[-4:]
+    m = await repo.correct_method(conn, p["method_id"], routing=fix.routing_number, ciphertext=blob,
+                                  key_id=key_id, last4=last4, account_type=fix.account_type)
+    await enqueue(conn, events.method_updated(m, "corrected", f"{item.code}: {NOC_CODES.get(item.code, 'corrected')}"))

@@ -1,0 +1,39 @@
+"""What the use cases need, built once from the settings and passed down."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Callable
+
+import asyncpg
+
+from services.payments.adapters.crypto import AccountCipher, Hasher
+from services.payments.adapters.processor import CardProcessor, HttpCardProcessor
+from services.payments.config import Settings
+from shared.calendar import NEW_YORK
+
+
+def _now() -> datetime:
+    return datetime.now(NEW_YORK)
+
+
+@dataclass
+class Deps:
+    pool: asyncpg.Pool
+    settings: Settings
+    cipher: AccountCipher
+    hasher: Hasher
+    processor: CardProcessor
+    clock: Callable[[], datetime] = field(default=_now)
+
+    def today(self) -> date:
+        return self.clock().astimezone(NEW_YORK).date()
+
+
+def build_deps(pool: asyncpg.Pool, settings: Settings,
+               processor: CardProcessor | None = None) -> Deps:
+    return Deps(pool, settings,
+                AccountCipher(settings.account_key_id, settings.account_key, settings.account_old_keys),
+                Hasher(settings.hash_key),
+                processor or HttpCardProcessor(settings.card_processor_url,
+                                               settings.card_processor_timeout_s))

@@ -1,0 +1,106 @@
+"""Building the payments.v1 envelopes (docs/events.md) from rows; the outbox publishes them."""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any, Mapping
+
+import orjson
+
+from shared.contracts import payments as ev
+from shared.contracts.envelope import Envelope
+from shared.contracts.topics import PAYMENTS_V1
+
+PRODUCER = "payments"
+
+
+def method_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    """{type, last4, brand?} from a payment row (method_type...) or a method row (type...)."""
+    kind = row["method_type"] if "method_type" in row else row["type"]
+    last4 = row["method_last4"] if "method_last4" in row else row["last4"]
+    brand = row["method_brand"] if "method_brand" in row else row.get("brand")
+    out = {"type": kind, "last4": last4}
+    if brand:
+        out["brand"] = brand
+    return out
+
+
+def contact_of(value: Any) -> dict[str, Any]:
+    c = value if isinstance(value, dict) else orjson.loads(value or "{}")
+    return {"email": c.get("email"), "phone": c.get("phone"), "language": c.get("language") or "en"}
+
+
+def envelope(event_type: str, key: str, data: dict[str, Any],
+             correlation_id: str | None = None) -> Envelope:
+    kwargs = {"correlation_id": correlation_id} if correlation_id else {}
+    return Envelope(event_type=event_type, producer=PRODUCER, key=key, data=data, **kwargs)
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def submitted(p: Mapping[str, Any]) -> Envelope:
+    return envelope(ev.PAYMENT_SUBMITTED, p["billing_account_number"], {
+        "payment_id": str(p["payment_id"]), "confirmation_number": p["confirmation_number"],
+        "billing_account_number": p["billing_account_number"], "plan_type": p["plan_type"],
+        "kind": p["kind"], "amount_cents": p["amount_cents"], "allocations": _allocs(p),
+        "method": method_of(p), "expected_withdrawal_date": _iso(p["expected_withdrawal_date"]),
+        "mandate_id": str(p["mandate_id"]) if p["mandate_id"] else None,
+        "contact": contact_of(p["contact"]), "channel": p["channel"]})
+
+
+def settled(p: Mapping[str, Any], settled_on: date) -> Envelope:
+    return envelope(ev.PAYMENT_SETTLED, p["billing_account_number"], {
+        "payment_id": str(p["payment_id"]), "confirmation_number": p["confirmation_number"],
+        "billing_account_number": p["billing_account_number"], "amount_cents": p["amount_cents"],
+        "allocations": _allocs(p), "method": method_of(p), "settled_on": settled_on.isoformat(),
+        "contact": contact_of(p["contact"])})
+
+
+def failed(p: Mapping[str, Any], code: str, reason: str) -> Envelope:
+    return envelope(ev.PAYMENT_FAILED, p["billing_account_number"], {
+        "payment_id": str(p["payment_id"]), "confirmation_number": p["confirmation_number"],
+        "billing_account_number": p["billing_account_number"], "amount_cents": p["amount_cents"],
+        "method": method_of(p), "reason_code": code, "reason": reason,
+        "contact": contact_of(p["contact"])})
+
+
+def returned(p: Mapping[str, Any], code: str, reason: str, returned_on: date, will_retry: bool,
+             method_disabled: bool, mandate_cancelled: bool) -> Envelope:
+    return envelope(ev.PAYMENT_RETURNED, p["billing_account_number"], {
+        "payment_id": str(p["payment_id"]), "confirmation_number": p["confirmation_number"],
+        "billing_account_number": p["billing_account_number"], "amount_cents": p["amount_cents"],
+        "method": method_of(p), "return_code": code, "return_reason": reason,
+        "returned_on": returned_on.isoformat(), "will_retry": will_retry,
+        "method_disabled": method_disabled, "mandate_cancelled": mandate_cancelled,
+        "contact": contact_of(p["contact"])})
+
+
+def autopay_created(m: Mapping[str, Any], method: Mapping[str, Any], next_draft: date) -> Envelope:
+    return envelope(ev.AUTOPAY_CREATED, m["billing_account_number"], {
+        "mandate_id": str(m["mandate_id"]), "billing_account_number": m["billing_account_number"],
+        "method": method_of(method), "next_draft_date": next_draft.isoformat(),
+        "contact": contact_of(m["contact"])})
+
+
+def autopay_cancelled(m: Mapping[str, Any], reason: str) -> Envelope:
+    return envelope(ev.AUTOPAY_CANCELLED, m["billing_account_number"], {
+        "mandate_id": str(m["mandate_id"]), "billing_account_number": m["billing_account_number"],
+        "reason": reason, "contact": contact_of(m["contact"])})
+
+
+def method_updated(method: Mapping[str, Any], status: str, reason: str) -> Envelope:
+    return envelope(ev.METHOD_UPDATED, method["billing_account_number"], {
+        "method_id": str(method["method_id"]),
+        "billing_account_number": method["billing_account_number"],
+        "method": method_of(method), "status": status, "reason": reason})
+
+
+def _allocs(p: Mapping[str, Any]) -> list[dict[str, int]]:
+    a = p["allocations"]
+    return a if isinstance(a, list) else orjson.loads(a)
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()

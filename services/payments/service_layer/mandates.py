@@ -1,0 +1,121 @@
+"""Recurring payments: the mandate (with its NACHA WEB authorization record), created and
+cancelled at any time, one active per billing account."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from services.payments.adapters import repository as repo
+from services.payments.domain import schedule
+from services.payments.domain.methods import InvalidInput, parse_bank_account
+from services.payments.service_layer import events
+from services.payments.service_layer.deps import Deps
+from services.payments.service_layer.errors import invalid, unknown_account
+from shared.http import ApiError
+from shared.outbox import enqueue
+
+AUTHORIZATION = (
+    "I authorize {program} to debit my {type} account ending in {last4} (routing number "
+    "{routing}) on day {day} of each month, or the next banking day when that day is not one, "
+    "for the total amount owed then on billing account {ban}. This authorization stays in "
+    "effect until I cancel it, which I may do at any time on this site; a cancellation applies "
+    "to every draft not yet made. I may also revoke it through my bank.")
+
+
+def _exists() -> ApiError:
+    return ApiError(409, "autopay_exists", "This account already has a recurring payment. "
+                    "Cancel it first to set up a new one.")
+
+
+async def create_mandate(conn: asyncpg.Connection, deps: Deps, ban: str, plan_type: str,
+                         method: asyncpg.Record, contact: dict, member_id: str | None,
+                         client_ip: str | None, key: str | None, today: date) -> asyncpg.Record:
+    s = deps.settings
+    text = AUTHORIZATION.format(program=s.program.replace("_", " ").title(), type=method["type"],
+                                last4=method["last4"], routing=method["routing_number"],
+                                day=s.autopay_day, ban=ban)
+    mandate = await repo.insert_mandate(
+        conn, mandate_id=events.new_id(), billing_account_number=ban, plan_type=plan_type,
+        method_id=method["method_id"], contact=contact, member_id=member_id,
+        authorization_text=text, authorized_at=deps.clock(), authorized_ip=client_ip,
+        authorized_method_last4=method["last4"], idempotency_key=key)
+    if mandate is None:
+        raise _exists()
+    await enqueue(conn, events.autopay_created(
+        mandate, method, schedule.next_draft_date(today, s.autopay_day)))
+    return mandate
+
+
+def mandate_view(m: asyncpg.Record, today: date, day: int) -> dict[str, Any]:
+    method = {"type": m["type"], "last4": m["last4"]}
+    if m["brand"]:
+        method["brand"] = m["brand"]
+    return {"mandate_id": str(m["mandate_id"]), "status": m["status"], "method": method,
+            "next_draft_date": schedule.next_draft_date(today, day).isoformat()
+            if m["status"] == "active" else None,
+            "created_at": m["created_at"].isoformat(),
+            "authorization": {"text": m["authorization_text"],
+                              "authorized_at": m["authorized_at"].isoformat(),
+                              "method_last4": m["authorized_method_last4"]}}
+
+
+async def create_autopay(deps: Deps, ban: str, body: Any, client_ip: str | None) -> tuple[int, dict]:
+    """POST /accounts/{ban}/autopay: once per idempotency key, like payments."""
+    from services.payments.service_layer.methods import save_bank_account
+    from services.payments.service_layer.submit import parse_contact, replay, request_hash
+
+    today = deps.today()
+    errors: dict[str, str] = {}
+    body = body if isinstance(body, dict) else {}
+    key = body.get("idempotency_key")
+    if not isinstance(key, str) or not key.strip() or len(key) > 200:
+        errors["idempotency_key"] = "idempotency_key is required."
+    contact = parse_contact(body.get("contact"), errors)
+    raw = body.get("method") if isinstance(body.get("method"), dict) else {}
+    try:
+        if raw.get("type") == "card":
+            raise InvalidInput({"method.type": "Recurring payments are drawn from a checking or savings account."})
+        if errors:
+            raise InvalidInput(errors)
+        account = parse_bank_account(raw)
+    except InvalidInput as exc:
+        raise invalid(InvalidInput({**errors, **exc.fields})) from None
+    req_hash = request_hash(deps, "autopay:" + ban, body)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        if not await repo.claim_key(conn, key, "autopay", req_hash):
+            return replay(await repo.get_key(conn, key), req_hash)
+        owed = await repo.get_owed(conn, ban)
+        if owed is None:
+            raise unknown_account()
+        if await repo.active_mandate(conn, ban) is not None:
+            raise _exists()
+        try:
+            method = await save_bank_account(conn, deps, ban, account)
+        except InvalidInput as exc:
+            raise invalid(exc) from None
+        member_id = body.get("member_id") if isinstance(body.get("member_id"), str) else None
+        await create_mandate(conn, deps, ban, owed["plan_type"], method, contact, member_id,
+                             body.get("client_ip") or client_ip, key, today)
+        answer = mandate_view(await repo.active_mandate(conn, ban), today, deps.settings.autopay_day)
+        await repo.store_answer(conn, key, 201, answer)
+    return 201, answer
+
+
+async def get_autopay(deps: Deps, ban: str) -> dict:
+    async with deps.pool.acquire() as conn:
+        m = await repo.active_mandate(conn, ban)
+    if m is None:
+        raise ApiError(404, "no_autopay", "This account has no recurring payment.")
+    return mandate_view(m, deps.today(), deps.settings.autopay_day)
+
+
+async def cancel_autopay(deps: Deps, ban: str, reason: str = "member_request") -> dict:
+    async with deps.pool.acquire() as conn, conn.transaction():
+        m = await repo.active_mandate(conn, ban)
+        cancelled = await repo.cancel_mandate(conn, m["mandate_id"], reason) if m else None
+        if cancelled is None:
+            raise ApiError(404, "no_autopay", "This account has no recurring payment.")
+        await enqueue(conn, events.autopay_cancelled(cancelled, reason))
+    return {"status": "cancelled", "mandate_id": str(cancelled["mandate_id"])}

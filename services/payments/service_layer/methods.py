@@ -1,0 +1,50 @@
+"""Saving payment methods: bank accounts encrypted, cards tokenized by the processor."""
+from __future__ import annotations
+
+import asyncpg
+
+from services.payments.adapters import repository as repo
+from services.payments.adapters.processor import CardToken
+from services.payments.domain.methods import BankAccount, Card, InvalidInput
+from services.payments.service_layer import events
+from services.payments.service_layer.deps import Deps
+from shared.outbox import enqueue
+
+
+async def save_bank_account(conn: asyncpg.Connection, deps: Deps, ban: str,
+                            account: BankAccount) -> asyncpg.Record:
+    """The account's saved method for these details (created, with `method.updated`, the
+    first time). A method the bank closed (R02/R03/R04) is refused."""
+    fp = deps.hasher("bank", account.routing_number, account.account_number)
+    found = await repo.method_by_fingerprint(conn, ban, fp)
+    if found is not None:
+        if found["status"] == "disabled":
+            raise InvalidInput({"method.account_number":
+                                "The bank could not use this account for an earlier payment. "
+                                "Please pay from another account."})
+        return found
+    method_id = events.new_id()
+    blob, key_id = deps.cipher.encrypt(account.account_number, method_id)
+    row = await repo.insert_method(
+        conn, method_id=method_id, billing_account_number=ban, type=account.type,
+        holder_name=account.holder_name, routing_number=account.routing_number,
+        account_ciphertext=blob, key_id=key_id, last4=account.last4, fingerprint=fp)
+    await enqueue(conn, events.method_updated(row, "active", "added"))
+    return row
+
+
+async def save_card(conn: asyncpg.Connection, deps: Deps, ban: str, card: Card,
+                    token: CardToken) -> asyncpg.Record:
+    fp = deps.hasher("card", card.number)
+    found = await repo.method_by_fingerprint(conn, ban, fp)
+    if found is not None:
+        if found["status"] == "disabled":
+            raise InvalidInput({"method.card_number": "This card cannot be used. Please use another."})
+        return found
+    row = await repo.insert_method(
+        conn, method_id=events.new_id(), billing_account_number=ban, type="card",
+        holder_name=card.holder_name, card_token=token.token, brand=token.brand,
+        expiry_month=card.expiry_month, expiry_year=card.expiry_year, last4=card.last4,
+        fingerprint=fp)
+    await enqueue(conn, events.method_updated(row, "active", "added"))
+    return row

@@ -1,0 +1,231 @@
+"""One-time (and first recurring) payments: POST /payments, exactly once per idempotency key."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.payments.adapters import repository as repo
+from services.payments.adapters.processor import CardToken, ProcessorUnavailable
+from services.payments.domain import schedule
+from services.payments.domain.amounts import Line, allocate, resolve_amount
+from services.payments.domain.methods import (BankAccount, Card, InvalidInput, parse_bank_account,
+                                              parse_card)
+from services.payments.service_layer import events, mandates
+from services.payments.service_layer.deps import Deps
+from services.payments.service_layer.errors import invalid, unknown_account
+from services.payments.service_layer.methods import save_bank_account, save_card
+from shared.http import ApiError
+from shared.outbox import enqueue
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    key: str
+    ban: str
+    kind: str
+    amount: Any
+    allocations: list | None
+    method: dict
+    contact: dict
+    channel: str
+    member_id: str | None
+    client_ip: str | None
+
+
+def _text(body: dict, name: str, errors: dict, *, max_len: int = 200) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        errors[name] = f"{name} is required."
+        return ""
+    return value.strip()
+
+
+def parse_contact(raw: Any, errors: dict[str, str]) -> dict[str, Any]:
+    c = raw if isinstance(raw, dict) else {}
+    email = c.get("email").strip() if isinstance(c.get("email"), str) else ""
+    if "@" not in email or len(email) > 254:
+        errors["contact.email"] = "Enter an email address for the confirmation."
+    elif c.get("email_confirmation") is not None and \
+            str(c["email_confirmation"]).strip().lower() != email.lower():
+        errors["contact.email_confirmation"] = "The two email addresses do not match."
+    phone = c.get("phone") if isinstance(c.get("phone"), str) else None
+    lang = c.get("language") if c.get("language") in ("en", "es") else "en"
+    return {"email": email, "phone": phone, "language": lang}
+
+
+def parse_request(body: Any, client_ip: str | None) -> PaymentRequest:
+    if not isinstance(body, dict):
+        raise InvalidInput({"body": "A JSON object is required."})
+    errors: dict[str, str] = {}
+    key = _text(body, "idempotency_key", errors, max_len=200)
+    ban = _text(body, "billing_account_number", errors, max_len=20)
+    kind = body.get("kind")
+    if kind not in ("one_time", "recurring"):
+        errors["kind"] = "Choose a one-time or a recurring payment."
+    channel = body.get("channel", "guest")
+    if channel not in ("guest", "member"):
+        errors["channel"] = "channel is guest or member."
+    allocations = body.get("allocations")
+    if allocations is not None and not isinstance(allocations, list):
+        errors["allocations"] = "allocations is a list of {coverage_year, amount}."
+    method = body.get("method") if isinstance(body.get("method"), dict) else None
+    if method is None:
+        errors["method"] = "Choose how to pay."
+    contact = parse_contact(body.get("contact"), errors)
+    if errors:
+        raise InvalidInput(errors)
+    return PaymentRequest(key, ban, str(kind), body.get("amount"), allocations or None,
+                          method or {}, contact, str(channel),
+                          body.get("member_id") if isinstance(body.get("member_id"), str) else None,
+                          body.get("client_ip") if isinstance(body.get("client_ip"), str) else client_ip)
+
+
+def parse_method(deps: Deps, raw: dict, today: date, recurring: bool) -> BankAccount | Card:
+    if raw.get("type") == "card":
+        if not deps.settings.cards_enabled:
+            raise InvalidInput({"method.type": "Cards are not accepted. Pay from a checking or savings account."})
+        if recurring:
+            raise InvalidInput({"method.type": "Recurring payments are drawn from a checking or savings account."})
+        return parse_card(raw, today)
+    return parse_bank_account(raw)
+
+
+def request_hash(deps: Deps, scope: str, body: dict) -> str:
+    """A keyed hash of the body (less the key): the same key with another body is refused."""
+    rest = {k: v for k, v in body.items() if k not in ("idempotency_key", "client_ip")}
+    return deps.hasher(scope, orjson.dumps(rest, option=orjson.OPT_SORT_KEYS))
+
+
+def replay(row: asyncpg.Record, req_hash: str) -> tuple[int, dict]:
+    if row["request_hash"] != req_hash:
+        raise ApiError(409, "idempotency_conflict",
+                       "This idempotency key was already used for a different request.")
+    status = row["status_code"]
+    return (200 if status == 201 else status), row["response"]
+
+
+async def submit_payment(deps: Deps, body: Any, client_ip: str | None = None) -> tuple[int, dict]:
+    """Validates, then creates the payment (and mandate) once per idempotency key; a retry
+    gets the first answer (200), another body under the same key a 409."""
+    today = deps.today()
+    try:
+        req = parse_request(body, client_ip)
+        method = parse_method(deps, req.method, today, req.kind == "recurring")
+    except InvalidInput as exc:
+        raise invalid(exc) from None
+    req_hash = request_hash(deps, "payment", body)
+    async with deps.pool.acquire() as conn:
+        existing = await repo.get_key(conn, req.key)
+    if existing is not None:
+        return replay(existing, req_hash)
+    token = None
+    if isinstance(method, Card):  # a token alone charges nothing; kept out of the transaction
+        try:
+            token = await deps.processor.tokenize(method)
+        except ProcessorUnavailable:
+            raise ApiError(503, "processor_unavailable",
+                           "Card payments are not available right now. Please try again shortly.") from None
+    async with deps.pool.acquire() as conn:
+        async with conn.transaction():
+            if not await repo.claim_key(conn, req.key, "payment", req_hash):
+                return replay(await repo.get_key(conn, req.key), req_hash)
+            try:
+                status, answer = await _create(conn, deps, req, method, token, today)
+            except InvalidInput as exc:
+                raise invalid(exc) from None
+            await repo.store_answer(conn, req.key, status, answer)
+    return status, answer
+
+
+async def _create(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
+                  method: BankAccount | Card, token: CardToken | None, today: date
+                  ) -> tuple[int, dict]:
+    owed = await repo.get_owed(conn, req.ban)
+    if owed is None:
+        raise unknown_account()
+    lines = [Line(int(x["coverage_year"]), int(x.get("balance_cents") or 0)) for x in owed["lines"]]
+    recurring = req.kind == "recurring"
+    if recurring and req.amount == "total" and owed["total_balance_cents"] <= 0:
+        amount = 0  # a mandate alone: nothing owed today
+        allocs: list[dict] = []
+    else:
+        s = deps.settings
+        amount = resolve_amount(req.amount, owed["total_balance_cents"], s.overpay_max_cents,
+                                s.payment_max_cents)
+        allocs = allocate(amount, lines, req.allocations)
+    if recurring and await repo.active_mandate(conn, req.ban) is not None:
+        raise ApiError(409, "autopay_exists", "This account already has a recurring payment. "
+                       "Cancel it first to set up a new one.")
+    if isinstance(method, Card):
+        assert token is not None
+        method_row = await save_card(conn, deps, req.ban, method, token)
+    else:
+        method_row = await save_bank_account(conn, deps, req.ban, method)
+    mandate_id = None
+    if recurring:
+        mandate = await mandates.create_mandate(conn, deps, req.ban, owed["plan_type"], method_row,
+                                                req.contact, req.member_id, req.client_ip, req.key, today)
+        mandate_id = mandate["mandate_id"]
+    if amount == 0:
+        return 201, {"payment_id": None, "confirmation_number": None, "status": "scheduled",
+                     "amount_cents": 0, "expected_withdrawal_date": None,
+                     "mandate_id": str(mandate_id)}
+    return await _pay(conn, deps, req, owed["plan_type"], amount, allocs, method_row, mandate_id, today)
+
+
+async def _pay(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest, plan_type: str,
+               amount: int, allocs: list[dict], method_row: asyncpg.Record, mandate_id, today: date
+               ) -> tuple[int, dict]:
+    card = method_row["type"] == "card"
+    after_cutoff = deps.clock().hour >= deps.settings.ach_cutoff_hour
+    expected = today if card else schedule.one_time_withdrawal_date(today, after_cutoff)
+    payment = await repo.insert_payment(
+        conn, payment_id=events.new_id(), confirmation_number=schedule.confirmation_number(),
+        billing_account_number=req.ban, plan_type=plan_type, kind=req.kind, channel=req.channel,
+        rail="card" if card else "ach", amount_cents=amount, allocations=allocs,
+        method_id=method_row["method_id"], method_type=method_row["type"],
+        method_last4=method_row["last4"], method_brand=method_row["brand"], status="pending",
+        submitted_on=today, expected_withdrawal_date=expected, mandate_id=mandate_id,
+        contact=req.contact, member_id=req.member_id)
+    if card:
+        return await _charge_card(conn, deps, req, payment, method_row, today)
+    await enqueue(conn, events.submitted(payment))
+    return 201, answer_of(payment)
+
+
+async def _charge_card(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
+                       payment: asyncpg.Record, method_row: asyncpg.Record, today: date
+                       ) -> tuple[int, dict]:
+    """Cards are charged now and count as settled the same day (the processor guarantees
+    the funds at approval); a decline is recorded as a failed payment and answered 402."""
+    try:
+        result = await deps.processor.charge(method_row["card_token"], payment["amount_cents"],
+                                             req.key, f"Premium {req.ban}")
+    except ProcessorUnavailable:
+        raise ApiError(503, "processor_unavailable",
+                       "Card payments are not available right now. Please try again shortly.") from None
+    if not result.approved:
+        payment = await repo.set_payment(conn, payment["payment_id"], status="failed",
+                                         failure_code=result.code,
+                                         processor_charge_id=result.charge_id)
+        await enqueue(conn, events.failed(payment, result.code, result.message))
+        return 402, {"error": {"code": "card_declined", "message": result.message,
+                               "fields": {}, "reason_code": result.code,
+                               "payment_id": str(payment["payment_id"])}}
+    payment = await repo.set_payment(conn, payment["payment_id"], status="settled", settled_on=today,
+                                     effective_date=today, processor_charge_id=result.charge_id)
+    await enqueue(conn, events.submitted(payment), events.settled(payment, today))
+    return 201, answer_of(payment)
+
+
+def answer_of(p: asyncpg.Record) -> dict[str, Any]:
+    out = {"payment_id": str(p["payment_id"]), "confirmation_number": p["confirmation_number"],
+           "status": p["status"], "amount_cents": p["amount_cents"],
+           "expected_withdrawal_date": p["expected_withdrawal_date"].isoformat()}
+    if p["mandate_id"]:
+        out["mandate_id"] = str(p["mandate_id"])
+    return out

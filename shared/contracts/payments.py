@@ -1,0 +1,119 @@
+"""`payments.v1`: what the payments service publishes (docs/events.md). Keyed by billing
+account number. Methods appear as {type, last4, brand?} only: never a full number."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PAYMENT_SUBMITTED = "payment.submitted"
+PAYMENT_SETTLED = "payment.settled"
+PAYMENT_FAILED = "payment.failed"
+PAYMENT_RETURNED = "payment.returned"
+AUTOPAY_CREATED = "autopay.created"
+AUTOPAY_CANCELLED = "autopay.cancelled"
+METHOD_UPDATED = "method.updated"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Method(_Model):
+    type: Literal["checking", "savings", "card"]
+    last4: str = Field(pattern=r"^\d{4}$")
+    brand: str | None = None
+
+
+class Contact(_Model):
+    email: str | None = None
+    phone: str | None = None
+    language: str = "en"
+
+
+class Allocation(_Model):
+    coverage_year: int
+    amount_cents: int = Field(gt=0)
+
+
+class PaymentSubmittedData(_Model):
+    payment_id: str
+    confirmation_number: str
+    billing_account_number: str
+    plan_type: str
+    kind: Literal["one_time", "recurring"]
+    amount_cents: int = Field(gt=0)
+    allocations: list[Allocation]
+    method: Method
+    expected_withdrawal_date: str
+    mandate_id: str | None
+    contact: Contact
+    channel: Literal["guest", "member", "autopay"]
+
+
+class PaymentSettledData(_Model):
+    payment_id: str
+    confirmation_number: str
+    billing_account_number: str
+    amount_cents: int = Field(gt=0)
+    allocations: list[Allocation]
+    method: Method
+    settled_on: str
+    contact: Contact
+
+
+class PaymentFailedData(_Model):
+    payment_id: str
+    confirmation_number: str
+    billing_account_number: str
+    amount_cents: int = Field(gt=0)
+    method: Method
+    reason_code: str
+    reason: str
+    contact: Contact
+
+
+class PaymentReturnedData(_Model):
+    payment_id: str
+    confirmation_number: str
+    billing_account_number: str
+    amount_cents: int = Field(gt=0)
+    method: Method
+    return_code: str = Field(pattern=r"^R\d\d$")
+    return_reason: str
+    returned_on: str
+    will_retry: bool
+    method_disabled: bool
+    mandate_cancelled: bool
+    contact: Contact
+
+
+class AutopayCreatedData(_Model):
+    mandate_id: str
+    billing_account_number: str
+    method: Method
+    next_draft_date: str
+    contact: Contact
+
+
+class AutopayCancelledData(_Model):
+    mandate_id: str
+    billing_account_number: str
+    reason: str
+    contact: Contact
+
+
+class MethodUpdatedData(_Model):
+    method_id: str
+    billing_account_number: str
+    method: Method
+    status: Literal["active", "disabled", "corrected"]
+    reason: str
+
+
+DATA_MODELS: dict[str, type[_Model]] = {
+    PAYMENT_SUBMITTED: PaymentSubmittedData, PAYMENT_SETTLED: PaymentSettledData,
+    PAYMENT_FAILED: PaymentFailedData, PAYMENT_RETURNED: PaymentReturnedData,
+    AUTOPAY_CREATED: AutopayCreatedData, AUTOPAY_CANCELLED: AutopayCancelledData,
+    METHOD_UPDATED: MethodUpdatedData,
+}

@@ -1,0 +1,208 @@
+"""A running payments service for the tests of this folder, against the real Kafka and
+PostgreSQL, with the card sandbox on an aiohttp test server and the bank sandbox used as a
+library on temporary ACH folders. One per test module: a fresh database, a consumer group
+of its own started at the end of billing.v1, and a clock the tests can move."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from sandboxes.bank import Bank
+from sandboxes.card import CardProcessorSandbox, build_routes as card_routes
+from services.payments.app import build_service
+from services.payments.config import Settings
+from shared.calendar import NEW_YORK
+from shared.contracts import topics
+from shared.contracts.envelope import Envelope
+from shared.contracts.payments import DATA_MODELS
+from shared.http import errors_middleware
+from shared.kafka import ensure_topics
+from shared.runtime import Service
+
+ROUTING = "011000015"      # passes the ABA check digit
+ROUTING_2 = "021000021"
+
+
+def bank_method(account: str, kind: str = "checking", routing: str = ROUTING) -> dict[str, str]:
+    return {"type": kind, "account_holder_name": "Maria Santos", "account_number": account,
+            "account_number_confirmation": account, "routing_number": routing,
+            "routing_number_confirmation": routing}
+
+
+def card_method(number: str = "4242424242424242", year: int = 2031) -> dict[str, Any]:
+    return {"type": "card", "cardholder_name": "Maria Santos", "card_number": number,
+            "expiry_month": 12, "expiry_year": year, "cvv": "123" if len(number) == 16 else "1234",
+            "postal_code": "02108"}
+
+
+CONTACT = {"email": "maria@example.org", "email_confirmation": "maria@example.org",
+           "phone": "+16175550100"}
+
+
+def new_ban() -> str:
+    return "7" + str(uuid.uuid4().int)[:9]
+
+
+def new_account(tail: str = "") -> str:
+    """A random 12-digit account number ending in `tail` (the bank sandbox's rules)."""
+    base = str(uuid.uuid4().int)[:12]
+    return base[: 12 - len(tail)] + tail
+
+
+async def start_group_at_end(bootstrap: str, group: str) -> None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # noqa: SLF001
+        parts = [TopicPartition(topics.BILLING_V1, p)
+                 for p in consumer.partitions_for_topic(topics.BILLING_V1) or ()]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        await consumer.commit({tp: await consumer.position(tp) for tp in parts})
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class Clock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 3, 2, 10, 0, tzinfo=NEW_YORK))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, day: date, hour: int = 10) -> None:
+        self.now = datetime(day.year, day.month, day.day, hour, 0, tzinfo=NEW_YORK)
+
+
+@dataclass
+class PaymentsEnv:
+    service: Service
+    settings: Settings
+    client: TestClient
+    producer: AIOKafkaProducer
+    card: CardProcessorSandbox
+    bank: Bank
+    clock: Clock
+    dsn: str
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self.service.pool is not None
+        return self.service.pool
+
+    @property
+    def deps(self):
+        return self.service.state["deps"]
+
+    async def publish(self, *events: Envelope) -> None:
+        for e in events:
+            await self.producer.send_and_wait(topics.topic_for(e.event_type), e.to_bytes(),
+                                              key=e.key.encode(), headers=e.headers())
+
+    async def open_account(self, ban: str, lines: dict[int, int], plan_type: str = "health") -> None:
+        """Billing opens the account and announces its balance; waits for the projection."""
+        years = sorted(lines)
+        await self.publish(
+            Envelope(event_type="account.opened", producer="billing", key=ban, data={
+                "billing_account_number": ban, "household_id": "H" + ban, "plan_type": plan_type,
+                "enrollment_ids": ["E" + ban], "coverage_years": years, "aptc": False}),
+            Envelope(event_type="balance.changed", producer="billing", key=ban, data={
+                "billing_account_number": ban, "plan_type": plan_type,
+                "total_balance_cents": sum(lines.values()), "reason": "invoice",
+                "lines": [{"coverage_year": y, "balance_cents": c, "current_premium_cents": c,
+                           "due_date": f"{y}-01-23"} for y, c in lines.items()]}))
+        total = sum(lines.values())
+
+        async def ready() -> bool:
+            r = await self.client.get(f"/accounts/{ban}/owed")
+            return r.status == 200 and (await r.json())["total_balance_cents"] == total
+        await wait_for(ready, what=f"projection of {ban}")
+
+    async def pay(self, body: dict[str, Any], key: str | None = None) -> tuple[int, dict]:
+        r = await self.client.post("/payments", json={"idempotency_key": key or uuid.uuid4().hex,
+                                                      "channel": "guest", "contact": CONTACT, **body})
+        return r.status, await r.json()
+
+    async def events(self, event_type: str, ban: str | None = None) -> list[dict[str, Any]]:
+        """The events written to the outbox (validated against the contract models)."""
+        rows = await self.pool.fetch("SELECT payload FROM outbox WHERE event_type = $1 "
+                                     "AND ($2::text IS NULL OR key = $2) ORDER BY id", event_type, ban)
+        out = []
+        for r in rows:
+            e = Envelope.from_bytes(r["payload"])
+            DATA_MODELS[event_type].model_validate(e.data)
+            out.append(e.data)
+        return out
+
+    def outbound_dir(self) -> Path:
+        return Path(self.settings.ach_outbound_dir)
+
+
+async def wait_for(predicate, timeout_s: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _admin(infra, sql: str) -> None:
+    admin = await asyncpg.connect(infra.pg_admin_dsn)
+    try:
+        await admin.execute(sql)
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def payments_env(infra, tmp_path_factory):
+    name = f"t_payments_{uuid.uuid4().hex[:10]}"
+    await _admin(infra, f'CREATE DATABASE "{name}"')
+    group = f"payments.test.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.kafka_bootstrap)
+    await start_group_at_end(infra.kafka_bootstrap, group)
+    card = CardProcessorSandbox()
+    card_app = web.Application(middlewares=[errors_middleware])
+    card_app.router.add_routes(card_routes(card))
+    card_server = TestServer(card_app)
+    await card_server.start_server()
+    root = tmp_path_factory.mktemp("ach")
+    settings = Settings(
+        database_url=infra.dsn(name), kafka_bootstrap=infra.kafka_bootstrap, app_env="test",
+        consumer_group=group, card_processor_url=str(card_server.make_url("/card")),
+        cards_enabled=True, ach_outbound_dir=root / "outbound", ach_returns_dir=root / "returns",
+        run_scheduler=False, db_pool_max=20)
+    service = build_service(settings)
+    clock = Clock()
+    await service.start(http=False)
+    service.state["deps"].clock = clock
+    client = TestClient(TestServer(service.app))
+    await client.start_server()
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    await service.wait_until_consuming()
+    bank = Bank(root / "outbound", root / "returns", None)
+    env = PaymentsEnv(service, settings, client, producer, card, bank, clock, infra.dsn(name))
+    try:
+        yield env
+    finally:
+        await producer.stop()
+        await client.close()
+        await service.stop()
+        await card_server.close()
+        await _admin(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
