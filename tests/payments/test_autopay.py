@@ -1,0 +1,143 @@
+"""Recurring payments: mandates, the autopay run on the draft day (repeated, killed midway,
+after a cancellation) and the first recurring payment through POST /payments."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from datetime import date
+from pathlib import Path
+
+from services.payments.service_layer import ach, autopay
+from tests.payments.conftest import CONTACT, bank_method, new_account, new_ban
+from tests.payments.seed import seed_mandates
+
+ROOT = Path(__file__).resolve().parents[2]
+DRAFT_DAY = date(2026, 3, 23)  # March 22, 2026 is a Sunday: the next banking day
+APRIL_DRAFT = date(2026, 4, 22)
+
+
+async def _autopay(env, ban: str, account: str, key: str | None = None):
+    r = await env.client.post(f"/accounts/{ban}/autopay", json={
+        "idempotency_key": key or uuid.uuid4().hex, "method": bank_method(account),
+        "contact": CONTACT, "client_ip": "203.0.113.9"})
+    return r.status, await r.json()
+
+
+async def test_mandate_create_get_cancel_and_one_active(payments_env):
+    env = payments_env
+    env.clock.set(date(2026, 3, 10))
+    ban = new_ban()
+    await env.open_account(ban, {2026: 31000})
+    account = new_account()
+    status, mandate = await _autopay(env, ban, account)
+    assert status == 201, mandate
+    assert mandate["status"] == "active" and mandate["next_draft_date"] == "2026-03-23"
+    assert mandate["method"] == {"type": "checking", "last4": account[-4:]}
+    assert account[-4:] in mandate["authorization"]["text"] and account not in mandate["authorization"]["text"]
+    row = await env.pool.fetchrow("SELECT * FROM mandates WHERE mandate_id = $1::uuid", mandate["mandate_id"])
+    assert row["authorized_ip"] == "203.0.113.9" and row["authorized_method_last4"] == account[-4:]
+    [created] = await env.events("autopay.created", ban)
+    assert created["next_draft_date"] == "2026-03-23" and created["contact"]["email"] == CONTACT["email"]
+    status, body = await _autopay(env, ban, new_account())
+    assert status == 409 and body["error"]["code"] == "autopay_exists"
+    assert (await (await env.client.get(f"/accounts/{ban}/autopay")).json())["mandate_id"] == mandate["mandate_id"]
+    r = await env.client.delete(f"/accounts/{ban}/autopay")
+    assert r.status == 200 and (await r.json())["status"] == "cancelled"
+    [cancelled] = await env.events("autopay.cancelled", ban)
+    assert cancelled["reason"] == "member_request"
+    assert (await env.client.get(f"/accounts/{ban}/autopay")).status == 404
+    assert (await env.client.delete(f"/accounts/{ban}/autopay")).status == 404
+    status, again = await _autopay(env, ban, account)  # created again at any time
+    assert status == 201 and again["mandate_id"] != mandate["mandate_id"]
+
+
+async def test_autopay_run_drafts_once_and_cancel_stops_next_draft(payments_env):
+    env = payments_env
+    env.clock.set(date(2026, 3, 10))
+    keep, stop = new_ban(), new_ban()
+    await env.open_account(keep, {2025: 5000, 2026: 31000})
+    await env.open_account(stop, {2026: 22000})
+    assert (await _autopay(env, keep, new_account()))[0] == 201
+    assert (await _autopay(env, stop, new_account()))[0] == 201
+    assert (await autopay.run_autopay(env.deps, date(2026, 3, 20)))["drafted"] == 0
+    lines: list[str] = []
+    first = await autopay.run_autopay(env.deps, DRAFT_DAY, lines.append)
+    assert first["cycle"] == "2026-03" and first["drafted"] >= 2
+    assert any("mandates looked at" in line for line in lines)
+    assert (await autopay.run_autopay(env.deps, DRAFT_DAY))["drafted"] == 0
+    [draft] = await env.events("payment.submitted", keep)
+    assert draft["amount_cents"] == 36000 and draft["channel"] == "autopay" and draft["kind"] == "recurring"
+    assert draft["allocations"] == [{"coverage_year": 2025, "amount_cents": 5000},
+                                    {"coverage_year": 2026, "amount_cents": 31000}]
+    assert draft["expected_withdrawal_date"] == "2026-03-24" and draft["mandate_id"]
+    # Through origination and settlement like any debit.
+    env.clock.set(DRAFT_DAY, 17)
+    assert (await ach.run_cutoff(env.deps, DRAFT_DAY))["entries"] >= 2
+    await ach.run_settlement(env.deps, date(2026, 3, 24))
+    [settled] = await env.events("payment.settled", keep)
+    assert settled["amount_cents"] == 36000
+    # Cancelling stops the next draft; the other mandate is drafted in April.
+    assert (await env.client.delete(f"/accounts/{stop}/autopay")).status == 200
+    await autopay.run_autopay(env.deps, APRIL_DRAFT)
+    assert len(await env.events("payment.submitted", keep)) == 2
+    assert len(await env.events("payment.submitted", stop)) == 1
+
+
+async def test_recurring_payment_through_post_payments_and_returns_r07(payments_env):
+    env = payments_env
+    day = date(2026, 4, 6)
+    env.clock.set(day)
+    ban = new_ban()
+    await env.open_account(ban, {2026: 15000})
+    status, body = await env.pay({"billing_account_number": ban, "kind": "recurring",
+                                  "amount": "total", "method": bank_method(new_account("07"))})
+    assert status == 201 and body["mandate_id"] and body["amount_cents"] == 15000, body
+    [event] = await env.events("payment.submitted", ban)
+    assert event["kind"] == "recurring" and event["mandate_id"] == body["mandate_id"]
+    status, again = await env.pay({"billing_account_number": ban, "kind": "recurring",
+                                   "amount": "total", "method": bank_method(new_account())})
+    assert status == 409 and again["error"]["code"] == "autopay_exists"
+    await ach.run_cutoff(env.deps, day)
+    env.bank.poll_once()
+    await ach.run_returns(env.deps, date(2026, 4, 8))
+    [ret] = await env.events("payment.returned", ban)
+    assert ret["return_code"] == "R07" and ret["mandate_cancelled"] and not ret["will_retry"]
+    [cancelled] = await env.events("autopay.cancelled", ban)
+    assert cancelled["reason"].startswith("R07")
+    assert (await env.client.get(f"/accounts/{ban}/autopay")).status == 404
+
+
+async def test_autopay_killed_midway_then_rerun_drafts_each_mandate_once(payments_env):
+    env = payments_env
+    await env.pool.execute("UPDATE mandates SET status = 'cancelled' WHERE status = 'active'")
+    bans = await seed_mandates(env.pool, env.deps.cipher, 4000, zero_every=10)
+    owing = sum(1 for i in range(4000) if i % 10)
+    day = date(2026, 5, 22)
+    environ = {**os.environ, "PAYMENTS_DATABASE_URL": env.dsn, "PAYMENTS_AUTOPAY_BATCH": "40",
+               "KAFKA_BOOTSTRAP": env.settings.kafka_bootstrap, "PYTHONPATH": str(ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.payments.cli", "autopay", "--date", day.isoformat(),
+        cwd=ROOT, env=environ, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    progress = 0
+    while progress < 5:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert line, "the run ended before it could be killed"
+        progress += "mandates looked at" in line
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    cycle = "2026-05"
+    partial = await env.pool.fetchval("SELECT count(*) FROM payments WHERE cycle = $1", cycle)
+    assert 0 < partial < owing, partial
+    result = await autopay.run_autopay(env.deps, day)
+    assert result["drafted"] == owing - partial
+    rows = await env.pool.fetch("SELECT mandate_id, count(*) AS n FROM payments WHERE cycle = $1 "
+                                "GROUP BY mandate_id", cycle)
+    assert len(rows) == owing and all(r["n"] == 1 for r in rows)
+    events = await env.pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE event_type = 'payment.submitted' "
+        "AND key = ANY($1::text[])", bans)
+    assert events == owing
