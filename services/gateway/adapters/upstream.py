@@ -34,6 +34,7 @@ class Upstreams:
         self.timeout_s = timeout_s
         self.connections = connections
         self.http: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=self.connections,
@@ -53,7 +54,9 @@ class Upstreams:
         if request_id:
             headers["X-Request-Id"] = request_id
         url = self.urls[service] + path
-        timeout = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
+        seconds = timeout_s or self.timeout_s
+        timeout = self._timeouts.get(seconds) or self._timeouts.setdefault(
+            seconds, aiohttp.ClientTimeout(total=seconds))
         try:
             async with self.http.request(method, url, json=json, params=params, headers=headers,
                                          timeout=timeout) as resp:

@@ -41,6 +41,7 @@ class UseCases:
         self.store = store
         self.signer = signer
         self._config: tuple[float, dict[str, Any]] | None = None
+        self._verified: dict[str, dict[str, Any]] = {}
 
     # -- program configuration -------------------------------------------------------
     async def payments_config(self) -> dict[str, Any]:
@@ -83,11 +84,19 @@ class UseCases:
                 "notices": summary["notices"]}
 
     def verify_lookup_token(self, token: str) -> dict[str, Any]:
-        try:
-            return self.signer.verify(tokens.LOOKUP, token)
-        except tokens.InvalidToken:
-            raise ApiError(401, "invalid_token",
-                           "Your session has ended. Please look up your account again.") from None
+        # A guest's page reuses one token for many calls: remember the verified ones (the
+        # expiry is still checked on every use; the cache is bounded).
+        payload = self._verified.get(token)
+        if payload is None or payload["exp"] < time.time():
+            try:
+                payload = self.signer.verify(tokens.LOOKUP, token)
+            except tokens.InvalidToken:
+                raise ApiError(401, "invalid_token",
+                               "Your session has ended. Please look up your account again.") from None
+            if len(self._verified) >= 10_000:
+                self._verified.clear()
+            self._verified[token] = payload
+        return payload
 
     # -- account reads -----------------------------------------------------------------
     async def account_summary(self, ban: str) -> dict[str, Any]:
