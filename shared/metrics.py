@@ -8,4 +8,4 @@ CONSUME_BATCH_SECONDS = Histogram("consume_batch_seconds", "Time to handle one c
                                   ["group"])
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests served", ["route", "status"])
 HTTP_LATENCY = Histogram("http_request_seconds", "HTTP request latency", ["route"],
-                         buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
+                         buckets=(.001, .0025, .005, .0075, .01, .015, .02, .025, .035, .05, .1, .25, .5, 1, 2.5))
