@@ -108,6 +108,7 @@ async def test_request_id_is_passed_to_the_services(gw, upstream):
     await gw.post("/api/v1/lookups", json=LOOKUP, headers={"X-Request-Id": "req-abc-123"})
     seen = [(svc, headers.get("X-Request-Id")) for svc, _, headers, _ in upstream.seen]
     assert ("identity", "req-abc-123") in seen and ("billing", "req-abc-123") in seen
+    assert {headers.get("X-Forwarded-For") for _, _, headers, _ in upstream.seen} == {"127.0.0.1"}
 
 
 async def test_security_headers_on_api_pages_and_errors(gw):

@@ -7,6 +7,7 @@ callers turn into a partial answer with a notice or a 503.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from typing import Any
 
@@ -17,6 +18,9 @@ from shared.http import ApiError
 from shared.logging import current_context
 
 log = logging.getLogger(__name__)
+# The member's address, set per request by the gateway and passed on as X-Forwarded-For
+# (payments records it with an authorization; identity throttles by it).
+client_address: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_address", default=None)
 
 
 class ServiceDown(Exception):
@@ -53,6 +57,9 @@ class Upstreams:
         request_id = current_context().get("request_id")
         if request_id:
             headers["X-Request-Id"] = request_id
+        address = client_address.get()
+        if address:
+            headers["X-Forwarded-For"] = address
         url = self.urls[service] + path
         seconds = timeout_s or self.timeout_s
         timeout = self._timeouts.get(seconds) or self._timeouts.setdefault(

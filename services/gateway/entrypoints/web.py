@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from services.gateway.adapters import upstream
 from services.gateway.domain import tokens
 from shared.http import ApiError
 
@@ -65,6 +66,7 @@ def rate_limit_middleware(limiter: RateLimiter):
     @web.middleware
     async def middleware(request: web.Request, handler):
         sensitive = (request.method, request.path) in SENSITIVE
+        upstream.client_address.set(client_ip(request))
         wait = limiter.hit(client_ip(request), sensitive)
         if wait is not None:
             raise ApiError(429, "throttled", "Too many tries. Please wait a minute and try again.",
