@@ -141,3 +141,24 @@ async def test_autopay_killed_midway_then_rerun_drafts_each_mandate_once(payment
         "SELECT count(*) FROM outbox WHERE event_type = 'payment.submitted' "
         "AND key = ANY($1::text[])", bans)
     assert events == owing
+
+
+async def test_changing_the_autopay_method(payments_env):
+    env = payments_env
+    env.clock.set(date(2026, 6, 2))
+    ban = new_ban()
+    await env.open_account(ban, {2026: 9000})
+    old, new = new_account(), new_account()
+    assert (await _autopay(env, ban, old))[0] == 201
+    r = await env.client.put(f"/accounts/{ban}/autopay/method", json={"method": bank_method(new, "savings")})
+    mandate = await r.json()
+    assert r.status == 200 and mandate["method"] == {"type": "savings", "last4": new[-4:]}
+    assert mandate["authorization"]["method_last4"] == new[-4:]
+    updates = await env.events("method.updated", ban)
+    assert updates[-1]["reason"] == "autopay_method_changed" and updates[-1]["method"]["last4"] == new[-4:]
+    bad = {**bank_method(new), "routing_number_confirmation": "021000021"}
+    r = await env.client.put(f"/accounts/{ban}/autopay/method", json={"method": bad})
+    assert r.status == 422
+    await autopay.run_autopay(env.deps, date(2026, 6, 22))
+    [draft, *_] = [e for e in await env.events("payment.submitted", ban)]
+    assert draft["method"]["last4"] == new[-4:]

@@ -156,6 +156,15 @@ async def cancel_mandate(conn: asyncpg.Connection, mandate_id: uuid.UUID, reason
            WHERE mandate_id = $1 AND status = 'active' RETURNING *""", mandate_id, reason)
 
 
+async def change_mandate_method(conn: asyncpg.Connection, mandate_id: uuid.UUID,
+                                method_id: uuid.UUID, text: str, at: datetime, ip: str | None,
+                                last4: str) -> None:
+    await conn.execute(
+        """UPDATE mandates SET method_id = $2, authorization_text = $3, authorized_at = $4,
+             authorized_ip = $5, authorized_method_last4 = $6 WHERE mandate_id = $1""",
+        mandate_id, method_id, text, at, ip, last4)
+
+
 async def job_done(conn: asyncpg.Connection, job: str, day: date) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM job_runs WHERE job = $1 AND business_date = $2", job, day)
 

@@ -99,6 +99,12 @@ async def delete_autopay(request: web.Request) -> web.Response:
     return json_response(await mandates.cancel_autopay(_deps(request), request.match_info["ban"]))
 
 
+@routes.put("/accounts/{ban}/autopay/method")
+async def put_autopay_method(request: web.Request) -> web.Response:
+    return json_response(await mandates.change_autopay_method(
+        _deps(request), request.match_info["ban"], await read_json(request), _ip(request)))
+
+
 @routes.get("/accounts/{ban}/methods")
 async def methods(request: web.Request) -> web.Response:
     async with _deps(request).pool.acquire() as conn:

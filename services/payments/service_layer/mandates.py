@@ -119,3 +119,38 @@ async def cancel_autopay(deps: Deps, ban: str, reason: str = "member_request") -
             raise ApiError(404, "no_autopay", "This account has no recurring payment.")
         await enqueue(conn, events.autopay_cancelled(cancelled, reason))
     return {"status": "cancelled", "mandate_id": str(cancelled["mandate_id"])}
+
+
+async def change_autopay_method(deps: Deps, ban: str, body: Any, client_ip: str | None) -> dict:
+    """PUT /accounts/{ban}/autopay/method: the member's new bank account for the next drafts.
+    A new authorization record is kept (the text, time, IP and last four of the new
+    account), and `method.updated` tells subscribers the account's method changed."""
+    from services.payments.service_layer.methods import save_bank_account
+
+    today = deps.today()
+    raw = body.get("method") if isinstance(body, dict) and isinstance(body.get("method"), dict) else {}
+    try:
+        if raw.get("type") == "card":
+            raise InvalidInput({"method.type": "Recurring payments are drawn from a checking or savings account."})
+        account = parse_bank_account(raw)
+    except InvalidInput as exc:
+        raise invalid(exc) from None
+    async with deps.pool.acquire() as conn, conn.transaction():
+        current = await repo.active_mandate(conn, ban)
+        if current is None:
+            raise ApiError(404, "no_autopay", "This account has no recurring payment.")
+        try:
+            method = await save_bank_account(conn, deps, ban, account)
+        except InvalidInput as exc:
+            raise invalid(exc) from None
+        if method["method_id"] != current["method_id"]:
+            s = deps.settings
+            text = AUTHORIZATION.format(
+                program=s.program.replace("_", " ").title(), type=method["type"],
+                last4=method["last4"], routing=method["routing_number"], day=s.autopay_day, ban=ban)
+            await repo.change_mandate_method(conn, current["mandate_id"], method["method_id"], text,
+                                             deps.clock(), (body or {}).get("client_ip") or client_ip,
+                                             method["last4"])
+            await enqueue(conn, events.method_updated(method, "active", "autopay_method_changed"))
+        mandate = await repo.active_mandate(conn, ban)
+    return mandate_view(mandate, today, deps.settings.autopay_day)
