@@ -196,3 +196,27 @@ async def test_card_fields_appear_only_when_the_program_takes_cards(gw, upstream
     gw.app["use_cases"]._config = None
     page = await (await gw.get("/quick-pay/billing")).text()
     assert 'value="card"' in page and 'id="card-number"' in page
+
+
+async def test_purge_job_removes_expired_sessions_only(gateway_db):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def purge() -> str:
+        return subprocess.run([sys.executable, "-m", "services.gateway.cli", "purge-sessions",
+                               "--date", "2030-01-01"], capture_output=True, text=True, check=True,
+                              env={"GATEWAY_DATABASE_URL": gateway_db, "PATH": "/usr/bin:/bin"},
+                              cwd=Path(__file__).parents[2]).stdout
+
+    purge()  # migrates a fresh database too
+    conn = await asyncpg.connect(gateway_db)
+    old, live = b"purge-test-old", b"purge-test-live"
+    await conn.execute("""INSERT INTO sessions (session_id_hash, member_id, username, csrf_token, expires_at)
+                          VALUES ($1, 'm', 'u', '', now() - interval '1 minute'),
+                                 ($2, 'm', 'u', '', now() + interval '1 hour')""", old, live)
+    assert "purged" in purge()
+    assert "purged 0 " in purge()  # a second run changes nothing
+    left = await conn.fetch("SELECT session_id_hash FROM sessions WHERE session_id_hash = ANY($1)", [old, live])
+    assert [r["session_id_hash"] for r in left] == [live]
+    await conn.close()
