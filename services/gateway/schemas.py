@@ -187,6 +187,10 @@ class AutopayRequest(Model):
     contact: Contact
 
 
+class AutopayMethodChange(Model):
+    method: Method
+
+
 class MemberRequest(Model):
     plan_type: Literal["health", "dental"]
     id_type: Literal["enrollment_id", "ssn", "billing_account_number"]

@@ -175,6 +175,14 @@ def payments_app(state: Upstream) -> web.Application:
                               "created_at": "2030-11-20T10:00:00Z"}
         return json_response(state.autopay[ban], status=201)
 
+    async def put_autopay_method(request: web.Request) -> web.Response:
+        mandate = state.autopay.get(request.match_info["ban"])
+        if not mandate:
+            return error_response(404, "no_autopay", "None.")
+        mandate["method"] = {"type": request["body"]["method"]["type"],
+                             "last4": request["body"]["method"]["account_number"][-4:]}
+        return json_response(mandate)
+
     async def delete_autopay(request: web.Request) -> web.Response:
         if state.autopay.pop(request.match_info["ban"], None) is None:
             return error_response(404, "no_autopay", "None.")
@@ -193,6 +201,7 @@ def payments_app(state: Upstream) -> web.Application:
     app.router.add_get("/accounts/{ban}/autopay", get_autopay)
     app.router.add_post("/accounts/{ban}/autopay", post_autopay)
     app.router.add_delete("/accounts/{ban}/autopay", delete_autopay)
+    app.router.add_put("/accounts/{ban}/autopay/method", put_autopay_method)
     app.router.add_get("/accounts/{ban}/owed", owed)
     app.router.add_get("/accounts/{ban}/methods", methods)
     return app

@@ -208,6 +208,10 @@ async def test_autopay_create_and_cancel_with_a_lookup_token(gw, upstream):
     assert r.status == 409 and (await r.json())["error"]["code"] == "autopay_exists"
     summary = await (await gw.get(f"/api/v1/billing-accounts/{fakes.BAN_A}", headers=auth)).json()
     assert summary["autopay"]["next_draft_date"] == "2030-12-22"
+    r = await gw.put(f"/api/v1/billing-accounts/{fakes.BAN_A}/autopay/method",
+                     json={"method": {**BANK, "account_number": "55554444", "account_number_confirmation": "55554444"}},
+                     headers=auth)
+    assert r.status == 200 and (await r.json())["method"]["last4"] == "4444"
     r = await gw.delete(f"/api/v1/billing-accounts/{fakes.BAN_A}/autopay", headers=auth)
     assert r.status == 200 and (await r.json())["status"] == "cancelled"
     r = await gw.delete(f"/api/v1/billing-accounts/{fakes.BAN_A}/autopay", headers=auth)

@@ -124,6 +124,11 @@ async def test_member_portal_login_dashboard_and_autopay(gw_no_captcha, upstream
             "idempotency_key": hidden_of(page)["idempotency_key"]}
     page = await (await gw.post(f"/accounts/{fakes.BAN_A}/autopay", data=form)).text()
     assert "Automatic payments are on" in page and "December 22, 2030" in page
+    change = {**form, "method_type": "checking", "account_number": "7770009999",
+              "account_number_confirmation": "7770009999"}
+    page = await (await gw.post(f"/accounts/{fakes.BAN_A}/autopay", data=change)).text()
+    assert "Checking account ending in 9999" in page  # the same mandate, another account
+    assert len(upstream.autopay) == 1
     page = await (await gw.post(f"/accounts/{fakes.BAN_A}/autopay/cancel", data={"csrf_token": csrf})).text()
     assert "Automatic payments are off" in page
     assert (await gw.get(f"/accounts/{fakes.BAN_B}/history")).status == 403
@@ -196,6 +201,15 @@ async def test_card_fields_appear_only_when_the_program_takes_cards(gw, upstream
     gw.app["use_cases"]._config = None
     page = await (await gw.get("/quick-pay/billing")).text()
     assert 'value="card"' in page and 'id="card-number"' in page
+
+
+async def test_autopay_offers_bank_accounts_only(gw_no_captcha, upstream):
+    upstream.cards_enabled = True
+    await login(gw_no_captcha, upstream)
+    page = await (await gw_no_captcha.get(f"/accounts/{fakes.BAN_A}/autopay")).text()
+    assert 'value="savings"' in page and 'value="card"' not in page
+    page = await (await gw_no_captcha.get(f"/accounts/{fakes.BAN_A}/pay")).text()
+    assert 'value="card"' in page  # one-time payments may use a card where the program allows
 
 
 async def test_purge_job_removes_expired_sessions_only(gateway_db):

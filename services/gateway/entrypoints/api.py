@@ -155,6 +155,16 @@ async def post_autopay(request: web.Request) -> web.Response:
     return json_response(await uc(request).create_autopay(ban, req, key, access["member_id"]), status=201)
 
 
+@api.route("PUT", "/billing-accounts/{ban}/autopay/method", "Draw the recurring payment from "
+           "another bank account", body=s.AutopayMethodChange, responses={200: None},
+           errors={401: "Not authenticated", 403: "Another account", 404: "no_autopay"}, auth="account")
+async def put_autopay_method(request: web.Request) -> web.Response:
+    ban = request.match_info["ban"]
+    req = await parse(request, s.AutopayMethodChange)
+    await account_access(request, ban)
+    return json_response(await uc(request).change_autopay_method(ban, req.method))
+
+
 @api.route("DELETE", "/billing-accounts/{ban}/autopay", "Cancel the recurring payment",
            responses={200: None}, errors={401: "Not authenticated", 403: "Another account",
                                           404: "no_autopay"}, auth="account")

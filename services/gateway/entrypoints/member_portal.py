@@ -123,8 +123,10 @@ async def post_autopay(request: web.Request) -> web.Response:
     try:
         account = await use_cases.account_summary(ban)
         if account.get("autopay") and account["autopay"].get("status") == "active":
-            await use_cases.cancel_autopay(ban)  # a change replaces the mandate
-        await use_cases.create_autopay(ban, req, f.get("idempotency_key") or forms.new_key(), member["member_id"])
+            await use_cases.change_autopay_method(ban, req.method)
+        else:
+            await use_cases.create_autopay(ban, req, f.get("idempotency_key") or forms.new_key(),
+                                           member["member_id"])
     except ApiError as exc:
         return await pay_page(request, exc.status, forms.kept(f), forms.api_errors(exc))
     return redirect(request, f"/accounts/{ban}/autopay?saved=1")

@@ -204,6 +204,17 @@ class UseCases:
             raise unavailable("payments") from None
         return public_mandate(mandate)
 
+    async def change_autopay_method(self, ban: str, method: Any) -> dict[str, Any]:
+        """The same monthly mandate, drawn from another bank account from now on."""
+        await self.refuse_cards_unless_enabled(method.type)
+        try:
+            mandate = await self.up.call("payments", "PUT", f"/accounts/{ban}/autopay/method",
+                                         json={"method": method.model_dump()},
+                                         timeout_s=self.settings.payment_timeout_s)
+        except ServiceDown:
+            raise unavailable("payments") from None
+        return public_mandate(mandate)
+
     async def cancel_autopay(self, ban: str) -> dict[str, Any]:
         try:
             return await self.up.call("payments", "DELETE", f"/accounts/{ban}/autopay")
