@@ -12,7 +12,8 @@ Modes:
   in databases of its own (dropped at the end), seeds one household on enrollment.v1 and
   looks it up for a token.
 - `--upstreams fake`: the gateway process in front of one tiny upstream process answering
-  billing's and payments' two calls with fixed JSON: the gateway's own cost alone.
+  billing's and payments' two calls with fixed JSON: the gateway's own cost alone; a bare
+  handler making the same two upstream calls ("fan-out") is measured too, as the floor.
 - `--gateway-url URL --ban BAN --token TOKEN`: an already running gateway.
 
 The load generator runs in `--clients` processes (asyncio + aiohttp, keep-alive), sharing
@@ -53,6 +54,30 @@ BODY = orjson.dumps({"billing_account_number": "7000000001", "total_balance": "1
 async def handler(request):
     return web.Response(body=BODY, content_type="application/json")
 app = web.Application()
+app.router.add_get("/api/v1/billing-accounts/{ban}", handler)
+uvloop.install()
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+FANOUT_SERVER = """
+import sys, asyncio, orjson, uvloop, aiohttp
+from aiohttp import web
+UP = sys.argv[2]
+async def handler(request):
+    http = request.app["http"]
+    async def get(path):
+        async with http.get(UP + path) as r:
+            return orjson.loads(await r.read())
+    ban = request.match_info["ban"]
+    account, autopay = await asyncio.gather(get(f"/accounts/{ban}"), get(f"/accounts/{ban}/autopay"))
+    return web.Response(body=orjson.dumps({"account": account, "autopay": autopay}),
+                        content_type="application/json")
+async def client(app):
+    app["http"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+    yield
+    await app["http"].close()
+app = web.Application()
+app.cleanup_ctx.append(client)
 app.router.add_get("/api/v1/billing-accounts/{ban}", handler)
 uvloop.install()
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
@@ -235,6 +260,13 @@ async def start_fake_upstreams(suffix: str, cleanup: list, workers: int = 1):
     url = f"http://127.0.0.1:{gw_port}"
     await wait_http(f"{url}/readyz")
     token = Signer(secret).sign("lookup", {"ban": "7000000001", "plan_type": "health"}, 3600)
+    # The floor for any gateway: a bare handler making the same two upstream calls.
+    fanout_port = free_port()
+    fanout = subprocess.Popen([sys.executable, "-c", FANOUT_SERVER, str(fanout_port),
+                               f"http://127.0.0.1:{up_port}"], cwd=ROOT)
+    cleanup.append(lambda: asyncio.to_thread(_stop, fanout))
+    await wait_http(f"http://127.0.0.1:{fanout_port}/api/v1/billing-accounts/x")
+    cleanup.append(f"http://127.0.0.1:{fanout_port}/api/v1/billing-accounts/7000000001")
     return url, "7000000001", token
 
 
@@ -282,10 +314,14 @@ async def main() -> None:
                 assert r.status == 200 and not sample.get("notices"), sample
         print(f"mode: {mode}; concurrency {args.concurrency} from {args.clients} client processes; "
               f"{args.duration:.0f} s per round, {args.rounds} rounds; 2 shared cores")
-        results: dict[str, list[dict]] = {"bare": [], "gateway": []}
+        targets = [("bare", f"http://127.0.0.1:{bare_port}/api/v1/billing-accounts/{ban}"),
+                   ("gateway", f"{gateway}/api/v1/billing-accounts/{ban}")]
+        fanout_url = next((c for c in cleanup if isinstance(c, str)), None)
+        if fanout_url:
+            targets.insert(1, ("fan-out", fanout_url))
+        results: dict[str, list[dict]] = {name: [] for name, _ in targets}
         for i in range(args.rounds):
-            for name, url in (("bare", f"http://127.0.0.1:{bare_port}/api/v1/billing-accounts/{ban}"),
-                              ("gateway", f"{gateway}/api/v1/billing-accounts/{ban}")):
+            for name, url in targets:
                 m = measure(url, headers, args.concurrency, args.clients, args.duration)
                 results[name].append(m)
                 print(f"round {i + 1} {name:8s} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.1f} ms  "
@@ -293,13 +329,15 @@ async def main() -> None:
         med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms")}
                for n, rs in results.items()}
         print("median:")
-        for n in ("bare", "gateway"):
+        for n in results:
             print(f"  {n:8s} {med[n]['rps']:8.0f} req/s  p50 {med[n]['p50_ms']:6.1f} ms  p99 {med[n]['p99_ms']:6.1f} ms")
         print(f"  gateway / bare throughput ratio: {med['gateway']['rps'] / med['bare']['rps']:.2f}")
+        if "fan-out" in med:
+            print(f"  gateway / bare two-call fan-out ratio: {med['gateway']['rps'] / med['fan-out']['rps']:.2f}")
         goal = med["gateway"]["rps"] >= 2000 and med["gateway"]["p99_ms"] < 50
         print(f"  goal (>= 2000 req/s, p99 < 50 ms): {'met' if goal else 'not met'}")
     finally:
-        for step in reversed(cleanup):
+        for step in reversed([c for c in cleanup if not isinstance(c, str)]):
             try:
                 await step()
             except Exception as exc:  # noqa: BLE001 - clean up the rest anyway
