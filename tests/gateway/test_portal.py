@@ -99,6 +99,8 @@ async def test_a_form_without_its_csrf_token_is_refused_in_plain_words(gw):
 
 
 async def test_spanish_portal(gw):
+    page = await (await gw.get("/", headers={"Accept-Language": "es-US,es;q=0.9,en;q=0.5"})).text()
+    assert '<html lang="es">' in page  # the browser's first choice, until the member picks
     page = await (await gw.get("/quick-pay?lang=es")).text()
     assert '<html lang="es">' in page and "Pago rápido" in page and "Número de Seguro Social" in page
     page = await (await gw.get("/login")).text()  # the choice is remembered

@@ -46,7 +46,11 @@ def jinja_env() -> jinja2.Environment:
 
 
 def language(request: web.Request) -> str:
-    lang = request.query.get("lang") or request.cookies.get(LANG_COOKIE) or "en"
+    """?lang= (remembered in a cookie), else the cookie, else the browser's first choice."""
+    lang = request.query.get("lang") or request.cookies.get(LANG_COOKIE)
+    if lang is None:
+        first = request.headers.get("Accept-Language", "").split(",")[0].strip().lower()
+        lang = "es" if first.startswith("es") else "en"
     return lang if lang in LANGUAGES else "en"
 
 

@@ -65,7 +65,9 @@ class RateLimiter:
 def rate_limit_middleware(limiter: RateLimiter):
     @web.middleware
     async def middleware(request: web.Request, handler):
-        sensitive = (request.method, request.path) in SENSITIVE
+        # CAPTCHA pictures and recordings cost real CPU to draw: they share the small budget.
+        sensitive = (request.method, request.path) in SENSITIVE or request.path.startswith(
+            ("/captcha/", "/api/v1/captcha"))
         upstream.client_address.set(client_ip(request))
         wait = limiter.hit(client_ip(request), sensitive)
         if wait is not None:
