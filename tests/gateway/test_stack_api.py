@@ -44,7 +44,7 @@ async def test_lookup_account_and_one_payment_per_idempotency_key(stack, http):
     async with http.get(f"{stack.gateway_url}/api/v1/billing-accounts/{ban}", headers=auth) as r:
         summary = await r.json()
         assert r.status == 200 and summary["notices"] == [] and summary["total_balance"] is not None
-    body = {"billing_account_number": ban, "kind": "one_time", "amount": "total", "method": BANK,
+    body = {"billing_account_number": ban, "kind": "one_time", "amount": "12.34", "method": BANK,
             "contact": {"email": member["email"], "email_confirmation": member["email"], "phone": member["phone"]}}
     key = {"Idempotency-Key": str(uuid.uuid4()), **auth}
     async with http.post(f"{stack.gateway_url}/api/v1/payments", json=body, headers=key) as r:
@@ -52,6 +52,7 @@ async def test_lookup_account_and_one_payment_per_idempotency_key(stack, http):
         assert r.status == 201, first
     async with http.post(f"{stack.gateway_url}/api/v1/payments", json=body, headers=key) as r:
         again = await r.json()
+    assert first["amount"] == "12.34" and first["confirmation_number"]
     assert again["payment_id"] == first["payment_id"]
     assert again["confirmation_number"] == first["confirmation_number"]
     async with http.get(f"{stack.gateway_url}/api/v1/billing-accounts/{ban}/payments", headers=auth) as r:
