@@ -69,6 +69,8 @@ class LookupResponse(Model):
     plan_type: str
     lines: list[LookupLine]
     total_balance: str
+    current_premium: str | None = None
+    due_date: str | None = None
     notices: list[dict[str, str]] = []
 
 
@@ -333,3 +335,80 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
             key = "err.invalid"
         fields.setdefault(".".join(loc) or "body", key)
     return fields
+
+
+class Open(BaseModel):
+    """A response that may carry more fields than the ones named here."""
+    model_config = ConfigDict(extra="allow")
+
+
+class Mandate(Open):
+    mandate_id: str
+    status: str
+    method: dict[str, Any] | None = None
+    next_draft_date: str | None = None
+    created_at: str | None = None
+
+
+class PaymentView(Open):
+    payment_id: str
+    confirmation_number: str
+    billing_account_number: str | None = None
+    kind: str | None = None
+    status: str
+    amount: str | None = None
+    method: dict[str, Any] | None = None
+    expected_withdrawal_date: str | None = None
+
+
+class PaymentHistory(Model):
+    payments: list[PaymentView]
+    notices: list[Notice] = []
+
+
+class Cancelled(Open):
+    status: Literal["cancelled"]
+
+
+class MemberCreated(Open):
+    member_id: str
+    username: str
+
+
+class SessionOpened(Model):
+    member_id: str
+    username: str | None = None
+    csrf_token: str = Field(description="Send as X-CSRF-Token on changes made with the session cookie")
+
+
+class Accepted(Model):
+    status: Literal["accepted"]
+
+
+class MemberContact(Open):
+    email: str | None = None
+    phone: str | None = None
+    language: str | None = None
+    email_enabled: bool | None = None
+    sms_enabled: bool | None = None
+
+
+class MeAccount(AccountSummary):
+    payments: list[PaymentView] = []
+    methods: list[dict[str, Any]] = []
+
+
+class Me(Model):
+    member_id: str
+    username: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    contact: MemberContact
+    accounts: list[MeAccount]
+    notices: list[Notice] = []
+    csrf_token: str
+
+
+class MemberProfile(Open):
+    member_id: str
+    contact: MemberContact

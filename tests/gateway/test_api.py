@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from services.gateway import schemas as s
 from tests.gateway import fakes
 from tests.gateway.conftest import _client
 
@@ -47,6 +48,7 @@ async def test_openapi_document_lists_every_endpoint_with_models(gw):
 
 async def test_lookup_gives_a_token_and_the_lines_in_dollars(gw):
     found = await lookup_token(gw)
+    s.LookupResponse.model_validate(found)
     assert found["billing_account_number"] == fakes.BAN_A
     assert found["total_balance"] == "193.00"
     assert [(x["coverage_year"], x["balance"], x["current_premium"]) for x in found["lines"]] == \
@@ -173,8 +175,10 @@ async def test_the_same_idempotency_key_twice_gives_one_payment(gw_no_captcha, u
     assert missing.status == 400 and (await missing.json())["error"]["code"] == "idempotency_key_required"
     status = await gw.get(f"/api/v1/payments/{a['payment_id']}", headers={"Authorization": f"Bearer {token}"})
     assert status.status == 200 and (await status.json())["status"] == "submitted"
+    s.PaymentView.model_validate(await status.json())
     history = await gw.get(f"/api/v1/billing-accounts/{fakes.BAN_A}/payments",
                            headers={"Authorization": f"Bearer {token}"})
+    s.PaymentHistory.model_validate(await history.json())
     assert [p["confirmation_number"] for p in (await history.json())["payments"]] == [a["confirmation_number"]]
 
 
@@ -202,7 +206,7 @@ async def test_autopay_create_and_cancel_with_a_lookup_token(gw, upstream):
     auth = {"Authorization": f"Bearer {token}", "Idempotency-Key": "k-auto"}
     r = await gw.post(f"/api/v1/billing-accounts/{fakes.BAN_A}/autopay", json={"method": BANK, "contact": CONTACT},
                       headers=auth)
-    assert r.status == 201 and (await r.json())["status"] == "active"
+    assert r.status == 201 and s.Mandate.model_validate(await r.json()).status == "active"
     r = await gw.post(f"/api/v1/billing-accounts/{fakes.BAN_A}/autopay", json={"method": BANK, "contact": CONTACT},
                       headers=auth)
     assert r.status == 409 and (await r.json())["error"]["code"] == "autopay_exists"
@@ -237,6 +241,7 @@ async def test_member_register_login_me_csrf_and_logout(gw_no_captcha):
     assert "HttpOnly" in session_cookie and "SameSite=Lax" in session_cookie
     csrf = (await r.json())["csrf_token"]
     me = await (await gw.get("/api/v1/me")).json()
+    s.Me.model_validate(me)  # the documented shape
     assert me["accounts"][0]["billing_account_number"] == fakes.BAN_A
     assert me["accounts"][0]["total_balance"] == "193.00"
     r = await gw.post("/api/v1/payments", json=payment(), headers={"Idempotency-Key": "k-member"})

@@ -8,6 +8,8 @@ import uuid
 import aiohttp
 import pytest
 
+from services.gateway import schemas as s
+
 BANK = {"type": "checking", "account_holder_name": "Pat Tester", "account_number": "123456789",
         "account_number_confirmation": "123456789", "routing_number": "011000015",
         "routing_number_confirmation": "011000015"}
@@ -44,6 +46,7 @@ async def test_lookup_account_and_one_payment_per_idempotency_key(stack, http):
     async with http.get(f"{stack.gateway_url}/api/v1/billing-accounts/{ban}", headers=auth) as r:
         summary = await r.json()
         assert r.status == 200 and summary["notices"] == [] and summary["total_balance"] is not None
+        s.AccountSummary.model_validate(summary)
     body = {"billing_account_number": ban, "kind": "one_time", "amount": "12.34", "method": BANK,
             "contact": {"email": member["email"], "email_confirmation": member["email"], "phone": member["phone"]}}
     key = {"Idempotency-Key": str(uuid.uuid4()), **auth}
@@ -60,6 +63,7 @@ async def test_lookup_account_and_one_payment_per_idempotency_key(stack, http):
     assert [p["payment_id"] for p in history].count(first["payment_id"]) == 1
     async with http.get(f"{stack.gateway_url}/api/v1/payments/{first['payment_id']}", headers=auth) as r:
         assert r.status == 200
+        assert s.PaymentView.model_validate(await r.json()).amount == "12.34"
 
 
 async def test_a_lookup_token_cannot_read_another_account(stack, http):

@@ -95,7 +95,7 @@ async def get_account(request: web.Request) -> web.Response:
 
 
 @api.route("GET", "/billing-accounts/{ban}/payments", "Payment history, newest first",
-           responses={200: None}, errors={401: "Not authenticated", 403: "Another account"}, auth="account")
+           responses={200: s.PaymentHistory}, errors={401: "Not authenticated", 403: "Another account"}, auth="account")
 async def get_account_payments(request: web.Request) -> web.Response:
     ban = request.match_info["ban"]
     await account_access(request, ban)
@@ -116,7 +116,7 @@ async def post_payment(request: web.Request) -> web.Response:
     return json_response(result, status=status)
 
 
-@api.route("GET", "/payments/{payment_id}", "A payment's status", responses={200: None},
+@api.route("GET", "/payments/{payment_id}", "A payment's status", responses={200: s.PaymentView},
            errors={401: "Not authenticated", 403: "Another account", 404: "No such payment"},
            auth="account")
 async def get_payment(request: web.Request) -> web.Response:
@@ -145,7 +145,7 @@ async def caller_accounts(request: web.Request) -> list[str]:
 
 
 @api.route("POST", "/billing-accounts/{ban}/autopay", "Set up the monthly recurring payment",
-           body=s.AutopayRequest, responses={201: None}, headers=("Idempotency-Key",),
+           body=s.AutopayRequest, responses={201: s.Mandate}, headers=("Idempotency-Key",),
            errors={401: "Not authenticated", 403: "Another account", 409: "autopay_exists"}, auth="account")
 async def post_autopay(request: web.Request) -> web.Response:
     ban = request.match_info["ban"]
@@ -156,7 +156,7 @@ async def post_autopay(request: web.Request) -> web.Response:
 
 
 @api.route("PUT", "/billing-accounts/{ban}/autopay/method", "Draw the recurring payment from "
-           "another bank account", body=s.AutopayMethodChange, responses={200: None},
+           "another bank account", body=s.AutopayMethodChange, responses={200: s.Mandate},
            errors={401: "Not authenticated", 403: "Another account", 404: "no_autopay"}, auth="account")
 async def put_autopay_method(request: web.Request) -> web.Response:
     ban = request.match_info["ban"]
@@ -166,7 +166,7 @@ async def put_autopay_method(request: web.Request) -> web.Response:
 
 
 @api.route("DELETE", "/billing-accounts/{ban}/autopay", "Cancel the recurring payment",
-           responses={200: None}, errors={401: "Not authenticated", 403: "Another account",
+           responses={200: s.Cancelled}, errors={401: "Not authenticated", 403: "Another account",
                                           404: "no_autopay"}, auth="account")
 async def delete_autopay(request: web.Request) -> web.Response:
     ban = request.match_info["ban"]
@@ -175,7 +175,7 @@ async def delete_autopay(request: web.Request) -> web.Response:
 
 
 @api.route("POST", "/members", "Register a portal account", body=s.MemberRequest,
-           responses={201: None}, errors={404: "No matching enrollment",
+           responses={201: s.MemberCreated}, errors={404: "No matching enrollment",
                                           409: "username_taken or already_registered"})
 async def post_member(request: web.Request) -> web.Response:
     req = await parse(request, s.MemberRequest)
@@ -183,7 +183,7 @@ async def post_member(request: web.Request) -> web.Response:
 
 
 @api.route("POST", "/sessions", "Log in: sets the session cookie; answers the CSRF token",
-           body=s.SessionRequest, responses={200: None},
+           body=s.SessionRequest, responses={200: s.SessionOpened},
            errors={401: "invalid_credentials", 423: "locked (with locked_until)"})
 async def post_session(request: web.Request) -> web.Response:
     req = await parse(request, s.SessionRequest)
@@ -206,7 +206,7 @@ async def delete_session(request: web.Request) -> web.Response:
 
 @api.route("POST", "/password-resets", "Send a password reset link or a username reminder "
            "(always 202: never says whether an account exists)", body=s.PasswordResetRequest,
-           responses={202: None})
+           responses={202: s.Accepted})
 async def post_password_reset(request: web.Request) -> web.Response:
     req = await parse(request, s.PasswordResetRequest)
     if req.kind == "username":
@@ -222,7 +222,7 @@ async def post_password_reset(request: web.Request) -> web.Response:
 
 
 @api.route("GET", "/me", "The logged-in member's plans, balances, history, autopay, methods, contact",
-           responses={200: None}, errors={401: "Not logged in"}, auth="member")
+           responses={200: s.Me}, errors={401: "Not logged in"}, auth="member")
 async def get_me(request: web.Request) -> web.Response:
     member = await w.current_member(request)
     if member is None:
@@ -233,7 +233,7 @@ async def get_me(request: web.Request) -> web.Response:
 
 
 @api.route("PATCH", "/me/contact", "Change contact details and notification preferences",
-           body=s.ContactUpdate, responses={200: None}, errors={401: "Not logged in"}, auth="member")
+           body=s.ContactUpdate, responses={200: s.MemberProfile}, errors={401: "Not logged in"}, auth="member")
 async def patch_contact(request: web.Request) -> web.Response:
     member = await w.current_member(request)
     if member is None:
