@@ -59,6 +59,17 @@
     document.querySelectorAll(".portal-print-hint").forEach(function (h) { h.hidden = true; });
   }
 
+  function submitOnce() {
+    // A double click sends a form once (payments are idempotent anyway; a CAPTCHA is not).
+    document.querySelectorAll("form").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (form.dataset.submitted === "yes") { event.preventDefault(); return; }
+        form.dataset.submitted = "yes";
+        window.setTimeout(function () { form.dataset.submitted = ""; }, 15000);
+      });
+    });
+  }
+
   function focusErrors() {
     var summary = document.getElementById("error-summary");
     if (summary) { summary.focus(); }
@@ -70,6 +81,7 @@
     toggleOtherAmount();
     captchaRefresh();
     printButton();
+    submitOnce();
     focusErrors();
   });
 })();
