@@ -9,7 +9,6 @@ import orjson
 
 from shared.contracts import payments as ev
 from shared.contracts.envelope import Envelope
-from shared.contracts.topics import PAYMENTS_V1
 
 PRODUCER = "payments"
 
