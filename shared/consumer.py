@@ -162,7 +162,7 @@ class IdempotentConsumer:
 
 
 def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, *topics: str,
-              max_records: int = 1000, **kwargs: Any) -> None:
+              max_records: int = 1000, offset_reset: str = "earliest", **kwargs: Any) -> None:
     """Register a FastStream batch subscriber that feeds `consumer` and acks after it."""
 
     # `KafkaMessage` from faststream.kafka is Annotated with Context("message"): the raw
@@ -174,7 +174,7 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, *topics: str,
     broker.subscriber(
         *topics, group_id=consumer.group_id, batch=True, max_records=max_records,
         batch_timeout_ms=100, ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest", decoder=_raw_batch, **kwargs,
+        auto_offset_reset=offset_reset, decoder=_raw_batch, **kwargs,
     )(on_batch)
 
 

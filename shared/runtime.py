@@ -123,7 +123,8 @@ class Service:
                     self.pool, spec.group_id, DeadLetters(self.producer, spec.group_id),
                     handlers=spec.handlers, batch_handler=spec.batch_handler,
                     event_types=spec.event_types, attempts_max=s.consumer_attempts_max)
-                subscribe(self.broker, spec.consumer, *spec.topics, max_records=spec.max_records)
+                subscribe(self.broker, spec.consumer, *spec.topics, max_records=spec.max_records,
+                          offset_reset=s.consumer_offset_reset)
         await self.broker.start()
         if s.run_relay:
             self.relay = OutboxRelay(self.pool, self.producer)
@@ -184,6 +185,11 @@ class Service:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name}: consumers not assigned in {timeout_s} s")
             await asyncio.sleep(0.05)
+        # Resolve every partition's starting position now: with offset reset "latest" an
+        # event published before the position is looked up would otherwise be skipped.
+        for sub in self.broker.subscribers:
+            for tp in sub.consumer.assignment():
+                await sub.consumer.position(tp)
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"started": self._started, "postgres": False, "migrations": False, "kafka": False}

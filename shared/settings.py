@@ -27,6 +27,9 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
     consumer_attempts_max: int = Field(default=3, ge=1, le=20)
+    # Where a consumer group with no committed offset starts: "earliest" so a new service
+    # misses nothing; tests that start a fresh group beside a busy topic use "latest".
+    consumer_offset_reset: Literal["earliest", "latest"] = "earliest"
     run_relay: bool = True
     run_consumers: bool = True
 

@@ -1,0 +1,238 @@
+"""All of billing's SQL. Balances are always derived from the ledger; `invoices.paid_cents`
+is a cache of the ledger entries on each invoice, proven equal by `reconcile`."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from services.billing.domain.numbers import make_ban
+from services.billing.domain.rules import Application, OpenInvoice
+
+
+async def account_by_household(conn: asyncpg.Connection, household_id: str,
+                               plan_type: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM accounts WHERE household_id = $1 AND plan_type = $2 FOR UPDATE",
+        household_id, plan_type)
+
+
+async def open_account(conn: asyncpg.Connection, household_id: str, plan_type: str,
+                       aptc: bool) -> str:
+    ban = make_ban(await conn.fetchval("SELECT nextval('ban_seq')"))
+    await conn.execute("""INSERT INTO accounts (billing_account_number, household_id, plan_type, aptc)
+                          VALUES ($1, $2, $3, $4)""", ban, household_id, plan_type, aptc)
+    return ban
+
+
+async def account(conn: asyncpg.Connection, ban: str, lock: bool = False) -> asyncpg.Record | None:
+    sql = "SELECT * FROM accounts WHERE billing_account_number = $1"
+    return await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), ban)
+
+
+async def accounts_of_household(conn: asyncpg.Connection, household_id: str) -> list[str]:
+    rows = await conn.fetch("""SELECT billing_account_number FROM accounts WHERE household_id = $1
+                               ORDER BY plan_type""", household_id)
+    return [r[0] for r in rows]
+
+
+async def line(conn: asyncpg.Connection, ban: str, year: int) -> asyncpg.Record | None:
+    return await conn.fetchrow("""SELECT * FROM lines WHERE billing_account_number = $1
+                                  AND coverage_year = $2""", ban, year)
+
+
+async def line_by_enrollment(conn: asyncpg.Connection, enrollment_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM lines WHERE enrollment_id = $1", enrollment_id)
+
+
+async def lines(conn: asyncpg.Connection, ban: str) -> list[asyncpg.Record]:
+    return await conn.fetch("""SELECT * FROM lines WHERE billing_account_number = $1
+                               ORDER BY coverage_year""", ban)
+
+
+async def insert_line(conn: asyncpg.Connection, ban: str, d: dict, status: str) -> None:
+    await conn.execute(
+        """INSERT INTO lines (billing_account_number, coverage_year, enrollment_id, plan_name,
+                              carrier, premium_cents, coverage_start, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        ban, d["coverage_year"], d["enrollment_id"], d["plan_name"], d["carrier"],
+        d["premium_cents"], date.fromisoformat(d["coverage_start"]), status)
+
+
+async def set_line_status(conn: asyncpg.Connection, ban: str, year: int, status: str,
+                          terminated_on: date | None = None) -> None:
+    await conn.execute("""UPDATE lines SET status = $3, terminated_on = coalesce($4, terminated_on)
+                          WHERE billing_account_number = $1 AND coverage_year = $2""",
+                       ban, year, status, terminated_on)
+
+
+async def insert_invoice(conn: asyncpg.Connection, ban: str, year: int, month: date, kind: str,
+                         amount_cents: int, due: date, issued_on: date) -> asyncpg.Record | None:
+    """The invoice and its ledger entry; None when that month was already billed."""
+    row = await conn.fetchrow(
+        """INSERT INTO invoices (invoice_id, billing_account_number, coverage_year,
+                                 coverage_month, kind, amount_cents, due_date, issued_on)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING *""",
+        uuid.uuid4(), ban, year, month, kind, amount_cents, due, issued_on)
+    if row is not None:
+        await conn.execute(
+            """INSERT INTO ledger (billing_account_number, coverage_year, coverage_month,
+                                   invoice_id, kind, amount_cents)
+               VALUES ($1, $2, $3, $4, 'invoice', $5)""", ban, year, month, row["invoice_id"],
+            amount_cents)
+    return row
+
+
+async def open_invoices(conn: asyncpg.Connection, ban: str) -> list[OpenInvoice]:
+    rows = await conn.fetch(
+        """SELECT invoice_id, coverage_year, coverage_month, amount_cents - paid_cents AS owed
+           FROM invoices WHERE billing_account_number = $1 AND paid_cents < amount_cents
+           ORDER BY coverage_month, coverage_year FOR UPDATE""", ban)
+    return [OpenInvoice(r["invoice_id"], r["coverage_year"], r["coverage_month"], r["owed"])
+            for r in rows]
+
+
+async def record_applications(conn: asyncpg.Connection, ban: str, payment_id: str | None,
+                              apps: Sequence[Application], kind: str = "payment") -> None:
+    """Entries (negative: paid) on each invoice and the paid cache that mirrors them."""
+    if not apps:
+        return
+    await conn.executemany(
+        """INSERT INTO ledger (billing_account_number, coverage_year, coverage_month, invoice_id,
+                               payment_id, kind, amount_cents) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        [(ban, a.coverage_year, a.coverage_month, a.invoice_id, payment_id, kind, -a.amount_cents)
+         for a in apps])
+    await conn.executemany("UPDATE invoices SET paid_cents = paid_cents + $2 WHERE invoice_id = $1",
+                           [(a.invoice_id, a.amount_cents) for a in apps])
+
+
+async def add_entry(conn: asyncpg.Connection, ban: str, kind: str, amount_cents: int,
+                    payment_id: str | None = None) -> None:
+    """An entry with no coverage year (credit kept or consumed)."""
+    await conn.execute("""INSERT INTO ledger (billing_account_number, kind, amount_cents, payment_id)
+                          VALUES ($1, $2, $3, $4)""", ban, kind, amount_cents, payment_id)
+
+
+async def credit_cents(conn: asyncpg.Connection, ban: str) -> int:
+    """Unallocated money held for the member (entries with no coverage year, sign flipped)."""
+    return -await conn.fetchval("""SELECT coalesce(sum(amount_cents), 0)::bigint FROM ledger
+                                   WHERE billing_account_number = $1 AND coverage_year IS NULL""", ban)
+
+
+async def reverse_payment(conn: asyncpg.Connection, ban: str, payment_id: str) -> int:
+    """Mirror every entry of a payment (reversal entries) and undo its paid cache; returns
+    the amount reversed."""
+    entries = await conn.fetch(
+        """SELECT coverage_year, coverage_month, invoice_id, amount_cents FROM ledger
+           WHERE payment_id = $1 AND kind IN ('payment', 'credit')""", payment_id)
+    await conn.executemany(
+        """INSERT INTO ledger (billing_account_number, coverage_year, coverage_month, invoice_id,
+                               payment_id, kind, amount_cents) VALUES ($1, $2, $3, $4, $5, 'reversal', $6)""",
+        [(ban, e["coverage_year"], e["coverage_month"], e["invoice_id"], payment_id,
+          -e["amount_cents"]) for e in entries])
+    await conn.executemany("UPDATE invoices SET paid_cents = paid_cents + $2 WHERE invoice_id = $1",
+                           [(e["invoice_id"], e["amount_cents"]) for e in entries if e["invoice_id"]])
+    return -sum(e["amount_cents"] for e in entries)
+
+
+async def payment(conn: asyncpg.Connection, payment_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM payments WHERE payment_id = $1 FOR UPDATE", payment_id)
+
+
+async def upsert_payment(conn: asyncpg.Connection, payment_id: str, ban: str, amount_cents: int,
+                         allocations: list, **flags: Any) -> asyncpg.Record:
+    cols = ", ".join(flags)
+    sets = ", ".join(f"{k} = EXCLUDED.{k}" for k in flags)
+    values = ", ".join(f"${i}" for i in range(5, 5 + len(flags)))
+    return await conn.fetchrow(
+        f"""INSERT INTO payments (payment_id, billing_account_number, amount_cents, allocations
+                                  {', ' + cols if cols else ''})
+            VALUES ($1, $2, $3, $4 {', ' + values if values else ''})
+            ON CONFLICT (payment_id) DO UPDATE SET updated_at = now() {', ' + sets if sets else ''}
+            RETURNING *""", payment_id, ban, amount_cents, allocations, *flags.values())
+
+
+async def pending_payments_cents(conn: asyncpg.Connection, ban: str) -> int:
+    return await conn.fetchval(
+        """SELECT coalesce(sum(amount_cents), 0)::bigint FROM payments WHERE billing_account_number = $1
+           AND submitted AND NOT settled AND NOT returned AND NOT failed""", ban)
+
+
+async def snapshots(conn: asyncpg.Connection, bans: Iterable[str], today: date) -> dict[str, dict]:
+    """Each account's lines with balance, current premium, due date and status, in one
+    round trip for many accounts (the invoice cycle) or one (a handler)."""
+    rows = await conn.fetch(
+        """WITH b AS (SELECT unnest($1::text[]) AS ban)
+           SELECT l.billing_account_number AS ban, l.coverage_year, l.plan_name, l.carrier,
+                  l.premium_cents, l.status, l.coverage_start, l.terminated_on,
+                  coalesce((SELECT sum(amount_cents) FROM ledger g
+                            WHERE g.billing_account_number = l.billing_account_number
+                              AND g.coverage_year = l.coverage_year), 0)::bigint AS balance,
+                  (SELECT min(due_date) FROM invoices i WHERE i.billing_account_number = l.billing_account_number
+                     AND i.coverage_year = l.coverage_year AND i.paid_cents < i.amount_cents) AS open_due,
+                  (SELECT max(due_date) FROM invoices i WHERE i.billing_account_number = l.billing_account_number
+                     AND i.coverage_year = l.coverage_year) AS last_due,
+                  (SELECT amount_cents FROM invoices i WHERE i.billing_account_number = l.billing_account_number
+                     AND i.coverage_year = l.coverage_year ORDER BY coverage_month DESC LIMIT 1) AS last_invoice
+           FROM b JOIN lines l ON l.billing_account_number = b.ban
+           ORDER BY l.billing_account_number, l.coverage_year""", list(bans))
+    out: dict[str, dict] = {}
+    for r in rows:
+        due = r["open_due"] or r["last_due"]
+        if r["status"] in ("terminated", "cancelled"):
+            status = r["status"]
+        elif r["balance"] <= 0:
+            status = "paid" if r["last_due"] else "no_bill_yet"
+        elif r["open_due"] and r["open_due"] < today:
+            status = "past_due"
+        else:
+            status = "pending_binder" if r["status"] == "pending_binder" else "due"
+        out.setdefault(r["ban"], {"lines": []})["lines"].append({
+            "coverage_year": r["coverage_year"], "plan_name": r["plan_name"],
+            "carrier": r["carrier"], "balance_cents": r["balance"],
+            "current_premium_cents": r["last_invoice"] if r["last_invoice"] is not None else r["premium_cents"],
+            "due_date": due.isoformat() if due else None, "status": status,
+            "coverage_start": r["coverage_start"].isoformat(),
+            "terminated_on": r["terminated_on"].isoformat() if r["terminated_on"] else None})
+    return out
+
+
+async def past_due(conn: asyncpg.Connection, ban: str, today: date) -> tuple[int, date | None]:
+    """Cents past due and the oldest unpaid coverage month whose due date has passed."""
+    row = await conn.fetchrow(
+        """SELECT coalesce(sum(amount_cents - paid_cents), 0)::bigint AS cents, min(coverage_month) AS oldest
+           FROM invoices WHERE billing_account_number = $1 AND paid_cents < amount_cents
+           AND due_date < $2""", ban, today)
+    return row["cents"], row["oldest"]
+
+
+async def delinquency(conn: asyncpg.Connection, ban: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM delinquencies WHERE billing_account_number = $1", ban)
+
+
+async def active_plan(conn: asyncpg.Connection, ban: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("""SELECT * FROM payment_plans WHERE billing_account_number = $1
+                                  AND status = 'active'""", ban)
+
+
+async def record_notice(conn: asyncpg.Connection, ban: str, grace_start: date, stage: str,
+                        month: int, today: date) -> bool:
+    """True the first time this notice is recorded (so each is sent once)."""
+    status = await conn.execute(
+        """INSERT INTO delinquency_notices VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+        ban, grace_start, stage, month, today)
+    return status.endswith(" 1")
+
+
+async def job_done(conn: asyncpg.Connection, job: str, day: date) -> dict | None:
+    return await conn.fetchval("SELECT summary FROM job_runs WHERE job = $1 AND business_date = $2",
+                               job, day)
+
+
+async def record_job(conn: asyncpg.Connection, job: str, day: date, summary: dict) -> None:
+    await conn.execute("""INSERT INTO job_runs (job, business_date, summary) VALUES ($1, $2, $3)
+                          ON CONFLICT (job, business_date) DO UPDATE SET summary = EXCLUDED.summary,
+                          finished_at = now()""", job, day, summary)

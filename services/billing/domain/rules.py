@@ -1,0 +1,139 @@
+"""Billing rules with no I/O: due dates, invoice months, allocation, grace periods.
+
+- The premium for coverage month M is billed in month M-1 and due on the 23rd of M-1; the
+  binder (first) invoice is due the 23rd of the month before coverage starts.
+- Payments apply to the oldest unpaid month first (a member may direct amounts to coverage
+  years first); what is left is kept as credit.
+- Delinquency (45 CFR 156.270 and 155.430): members with advance premium tax credits get a
+  3-month grace period, others 1 month, starting with the first unpaid coverage month. At
+  the end of an unpaid grace period coverage terminates: for APTC members retroactively to
+  the last day of the first grace month (the insurer pays claims for that month only), for
+  others to the last day of the last month paid for (the day before grace began).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+DUE_DAY = 23
+
+
+class BillingError(Exception):
+    """An expected refusal of a billing operation."""
+
+
+def first_of_month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def add_months(month: date, n: int) -> date:
+    index = month.year * 12 + month.month - 1 + n
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def end_of_month(month: date) -> date:
+    return add_months(first_of_month(month), 1) - timedelta(days=1)
+
+
+def due_date_for(coverage_month: date) -> date:
+    """Coverage month M is due the 23rd of M-1."""
+    return add_months(first_of_month(coverage_month), -1).replace(day=DUE_DAY)
+
+
+def cycle_month(business_date: date) -> date:
+    """The coverage month billed by the cycle run on `business_date` (the next month)."""
+    return add_months(first_of_month(business_date), 1)
+
+
+def grace_months(aptc: bool) -> int:
+    return 3 if aptc else 1
+
+
+@dataclass(frozen=True)
+class OpenInvoice:
+    invoice_id: object
+    coverage_year: int
+    coverage_month: date
+    owed_cents: int
+
+
+@dataclass(frozen=True)
+class Application:
+    invoice_id: object
+    coverage_year: int
+    coverage_month: date
+    amount_cents: int
+
+
+def allocate(amount_cents: int, open_invoices: list[OpenInvoice],
+             directed: dict[int, int] | None = None) -> tuple[list[Application], int]:
+    """Split a payment over open invoices, oldest month first; amounts the member directed
+    to a coverage year go to that year's months first. Returns the applications and the
+    credit left over. The parts always add up to the payment."""
+    assert amount_cents > 0, "a payment is positive"
+    owed = {inv.invoice_id: inv.owed_cents for inv in open_invoices}
+    ordered = sorted(open_invoices, key=lambda i: (i.coverage_month, i.coverage_year))
+    applied: dict[object, int] = {}
+    remaining = amount_cents
+
+    def pay(candidates: list[OpenInvoice], budget: int) -> int:
+        for inv in candidates:
+            if budget == 0:
+                break
+            take = min(budget, owed[inv.invoice_id])
+            if take > 0:
+                owed[inv.invoice_id] -= take
+                applied[inv.invoice_id] = applied.get(inv.invoice_id, 0) + take
+                budget -= take
+        return budget
+
+    for year, cents in sorted((directed or {}).items()):
+        budget = min(cents, remaining)
+        left = pay([i for i in ordered if i.coverage_year == year], budget)
+        remaining -= budget - left
+    remaining = pay(ordered, remaining)
+    by_id = {i.invoice_id: i for i in open_invoices}
+    apps = [Application(k, by_id[k].coverage_year, by_id[k].coverage_month, v)
+            for k, v in applied.items()]
+    apps.sort(key=lambda a: (a.coverage_month, a.coverage_year))
+    assert sum(a.amount_cents for a in apps) + remaining == amount_cents
+    assert all(a.amount_cents > 0 for a in apps)
+    return apps, remaining
+
+
+@dataclass(frozen=True)
+class Grace:
+    start: date
+    end: date
+    months: int
+
+
+def grace_for(first_unpaid_month: date, aptc: bool) -> Grace:
+    months = grace_months(aptc)
+    start = first_of_month(first_unpaid_month)
+    return Grace(start, end_of_month(add_months(start, months - 1)), months)
+
+
+def termination_date(grace: Grace, aptc: bool) -> date:
+    """The retroactive last day of coverage when a grace period ends unpaid."""
+    if aptc:
+        return end_of_month(grace.start)
+    return grace.start - timedelta(days=1)
+
+
+def month_of_grace(grace: Grace, today: date) -> int:
+    """1 for the first month of grace, 2 for the second, ..."""
+    return (today.year - grace.start.year) * 12 + today.month - grace.start.month + 1
+
+
+def plan_schedule(total_cents: int, months: int, first_due: date) -> list[dict]:
+    """Equal installments (the first absorbs the odd cents), due the 23rd of each month."""
+    assert total_cents > 0 and 2 <= months <= 12
+    base, extra = divmod(total_cents, months)
+    schedule = []
+    for i in range(months):
+        schedule.append({"number": i + 1, "due_date": add_months(first_of_month(first_due), i)
+                         .replace(day=DUE_DAY).isoformat(),
+                         "amount_cents": base + (extra if i == 0 else 0)})
+    assert sum(s["amount_cents"] for s in schedule) == total_cents
+    return schedule

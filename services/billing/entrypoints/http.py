@@ -1,0 +1,89 @@
+"""Billing's HTTP API for the gateway (docs/internal-api.md): thin translators."""
+from __future__ import annotations
+
+from datetime import date
+
+from aiohttp import web
+
+from services.billing.adapters import repository as repo
+from services.billing.domain.numbers import is_valid_ban
+from services.billing.domain.rules import BillingError
+from services.billing.entrypoints.statements import render_html, render_pdf
+from services.billing.service_layer import queries
+from shared.http import ApiError, json_response, read_json
+
+
+def _ban(request: web.Request) -> str:
+    ban = request.match_info["ban"]
+    if not is_valid_ban(ban):
+        raise ApiError(404, "not_found", "No billing account has that number.")
+    return ban
+
+
+def register(app: web.Application, pool_of) -> None:
+    async def summary(request: web.Request) -> web.Response:
+        async with pool_of().acquire() as conn:
+            body = await queries.account_summary(conn, _ban(request))
+        if body is None:
+            raise ApiError(404, "not_found", "No billing account has that number.")
+        return json_response(body)
+
+    async def by_household(request: web.Request) -> web.Response:
+        household = request.query.get("household_id", "")
+        if not household or len(household) > 30:
+            raise ApiError(422, "invalid_input", "Give a household_id.", {"household_id": "required"})
+        async with pool_of().acquire() as conn:
+            bans = await repo.accounts_of_household(conn, household)
+            accounts = [await queries.account_summary(conn, b) for b in bans]
+        return json_response({"accounts": accounts})
+
+    async def invoices(request: web.Request) -> web.Response:
+        async with pool_of().acquire() as conn:
+            return json_response({"invoices": await queries.invoices(conn, _ban(request))})
+
+    async def ledger(request: web.Request) -> web.Response:
+        async with pool_of().acquire() as conn:
+            return json_response({"entries": await queries.ledger(conn, _ban(request))})
+
+    async def statement(request: web.Request) -> web.Response:
+        try:
+            month = date.fromisoformat(request.match_info["month"] + "-01")
+        except ValueError:
+            raise ApiError(422, "invalid_input", "The month looks like 2026-11.",
+                           {"month": "YYYY-MM"}) from None
+        async with pool_of().acquire() as conn:
+            data = await queries.statement(conn, _ban(request), month)
+        if data is None:
+            raise ApiError(404, "not_found", "No billing account has that number.")
+        if request.query.get("format") == "pdf":
+            return web.Response(body=render_pdf(data), content_type="application/pdf")
+        return web.Response(text=render_html(data), content_type="text/html")
+
+    async def get_plan(request: web.Request) -> web.Response:
+        async with pool_of().acquire() as conn:
+            plan = queries.plan_view(await repo.active_plan(conn, _ban(request)))
+        if plan is None:
+            raise ApiError(404, "no_payment_plan", "This account has no active payment plan.")
+        return json_response(plan)
+
+    async def create_plan(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        months = body.get("months") if isinstance(body, dict) else None
+        if not isinstance(months, int) or isinstance(months, bool):
+            raise ApiError(422, "invalid_input", "Say how many months.", {"months": "a whole number, 2 to 12"})
+        try:
+            async with pool_of().acquire() as conn, conn.transaction():
+                plan = await queries.create_payment_plan(conn, _ban(request), months)
+        except LookupError:
+            raise ApiError(404, "not_found", "No billing account has that number.") from None
+        except BillingError as exc:
+            raise ApiError(409, "payment_plan_refused", str(exc)) from None
+        return json_response(plan, status=201)
+
+    app.router.add_get("/accounts", by_household)
+    app.router.add_get("/accounts/{ban}", summary)
+    app.router.add_get("/accounts/{ban}/invoices", invoices)
+    app.router.add_get("/accounts/{ban}/ledger", ledger)
+    app.router.add_get("/accounts/{ban}/statements/{month}", statement)
+    app.router.add_get("/accounts/{ban}/payment-plan", get_plan)
+    app.router.add_post("/accounts/{ban}/payment-plan", create_plan)

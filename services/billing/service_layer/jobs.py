@@ -1,0 +1,276 @@
+"""Billing's daily jobs, each runnable for any business date; a second run for the same
+date changes nothing (every write is keyed by account and month or recorded once).
+
+- invoice-cycle: bill coverage month M (the month after the date) for every line in force,
+  due the 23rd of the date's month; in chunks of accounts, one transaction per chunk, so a
+  million accounts stream in flat memory and a killed run resumes where it stopped.
+- binder-deadline: a binder still unpaid after its due date means the enrollment never
+  starts (`coverage.terminated`, reason binder_unpaid).
+- delinquency: grace periods start, are noticed each month and end in termination.
+- reconcile: prove the ledger and every cached figure agree.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import asyncpg
+
+from services.billing.adapters import repository as repo
+from services.billing.domain.rules import (Grace, cycle_month, due_date_for, grace_for,
+                                           month_of_grace, termination_date)
+from services.billing.service_layer.accounts import _event, after_invoices, balance_changed
+from shared.contracts.envelope import Envelope
+from shared.outbox import enqueue, enqueue_many
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+async def invoice_cycle(pool: asyncpg.Pool, day: date, progress: Progress = _quiet,
+                        chunk: int = 5000) -> dict:
+    month = cycle_month(day)
+    due = due_date_for(month)
+    cursor, issued, accounts = "", 0, 0
+    total = await pool.fetchval("SELECT count(*) FROM accounts")
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            bans = [r[0] for r in await conn.fetch(
+                """SELECT billing_account_number FROM accounts WHERE billing_account_number > $1
+                   ORDER BY billing_account_number LIMIT $2""", cursor, chunk)]
+            if not bans:
+                break
+            cursor = bans[-1]
+            invoices = await _bill_chunk(conn, bans, month, due, day)
+            await enqueue_many(conn, await _cycle_events(conn, invoices, day))
+        issued += len(invoices)
+        accounts += len(bans)
+        progress(f"invoice-cycle {day}: {accounts:,}/{total:,} accounts, {issued:,} invoices issued")
+    summary = {"coverage_month": month.isoformat(), "invoices_issued": issued, "accounts": accounts}
+    async with pool.acquire() as conn:
+        await repo.record_job(conn, "invoice-cycle", day, summary)
+    return summary
+
+
+async def _bill_chunk(conn: asyncpg.Connection, bans: list[str], month: date, due: date,
+                      day: date) -> list[asyncpg.Record]:
+    # Premium changes received since the last cycle take effect now.
+    await conn.execute(
+        """UPDATE lines SET premium_cents = next_premium_cents, next_premium_cents = NULL
+           WHERE billing_account_number = ANY($1::text[]) AND next_premium_cents IS NOT NULL
+             AND coverage_year = $2""", bans, month.year)
+    invoices = await conn.fetch(
+        """INSERT INTO invoices (invoice_id, billing_account_number, coverage_year, coverage_month,
+                                 kind, amount_cents, due_date, issued_on)
+           SELECT gen_random_uuid(), l.billing_account_number, l.coverage_year, $2, 'monthly',
+                  l.premium_cents, $3, $4
+           FROM lines l
+           WHERE l.billing_account_number = ANY($1::text[]) AND l.coverage_year = $5
+             AND l.coverage_start <= $2 AND l.status IN ('active', 'pending_binder')
+             AND (l.terminated_on IS NULL OR l.terminated_on >= $2)
+           ON CONFLICT DO NOTHING RETURNING *""", bans, month, due, day, month.year)
+    await conn.executemany(
+        """INSERT INTO ledger (billing_account_number, coverage_year, coverage_month, invoice_id,
+                               kind, amount_cents) VALUES ($1, $2, $3, $4, 'invoice', $5)""",
+        [(i["billing_account_number"], i["coverage_year"], i["coverage_month"], i["invoice_id"],
+          i["amount_cents"]) for i in invoices])
+    return list(invoices)
+
+
+async def _cycle_events(conn: asyncpg.Connection, invoices: list[asyncpg.Record],
+                        day: date) -> list[Envelope]:
+    by_account: dict[str, list] = {}
+    for inv in invoices:
+        by_account.setdefault(inv["billing_account_number"], []).append(inv)
+    if not by_account:
+        return []
+    with_credit = {r[0] for r in await conn.fetch(
+        """SELECT billing_account_number FROM ledger WHERE billing_account_number = ANY($1::text[])
+           AND coverage_year IS NULL GROUP BY 1 HAVING sum(amount_cents) < 0""", list(by_account))}
+    events: list[Envelope] = []
+    for ban in with_credit:  # rare: use the credit, the slow careful way
+        events += await after_invoices(conn, ban, by_account.pop(ban), day)
+    snaps = await repo.snapshots(conn, list(by_account), day)
+    plan_types = dict(await conn.fetch(
+        """SELECT billing_account_number, plan_type FROM accounts
+           WHERE billing_account_number = ANY($1::text[])""", list(by_account)))
+    for ban, invs in by_account.items():
+        lines = [{k: ln[k] for k in ("coverage_year", "balance_cents", "current_premium_cents",
+                                     "due_date")} for ln in snaps.get(ban, {"lines": []})["lines"]]
+        total = sum(ln["balance_cents"] for ln in lines)
+        for inv in invs:
+            events.append(_event(None, "invoice.issued", ban, {
+                "billing_account_number": ban, "invoice_id": str(inv["invoice_id"]),
+                "kind": inv["kind"], "coverage_year": inv["coverage_year"],
+                "coverage_month": inv["coverage_month"].strftime("%Y-%m"),
+                "amount_cents": inv["amount_cents"], "due_date": inv["due_date"].isoformat(),
+                "total_balance_cents": total}))
+        events.append(_event(None, "balance.changed", ban, {
+            "billing_account_number": ban, "plan_type": plan_types[ban],
+            "total_balance_cents": total, "lines": lines, "reason": "invoice_issued"}))
+    return events
+
+
+async def binder_deadline(pool: asyncpg.Pool, day: date, progress: Progress = _quiet) -> dict:
+    """Lines whose binder is unpaid after its due date never start."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            """UPDATE lines l SET status = 'cancelled', terminated_on = l.coverage_start
+               FROM invoices i
+               WHERE l.status = 'pending_binder' AND i.billing_account_number = l.billing_account_number
+                 AND i.coverage_year = l.coverage_year AND i.kind = 'binder'
+                 AND i.paid_cents < i.amount_cents AND i.due_date < $1
+               RETURNING l.billing_account_number, l.enrollment_id, l.coverage_year, l.coverage_start""",
+            day)
+        events = []
+        for r in rows:
+            ban = r["billing_account_number"]
+            events.append(_event(None, "coverage.terminated", ban, {
+                "billing_account_number": ban, "enrollment_ids": [r["enrollment_id"]],
+                "coverage_year": r["coverage_year"],
+                "effective_date": r["coverage_start"].isoformat(), "reason": "binder_unpaid"}))
+        await enqueue_many(conn, events)
+        await repo.record_job(conn, "binder-deadline", day, {"cancelled": len(rows)})
+    progress(f"binder-deadline {day}: {len(rows)} enrollments did not start (binder unpaid)")
+    return {"cancelled": len(rows)}
+
+
+async def delinquency(pool: asyncpg.Pool, day: date, progress: Progress = _quiet) -> dict:
+    """Start, notice and end grace periods for accounts with money past due."""
+    counts = {"grace_started": 0, "grace_notice": 0, "terminated": 0, "resolved": 0}
+    async with pool.acquire() as conn:
+        bans = [r[0] for r in await conn.fetch(
+            """SELECT DISTINCT i.billing_account_number FROM invoices i
+               JOIN lines l ON l.billing_account_number = i.billing_account_number
+                           AND l.coverage_year = i.coverage_year AND l.status = 'active'
+               WHERE i.paid_cents < i.amount_cents AND i.due_date < $1
+               UNION SELECT billing_account_number FROM delinquencies WHERE status = 'in_grace'""",
+            day)]
+    for n, ban in enumerate(sorted(bans), 1):
+        async with pool.acquire() as conn, conn.transaction():
+            outcome = await _delinquency_step(conn, ban, day)
+        if outcome:
+            counts[outcome] += 1
+        if n % 1000 == 0:
+            progress(f"delinquency {day}: {n:,}/{len(bans):,} accounts")
+    async with pool.acquire() as conn:
+        await repo.record_job(conn, "delinquency", day, counts)
+    progress(f"delinquency {day}: {counts}")
+    return counts
+
+
+async def _delinquency_step(conn: asyncpg.Connection, ban: str, day: date) -> str | None:
+    acct = await repo.account(conn, ban, lock=True)
+    row = await repo.delinquency(conn, ban)
+    cents, oldest = await repo.past_due(conn, ban, day)
+    if row is not None and row["status"] == "in_grace" and cents == 0:
+        await conn.execute("""UPDATE delinquencies SET status = 'resolved', resolved_on = $2
+                              WHERE billing_account_number = $1""", ban, day)
+        return "resolved"
+    if cents == 0 or oldest is None:
+        return None
+    if await _plan_is_current(conn, ban, day):
+        return None  # a hardship plan that is being kept suspends delinquency
+    if row is None or row["status"] in ("resolved", "reinstated"):
+        grace = grace_for(oldest, acct["aptc"])
+        await conn.execute(
+            """INSERT INTO delinquencies (billing_account_number, grace_start, grace_end, grace_months,
+                                          status, started_on) VALUES ($1, $2, $3, $4, 'in_grace', $5)
+               ON CONFLICT (billing_account_number) DO UPDATE SET grace_start = $2, grace_end = $3,
+                 grace_months = $4, status = 'in_grace', started_on = $5, resolved_on = NULL""",
+            ban, grace.start, grace.end, grace.months, day)
+        await _notice(conn, acct, grace, "grace_started", 1, cents, day)
+        return "grace_started"
+    if row["status"] != "in_grace":
+        return None
+    grace = Grace(row["grace_start"], row["grace_end"], row["grace_months"])
+    if day > grace.end:
+        end = termination_date(grace, acct["aptc"])
+        lines = await conn.fetch(
+            """UPDATE lines SET status = 'terminated', terminated_on = $2
+               WHERE billing_account_number = $1 AND status = 'active'
+               RETURNING enrollment_id, coverage_year""", ban, end)
+        await conn.execute("""UPDATE delinquencies SET status = 'terminated', terminated_on = $2
+                              WHERE billing_account_number = $1""", ban, end)
+        await _notice(conn, acct, grace, "grace_ended", grace.months, cents, day)
+        for year in sorted({r["coverage_year"] for r in lines}):
+            await enqueue(conn, _event(None, "coverage.terminated", ban, {
+                "billing_account_number": ban, "coverage_year": year,
+                "enrollment_ids": [r["enrollment_id"] for r in lines if r["coverage_year"] == year],
+                "effective_date": end.isoformat(), "reason": "non_payment"}))
+        await enqueue(conn, await balance_changed(conn, ban, "coverage_terminated", day))
+        return "terminated"
+    month = month_of_grace(grace, day)
+    if month > 1 and await _notice(conn, acct, grace, "grace_notice", month, cents, day):
+        return "grace_notice"
+    return None
+
+
+async def _notice(conn: asyncpg.Connection, acct: asyncpg.Record, grace: Grace, stage: str,
+                  month: int, cents: int, day: date) -> bool:
+    ban = acct["billing_account_number"]
+    if not await repo.record_notice(conn, ban, grace.start, stage, month, day):
+        return False
+    await enqueue(conn, _event(None, "account.delinquent", ban, {
+        "billing_account_number": ban, "stage": stage, "aptc": acct["aptc"],
+        "past_due_cents": cents, "grace_start": grace.start.isoformat(),
+        "grace_end": grace.end.isoformat(), "month_of_grace": month}))
+    return True
+
+
+async def _plan_is_current(conn: asyncpg.Connection, ban: str, day: date) -> bool:
+    plan = await repo.active_plan(conn, ban)
+    if plan is None:
+        return False
+    due_so_far = sum(s["amount_cents"] for s in plan["schedule"]
+                     if date.fromisoformat(s["due_date"]) < day)
+    paid_since = -await conn.fetchval(
+        """SELECT coalesce(sum(amount_cents), 0)::bigint FROM ledger WHERE billing_account_number = $1
+           AND kind IN ('payment', 'credit', 'reversal') AND created_at::date >= $2""",
+        ban, plan["created_on"])
+    if paid_since >= due_so_far:
+        return True
+    await conn.execute("UPDATE payment_plans SET status = 'broken' WHERE plan_id = $1", plan["plan_id"])
+    return False
+
+
+async def reconcile(pool: asyncpg.Pool, progress: Progress = _quiet) -> list[dict]:
+    """For every account: each invoice's paid cache equals its ledger entries, and the
+    credits the ledger holds equal the settled, unreturned payments received."""
+    async with pool.acquire() as conn:
+        bad_invoices = await conn.fetch(
+            """SELECT i.billing_account_number AS ban, i.invoice_id, i.amount_cents, i.paid_cents,
+                      coalesce(sum(l.amount_cents) FILTER (WHERE l.kind = 'invoice'), 0)::bigint AS billed,
+                      -coalesce(sum(l.amount_cents) FILTER (WHERE l.kind <> 'invoice'), 0)::bigint AS paid
+               FROM invoices i LEFT JOIN ledger l ON l.invoice_id = i.invoice_id
+               GROUP BY i.invoice_id
+               HAVING coalesce(sum(l.amount_cents) FILTER (WHERE l.kind = 'invoice'), 0) <> i.amount_cents
+                   OR -coalesce(sum(l.amount_cents) FILTER (WHERE l.kind <> 'invoice'), 0) <> i.paid_cents""")
+        bad_credits = await conn.fetch(
+            """WITH credited AS (
+                 SELECT billing_account_number AS ban, -sum(amount_cents)::bigint AS cents FROM ledger
+                 WHERE kind IN ('payment', 'credit', 'reversal') GROUP BY 1),
+               received AS (
+                 SELECT billing_account_number AS ban, sum(amount_cents)::bigint AS cents FROM payments
+                 WHERE credited AND NOT returned GROUP BY 1),
+               pairs AS (
+                 SELECT billing_account_number AS ban, sum(amount_cents)::bigint AS cents FROM ledger
+                 WHERE kind = 'credit_applied' GROUP BY 1)
+               SELECT coalesce(c.ban, r.ban, p.ban) AS ban, coalesce(c.cents, 0) AS credited,
+                      coalesce(r.cents, 0) AS received, coalesce(p.cents, 0) AS credit_pairs
+               FROM credited c FULL JOIN received r ON r.ban = c.ban FULL JOIN pairs p
+                 ON p.ban = coalesce(c.ban, r.ban)
+               WHERE coalesce(c.cents, 0) <> coalesce(r.cents, 0) OR coalesce(p.cents, 0) <> 0""")
+    problems = [{"billing_account_number": r["ban"], "invoice_id": str(r["invoice_id"]),
+                 "problem": f"invoice {r['amount_cents']} paid {r['paid_cents']} but ledger "
+                            f"billed {r['billed']} paid {r['paid']}"} for r in bad_invoices]
+    problems += [{"billing_account_number": r["ban"],
+                  "problem": f"ledger credits {r['credited']} but settled payments {r['received']}"
+                             + (f"; unbalanced credit pairs {r['credit_pairs']}" if r["credit_pairs"] else "")}
+                 for r in bad_credits]
+    progress(f"reconcile: {len(problems)} problems")
+    return problems
+

@@ -1,0 +1,113 @@
+"""Read models for the gateway: account summary, invoices, ledger, statements, plans."""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import asyncpg
+
+from services.billing.adapters import repository as repo
+from services.billing.domain.rules import BillingError, add_months, first_of_month, plan_schedule
+from services.billing.service_layer import clock
+
+
+async def account_summary(conn: asyncpg.Connection, ban: str, today: date | None = None) -> dict | None:
+    today = today or clock.today()
+    acct = await repo.account(conn, ban)
+    if acct is None:
+        return None
+    lines = (await repo.snapshots(conn, [ban], today)).get(ban, {"lines": []})["lines"]
+    credit = await repo.credit_cents(conn, ban)
+    total = sum(ln["balance_cents"] for ln in lines) - credit
+    delinquency = await repo.delinquency(conn, ban)
+    plan = await repo.active_plan(conn, ban)
+    statuses = {ln["status"] for ln in lines}
+    if "past_due" in statuses:
+        status = "past_due"
+    elif statuses and statuses <= {"terminated", "cancelled"}:
+        status = "terminated"
+    elif total > 0:
+        status = "due"
+    else:
+        status = "paid"
+    return {
+        "billing_account_number": ban, "household_id": acct["household_id"],
+        "plan_type": acct["plan_type"], "aptc": acct["aptc"], "status": status,
+        "total_balance_cents": total, "credit_cents": max(credit, 0),
+        "pending_payments_cents": await repo.pending_payments_cents(conn, ban),
+        "lines": lines,
+        "delinquency": None if delinquency is None or delinquency["status"] in ("resolved", "reinstated") else {
+            "stage": delinquency["status"], "grace_start": delinquency["grace_start"].isoformat(),
+            "grace_end": delinquency["grace_end"].isoformat(),
+            "past_due_cents": (await repo.past_due(conn, ban, today))[0]},
+        "payment_plan": plan_view(plan),
+    }
+
+
+def plan_view(plan: asyncpg.Record | None) -> dict | None:
+    if plan is None:
+        return None
+    return {"plan_id": str(plan["plan_id"]), "status": plan["status"], "months": plan["months"],
+            "total_cents": plan["total_cents"], "created_on": plan["created_on"].isoformat(),
+            "schedule": plan["schedule"]}
+
+
+async def invoices(conn: asyncpg.Connection, ban: str) -> list[dict]:
+    rows = await conn.fetch("""SELECT * FROM invoices WHERE billing_account_number = $1
+                               ORDER BY coverage_month DESC, coverage_year DESC""", ban)
+    return [{"invoice_id": str(r["invoice_id"]), "kind": r["kind"],
+             "coverage_year": r["coverage_year"], "coverage_month": r["coverage_month"].strftime("%Y-%m"),
+             "amount_cents": r["amount_cents"], "paid_cents": r["paid_cents"],
+             "due_date": r["due_date"].isoformat(), "issued_on": r["issued_on"].isoformat(),
+             "status": "paid" if r["paid_cents"] == r["amount_cents"] else
+                       ("partly_paid" if r["paid_cents"] else "open")} for r in rows]
+
+
+async def ledger(conn: asyncpg.Connection, ban: str, limit: int = 500) -> list[dict]:
+    rows = await conn.fetch("""SELECT * FROM ledger WHERE billing_account_number = $1
+                               ORDER BY entry_id DESC LIMIT $2""", ban, limit)
+    return [{"entry_id": r["entry_id"], "kind": r["kind"], "amount_cents": r["amount_cents"],
+             "coverage_year": r["coverage_year"],
+             "coverage_month": r["coverage_month"].strftime("%Y-%m") if r["coverage_month"] else None,
+             "payment_id": r["payment_id"], "created_at": r["created_at"].isoformat()} for r in rows]
+
+
+async def statement(conn: asyncpg.Connection, ban: str, month: date) -> dict | None:
+    """What was billed and paid during a calendar month, and the balance at its end."""
+    summary = await account_summary(conn, ban)
+    if summary is None:
+        return None
+    start, end = first_of_month(month), add_months(first_of_month(month), 1)
+    rows = await conn.fetch(
+        """SELECT * FROM ledger WHERE billing_account_number = $1 AND created_at >= $2
+           AND created_at < $3 ORDER BY entry_id""", ban, start, end)
+    opening = await conn.fetchval("""SELECT coalesce(sum(amount_cents), 0)::bigint FROM ledger
+                                     WHERE billing_account_number = $1 AND created_at < $2""", ban, start)
+    entries = [{"date": r["created_at"].date().isoformat(), "kind": r["kind"],
+                "coverage_month": r["coverage_month"].strftime("%Y-%m") if r["coverage_month"] else "",
+                "amount_cents": r["amount_cents"]} for r in rows]
+    return {"account": summary, "month": start.strftime("%Y-%m"), "opening_cents": opening,
+            "entries": entries, "closing_cents": opening + sum(e["amount_cents"] for e in entries)}
+
+
+async def create_payment_plan(conn: asyncpg.Connection, ban: str, months: int,
+                              today: date | None = None) -> dict:
+    """Spread what is past due over `months` monthly installments (hardship plan)."""
+    today = today or clock.today()
+    if await repo.account(conn, ban, lock=True) is None:
+        raise LookupError(ban)
+    if not 2 <= months <= 12:
+        raise BillingError("A payment plan lasts from 2 to 12 months.")
+    if await repo.active_plan(conn, ban) is not None:
+        raise BillingError("This account already has an active payment plan.")
+    cents, _ = await repo.past_due(conn, ban, today)
+    if cents <= 0:
+        raise BillingError("Nothing is past due, so no payment plan is needed.")
+    first_due = add_months(first_of_month(today), 0 if today.day < 23 else 1)
+    schedule = plan_schedule(cents, months, first_due)
+    row = await conn.fetchrow(
+        """INSERT INTO payment_plans (plan_id, billing_account_number, total_cents, months,
+                                      created_on, status, schedule)
+           VALUES ($1, $2, $3, $4, $5, 'active', $6) RETURNING *""",
+        uuid.uuid4(), ban, cents, months, today, schedule)
+    return plan_view(row)

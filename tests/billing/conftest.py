@@ -1,0 +1,130 @@
+"""A real billing service (its consumers on real Kafka, its database on real PostgreSQL)
+and helpers that publish what the exchange and the payments service would."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import date, datetime, timezone
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from scripts.seed_demo import enrollment_event, publish
+from services.billing.app import build_service
+from services.billing.config import Settings
+from services.billing.service_layer import clock
+from shared.contracts.envelope import Envelope
+from shared.contracts.topics import PAYMENTS_V1
+from shared.outbox import make_producer
+from tests.conftest import unique
+
+
+class Billing:
+    def __init__(self, service, client, infra) -> None:
+        self.service, self.client, self.infra = service, client, infra
+        self.pool = service.pool
+
+    async def enroll(self, *, household_id: str, coverage_start: date, premium_cents: int,
+                     aptc: bool = False, plan_type: str = "health", enrollment_id: str | None = None,
+                     event_type: str = "enrollment.created") -> str:
+        """Publish an enrollment and wait for the account; returns its number."""
+        event = enrollment_event(
+            enrollment_id=enrollment_id or unique("E"), household_id=household_id,
+            plan_type=plan_type, coverage_year=coverage_start.year, coverage_start=coverage_start,
+            plan_name="Silver", carrier="Carrier", premium_cents=premium_cents, aptc=aptc,
+            shopped_at=datetime.now(timezone.utc), first_name="Ann", last_name="Lee",
+            date_of_birth=date(1980, 1, 1), ssn=None, email="a@example.org", phone="6175550000",
+            event_type=event_type)
+        if event_type != "enrollment.created":  # a new event id for an update
+            event = event.model_copy(update={"event_id": uuid.uuid4()})
+        await publish(self.infra.kafka_bootstrap, [event])
+        return await self.wait_for_account(household_id, plan_type, coverage_start.year)
+
+    async def wait_for_account(self, household_id: str, plan_type: str, year: int) -> str:
+        async def found():
+            r = await self.client.get("/accounts", params={"household_id": household_id})
+            for a in (await r.json())["accounts"]:
+                if a["plan_type"] == plan_type and any(l["coverage_year"] == year for l in a["lines"]):
+                    return a["billing_account_number"]
+            return None
+        return await wait_for(found, what=f"account of {household_id}")
+
+    async def publish_payment(self, event_type: str, ban: str, payment_id: str, amount_cents: int,
+                              **extra) -> Envelope:
+        data = {"payment_id": payment_id, "confirmation_number": "C" + payment_id[:9],
+                "billing_account_number": ban, "amount_cents": amount_cents,
+                "allocations": extra.pop("allocations", []),
+                "method": {"type": "checking", "last4": "6789"},
+                "contact": {"email": "a@example.org", "phone": None, "language": "en"}}
+        if event_type == "payment.submitted":
+            data.update(plan_type="health", kind="one_time", expected_withdrawal_date="2027-01-01",
+                        mandate_id=None, channel="guest")
+        if event_type == "payment.settled":
+            data["settled_on"] = extra.pop("settled_on", "2027-01-01")
+        if event_type == "payment.returned":
+            data.update(return_code=extra.pop("return_code", "R01"), return_reason="Insufficient funds",
+                        returned_on="2027-01-05", will_retry=False, method_disabled=False,
+                        mandate_cancelled=False)
+        data.update(extra)
+        event = Envelope(event_type=event_type, producer="payments", key=ban, data=data)
+        await self.send(event)
+        return event
+
+    async def send(self, *events: Envelope) -> None:
+        producer = make_producer(self.infra.kafka_bootstrap, "test-payments")
+        await producer.start()
+        try:
+            for e in events:
+                await producer.send_and_wait(PAYMENTS_V1, e.to_bytes(), key=e.key.encode())
+        finally:
+            await producer.stop()
+
+    async def applied(self, event: Envelope) -> None:
+        """Wait until billing's payments consumer has taken this event."""
+        async def done():
+            return await self.pool.fetchval(
+                "SELECT true FROM processed_events WHERE event_id = $1", event.event_id)
+        await wait_for(done, what=f"{event.event_type} applied")
+
+    async def summary(self, ban: str) -> dict:
+        r = await self.client.get(f"/accounts/{ban}")
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+    async def balance(self, ban: str) -> int:
+        return (await self.summary(ban))["total_balance_cents"]
+
+    async def outbox(self, ban: str, event_type: str) -> list[dict]:
+        rows = await self.pool.fetch(
+            "SELECT payload FROM outbox WHERE key = $1 AND event_type = $2 ORDER BY id", ban, event_type)
+        return [Envelope.from_bytes(r["payload"]).data for r in rows]
+
+
+async def wait_for(fn, timeout_s: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = await fn()
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+async def billing(infra, fresh_db):
+    settings = Settings(database_url=fresh_db, KAFKA_BOOTSTRAP=infra.kafka_bootstrap,
+                        run_scheduler=False, consumer_offset_reset="latest",
+                        enrollments_group=unique("test-billing-enr-"),
+                        payments_group=unique("test-billing-pay-"))
+    service = build_service(settings)
+    await service.start(http=False)
+    await service.wait_until_consuming()
+    client = TestClient(TestServer(service.app))
+    await client.start_server()
+    try:
+        yield Billing(service, client, infra)
+    finally:
+        clock.fix(None)
+        await client.close()
+        await service.stop()

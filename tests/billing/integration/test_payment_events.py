@@ -1,0 +1,102 @@
+"""Payment events redelivered, reordered and for unknown accounts: balances stay right."""
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import date
+
+from aiohttp.test_utils import TestClient
+
+from services.billing.service_layer import clock, jobs
+from tests.conftest import unique
+
+
+async def test_redelivered_and_reordered_payment_events_give_the_same_balances(billing):
+    clock.fix(date(2026, 12, 1))
+    in_order = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
+                                    premium_cents=400_00)
+    shuffled = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
+                                    premium_cents=400_00)
+
+    def story(ban: str) -> list[tuple]:
+        # Two payments: one settles; one settles and then comes back (R09).
+        return [("payment.submitted", ban, "p1", 250_00), ("payment.settled", ban, "p1", 250_00),
+                ("payment.submitted", ban, "p2", 150_00), ("payment.settled", ban, "p2", 150_00),
+                ("payment.returned", ban, "p2", 150_00)]
+
+    async def play(ban: str, steps: list[tuple], shuffle: bool) -> None:
+        ids = {"p1": unique("pay-"), "p2": unique("pay-")}
+        events = []
+        for event_type, b, p, cents in steps:
+            events.append(await billing.publish_payment(event_type, b, ids[p], cents))
+        if shuffle:  # the same events again, in another order, twice over
+            again = events * 2
+            random.Random(7).shuffle(again)
+            await billing.send(*again)
+        for e in events:
+            await billing.applied(e)
+
+    await play(in_order, story(in_order), shuffle=False)
+    await play(shuffled, story(shuffled), shuffle=True)
+    await asyncio.sleep(1.0)  # the shuffled copies have all been consumed by now
+    a, b = await billing.summary(in_order), await billing.summary(shuffled)
+    assert a["total_balance_cents"] == 150_00 == b["total_balance_cents"]
+    assert a["pending_payments_cents"] == b["pending_payments_cents"] == 0
+    assert len(await billing.outbox(shuffled, "payment.applied")) <= 2
+    assert await jobs.reconcile(billing.pool) == []
+
+
+async def test_a_return_that_arrives_before_its_settlement_is_never_credited(billing):
+    clock.fix(date(2026, 12, 1))
+    ban = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
+                               premium_cents=100_00)
+    pid = unique("pay-")
+    returned = await billing.publish_payment("payment.returned", ban, pid, 100_00)
+    await billing.applied(returned)
+    settled = await billing.publish_payment("payment.settled", ban, pid, 100_00)
+    await billing.applied(settled)
+    assert await billing.balance(ban) == 100_00
+    assert await billing.outbox(ban, "payment.applied") == []
+
+
+async def test_http_answers_for_unknown_and_malformed_accounts_and_statements(billing):
+    client: TestClient = billing.client
+    assert (await client.get("/accounts/7000000000")).status == 404  # bad check digit
+    r = await client.get("/accounts/1234")
+    assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
+    assert (await client.get("/accounts")).status == 422
+    clock.fix(date(2026, 12, 1))
+    ban = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
+                               premium_cents=123_45)
+    month = date.today().strftime("%Y-%m")
+    html = await (await client.get(f"/accounts/{ban}/statements/{month}")).text()
+    assert "Premium billed" in html and "$123.45" in html and ban in html
+    pdf = await client.get(f"/accounts/{ban}/statements/{month}", params={"format": "pdf"})
+    assert pdf.headers["Content-Type"] == "application/pdf" and (await pdf.read())[:4] == b"%PDF"
+    assert (await client.get(f"/accounts/{ban}/statements/2026-13")).status == 422
+    invoices = (await (await client.get(f"/accounts/{ban}/invoices")).json())["invoices"]
+    assert invoices[0]["amount_cents"] == 123_45 and invoices[0]["kind"] == "binder"
+
+
+async def test_payment_plan_spreads_past_due_and_suspends_delinquency(billing):
+    clock.fix(date(2026, 12, 1))
+    ban = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
+                               premium_cents=300_00)
+    pid = unique("pay-")
+    await billing.applied(await billing.publish_payment("payment.settled", ban, pid, 300_00))
+    await jobs.invoice_cycle(billing.pool, date(2027, 1, 5))
+    clock.fix(date(2027, 1, 26))
+    r = await billing.client.post(f"/accounts/{ban}/payment-plan", json={"months": 3})
+    assert r.status == 201, await r.text()
+    plan = await r.json()
+    assert [s["amount_cents"] for s in plan["schedule"]] == [100_00, 100_00, 100_00]
+    assert plan["schedule"][0]["due_date"] == "2027-02-23"
+    again = await billing.client.post(f"/accounts/{ban}/payment-plan", json={"months": 3})
+    assert again.status == 409
+    # Current on the plan: no grace period starts.
+    counts = await jobs.delinquency(billing.pool, date(2027, 1, 27))
+    assert counts["grace_started"] == 0
+    # An installment missed: the plan is broken and delinquency proceeds.
+    counts = await jobs.delinquency(billing.pool, date(2027, 2, 25))
+    assert counts["grace_started"] == 1
+    assert (await billing.summary(ban))["payment_plan"] is None
