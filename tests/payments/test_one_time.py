@@ -183,3 +183,20 @@ async def test_cards_off_by_program_setting(payments_env):
         env.deps.settings.cards_enabled = True
     assert status == 422 and "Cards are not accepted" in body["error"]["fields"]["method.type"]
     assert config == {"cards_enabled": False, "program": "health_connector"}
+
+
+async def test_paying_the_total_twice_does_not_charge_twice(payments_env):
+    # Billing's balance only drops once a payment settles; until then the payment in flight
+    # is subtracted, so a second "total" (a double click with a new key, or two tabs) finds
+    # nothing left to pay, and a typed amount is capped by what is really still owed.
+    env = payments_env
+    ban = new_ban()
+    await env.open_account(ban, {2026: 20000})
+    first = {"billing_account_number": ban, "kind": "one_time", "amount": "total",
+             "method": bank_method(new_account())}
+    status, body = await env.pay(first)
+    assert status == 201 and body["amount_cents"] == 20000, body
+    status, body = await env.pay(dict(first))
+    assert status == 422, body
+    assert "nothing to pay" in body["error"]["fields"]["amount"].lower()
+    assert len(await env.events("payment.submitted", ban)) == 1

@@ -12,16 +12,18 @@ from services.payments.adapters.repository import PAYMENT_COLUMNS
 # One autopay draft per mandate and cycle: INSERT ... SELECT ... ON CONFLICT DO NOTHING, so a
 # repeated or concurrent run inserts nothing twice. The split across coverage years is the
 # positive lines when they add up to the total, else the whole total on the newest line.
+# Payments of the account still on their way (pending or originated, other than this very
+# draft) are subtracted, so autopay never charges again what a one-time payment covers.
 _DRAFT = f"""
 INSERT INTO payments (payment_id, confirmation_number, billing_account_number, plan_type, kind,
     channel, rail, amount_cents, allocations, method_id, method_type, method_last4, method_brand,
     status, submitted_on, expected_withdrawal_date, mandate_id, cycle, contact, member_id)
 SELECT gen_random_uuid(),
        'PMT-' || upper(substr(md5(m.mandate_id::text || clock_timestamp()::text || random()::text), 1, 16)),
-       m.billing_account_number, m.plan_type, 'recurring', 'autopay', 'ach', o.total_balance_cents,
-       CASE WHEN pos.total = o.total_balance_cents THEN pos.allocs
+       m.billing_account_number, m.plan_type, 'recurring', 'autopay', 'ach', o.total_balance_cents - fly.cents,
+       CASE WHEN pos.total = o.total_balance_cents - fly.cents THEN pos.allocs
             ELSE jsonb_build_array(jsonb_build_object('coverage_year', pos.newest,
-                                                      'amount_cents', o.total_balance_cents)) END,
+                                                      'amount_cents', o.total_balance_cents - fly.cents)) END,
        x.method_id, x.type, x.last4, x.brand, 'pending', $2, $3, m.mandate_id, $4, m.contact, m.member_id
 FROM mandates m
 JOIN owed_accounts o ON o.billing_account_number = m.billing_account_number
@@ -34,8 +36,14 @@ CROSS JOIN LATERAL (
     FROM (SELECT (l->>'coverage_year')::int AS y, (l->>'balance_cents')::bigint AS b
           FROM jsonb_array_elements(o.lines) l) lines
 ) pos
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(p.amount_cents), 0)::bigint AS cents FROM payments p
+    WHERE p.billing_account_number = m.billing_account_number
+      AND p.status IN ('pending', 'originated')
+      AND (p.mandate_id IS DISTINCT FROM m.mandate_id OR p.cycle IS DISTINCT FROM $4)
+) fly
 WHERE m.mandate_id = ANY($1::uuid[]) AND m.status = 'active' AND x.status = 'active'
-  AND x.type IN ('checking', 'savings') AND o.total_balance_cents > 0
+  AND x.type IN ('checking', 'savings') AND o.total_balance_cents - fly.cents > 0
 ON CONFLICT (mandate_id, cycle) WHERE mandate_id IS NOT NULL AND cycle IS NOT NULL AND retry_of IS NULL
 DO NOTHING
 RETURNING {PAYMENT_COLUMNS}"""

@@ -19,6 +19,14 @@ async def get_owed(conn: asyncpg.Connection, ban: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM owed_accounts WHERE billing_account_number = $1", ban)
 
 
+async def in_flight_cents(conn: asyncpg.Connection, ban: str) -> int:
+    """Money already on its way for this account (submitted, not yet settled or returned):
+    billing's balance does not show it yet, so "total" must not charge it a second time."""
+    return await conn.fetchval(
+        """SELECT coalesce(sum(amount_cents), 0)::bigint FROM payments
+           WHERE billing_account_number = $1 AND status IN ('pending', 'originated')""", ban)
+
+
 async def account_opened(conn: asyncpg.Connection, ban: str, plan_type: str,
                          household_id: str | None, years: list[int]) -> None:
     """Opens the account (or adds a renewal's coverage year as a zero line)."""

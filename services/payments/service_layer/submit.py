@@ -148,13 +148,15 @@ async def _create(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
     if owed is None:
         raise unknown_account()
     lines = [Line(int(x["coverage_year"]), int(x.get("balance_cents") or 0)) for x in owed["lines"]]
+    # What is owed now: billing's balance less the payments still on their way.
+    owed_now = owed["total_balance_cents"] - await repo.in_flight_cents(conn, req.ban)
     recurring = req.kind == "recurring"
-    if recurring and req.amount == "total" and owed["total_balance_cents"] <= 0:
+    if recurring and req.amount == "total" and owed_now <= 0:
         amount = 0  # a mandate alone: nothing owed today
         allocs: list[dict] = []
     else:
         s = deps.settings
-        amount = resolve_amount(req.amount, owed["total_balance_cents"], s.overpay_max_cents,
+        amount = resolve_amount(req.amount, owed_now, s.overpay_max_cents,
                                 s.payment_max_cents)
         allocs = allocate(amount, lines, req.allocations)
     if recurring and await repo.active_mandate(conn, req.ban) is not None:
