@@ -83,3 +83,10 @@ async def fresh_db(infra: Infra):
 def unique(prefix: str = "") -> str:
     """A random id so tests never depend on each other's data."""
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on the whole running stack go last. The stack's services consume the shared
+    topics with the production consumer groups; running them after the single-service
+    tests keeps those tests' events out of the stack and the stack out of their way."""
+    items.sort(key=lambda item: "stack" in getattr(item, "fixturenames", ()))
