@@ -52,7 +52,9 @@ class RunningStack:
             "enrollment_id": f"33{n}", "household_id": f"HH-{uuid.uuid4().hex[:10]}",
             "ssn": f"{random.randint(100, 665)}{random.randint(10, 99)}{random.randint(1000, 9999)}",
             "first_name": random.choice(["Maria", "José", "Li", "Aisha", "John"]),
-            "last_name": f"Tester{uuid.uuid4().hex[:6]}",
+            # letters only: identity accepts letters, spaces, apostrophes, hyphens, periods
+            "last_name": "Tester-" + "".join(random.choice("abcdefghijklmnopqrstuvwxyz")
+                                             for _ in range(8)).title(),
             "date_of_birth": date(1980 + n % 20, 1 + n % 12, 1 + n % 28),
             "email": f"m{n}@example.org", "phone": f"617555{n % 10000:04d}",
             "plan_type": plan_type,
