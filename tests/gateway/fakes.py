@@ -122,7 +122,11 @@ def billing_app(state: Upstream) -> web.Application:
             "delinquency": None, "payment_plan": None})
 
     async def invoices(_: web.Request) -> web.Response:
-        return json_response({"invoices": []})
+        return json_response({"invoices": [
+            {"invoice_id": "i-1", "kind": "binder", "coverage_year": 2030, "coverage_month": "2030-12",
+             "amount_cents": 9_400, "paid_cents": 0, "due_date": "2030-11-23", "status": "open"},
+            {"invoice_id": "i-2", "kind": "monthly", "coverage_year": 2031, "coverage_month": 1,
+             "amount_cents": 9_900, "paid_cents": 9_900, "due_date": "2030-12-23", "status": "paid"}]})
 
     app.router.add_get("/accounts/{ban}", account)
     app.router.add_get("/accounts/{ban}/invoices", invoices)

@@ -133,6 +133,9 @@ async def test_member_portal_login_dashboard_and_autopay(gw_no_captcha, upstream
     assert len(upstream.autopay) == 1
     page = await (await gw.post(f"/accounts/{fakes.BAN_A}/autopay/cancel", data={"csrf_token": csrf})).text()
     assert "Automatic payments are off" in page
+    page = await (await gw.get(f"/accounts/{fakes.BAN_A}/history")).text()
+    assert "2030-12" in page and "2031-01" in page and "$99.00" in page
+    assert f"/accounts/{fakes.BAN_A}/statements/2030-11" in page
     assert (await gw.get(f"/accounts/{fakes.BAN_B}/history")).status == 403
     r = await gw.post("/logout", data={"csrf_token": csrf}, allow_redirects=False)
     assert r.status == 303

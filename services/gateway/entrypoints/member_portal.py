@@ -3,6 +3,7 @@ open enrollment), history and statements, payments, autopay, payment methods, co
 details and notification preferences."""
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -48,8 +49,9 @@ async def history(request: web.Request) -> web.Response:
     use_cases = request.app["use_cases"]
     payments = await use_cases.payment_history(ban)
     invoices = await use_cases.invoices(ban)
-    months = sorted({(i.get("due_date") or "")[:7] for i in invoices["invoices"] if i.get("due_date")},
-                    reverse=True)
+    # A statement covers a calendar month of activity: this month and every billing month.
+    months = sorted({(i.get("due_date") or "")[:7] for i in invoices["invoices"] if i.get("due_date")}
+                    | {date.today().isoformat()[:7]}, reverse=True)
     return render(request, "member/history.html", ban=ban, payments=payments["payments"],
                   invoices=invoices["invoices"], months=months,
                   notices=payments["notices"] + invoices["notices"])
