@@ -227,18 +227,25 @@ async def start_real_stack(suffix: str, cleanup: list):
                   email="bench@example.org", phone="6175550100")
     await publish(BENCH_KAFKA, [enrollment_event(**member)])
     gateway = config.ports.url("gateway")
+    lookup = {"plan_type": "health", "id_type": "enrollment_id", "id_value": member["enrollment_id"],
+              "first_name": "Bench", "last_name": "Member", "date_of_birth": "1980-01-01"}
     async with aiohttp.ClientSession() as http:
-        deadline = time.monotonic() + 60
-        while True:
-            async with http.post(f"{gateway}/api/v1/lookups", json={
-                    "plan_type": "health", "id_type": "enrollment_id", "id_value": member["enrollment_id"],
-                    "first_name": "Bench", "last_name": "Member", "date_of_birth": "1980-01-01"}) as r:
+        # identity counts lookups per target: wait for it to know the member with a few
+        # spaced tries (straight to identity), then look up once through the gateway.
+        for attempt, pause_s in enumerate((1, 2, 3, 5, 8, 13, 20, 0)):
+            async with http.post(f"{config.ports.url('identity')}/lookups",
+                                 json={**lookup, "client_ip": f"198.51.100.{attempt + 1}"}) as r:
                 body = await r.json()
-                if r.status == 201:
-                    return gateway, body["billing_account_number"], body["lookup_token"]
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"lookup never succeeded: {body}")
-            await asyncio.sleep(0.5)
+                if r.status == 200:
+                    break
+            await asyncio.sleep(pause_s)
+        else:
+            raise RuntimeError(f"identity never found the bench member: {body}")
+        async with http.post(f"{gateway}/api/v1/lookups", json=lookup) as r:
+            body = await r.json()
+            if r.status != 201:
+                raise RuntimeError(f"lookup through the gateway failed: {body}")
+            return gateway, body["billing_account_number"], body["lookup_token"]
 
 
 async def start_fake_upstreams(suffix: str, cleanup: list, workers: int = 1):
