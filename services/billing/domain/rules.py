@@ -137,3 +137,40 @@ def plan_schedule(total_cents: int, months: int, first_due: date) -> list[dict]:
                          "amount_cents": base + (extra if i == 0 else 0)})
     assert sum(s["amount_cents"] for s in schedule) == total_cents
     return schedule
+
+
+@dataclass(frozen=True)
+class PlanProgress:
+    """Where a hardship payment plan stands: `current` (every installment due so far is
+    paid), `completed` (all paid) or `broken` (an installment went unpaid past its due
+    date), with each installment marked paid, missed, due (the next one) or upcoming."""
+    status: str
+    paid_cents: int
+    installments: list[dict]
+
+
+def plan_progress(schedule: list[dict], paid_cents: int, today: date) -> PlanProgress:
+    """Payments made since the plan began count against its installments in order.
+
+    While a plan is current, delinquency is suspended for the account: no grace period
+    starts, advances or ends in termination. Once it is broken, delinquency proceeds as
+    if there had been no plan; once completed, the past-due balance it covered is paid.
+    """
+    assert isinstance(paid_cents, int), "money is integer cents"
+    cumulative, out, missed, next_marked = 0, [], False, False
+    for item in schedule:
+        cumulative += item["amount_cents"]
+        if paid_cents >= cumulative:
+            state = "paid"
+        elif date.fromisoformat(item["due_date"]) < today:
+            state, missed = "missed", True
+        elif not next_marked:
+            state, next_marked = "due", True
+        else:
+            state = "upcoming"
+        out.append({**item, "status": state})
+    if paid_cents >= cumulative:
+        status = "completed"
+    else:
+        status = "broken" if missed else "current"
+    return PlanProgress(status, max(paid_cents, 0), out)

@@ -61,9 +61,9 @@ def register(app: web.Application, pool_of) -> None:
 
     async def get_plan(request: web.Request) -> web.Response:
         async with pool_of().acquire() as conn:
-            plan = queries.plan_view(await repo.active_plan(conn, _ban(request)))
+            plan = await queries.plan_view(conn, await repo.latest_plan(conn, _ban(request)))
         if plan is None:
-            raise ApiError(404, "no_payment_plan", "This account has no active payment plan.")
+            raise ApiError(404, "no_payment_plan", "This account has no payment plan.")
         return json_response(plan)
 
     async def create_plan(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ import asyncpg
 from services.billing.adapters import repository as repo
 from services.billing.domain.rules import allocate, due_date_for, first_of_month
 from services.billing.service_layer import clock
+from shared.contracts.billing import MODELS
 from shared.contracts.envelope import Envelope
 from shared.outbox import enqueue
 
@@ -21,6 +22,9 @@ PRODUCER = "billing"
 
 
 def _event(cause: Envelope | None, event_type: str, ban: str, data: dict) -> Envelope:
+    """A billing.v1 event, its payload checked against shared.contracts.billing (an event
+    that drifts from docs/events.md is a programming error, caught here, not downstream)."""
+    MODELS[event_type].model_validate(data)
     if cause is None:
         return Envelope(event_type=event_type, producer=PRODUCER, key=ban, data=data)
     return cause.caused(event_type, PRODUCER, ban, data)
@@ -115,8 +119,8 @@ async def after_invoices(conn: asyncpg.Connection, ban: str, invoices: list, tod
         apps, left = allocate(credit, await repo.open_invoices(conn, ban))
         used = credit - left
         if used:
-            await repo.add_entry(conn, ban, "credit_applied", used)
-            await repo.record_applications(conn, ban, None, apps, kind="credit_applied")
+            await repo.add_entry(conn, ban, "credit_applied", used, today)
+            await repo.record_applications(conn, ban, None, apps, today, kind="credit_applied")
     total = await total_balance(conn, ban)
     events = [_event(cause, "invoice.issued", ban, {
         "billing_account_number": ban, "invoice_id": str(inv["invoice_id"]), "kind": inv["kind"],
@@ -165,9 +169,9 @@ async def on_payment_settled(conn: asyncpg.Connection, event: Envelope) -> None:
     today = clock.today()
     directed = {a["coverage_year"]: a["amount_cents"] for a in d.get("allocations") or []}
     apps, credit = allocate(_amount(d), await repo.open_invoices(conn, ban), directed)
-    await repo.record_applications(conn, ban, d["payment_id"], apps)
+    await repo.record_applications(conn, ban, d["payment_id"], apps, today)
     if credit:
-        await repo.add_entry(conn, ban, "credit", -credit, d["payment_id"])
+        await repo.add_entry(conn, ban, "credit", -credit, today, d["payment_id"])
     events = [_event(event, "payment.applied", ban, {
         "billing_account_number": ban, "payment_id": d["payment_id"], "amount_cents": _amount(d),
         "allocations": [{"coverage_year": a.coverage_year,
@@ -193,11 +197,12 @@ async def on_payment_returned(conn: asyncpg.Connection, event: Envelope) -> None
                               return_code=d["return_code"])
     if before is None or not before["credited"]:
         return
-    amount = await repo.reverse_payment(conn, ban, d["payment_id"])
+    today = clock.today()
+    amount = await repo.reverse_payment(conn, ban, d["payment_id"], today)
     await enqueue(conn, _event(event, "payment.reversed", ban, {
         "billing_account_number": ban, "payment_id": d["payment_id"], "amount_cents": amount,
         "return_code": d["return_code"], "total_balance_cents": await total_balance(conn, ban)}),
-        await balance_changed(conn, ban, "payment_reversed", clock.today(), event))
+        await balance_changed(conn, ban, "payment_reversed", today, event))
 
 
 async def effectuate_paid_binders(conn: asyncpg.Connection, ban: str,

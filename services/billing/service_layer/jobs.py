@@ -12,15 +12,16 @@ date changes nothing (every write is keyed by account and month or recorded once
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime, timezone
 
 import asyncpg
 
 from services.billing.adapters import repository as repo
 from services.billing.domain.rules import (Grace, cycle_month, due_date_for, grace_for,
-                                           month_of_grace, termination_date)
-from services.billing.service_layer.accounts import _event, after_invoices, balance_changed
-from shared.contracts.envelope import Envelope
+                                           month_of_grace, plan_progress, termination_date)
+from services.billing.service_layer.accounts import (PRODUCER, _event, after_invoices,
+                                                      balance_changed)
+from shared.contracts.topics import BILLING_V1
 from shared.outbox import enqueue, enqueue_many
 
 Progress = Callable[[str], None]
@@ -32,90 +33,66 @@ def _quiet(_: str) -> None:
 
 async def invoice_cycle(pool: asyncpg.Pool, day: date, progress: Progress = _quiet,
                         chunk: int = 5000) -> dict:
+    """Bill coverage month M = the month after `day` for every line in force, due the 23rd
+    of `day`'s month, with `invoice.issued` and `balance.changed` through the outbox.
+
+    Accounts are walked in keyset-paginated ranges of `chunk`; each range is one
+    transaction of a few set-based statements (INSERT ... SELECT for invoices, ledger
+    entries and outbox rows), so memory stays flat however many accounts there are and a
+    killed run resumes where it stopped. Accounts holding credit (rare) take the careful
+    per-account path that spends the credit on the new invoice first.
+    """
     month = cycle_month(day)
     due = due_date_for(month)
-    cursor, issued, accounts = "", 0, 0
+    cursor, issued, accounts, events = "", 0, 0, 0
     total = await pool.fetchval("SELECT count(*) FROM accounts")
     while True:
         async with pool.acquire() as conn, conn.transaction():
-            bans = [r[0] for r in await conn.fetch(
-                """SELECT billing_account_number FROM accounts WHERE billing_account_number > $1
-                   ORDER BY billing_account_number LIMIT $2""", cursor, chunk)]
-            if not bans:
+            hi = await repo.range_end(conn, cursor, chunk)
+            if hi is None:
                 break
-            cursor = bans[-1]
-            invoices = await _bill_chunk(conn, bans, month, due, day)
-            await enqueue_many(conn, await _cycle_events(conn, invoices, day))
+            await repo.take_premium_changes(conn, cursor, hi, month.year)
+            invoices = await repo.bill_range(conn, cursor, hi, month, due, day)
+            events += await _cycle_events(conn, invoices, day)
+            accounts += await conn.fetchval(
+                """SELECT count(*) FROM accounts WHERE billing_account_number > $1
+                   AND billing_account_number <= $2""", cursor, hi)
+        cursor = hi
         issued += len(invoices)
-        accounts += len(bans)
-        progress(f"invoice-cycle {day}: {accounts:,}/{total:,} accounts, {issued:,} invoices issued")
-    summary = {"coverage_month": month.isoformat(), "invoices_issued": issued, "accounts": accounts}
+        progress(f"invoice-cycle {day}: {accounts:,}/{total:,} accounts, "
+                 f"{issued:,} invoices issued for {month:%Y-%m}")
+    summary = {"coverage_month": month.isoformat(), "invoices_issued": issued,
+               "accounts": accounts, "events": events}
     async with pool.acquire() as conn:
         await repo.record_job(conn, "invoice-cycle", day, summary)
     return summary
 
 
-async def _bill_chunk(conn: asyncpg.Connection, bans: list[str], month: date, due: date,
-                      day: date) -> list[asyncpg.Record]:
-    # Premium changes received since the last cycle take effect now.
-    await conn.execute(
-        """UPDATE lines SET premium_cents = next_premium_cents, next_premium_cents = NULL
-           WHERE billing_account_number = ANY($1::text[]) AND next_premium_cents IS NOT NULL
-             AND coverage_year = $2""", bans, month.year)
-    invoices = await conn.fetch(
-        """INSERT INTO invoices (invoice_id, billing_account_number, coverage_year, coverage_month,
-                                 kind, amount_cents, due_date, issued_on)
-           SELECT gen_random_uuid(), l.billing_account_number, l.coverage_year, $2, 'monthly',
-                  l.premium_cents, $3, $4
-           FROM lines l
-           WHERE l.billing_account_number = ANY($1::text[]) AND l.coverage_year = $5
-             AND l.coverage_start <= $2 AND l.status IN ('active', 'pending_binder')
-             AND (l.terminated_on IS NULL OR l.terminated_on >= $2)
-           ON CONFLICT DO NOTHING RETURNING *""", bans, month, due, day, month.year)
-    await conn.executemany(
-        """INSERT INTO ledger (billing_account_number, coverage_year, coverage_month, invoice_id,
-                               kind, amount_cents) VALUES ($1, $2, $3, $4, 'invoice', $5)""",
-        [(i["billing_account_number"], i["coverage_year"], i["coverage_month"], i["invoice_id"],
-          i["amount_cents"]) for i in invoices])
-    return list(invoices)
-
-
 async def _cycle_events(conn: asyncpg.Connection, invoices: list[asyncpg.Record],
-                        day: date) -> list[Envelope]:
+                        day: date) -> int:
+    """Announce a range's new invoices; returns how many outbox rows were written."""
+    if not invoices:
+        return 0
     by_account: dict[str, list] = {}
     for inv in invoices:
-        by_account.setdefault(inv["billing_account_number"], []).append(inv)
-    if not by_account:
-        return []
-    with_credit = {r[0] for r in await conn.fetch(
-        """SELECT billing_account_number FROM ledger WHERE billing_account_number = ANY($1::text[])
-           AND coverage_year IS NULL GROUP BY 1 HAVING sum(amount_cents) < 0""", list(by_account))}
-    events: list[Envelope] = []
-    for ban in with_credit:  # rare: use the credit, the slow careful way
-        events += await after_invoices(conn, ban, by_account.pop(ban), day)
-    snaps = await repo.snapshots(conn, list(by_account), day)
-    plan_types = dict(await conn.fetch(
-        """SELECT billing_account_number, plan_type FROM accounts
-           WHERE billing_account_number = ANY($1::text[])""", list(by_account)))
-    for ban, invs in by_account.items():
-        lines = [{k: ln[k] for k in ("coverage_year", "balance_cents", "current_premium_cents",
-                                     "due_date")} for ln in snaps.get(ban, {"lines": []})["lines"]]
-        total = sum(ln["balance_cents"] for ln in lines)
-        for inv in invs:
-            events.append(_event(None, "invoice.issued", ban, {
-                "billing_account_number": ban, "invoice_id": str(inv["invoice_id"]),
-                "kind": inv["kind"], "coverage_year": inv["coverage_year"],
-                "coverage_month": inv["coverage_month"].strftime("%Y-%m"),
-                "amount_cents": inv["amount_cents"], "due_date": inv["due_date"].isoformat(),
-                "total_balance_cents": total}))
-        events.append(_event(None, "balance.changed", ban, {
-            "billing_account_number": ban, "plan_type": plan_types[ban],
-            "total_balance_cents": total, "lines": lines, "reason": "invoice_issued"}))
-    return events
+        by_account.setdefault(inv["billing_account_number"], []).append(inv["invoice_id"])
+    careful = await repo.holding_credit(conn, list(by_account))
+    written = 0
+    for ban in sorted(careful):  # rare: spend the credit, the slow careful way
+        rows = await repo.invoices_by_id(conn, by_account.pop(ban))
+        events = await after_invoices(conn, ban, list(rows), day)
+        await enqueue_many(conn, events)
+        written += len(events)
+    ids = [i for ids in by_account.values() for i in ids]
+    if ids:
+        written += await repo.enqueue_cycle_events(
+            conn, ids, BILLING_V1, datetime.now(timezone.utc).isoformat(), PRODUCER)
+    return written
 
 
 async def binder_deadline(pool: asyncpg.Pool, day: date, progress: Progress = _quiet) -> dict:
-    """Lines whose binder is unpaid after its due date never start."""
+    """Lines whose binder is unpaid after its due date never start: `coverage.terminated`
+    (binder_unpaid), what was billed for that year is voided, the new balance announced."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             """UPDATE lines l SET status = 'cancelled', terminated_on = l.coverage_start
@@ -126,12 +103,15 @@ async def binder_deadline(pool: asyncpg.Pool, day: date, progress: Progress = _q
                RETURNING l.billing_account_number, l.enrollment_id, l.coverage_year, l.coverage_start""",
             day)
         events = []
-        for r in rows:
+        for r in sorted(rows, key=lambda r: (r["billing_account_number"], r["coverage_year"])):
             ban = r["billing_account_number"]
+            await repo.void_open_invoices(conn, ban, r["coverage_year"], day)
             events.append(_event(None, "coverage.terminated", ban, {
                 "billing_account_number": ban, "enrollment_ids": [r["enrollment_id"]],
                 "coverage_year": r["coverage_year"],
                 "effective_date": r["coverage_start"].isoformat(), "reason": "binder_unpaid"}))
+        for ban in sorted({r["billing_account_number"] for r in rows}):
+            events.append(await balance_changed(conn, ban, "binder_unpaid", day))
         await enqueue_many(conn, events)
         await repo.record_job(conn, "binder-deadline", day, {"cancelled": len(rows)})
     progress(f"binder-deadline {day}: {len(rows)} enrollments did not start (binder unpaid)")
@@ -222,18 +202,16 @@ async def _notice(conn: asyncpg.Connection, acct: asyncpg.Record, grace: Grace, 
 
 
 async def _plan_is_current(conn: asyncpg.Connection, ban: str, day: date) -> bool:
+    """A hardship plan being kept suspends delinquency (see rules.plan_progress); a plan
+    found broken or completed is closed here."""
     plan = await repo.active_plan(conn, ban)
     if plan is None:
         return False
-    due_so_far = sum(s["amount_cents"] for s in plan["schedule"]
-                     if date.fromisoformat(s["due_date"]) < day)
-    paid_since = -await conn.fetchval(
-        """SELECT coalesce(sum(amount_cents), 0)::bigint FROM ledger WHERE billing_account_number = $1
-           AND kind IN ('payment', 'credit', 'reversal') AND created_at::date >= $2""",
-        ban, plan["created_on"])
-    if paid_since >= due_so_far:
+    progress = plan_progress(plan["schedule"], await repo.paid_since(conn, ban, plan["created_on"]),
+                             day)
+    if progress.status == "current":
         return True
-    await conn.execute("UPDATE payment_plans SET status = 'broken' WHERE plan_id = $1", plan["plan_id"])
+    await repo.set_plan_status(conn, plan["plan_id"], progress.status)
     return False
 
 

@@ -7,7 +7,8 @@ from datetime import date
 import asyncpg
 
 from services.billing.adapters import repository as repo
-from services.billing.domain.rules import BillingError, add_months, first_of_month, plan_schedule
+from services.billing.domain.rules import (BillingError, add_months, first_of_month, plan_progress,
+                                           plan_schedule)
 from services.billing.service_layer import clock
 
 
@@ -20,7 +21,7 @@ async def account_summary(conn: asyncpg.Connection, ban: str, today: date | None
     credit = await repo.credit_cents(conn, ban)
     total = sum(ln["balance_cents"] for ln in lines) - credit
     delinquency = await repo.delinquency(conn, ban)
-    plan = await repo.active_plan(conn, ban)
+    plan = await plan_view(conn, await repo.active_plan(conn, ban), today)
     statuses = {ln["status"] for ln in lines}
     if "past_due" in statuses:
         status = "past_due"
@@ -40,16 +41,26 @@ async def account_summary(conn: asyncpg.Connection, ban: str, today: date | None
             "stage": delinquency["status"], "grace_start": delinquency["grace_start"].isoformat(),
             "grace_end": delinquency["grace_end"].isoformat(),
             "past_due_cents": (await repo.past_due(conn, ban, today))[0]},
-        "payment_plan": plan_view(plan),
+        "payment_plan": plan,
     }
 
 
-def plan_view(plan: asyncpg.Record | None) -> dict | None:
+async def plan_view(conn: asyncpg.Connection, plan: asyncpg.Record | None,
+                    today: date | None = None) -> dict | None:
+    """A hardship plan with each installment's status and what has been paid towards it.
+    An active plan's status is `current`, `completed` or `broken` as of today (the daily
+    delinquency job records the change); a closed plan keeps its recorded status."""
     if plan is None:
         return None
-    return {"plan_id": str(plan["plan_id"]), "status": plan["status"], "months": plan["months"],
-            "total_cents": plan["total_cents"], "created_on": plan["created_on"].isoformat(),
-            "schedule": plan["schedule"]}
+    today = today or clock.today()
+    progress = plan_progress(plan["schedule"], await repo.paid_since(
+        conn, plan["billing_account_number"], plan["created_on"]), today)
+    return {"plan_id": str(plan["plan_id"]),
+            "status": progress.status if plan["status"] == "active" else plan["status"],
+            "months": plan["months"], "total_cents": plan["total_cents"],
+            "paid_cents": min(progress.paid_cents, plan["total_cents"]),
+            "created_on": plan["created_on"].isoformat(), "schedule": progress.installments,
+            "suspends_delinquency": plan["status"] == "active" and progress.status == "current"}
 
 
 async def invoices(conn: asyncpg.Connection, ban: str) -> list[dict]:
@@ -59,7 +70,7 @@ async def invoices(conn: asyncpg.Connection, ban: str) -> list[dict]:
              "coverage_year": r["coverage_year"], "coverage_month": r["coverage_month"].strftime("%Y-%m"),
              "amount_cents": r["amount_cents"], "paid_cents": r["paid_cents"],
              "due_date": r["due_date"].isoformat(), "issued_on": r["issued_on"].isoformat(),
-             "status": "paid" if r["paid_cents"] == r["amount_cents"] else
+             "status": "void" if r["voided"] else "paid" if r["paid_cents"] == r["amount_cents"] else
                        ("partly_paid" if r["paid_cents"] else "open")} for r in rows]
 
 
@@ -69,7 +80,8 @@ async def ledger(conn: asyncpg.Connection, ban: str, limit: int = 500) -> list[d
     return [{"entry_id": r["entry_id"], "kind": r["kind"], "amount_cents": r["amount_cents"],
              "coverage_year": r["coverage_year"],
              "coverage_month": r["coverage_month"].strftime("%Y-%m") if r["coverage_month"] else None,
-             "payment_id": r["payment_id"], "created_at": r["created_at"].isoformat()} for r in rows]
+             "payment_id": r["payment_id"], "business_date": r["business_date"].isoformat(),
+             "created_at": r["created_at"].isoformat()} for r in rows]
 
 
 async def statement(conn: asyncpg.Connection, ban: str, month: date) -> dict | None:
@@ -79,11 +91,12 @@ async def statement(conn: asyncpg.Connection, ban: str, month: date) -> dict | N
         return None
     start, end = first_of_month(month), add_months(first_of_month(month), 1)
     rows = await conn.fetch(
-        """SELECT * FROM ledger WHERE billing_account_number = $1 AND created_at >= $2
-           AND created_at < $3 ORDER BY entry_id""", ban, start, end)
+        """SELECT * FROM ledger WHERE billing_account_number = $1 AND business_date >= $2
+           AND business_date < $3 ORDER BY business_date, entry_id""", ban, start, end)
     opening = await conn.fetchval("""SELECT coalesce(sum(amount_cents), 0)::bigint FROM ledger
-                                     WHERE billing_account_number = $1 AND created_at < $2""", ban, start)
-    entries = [{"date": r["created_at"].date().isoformat(), "kind": r["kind"],
+                                     WHERE billing_account_number = $1 AND business_date < $2""",
+                                  ban, start)
+    entries = [{"date": r["business_date"].isoformat(), "kind": r["kind"],
                 "coverage_month": r["coverage_month"].strftime("%Y-%m") if r["coverage_month"] else "",
                 "amount_cents": r["amount_cents"]} for r in rows]
     return {"account": summary, "month": start.strftime("%Y-%m"), "opening_cents": opening,
@@ -110,4 +123,4 @@ async def create_payment_plan(conn: asyncpg.Connection, ban: str, months: int,
                                       created_on, status, schedule)
            VALUES ($1, $2, $3, $4, $5, 'active', $6) RETURNING *""",
         uuid.uuid4(), ban, cents, months, today, schedule)
-    return plan_view(row)
+    return await plan_view(conn, row, today)

@@ -68,7 +68,9 @@ async def test_http_answers_for_unknown_and_malformed_accounts_and_statements(bi
     clock.fix(date(2026, 12, 1))
     ban = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
                                premium_cents=123_45)
-    month = date.today().strftime("%Y-%m")
+    month = "2026-12"  # the business month the binder was billed in
+    empty = await (await client.get(f"/accounts/{ban}/statements/2026-11")).text()
+    assert "No activity this month." in empty
     html = await (await client.get(f"/accounts/{ban}/statements/{month}")).text()
     assert "Premium billed" in html and "$123.45" in html and ban in html
     pdf = await client.get(f"/accounts/{ban}/statements/{month}", params={"format": "pdf"})

@@ -1,0 +1,126 @@
+"""`billing.v1`: what the billing service publishes (docs/events.md). Keyed by billing
+account number. Money is integer cents; dates are `YYYY-MM-DD`, months `YYYY-MM`.
+
+Billing validates every event it enqueues against these models, so a payload that drifts
+from docs/events.md fails in billing's own tests rather than in a subscriber.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ACCOUNT_OPENED = "account.opened"
+INVOICE_ISSUED = "invoice.issued"
+BALANCE_CHANGED = "balance.changed"
+PAYMENT_APPLIED = "payment.applied"
+PAYMENT_REVERSED = "payment.reversed"
+ACCOUNT_DELINQUENT = "account.delinquent"
+COVERAGE_EFFECTUATED = "coverage.effectuated"
+COVERAGE_TERMINATED = "coverage.terminated"
+
+BAN_PATTERN = r"^7\d{9}$"
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+MONTH_PATTERN = r"^\d{4}-\d{2}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AccountOpenedData(_Model):
+    """Sent when an account opens, and again (with the new year) when a renewal adds a line."""
+    billing_account_number: str = Field(pattern=BAN_PATTERN)
+    household_id: str
+    plan_type: Literal["health", "dental"]
+    enrollment_ids: list[str]
+    coverage_years: list[int]
+    aptc: bool
+
+
+class InvoiceIssuedData(_Model):
+    billing_account_number: str = Field(pattern=BAN_PATTERN)
+    invoice_id: str
+    kind: Literal["binder", "monthly"]
+    coverage_year: int
+    coverage_month: str = Field(pattern=MONTH_PATTERN)
+    amount_cents: int = Field(ge=0)
+    due_date: str = Field(pattern=DATE_PATTERN)
+    total_balance_cents: int
+
+
+class BalanceLine(_Model):
+    coverage_year: int
+    balance_cents: int
+    current_premium_cents: int = Field(ge=0)
+    due_date: str | None = Field(pattern=DATE_PATTERN)
+
+
+class BalanceChangedData(_Model):
+    """The whole owed picture of one account (payments keeps a projection of it)."""
+    billing_account_number: str = Field(pattern=BAN_PATTERN)
+    plan_type: Literal["health", "dental"]
+    total_balance_cents: int
+    lines: list[BalanceLine]
+    reason: str
+
+
+class AppliedAllocation(_Model):
+    coverage_year: int
+    coverage_month: str = Field(pattern=MONTH_PATTERN)
+    amount_cents: int = Field(gt=0)
+
+
+class PaymentAppliedData(_Model):
+    billing_account_number: str = Field(pattern=BAN_PATTERN)
+    payment_id: str
+    amount_cents: int = Field(gt=0)
+    allocations: list[AppliedAllocation]
+    credit_cents: int = Field(ge=0)
+    total_balance_cents: int
+
+
+class PaymentReversedData(_Model):
+    billing_account_number: str = Field(pattern=BAN_PATTERN)
+    payment_id: str
+    amount_cents: int = Field(ge=0)
+    return_code: str
+    total_balance_cents: int
+
+
+class AccountDelinquentData(_Model):
+    billing_account_number: str = Field(pattern=BAN_PATTERN)
+    stage: Literal["grace_started", "grace_notice", "grace_ended"]
+    aptc: bool
+    past_due_cents: int = Field(ge=0)
+    grace_start: str = Field(pattern=DATE_PATTERN)
+    grace_end: str = Field(pattern=DATE_PATTERN)
+    month_of_grace: int = Field(ge=1, le=3)
+
+
+class CoverageEffectuatedData(_Model):
+    billing_account_number: str = Field(pattern=BAN_PATTERN)
+    enrollment_id: str
+    coverage_year: int
+    coverage_start: str = Field(pattern=DATE_PATTERN)
+    reinstated: bool | None = None  # true when paying in full undid a non-payment termination
+
+
+class CoverageTerminatedData(_Model):
+    billing_account_number: str = Field(pattern=BAN_PATTERN)
+    enrollment_ids: list[str]
+    coverage_year: int
+    effective_date: str = Field(pattern=DATE_PATTERN)
+    reason: Literal["non_payment", "binder_unpaid", "enrollment_terminated"]
+
+
+MODELS: dict[str, type[_Model]] = {
+    ACCOUNT_OPENED: AccountOpenedData,
+    INVOICE_ISSUED: InvoiceIssuedData,
+    BALANCE_CHANGED: BalanceChangedData,
+    PAYMENT_APPLIED: PaymentAppliedData,
+    PAYMENT_REVERSED: PaymentReversedData,
+    ACCOUNT_DELINQUENT: AccountDelinquentData,
+    COVERAGE_EFFECTUATED: CoverageEffectuatedData,
+    COVERAGE_TERMINATED: CoverageTerminatedData,
+}
