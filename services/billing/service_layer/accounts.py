@@ -11,7 +11,7 @@ from datetime import date
 import asyncpg
 
 from services.billing.adapters import repository as repo
-from services.billing.domain.rules import allocate, due_date_for, first_of_month
+from services.billing.domain.rules import allocate, cycle_month, due_date_for, first_of_month
 from services.billing.service_layer import clock
 from shared.contracts.billing import MODELS
 from shared.contracts.envelope import Envelope
@@ -69,20 +69,32 @@ async def on_enrollment(conn: asyncpg.Connection, event: Envelope) -> None:
         log.warning("a second enrollment for one coverage year; kept the first",
                     extra={"billing_account_number": ban, "coverage_year": d["coverage_year"]})
         return
-    # A renewal continues coverage already in force: no binder, its line is active at once.
+    # A renewal continues coverage already in force, and an enrollment whose coverage began
+    # before this month arrives already effectuated (taken over from the exchange's records):
+    # no binder for either, the line is active at once.
+    start_month = first_of_month(date.fromisoformat(d["coverage_start"]))
+    in_force = start_month <= first_of_month(today)
     renewal = any(ln["status"] == "active" for ln in await repo.lines(conn, ban))
-    await repo.insert_line(conn, ban, d, "active" if renewal else "pending_binder")
+    await repo.insert_line(conn, ban, d, "active" if renewal or in_force else "pending_binder")
     all_lines = await repo.lines(conn, ban)
     events = [_event(event, "account.opened", ban, {
         "billing_account_number": ban, "household_id": d["household_id"],
         "plan_type": d["plan_type"], "enrollment_ids": [ln["enrollment_id"] for ln in all_lines],
         "coverage_years": [ln["coverage_year"] for ln in all_lines], "aptc": bool(d["aptc"])})]
-    month = first_of_month(date.fromisoformat(d["coverage_start"]))
-    invoice = await repo.insert_invoice(conn, ban, d["coverage_year"], month,
-                                        "monthly" if renewal else "binder", d["premium_cents"],
-                                        due_date_for(month), today)
-    if invoice is not None:
-        events += await after_invoices(conn, ban, [invoice], today, event)
+    invoices = []
+    if not in_force:  # the first bill: the binder, or a renewal's first month
+        invoices.append(await repo.insert_invoice(
+            conn, ban, d["coverage_year"], start_month, "monthly" if renewal else "binder",
+            d["premium_cents"], due_date_for(start_month), today))
+    # The month the current cycle bills, in case today's cycle ran before this enrollment.
+    billed_now = cycle_month(today)
+    if start_month <= billed_now and billed_now.year == d["coverage_year"]:
+        invoices.append(await repo.insert_invoice(conn, ban, d["coverage_year"], billed_now,
+                                                  "monthly", d["premium_cents"],
+                                                  due_date_for(billed_now), today))
+    invoices = [inv for inv in invoices if inv is not None]
+    if invoices:
+        events += await after_invoices(conn, ban, invoices, today, event)
     await enqueue(conn, *events)
 
 

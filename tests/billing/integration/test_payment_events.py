@@ -96,9 +96,30 @@ async def test_payment_plan_spreads_past_due_and_suspends_delinquency(billing):
     again = await billing.client.post(f"/accounts/{ban}/payment-plan", json={"months": 3})
     assert again.status == 409
     # Current on the plan: no grace period starts.
-    counts = await jobs.delinquency(billing.pool, date(2027, 1, 27))
-    assert counts["grace_started"] == 0
+    await jobs.delinquency(billing.pool, date(2027, 1, 27))
+    assert await billing.outbox(ban, "account.delinquent") == []
+    shown = await (await billing.client.get(f"/accounts/{ban}/payment-plan")).json()
+    assert shown["status"] == "current" and shown["suspends_delinquency"] is True
+    assert [i["status"] for i in shown["schedule"]] == ["due", "upcoming", "upcoming"]
     # An installment missed: the plan is broken and delinquency proceeds.
-    counts = await jobs.delinquency(billing.pool, date(2027, 2, 25))
-    assert counts["grace_started"] == 1
+    clock.fix(date(2027, 2, 25))
+    await jobs.delinquency(billing.pool, date(2027, 2, 25))
+    assert [n["stage"] for n in await billing.outbox(ban, "account.delinquent")] == ["grace_started"]
     assert (await billing.summary(ban))["payment_plan"] is None
+    shown = await (await billing.client.get(f"/accounts/{ban}/payment-plan")).json()
+    assert shown["status"] == "broken" and shown["schedule"][0]["status"] == "missed"
+
+
+async def test_coverage_already_in_force_arrives_active_and_billed_for_next_month(billing):
+    clock.fix(date(2026, 11, 23))
+    ban = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2026, 1, 1),
+                               premium_cents=94_00)
+    s = await billing.summary(ban)
+    assert [(l["status"], l["balance_cents"], l["due_date"]) for l in s["lines"]] == \
+        [("due", 94_00, "2026-11-23")]
+    assert [i["coverage_month"] for i in await billing.outbox(ban, "invoice.issued")] == ["2026-12"]
+    assert await billing.pool.fetchval(
+        "SELECT status FROM lines WHERE billing_account_number = $1", ban) == "active"
+    # Today's cycle running afterwards bills nothing twice.
+    await jobs.invoice_cycle(billing.pool, date(2026, 11, 23))
+    assert await billing.months(ban) == ["2026-12"]
