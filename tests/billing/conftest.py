@@ -3,6 +3,7 @@ and helpers that publish what the exchange and the payments service would."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from datetime import date, datetime, timezone
@@ -95,6 +96,13 @@ class Billing:
     async def balance(self, ban: str) -> int:
         return (await self.summary(ban))["total_balance_cents"]
 
+    async def months(self, ban: str) -> list[str]:
+        """The coverage months billed to an account, oldest first."""
+        rows = await self.pool.fetch(
+            """SELECT to_char(coverage_month, 'YYYY-MM') FROM invoices
+               WHERE billing_account_number = $1 ORDER BY coverage_month, coverage_year""", ban)
+        return [r[0] for r in rows]
+
     async def outbox(self, ban: str, event_type: str) -> list[dict]:
         rows = await self.pool.fetch(
             "SELECT payload FROM outbox WHERE key = $1 AND event_type = $2 ORDER BY id", ban, event_type)
@@ -119,6 +127,10 @@ async def billing(infra, fresh_db):
                         payments_group=unique("test-billing-pay-"))
     service = build_service(settings)
     await service.start(http=False)
+    # Other suites publish payment events for small account numbers on the shared test
+    # Kafka (every fresh database numbers from 1); start ours far away from theirs. Their
+    # enrollments may still open accounts here, so tests assert on their own accounts.
+    await service.pool.execute("SELECT setval('ban_seq', $1)", random.randrange(10**6, 9 * 10**7))
     await service.wait_until_consuming()
     client = TestClient(TestServer(service.app))
     await client.start_server()

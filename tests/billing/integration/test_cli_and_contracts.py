@@ -1,0 +1,119 @@
+"""The jobs as operators run them (the command line, twice for one date), the binder
+deadline, and every event billing writes checked against docs/events.md's shapes."""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from datetime import date
+
+from services.billing.service_layer import clock, jobs
+from shared.contracts.billing import MODELS
+from shared.contracts.envelope import Envelope
+from shared.contracts.topics import BILLING_V1
+from tests.conftest import ROOT, unique
+
+
+async def cli(billing, *args: str) -> tuple[int, str]:
+    env = {**os.environ, "BILLING_DATABASE_URL": billing.service.settings.database_url,
+           "KAFKA_BOOTSTRAP": billing.infra.kafka_bootstrap}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.billing.cli", *args, cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    return proc.returncode, out.decode()
+
+
+async def test_the_cycle_from_the_command_line_runs_once_per_month_and_reconcile_exits_1(billing):
+    clock.fix(date(2026, 12, 1))
+    bans = [await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
+                                 premium_cents=150_00 + n) for n in range(3)]
+    code, out = await cli(billing, "invoice-cycle", "--date", "2027-01-06")
+    assert code == 0, out
+    assert "invoice-cycle 2027-01-06: " in out and "invoices issued for 2027-02" in out
+    for again in ("2027-01-06", "2027-01-20"):  # the same date, or the same month: no second bill
+        code, out = await cli(billing, "invoice-cycle", "--date", again)
+        assert code == 0, out
+    for ban in bans:
+        assert await billing.months(ban) == ["2027-01", "2027-02"]
+    for n, ban in enumerate(bans):
+        assert await billing.balance(ban) == 2 * (150_00 + n)
+    code, out = await cli(billing, "reconcile")
+    assert code == 0 and "OK" in out, out
+    # Someone books a payment entry that no payment backs: reconcile names the account.
+    await billing.pool.execute(
+        """INSERT INTO ledger (billing_account_number, coverage_year, coverage_month, invoice_id,
+                               kind, amount_cents)
+           SELECT billing_account_number, coverage_year, coverage_month, invoice_id, 'payment', -1
+           FROM invoices WHERE billing_account_number = $1 LIMIT 1""", bans[1])
+    code, out = await cli(billing, "reconcile")
+    assert code == 1, out
+    assert bans[1] in out and bans[0] not in out and "problems" in out
+
+
+async def test_an_unpaid_binder_means_coverage_never_starts_and_nothing_is_owed(billing):
+    clock.fix(date(2026, 11, 10))
+    unpaid = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
+                                  premium_cents=210_00)
+    paid = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
+                                premium_cents=210_00)
+    settled = await billing.publish_payment("payment.settled", paid, unique("pay-"), 210_00,
+                                            settled_on="2026-12-22")
+    clock.fix(date(2026, 12, 22))
+    await billing.applied(settled)
+    # On the due date itself nothing happens; the day after, the unpaid one is cancelled.
+    await jobs.binder_deadline(billing.pool, date(2026, 12, 23))
+    assert await billing.outbox(unpaid, "coverage.terminated") == []
+    clock.fix(date(2026, 12, 24))
+    await jobs.binder_deadline(billing.pool, date(2026, 12, 24))
+    await jobs.binder_deadline(billing.pool, date(2026, 12, 24))
+    ended = await billing.outbox(unpaid, "coverage.terminated")
+    assert [(e["reason"], e["effective_date"]) for e in ended] == [("binder_unpaid", "2027-01-01")]
+    assert await billing.outbox(paid, "coverage.terminated") == []
+    assert [e["coverage_start"] for e in await billing.outbox(paid, "coverage.effectuated")] == ["2027-01-01"]
+    s = await billing.summary(unpaid)
+    assert s["total_balance_cents"] == 0 and s["lines"][0]["status"] == "cancelled"
+    assert (await billing.outbox(unpaid, "balance.changed"))[-1]["total_balance_cents"] == 0
+    invoices = (await (await billing.client.get(f"/accounts/{unpaid}/invoices")).json())["invoices"]
+    assert [i["status"] for i in invoices] == ["void"]
+    # No monthly bill follows for the cancelled enrollment; the paid one is billed.
+    await jobs.invoice_cycle(billing.pool, date(2027, 1, 5))
+    assert await billing.months(unpaid) == ["2027-01"] and await billing.months(paid) == ["2027-01", "2027-02"]
+    assert await billing.balance(unpaid) == 0 and await billing.balance(paid) == 210_00
+    assert await jobs.reconcile(billing.pool) == []
+
+
+async def test_every_event_billing_writes_has_the_documented_shape(billing):
+    """Events built in Python and those the invoice cycle builds in SQL alike."""
+    clock.fix(date(2026, 12, 1))
+    household = unique("HH-")
+    ban = await billing.enroll(household_id=household, coverage_start=date(2027, 1, 1),
+                               premium_cents=99_99, aptc=True)
+    dental = await billing.enroll(household_id=household, coverage_start=date(2027, 1, 1),
+                                  premium_cents=20_00, plan_type="dental")
+    assert dental != ban
+    pid = unique("pay-")
+    await billing.applied(await billing.publish_payment("payment.settled", ban, pid, 150_00))
+    await jobs.invoice_cycle(billing.pool, date(2027, 1, 5))  # ban holds credit: careful path
+    await jobs.invoice_cycle(billing.pool, date(2027, 2, 5))  # both: the SQL path
+    await billing.applied(await billing.publish_payment("payment.returned", ban, pid, 150_00))
+    for day in (date(2027, 2, 24), date(2027, 3, 24), date(2027, 4, 24), date(2027, 5, 2)):
+        clock.fix(day)
+        await jobs.delinquency(billing.pool, day)
+    rows = await billing.pool.fetch("SELECT topic, key, event_type, payload FROM outbox ORDER BY id")
+    seen = set()
+    for row in rows:
+        envelope = Envelope.from_bytes(row["payload"])
+        assert row["topic"] == BILLING_V1 and envelope.key == row["key"] == envelope.data["billing_account_number"]
+        assert envelope.event_type == row["event_type"] and envelope.producer == "billing"
+        MODELS[envelope.event_type].model_validate(envelope.data)
+        seen.add(envelope.event_type)
+    assert seen >= {"account.opened", "invoice.issued", "balance.changed", "payment.applied",
+                    "payment.reversed", "account.delinquent", "coverage.effectuated",
+                    "coverage.terminated"}
+    # The cycle's SQL-built balance matches the account summary to the cent.
+    last = (await billing.outbox(dental, "balance.changed"))[-1]
+    s = await billing.summary(dental)
+    assert last["total_balance_cents"] == s["total_balance_cents"] == 60_00
+    assert last["lines"] == [{"coverage_year": 2027, "balance_cents": 60_00,
+                              "current_premium_cents": 20_00, "due_date": "2026-12-23"}]
