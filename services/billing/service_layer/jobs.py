@@ -216,8 +216,10 @@ async def _plan_is_current(conn: asyncpg.Connection, ban: str, day: date) -> boo
 
 
 async def reconcile(pool: asyncpg.Pool, progress: Progress = _quiet) -> list[dict]:
-    """For every account: each invoice's paid cache equals its ledger entries, and the
-    credits the ledger holds equal the settled, unreturned payments received."""
+    """For every account: each invoice's paid cache equals its ledger entries, every entry
+    of a coverage year belongs to an invoice of that year (so each line's balance, summed
+    from entries, is what its invoices still owe), and the money the ledger credits equals
+    the settled, unreturned payments received. Returns the problems (empty: all agree)."""
     async with pool.acquire() as conn:
         bad_invoices = await conn.fetch(
             """SELECT i.billing_account_number AS ban, i.invoice_id, i.amount_cents, i.paid_cents,
@@ -242,6 +244,15 @@ async def reconcile(pool: asyncpg.Pool, progress: Progress = _quiet) -> list[dic
                FROM credited c FULL JOIN received r ON r.ban = c.ban FULL JOIN pairs p
                  ON p.ban = coalesce(c.ban, r.ban)
                WHERE coalesce(c.cents, 0) <> coalesce(r.cents, 0) OR coalesce(p.cents, 0) <> 0""")
+        # Every entry with a coverage year sits on an invoice of that account and year, so
+        # the balance per line (entries) equals what its invoices say is still owed.
+        orphans = await conn.fetch(
+            """SELECT g.billing_account_number AS ban, count(*) AS n, sum(g.amount_cents)::bigint AS cents
+               FROM ledger g LEFT JOIN invoices i ON i.invoice_id = g.invoice_id
+                 AND i.billing_account_number = g.billing_account_number
+                 AND i.coverage_year = g.coverage_year
+               WHERE g.coverage_year IS NOT NULL AND i.invoice_id IS NULL
+               GROUP BY 1""")
     problems = [{"billing_account_number": r["ban"], "invoice_id": str(r["invoice_id"]),
                  "problem": f"invoice {r['amount_cents']} paid {r['paid_cents']} but ledger "
                             f"billed {r['billed']} paid {r['paid']}"} for r in bad_invoices]
@@ -249,6 +260,10 @@ async def reconcile(pool: asyncpg.Pool, progress: Progress = _quiet) -> list[dic
                   "problem": f"ledger credits {r['credited']} but settled payments {r['received']}"
                              + (f"; unbalanced credit pairs {r['credit_pairs']}" if r["credit_pairs"] else "")}
                  for r in bad_credits]
+    problems += [{"billing_account_number": r["ban"],
+                  "problem": f"{r['n']} ledger entries ({r['cents']} cents) on no invoice of their year"}
+                 for r in orphans]
+    problems.sort(key=lambda p: p["billing_account_number"])
     progress(f"reconcile: {len(problems)} problems")
     return problems
 

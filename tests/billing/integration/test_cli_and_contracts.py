@@ -46,9 +46,14 @@ async def test_the_cycle_from_the_command_line_runs_once_per_month_and_reconcile
                                kind, amount_cents)
            SELECT billing_account_number, coverage_year, coverage_month, invoice_id, 'payment', -1
            FROM invoices WHERE billing_account_number = $1 LIMIT 1""", bans[1])
+    # And an adjustment on a coverage year with no invoice behind it.
+    await billing.pool.execute(
+        """INSERT INTO ledger (billing_account_number, coverage_year, kind, amount_cents)
+           VALUES ($1, 2027, 'adjustment', -500)""", bans[2])
     code, out = await cli(billing, "reconcile")
     assert code == 1, out
-    assert bans[1] in out and bans[0] not in out and "problems" in out
+    assert bans[1] in out and bans[2] in out and bans[0] not in out and "problems" in out
+    assert "1 ledger entries (-500 cents) on no invoice of their year" in out
 
 
 async def test_an_unpaid_binder_means_coverage_never_starts_and_nothing_is_owed(billing):
