@@ -68,3 +68,16 @@ def test_payment_plans_split_to_the_cent():
     s = plan_schedule(100_01, 3, date(2027, 5, 1))
     assert [x["amount_cents"] for x in s] == [33_35, 33_33, 33_33]
     assert [x["due_date"] for x in s] == ["2027-05-23", "2027-06-23", "2027-07-23"]
+
+
+def test_plan_progress_marks_installments_and_breaks_on_a_missed_one():
+    from services.billing.domain.rules import plan_progress
+    s = plan_schedule(300_00, 3, date(2027, 2, 1))  # due Feb 23, Mar 23, Apr 23
+    p = plan_progress(s, 0, date(2027, 2, 10))
+    assert p.status == "current" and [i["status"] for i in p.installments] == ["due", "upcoming", "upcoming"]
+    p = plan_progress(s, 100_00, date(2027, 3, 1))
+    assert p.status == "current" and [i["status"] for i in p.installments] == ["paid", "due", "upcoming"]
+    p = plan_progress(s, 99_99, date(2027, 2, 24))  # a cent short after the due date
+    assert p.status == "broken" and p.installments[0]["status"] == "missed"
+    assert plan_progress(s, 300_00, date(2027, 2, 24)).status == "completed"
+    assert plan_progress(s, -50_00, date(2027, 2, 1)).paid_cents == 0  # a return nets below zero
