@@ -11,7 +11,8 @@ from datetime import date
 import asyncpg
 
 from services.billing.adapters import repository as repo
-from services.billing.domain.rules import allocate, cycle_month, due_date_for, first_of_month
+from services.billing.domain.rules import (add_months, allocate, cycle_month, due_date_for,
+                                           first_of_month)
 from services.billing.service_layer import clock
 from shared.contracts.billing import MODELS
 from shared.contracts.envelope import Envelope
@@ -253,10 +254,33 @@ async def resolve_delinquency(conn: asyncpg.Connection, ban: str, today: date,
     lines = await conn.fetch(
         """UPDATE lines SET status = 'active', terminated_on = NULL
            WHERE billing_account_number = $1 AND status = 'terminated' AND terminated_on = $2
-           RETURNING enrollment_id, coverage_year, coverage_start""", ban, row["terminated_on"])
+           RETURNING enrollment_id, coverage_year, coverage_start, premium_cents""",
+        ban, row["terminated_on"])
     await conn.execute("""UPDATE delinquencies SET status = 'reinstated', resolved_on = $2
                           WHERE billing_account_number = $1""", ban, today)
-    return [_event(cause, "coverage.effectuated", ban, {
+    events = [_event(cause, "coverage.effectuated", ban, {
         "billing_account_number": ban, "enrollment_id": r["enrollment_id"],
         "coverage_year": r["coverage_year"], "coverage_start": r["coverage_start"].isoformat(),
         "reinstated": True}) for r in lines]
+    invoices = await _bill_skipped_months(conn, ban, lines, today)
+    if invoices:
+        events += await after_invoices(conn, ban, invoices, today, cause)
+    return events
+
+
+async def _bill_skipped_months(conn: asyncpg.Connection, ban: str, lines: list, today: date) -> list:
+    """Coverage restored is coverage billed: the months the cycle skipped while the line was
+    terminated, up to the month today's cycle bills. A catch-up invoice is due on its usual
+    date, or today when that has passed (the member cannot have paid it earlier)."""
+    invoices = []
+    last = cycle_month(today)
+    for ln in lines:
+        month = max(first_of_month(ln["coverage_start"]), date(ln["coverage_year"], 1, 1))
+        while month <= last and month.year == ln["coverage_year"]:
+            inv = await repo.insert_invoice(conn, ban, ln["coverage_year"], month, "monthly",
+                                            ln["premium_cents"], max(due_date_for(month), today),
+                                            today)
+            if inv is not None:
+                invoices.append(inv)
+            month = add_months(month, 1)
+    return invoices

@@ -110,14 +110,19 @@ async def test_a_year_of_binder_invoices_payments_return_grace_termination_reins
     await cycle(billing, date(2027, 5, 5))
     assert (await billing.months(ban))[-1] == "2027-05"  # June is not billed after termination
 
-    # Paying everything owed reinstates the coverage.
+    # Paying everything owed reinstates the coverage, and June (skipped while terminated)
+    # is billed at once, due on its usual date.
     await settle(billing, ban, 2 * PREMIUM, date(2027, 5, 10))
     s = await billing.summary(ban)
-    assert s["total_balance_cents"] == 0 and s["lines"][0]["status"] == "paid"
+    assert s["total_balance_cents"] == PREMIUM and s["lines"][0]["status"] == "due"
+    assert s["lines"][0]["due_date"] == "2027-05-23" and s["delinquency"] is None
     reinstated = await billing.outbox(ban, "coverage.effectuated")
     assert reinstated[-1].get("reinstated") is True
+    assert (await billing.months(ban))[-2:] == ["2027-05", "2027-06"]
+    await settle(billing, ban, PREMIUM, date(2027, 5, 20))
+    assert await billing.balance(ban) == 0
     await cycle(billing, date(2027, 6, 5))
-    assert (await billing.months(ban))[-2:] == ["2027-05", "2027-07"]  # billing resumes
+    assert (await billing.months(ban))[-3:] == ["2027-05", "2027-06", "2027-07"]  # billing resumes
     assert await billing.balance(ban) == PREMIUM
 
     # The ledger agrees with itself, until someone corrupts it.
