@@ -32,7 +32,7 @@ from services.identity.config import Settings
 CONSUMED = (topics.ENROLLMENT_V1, topics.BILLING_V1)
 TEST_SETTINGS: dict[str, Any] = dict(
     argon2_time_cost=1, argon2_memory_kib=1024, lookup_ip_limit=1000, lookup_target_limit=1000,
-    login_failures_max=3, lockout_s=2, password_reset_ttl_s=3)
+    login_failures_max=3, lockout_s=5, password_reset_ttl_s=5)
 
 
 async def start_group_at_end(bootstrap: str, group: str) -> None:
