@@ -1,9 +1,8 @@
 """Billing's daily jobs, each runnable for any business date; a second run for the same
 date changes nothing (every write is keyed by account and month or recorded once).
 
-- invoice-cycle: bill coverage month M (the month after the date) for every line in force,
-  due the 23rd of the date's month; in chunks of accounts, one transaction per chunk, so a
-  million accounts stream in flat memory and a killed run resumes where it stopped.
+- invoice-cycle (service_layer/cycle.py): bill coverage month M (the month after the date)
+  for every line in force, due the 23rd of the date's month.
 - binder-deadline: a binder still unpaid after its due date means the enrollment never
   starts (`coverage.terminated`, reason binder_unpaid).
 - delinquency: grace periods start, are noticed each month and end in termination.
@@ -11,83 +10,18 @@ date changes nothing (every write is keyed by account and month or recorded once
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import date
 
 import asyncpg
 
 from services.billing.adapters import repository as repo
-from services.billing.domain.rules import (Grace, cycle_month, due_date_for, grace_for,
-                                           month_of_grace, plan_progress, termination_date)
-from services.billing.service_layer.accounts import (PRODUCER, _event, after_invoices,
-                                                      balance_changed)
-from shared.contracts.topics import BILLING_V1
+from services.billing.domain.rules import (Grace, grace_for, month_of_grace, plan_progress,
+                                           termination_date)
+from services.billing.service_layer.accounts import _event, balance_changed
+from services.billing.service_layer.cycle import Progress, _quiet, invoice_cycle
 from shared.outbox import enqueue, enqueue_many
 
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
-
-
-async def invoice_cycle(pool: asyncpg.Pool, day: date, progress: Progress = _quiet,
-                        chunk: int = 5000) -> dict:
-    """Bill coverage month M = the month after `day` for every line in force, due the 23rd
-    of `day`'s month, with `invoice.issued` and `balance.changed` through the outbox.
-
-    Accounts are walked in keyset-paginated ranges of `chunk`; each range is one
-    transaction of a few set-based statements (INSERT ... SELECT for invoices, ledger
-    entries and outbox rows), so memory stays flat however many accounts there are and a
-    killed run resumes where it stopped. Accounts holding credit (rare) take the careful
-    per-account path that spends the credit on the new invoice first.
-    """
-    month = cycle_month(day)
-    due = due_date_for(month)
-    cursor, issued, accounts, events = "", 0, 0, 0
-    total = await pool.fetchval("SELECT count(*) FROM accounts")
-    while True:
-        async with pool.acquire() as conn, conn.transaction():
-            hi = await repo.range_end(conn, cursor, chunk)
-            if hi is None:
-                break
-            await repo.take_premium_changes(conn, cursor, hi, month.year)
-            invoices = await repo.bill_range(conn, cursor, hi, month, due, day)
-            events += await _cycle_events(conn, invoices, day)
-            accounts += await conn.fetchval(
-                """SELECT count(*) FROM accounts WHERE billing_account_number > $1
-                   AND billing_account_number <= $2""", cursor, hi)
-        cursor = hi
-        issued += len(invoices)
-        progress(f"invoice-cycle {day}: {accounts:,}/{total:,} accounts, "
-                 f"{issued:,} invoices issued for {month:%Y-%m}")
-    summary = {"coverage_month": month.isoformat(), "invoices_issued": issued,
-               "accounts": accounts, "events": events}
-    async with pool.acquire() as conn:
-        await repo.record_job(conn, "invoice-cycle", day, summary)
-    return summary
-
-
-async def _cycle_events(conn: asyncpg.Connection, invoices: list[asyncpg.Record],
-                        day: date) -> int:
-    """Announce a range's new invoices; returns how many outbox rows were written."""
-    if not invoices:
-        return 0
-    by_account: dict[str, list] = {}
-    for inv in invoices:
-        by_account.setdefault(inv["billing_account_number"], []).append(inv["invoice_id"])
-    careful = await repo.holding_credit(conn, list(by_account))
-    written = 0
-    for ban in sorted(careful):  # rare: spend the credit, the slow careful way
-        rows = await repo.invoices_by_id(conn, by_account.pop(ban))
-        events = await after_invoices(conn, ban, list(rows), day)
-        await enqueue_many(conn, events)
-        written += len(events)
-    ids = [i for ids in by_account.values() for i in ids]
-    if ids:
-        written += await repo.enqueue_cycle_events(
-            conn, ids, BILLING_V1, datetime.now(timezone.utc).isoformat(), PRODUCER)
-    return written
+__all__ = ["binder_deadline", "delinquency", "invoice_cycle", "reconcile"]
 
 
 async def binder_deadline(pool: asyncpg.Pool, day: date, progress: Progress = _quiet) -> dict:
