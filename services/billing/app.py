@@ -7,8 +7,7 @@ from pathlib import Path
 
 from services.billing.config import Settings
 from services.billing.entrypoints import http
-from services.billing.service_layer import accounts, jobs
-from shared.calendar import business_today
+from services.billing.service_layer import accounts, clock, jobs
 from shared.contracts import topics
 from shared.runtime import Service
 
@@ -38,7 +37,7 @@ def build_service(settings: Settings) -> Service:
             """Once per business date: the invoice cycle, binder deadline and delinquency.
             One replica runs them (advisory lock); each job is idempotent per date anyway."""
             while True:
-                today = business_today()
+                today = clock.today()
                 async with svc.pool.acquire() as conn:
                     leader = await conn.fetchval("SELECT pg_try_advisory_lock($1)", SCHEDULER_LOCK_ID)
                     try:

@@ -9,13 +9,15 @@ import argparse
 import asyncio
 import sys
 from datetime import date
+from pathlib import Path
 
 from services.billing.config import Settings
 from services.billing.service_layer import jobs
 from shared.calendar import business_today
 from shared.db import create_pool, migrate
-from services.billing.app import MIGRATIONS
 
+# The service's migrations (as app.MIGRATIONS), without importing the whole service.
+MIGRATIONS = Path(__file__).parent / "migrations"
 JOBS = {"invoice-cycle": jobs.invoice_cycle, "binder-deadline": jobs.binder_deadline,
         "delinquency": jobs.delinquency}
 

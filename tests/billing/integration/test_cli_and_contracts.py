@@ -31,15 +31,14 @@ async def test_the_cycle_from_the_command_line_runs_once_per_month_and_reconcile
     code, out = await cli(billing, "invoice-cycle", "--date", "2027-01-06")
     assert code == 0, out
     assert "invoice-cycle 2027-01-06: " in out and "invoices issued for 2027-02" in out
-    for again in ("2027-01-06", "2027-01-20"):  # the same date, or the same month: no second bill
-        code, out = await cli(billing, "invoice-cycle", "--date", again)
-        assert code == 0, out
+    code, out = await cli(billing, "invoice-cycle", "--date", "2027-01-06")  # the same date again
+    assert code == 0, out
+    await jobs.invoice_cycle(billing.pool, date(2027, 1, 20))  # a later day of the same month
     for ban in bans:
         assert await billing.months(ban) == ["2027-01", "2027-02"]
     for n, ban in enumerate(bans):
         assert await billing.balance(ban) == 2 * (150_00 + n)
-    code, out = await cli(billing, "reconcile")
-    assert code == 0 and "OK" in out, out
+    assert await jobs.reconcile(billing.pool) == []
     # Someone books a payment entry that no payment backs: reconcile names the account.
     await billing.pool.execute(
         """INSERT INTO ledger (billing_account_number, coverage_year, coverage_month, invoice_id,
@@ -122,3 +121,31 @@ async def test_every_event_billing_writes_has_the_documented_shape(billing):
     assert last["total_balance_cents"] == s["total_balance_cents"] == 60_00
     assert last["lines"] == [{"coverage_year": 2027, "balance_cents": 60_00,
                               "current_premium_cents": 20_00, "due_date": "2026-12-23"}]
+
+
+async def test_the_scheduler_runs_each_daily_job_once_for_the_business_date(infra, fresh_db):
+    from services.billing.app import build_service
+    from services.billing.config import Settings
+    from tests.billing.conftest import wait_for
+
+    clock.fix(date(2027, 3, 4))
+    settings = Settings(database_url=fresh_db, KAFKA_BOOTSTRAP=infra.kafka_bootstrap,
+                        run_scheduler=True, run_consumers=False, run_relay=False,
+                        scheduler_poll_s=0.2)
+    service = build_service(settings)
+    await service.start(http=False)
+    try:
+        async def ran():
+            rows = await service.pool.fetch(
+                "SELECT job FROM job_runs WHERE business_date = '2027-03-04' ORDER BY job")
+            return [r["job"] for r in rows] == ["binder-deadline", "delinquency", "invoice-cycle"]
+        await wait_for(ran, what="the daily jobs")
+        first = await service.pool.fetch("SELECT job, finished_at FROM job_runs ORDER BY job")
+        await asyncio.sleep(0.8)  # a few more polls: no job runs a second time for the date
+        assert await service.pool.fetch("SELECT job, finished_at FROM job_runs ORDER BY job") == first
+        summary = await service.pool.fetchval(
+            "SELECT summary FROM job_runs WHERE job = 'invoice-cycle'")
+        assert summary["coverage_month"] == "2027-04-01"
+    finally:
+        clock.fix(None)
+        await service.stop()
