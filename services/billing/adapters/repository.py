@@ -272,7 +272,8 @@ async def job_done(conn: asyncpg.Connection, job: str, day: date) -> dict | None
 
 
 async def record_job(conn: asyncpg.Connection, job: str, day: date, summary: dict) -> None:
+    """The first completed run of a job for a date is kept (a rerun finds nothing to do, and
+    its empty summary must not hide what the first run did)."""
     await conn.execute("""INSERT INTO job_runs (job, business_date, summary) VALUES ($1, $2, $3)
-                          ON CONFLICT (job, business_date) DO UPDATE SET summary = EXCLUDED.summary,
-                          finished_at = now()""", job, day, summary)
+                          ON CONFLICT (job, business_date) DO NOTHING""", job, day, summary)
 
