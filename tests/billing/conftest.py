@@ -16,9 +16,15 @@ from services.billing.app import build_service
 from services.billing.config import Settings
 from services.billing.service_layer import clock
 from shared.contracts.envelope import Envelope
+from shared.contracts.payments import (PaymentReturnedData, PaymentSettledData,
+                                       PaymentSubmittedData)
 from shared.contracts.topics import PAYMENTS_V1
 from shared.outbox import make_producer
 from tests.conftest import unique
+
+
+PAYMENT_MODELS = {"payment.submitted": PaymentSubmittedData, "payment.settled": PaymentSettledData,
+                  "payment.returned": PaymentReturnedData}
 
 
 class Billing:
@@ -64,10 +70,12 @@ class Billing:
         if event_type == "payment.settled":
             data["settled_on"] = extra.pop("settled_on", "2027-01-01")
         if event_type == "payment.returned":
+            del data["allocations"]  # a return names the payment, not its allocations
             data.update(return_code=extra.pop("return_code", "R01"), return_reason="Insufficient funds",
                         returned_on="2027-01-05", will_retry=False, method_disabled=False,
                         mandate_cancelled=False)
         data.update(extra)
+        PAYMENT_MODELS[event_type].model_validate(data)  # exactly what payments publishes
         event = Envelope(event_type=event_type, producer="payments", key=ban, data=data)
         await self.send(event)
         return event
