@@ -22,6 +22,7 @@ from shared.db import create_pool, migrate
 from shared.kafka import ensure_topics
 from shared.outbox import OutboxRelay, enqueue, make_producer
 from tests.conftest import ROOT, unique
+from tests.helpers import wait_for
 
 EVENT_TYPE = "notification.sent"  # any registered type; the tests publish to a private topic
 
@@ -69,15 +70,6 @@ async def running_consumer(infra, pool, topic: str, group: str):
     finally:
         await broker.stop()
         await producer.stop()
-
-
-async def wait_for(predicate, timeout_s: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 15.0) -> list:

@@ -2,9 +2,7 @@
 and helpers that publish what the exchange and the payments service would."""
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 import uuid
 from datetime import date, datetime, timezone
 
@@ -21,6 +19,7 @@ from shared.contracts.payments import (PaymentReturnedData, PaymentSettledData,
 from shared.contracts.topics import PAYMENTS_V1
 from shared.outbox import make_producer
 from tests.conftest import unique
+from tests.helpers import wait_for  # noqa: F401 - re-exported to the tests
 
 
 PAYMENT_MODELS = {"payment.submitted": PaymentSubmittedData, "payment.settled": PaymentSettledData,
@@ -115,16 +114,6 @@ class Billing:
         rows = await self.pool.fetch(
             "SELECT payload FROM outbox WHERE key = $1 AND event_type = $2 ORDER BY id", ban, event_type)
         return [Envelope.from_bytes(r["payload"]).data for r in rows]
-
-
-async def wait_for(fn, timeout_s: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = await fn()
-        if result:
-            return result
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

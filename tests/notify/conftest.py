@@ -4,8 +4,6 @@ server). One per test module: a fresh database and a consumer group of its own, 
 the end of the topics so other test runs' events are not replayed."""
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +20,11 @@ from services.notify.app import build_service
 from services.notify.config import Settings
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope
-from shared.contracts.topics import dlq_topic, topic_for
+from shared.contracts.topics import dlq_topic
 from shared.http import errors_middleware
 from shared.kafka import ensure_topics
 from shared.runtime import Service
+from tests.helpers import publish_events, wait_for
 
 CONSUMED = (topics.ENROLLMENT_V1, topics.IDENTITY_V1, topics.BILLING_V1, topics.PAYMENTS_V1)
 
@@ -70,20 +69,10 @@ class NotifyEnv:
         return self.catcher.store
 
     async def publish(self, *events: Envelope) -> None:
-        for e in events:
-            await self.producer.send_and_wait(topic_for(e.event_type), e.to_bytes(),
-                                              key=e.key.encode(), headers=e.headers())
+        await publish_events(self.producer, *events)
 
     async def wait_for(self, predicate, timeout_s: float = 30.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            result = predicate()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return result
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}")
+        return await wait_for(predicate, timeout_s, what, poll_s=0.1)
 
     async def wait_for_emails(self, address: str, count: int, timeout_s: float = 30.0) -> list[dict]:
         return await self.wait_for(lambda: (m := self.mail.to(address)) and len(m) >= count and m,

@@ -4,8 +4,7 @@ library on temporary ACH folders. One per test module: a fresh database, a consu
 of its own started at the end of billing.v1, and a clock the tests can move."""
 from __future__ import annotations
 
-import asyncio
-import time
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -29,6 +28,7 @@ from shared.contracts.payments import DATA_MODELS
 from shared.http import errors_middleware
 from shared.kafka import ensure_topics
 from shared.runtime import Service
+from tests.helpers import publish_events, wait_for  # noqa: F401 - re-exported to the tests
 
 ROUTING = "011000015"      # passes the ABA check digit
 ROUTING_2 = "021000021"
@@ -51,7 +51,7 @@ CONTACT = {"email": "maria@example.org", "email_confirmation": "maria@example.or
 
 
 def new_ban() -> str:
-    return "7" + str(uuid.uuid4().int)[:9]
+    return f"7{secrets.randbelow(10**9):09d}"
 
 
 def new_account(tail: str = "") -> str:
@@ -106,9 +106,7 @@ class PaymentsEnv:
         return self.service.state["deps"]
 
     async def publish(self, *events: Envelope) -> None:
-        for e in events:
-            await self.producer.send_and_wait(topics.topic_for(e.event_type), e.to_bytes(),
-                                              key=e.key.encode(), headers=e.headers())
+        await publish_events(self.producer, *events)
 
     async def open_account(self, ban: str, lines: dict[int, int], plan_type: str = "health") -> None:
         """Billing opens the account and announces its balance; waits for the projection."""
@@ -147,18 +145,6 @@ class PaymentsEnv:
 
     def outbound_dir(self) -> Path:
         return Path(self.settings.ach_outbound_dir)
-
-
-async def wait_for(predicate, timeout_s: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def _admin(infra, sql: str) -> None:

@@ -1,6 +1,7 @@
 """Many mandates at once, straight into the tables (the autopay run's input)."""
 from __future__ import annotations
 
+import secrets
 import uuid
 
 import asyncpg
@@ -15,8 +16,10 @@ async def seed_mandates(pool: asyncpg.Pool, cipher: AccountCipher, count: int,
     """`count` accounts, each with an active mandate on its own checking account; every
     `zero_every`-th account owes nothing. Returns the billing account numbers."""
     bans, owed, methods, mandates = [], [], [], []
+    # Consecutive numbers from a random start: thousands of random picks would collide.
+    start = secrets.randbelow(10**9 - count)
     for i in range(count):
-        ban = "7" + str(uuid.uuid4().int)[:9]
+        ban = f"7{start + i:09d}"
         method_id, mandate_id = uuid.uuid4(), uuid.uuid4()
         account = str(uuid.uuid4().int)[:10] + "00"
         blob, key_id = cipher.encrypt(account, method_id)

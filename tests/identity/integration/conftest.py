@@ -6,11 +6,9 @@ and billing.v1 events and waiting for them to be applied.
 A module may set `IDENTITY_SETTINGS = {...}` to override settings (small limits, say)."""
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import random
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -23,11 +21,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope
-from shared.contracts.topics import dlq_topic, topic_for
+from shared.contracts.topics import dlq_topic
 from shared.kafka import ensure_topics
 from shared.runtime import Service
 from services.identity.app import build_service
 from services.identity.config import Settings
+from tests.helpers import publish_events, wait_for
 
 CONSUMED = (topics.ENROLLMENT_V1, topics.BILLING_V1)
 TEST_SETTINGS: dict[str, Any] = dict(
@@ -133,20 +132,10 @@ class IdentityEnv:
         return self.service.state["identity"]
 
     async def publish(self, *events: Envelope) -> None:
-        for e in events:
-            await self.producer.send_and_wait(topic_for(e.event_type), e.to_bytes(),
-                                              key=e.key.encode(), headers=e.headers())
+        await publish_events(self.producer, *events)
 
     async def wait_for(self, predicate, timeout_s: float = 30.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            result = predicate()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return result
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}")
+        return await wait_for(predicate, timeout_s, what)
 
     async def wait_applied(self, *events: Envelope) -> None:
         ids = [e.event_id for e in events]
