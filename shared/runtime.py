@@ -23,6 +23,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from shared.consumer import BatchHandler, DeadLetters, Handler, IdempotentConsumer, subscribe
+from shared.contracts.envelope import Envelope
 from shared.contracts.topics import TOPICS, dlq_topic
 from shared.db import create_pool, migrate, pending_migrations
 from shared.http import create_app, json_response
@@ -73,7 +74,7 @@ class Service:
         self._started = False
         self._kafka_ok_at = 0.0
         for topic in produces:  # documents what this service publishes in its AsyncAPI
-            self.broker.publisher(topic, title=f"{topic}:publish",
+            self.broker.publisher(topic, title=f"{topic}:publish", schema=Envelope,
                                   description=f"Event types: {', '.join(TOPICS[topic].event_types)}")
         self.app.router.add_get("/asyncapi.json", self._asyncapi)
 
@@ -81,9 +82,17 @@ class Service:
     def consume(self, group_id: str, *topics: str, handlers: dict[str, Handler] | None = None,
                 batch_handler: BatchHandler | None = None,
                 event_types: Sequence[str] | None = None, max_records: int = 1000) -> None:
-        """Declare an idempotent consumer group (created and subscribed at start)."""
-        self.consumers.append(ConsumerSpec(group_id, topics, handlers, batch_handler,
-                                           event_types, max_records))
+        """Declare an idempotent consumer group. It is subscribed now (so the AsyncAPI
+        document lists it) and gets its database pool and dead-letter producer at start."""
+        spec = ConsumerSpec(group_id, topics, handlers, batch_handler, event_types, max_records)
+        self.consumers.append(spec)
+        if not self.settings.run_consumers:
+            return
+        spec.consumer = IdempotentConsumer(
+            None, group_id, None, handlers=handlers, batch_handler=batch_handler,  # type: ignore[arg-type]
+            event_types=event_types, attempts_max=self.settings.consumer_attempts_max)
+        subscribe(self.broker, spec.consumer, *topics, max_records=max_records,
+                  offset_reset=self.settings.consumer_offset_reset)
 
     def job(self, fn: BackgroundJob) -> BackgroundJob:
         """Declare a coroutine that runs for the life of the process (a scheduler, say)."""
@@ -117,14 +126,10 @@ class Service:
         await self.producer.start()
         for hook in self.startup_hooks:
             await hook(self)
-        if s.run_consumers:
-            for spec in self.consumers:
-                spec.consumer = IdempotentConsumer(
-                    self.pool, spec.group_id, DeadLetters(self.producer, spec.group_id),
-                    handlers=spec.handlers, batch_handler=spec.batch_handler,
-                    event_types=spec.event_types, attempts_max=s.consumer_attempts_max)
-                subscribe(self.broker, spec.consumer, *spec.topics, max_records=spec.max_records,
-                          offset_reset=s.consumer_offset_reset)
+        for spec in self.consumers:
+            if spec.consumer is not None:
+                spec.consumer.pool = self.pool
+                spec.consumer.dead_letters = DeadLetters(self.producer, spec.group_id)
         await self.broker.start()
         if s.run_relay:
             self.relay = OutboxRelay(self.pool, self.producer)
