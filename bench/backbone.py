@@ -198,18 +198,10 @@ async def main(events: int, rounds: int) -> None:
     print(f"ratio backbone/raw: {bb_m / raw_m:.2f}")
 
 
-def start_bench_servers() -> None:
-    """The bench profile's Kafka and PostgreSQL (reused when already running)."""
-    profile = infra.PROFILES["bench"]
-    profile.state.mkdir(parents=True, exist_ok=True)
-    infra.pg_up(profile)
-    infra.kafka_up(profile)
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="backbone throughput")
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    start_bench_servers()
+    infra.up("bench")
     asyncio.run(main(args.events, args.rounds))

@@ -25,7 +25,6 @@ sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
 
-from bench.backbone import start_bench_servers  # noqa: E402
 from scripts import infra  # noqa: E402
 from services.billing.app import MIGRATIONS  # noqa: E402
 from services.billing.domain.numbers import make_ban  # noqa: E402
@@ -117,5 +116,5 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--relay", action="store_true")
     args = parser.parse_args()
-    start_bench_servers()
+    infra.up("bench")
     asyncio.run(main(args.accounts, args.steps, args.relay))

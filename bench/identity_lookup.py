@@ -347,14 +347,6 @@ async def main(args: argparse.Namespace) -> None:
         await admin.close()
 
 
-def start_bench_servers() -> None:
-    """The bench profile's Kafka and PostgreSQL (reused when already running)."""
-    profile = infra.PROFILES["bench"]
-    profile.state.mkdir(parents=True, exist_ok=True)
-    infra.pg_up(profile)
-    infra.kafka_up(profile)
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="identity lookup throughput and latency")
     parser.add_argument("--members", type=int, default=100_000)
@@ -366,7 +358,7 @@ if __name__ == "__main__":
                         help="also offer lookups at this fixed rate (open loop) to read p99 below saturation; 0: skip")
     args = parser.parse_args()
     assert 1 <= args.members <= 5_000_000 and 1 <= args.duration <= 120 and 1 <= args.rounds <= 10
-    start_bench_servers()
+    infra.up("bench")
     try:
         import uvloop
         uvloop.install()

@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -298,6 +297,16 @@ async def create_topics(bootstrap: str) -> None:
     from shared.kafka import ensure_topics
 
     await ensure_topics(bootstrap)
+
+
+def up(profile_name: str) -> Profile:
+    """Start (or reuse) a profile's PostgreSQL and Kafka; for scripts such as benchmarks.
+    Call it before an event loop runs: it runs short loops of its own."""
+    p = PROFILES[profile_name]
+    p.state.mkdir(parents=True, exist_ok=True)
+    pg_up(p)
+    kafka_up(p)
+    return p
 
 
 # ---------------------------------------------------------------- entry point

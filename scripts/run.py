@@ -96,11 +96,7 @@ async def serve(profile: infra.Profile) -> int:
 
 
 def main() -> int:
-    profile = infra.PROFILES["run"]
-    profile.state.mkdir(parents=True, exist_ok=True)
-    infra.pg_up(profile)
-    infra.kafka_up(profile)
-    return asyncio.run(serve(profile))
+    return asyncio.run(serve(infra.up("run")))
 
 
 if __name__ == "__main__":
