@@ -155,6 +155,19 @@ async def commit_at_end(bootstrap: str, group: str) -> None:
         await consumer.stop()
 
 
+def _sender_replica(settings_kwargs: dict, ready) -> None:
+    """Another notify replica that only sends (no consumer, no relay, no scheduler): how an
+    SRE scales delivery. Claims use SKIP LOCKED, so replicas never send one message twice."""
+    async def serve() -> None:
+        service = build_service(Settings(**settings_kwargs, run_consumers=False, run_relay=False))
+        await service.start(http=False)
+        ready.set()
+        await asyncio.Event().wait()
+    import uvloop
+    uvloop.install()
+    asyncio.run(serve())
+
+
 async def main(args) -> None:
     run = uuid.uuid4().hex[:8]
     db = f"bench_notify_{run}"
@@ -166,9 +179,11 @@ async def main(args) -> None:
     port = sink.port
     group = f"notify.bench.{run}"
     service = None
+    replicas: list = []
     try:
         print(f"notify bench: {args.events:,} events, {args.connections} SMTP connections, "
-              f"{args.workers} sender loops of {args.batch}; "
+              f"{args.workers} sender loops of {args.batch}, "
+              f"{args.sender_processes} extra sender-only replica process(es); "
               f"2 cores shared by Kafka, PostgreSQL, the SMTP sink process and this one")
         ceilings = [await smtp_ceiling(port, 3000, args.connections) for _ in range(3)]
         ceiling = statistics.median(ceilings)
@@ -177,10 +192,18 @@ async def main(args) -> None:
         sink.reset()
         await ensure_topics(args.kafka, extra={dlq_topic(group): 1})
         await commit_at_end(args.kafka, group)
-        settings = Settings(database_url=dsn, kafka_bootstrap=args.kafka, consumer_group=group,
-                            smtp_port=port, smtp_connections=args.connections, sender_batch=args.batch,
-                            sender_workers=args.workers, run_scheduler=False, db_pool_max=20,
-                            sender_idle_poll_s=0.02, log_level="WARNING")
+        common = dict(database_url=dsn, kafka_bootstrap=args.kafka, consumer_group=group,
+                      smtp_port=port, smtp_connections=args.connections, sender_batch=args.batch,
+                      sender_workers=args.workers, run_scheduler=False, db_pool_max=20,
+                      sender_idle_poll_s=0.02, log_level="WARNING")
+        settings = Settings(**common)
+        for _ in range(args.sender_processes):
+            ready = multiprocessing.Event()
+            replica = multiprocessing.Process(target=_sender_replica, args=(common, ready), daemon=True)
+            replica.start()
+            replicas.append(replica)
+            if not ready.wait(60):
+                raise RuntimeError("a sender replica did not start")
         service = build_service(settings)
         await service.start(http=False)
         await service.wait_until_consuming()
@@ -229,6 +252,9 @@ async def main(args) -> None:
     finally:
         if service is not None:
             await service.stop()
+        for replica in replicas:
+            replica.terminate()
+            replica.join(5)
         sink.close()
         admin = await asyncpg.connect(args.pg_admin_dsn)
         await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
@@ -242,6 +268,8 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=1000, help="notifications per sender claim")
     parser.add_argument("--workers", type=int, default=3, help="concurrent sender loops")
     parser.add_argument("--timeout-s", type=float, default=900)
+    parser.add_argument("--sender-processes", type=int, default=0,
+                        help="extra notify replicas that only send (scale-out of delivery)")
     parser.add_argument("--kafka", default=os.environ.get("BENCH_KAFKA_BOOTSTRAP", "127.0.0.1:29092"))
     parser.add_argument("--pg-admin-dsn", default=os.environ.get(
         "BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55434/postgres"))
