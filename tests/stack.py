@@ -69,9 +69,28 @@ class RunningStack:
             phone=member["phone"], language=language)
         await publish(self.infra.kafka_bootstrap, [event])
         if wait:
-            account = await self.wait_for_account(member["household_id"], plan_type)
+            account = await self.wait_for_account(member["household_id"], plan_type, timeout_s=60)
             member["billing_account_number"] = account["billing_account_number"]
+            if shopped_hours_ago >= 4:
+                await self.wait_until_identity_knows(member)
         return member
+
+    async def wait_until_identity_knows(self, member: dict) -> None:
+        """identity consumes the same enrollment (and billing's account.opened) on its own
+        schedule; ask it directly, from addresses of its own so the tests' lookup budget is
+        untouched (a few tries only: identity also counts lookups per target)."""
+        body = {"plan_type": member["plan_type"], "id_type": "enrollment_id",
+                "id_value": member["enrollment_id"], "first_name": member["first_name"],
+                "last_name": member["last_name"],
+                "date_of_birth": member["date_of_birth"].isoformat()}
+        async with aiohttp.ClientSession() as http:
+            for attempt, pause_s in enumerate((0.5, 1, 1.5, 2, 3, 4)):
+                async with http.post(f"{self.identity_url}/lookups",
+                                     json={**body, "client_ip": f"198.51.100.{attempt + 1}"}) as r:
+                    if r.status == 200:
+                        return
+                await asyncio.sleep(pause_s)
+        raise TimeoutError(f"identity never found enrollment {member['enrollment_id']}")
 
     async def wait_for_account(self, household_id: str, plan_type: str,
                                timeout_s: float = 30) -> dict:

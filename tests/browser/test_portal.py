@@ -10,7 +10,6 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import check_page, choose
-from tests.gateway.seed import seed_member
 
 pytestmark = pytest.mark.browser
 ROUTING = "011000015"
@@ -61,7 +60,7 @@ async def fill_bank(page: Page, account: str = "123456789") -> None:
 
 @pytest.mark.parametrize("id_type", ["enrollment_id", "ssn", "billing_account_number"])
 async def test_quick_pay_by_each_id_type_ends_in_a_confirmation_and_an_email(page, stack, id_type):
-    member = await seed_member(stack, shopped_hours_ago=5)
+    member = await stack.seed_member(shopped_hours_ago=5)
     await identify(page, member, id_type)
     await expect(page.locator("h1")).to_contain_text("Step 3")
     await check_page(page, "step3-contact")
@@ -92,7 +91,7 @@ async def test_quick_pay_by_each_id_type_ends_in_a_confirmation_and_an_email(pag
 
 
 async def test_wrong_date_of_birth_says_not_found_with_the_help_line(page, stack):
-    member = await seed_member(stack, shopped_hours_ago=5)
+    member = await stack.seed_member(shopped_hours_ago=5)
     await identify(page, member, "enrollment_id", date_of_birth="1901-01-01")
     problem = page.locator("#lookup-problem")
     await expect(problem).to_contain_text("name and date of birth must match")
@@ -102,7 +101,7 @@ async def test_wrong_date_of_birth_says_not_found_with_the_help_line(page, stack
 
 
 async def test_ssn_copies_that_differ_are_caught_next_to_the_field(page, stack):
-    member = await seed_member(stack, shopped_hours_ago=5)
+    member = await stack.seed_member(shopped_hours_ago=5)
     wrong = member["ssn"][:-1] + str((int(member["ssn"][-1]) + 1) % 10)
     await identify(page, member, "ssn", ssn_again=wrong)
     await expect(page.locator("#ssn-confirmation-error")).to_contain_text("not the same")
@@ -112,7 +111,7 @@ async def test_ssn_copies_that_differ_are_caught_next_to_the_field(page, stack):
 
 
 async def test_a_plan_shopped_an_hour_ago_cannot_be_paid_yet(page, stack):
-    member = await seed_member(stack, shopped_hours_ago=1)
+    member = await stack.seed_member(shopped_hours_ago=1)
     await identify(page, member, "enrollment_id")
     problem = page.locator("#lookup-problem")
     await expect(problem).to_contain_text("less than 4 hours ago")
@@ -121,7 +120,7 @@ async def test_a_plan_shopped_an_hour_ago_cannot_be_paid_yet(page, stack):
 
 
 async def test_register_log_in_set_up_and_cancel_autopay(page, stack):
-    member = await seed_member(stack, shopped_hours_ago=5)
+    member = await stack.seed_member(shopped_hours_ago=5)
     username = f"user{member['enrollment_id'][-6:]}"
     password = "Correct-Horse-Battery-42"
     await page.goto("/register")
@@ -180,7 +179,7 @@ async def test_register_log_in_set_up_and_cancel_autopay(page, stack):
 
 
 async def test_spanish_portal(page, stack):
-    member = await seed_member(stack, shopped_hours_ago=5)
+    member = await stack.seed_member(shopped_hours_ago=5)
     await page.goto("/quick-pay?lang=es")
     await expect(page.locator("html")).to_have_attribute("lang", "es")
     await expect(page.locator("h1")).to_contain_text("Pago rápido")
@@ -221,7 +220,7 @@ async def register_by_api(stack, member: dict, username: str, password: str) -> 
 
 
 async def test_forgot_password_email_link_sets_a_new_password(page, stack):
-    member = await seed_member(stack, shopped_hours_ago=5)
+    member = await stack.seed_member(shopped_hours_ago=5)
     username = f"reset{member['enrollment_id'][-6:]}"
     await register_by_api(stack, member, username, "Old-Password-Long-7")
     await page.goto("/login")
@@ -246,7 +245,7 @@ async def test_forgot_password_email_link_sets_a_new_password(page, stack):
 
 
 async def test_repeated_wrong_passwords_show_the_lockout_message(page, stack):
-    member = await seed_member(stack, shopped_hours_ago=5)
+    member = await stack.seed_member(shopped_hours_ago=5)
     username = f"lock{member['enrollment_id'][-6:]}"
     await register_by_api(stack, member, username, "Right-Password-Long-9")
     await page.goto("/login")

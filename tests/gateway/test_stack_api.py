@@ -9,7 +9,6 @@ import aiohttp
 import pytest
 
 from services.gateway import schemas as s
-from tests.gateway.seed import seed_member
 
 BANK = {"type": "checking", "account_holder_name": "Pat Tester", "account_number": "123456789",
         "account_number_confirmation": "123456789", "routing_number": "011000015",
@@ -39,7 +38,7 @@ async def lookup(http, stack, member, id_type="enrollment_id") -> dict:
 
 
 async def test_lookup_account_and_one_payment_per_idempotency_key(stack, http):
-    member = await seed_member(stack, shopped_hours_ago=5)
+    member = await stack.seed_member(shopped_hours_ago=5)
     found = await lookup(http, stack, member, "ssn")
     ban = found["billing_account_number"]
     assert ban == member["billing_account_number"] and found["lines"]
@@ -68,7 +67,7 @@ async def test_lookup_account_and_one_payment_per_idempotency_key(stack, http):
 
 
 async def test_a_lookup_token_cannot_read_another_account(stack, http):
-    mine, theirs = await seed_member(stack), await seed_member(stack)
+    mine, theirs = await stack.seed_member(), await stack.seed_member()
     token = (await lookup(http, stack, mine))["lookup_token"]
     async with http.get(f"{stack.gateway_url}/api/v1/billing-accounts/{theirs['billing_account_number']}",
                         headers={"Authorization": f"Bearer {token}"}) as r:
@@ -76,18 +75,18 @@ async def test_a_lookup_token_cannot_read_another_account(stack, http):
 
 
 async def test_lookup_errors_from_the_real_identity_service(stack, http):
-    member = await seed_member(stack, shopped_hours_ago=5)
+    member = await stack.seed_member(shopped_hours_ago=5)
     wrong = {**lookup_body(member), "date_of_birth": "1901-01-01"}
     async with http.post(f"{stack.gateway_url}/api/v1/lookups", json=wrong) as r:
         assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
-    recent = await seed_member(stack, shopped_hours_ago=1)
+    recent = await stack.seed_member(shopped_hours_ago=1)
     async with http.post(f"{stack.gateway_url}/api/v1/lookups", json=lookup_body(recent)) as r:
         body = await r.json()
         assert r.status == 409 and body["error"]["code"] == "not_yet_payable" and body["error"]["payable_at"]
 
 
 async def test_with_billing_stopped_the_account_page_answers_with_a_notice(stack, http):
-    member = await seed_member(stack, shopped_hours_ago=5)
+    member = await stack.seed_member(shopped_hours_ago=5)
     found = await lookup(http, stack, member)
     ban = found["billing_account_number"]
     stack.stack.stop_one("billing")
