@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from shared.contracts.envelope import Envelope
@@ -32,3 +33,19 @@ async def publish_events(producer: AIOKafkaProducer, *events: Envelope) -> None:
     for e in events:
         await producer.send_and_wait(topic_for(e.event_type), e.to_bytes(), key=e.key.encode(),
                                      headers=e.headers())
+
+
+class ServiceEnvMixin:
+    """For a test env dataclass with `service` and `producer` fields: the service's pool,
+    and publishing as the producing services would."""
+
+    service: Any
+    producer: AIOKafkaProducer
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self.service.pool is not None
+        return self.service.pool
+
+    async def publish(self, *events: Envelope) -> None:
+        await publish_events(self.producer, *events)

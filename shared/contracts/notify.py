@@ -12,8 +12,8 @@ NOTIFICATION_FAILED = "notification.failed"
 Channel = Literal["email", "sms"]
 
 
-class NotificationSentData(BaseModel):
-    """`data` of `notification.sent`."""
+class _NotificationData(BaseModel):
+    """What both notify events say of the notification and the event that caused it."""
 
     model_config = ConfigDict(frozen=True)
     notification_id: str
@@ -21,18 +21,17 @@ class NotificationSentData(BaseModel):
     source_event_type: str = Field(max_length=100)
     channel: Channel
     template: str = Field(max_length=100)
+
+
+class NotificationSentData(_NotificationData):
+    """`data` of `notification.sent`."""
+
     language: str = Field(max_length=10)
     recipient_masked: str = Field(max_length=300)
 
 
-class NotificationFailedData(BaseModel):
+class NotificationFailedData(_NotificationData):
     """`data` of `notification.failed` (after the last attempt, or a permanent refusal)."""
 
-    model_config = ConfigDict(frozen=True)
-    notification_id: str
-    source_event_id: str
-    source_event_type: str = Field(max_length=100)
-    channel: Channel
-    template: str = Field(max_length=100)
     error: str = Field(max_length=500)
     attempts: int = Field(ge=1)

@@ -24,7 +24,7 @@ from shared.contracts.topics import dlq_topic
 from shared.http import errors_middleware
 from shared.kafka import ensure_topics
 from shared.runtime import Service
-from tests.helpers import publish_events, wait_for
+from tests.helpers import ServiceEnvMixin, wait_for
 
 CONSUMED = (topics.ENROLLMENT_V1, topics.IDENTITY_V1, topics.BILLING_V1, topics.PAYMENTS_V1)
 
@@ -50,7 +50,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 
 @dataclass
-class NotifyEnv:
+class NotifyEnv(ServiceEnvMixin):
     service: Service
     settings: Settings
     client: TestClient
@@ -60,16 +60,8 @@ class NotifyEnv:
     dsn: str
 
     @property
-    def pool(self) -> asyncpg.Pool:
-        assert self.service.pool is not None
-        return self.service.pool
-
-    @property
     def mail(self) -> MailStore:
         return self.catcher.store
-
-    async def publish(self, *events: Envelope) -> None:
-        await publish_events(self.producer, *events)
 
     async def wait_for(self, predicate, timeout_s: float = 30.0, what: str = "condition") -> Any:
         return await wait_for(predicate, timeout_s, what, poll_s=0.1)

@@ -28,7 +28,7 @@ from shared.contracts.payments import DATA_MODELS
 from shared.http import errors_middleware
 from shared.kafka import ensure_topics
 from shared.runtime import Service
-from tests.helpers import publish_events, wait_for  # noqa: F401 - re-exported to the tests
+from tests.helpers import ServiceEnvMixin, wait_for  # noqa: F401 - re-exported to the tests
 
 ROUTING = "011000015"      # passes the ABA check digit
 ROUTING_2 = "021000021"
@@ -86,7 +86,7 @@ class Clock:
 
 
 @dataclass
-class PaymentsEnv:
+class PaymentsEnv(ServiceEnvMixin):
     service: Service
     settings: Settings
     client: TestClient
@@ -97,16 +97,8 @@ class PaymentsEnv:
     dsn: str
 
     @property
-    def pool(self) -> asyncpg.Pool:
-        assert self.service.pool is not None
-        return self.service.pool
-
-    @property
     def deps(self):
         return self.service.state["deps"]
-
-    async def publish(self, *events: Envelope) -> None:
-        await publish_events(self.producer, *events)
 
     async def open_account(self, ban: str, lines: dict[int, int], plan_type: str = "health") -> None:
         """Billing opens the account and announces its balance; waits for the projection."""

@@ -26,7 +26,7 @@ from shared.kafka import ensure_topics
 from shared.runtime import Service
 from services.identity.app import build_service
 from services.identity.config import Settings
-from tests.helpers import publish_events, wait_for
+from tests.helpers import ServiceEnvMixin, wait_for
 
 CONSUMED = (topics.ENROLLMENT_V1, topics.BILLING_V1)
 TEST_SETTINGS: dict[str, Any] = dict(
@@ -115,7 +115,7 @@ def account_opened(m: Member, plan_type: str, ban: str) -> Envelope:
 
 
 @dataclass
-class IdentityEnv:
+class IdentityEnv(ServiceEnvMixin):
     service: Service
     settings: Settings
     client: TestClient
@@ -123,16 +123,8 @@ class IdentityEnv:
     logs: LogCapture
 
     @property
-    def pool(self) -> asyncpg.Pool:
-        assert self.service.pool is not None
-        return self.service.pool
-
-    @property
     def deps(self):
         return self.service.state["identity"]
-
-    async def publish(self, *events: Envelope) -> None:
-        await publish_events(self.producer, *events)
 
     async def wait_for(self, predicate, timeout_s: float = 30.0, what: str = "condition") -> Any:
         return await wait_for(predicate, timeout_s, what)
