@@ -1,26 +1,32 @@
 """Gateway load: GET /api/v1/billing-accounts/{ban} (the account summary) at concurrency 32,
 against a bare aiohttp JSON handler measured in the same run, for the ratio.
 
-The gateway path is the real one: a lookup token is verified (HMAC), billing's account and
-payments' autopay are fetched in parallel over HTTP, cents become decimal strings, the
-security headers and the request id are added. Figures are requests/s, p50 and p99.
+The gateway path is the real one: a lookup token is verified (HMAC), the account is read
+from the gateway's account cache or, on a miss, billing's account and payments' autopay are
+fetched in parallel over HTTP; cents become decimal strings, the security headers and the
+request id are added. Figures are requests/s, p50 and p99.
 
 Modes:
 - default (`--upstreams real`): starts the whole stack (scripts/stack.py: every service,
   the sandboxes, the gateway, each its own process) on the bench servers
   (`scripts/infra.py up --profile bench`: Kafka 127.0.0.1:29092, PostgreSQL 127.0.0.1:55434)
-  in databases of its own (dropped at the end), seeds one household on enrollment.v1 and
-  looks it up for a token.
+  in databases of its own (dropped at the end), seeds `--accounts` households on
+  enrollment.v1 and waits for billing to open their accounts. Each request asks for one of
+  those accounts at random, with a lookup token for it. Two gateways are measured: the
+  stack's (account cache on, as shipped; its cache hits and misses in the measured window
+  are printed from its /metrics) and a second gateway process beside it with the cache off
+  (every request fetched from billing and payments).
 - `--upstreams fake`: the gateway process in front of one tiny upstream process answering
   billing's and payments' two calls with fixed JSON: the gateway's own cost alone; a bare
   handler making the same two upstream calls ("fan-out") is measured too, as the floor.
 - `--gateway-url URL --ban BAN --token TOKEN`: an already running gateway.
 
 The load generator runs in `--clients` processes (asyncio + aiohttp, keep-alive), sharing
-the machine's 2 cores with everything it measures; rounds alternate bare and gateway so
-both see the same load, and medians are printed.
+the machine's 2 cores with everything it measures; rounds alternate the targets so all see
+the same load, and medians are printed.
 
 Usage: .venv/bin/python bench/gateway_load.py [--duration 10] [--rounds 2] [--concurrency 32]
+       [--accounts 10000]
 """
 from __future__ import annotations
 
@@ -116,7 +122,9 @@ def free_port() -> int:
 
 # ------------------------------------------------------------------ load generator
 
-def _client_process(url: str, headers: dict, concurrency: int, duration_s: float, queue) -> None:
+def _client_process(targets: list[tuple[str, dict]], concurrency: int, duration_s: float, queue) -> None:
+    import random
+
     import uvloop
     uvloop.install()
 
@@ -124,14 +132,15 @@ def _client_process(url: str, headers: dict, concurrency: int, duration_s: float
         latencies: list[float] = []
         errors = 0
         connector = aiohttp.TCPConnector(limit=concurrency)
-        async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
+        async with aiohttp.ClientSession(connector=connector) as http:
             deadline = time.perf_counter() + duration_s
 
             async def worker() -> None:
                 nonlocal errors
                 while time.perf_counter() < deadline:
+                    url, headers = random.choice(targets)
                     started = time.perf_counter()
-                    async with http.get(url) as r:
+                    async with http.get(url, headers=headers) as r:
                         await r.read()
                         if r.status != 200:
                             errors += 1
@@ -143,13 +152,13 @@ def _client_process(url: str, headers: dict, concurrency: int, duration_s: float
     queue.put(asyncio.run(run()))
 
 
-def measure(url: str, headers: dict, concurrency: int, clients: int, duration_s: float) -> dict:
+def measure(targets: list[tuple[str, dict]], concurrency: int, clients: int, duration_s: float) -> dict:
     """Warm up briefly, then load for `duration_s` from `clients` processes."""
     ctx = mp.get_context("spawn")
     for phase, seconds in (("warmup", min(2.0, duration_s / 4)), ("measure", duration_s)):
         queue = ctx.Queue()
         per = [concurrency // clients + (1 if i < concurrency % clients else 0) for i in range(clients)]
-        procs = [ctx.Process(target=_client_process, args=(url, headers, n, seconds, queue)) for n in per]
+        procs = [ctx.Process(target=_client_process, args=(targets, n, seconds, queue)) for n in per]
         started = time.perf_counter()
         for p in procs:
             p.start()
@@ -201,9 +210,15 @@ async def drop_dbs(names: list[str]) -> None:
         await admin.close()
 
 
-async def start_real_stack(suffix: str, cleanup: list):
+BENCH_SECRET = "dev-only-bench-gateway-secret"
+
+
+async def start_real_stack(suffix: str, cleanup: list, accounts: int) -> dict[str, list[tuple[str, dict]]]:
+    """The whole stack with `accounts` households; targets for the gateway (cache on) and
+    for a second gateway with the cache off, each request one of the accounts."""
     from scripts.seed_demo import enrollment_event, publish
     from scripts.stack import DATABASES, Ports, Stack, StackConfig
+    from services.gateway.domain.tokens import Signer
 
     names = {svc: f"bench_gw_{svc}_{suffix}" for svc in DATABASES}
     dsns = await create_dbs(list(names.values()))
@@ -212,40 +227,51 @@ async def start_real_stack(suffix: str, cleanup: list):
                          state_dir=ROOT / ".state" / "bench" / f"gw-{suffix}", ports=Ports.offset(20_000),
                          captcha_enabled=False, app_env="test",
                          extra_env={"GATEWAY_COOKIE_SECURE": "false", "GATEWAY_RATE_LIMIT_PER_MINUTE": "100000000",
-                                    "LOG_LEVEL": "WARNING"})
+                                    "GATEWAY_SECRET_KEY": BENCH_SECRET, "LOG_LEVEL": "WARNING"})
     stack = Stack(config)
     stack.start()
     cleanup.append(lambda: asyncio.to_thread(stack.stop))
     await stack.wait_ready(timeout_s=120)
-    n = uuid.uuid4().int % 10**8
+    # The same gateway with its account cache off, beside the stack's.
+    nocache_port = free_port()
+    stack.start_one("gateway-nocache", "services.gateway",
+                    {**os.environ, **config.environment(), "GATEWAY_HTTP_PORT": str(nocache_port),
+                     "GATEWAY_ACCOUNT_CACHE_TTL_S": "0"})
+    nocache = f"http://127.0.0.1:{nocache_port}"
+    await wait_http(f"{nocache}/readyz")
+
     start = (date.today().replace(day=1) + timedelta(days=32)).replace(day=1)
-    member = dict(enrollment_id=f"34{n:08d}", household_id=f"HH-bench-{suffix}", plan_type="health",
-                  coverage_year=start.year, coverage_start=start, plan_name="Bench Silver",
-                  carrier="Bench Carrier", premium_cents=25_000, aptc=False,
-                  shopped_at=datetime.now(timezone.utc) - timedelta(days=1), first_name="Bench",
-                  last_name="Member", date_of_birth=date(1980, 1, 1), ssn=None,
-                  email="bench@example.org", phone="6175550100")
-    await publish(BENCH_KAFKA, [enrollment_event(**member)])
+    base = uuid.uuid4().int % 10**6 * 1000
+    households = [f"HH-bench-{suffix}-{i}" for i in range(accounts)]
+    events = [enrollment_event(
+        enrollment_id=f"34{(base + i) % 10**8:08d}", household_id=hh, plan_type="health",
+        coverage_year=start.year, coverage_start=start, plan_name="Bench Silver",
+        carrier="Bench Carrier", premium_cents=25_000 + i, aptc=False,
+        shopped_at=datetime.now(timezone.utc) - timedelta(days=1), first_name="Bench",
+        last_name=f"Member{i}", date_of_birth=date(1980, 1, 1), ssn=None,
+        email=f"bench{i}@example.org", phone="6175550100") for i, hh in enumerate(households)]
+    await publish(BENCH_KAFKA, events)
+    billing = await asyncpg.connect(dsns[names["billing"]])
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            bans = [r["billing_account_number"] for r in await billing.fetch(
+                "SELECT billing_account_number FROM accounts WHERE household_id LIKE $1",
+                f"HH-bench-{suffix}-%")]
+            if len(bans) == accounts:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"billing opened {len(bans)} of {accounts} accounts")
+            await asyncio.sleep(0.5)
+    finally:
+        await billing.close()
+    # A guest's token for each account, as a lookup through the gateway would give.
+    signer = Signer(BENCH_SECRET)
+    tokens = {ban: signer.sign("lookup", {"ban": ban, "plan_type": "health"}, 3600) for ban in bans}
     gateway = config.ports.url("gateway")
-    lookup = {"plan_type": "health", "id_type": "enrollment_id", "id_value": member["enrollment_id"],
-              "first_name": "Bench", "last_name": "Member", "date_of_birth": "1980-01-01"}
-    async with aiohttp.ClientSession() as http:
-        # identity counts lookups per target: wait for it to know the member with a few
-        # spaced tries (straight to identity), then look up once through the gateway.
-        for attempt, pause_s in enumerate((1, 2, 3, 5, 8, 13, 20, 0)):
-            async with http.post(f"{config.ports.url('identity')}/lookups",
-                                 json={**lookup, "client_ip": f"198.51.100.{attempt + 1}"}) as r:
-                body = await r.json()
-                if r.status == 200:
-                    break
-            await asyncio.sleep(pause_s)
-        else:
-            raise RuntimeError(f"identity never found the bench member: {body}")
-        async with http.post(f"{gateway}/api/v1/lookups", json=lookup) as r:
-            body = await r.json()
-            if r.status != 201:
-                raise RuntimeError(f"lookup through the gateway failed: {body}")
-            return gateway, body["billing_account_number"], body["lookup_token"]
+    return {name: [(f"{url}/api/v1/billing-accounts/{ban}", {"Authorization": f"Bearer {tok}"})
+                   for ban, tok in tokens.items()]
+            for name, url in (("gateway", gateway), ("no-cache", nocache))}
 
 
 async def start_fake_upstreams(suffix: str, cleanup: list, workers: int = 1):
@@ -261,6 +287,7 @@ async def start_fake_upstreams(suffix: str, cleanup: list, workers: int = 1):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GATEWAY_HTTP_PORT": str(gw_port),
            "GATEWAY_DATABASE_URL": dsn, "GATEWAY_SECRET_KEY": secret, "GATEWAY_LOG_LEVEL": "WARNING",
            "GATEWAY_RATE_LIMIT_PER_MINUTE": "100000000", "GATEWAY_WORKERS": str(workers),
+           "GATEWAY_ACCOUNT_CACHE_TTL_S": "0",
            **{f"GATEWAY_{s}_URL": f"http://127.0.0.1:{up_port}" for s in ("IDENTITY", "BILLING", "PAYMENTS", "NOTIFY")}}
     gateway = subprocess.Popen([sys.executable, "-m", "services.gateway"], cwd=ROOT, env=env)
     cleanup.append(lambda: asyncio.to_thread(_stop, gateway))
@@ -273,8 +300,9 @@ async def start_fake_upstreams(suffix: str, cleanup: list, workers: int = 1):
                                f"http://127.0.0.1:{up_port}"], cwd=ROOT)
     cleanup.append(lambda: asyncio.to_thread(_stop, fanout))
     await wait_http(f"http://127.0.0.1:{fanout_port}/api/v1/billing-accounts/x")
-    cleanup.append(f"http://127.0.0.1:{fanout_port}/api/v1/billing-accounts/7000000001")
-    return url, "7000000001", token
+    headers = {"Authorization": f"Bearer {token}"}
+    return {"fan-out": [(f"http://127.0.0.1:{fanout_port}/api/v1/billing-accounts/7000000001", headers)],
+            "gateway": [(f"{url}/api/v1/billing-accounts/7000000001", headers)]}
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -285,12 +313,26 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+async def cache_reads(gateway_url: str) -> dict[str, float]:
+    """The gateway's account cache counters (hit, miss, shared, bypass) from its /metrics."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{gateway_url}/metrics") as r:
+            text = await r.text()
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("gateway_account_cache_reads_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            counts[outcome] = float(line.rsplit(" ", 1)[1])
+    return counts
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--clients", type=int, default=2, help="load generator processes")
+    parser.add_argument("--accounts", type=int, default=10_000, help="real mode: accounts asked for at random")
     parser.add_argument("--upstreams", choices=("real", "fake"), default="real")
     parser.add_argument("--gateway-url")
     parser.add_argument("--ban")
@@ -305,31 +347,38 @@ async def main() -> None:
     cleanup.append(lambda: asyncio.to_thread(_stop, bare))
     try:
         if args.gateway_url:
-            gateway, ban, token = args.gateway_url, args.ban, args.token
+            targets = {"gateway": [(f"{args.gateway_url}/api/v1/billing-accounts/{args.ban}",
+                                    {"Authorization": f"Bearer {args.token}"})]}
             mode = "running gateway"
         elif args.upstreams == "fake":
-            gateway, ban, token = await start_fake_upstreams(suffix, cleanup, args.gateway_workers)
-            mode = f"gateway ({args.gateway_workers} worker(s)) + fake upstream process"
+            targets = await start_fake_upstreams(suffix, cleanup, args.gateway_workers)
+            mode = f"gateway ({args.gateway_workers} worker(s), account cache off) + fake upstream process"
         else:
-            gateway, ban, token = await start_real_stack(suffix, cleanup)
-            mode = "whole stack (identity, billing, payments, notify, sandboxes, gateway)"
-        await wait_http(f"http://127.0.0.1:{bare_port}/api/v1/billing-accounts/{ban}")
-        headers = {"Authorization": f"Bearer {token}"}
+            targets = await start_real_stack(suffix, cleanup, args.accounts)
+            mode = (f"whole stack (identity, billing, payments, notify, sandboxes, gateway), "
+                    f"{args.accounts} accounts asked for at random")
+        bare_url = f"http://127.0.0.1:{bare_port}/api/v1/billing-accounts/7000000001"
+        await wait_http(bare_url)
+        targets = {"bare": [(bare_url, {})], **targets}
         async with aiohttp.ClientSession() as http:
-            async with http.get(f"{gateway}/api/v1/billing-accounts/{ban}", headers=headers) as r:
-                sample = await r.json()
-                assert r.status == 200 and not sample.get("notices"), sample
+            for name, pairs in targets.items():
+                url, headers = pairs[0]
+                async with http.get(url, headers=headers) as r:
+                    sample = await r.json()
+                    assert r.status == 200 and not sample.get("notices"), (name, sample)
         print(f"mode: {mode}; concurrency {args.concurrency} from {args.clients} client processes; "
-              f"{args.duration:.0f} s per round, {args.rounds} rounds; 2 shared cores")
-        targets = [("bare", f"http://127.0.0.1:{bare_port}/api/v1/billing-accounts/{ban}"),
-                   ("gateway", f"{gateway}/api/v1/billing-accounts/{ban}")]
-        fanout_url = next((c for c in cleanup if isinstance(c, str)), None)
-        if fanout_url:
-            targets.insert(1, ("fan-out", fanout_url))
-        results: dict[str, list[dict]] = {name: [] for name, _ in targets}
+              f"{args.duration:.0f} s per round, {args.rounds} rounds; 2 shared cores", flush=True)
+        gateway_base = targets["gateway"][0][0].split("/api/")[0]
+        results: dict[str, list[dict]] = {name: [] for name in targets}
+        reads: dict[str, float] = {}
         for i in range(args.rounds):
-            for name, url in targets:
-                m = measure(url, headers, args.concurrency, args.clients, args.duration)
+            for name, pairs in targets.items():
+                before = await cache_reads(gateway_base) if name == "gateway" else {}
+                m = measure(pairs, args.concurrency, args.clients, args.duration)
+                if name == "gateway":
+                    after = await cache_reads(gateway_base)
+                    for k, v in after.items():
+                        reads[k] = reads.get(k, 0) + v - before.get(k, 0)
                 results[name].append(m)
                 print(f"round {i + 1} {name:8s} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.1f} ms  "
                       f"p99 {m['p99_ms']:6.1f} ms  errors {m['errors']}", flush=True)
@@ -341,10 +390,16 @@ async def main() -> None:
         print(f"  gateway / bare throughput ratio: {med['gateway']['rps'] / med['bare']['rps']:.2f}")
         if "fan-out" in med:
             print(f"  gateway / bare two-call fan-out ratio: {med['gateway']['rps'] / med['fan-out']['rps']:.2f}")
+        if "no-cache" in med:
+            print(f"  gateway with / without its account cache: {med['gateway']['rps'] / med['no-cache']['rps']:.2f}")
+        total = sum(reads.values())
+        if total:
+            print("  gateway account cache over the gateway's rounds (warm-ups included): "
+                  + ", ".join(f"{k} {v:.0f} ({v / total:.1%})" for k, v in sorted(reads.items())))
         goal = med["gateway"]["rps"] >= 2000 and med["gateway"]["p99_ms"] < 50
         print(f"  goal (>= 2000 req/s, p99 < 50 ms): {'met' if goal else 'not met'}")
     finally:
-        for step in reversed([c for c in cleanup if not isinstance(c, str)]):
+        for step in reversed(cleanup):
             try:
                 await step()
             except Exception as exc:  # noqa: BLE001 - clean up the rest anyway

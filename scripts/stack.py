@@ -162,6 +162,8 @@ class Stack:
             proc.wait()
 
     def stop(self) -> None:
-        # The gateway first, the sandboxes last: nothing calls a process already gone.
-        for name in reversed([n for n, _, _ in PROCESSES]):
+        # Extra processes started with start_one first, then the gateway, the sandboxes
+        # last: nothing calls a process already gone.
+        known = [n for n, _, _ in PROCESSES]
+        for name in [n for n in self.procs if n not in known] + known[::-1]:
             self.stop_one(name)

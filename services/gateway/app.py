@@ -1,6 +1,8 @@
 """Wires the gateway: its sessions database, the service clients, the JSON API, the portal,
-security headers and rate limits. It consumes no Kafka topic, so it does not use
-shared.runtime.Service; it reuses shared.http for health, readiness, metrics and errors."""
+security headers and rate limits. It consumes no Kafka topic through a consumer group (its
+change feed, which keeps the account cache current, reads billing.v1 and payments.v1 from
+their ends in every process), so it does not use shared.runtime.Service; it reuses
+shared.http for health, readiness, metrics and errors."""
 from __future__ import annotations
 
 import asyncio
@@ -10,14 +12,17 @@ from pathlib import Path
 
 from aiohttp import web
 
+from services.gateway.adapters.change_feed import ChangeFeed
 from services.gateway.adapters.store import Store
 from services.gateway.adapters.upstream import Upstreams
 from services.gateway.config import Settings
 from services.gateway.domain.tokens import Signer
 from services.gateway.entrypoints import api, docs, portal
 from services.gateway.entrypoints import web as w
+from services.gateway.service_layer.account_cache import AccountCache
 from services.gateway.service_layer.captcha import Captchas
 from services.gateway.service_layer.use_cases import UseCases
+from shared.contracts.topics import BILLING_V1, PAYMENTS_V1
 from shared.db import create_pool, migrate, pending_migrations
 from shared.http import create_app
 from shared.logging import configure_logging
@@ -62,12 +67,21 @@ def build_app(settings: Settings) -> web.Application:
         app["store"] = store
         app["captchas"] = Captchas(store, settings.captcha_ttl_s, settings.captcha_enabled)
         await upstreams.start()
-        app["use_cases"] = UseCases(settings, upstreams, store, signer)
-        purge = asyncio.create_task(_purge_forever(store))
+        cache, feed = _account_cache(settings, upstreams)
+        app["account_cache"], app["change_feed"] = cache, feed
+        app["use_cases"] = UseCases(settings, upstreams, store, signer, cache)
+        tasks = [asyncio.create_task(_purge_forever(store))]
+        if feed is not None:
+            await feed.start()
+            tasks.append(asyncio.create_task(upstreams.watch(SOURCES, settings.health_probe_interval_s)))
         yield
-        purge.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await purge
+        if feed is not None:
+            await feed.stop()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await upstreams.close()
         await pool.close()
 
@@ -79,6 +93,26 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_static("/static/uswds", USWDS, follow_symlinks=False) if USWDS.exists() else None
     app.router.add_static("/static/portal", HERE / "static")
     return app
+
+
+# The services whose answers make up an account summary, and the topics that announce changes.
+SOURCES = ("billing", "payments")
+
+
+def _account_cache(settings: Settings, upstreams: Upstreams) -> tuple[AccountCache, ChangeFeed | None]:
+    """The account cache and the change feed that keeps it current (none when it is off)."""
+    feed: ChangeFeed | None = None
+
+    def usable() -> bool:
+        return feed is not None and feed.live() and all(upstreams.is_up(s) for s in SOURCES)
+
+    cache = AccountCache(settings.account_cache_ttl_s, settings.account_cache_settle_s,
+                         settings.account_cache_entries, usable)
+    if cache.enabled:
+        feed = ChangeFeed(settings.kafka_bootstrap, [BILLING_V1, PAYMENTS_V1],
+                          on_change=lambda ban, topic: cache.invalidate(ban, topic),
+                          on_reset=cache.clear, max_lag=settings.change_feed_max_lag)
+    return cache, feed
 
 
 async def _purge_forever(store: Store) -> None:

@@ -24,6 +24,17 @@ class Settings(ServiceSettings):
     # Payment submissions wait longer (a card authorisation happens inside).
     payment_timeout_s: float = Field(default=15.0, gt=0, le=120)
     upstream_connections: int = Field(default=100, ge=1, le=1000)
+    # Each service's /healthz is probed this often (the account cache needs to know).
+    health_probe_interval_s: float = Field(default=1.0, gt=0, le=60)
+
+    # Account summaries kept per billing account (docs/operations.md "Account cache"):
+    # dropped on any billing.v1 / payments.v1 event about the account, read fresh for
+    # `settle_s` after a change, never older than `ttl_s`. 0 turns the cache off.
+    account_cache_ttl_s: float = Field(default=30.0, ge=0, le=600)
+    account_cache_settle_s: float = Field(default=5.0, ge=0, le=600)
+    account_cache_entries: int = Field(default=50_000, ge=1)
+    # Past this many unread events the feed is too far behind to trust: no copies served.
+    change_feed_max_lag: int = Field(default=1_000, ge=0)
 
     # Guest payments need a CAPTCHA; acceptance runs turn it off.
     captcha_enabled: bool = True

@@ -41,6 +41,9 @@ async def upstream():
 
 
 async def _client(gateway_db, upstream, **overrides) -> TestClient:
+    # The fakes change their answers without publishing events, so the account cache (which
+    # test_account_cache.py covers against real Kafka) is off here unless a test turns it on.
+    overrides.setdefault("account_cache_ttl_s", 0)
     settings = Settings(database_url=gateway_db, identity_url=upstream.urls["identity"],
                         billing_url=upstream.urls["billing"], payments_url=upstream.urls["payments"],
                         notify_url=upstream.urls["billing"], cookie_secure=False,

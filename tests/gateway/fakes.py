@@ -29,6 +29,7 @@ class Upstream:
     users: dict[str, dict] = field(default_factory=dict)
     cards_enabled: bool = False
     payment_without_account: bool = False  # a payment record that does not name its account
+    total_balance_cents: int = 19_300  # what billing says is owed on either account
 
 
 def _record(state: Upstream, service: str):
@@ -114,7 +115,7 @@ def billing_app(state: Upstream) -> web.Application:
             return error_response(404, "not_found", "No such account.")
         return json_response({
             "billing_account_number": ban, "household_id": "HH-1", "plan_type": "health",
-            "status": "active", "total_balance_cents": 19_300, "pending_payments_cents": 0, "credit_cents": 0,
+            "status": "active", "total_balance_cents": state.total_balance_cents, "pending_payments_cents": 0, "credit_cents": 0,
             "lines": [{"coverage_year": 2030, "plan_name": "Plan 2B", "carrier": "Tufts",
                        "balance_cents": 9_400, "current_premium_cents": 9_400, "due_date": "2030-12-23", "status": "due"},
                       {"coverage_year": 2031, "plan_name": "Plan 2B", "carrier": "Tufts",

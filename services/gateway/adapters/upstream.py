@@ -3,6 +3,11 @@
 An upstream 4xx error is passed on as the same `ApiError` (the services already speak the
 public error shape); a timeout, a refused connection or a 5xx becomes `ServiceDown`, which
 callers turn into a partial answer with a notice or a 503.
+
+`is_up(service)` is what the gateway last learnt of a service: from its calls, and from a
+probe of `/healthz` every `probe_interval_s` (`watch`), so it notices a service that stopped
+even when nothing has called it (the account cache serves copies only while both sources
+answer).
 """
 from __future__ import annotations
 
@@ -39,6 +44,32 @@ class Upstreams:
         self.connections = connections
         self.http: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._down: set[str] = set()
+
+    def is_up(self, service: str) -> bool:
+        return service not in self._down
+
+    async def watch(self, services: tuple[str, ...], interval_s: float) -> None:
+        """Probe each service's /healthz forever (run as a task; cancel to stop)."""
+        timeout = aiohttp.ClientTimeout(total=max(0.2, min(interval_s, self.timeout_s)))
+        while True:
+            for service in services:
+                try:
+                    assert self.http is not None
+                    async with self.http.get(self.urls[service] + "/healthz", timeout=timeout) as resp:
+                        await resp.read()
+                        healthy = resp.status < 500
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    healthy = False
+                self._mark(service, healthy)
+            await asyncio.sleep(interval_s)
+
+    def _mark(self, service: str, healthy: bool) -> None:
+        if healthy:
+            self._down.discard(service)
+        elif service not in self._down:
+            self._down.add(service)
+            log.warning("service not answering", extra={"service": service})
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=self.connections,
@@ -69,7 +100,9 @@ class Upstreams:
                                          timeout=timeout) as resp:
                 body = await resp.read()
                 if resp.status >= 500:
+                    self._mark(service, False)
                     raise ServiceDown(service, f"status {resp.status}")
+                self._mark(service, True)
                 if raw and resp.status < 400:
                     return resp.status, resp.headers.get("Content-Type", ""), body
                 data = orjson.loads(body) if body else {}
@@ -83,4 +116,5 @@ class Upstreams:
         except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError) as exc:
             log.warning("upstream call failed", extra={"service": service, "path": path.split("/")[1] if "/" in path else path,
                                                        "error": type(exc).__name__})
+            self._mark(service, False)
             raise ServiceDown(service, type(exc).__name__) from None

@@ -13,6 +13,7 @@ from services.gateway.adapters.store import Store
 from services.gateway.adapters.upstream import ServiceDown, Upstreams
 from services.gateway.config import Settings
 from services.gateway.domain import tokens
+from services.gateway.service_layer.account_cache import AccountCache
 from services.gateway.schemas import (AutopayRequest, ContactUpdate, LookupRequest,
                                       MemberRequest, PaymentRequest)
 from services.gateway.domain.presenters import (money, public_line, public_mandate, public_payment,
@@ -35,8 +36,9 @@ def unavailable(service: str) -> ApiError:
 
 class UseCases:
     def __init__(self, settings: Settings, upstreams: Upstreams, store: Store | None,
-                 signer: tokens.Signer) -> None:
+                 signer: tokens.Signer, cache: AccountCache | None = None) -> None:
         self.settings = settings
+        self.cache = cache if cache is not None else AccountCache(ttl_s=0, settle_s=0, max_entries=1)
         self.up = upstreams
         self.store = store
         self.signer = signer
@@ -100,6 +102,11 @@ class UseCases:
 
     # -- account reads -----------------------------------------------------------------
     async def account_summary(self, ban: str) -> dict[str, Any]:
+        """The account's summary, from the account cache while its copy is current."""
+        return await self.cache.get(ban, lambda: self._fetch_summary(ban),
+                                    keep=lambda summary: not summary["notices"])
+
+    async def _fetch_summary(self, ban: str) -> dict[str, Any]:
         """Billing's balances and payments' autopay, fetched in parallel; a partial answer
         with a notice when one of them does not answer."""
         account, autopay = await asyncio.gather(
@@ -176,6 +183,8 @@ class UseCases:
                                         timeout_s=self.settings.payment_timeout_s)
         except ServiceDown:
             raise unavailable("payments") from None
+        finally:  # even a payment that timed out may have been taken
+            self.cache.invalidate(req.billing_account_number, "gateway")
         return 201, public_payment_result(result)
 
     async def refuse_cards_unless_enabled(self, method_type: str) -> None:
@@ -202,6 +211,8 @@ class UseCases:
                                          timeout_s=self.settings.payment_timeout_s)
         except ServiceDown:
             raise unavailable("payments") from None
+        finally:
+            self.cache.invalidate(ban, "gateway")
         return public_mandate(mandate)
 
     async def change_autopay_method(self, ban: str, method: Any) -> dict[str, Any]:
@@ -213,6 +224,8 @@ class UseCases:
                                          timeout_s=self.settings.payment_timeout_s)
         except ServiceDown:
             raise unavailable("payments") from None
+        finally:
+            self.cache.invalidate(ban, "gateway")
         return public_mandate(mandate)
 
     async def cancel_autopay(self, ban: str) -> dict[str, Any]:
@@ -220,6 +233,8 @@ class UseCases:
             return await self.up.call("payments", "DELETE", f"/accounts/{ban}/autopay")
         except ServiceDown:
             raise unavailable("payments") from None
+        finally:
+            self.cache.invalidate(ban, "gateway")
 
     # -- portal accounts -------------------------------------------------------------------
     async def register(self, req: MemberRequest, client_ip: str) -> dict[str, Any]:
