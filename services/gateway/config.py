@@ -1,5 +1,8 @@
 """Settings of the gateway (environment variables prefixed GATEWAY_)."""
-from pydantic import Field
+import ipaddress
+from functools import cached_property
+
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -48,9 +51,30 @@ class Settings(ServiceSettings):
     cookie_secure: bool = True
     hsts_max_age_s: int = 31_536_000
 
+    # Proxies or load balancers in front of the gateway (comma-separated addresses or CIDR
+    # networks). Only a request from one of them has its X-Forwarded-For believed: the
+    # member's address is the nearest one in that header that is not itself a trusted proxy.
+    # Empty: the connection's own address, whatever the header says.
+    trusted_proxies: str = ""
+
     # Requests per client IP per minute (all requests) and for guest lookups / logins.
     rate_limit_per_minute: int = Field(default=60_000, ge=1)
     sensitive_rate_limit_per_minute: int = Field(default=60, ge=1)
 
     program_name: str = "Health Connector"
     help_phone: str = "1-877-623-6765"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or network: {part!r}") from None
+        return value
+
+    @cached_property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(p.strip(), strict=False)
+                     for p in self.trusted_proxies.split(",") if p.strip())

@@ -196,11 +196,11 @@ async def post_session(request: web.Request) -> web.Response:
 
 @api.route("DELETE", "/sessions", "Log out", responses={204: None})
 async def delete_session(request: web.Request) -> web.Response:
-    sid = request.cookies.get(w.SESSION_COOKIE)
+    sid = w.get_cookie(request, w.SESSION_COOKIE)
     if sid:
         await uc(request).logout(sid)
     response = web.Response(status=204)
-    response.del_cookie(w.SESSION_COOKIE, path="/")
+    w.del_cookie(request, response, w.SESSION_COOKIE)
     return response
 
 

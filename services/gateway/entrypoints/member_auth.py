@@ -83,11 +83,11 @@ async def post_login(request: web.Request) -> web.Response:
 
 async def post_logout(request: web.Request) -> web.Response:
     await form(request)
-    sid = request.cookies.get(w.SESSION_COOKIE)
+    sid = w.get_cookie(request, w.SESSION_COOKIE)
     if sid:
         await request.app["use_cases"].logout(sid)
     response = redirect(request, "/?logged_out=1")
-    response.del_cookie(w.SESSION_COOKIE, path="/")
+    w.del_cookie(request, response, w.SESSION_COOKIE)
     return response
 
 

@@ -40,7 +40,7 @@ async def dashboard(request: web.Request) -> web.Response:
     if bans != member["data"].get("accounts"):
         member["data"]["accounts"] = bans
         await request.app["store"].update_session_data(
-            tokens.hash_session_id(request.cookies[w.SESSION_COOKIE]), member["data"])
+            tokens.hash_session_id(w.get_cookie(request, w.SESSION_COOKIE)), member["data"])
     return render(request, "member/dashboard.html", me=me)
 
 

@@ -88,6 +88,8 @@ class Registry:
                 "securitySchemes": {
                     "lookupToken": {"type": "http", "scheme": "bearer",
                                     "description": "The lookup_token of POST /lookups (15 minutes, one account)"},
-                    "memberSession": {"type": "apiKey", "in": "cookie", "name": "gw_session"}},
+                    "memberSession": {"type": "apiKey", "in": "cookie", "name": "__Host-gw_session",
+                                      "description": "Set by POST /sessions (gw_session over plain "
+                                                     "HTTP in development)"}},
             },
         }

@@ -47,7 +47,7 @@ def jinja_env() -> jinja2.Environment:
 
 def language(request: web.Request) -> str:
     """?lang= (remembered in a cookie), else the cookie, else the browser's first choice."""
-    lang = request.query.get("lang") or request.cookies.get(LANG_COOKIE)
+    lang = request.query.get("lang") or w.get_cookie(request, LANG_COOKIE)
     if lang is None:
         first = request.headers.get("Accept-Language", "").split(",")[0].strip().lower()
         lang = "es" if first.startswith("es") else "en"

@@ -23,7 +23,7 @@ NY = ZoneInfo("America/New_York")
 
 
 def progress(request: web.Request) -> dict[str, Any] | None:
-    raw = request.cookies.get(w.QUICK_PAY_COOKIE)
+    raw = w.get_cookie(request, w.QUICK_PAY_COOKIE)
     if not raw:
         return None
     try:

@@ -1,6 +1,7 @@
 """Cross-cutting HTTP pieces of the gateway: security headers, rate limits, CSRF, sessions."""
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import time
 from collections import defaultdict
@@ -78,19 +79,65 @@ def rate_limit_middleware(limiter: RateLimiter):
 
 
 def client_ip(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The member's address: the connection's, unless it comes from a trusted proxy; then
+    the right-most X-Forwarded-For entry that is not itself a trusted proxy (entries to its
+    left were written by the client and prove nothing)."""
+    cached = request.get("client_ip")
+    if cached is not None:
+        return cached
+    address = request.remote or "unknown"
+    proxies = request.app["settings"].proxy_networks
+    if proxies and _within(address, proxies):
+        hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")]
+        for hop in reversed([h for h in hops if h]):
+            if _parse_ip(hop) is None:
+                break  # a malformed entry: trust nothing to its left
+            address = hop
+            if not _within(hop, proxies):
+                break
+    request["client_ip"] = address
+    return address
+
+
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _within(address: str, networks) -> bool:
+    ip = _parse_ip(address)
+    return ip is not None and any(ip in n for n in networks)
+
+
+def cookie_name(request: web.Request, name: str) -> str:
+    """Over HTTPS every cookie is a `__Host-` cookie: the browser keeps it only if it is
+    Secure, for path / and this exact host (no Domain), so a sibling subdomain cannot set or
+    shadow it. Plain HTTP in development keeps the bare name (browsers refuse the prefix)."""
+    return f"__Host-{name}" if request.app["settings"].cookie_secure else name
+
+
+def get_cookie(request: web.Request, name: str) -> str | None:
+    return request.cookies.get(cookie_name(request, name))
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str,
                max_age: int | None = None) -> None:
     settings = request.app["settings"]
-    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
+    response.set_cookie(cookie_name(request, name), value, max_age=max_age, path="/", httponly=True,
                         secure=settings.cookie_secure, samesite="Lax")
+
+
+def del_cookie(request: web.Request, response: web.StreamResponse, name: str) -> None:
+    """Expire the cookie with the same attributes it was set with (a `__Host-` cookie is
+    only replaced by a Secure one)."""
+    set_cookie(request, response, name, "", max_age=0)
 
 
 def csrf_token(request: web.Request) -> str:
     """The form token for this browser: a keyed digest of its CSRF cookie (set when missing)."""
-    cookie = request.cookies.get(CSRF_COOKIE) or request.get("new_csrf_cookie")
+    cookie = get_cookie(request, CSRF_COOKIE) or request.get("new_csrf_cookie")
     if not cookie:
         cookie = secrets.token_urlsafe(24)
         request["new_csrf_cookie"] = cookie
@@ -98,7 +145,7 @@ def csrf_token(request: web.Request) -> str:
 
 
 def check_csrf(request: web.Request, submitted: str | None) -> None:
-    cookie = request.cookies.get(CSRF_COOKIE)
+    cookie = get_cookie(request, CSRF_COOKIE)
     expected = request.app["signer"].digest(tokens.CSRF, cookie) if cookie else None
     if not expected or not submitted or not secrets.compare_digest(expected, submitted):
         raise ApiError(403, "csrf_failed",
@@ -110,7 +157,7 @@ async def current_member(request: web.Request) -> dict[str, Any] | None:
     if "member" in request:
         return request["member"]
     member = None
-    sid = request.cookies.get(SESSION_COOKIE)
+    sid = get_cookie(request, SESSION_COOKIE)
     if sid:
         store = request.app["store"]
         member = await store.load_session(tokens.hash_session_id(sid),
