@@ -106,3 +106,34 @@ async def test_with_billing_stopped_the_account_page_answers_with_a_notice(stack
     finally:
         stack.stack.restart("billing")
         await stack.stack.wait_ready(timeout_s=60, names=("billing",))
+
+
+async def test_the_account_page_follows_autopay_set_up_and_cancelled_at_once(stack, http):
+    """The gateway keeps a copy of each account summary; what the member changes through it
+    shows on the very next read (nothing stale from the copy)."""
+    member = await stack.seed_member(shopped_hours_ago=5)
+    found = await lookup(http, stack, member)
+    ban, auth = found["billing_account_number"], {"Authorization": f"Bearer {found['lookup_token']}"}
+    account = f"{stack.gateway_url}/api/v1/billing-accounts/{ban}"
+
+    async def autopay() -> dict | None:
+        async with http.get(account, headers=auth) as r:
+            assert r.status == 200
+            body = await r.json()
+            assert body["notices"] == []
+            return body["autopay"]
+    async def payments_knows_the_account() -> bool:  # its projection, from account.opened
+        async with http.get(f"{stack.payments_url}/accounts/{ban}/owed") as r:
+            return r.status == 200
+    await wait_for(payments_knows_the_account, timeout_s=30, what="payments to know the account")
+    assert await autopay() is None
+    assert await autopay() is None  # read twice: the second from the gateway's copy
+    contact = {"email": member["email"], "email_confirmation": member["email"], "phone": member["phone"]}
+    async with http.post(f"{account}/autopay", json={"method": BANK, "contact": contact},
+                         headers={**auth, "Idempotency-Key": str(uuid.uuid4())}) as r:
+        assert r.status == 201, await r.text()
+    shown = await autopay()
+    assert shown is not None and shown["status"] == "active" and shown["method"]["last4"] == "6789"
+    async with http.delete(f"{account}/autopay", headers=auth) as r:
+        assert r.status == 200, await r.text()
+    assert await autopay() is None
