@@ -119,6 +119,23 @@ async def add_entry(conn: asyncpg.Connection, ban: str, kind: str, amount_cents:
                           VALUES ($1, $2, $3, $4, $5)""", ban, kind, amount_cents, payment_id, day)
 
 
+async def summary_head(conn: asyncpg.Connection, ban: str) -> asyncpg.Record | None:
+    """The account row with its credit, pending payments and whether a delinquency or an
+    active payment plan exists, in one round trip (the summary the gateway asks for on
+    every page; the rarer delinquency and plan rows are read only when they exist)."""
+    return await conn.fetchrow(
+        """SELECT a.*,
+                  -(SELECT coalesce(sum(amount_cents), 0) FROM ledger
+                    WHERE billing_account_number = $1 AND coverage_year IS NULL)::bigint AS credit_cents,
+                  (SELECT coalesce(sum(amount_cents), 0) FROM payments
+                   WHERE billing_account_number = $1 AND submitted AND NOT settled
+                     AND NOT returned AND NOT failed)::bigint AS pending_payments_cents,
+                  EXISTS (SELECT 1 FROM delinquencies WHERE billing_account_number = $1) AS has_delinquency,
+                  EXISTS (SELECT 1 FROM payment_plans WHERE billing_account_number = $1
+                          AND status = 'active') AS has_plan
+           FROM accounts a WHERE a.billing_account_number = $1""", ban)
+
+
 async def credit_cents(conn: asyncpg.Connection, ban: str) -> int:
     """Unallocated money held for the member (entries with no coverage year, sign flipped)."""
     return -await conn.fetchval("""SELECT coalesce(sum(amount_cents), 0)::bigint FROM ledger
@@ -157,12 +174,6 @@ async def upsert_payment(conn: asyncpg.Connection, payment_id: str, ban: str, am
             VALUES ($1, $2, $3, $4 {', ' + values if values else ''})
             ON CONFLICT (payment_id) DO UPDATE SET updated_at = now() {', ' + sets if sets else ''}
             RETURNING *""", payment_id, ban, amount_cents, allocations, *flags.values())
-
-
-async def pending_payments_cents(conn: asyncpg.Connection, ban: str) -> int:
-    return await conn.fetchval(
-        """SELECT coalesce(sum(amount_cents), 0)::bigint FROM payments WHERE billing_account_number = $1
-           AND submitted AND NOT settled AND NOT returned AND NOT failed""", ban)
 
 
 async def snapshots(conn: asyncpg.Connection, bans: Iterable[str], today: date) -> dict[str, dict]:

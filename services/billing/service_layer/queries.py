@@ -14,14 +14,14 @@ from services.billing.service_layer import clock
 
 async def account_summary(conn: asyncpg.Connection, ban: str, today: date | None = None) -> dict | None:
     today = today or clock.today()
-    acct = await repo.account(conn, ban)
+    acct = await repo.summary_head(conn, ban)
     if acct is None:
         return None
     lines = (await repo.snapshots(conn, [ban], today)).get(ban, {"lines": []})["lines"]
-    credit = await repo.credit_cents(conn, ban)
+    credit = acct["credit_cents"]
     total = sum(ln["balance_cents"] for ln in lines) - credit
-    delinquency = await repo.delinquency(conn, ban)
-    plan = await plan_view(conn, await repo.active_plan(conn, ban), today)
+    delinquency = await repo.delinquency(conn, ban) if acct["has_delinquency"] else None
+    plan = await plan_view(conn, await repo.active_plan(conn, ban), today) if acct["has_plan"] else None
     statuses = {ln["status"] for ln in lines}
     if "past_due" in statuses:
         status = "past_due"
@@ -35,7 +35,7 @@ async def account_summary(conn: asyncpg.Connection, ban: str, today: date | None
         "billing_account_number": ban, "household_id": acct["household_id"],
         "plan_type": acct["plan_type"], "aptc": acct["aptc"], "status": status,
         "total_balance_cents": total, "credit_cents": max(credit, 0),
-        "pending_payments_cents": await repo.pending_payments_cents(conn, ban),
+        "pending_payments_cents": acct["pending_payments_cents"],
         "lines": lines,
         "delinquency": None if delinquency is None or delinquency["status"] in ("resolved", "reinstated") else {
             "stage": delinquency["status"], "grace_start": delinquency["grace_start"].isoformat(),
