@@ -93,6 +93,7 @@ class AccountCache:
         started, epoch = now, self._epoch
         try:
             answer = await fetch()
+            body = orjson.dumps(answer)
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -102,7 +103,6 @@ class AccountCache:
             raise
         finally:
             self._inflight.pop(ban, None)
-        body = orjson.dumps(answer)
         future.set_result(body)
         if keep(answer) and epoch == self._epoch and self._may_keep(ban, started):
             self._store(ban, body)
