@@ -8,7 +8,8 @@ from pathlib import Path
 from shared.contracts import topics
 from shared.db import create_pool
 from shared.runtime import Service
-from services.identity.adapters import throttle
+from services.identity.adapters import repository, throttle
+from services.identity.adapters.batching import Batcher
 from services.identity.config import Settings
 from services.identity.entrypoints import consumers
 from services.identity.entrypoints.http import routes
@@ -39,9 +40,13 @@ def build_service(settings: Settings, deps: Deps | None = None) -> Service:
         deps.lookup_pool = await create_pool(
             settings.database_url, settings.db_pool_min, settings.db_pool_max,
             reset=_keep_session, server_settings={"plan_cache_mode": "force_generic_plan"})
+        deps.lookup_batcher = Batcher(deps.lookup_pool, repository.lookup_candidates,
+                                      max_batch=settings.lookup_batch_max,
+                                      in_flight=settings.lookup_batches_in_flight)
 
     @service.on_cleanup
     async def close_lookup_pool(svc: Service) -> None:
+        deps.lookup_batcher = None
         if deps.lookup_pool is not None:
             await deps.lookup_pool.close()
             deps.lookup_pool = None

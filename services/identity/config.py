@@ -30,6 +30,10 @@ class Settings(ServiceSettings):
     login_ip_limit: int = Field(default=60, ge=1)           # login attempts per address
     login_ip_window_s: int = Field(default=60, ge=1)
     payable_after_shopping_s: int = Field(default=4 * 3600, ge=0)
+    # Lookups waiting at the same moment share one statement: at most this many per batch,
+    # and this many batches running at once (each on its own connection).
+    lookup_batch_max: int = Field(default=64, ge=1, le=1000)
+    lookup_batches_in_flight: int = Field(default=2, ge=1, le=100)
 
     # Portal accounts.
     password_min_length: int = Field(default=12, ge=8, le=64)

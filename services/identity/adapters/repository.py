@@ -2,6 +2,7 @@
 portal accounts and reset tokens."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -10,7 +11,6 @@ import asyncpg
 
 from services.identity.domain.lookup import Candidate
 
-ThrottleArgs = tuple[list[str], list[bytes], list[datetime]]
 
 # ----------------------------------------------------------------------------- intake
 
@@ -96,67 +96,124 @@ async def upsert_billing_account(conn: asyncpg.Connection, ban: str, household_i
 
 # ----------------------------------------------------------------------------- lookup
 
-# Every lookup is one statement, one round trip: count the attempt against its throttling
-# subjects (the data-modifying CTE always runs), find the household(s) by the ID, then the
-# member, the billing account of the plan type and the enrollments of that plan type. A
-# terminated enrollment still identifies its member (a balance may be owed) when no active
-# one exists.
-_LOOKUP = """
-WITH hit AS (
-    INSERT INTO throttle_counters AS t (scope, subject, window_start, hits)
-    SELECT u.scope, u.subject, u.ws, 1
-    FROM unnest($4::text[], $5::bytea[], $6::timestamptz[]) WITH ORDINALITY AS u(scope, subject, ws, n)
-    ORDER BY u.n
-    ON CONFLICT (scope, subject, window_start) DO UPDATE SET hits = t.hits + 1
-    RETURNING t.scope, t.hits
+# Lookups run in batches: one statement, one round trip for every lookup waiting when a
+# connection is free (adapters/batching.py), so a busy service pays the statement's fixed
+# costs (network, transaction, executor start) once per batch instead of once per lookup.
+# The statement counts every attempt against its throttling subjects (the data-modifying CTE
+# always runs; `$5..$8` are the batch's distinct counters, in one order every replica uses,
+# so two batches lock rows in the same order and cannot deadlock), then, per lookup, finds
+# the household(s) by the ID (only one of `$1..$3` is set for a lookup), the member, the
+# billing account of the plan type and the enrollments of that plan type. A terminated
+# enrollment still identifies its member (a balance may be owed) when no active one exists.
+# The first row carries the counters' totals (in the order given), every other row is one
+# candidate of lookup `i` (its 1-based position in the batch).
+_LOOKUP_BATCH = """
+WITH counters AS (
+    SELECT * FROM unnest($5::text[], $6::bytea[], $7::timestamptz[], $8::int[])
+                  WITH ORDINALITY AS u(scope, subject, ws, adds, k)
 ),
-hits AS (SELECT array_agg(scope) AS scopes, array_agg(hits) AS counts FROM hit),
-target AS ({target}),
+hit AS (
+    INSERT INTO throttle_counters AS t (scope, subject, window_start, hits)
+    SELECT scope, subject, ws, adds FROM counters ORDER BY k
+    ON CONFLICT (scope, subject, window_start) DO UPDATE SET hits = t.hits + EXCLUDED.hits
+    RETURNING t.scope, t.subject, t.window_start, t.hits
+),
+totals AS (
+    SELECT array_agg(h.hits ORDER BY c.k) AS counts
+    FROM hit h JOIN counters c
+      ON c.scope = h.scope AND c.subject = h.subject AND c.ws = h.window_start
+),
+req AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[])
+                  WITH ORDINALITY AS r(enrollment_id, ban, ssn_hash, plan_type, i)
+),
 candidates AS (
-    SELECT m.member_id, m.first_name, m.first_name_norm, m.last_name_norm, m.date_of_birth,
-           m.email, m.phone, m.language,
-           (SELECT b.billing_account_number FROM billing_accounts b
-             WHERE b.household_id = m.household_id AND b.plan_type = $2) AS ban,
-           e.ids AS enrollment_ids, e.earliest AS earliest_shopped_at
-    FROM members m
+    SELECT r.i, c.*
+    FROM req r
     CROSS JOIN LATERAL (
-        SELECT COALESCE(array_agg(en.enrollment_id ORDER BY en.coverage_year, en.enrollment_id)
-                            FILTER (WHERE en.status = 'active'),
-                        array_agg(en.enrollment_id ORDER BY en.coverage_year, en.enrollment_id)) AS ids,
-               COALESCE(min(en.shopped_at) FILTER (WHERE en.status = 'active'),
-                        min(en.shopped_at)) AS earliest
-        FROM enrollments en
-        WHERE en.household_id = m.household_id AND en.plan_type = $2
-          AND ($3::text IS NULL OR en.enrollment_id = $3)
-    ) e
-    WHERE m.household_id IN (SELECT household_id FROM target)
-    LIMIT 5
+        SELECT m.member_id, m.first_name, m.first_name_norm, m.last_name_norm, m.date_of_birth,
+               m.email, m.phone, m.language,
+               (SELECT b.billing_account_number FROM billing_accounts b
+                 WHERE b.household_id = m.household_id AND b.plan_type = r.plan_type) AS ban,
+               e.ids AS enrollment_ids, e.earliest AS earliest_shopped_at
+        FROM members m
+        CROSS JOIN LATERAL (
+            SELECT COALESCE(array_agg(en.enrollment_id ORDER BY en.coverage_year, en.enrollment_id)
+                                FILTER (WHERE en.status = 'active'),
+                            array_agg(en.enrollment_id ORDER BY en.coverage_year, en.enrollment_id)) AS ids,
+                   COALESCE(min(en.shopped_at) FILTER (WHERE en.status = 'active'),
+                            min(en.shopped_at)) AS earliest
+            FROM enrollments en
+            WHERE en.household_id = m.household_id AND en.plan_type = r.plan_type
+              AND (r.enrollment_id IS NULL OR en.enrollment_id = r.enrollment_id)
+        ) e
+        WHERE m.household_id IN (
+            SELECT household_id FROM enrollments
+             WHERE enrollment_id = r.enrollment_id AND plan_type = r.plan_type
+            UNION ALL
+            SELECT household_id FROM members WHERE ssn_hash = r.ssn_hash
+            UNION ALL
+            SELECT household_id FROM billing_accounts
+             WHERE billing_account_number = r.ban AND plan_type = r.plan_type)
+        LIMIT 5
+    ) c
 )
-SELECT h.scopes, h.counts, c.* FROM hits h LEFT JOIN candidates c ON true
+SELECT t.counts, c.* FROM totals t LEFT JOIN candidates c ON false
+UNION ALL
+SELECT NULL, c.* FROM candidates c
 """
-_BY_ENROLLMENT = _LOOKUP.format(
-    target="SELECT household_id FROM enrollments WHERE enrollment_id = $1 AND plan_type = $2")
-_BY_SSN = _LOOKUP.format(target="SELECT household_id FROM members WHERE ssn_hash = $1")
-_BY_BAN = _LOOKUP.format(
-    target="SELECT household_id FROM billing_accounts WHERE billing_account_number = $1 AND plan_type = $2")
+
+Counter = tuple[str, bytes, datetime]  # throttling scope, subject (a keyed hash), window start
 
 
-async def lookup_candidates(conn: asyncpg.Connection, id_type: str, key: Any, plan_type: str,
-                            counts: ThrottleArgs) -> tuple[dict[str, int], list[Candidate]]:
-    """Count the attempt (`counts`: scopes, subjects, window starts) and find the members the
-    ID points at, with what the lookup rules need: one indexed query, one round trip.
-    Returns the throttle counts by scope and the candidates."""
-    query, third = {"enrollment_id": (_BY_ENROLLMENT, key), "ssn": (_BY_SSN, None),
-                    "billing_account_number": (_BY_BAN, None)}[id_type]
-    rows = await conn.fetch(query, key, plan_type, third, *counts)
-    hits = dict(zip(rows[0]["scopes"], rows[0]["counts"]))
-    return hits, [Candidate(
-        member_id=str(r["member_id"]), first_name=r["first_name"],
-        first_name_norm=r["first_name_norm"], last_name_norm=r["last_name_norm"],
-        date_of_birth=r["date_of_birth"], billing_account_number=r["ban"],
-        enrollment_ids=tuple(r["enrollment_ids"] or ()), earliest_shopped_at=r["earliest_shopped_at"],
-        email=r["email"], phone=r["phone"], language=r["language"])
-        for r in rows if r["member_id"] is not None]
+@dataclass(frozen=True)
+class LookupQuery:
+    """One lookup of a batch: the ID (an SSN as its keyed hash), the plan type, and the
+    throttling counters the attempt counts against."""
+    id_type: str
+    key: Any
+    plan_type: str
+    counters: tuple[Counter, ...]
+
+
+async def lookup_candidates(conn: asyncpg.Connection, queries: list[LookupQuery]
+                            ) -> list[tuple[dict[str, int], list[Candidate]]]:
+    """Count every attempt and find the members each ID points at, with what the lookup rules
+    need: one indexed statement, one round trip for the whole batch. Returns, per query, its
+    throttle counts by scope (as if the batch's attempts had been counted one after the
+    other, in order) and its candidates."""
+    enrollment_ids, bans, ssn_hashes, plans = [], [], [], []
+    adds: dict[Counter, int] = {}
+    for q in queries:
+        enrollment_ids.append(q.key if q.id_type == "enrollment_id" else None)
+        bans.append(q.key if q.id_type == "billing_account_number" else None)
+        ssn_hashes.append(q.key if q.id_type == "ssn" else None)
+        plans.append(q.plan_type)
+        for counter in q.counters:
+            adds[counter] = adds.get(counter, 0) + 1
+    order = sorted(adds)  # the lock order every batch of every replica uses
+    rows = await conn.fetch(
+        _LOOKUP_BATCH, enrollment_ids, bans, ssn_hashes, plans, [c[0] for c in order],
+        [c[1] for c in order], [c[2] for c in order], [adds[c] for c in order])
+    totals = dict(zip(order, rows[0]["counts"]))
+    found: dict[int, list[Candidate]] = {}
+    for r in rows[1:]:
+        found.setdefault(r["i"], []).append(Candidate(
+            member_id=str(r["member_id"]), first_name=r["first_name"],
+            first_name_norm=r["first_name_norm"], last_name_norm=r["last_name_norm"],
+            date_of_birth=r["date_of_birth"], billing_account_number=r["ban"],
+            enrollment_ids=tuple(r["enrollment_ids"] or ()),
+            earliest_shopped_at=r["earliest_shopped_at"],
+            email=r["email"], phone=r["phone"], language=r["language"]))
+    seen: dict[Counter, int] = {}
+    out = []
+    for i, q in enumerate(queries, 1):
+        hits = {}
+        for counter in q.counters:
+            seen[counter] = seen.get(counter, 0) + 1
+            hits[counter[0]] = totals[counter] - adds[counter] + seen[counter]
+        out.append((hits, found.get(i, [])))
+    return out
 
 
 # ----------------------------------------------------------------------------- members

@@ -30,9 +30,14 @@ def window_start(now: datetime, window_s: int) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % window_s, timezone.utc)
 
 
+def counters(now: datetime, checks: list[tuple[Rule, bytes]]) -> tuple[tuple[str, bytes, datetime], ...]:
+    """(scope, subject, window start) of each check of one attempt, for a statement that
+    counts the attempt itself (as the lookup does)."""
+    return tuple((r.scope, s, window_start(now, r.window_s)) for r, s in checks)
+
+
 def counter_args(now: datetime, checks: list[tuple[Rule, bytes]]) -> tuple[list, list, list]:
-    """Scopes, subjects and window starts of one attempt (for `hit` or a statement that
-    counts the attempt itself, as the lookup does)."""
+    """Scopes, subjects and window starts of one attempt (for `hit`)."""
     return ([r.scope for r, _ in checks], [s for _, s in checks],
             [window_start(now, r.window_s) for r, _ in checks])
 

@@ -29,6 +29,9 @@ class Deps:
     # The lookup path's own pool: its connections skip asyncpg's reset query on release (one
     # round trip saved per lookup), safe because lookups leave no session state behind.
     lookup_pool: Any = None
+    # Batches the lookups waiting at one moment into one statement (adapters/batching.py),
+    # on the lookup pool; without it (before start) each lookup runs alone.
+    lookup_batcher: Any = None
 
     @classmethod
     def build(cls, s: Settings) -> "Deps":

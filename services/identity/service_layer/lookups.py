@@ -38,11 +38,16 @@ async def identify(pool: asyncpg.Pool, deps: Deps, ident: Identification, *,
     checks = [(deps.lookup_ip, deps.vault.subject("ip", ident.client_ip)),
               (deps.lookup_target, deps.vault.subject("target", target))]
     key: object = deps.vault.digest(ident.id_value) if ident.id_type == "ssn" else ident.id_value
-    async with pool.acquire() as conn:
-        # One statement counts the attempt and loads the candidates; a throttled attempt's
-        # candidates are ignored, so it costs the same and says nothing.
-        hits, candidates = await repo.lookup_candidates(conn, ident.id_type, key, ident.plan_type,
-                                                        throttle.counter_args(now, checks))
+    query = repo.LookupQuery(ident.id_type, key, ident.plan_type,
+                             throttle.counters(now, checks))
+    # One statement (shared with the other lookups waiting at the same moment) counts the
+    # attempt and loads the candidates; a throttled attempt's candidates are ignored, so it
+    # costs the same and says nothing.
+    if deps.lookup_batcher is not None:
+        hits, candidates = await deps.lookup_batcher.submit(query)
+    else:
+        async with pool.acquire() as conn:
+            [(hits, candidates)] = await repo.lookup_candidates(conn, [query])
     verdict = throttle.verdict(now, checks, hits)
     if not verdict.allowed:
         raise errors.Throttled(verdict.retry_after_s)
