@@ -16,8 +16,8 @@ histogram (Prometheus buckets, interpolated); client-side figures include the cl
 own queueing on the shared cores.
 
 Usage: .venv/bin/python bench/identity_lookup.py [--members 100000] [--duration 10]
-       [--rounds 3] [--concurrency 32] [--replicas 1] [--rate 600]
-       (--members 1000000: the full size)
+       [--rounds 3] [--concurrency 32] [--replicas 1] [--rate 600] [--keep-database NAME]
+       (--members 1000000: the full size; --keep-database seeds once and reuses it)
 """
 from __future__ import annotations
 
@@ -99,6 +99,17 @@ async def seed(dsn: str, members: int) -> float:
         await conn.execute("ANALYZE")
     await pool.close()
     return rows_total / (time.perf_counter() - started)
+
+
+async def seeded_members(dsn: str) -> int:
+    """Members already in a kept database (0 when its tables are not there yet)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        if not await conn.fetchval("SELECT to_regclass('members') IS NOT NULL"):
+            return 0
+        return await conn.fetchval("SELECT count(*) FROM members")
+    finally:
+        await conn.close()
 
 
 def lookup_body(members: int) -> dict:
@@ -260,15 +271,29 @@ async def wait_healthy(url: str, timeout_s: float = 60) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     profile = infra.PROFILES["bench"]
-    name = f"bench_identity_{uuid.uuid4().hex[:8]}"
+    keep = args.keep_database is not None
+    name = args.keep_database or f"bench_identity_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(profile.dsn("postgres"))
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    exists = await admin.fetchval("SELECT true FROM pg_database WHERE datname = $1", name)
+    if not exists:
+        await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
     procs: list[subprocess.Popen] = []
     try:
-        print(f"seeding {args.members:,} members (x2 enrollments, x2 billing accounts) into {name}")
-        rate = await seed(profile.dsn(name), args.members)
-        print(f"seed: {rate:,.0f} rows/s")
+        seeded = await seeded_members(profile.dsn(name)) if exists else 0
+        if seeded == args.members:
+            print(f"reusing {name}: {seeded:,} members already seeded (--keep-database); "
+                  f"throttle counters emptied as in a fresh database")
+            conn = await asyncpg.connect(profile.dsn(name))
+            await conn.execute("TRUNCATE throttle_counters")
+            await conn.close()
+        else:
+            if seeded:
+                raise SystemExit(f"{name} holds {seeded:,} members, not {args.members:,}: "
+                                 f"drop it or name another database")
+            print(f"seeding {args.members:,} members (x2 enrollments, x2 billing accounts) into {name}")
+            rate = await seed(profile.dsn(name), args.members)
+            print(f"seed: {rate:,.0f} rows/s")
         ports = [free_port() for _ in range(args.replicas)]
         procs = [start_service(profile.dsn(name), profile.bootstrap, p) for p in ports]
         urls = [f"http://127.0.0.1:{p}" for p in ports]
@@ -342,9 +367,10 @@ async def main(args: argparse.Namespace) -> None:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
-        admin = await asyncpg.connect(profile.dsn("postgres"))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        if not keep:
+            admin = await asyncpg.connect(profile.dsn("postgres"))
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
 
 
 if __name__ == "__main__":
@@ -356,6 +382,9 @@ if __name__ == "__main__":
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--rate", type=float, default=600.0,
                         help="also offer lookups at this fixed rate (open loop) to read p99 below saturation; 0: skip")
+    parser.add_argument("--keep-database", metavar="NAME",
+                        help="seed into this database only if it is empty, and keep it at the end "
+                             "(reruns skip seeding); default: a fresh database dropped at the end")
     args = parser.parse_args()
     assert 1 <= args.members <= 5_000_000 and 1 <= args.duration <= 120 and 1 <= args.rounds <= 10
     infra.up("bench")
