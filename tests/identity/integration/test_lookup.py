@@ -2,6 +2,7 @@
 for every mismatch, the 4-hour rule on both sides, a billing account not yet opened."""
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from datetime import datetime, timedelta, timezone
@@ -126,3 +127,25 @@ async def test_renewal_lists_both_years_and_the_old_year_stays_payable(env):
     # The renewal alone, shopped an hour ago, is not payable yet.
     resp = await env.client.post("/lookups", json=m.lookup("health", "enrollment_id", id_value=renewal))
     assert resp.status == 409
+
+
+async def test_lookups_arriving_together_each_get_their_own_answer(env):
+    """Concurrent lookups share statements; every one still gets the answer for its own ID,
+    name and plan type (found by each ID, not found on any mismatch)."""
+    m = await env.enrolled()
+    other = await env.enrolled(first_name="James")
+    cases = []
+    for person in (m, other):
+        for plan_type in ("health", "dental"):
+            for id_type in ("enrollment_id", "ssn", "billing_account_number"):
+                cases.append((person.lookup(plan_type, id_type), 200, person.bans[plan_type]))
+    cases += [(m.lookup("health", "ssn", first_name="James"), 404, None),
+              (other.lookup("dental", "enrollment_id", id_value=m.enrollments["dental"]), 404, None),
+              (m.lookup("dental", "billing_account_number", id_value=random_digits(10, "7")), 404, None)]
+    responses = await asyncio.gather(*(env.client.post("/lookups", json=b) for b, _, _ in cases * 2))
+    for (body, status, ban), resp in zip(cases * 2, responses):
+        assert resp.status == status, (body["id_type"], await resp.text())
+        if status == 200:
+            assert (await resp.json())["billing_account_number"] == ban
+        else:
+            assert (await resp.json())["error"]["code"] == "not_found"

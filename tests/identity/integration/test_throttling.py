@@ -84,3 +84,32 @@ async def test_throttle_counters_keep_no_id_in_clear(env):
     assert rows
     for r in rows:
         assert m.ssn.encode() not in r["subject"] and len(r["subject"]) == 16
+
+
+async def test_a_concurrent_burst_from_one_address_is_counted_attempt_by_attempt(env):
+    """Lookups arriving together share statements (batches); each still counts as one
+    attempt, so exactly the limit gets through whatever the batching."""
+    m = await env.enrolled()
+    ip = random_ip()
+    await wait_for_next_window()
+    bodies = [m.lookup("health", "billing_account_number", client_ip=ip,
+                       id_value=random_digits(10, "7")) for _ in range(9)]   # 9 targets, 1 address
+    answers = await asyncio.gather(*(env.client.post("/lookups", json=b) for b in bodies))
+    assert sorted(r.status for r in answers) == [404] * 4 + [429] * 5
+
+
+async def test_a_concurrent_burst_on_one_target_across_replicas_stops_at_the_limit(env):
+    m = await env.enrolled()
+    replica = build_service(env.settings.model_copy(update={"run_consumers": False, "run_relay": False}))
+    await replica.start(http=False)
+    client = TestClient(TestServer(replica.app))
+    await client.start_server()
+    try:
+        await wait_for_next_window()
+        body = lambda: m.lookup("dental", "ssn", date_of_birth="1990-01-01")  # noqa: E731
+        answers = await asyncio.gather(*(
+            (env.client if i % 2 == 0 else client).post("/lookups", json=body()) for i in range(8)))
+        assert sorted(r.status for r in answers) == [404] * 3 + [429] * 5
+    finally:
+        await client.close()
+        await replica.stop()
