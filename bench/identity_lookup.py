@@ -10,13 +10,14 @@ the same client: the ceiling of this HTTP stack on this machine, so the ratio sh
 lookup itself costs. The client, the service and PostgreSQL share the machine's 2 cores.
 
 A closed loop (32 clients back to back) measures the most lookups/s; its latency is mostly
-queueing at saturation. An open loop at a fixed offered rate (`--rate`) then reads the
-latency below saturation. p99 "in the service" comes from the service's own request
+queueing at saturation. An open loop at a fixed offered rate (`--rate`, 2,000/s: the goal's
+rate) then reads the latency at that rate; the goal is both (>= 2,000 lookups/s at most,
+p99 < 20 ms at 2,000/s offered). p99 "in the service" comes from the service's own request
 histogram (Prometheus buckets, interpolated); client-side figures include the client's
 own queueing on the shared cores.
 
 Usage: .venv/bin/python bench/identity_lookup.py [--members 100000] [--duration 10]
-       [--rounds 3] [--concurrency 32] [--replicas 1] [--rate 600] [--keep-database NAME]
+       [--rounds 3] [--concurrency 32] [--replicas 1] [--rate 2000] [--keep-database NAME]
        (--members 1000000: the full size; --keep-database seeds once and reuses it)
 """
 from __future__ import annotations
@@ -39,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
+import orjson  # noqa: E402
 
 from scripts import infra  # noqa: E402
 from shared.db import create_pool, migrate  # noqa: E402
@@ -112,6 +114,14 @@ async def seeded_members(dsn: str) -> int:
         await conn.close()
 
 
+JSON = {"Content-Type": "application/json"}
+
+
+def lookup_bytes(members: int) -> bytes:
+    """A lookup body encoded with orjson (the client's CPU counts against the same cores)."""
+    return orjson.dumps(lookup_body(members))
+
+
 def lookup_body(members: int) -> dict:
     i = random.randrange(members)
     p = person(i)
@@ -141,7 +151,7 @@ async def drive(urls: list[str], kind: str, members: int, concurrency: int,
             while time.perf_counter() < deadline:
                 t0 = time.perf_counter()
                 if kind == "lookup":
-                    resp = await session.post(f"{url}/lookups", json=lookup_body(members))
+                    resp = await session.post(f"{url}/lookups", data=lookup_bytes(members), headers=JSON)
                 else:
                     resp = await session.get(f"{url}/healthz")
                 await resp.read()
@@ -199,7 +209,7 @@ async def drive_open(urls: list[str], members: int, rate: float,
     async with aiohttp.ClientSession(connector=connector) as session:
         async def one(k: int, scheduled: float) -> None:
             try:
-                async with session.post(f"{urls[k % len(urls)]}/lookups", json=lookup_body(members)) as resp:
+                async with session.post(f"{urls[k % len(urls)]}/lookups", data=lookup_bytes(members), headers=JSON) as resp:
                     await resp.read()
                     statuses[resp.status] = statuses.get(resp.status, 0) + 1
             except aiohttp.ClientError:
@@ -355,10 +365,15 @@ async def main(args: argparse.Namespace) -> None:
             print(f"open loop at {args.rate:,.0f} lookups/s offered (median): {m[0]:,.0f} answered/s, "
                   f"client-side p50 {m[1]:.2f} ms, p99 {m[2]:.2f} ms; in-service p50 {m[3]:.2f} ms, "
                   f"p99 {m[4]:.2f} ms")
-        print(f"goal (>= 2,000 lookups/s, p99 < 20 ms): "
-              f"{'met' if med['lookup'][0] >= 2000 and statistics.median(server[1]) < 20 else 'NOT met'} "
-              f"(p99 measured in the service; client-side p99 includes the client's own queueing "
-              f"on the shared cores)")
+        # The goal: the most lookups/s (closed loop) reaches 2,000, and at 2,000 lookups/s
+        # offered (open loop) the service answers with p99 under 20 ms.
+        s99_open = statistics.median(x[4] for x in open_loop) if open_loop and args.rate >= 2000 else None
+        met = med["lookup"][0] >= 2000 and s99_open is not None and s99_open < 20
+        print(f"goal (>= 2,000 lookups/s, p99 < 20 ms at 2,000/s offered): "
+              f"{'met' if met else 'NOT met'}: max {med['lookup'][0]:,.0f} lookups/s; "
+              + (f"in-service p99 {s99_open:.2f} ms at {args.rate:,.0f}/s offered"
+                 if s99_open is not None else "no open loop at >= 2,000/s (--rate)")
+              + " (client-side p99 includes the client's own queueing on the shared cores)")
     finally:
         for p in procs:
             p.terminate()
@@ -380,7 +395,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--replicas", type=int, default=1)
-    parser.add_argument("--rate", type=float, default=600.0,
+    parser.add_argument("--rate", type=float, default=2000.0,
                         help="also offer lookups at this fixed rate (open loop) to read p99 below saturation; 0: skip")
     parser.add_argument("--keep-database", metavar="NAME",
                         help="seed into this database only if it is empty, and keep it at the end "
