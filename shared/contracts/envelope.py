@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
 HEADER_EVENT_TYPE = "event_type"
 HEADER_EVENT_VERSION = "event_version"
@@ -17,6 +17,31 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _utc(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:
+    """occurred_at: a datetime with a time zone, stored in UTC.
+
+    Every consumer validates every event's timestamp, so the usual one (an RFC 3339 string,
+    as `to_bytes` writes it) is parsed by `datetime.fromisoformat`, which gives UTC as
+    `timezone.utc` at once; anything else (other string forms, numbers, datetimes) goes
+    through pydantic's datetime validation, then the same checks.
+    """
+    if type(value) is str and value[10:11] == "T":
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = handler(value)
+    else:
+        parsed = handler(value)
+    if parsed.tzinfo is timezone.utc:
+        return parsed
+    if parsed.tzinfo is None:
+        raise ValueError("occurred_at must carry a time zone")
+    return parsed.astimezone(timezone.utc)
+
+
+UtcDatetime = Annotated[datetime, WrapValidator(_utc)]
+
+
 class Envelope(BaseModel):
     """One event. `event_id` is the idempotency key every consumer records."""
 
@@ -25,21 +50,12 @@ class Envelope(BaseModel):
     event_id: UUID = Field(default_factory=uuid4)
     event_type: str = Field(min_length=1, max_length=100)
     event_version: int = Field(default=1, ge=1)
-    occurred_at: datetime = Field(default_factory=utcnow)
+    occurred_at: UtcDatetime = Field(default_factory=utcnow)
     producer: str = Field(min_length=1, max_length=50)
     correlation_id: str = Field(default_factory=lambda: str(uuid4()), max_length=100)
     causation_id: str | None = Field(default=None, max_length=100)
     key: str = Field(min_length=1, max_length=100)
     data: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("occurred_at must carry a time zone")
-        if value.tzinfo is timezone.utc:
-            return value
-        return value.astimezone(timezone.utc)
 
     def caused(self, event_type: str, producer: str, key: str, data: dict[str, Any],
                event_version: int = 1) -> "Envelope":
