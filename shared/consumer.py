@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from faststream._internal.utils.path import match_path
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 
@@ -234,12 +235,30 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, *topics: str,
     async def on_batch(message: KafkaMessage) -> None:
         await consumer.handle_records(message.raw_message)
 
+    async def parse_batch(records: tuple[ConsumerRecord, ...]) -> KafkaMessage:
+        return _parse_batch(subscriber, records)
+
     on_batch.__name__ = f"on_{consumer.group_id.replace('.', '_').replace('-', '_')}"
-    broker.subscriber(
+    subscriber = broker.subscriber(
         *topics, group_id=consumer.group_id, batch=True, max_records=max_records,
         batch_timeout_ms=100, ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset=offset_reset, decoder=_raw_batch, **kwargs,
-    )(on_batch)
+        auto_offset_reset=offset_reset, parser=parse_batch,
+        decoder=_raw_batch, **kwargs,
+    )
+    subscriber(on_batch)
+
+
+def _parse_batch(subscriber: Any, records: tuple[ConsumerRecord, ...]) -> KafkaMessage:
+    """FastStream's batch message, built as its own batch parser builds it (same message
+    class, hence the same ack and nack: commit, or rewind every partition of the batch)
+    minus the per-record work nobody here reads: its parser decodes every record's headers
+    into a dict, a tenth of the consumer's time at high rates. Headers stay on the records."""
+    parser = subscriber.parser
+    first = records[0]
+    return parser.msg_class(
+        body=[r.value for r in records], raw_message=records,
+        message_id=f"{first.offset}-{records[-1].offset}-{first.timestamp}",
+        path=match_path(parser.regex, first.topic), consumer=parser._consumer)
 
 
 async def _raw_batch(message: KafkaMessage) -> list[bytes]:
