@@ -12,12 +12,17 @@ its connection), so events of one key keep their order on the topic (two replica
 publishing interleaved batches could reorder them); the others stand by and take over
 within a second of the leader's death, since its lock dies with its connection. The
 one-shot `publish_batch` claims rows with `FOR UPDATE SKIP LOCKED` under the same lock.
+
+Sent rows are kept `keep_sent` (7 days) for inspection, then the leader deletes them
+(`purge_sent`, hourly, when it has caught up), so the table does not grow without end.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 from collections.abc import Iterable
@@ -72,7 +77,8 @@ class OutboxRelay:
 
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *,
                  batch_size: int = 2000, idle_poll_s: float = 0.05,
-                 max_inflight: int = 3, standby_poll_s: float = 1.0) -> None:
+                 max_inflight: int = 3, standby_poll_s: float = 1.0,
+                 keep_sent: timedelta = timedelta(days=7), purge_every_s: float = 3600.0) -> None:
         assert 0 < batch_size <= 10_000 and 1 <= max_inflight <= 10
         self.pool = pool
         self.producer = producer
@@ -80,6 +86,9 @@ class OutboxRelay:
         self.idle_poll_s = idle_poll_s
         self.max_inflight = max_inflight
         self.standby_poll_s = standby_poll_s
+        self.keep_sent = keep_sent
+        self.purge_every_s = purge_every_s
+        self._next_purge = 0.0
         self.is_leader = False
         self._stopping = asyncio.Event()
 
@@ -166,12 +175,21 @@ class OutboxRelay:
                     await inflight.popleft()  # a failure propagates: rows stay unsent
                 if caught_up:
                     cursor = 0
+                    await self._purge_when_due()
                     if not rows:
                         await self._sleep(self.idle_poll_s)
         finally:
             for task in inflight:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
+
+    async def _purge_when_due(self) -> None:
+        if time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + self.purge_every_s
+        removed = await purge_sent(self.pool, self.keep_sent)
+        if removed:
+            log.info("outbox rows sent long ago deleted", extra={"rows": removed})
 
     async def run(self) -> None:
         """Publish until stopped. One replica leads (a session advisory lock held on its own
@@ -208,8 +226,24 @@ _SELECT_UNSENT = """SELECT id, topic, key, event_type, event_version, event_id, 
                     FROM outbox WHERE sent_at IS NULL AND id > $1 ORDER BY id LIMIT $2"""
 
 
-async def purge_sent(pool: asyncpg.Pool, older_than_days: int = 7) -> int:
-    """Delete rows published long ago so the table stays small."""
-    result = await pool.execute(
-        "DELETE FROM outbox WHERE sent_at < now() - make_interval(days => $1)", older_than_days)
-    return int(result.split()[-1])
+async def purge_sent(pool: asyncpg.Pool, older_than: timedelta = timedelta(days=7),
+                     chunk: int = 5000) -> int:
+    """Delete rows sent more than `older_than` ago; returns how many.
+
+    Walks the primary key from the oldest row in chunks, each its own short statement, and
+    stops at the first chunk with nothing to delete (ids grow with time; a row never sent
+    is never deleted). No index on `sent_at` is needed, so marking rows sent stays cheap.
+    """
+    total, after = 0, 0
+    while True:
+        row = await pool.fetchrow(
+            """WITH chunk AS (SELECT id, sent_at FROM outbox WHERE id > $1 ORDER BY id LIMIT $2),
+                    gone AS (DELETE FROM outbox o USING chunk c
+                             WHERE o.id = c.id AND c.sent_at < now() - $3::interval
+                             RETURNING o.id)
+               SELECT (SELECT max(id) FROM chunk) AS last, (SELECT count(*) FROM gone) AS deleted""",
+            after, chunk, older_than)
+        if row["last"] is None or row["deleted"] == 0:
+            return total
+        total += row["deleted"]
+        after = row["last"]

@@ -239,3 +239,35 @@ async def test_two_relays_and_two_consumers_do_no_work_twice(infra, db, topic):
         e = Envelope.from_bytes(r.value)
         seen.setdefault(e.key, []).append(e.data["n"])
     assert all(ns == sorted(ns) for ns in seen.values())
+
+
+async def test_rows_sent_long_ago_leave_the_outbox_and_nothing_unsent_ever_does(infra, db, topic):
+    """The leader relay deletes rows sent more than `keep_sent` ago once it has caught up;
+    recent sent rows stay for inspection, and a row never sent is kept however old."""
+    events = [make_event(unique("acct-")) for _ in range(30)]
+    async with db.acquire() as conn, conn.transaction():
+        await enqueue(conn, *events, topic=topic)
+    ids = [r["id"] for r in await db.fetch("SELECT id FROM outbox ORDER BY id")]
+    old_sent, recent_sent, old_unsent = ids[:10], ids[10:20], ids[20:]
+    await db.execute("UPDATE outbox SET sent_at = now() - interval '8 days', "
+                     "created_at = now() - interval '8 days' WHERE id = ANY($1)", old_sent)
+    await db.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)", recent_sent)
+    await db.execute("UPDATE outbox SET created_at = now() - interval '8 days' WHERE id = ANY($1)",
+                     old_unsent)
+    producer = make_producer(infra.kafka_bootstrap, "test-relay-purge")
+    await producer.start()
+    relay = OutboxRelay(db, producer, purge_every_s=3600)
+    task = asyncio.create_task(relay.run())
+    try:
+        # The never-sent rows are published (and kept, now sent); the old sent ones go.
+        await wait_for(lambda: db.fetchval("SELECT count(*) = 0 FROM outbox WHERE sent_at IS NULL"),
+                       what="the unsent rows published")
+        await wait_for(lambda: db.fetchval("SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE id = ANY($1))",
+                                           old_sent), what="the old sent rows deleted")
+    finally:
+        relay.stop()
+        await task
+        await producer.stop()
+    left = {r["id"] for r in await db.fetch("SELECT id FROM outbox")}
+    assert left == set(recent_sent) | set(old_unsent)
+    assert len(await read_topic(infra.kafka_bootstrap, topic, expect=10)) == 10
