@@ -50,8 +50,10 @@ class Upstreams:
         return service not in self._down
 
     async def watch(self, services: tuple[str, ...], interval_s: float) -> None:
-        """Probe each service's /healthz forever (run as a task; cancel to stop)."""
-        timeout = aiohttp.ClientTimeout(total=max(0.2, min(interval_s, self.timeout_s)))
+        """Probe each service's /healthz forever (run as a task; cancel to stop). A stopped
+        service refuses at once; a slow answer under load is still an answer (the same
+        timeout as a call), so a busy service is not taken for a stopped one."""
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         while True:
             for service in services:
                 try:
