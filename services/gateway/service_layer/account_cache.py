@@ -61,9 +61,6 @@ class AccountCache:
     def enabled(self) -> bool:
         return self.ttl_s > 0
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     async def get(self, ban: str, fetch: Callable[[], Awaitable[dict[str, Any]]],
                   keep: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         """The account's summary: the copy when current, else `fetch()` (one fetch at a

@@ -38,7 +38,7 @@ class UseCases:
     def __init__(self, settings: Settings, upstreams: Upstreams, store: Store | None,
                  signer: tokens.Signer, cache: AccountCache | None = None) -> None:
         self.settings = settings
-        self.cache = cache if cache is not None else AccountCache(ttl_s=0, settle_s=0, max_entries=1)
+        self.cache = cache or AccountCache(ttl_s=0, settle_s=0, max_entries=1)
         self.up = upstreams
         self.store = store
         self.signer = signer

@@ -105,8 +105,8 @@ async def upsert_billing_account(conn: asyncpg.Connection, ban: str, household_i
 # the household(s) by the ID (only one of `$1..$3` is set for a lookup), the member, the
 # billing account of the plan type and the enrollments of that plan type. A terminated
 # enrollment still identifies its member (a balance may be owed) when no active one exists.
-# The first row carries the counters' totals (in the order given), every other row is one
-# candidate of lookup `i` (its 1-based position in the batch).
+# One row carries the counters' totals (in the order given) and no candidate; every other
+# row is one candidate of lookup `i` (its 1-based position in the batch).
 _LOOKUP_BATCH = """
 WITH counters AS (
     SELECT * FROM unnest($5::text[], $6::bytea[], $7::timestamptz[], $8::int[])
@@ -195,9 +195,12 @@ async def lookup_candidates(conn: asyncpg.Connection, queries: list[LookupQuery]
     rows = await conn.fetch(
         _LOOKUP_BATCH, enrollment_ids, bans, ssn_hashes, plans, [c[0] for c in order],
         [c[1] for c in order], [c[2] for c in order], [adds[c] for c in order])
-    totals = dict(zip(order, rows[0]["counts"]))
+    totals: dict[Counter, int] = {}
     found: dict[int, list[Candidate]] = {}
-    for r in rows[1:]:
+    for r in rows:
+        if r["counts"] is not None:  # the one row of counter totals
+            totals = dict(zip(order, r["counts"]))
+            continue
         found.setdefault(r["i"], []).append(Candidate(
             member_id=str(r["member_id"]), first_name=r["first_name"],
             first_name_norm=r["first_name_norm"], last_name_norm=r["last_name_norm"],

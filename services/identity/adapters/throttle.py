@@ -36,12 +36,6 @@ def counters(now: datetime, checks: list[tuple[Rule, bytes]]) -> tuple[tuple[str
     return tuple((r.scope, s, window_start(now, r.window_s)) for r, s in checks)
 
 
-def counter_args(now: datetime, checks: list[tuple[Rule, bytes]]) -> tuple[list, list, list]:
-    """Scopes, subjects and window starts of one attempt (for `hit`)."""
-    return ([r.scope for r, _ in checks], [s for _, s in checks],
-            [window_start(now, r.window_s) for r, _ in checks])
-
-
 def verdict(now: datetime, checks: list[tuple[Rule, bytes]], hits: dict[str, int]) -> Verdict:
     """Allowed while every subject's count is within its rule's limit."""
     retry = 0
@@ -58,7 +52,7 @@ async def hit(conn: asyncpg.Connection, now: datetime, checks: list[tuple[Rule, 
     Rows are locked in the order given (address first), which every caller keeps, so two
     attempts cannot deadlock.
     """
-    scopes, subjects, starts = counter_args(now, checks)
+    scopes, subjects, starts = (list(column) for column in zip(*counters(now, checks)))
     rows = await conn.fetch(
         """INSERT INTO throttle_counters AS t (scope, subject, window_start, hits)
            SELECT scope, subject, ws, 1

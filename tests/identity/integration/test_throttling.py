@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import asynccontextmanager
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -29,6 +30,20 @@ async def wait_for_next_window(seconds: int = 2) -> None:
     """Windows start on whole multiples of their length in wall-clock time: start a burst just
     after an edge so it never straddles two windows."""
     await asyncio.sleep(seconds - (time.time() % seconds) + 0.05)
+
+
+@asynccontextmanager
+async def second_replica(env):
+    """A client of another identity replica on the same database (no consumers, no relay)."""
+    replica = build_service(env.settings.model_copy(update={"run_consumers": False, "run_relay": False}))
+    await replica.start(http=False)
+    client = TestClient(TestServer(replica.app))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+        await replica.stop()
 
 
 async def test_guessing_dates_of_birth_for_one_id_is_throttled_then_recovers(env):
@@ -60,11 +75,7 @@ async def test_one_address_guessing_ssns_is_throttled_then_recovers(env):
 
 async def test_the_limit_holds_across_replicas(env):
     m = await env.enrolled()
-    replica = build_service(env.settings.model_copy(update={"run_consumers": False, "run_relay": False}))
-    await replica.start(http=False)
-    client = TestClient(TestServer(replica.app))
-    await client.start_server()
-    try:
+    async with second_replica(env) as client:
         await wait_for_next_window()
         answers = []
         for i in range(5):   # alternate between the two replicas
@@ -72,9 +83,6 @@ async def test_the_limit_holds_across_replicas(env):
             resp = await c.post("/lookups", json=m.lookup("dental", "enrollment_id", first_name="Wrong"))
             answers.append(resp.status)
         assert answers == [404, 404, 404, 429, 429]
-    finally:
-        await client.close()
-        await replica.stop()
 
 
 async def test_throttle_counters_keep_no_id_in_clear(env):
@@ -100,16 +108,9 @@ async def test_a_concurrent_burst_from_one_address_is_counted_attempt_by_attempt
 
 async def test_a_concurrent_burst_on_one_target_across_replicas_stops_at_the_limit(env):
     m = await env.enrolled()
-    replica = build_service(env.settings.model_copy(update={"run_consumers": False, "run_relay": False}))
-    await replica.start(http=False)
-    client = TestClient(TestServer(replica.app))
-    await client.start_server()
-    try:
+    async with second_replica(env) as client:
         await wait_for_next_window()
         body = lambda: m.lookup("dental", "ssn", date_of_birth="1990-01-01")  # noqa: E731
         answers = await asyncio.gather(*(
             (env.client if i % 2 == 0 else client).post("/lookups", json=body()) for i in range(8)))
         assert sorted(r.status for r in answers) == [404] * 3 + [429] * 5
-    finally:
-        await client.close()
-        await replica.stop()
