@@ -1,28 +1,29 @@
 """The transactional outbox: write events with the state change, publish them with a relay.
 
 `enqueue` inserts rows on the caller's connection, inside the caller's transaction, so an
-event exists if and only if its state change committed. `OutboxRelay` reads unsent rows in
-id order, publishes them with an idempotent producer (`acks=all`), waits for the broker's
-confirmation of the whole batch, then marks the batch sent in the same transaction that
-locked it. If the relay dies between publishing and marking, the rows are published again
-after restart: consumers absorb that duplicate by `event_id`.
+event exists if and only if its state change committed. `OutboxRelay` claims unsent rows in
+id order by deleting them (`DELETE ... RETURNING`) in a transaction it keeps open, publishes
+them with an idempotent producer (`acks=all`), and commits the delete only once the broker
+has confirmed the whole batch. If the relay dies before that commit, its transaction rolls
+back, the rows are there again and are published again: consumers absorb that duplicate by
+`event_id`. A row in the table is an event not yet confirmed by Kafka; the published events
+are on their topics (kept by the topic's retention), so the table stays as small as the
+relay's backlog. Deleting costs PostgreSQL a quarter of marking rows sent (no new row
+version, no index entries: see bench/backbone.py).
 
 Several relay replicas are safe: one leads at a time (a PostgreSQL advisory lock held on
 its connection), so events of one key keep their order on the topic (two replicas
 publishing interleaved batches could reorder them); the others stand by and take over
 within a second of the leader's death, since its lock dies with its connection. The
-one-shot `publish_batch` claims rows with `FOR UPDATE SKIP LOCKED` under the same lock.
-
-Sent rows are kept `keep_sent` (7 days) for inspection, then the leader deletes them
-(`purge_sent`, hourly, when it has caught up), so the table does not grow without end.
+one-shot `publish_batch` claims rows under the same lock; and a row is claimed by deleting
+it, which only one transaction can do.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
-from datetime import timedelta
+from operator import itemgetter
 from functools import lru_cache
 from typing import Any
 from collections.abc import Iterable
@@ -31,7 +32,8 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import (HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_EVENT_VERSION,
+                                       Envelope)
 from shared.contracts.topics import topic_for
 from shared import metrics
 
@@ -77,8 +79,7 @@ class OutboxRelay:
 
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *,
                  batch_size: int = 2000, idle_poll_s: float = 0.05,
-                 max_inflight: int = 3, standby_poll_s: float = 1.0,
-                 keep_sent: timedelta = timedelta(days=7), purge_every_s: float = 3600.0) -> None:
+                 max_inflight: int = 3, standby_poll_s: float = 1.0) -> None:
         assert 0 < batch_size <= 10_000 and 1 <= max_inflight <= 10
         self.pool = pool
         self.producer = producer
@@ -86,9 +87,6 @@ class OutboxRelay:
         self.idle_poll_s = idle_poll_s
         self.max_inflight = max_inflight
         self.standby_poll_s = standby_poll_s
-        self.keep_sent = keep_sent
-        self.purge_every_s = purge_every_s
-        self._next_purge = 0.0
         self.is_leader = False
         self._stopping = asyncio.Event()
 
@@ -102,24 +100,27 @@ class OutboxRelay:
         """
         futures: list[asyncio.Future] = []
         builders: dict[tuple[str, int], Any] = {}
-        counts: dict[str, int] = {}
-        for r in rows:
-            topic = r["topic"]
-            if topic not in counts:
-                counts[topic] = len(await self.producer.partitions_for(topic))
-            key = r["key"].encode()
-            slot = (topic, partition_for(key, counts[topic]))
-            headers = [("event_type", r["event_type"].encode()),
-                       ("event_version", str(r["event_version"]).encode()),
-                       ("event_id", str(r["event_id"]).encode())]
+        partitions: dict[str, int] = {}
+        type_headers: dict[tuple[str, int], tuple[tuple[str, bytes], ...]] = {}
+        for _, topic, key_text, event_type, event_version, event_id, payload in rows:
+            count = partitions.get(topic)
+            if count is None:
+                count = partitions[topic] = len(await self.producer.partitions_for(topic))
+            key = key_text.encode()
+            slot = (topic, partition_for(key, count))
+            kind = type_headers.get((event_type, event_version))
+            if kind is None:
+                kind = type_headers[(event_type, event_version)] = (
+                    (HEADER_EVENT_TYPE, event_type.encode()),
+                    (HEADER_EVENT_VERSION, str(event_version).encode()))
+            headers = [*kind, (HEADER_EVENT_ID, str(event_id).encode())]
             builder = builders.get(slot)
             if builder is None:
                 builder = builders[slot] = self.producer.create_batch()
-            if builder.append(key=key, value=r["payload"], timestamp=None, headers=headers) is None:
+            if builder.append(key=key, value=payload, timestamp=None, headers=headers) is None:
                 futures.append(await self._submit(builder, slot))
                 builder = builders[slot] = self.producer.create_batch()
-                appended = builder.append(key=key, value=r["payload"], timestamp=None,
-                                          headers=headers)
+                appended = builder.append(key=key, value=payload, timestamp=None, headers=headers)
                 assert appended is not None, "one event larger than a record batch"
         for slot, builder in builders.items():
             futures.append(await self._submit(builder, slot))
@@ -130,66 +131,76 @@ class OutboxRelay:
         return await self.producer.send_batch(builder, slot[0], partition=slot[1])
 
     async def publish_batch(self) -> int:
-        """Publish one batch and mark it, in one transaction (operators' and tests' one-shot
+        """Publish one batch and delete it, in one transaction (operators' and tests' one-shot
         use); returns how many rows were published, 0 when idle or another relay leads."""
         async with self.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK_ID):
                 return 0
-            rows = await conn.fetch(_SELECT_UNSENT + " FOR UPDATE SKIP LOCKED", 0, self.batch_size)
+            rows = await _claim(conn, 0, self.batch_size)
             if not rows:
                 return 0
-            await asyncio.gather(*await self._send(rows))
-            await self._mark_sent(conn, [r["id"] for r in rows])
+            await self._confirmed(await self._send(rows))
         metrics.OUTBOX_PUBLISHED.inc(len(rows))
         return len(rows)
 
-    async def _mark_sent(self, conn: asyncpg.Connection, ids: list[int]) -> None:
-        await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", ids)
-
-    async def _confirm(self, futures: list[asyncio.Future], ids: list[int]) -> None:
+    async def _confirmed(self, futures: list[asyncio.Future]) -> None:
+        """Wait until Kafka has confirmed every record batch of a claimed batch."""
         await asyncio.gather(*futures)
-        async with self.pool.acquire() as conn:
-            await self._mark_sent(conn, ids)
-        metrics.OUTBOX_PUBLISHED.inc(len(ids))
 
     async def _lead(self) -> None:
-        """Publish as the leader, pipelined: while Kafka confirms batch k and it is marked
-        sent, batch k+1 is read and handed to the producer (which keeps per-partition order).
+        """Publish as the leader, pipelined: while Kafka confirms batch k (its transaction
+        still open), batch k+1 is claimed on another connection and handed to the producer,
+        which keeps per-partition order. Up to `max_inflight` batches are open at once, and
+        after a full batch the next one is claimed (PostgreSQL's work) while this one is
+        handed to the producer (the relay's).
 
-        A cursor skips rows already in flight. A row whose transaction committed late with a
-        lower id than the cursor is not lost: whenever the relay catches up it waits for
-        everything in flight and starts again from the lowest unsent id.
+        A cursor skips rows claimed by batches in flight (their deletes are not committed,
+        so the rows are still visible). A row whose transaction committed late with a lower
+        id than the cursor is not lost: whenever the relay catches up it waits for everything
+        in flight and starts again from the lowest id.
         """
         cursor = 0
         inflight: deque[asyncio.Task] = deque()
+        claiming: asyncio.Task[_Claim] | None = None
         try:
             while not self._stopping.is_set():
-                rows = await self.pool.fetch(_SELECT_UNSENT, cursor, self.batch_size)
-                if rows:
-                    futures = await self._send(rows)
-                    cursor = rows[-1]["id"]
-                    inflight.append(asyncio.create_task(
-                        self._confirm(futures, [r["id"] for r in rows])))
-                caught_up = len(rows) < self.batch_size
-                while inflight and (caught_up or len(inflight) >= self.max_inflight):
+                batch = await (claiming or _Claim.open(self.pool, cursor, self.batch_size))
+                claiming = None
+                full = len(batch.rows) == self.batch_size
+                if full:  # more is waiting, most likely: claim it meanwhile
+                    claiming = asyncio.create_task(
+                        _Claim.open(self.pool, batch.rows[-1]["id"], self.batch_size))
+                if batch.rows:
+                    try:
+                        futures = await self._send(batch.rows)
+                    except BaseException:
+                        await batch.close(commit=False)
+                        raise
+                    cursor = batch.rows[-1]["id"]
+                    inflight.append(asyncio.create_task(self._finish(batch, futures)))
+                else:
+                    await batch.close(commit=False)
+                while inflight and (not full or len(inflight) >= self.max_inflight):
                     await inflight.popleft()  # a failure propagates: rows stay unsent
-                if caught_up:
+                if not full:  # caught up
                     cursor = 0
-                    await self._purge_when_due()
-                    if not rows:
+                    if not batch.rows:
                         await self._sleep(self.idle_poll_s)
         finally:
+            if claiming is not None:
+                await _abandon(claiming)
             for task in inflight:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
 
-    async def _purge_when_due(self) -> None:
-        if time.monotonic() < self._next_purge:
-            return
-        self._next_purge = time.monotonic() + self.purge_every_s
-        removed = await purge_sent(self.pool, self.keep_sent)
-        if removed:
-            log.info("outbox rows sent long ago deleted", extra={"rows": removed})
+    async def _finish(self, batch: "_Claim", futures: list[asyncio.Future]) -> None:
+        try:
+            await self._confirmed(futures)
+        except BaseException:
+            await batch.close(commit=False)
+            raise
+        await batch.close(commit=True)
+        metrics.OUTBOX_PUBLISHED.inc(len(batch.rows))
 
     async def run(self) -> None:
         """Publish until stopped. One replica leads (a session advisory lock held on its own
@@ -222,28 +233,74 @@ class OutboxRelay:
         self._stopping.set()
 
 
-_SELECT_UNSENT = """SELECT id, topic, key, event_type, event_version, event_id, payload
-                    FROM outbox WHERE sent_at IS NULL AND id > $1 ORDER BY id LIMIT $2"""
+# The columns `_send` unpacks, in its order.
+_CLAIM = """DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE id > $1 ORDER BY id LIMIT $2)
+            RETURNING id, topic, key, event_type, event_version, event_id, payload"""
 
 
-async def purge_sent(pool: asyncpg.Pool, older_than: timedelta = timedelta(days=7),
-                     chunk: int = 5000) -> int:
-    """Delete rows sent more than `older_than` ago; returns how many.
+async def _claim(conn: asyncpg.Connection, after: int, limit: int) -> list[asyncpg.Record]:
+    """Delete (in the caller's transaction) and return the first `limit` rows after id
+    `after`, in id order.
 
-    Walks the primary key from the oldest row in chunks, each its own short statement, and
-    stops at the first chunk with nothing to delete (ids grow with time; a row never sent
-    is never deleted). No index on `sent_at` is needed, so marking rows sent stays cheap.
+    Two claimers can never both return a row: the second one's delete waits for the first
+    transaction, then finds the row gone. (`DELETE ... RETURNING` gives rows in no
+    particular order; they are sorted here, where it costs less than in PostgreSQL.)
     """
-    total, after = 0, 0
-    while True:
-        row = await pool.fetchrow(
-            """WITH chunk AS (SELECT id, sent_at FROM outbox WHERE id > $1 ORDER BY id LIMIT $2),
-                    gone AS (DELETE FROM outbox o USING chunk c
-                             WHERE o.id = c.id AND c.sent_at < now() - $3::interval
-                             RETURNING o.id)
-               SELECT (SELECT max(id) FROM chunk) AS last, (SELECT count(*) FROM gone) AS deleted""",
-            after, chunk, older_than)
-        if row["last"] is None or row["deleted"] == 0:
-            return total
-        total += row["deleted"]
-        after = row["last"]
+    rows = await conn.fetch(_CLAIM, after, limit)
+    rows.sort(key=_ID)
+    return rows
+
+
+_ID = itemgetter(0)
+
+
+class _Claim:
+    """A claimed batch: its rows and the open transaction that deleted them."""
+
+    def __init__(self, pool: asyncpg.Pool, conn: asyncpg.Connection, tx: Any,
+                 rows: list[asyncpg.Record]) -> None:
+        self.pool, self.conn, self.tx, self.rows = pool, conn, tx, rows
+
+    @classmethod
+    async def open(cls, pool: asyncpg.Pool, after: int, limit: int) -> "_Claim":
+        conn = await pool.acquire()
+        tx = conn.transaction()
+        try:
+            await tx.start()
+            rows = await _claim(conn, after, limit)
+        except BaseException:
+            await _release(pool, conn, tx)
+            raise
+        return cls(pool, conn, tx, rows)
+
+    async def close(self, *, commit: bool) -> None:
+        """Commit (the rows are published) or roll back (they will be published again)."""
+        if commit:
+            try:
+                await self.tx.commit()
+            finally:
+                await _release(self.pool, self.conn, self.tx)
+        else:
+            await _release(self.pool, self.conn, self.tx)
+
+
+async def _abandon(claiming: "asyncio.Task[_Claim]") -> None:
+    """Roll back a claim that will not be sent (or stop it being made)."""
+    claiming.cancel()
+    try:
+        claim = await claiming
+    except BaseException:  # noqa: BLE001 - cancelled or failed: nothing was claimed
+        return
+    await claim.close(commit=False)
+
+
+async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection, tx: Any) -> None:
+    """Roll back what is still open, then give the connection back to the pool (asyncpg
+    resets it either way; a connection that broke is closed by the pool)."""
+    try:
+        if conn.is_in_transaction():
+            await tx.rollback()
+    except Exception:  # noqa: BLE001 - a broken connection: the pool discards it
+        pass
+    finally:
+        await pool.release(conn)

@@ -1,5 +1,5 @@
-"""A relay that is SIGKILLed after Kafka confirmed its batch and before it marked the rows
-sent: the worst moment for an outbox. Run as a subprocess by test_backbone.py."""
+"""A relay that is SIGKILLed after Kafka confirmed its batch and before it committed the
+rows' deletion: the worst moment for an outbox. Run as a subprocess by test_backbone.py."""
 import asyncio
 import os
 import signal
@@ -10,7 +10,8 @@ from shared.outbox import OutboxRelay, make_producer
 
 
 class CrashingRelay(OutboxRelay):
-    async def _mark_sent(self, conn, ids):  # noqa: ANN001 - test double of one step
+    async def _confirmed(self, futures):  # noqa: ANN001 - test double of one step
+        await super()._confirmed(futures)
         os.kill(os.getpid(), signal.SIGKILL)
 
 
