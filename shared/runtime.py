@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
+from shared import process
 from shared.consumer import BatchHandler, DeadLetters, Handler, IdempotentConsumer, subscribe
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import TOPICS, dlq_topic
@@ -216,11 +217,7 @@ class Service:
     def run(self) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly."""
         configure_logging(self.name, self.settings.log_level)
-        try:
-            import uvloop
-            uvloop.install()
-        except ImportError:  # pragma: no cover - uvloop is a dependency; be lenient anyway
-            pass
+        process.prepare()
         asyncio.run(self._main())
 
     async def _main(self) -> None:
@@ -229,5 +226,6 @@ class Service:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        process.settle()
         await stop.wait()
         await self.stop()

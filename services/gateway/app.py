@@ -22,6 +22,7 @@ from services.gateway.entrypoints import web as w
 from services.gateway.service_layer.account_cache import AccountCache
 from services.gateway.service_layer.captcha import Captchas
 from services.gateway.service_layer.use_cases import UseCases
+from shared import process
 from shared.contracts.topics import BILLING_V1, PAYMENTS_V1
 from shared.db import create_pool, migrate, pending_migrations
 from shared.http import create_app
@@ -126,12 +127,14 @@ async def _purge_forever(store: Store) -> None:
 
 def _serve(settings: Settings) -> None:
     configure_logging("gateway", settings.log_level)
-    try:
-        import uvloop
-        uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
-    web.run_app(build_app(settings), host=settings.http_host, port=settings.http_port,
+    process.prepare()
+    app = build_app(settings)
+
+    async def settle(_: web.Application) -> None:
+        process.settle()
+
+    app.on_startup.append(settle)
+    web.run_app(app, host=settings.http_host, port=settings.http_port,
                 access_log=None, print=None, reuse_port=settings.workers > 1)
 
 
