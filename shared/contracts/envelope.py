@@ -1,6 +1,8 @@
 """The event envelope every topic carries, and its Kafka headers."""
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime, timezone
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -15,6 +17,22 @@ HEADER_EVENT_ID = "event_id"
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def uuid7() -> UUID:
+    """A version 7 UUID (RFC 9562): 48 bits of Unix time in milliseconds, then 74 random bits.
+
+    Event ids are the key of every consumer's `processed_events` and of the outbox; ids that
+    grow with time land at the right edge of those B-tree indexes instead of on random
+    pages, which costs PostgreSQL about a quarter less per consumed event than random
+    (version 4) ids (measured with bench/backbone.py). Uniqueness is that of 74 random bits
+    per millisecond. Python has `uuid.uuid7` from 3.14 on.
+    """
+    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits; 74 are used
+    value = ((time.time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF) << 80
+    value |= 0x7 << 76 | (rand >> 68) << 64  # version, rand_a (12 bits)
+    value |= 0b10 << 62 | (rand & (1 << 62) - 1)  # variant, rand_b (62 bits)
+    return UUID(int=value)
 
 
 def _utc(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:
@@ -47,7 +65,7 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    event_id: UUID = Field(default_factory=uuid4)
+    event_id: UUID = Field(default_factory=uuid7)
     event_type: str = Field(min_length=1, max_length=100)
     event_version: int = Field(default=1, ge=1)
     occurred_at: UtcDatetime = Field(default_factory=utcnow)
