@@ -3,7 +3,8 @@
 Runs on the bench servers (scripts/infra.py --profile bench), in databases and topics of
 its own, and prints events/s for both paths and their ratio, measured in the same run.
 In both paths the producing side and the consuming side are separate processes, as the
-producing service and the consuming service are in the running system:
+producing service and the consuming service are in the running system, and every process
+(both paths alike) runs as services run (`shared.process`: uvloop, the collector's settings):
 
 - raw: an idempotent aiokafka producer (acks=all, pipelined sends) and, in another
   process, an aiokafka consumer (getmany, commit per batch);
@@ -15,6 +16,9 @@ producing service and the consuming service are in the running system:
 
 Each rate is N / (time of the last event's effect - time the producing side started).
 Rounds interleave the two paths so both see the same machine load; medians are printed.
+Each round also prints the CPU seconds its timed part cost, per process group (producing
+process, consuming process, PostgreSQL per database, Kafka), read from /proc, and when the
+relay had published the last event: where the time goes.
 
 Usage: .venv/bin/python bench/backbone.py [--events 200000] [--rounds 3]
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import time
@@ -35,8 +40,10 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 from aiokafka import AIOKafkaConsumer  # noqa: E402
 
+from bench.cpu import CpuSampler, kafka_pids, postgres_pids  # noqa: E402
 from scripts import infra  # noqa: E402
 from shared.contracts.envelope import Envelope  # noqa: E402
+from shared import metrics, process  # noqa: E402
 from shared.db import create_pool, migrate  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
 from shared.outbox import OutboxRelay, enqueue_many, make_producer  # noqa: E402
@@ -58,6 +65,7 @@ async def _raw_consume(bootstrap: str, topic: str, n: int, ready, done) -> None:
     await consumer.start()
     while not consumer.assignment():
         await asyncio.sleep(0.02)
+    process.settle()
     ready.set()
     seen = 0
     while seen < n:
@@ -97,6 +105,7 @@ async def _idempotent_consume(bootstrap: str, topic: str, dsn: str, n: int, read
     await broker.start()
     while not all(s.consumer and s.consumer.assignment() for s in broker.subscribers):
         await asyncio.sleep(0.02)
+    process.settle()
     ready.set()
     # Done when all N effects are committed. The handler's counter says when to look, so
     # the database is not kept busy counting a growing table during the run.
@@ -109,6 +118,7 @@ async def _idempotent_consume(bootstrap: str, topic: str, dsn: str, n: int, read
 
 
 def _consumer_main(kind: str, *args) -> None:
+    process.prepare()
     coro = _raw_consume(*args) if kind == "raw" else _idempotent_consume(*args)
     asyncio.run(coro)
 
@@ -126,13 +136,15 @@ def start_consumer(kind: str, *args):
 
 # ------------------------------------------------------------------ rounds
 
-async def raw_round(bootstrap: str, n: int) -> float:
+async def raw_round(bootstrap: str, n: int) -> tuple[float, dict[str, float]]:
     topic = f"bench.raw.{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, extra={topic: 6})
     value = event(0).to_bytes()
     proc, done = start_consumer("raw", bootstrap, topic, n)
     producer = make_producer(bootstrap, "bench-raw")
     await producer.start()
+    cpu = _sampler(proc.pid)
+    cpu.start()
     started = time.time()
     futures = []
     for i in range(n):
@@ -142,12 +154,38 @@ async def raw_round(bootstrap: str, n: int) -> float:
             futures.clear()
     await asyncio.gather(*futures)
     finished = await asyncio.to_thread(done.get, True, 600)
+    used = cpu.stop()
     await producer.stop()
     proc.join(10)
-    return n / (finished - started)
+    return n / (finished - started), used
 
 
-async def backbone_round(bootstrap: str, admin_dsn: str, n: int) -> tuple[float, float]:
+async def _all_published(n: int) -> float:
+    """When the relay's counter of published rows (this process's) reaches `n`."""
+    start = metrics.OUTBOX_PUBLISHED._value.get()
+    while metrics.OUTBOX_PUBLISHED._value.get() - start < n:
+        await asyncio.sleep(0.005)
+    return time.time()
+
+
+def _sampler(consumer_pid: int, databases: tuple[str, str] | None = None) -> CpuSampler:
+    state = infra.PROFILES["bench"].state
+    groups = {"producing process": [os.getpid()], "consuming process": [consumer_pid]}
+    if databases:
+        groups["postgres outbox"] = lambda: postgres_pids(state, databases[0])
+        groups["postgres consumer"] = lambda: postgres_pids(state, databases[1])
+    groups["postgres other"] = lambda: postgres_pids(state, excluding=databases or ())
+    groups["kafka"] = kafka_pids(state)
+    return CpuSampler(groups)
+
+
+def _cpu_line(used: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds:.2f}" for name, seconds in used.items()) + \
+        f"; total {sum(used.values()):.2f} CPU-s"
+
+
+async def backbone_round(bootstrap: str, admin_dsn: str, n: int
+                         ) -> tuple[float, float, dict[str, float]]:
     topic = f"bench.backbone.{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, extra={topic: 6, f"dlq.bench-{topic}": 1})
     dbs = [f"bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
@@ -174,14 +212,21 @@ async def backbone_round(bootstrap: str, admin_dsn: str, n: int) -> tuple[float,
         producer = make_producer(bootstrap, "bench-relay")
         await producer.start()
         relay = OutboxRelay(out_pool, producer, batch_size=5000)
+        cpu = _sampler(proc.pid, (dbs[0], dbs[1]))
+        cpu.start()
         started = time.time()
         relay_task = asyncio.create_task(relay.run())
+        relayed = asyncio.create_task(_all_published(n))
         finished = await asyncio.to_thread(done.get, True, 600)
+        used = cpu.stop()
+        print(f"  backbone: the relay had published every event after "
+              f"{await relayed - started:.2f} s, the consumer applied the last after "
+              f"{finished - started:.2f} s", flush=True)
         relay.stop()
         await relay_task
         await producer.stop()
         proc.join(10)
-        return n / (finished - started), write_rate
+        return n / (finished - started), write_rate, used
     finally:
         await out_pool.close()
         for db in dbs:
@@ -191,14 +236,18 @@ async def backbone_round(bootstrap: str, admin_dsn: str, n: int) -> tuple[float,
 
 async def main(events: int, rounds: int) -> None:
     profile = infra.PROFILES["bench"]
+    process.settle()
     raw, backbone, writes = [], [], []
     for r in range(rounds):
-        raw.append(await raw_round(profile.bootstrap, events))
-        rate, write = await backbone_round(profile.bootstrap, profile.dsn("postgres"), events)
+        rate, raw_cpu = await raw_round(profile.bootstrap, events)
+        raw.append(rate)
+        rate, write, bb_cpu = await backbone_round(profile.bootstrap, profile.dsn("postgres"), events)
         backbone.append(rate)
         writes.append(write)
         print(f"round {r + 1}: raw {raw[-1]:,.0f} ev/s, backbone {backbone[-1]:,.0f} ev/s, "
               f"outbox writes {write:,.0f} rows/s", flush=True)
+        print(f"  CPU-s, raw: {_cpu_line(raw_cpu)}", flush=True)
+        print(f"  CPU-s, backbone: {_cpu_line(bb_cpu)}", flush=True)
     raw_m, bb_m = statistics.median(raw), statistics.median(backbone)
     print(f"\nevents per round: {events:,}; rounds: {rounds}")
     print(f"raw aiokafka produce -> consume (median): {raw_m:,.0f} events/s")
@@ -213,4 +262,5 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     infra.up("bench")
+    process.prepare()
     asyncio.run(main(args.events, args.rounds))
