@@ -294,11 +294,10 @@ class _OffsetCommits:
         self._last: asyncio.Task[None] | None = None
 
     def send(self, consumer: Any, records: Sequence[ConsumerRecord]) -> None:
-        offsets: dict[TopicPartition, int] = {}
-        for r in records:
-            tp = TopicPartition(r.topic, r.partition)
-            if r.offset >= offsets.get(tp, 0):
-                offsets[tp] = r.offset + 1
+        # A batch holds each partition's records in offset order, so the last one wins (were
+        # it otherwise, a lower offset would be committed: a redelivery, never a loss).
+        last = {(r.topic, r.partition): r.offset for r in records}
+        offsets = {TopicPartition(*tp): offset + 1 for tp, offset in last.items()}
         self._last = asyncio.create_task(self._commit(consumer, offsets, self._last))
 
     async def _commit(self, consumer: Any, offsets: dict[TopicPartition, int],
