@@ -17,9 +17,10 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.payments import (PaymentReturnedData, PaymentSettledData,
                                        PaymentSubmittedData)
 from shared.contracts.topics import PAYMENTS_V1
+from shared.kafka import ensure_topics
 from shared.outbox import make_producer
 from tests.conftest import unique
-from tests.helpers import wait_for  # noqa: F401 - re-exported to the tests
+from tests.helpers import TopicTap, topics_of, wait_for  # noqa: F401 - wait_for re-exported
 
 
 PAYMENT_MODELS = {"payment.submitted": PaymentSubmittedData, "payment.settled": PaymentSettledData,
@@ -27,9 +28,10 @@ PAYMENT_MODELS = {"payment.submitted": PaymentSubmittedData, "payment.settled": 
 
 
 class Billing:
-    def __init__(self, service, client, infra) -> None:
+    def __init__(self, service, client, infra, tap: TopicTap) -> None:
         self.service, self.client, self.infra = service, client, infra
         self.pool = service.pool
+        self.tap = tap  # billing.v1 as a subscriber reads it, since the service started
 
     async def enroll(self, *, household_id: str, coverage_start: date, premium_cents: int,
                      aptc: bool = False, plan_type: str = "health", enrollment_id: str | None = None,
@@ -111,9 +113,10 @@ class Billing:
         return [r[0] for r in rows]
 
     async def outbox(self, ban: str, event_type: str) -> list[dict]:
-        rows = await self.pool.fetch(
-            "SELECT payload FROM outbox WHERE key = $1 AND event_type = $2 ORDER BY id", ban, event_type)
-        return [Envelope.from_bytes(r["payload"]).data for r in rows]
+        """The data of every event of a type billing published for an account, in the order
+        it wrote them, read from billing.v1 once all it committed so far is there."""
+        await self.tap.settled(self.pool)
+        return [e.data for e in self.tap.events(event_type, key=ban)]
 
 
 @pytest.fixture
@@ -122,6 +125,9 @@ async def billing(infra, fresh_db):
                         run_scheduler=False, consumer_offset_reset="latest",
                         enrollments_group=unique("test-billing-enr-"),
                         payments_group=unique("test-billing-pay-"))
+    await ensure_topics(infra.kafka_bootstrap)
+    tap = TopicTap(infra.kafka_bootstrap, topics_of("billing"), producer="billing")
+    await tap.start()
     service = build_service(settings)
     await service.start(http=False)
     # Other suites publish payment events for small account numbers on the shared test
@@ -132,8 +138,9 @@ async def billing(infra, fresh_db):
     client = TestClient(TestServer(service.app))
     await client.start_server()
     try:
-        yield Billing(service, client, infra)
+        yield Billing(service, client, infra, tap)
     finally:
         clock.fix(None)
         await client.close()
         await service.stop()
+        await tap.stop()

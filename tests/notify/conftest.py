@@ -24,7 +24,7 @@ from shared.contracts.topics import dlq_topic
 from shared.http import errors_middleware
 from shared.kafka import ensure_topics
 from shared.runtime import Service
-from tests.helpers import ServiceEnvMixin, wait_for
+from tests.helpers import ServiceEnvMixin, TopicTap, topics_of, wait_for
 
 CONSUMED = (topics.ENROLLMENT_V1, topics.IDENTITY_V1, topics.BILLING_V1, topics.PAYMENTS_V1)
 
@@ -58,6 +58,7 @@ class NotifyEnv(ServiceEnvMixin):
     sms_store: SmsStore
     producer: AIOKafkaProducer
     dsn: str
+    tap: TopicTap  # notify.v1 as a subscriber reads it, since the env started
 
     @property
     def mail(self) -> MailStore:
@@ -71,8 +72,10 @@ class NotifyEnv(ServiceEnvMixin):
                                    timeout_s, f"{count} email(s) to {address}")
 
     async def outbox_events(self, event_type: str) -> list[Envelope]:
-        rows = await self.pool.fetch("SELECT payload FROM outbox WHERE event_type = $1", event_type)
-        return [Envelope.from_bytes(r["payload"]) for r in rows]
+        """Every event of a type notify has published since the env started, read from its
+        topic once all it committed so far is there."""
+        await self.tap.settled(self.pool)
+        return self.tap.events(event_type)
 
 
 async def _create_db(infra) -> str:
@@ -104,6 +107,8 @@ async def notify_env(infra):
         sms_provider_url=str(sms_server.make_url("/sms")), retry_base_s=0.1, retry_max_s=1.0,
         send_attempts_max=6, sender_idle_poll_s=0.05, run_scheduler=False,
         portal_url="https://portal.example.org")
+    tap = TopicTap(infra.kafka_bootstrap, topics_of("notify"), producer="notify")
+    await tap.start()
     service = build_service(settings)
     await service.start(http=False)
     client = TestClient(TestServer(service.app))
@@ -111,13 +116,14 @@ async def notify_env(infra):
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
     await service.wait_until_consuming()
-    env = NotifyEnv(service, settings, client, catcher, sms_store, producer, infra.dsn(name))
+    env = NotifyEnv(service, settings, client, catcher, sms_store, producer, infra.dsn(name), tap)
     try:
         yield env
     finally:
         await producer.stop()
         await client.close()
         await service.stop()
+        await tap.stop()
         await sms_server.close()
         await catcher.stop()
         admin = await asyncpg.connect(infra.pg_admin_dsn)

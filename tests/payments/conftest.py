@@ -28,7 +28,8 @@ from shared.contracts.payments import DATA_MODELS
 from shared.http import errors_middleware
 from shared.kafka import ensure_topics
 from shared.runtime import Service
-from tests.helpers import ServiceEnvMixin, wait_for  # noqa: F401 - re-exported to the tests
+from tests.helpers import ServiceEnvMixin, TopicTap, topics_of
+from tests.helpers import wait_for  # noqa: F401 - re-exported to the tests
 
 ROUTING = "011000015"      # passes the ABA check digit
 ROUTING_2 = "021000021"
@@ -95,6 +96,7 @@ class PaymentsEnv(ServiceEnvMixin):
     bank: Bank
     clock: Clock
     dsn: str
+    tap: TopicTap  # payments.v1 as a subscriber reads it, since the env started
 
     @property
     def deps(self):
@@ -125,12 +127,12 @@ class PaymentsEnv(ServiceEnvMixin):
         return r.status, await r.json()
 
     async def events(self, event_type: str, ban: str | None = None) -> list[dict[str, Any]]:
-        """The events written to the outbox (validated against the contract models)."""
-        rows = await self.pool.fetch("SELECT payload FROM outbox WHERE event_type = $1 "
-                                     "AND ($2::text IS NULL OR key = $2) ORDER BY id", event_type, ban)
+        """The data of the events of a type payments published (for one account if given:
+        in the order it wrote them), read from payments.v1 once all it committed so far is
+        there; each validated against its contract model."""
+        await self.tap.settled(self.pool)
         out = []
-        for r in rows:
-            e = Envelope.from_bytes(r["payload"])
+        for e in self.tap.events(event_type, key=ban):
             DATA_MODELS[event_type].model_validate(e.data)
             out.append(e.data)
         return out
@@ -165,6 +167,8 @@ async def payments_env(infra, tmp_path_factory):
         consumer_group=group, card_processor_url=str(card_server.make_url("/card")),
         cards_enabled=True, ach_outbound_dir=root / "outbound", ach_returns_dir=root / "returns",
         run_scheduler=False, db_pool_max=20)
+    tap = TopicTap(infra.kafka_bootstrap, topics_of("payments"), producer="payments")
+    await tap.start()
     service = build_service(settings)
     clock = Clock()
     await service.start(http=False)
@@ -175,12 +179,13 @@ async def payments_env(infra, tmp_path_factory):
     await producer.start()
     await service.wait_until_consuming()
     bank = Bank(root / "outbound", root / "returns", None)
-    env = PaymentsEnv(service, settings, client, producer, card, bank, clock, infra.dsn(name))
+    env = PaymentsEnv(service, settings, client, producer, card, bank, clock, infra.dsn(name), tap)
     try:
         yield env
     finally:
         await producer.stop()
         await client.close()
         await service.stop()
+        await tap.stop()
         await card_server.close()
         await _admin(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -147,10 +147,11 @@ async def test_autopay_killed_midway_then_rerun_drafts_each_mandate_once(payment
     rows = await env.pool.fetch("SELECT mandate_id, count(*) AS n FROM payments WHERE cycle = $1 "
                                 "GROUP BY mandate_id", cycle)
     assert len(rows) == owing and all(r["n"] == 1 for r in rows)
-    events = await env.pool.fetchval(
-        "SELECT count(*) FROM outbox WHERE event_type = 'payment.submitted' "
-        "AND key = ANY($1::text[])", bans)
-    assert events == owing
+    await env.tap.settled(env.pool)
+    keys = set(bans)
+    events = [e for e in env.tap.events("payment.submitted") if e.key in keys]
+    assert len(events) == owing
+    assert len({e.data["payment_id"] for e in events}) == owing
 
 
 async def test_changing_the_autopay_method(payments_env):

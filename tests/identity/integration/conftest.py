@@ -26,7 +26,7 @@ from shared.kafka import ensure_topics
 from shared.runtime import Service
 from services.identity.app import build_service
 from services.identity.config import Settings
-from tests.helpers import ServiceEnvMixin, wait_for
+from tests.helpers import ServiceEnvMixin, TopicTap, topics_of, wait_for
 
 CONSUMED = (topics.ENROLLMENT_V1, topics.BILLING_V1)
 TEST_SETTINGS: dict[str, Any] = dict(
@@ -121,6 +121,7 @@ class IdentityEnv(ServiceEnvMixin):
     client: TestClient
     producer: AIOKafkaProducer
     logs: LogCapture
+    tap: TopicTap  # identity's topics, as a subscriber reads them since the env started
 
     @property
     def deps(self):
@@ -161,9 +162,10 @@ class IdentityEnv(ServiceEnvMixin):
         return m
 
     async def outbox(self, event_type: str | None = None) -> list[Envelope]:
-        rows = await self.pool.fetch(
-            "SELECT payload FROM outbox WHERE $1::text IS NULL OR event_type = $1 ORDER BY id", event_type)
-        return [Envelope.from_bytes(r["payload"]) for r in rows]
+        """Every event identity has published since the env started (of one type if given),
+        as read from its topic once all it has committed so far is there."""
+        await self.tap.settled(self.pool)
+        return self.tap.events(event_type)
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +182,8 @@ async def env(infra, request):
     overrides = {**TEST_SETTINGS, **getattr(request.module, "IDENTITY_SETTINGS", {})}
     settings = Settings(database_url=infra.dsn(name), kafka_bootstrap=infra.kafka_bootstrap,
                         app_env="test", intake_group=group, **overrides)
+    tap = TopicTap(infra.kafka_bootstrap, topics_of("identity"), producer="identity")
+    await tap.start()
     logs = LogCapture()
     root = logging.getLogger()
     root.addHandler(logs)
@@ -193,11 +197,12 @@ async def env(infra, request):
     await producer.start()
     await service.wait_until_consuming()
     try:
-        yield IdentityEnv(service, settings, client, producer, logs)
+        yield IdentityEnv(service, settings, client, producer, logs, tap)
     finally:
         await producer.stop()
         await client.close()
         await service.stop()
+        await tap.stop()
         root.removeHandler(logs)
         root.setLevel(old_level)
         admin = await asyncpg.connect(infra.pg_admin_dsn)
