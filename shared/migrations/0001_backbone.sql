@@ -1,7 +1,7 @@
 -- The backbone's tables, present in every service's database.
 
 -- Transactional outbox: rows are written in the same transaction as the state change;
--- the relay publishes them and marks them sent.
+-- the relay publishes them (since 0002 it deletes them once Kafka has confirmed them).
 CREATE TABLE IF NOT EXISTS outbox (
     id            bigserial PRIMARY KEY,
     event_id      uuid        NOT NULL UNIQUE,
