@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.calendar import add_banking_days, business_today, is_banking_day, next_banking_day
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import Envelope, uuid7
 from shared.contracts.topics import TOPICS, dlq_topic, topic_for
 from shared.logging import JsonFormatter, log_context, redact
 from shared.money import InvalidAmount, format_cents, parse_amount
@@ -66,6 +66,31 @@ def test_envelope_refuses_naive_times_and_missing_fields():
         Envelope(event_type="x", producer="p", key="k", occurred_at=datetime(2026, 1, 1))
     with pytest.raises(ValidationError):
         Envelope.from_bytes(b'{"event_type": "payment.settled"}')
+
+
+def test_event_ids_are_uuid7_and_grow_with_time():
+    ids = [Envelope(event_type="x", producer="p", key="k").event_id for _ in range(3)]
+    assert {i.version for i in ids} == {7}
+    later = uuid7()
+    assert later.int >> 80 >= max(i.int >> 80 for i in ids)  # the millisecond field
+    assert len({Envelope(event_type="x", producer="p", key="k").event_id for _ in range(10_000)}) == 10_000
+
+
+def test_envelopes_validated_together_are_those_validated_one_by_one():
+    raws = [Envelope(event_type="payment.settled", producer="payments", key=f"70000000{i:02d}",
+                     data={"amount_cents": i, "lines": [{"a": 1}]}).to_bytes() for i in range(20)]
+    raws.append(b'{"event_id": "0193a4b2-1c3d-7e4f-8a5b-6c7d8e9f0a1b", "event_type": "x", '
+                b'"occurred_at": "2026-11-23T07:00:00-05:00", "producer": "p", '
+                b'"correlation_id": "c", "key": "k", "data": {}}')
+    together = Envelope.many_from_bytes(raws)
+    assert together == [Envelope.from_bytes(r) for r in raws]
+    assert together[-1].occurred_at == datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
+    assert together[-1].occurred_at.tzinfo is timezone.utc
+    # Any record that is not an envelope on its own fails the call (the consumer then
+    # parses one by one): a missing field, bad JSON, or two documents in one value.
+    for bad in (b'{"event_type": "payment.settled"}', b"{not json", raws[0] + b"," + raws[1]):
+        with pytest.raises(ValueError):
+            Envelope.many_from_bytes([raws[0], bad, raws[2]])
 
 
 def test_every_event_type_has_one_topic():
