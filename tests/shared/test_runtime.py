@@ -7,7 +7,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
-from shared.db import create_pool, migrate, pending_migrations
+from shared.db import BACKBONE_MIGRATIONS, create_pool, migrate, pending_migrations
 from shared.runtime import Service
 from shared.settings import ServiceSettings
 
@@ -72,5 +72,33 @@ async def test_service_reports_ready_and_serves_metrics(infra, fresh_db, tmp_pat
     try:
         checks = await service.readiness()
         assert checks["migrations"] is False and checks["started"] is False
+    finally:
+        await pool.close()
+
+
+async def test_an_outbox_from_before_delete_on_send_keeps_only_what_was_never_published(fresh_db):
+    """Migration 0002 on a database migrated before it: rows the old relay had marked sent
+    were published and go; a row not yet published stays for the relay."""
+    pool = await create_pool(fresh_db)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("""CREATE TABLE schema_migrations (
+                version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())""")
+            await conn.execute((BACKBONE_MIGRATIONS / "0001_backbone.sql").read_text())
+            await conn.execute("INSERT INTO schema_migrations VALUES ('backbone:0001_backbone.sql')")
+            await conn.execute(
+                """INSERT INTO outbox (event_id, topic, key, event_type, event_version, payload, sent_at)
+                   SELECT gen_random_uuid(), 'billing.v1', 'k' || i, 'balance.changed', 1, '\\x7b7d',
+                          CASE WHEN i <= 3 THEN now() END
+                   FROM generate_series(1, 5) i""")
+            await conn.execute("INSERT INTO processed_events (consumer_group, event_id) "
+                               "VALUES ('billing.payments', gen_random_uuid())")
+        applied = await migrate(pool, None)
+        assert applied == ["backbone:0002_outbox_delete_on_send.sql",
+                           "backbone:0003_processed_events_c_collation.sql"]
+        assert [r["key"] for r in await pool.fetch("SELECT key FROM outbox ORDER BY id")] == ["k4", "k5"]
+        assert not await pool.fetchval("SELECT count(*) FROM information_schema.columns "
+                                       "WHERE table_name = 'outbox' AND column_name = 'sent_at'")
+        assert await pool.fetchval("SELECT count(*) FROM processed_events") == 1
     finally:
         await pool.close()
