@@ -126,8 +126,9 @@ class IdempotentConsumer:
         """Envelopes of the records this consumer handles; poison goes to the DLQ at once.
 
         Records are validated in slices, a slice in one call when every record in it is an
-        envelope, else record by record, which finds the poison. Yields to the event loop between slices, so a chunk
-        being applied meanwhile progresses through its statements."""
+        envelope, else record by record, which finds the poison. Yields to the event loop
+        between slices, so a chunk being applied meanwhile progresses through its
+        statements."""
         items: list[tuple[ConsumerRecord, Envelope]] = []
         parse, wanted = Envelope.from_bytes, self.event_types
         for start in range(0, len(records), _PARSE_SLICE):

@@ -8,8 +8,9 @@ has confirmed the whole batch. If the relay dies before that commit, its transac
 back, the rows are there again and are published again: consumers absorb that duplicate by
 `event_id`. A row in the table is an event not yet confirmed by Kafka; the published events
 are on their topics (kept by the topic's retention), so the table stays as small as the
-relay's backlog. Deleting costs PostgreSQL a quarter of marking rows sent (no new row
-version, no index entries: see bench/backbone.py).
+relay's backlog. Deleting costs PostgreSQL a quarter of what reading then marking rows
+sent did (no new row version, no index entries): the outbox database's share of
+bench/backbone.py fell from about 3.8 to 1.0 CPU-seconds per 200,000 events.
 
 Several relay replicas are safe: one leads at a time (a PostgreSQL advisory lock held on
 its connection), so events of one key keep their order on the topic (two replicas
@@ -23,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from operator import itemgetter
-from functools import lru_cache
-from typing import Any
 from collections.abc import Iterable
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer

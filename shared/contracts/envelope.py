@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timezone
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -26,9 +26,10 @@ def uuid7() -> UUID:
 
     Event ids are the key of every consumer's `processed_events` and of the outbox; ids that
     grow with time land at the right edge of those B-tree indexes instead of on random
-    pages, which costs PostgreSQL about a quarter less per consumed event than random
-    (version 4) ids (measured with bench/backbone.py). Uniqueness is that of 74 random bits
-    per millisecond. Python has `uuid.uuid7` from 3.14 on.
+    pages: a consumer's two inserts per event (its dedupe row and a one-row effect) cost
+    PostgreSQL a quarter less than with random (version 4) ids, 1.0 against 1.3 CPU-seconds
+    per 200,000 events on this machine. Uniqueness is that of 74 random bits per
+    millisecond. Python has `uuid.uuid7` from 3.14 on.
     """
     rand = int.from_bytes(os.urandom(10), "big")  # 80 bits; 74 are used
     value = ((time.time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF) << 80
