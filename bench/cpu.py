@@ -11,6 +11,7 @@ profile's servers, so the same figures can be taken of every process a round use
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -64,7 +65,7 @@ def kafka_pids(state: Path) -> list[int]:
 
 
 class CpuSampler:
-    def __init__(self, groups: dict[str, list[int] | callable]) -> None:
+    def __init__(self, groups: dict[str, list[int] | Callable[[], list[int]]]) -> None:
         # A group is a list of pids or a function returning one (called at each sample, so
         # processes started after `start`, such as new database backends, are counted too).
         self.groups = groups

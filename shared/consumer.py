@@ -130,24 +130,29 @@ class IdempotentConsumer:
         between slices, so a chunk being applied meanwhile progresses through its
         statements."""
         items: list[tuple[ConsumerRecord, Envelope]] = []
-        parse, wanted = Envelope.from_bytes, self.event_types
         for start in range(0, len(records), _PARSE_SLICE):
             part = records[start:start + _PARSE_SLICE]
             together = _parse_together(part)
-            if together is not None:
-                items.extend(item for item in zip(part, together) if item[1].event_type in wanted)
-                await asyncio.sleep(0)
-                continue
-            for record in part:
-                try:
-                    envelope = parse(record.value)
-                except Exception as exc:  # noqa: BLE001 - unparseable = poison, never retried
-                    await self.dead_letters.send(record, exc, attempts=1)
-                    metrics.EVENTS_CONSUMED.labels(self.group_id, "dead_lettered").inc()
-                    continue
-                if envelope.event_type in wanted:
-                    items.append((record, envelope))
+            if together is None:
+                items += await self._parse_each(part)
+            else:
+                wanted = self.event_types
+                items += (item for item in zip(part, together) if item[1].event_type in wanted)
             await asyncio.sleep(0)
+        return items
+
+    async def _parse_each(self, records: Sequence[ConsumerRecord]
+                          ) -> list[tuple[ConsumerRecord, Envelope]]:
+        items: list[tuple[ConsumerRecord, Envelope]] = []
+        for record in records:
+            try:
+                envelope = Envelope.from_bytes(record.value)
+            except Exception as exc:  # noqa: BLE001 - unparseable = poison, never retried
+                await self.dead_letters.send(record, exc, attempts=1)
+                metrics.EVENTS_CONSUMED.labels(self.group_id, "dead_lettered").inc()
+                continue
+            if envelope.event_type in self.event_types:
+                items.append((record, envelope))
         return items
 
     async def _apply_chunk(self, items: Sequence[tuple[ConsumerRecord, Envelope]]) -> None:

@@ -276,12 +276,10 @@ class _Claim:
 
     async def close(self, *, commit: bool) -> None:
         """Commit (the rows are published) or roll back (they will be published again)."""
-        if commit:
-            try:
+        try:
+            if commit:
                 await self.tx.commit()
-            finally:
-                await _release(self.pool, self.conn, self.tx)
-        else:
+        finally:
             await _release(self.pool, self.conn, self.tx)
 
 
