@@ -83,7 +83,7 @@ class StackConfig:
             "GATEWAY_IDENTITY_URL": p.url("identity"), "GATEWAY_BILLING_URL": p.url("billing"),
             "GATEWAY_PAYMENTS_URL": p.url("payments"), "GATEWAY_NOTIFY_URL": p.url("notify"),
             "GATEWAY_CAPTCHA_ENABLED": "true" if self.captcha_enabled else "false",
-            "GATEWAY_PUBLIC_URL": p.url("gateway"),
+            "PUBLIC_URL": p.url("gateway"),
         }
         for name, prefix in ((n, pre) for n, _, pre in PROCESSES if n != "sandboxes"):
             env[f"{prefix}_HTTP_PORT"] = str(getattr(p, name))

@@ -1,7 +1,7 @@
 """Settings shared by every service; each service subclasses with its own env prefix.
 
-`KAFKA_BOOTSTRAP` and `APP_ENV` are read without a prefix because one host runs all
-services against one broker; everything else is `<SERVICE>_<FIELD>`.
+`KAFKA_BOOTSTRAP`, `APP_ENV` and `PUBLIC_URL` are read without a prefix because one host
+runs all services against one broker for one portal; everything else is `<SERVICE>_<FIELD>`.
 """
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ class ServiceSettings(BaseSettings):
     app_env: Literal["development", "test", "production"] = Field(
         default="development", validation_alias="APP_ENV")
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP")
+    # The portal's address as members reach it: every link in an email, an SMS or a reset
+    # message is built from it, never from a request.
+    public_url: str = Field(default="http://127.0.0.1:8080", validation_alias="PUBLIC_URL")
     database_url: str = "postgresql://postgres@127.0.0.1:55432/postgres"
     db_pool_min: int = Field(default=2, ge=1, le=100)
     db_pool_max: int = Field(default=10, ge=1, le=200)

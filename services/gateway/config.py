@@ -15,7 +15,6 @@ class Settings(ServiceSettings):
     http_port: int = 8080
     # Processes serving the same port (SO_REUSEPORT); everything they share is in PostgreSQL.
     workers: int = Field(default=1, ge=1, le=64)
-    public_url: str = "http://127.0.0.1:8080"
 
     # The services behind the gateway (internal HTTP APIs of docs/internal-api.md).
     identity_url: str = "http://127.0.0.1:8081"
