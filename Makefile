@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test setup python-deps portal-assets browser kafka-jars stop clean bench
+.PHONY: run test setup python-deps portal-assets browser kafka-jars stop clean
 
 run: setup
 	$(PY) scripts/run.py

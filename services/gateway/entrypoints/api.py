@@ -1,4 +1,4 @@
-"""The public JSON API under /api/v1 (DESIGN.md "Gateway JSON API"); thin translators over
+"""The public JSON API under /api/v1 (docs/design.md, "Public JSON API"); thin translators over
 the use cases. Every route is registered with its models, which generate the OpenAPI."""
 from __future__ import annotations
 
