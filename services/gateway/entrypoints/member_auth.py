@@ -1,4 +1,4 @@
-"""The member portal's front door (seeds 001 and 002): register, log in and out, forgotten
+"""The member portal's front door: register, log in and out, forgotten
 password and username, and the lockout message."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The logged-in member portal (seeds 001 and 002): the dashboard (every plan, both years in
+"""The logged-in member portal: the dashboard (every plan, both years in
 open enrollment), history and statements, payments, autopay, payment methods, contact
 details and notification preferences."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Quick pay without a login (seed 003): steps 1-2 (plan, ID, name and date of birth),
+"""Quick pay without a login: steps 1-2 (plan, ID, name and date of birth),
 step 3 (contact), step 4 (billing), a review with the CAPTCHA, a printable confirmation.
 
 The guest's progress (the lookup token, the contact, the confirmation) travels in a
