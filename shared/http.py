@@ -23,6 +23,7 @@ from shared.logging import log_context
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+MetricsCollector = Callable[[], Awaitable[None]]
 
 
 class ApiError(Exception):
@@ -103,7 +104,9 @@ async def errors_middleware(request: web.Request, handler):
         return response
 
 
-def create_app(readiness: ReadinessCheck) -> web.Application:
+def create_app(readiness: ReadinessCheck, collect: MetricsCollector | None = None) -> web.Application:
+    """The app with /healthz, /readyz and /metrics; `collect` refreshes the gauges that are
+    read at scrape time (outbox backlog, lag) before /metrics answers."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
 
     async def healthz(_: web.Request) -> web.Response:
@@ -116,6 +119,11 @@ def create_app(readiness: ReadinessCheck) -> web.Application:
                              status=200 if ok else 503)
 
     async def metrics_view(_: web.Request) -> web.Response:
+        if collect is not None:
+            try:
+                await collect()
+            except Exception:  # noqa: BLE001 - the counters still answer; the gauges keep their last values
+                log.warning("metrics collection failed", exc_info=True)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_get("/healthz", healthz)

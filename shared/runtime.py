@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
-from shared import process
+from shared import metrics, process
 from shared.consumer import BatchHandler, DeadLetters, Handler, IdempotentConsumer, subscribe
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import TOPICS, dlq_topic
@@ -62,7 +62,7 @@ class Service:
         self.producer: AIOKafkaProducer | None = None
         self.broker = KafkaBroker(settings.kafka_bootstrap, client_id=name,
                                   enable_idempotence=True, acks="all")
-        self.app = create_app(self.readiness)
+        self.app = create_app(self.readiness, self.collect_metrics)
         self.app["service"] = self
         self.relay: OutboxRelay | None = None
         self.consumers: list[ConsumerSpec] = []
@@ -213,6 +213,30 @@ class Service:
             self._kafka_ok_at = time.monotonic()
             checks["kafka"] = True
         return checks
+
+    async def collect_metrics(self) -> None:
+        """Gauges read when /metrics is scraped: the outbox's backlog and the age of its
+        oldest row, and each assigned partition's lag. (Dead letters are counted as they
+        are sent: `events_consumed_total{outcome="dead_lettered"}`.)"""
+        if self.pool is not None:
+            row = await self.pool.fetchrow(
+                "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0)"
+                " AS age FROM outbox", timeout=2)
+            metrics.OUTBOX_BACKLOG.set(row["n"])
+            metrics.OUTBOX_OLDEST_AGE.set(float(row["age"]))
+        metrics.CONSUMER_LAG.clear()
+        for sub in self.broker.subscribers:
+            consumer = getattr(sub, "consumer", None)
+            if consumer is None:
+                continue
+            group = getattr(consumer, "_group_id", None) or "none"
+            for tp in consumer.assignment():
+                highwater = consumer.highwater(tp)
+                if highwater is None:  # nothing fetched yet from this partition
+                    continue
+                position = await consumer.position(tp)
+                metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(
+                    max(0, highwater - position))
 
     def run(self) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly."""
