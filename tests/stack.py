@@ -8,6 +8,7 @@ disturbed. The CAPTCHA is off (the gateway setting meant for automated acceptanc
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 import uuid
@@ -17,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
+from aiohttp import web
 
 from scripts.seed_demo import enrollment_event, publish
 from scripts.stack import DATABASES, Ports, Stack, StackConfig
@@ -151,18 +153,73 @@ async def _create_databases(infra, suffix: str) -> dict[str, str]:
     return dsn_of
 
 
+class TraceCollector:
+    """An OTLP/HTTP trace receiver that keeps every span in memory: the stack's processes
+    export to it, so a test can follow one member action across processes."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.spans: list[dict] = []
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest, ExportTraceServiceResponse)
+
+        export = ExportTraceServiceRequest()
+        export.ParseFromString(await request.read())
+        for resource_spans in export.resource_spans:
+            for scope in resource_spans.scope_spans:
+                for span in scope.spans:
+                    attrs = {a.key: a.value.string_value for a in span.attributes}
+                    self.spans.append({
+                        "trace_id": span.trace_id.hex(), "span_id": span.span_id.hex(),
+                        "parent_span_id": span.parent_span_id.hex() or None,
+                        "name": span.name, "service": attrs.get("service.name"),
+                        "attributes": attrs})
+        return web.Response(body=ExportTraceServiceResponse().SerializeToString(),
+                            content_type="application/x-protobuf")
+
+    def of_trace(self, trace_id: str) -> list[dict]:
+        return [s for s in self.spans if s["trace_id"] == trace_id]
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_post("/v1/traces", self._receive)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
 @pytest.fixture(scope="session")
 async def stack(infra):
     suffix = uuid.uuid4().hex[:8]
     state_dir = ROOT / ".state" / "test" / f"stack-{suffix}"
+    ports = Ports.offset(10_000 + int(os.environ.get("TEST_PORT_SHIFT", "0")))
+    traces = TraceCollector(ports.sandboxes + 1)
+    await traces.start()
     config = StackConfig(kafka_bootstrap=infra.kafka_bootstrap,
                          dsn_of=await _create_databases(infra, suffix), state_dir=state_dir,
-                         ports=Ports.offset(10_000 + int(os.environ.get("TEST_PORT_SHIFT", "0"))), captcha_enabled=False, app_env="test",
-                         extra_env={"GATEWAY_COOKIE_SECURE": "false"})
+                         ports=ports, captcha_enabled=False, app_env="test",
+                         extra_env={"GATEWAY_COOKIE_SECURE": "false",
+                                    # every stack process traces, exporting every 200 ms
+                                    "OTEL_EXPORTER_OTLP_ENDPOINT": traces.endpoint,
+                                    "OTEL_BSP_SCHEDULE_DELAY": "200"})
     running = Stack(config)
     running.start()
     try:
         await running.wait_ready(timeout_s=120)
-        yield RunningStack(running, infra)
+        stack = RunningStack(running, infra)
+        stack.traces = traces
+        yield stack
     finally:
         running.stop()
+        await traces.stop()
