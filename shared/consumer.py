@@ -31,8 +31,9 @@ from faststream._internal.utils.path import match_path
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.message import KafkaAckableMessage
 from faststream.middlewares import AckPolicy
+from opentelemetry.trace import SpanKind
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import dlq_topic
 from shared.logging import log_context
@@ -86,6 +87,7 @@ class IdempotentConsumer:
         assert 1 <= attempts_max <= 20
         self.pool = pool
         self.group_id = group_id
+        self.service = group_id.split(".", 1)[0]  # groups are named <service>.<purpose>
         self.dead_letters = dead_letters
         self.handlers = dict(handlers or {})
         self.batch_handler = batch_handler
@@ -186,18 +188,42 @@ class IdempotentConsumer:
                     if envelope.event_id in fresh:
                         fresh.discard(envelope.event_id)  # a duplicate inside the batch runs once
                         todo.append(envelope)
-            await self._run_handlers(conn, todo)
+            parents = ({e.event_id: tracing.record_header(r.headers) for r, e in items}
+                       if tracing.enabled() else None)
+            await self._run_handlers(conn, todo, parents)
         metrics.EVENTS_CONSUMED.labels(self.group_id, "applied").inc(len(todo))
         metrics.EVENTS_CONSUMED.labels(self.group_id, "duplicate").inc(len(items) - len(todo))
 
-    async def _run_handlers(self, conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    async def _run_handlers(self, conn: asyncpg.Connection, events: list[Envelope],
+                            parents: dict[Any, str | None] | None = None) -> None:
+        """Each event's handler, in a consumer span that continues the trace of the action
+        that published it (`parents`: event id -> traceparent, while tracing is on)."""
         if self.batch_handler is not None:
-            if events:
+            if not events:
+                return
+            if parents is None:
+                await self.batch_handler(conn, events)
+                return
+            # One handler call applies the whole batch: each event gets a receipt span in
+            # its own trace, which what the handler stores for it continues
+            # (`tracing.parent_of`), and the batch's span links them all.
+            receipts: dict[Any, str | None] = {}
+            for envelope in events:
+                with tracing.span(self.service, f"consume {envelope.event_type}",
+                                  parent=parents.get(envelope.event_id), kind=SpanKind.CONSUMER,
+                                  attributes={"messaging.consumer.group.name": self.group_id}):
+                    receipts[envelope.event_id] = tracing.current_traceparent()
+            with tracing.span(self.service, f"consume {self.group_id} batch", kind=SpanKind.CONSUMER,
+                              links=[p for p in receipts.values() if p]), tracing.batch_parents(receipts):
                 await self.batch_handler(conn, events)
             return
         for envelope in events:
             with log_context(event_id=str(envelope.event_id),
-                             correlation_id=envelope.correlation_id, key=envelope.key):
+                             correlation_id=envelope.correlation_id, key=envelope.key), \
+                    tracing.span(self.service, f"consume {envelope.event_type}",
+                                 parent=parents.get(envelope.event_id) if parents else None,
+                                 kind=SpanKind.CONSUMER,
+                                 attributes={"messaging.consumer.group.name": self.group_id}):
                 await self.handlers[envelope.event_type](conn, envelope)
 
     async def _apply_one(self, record: ConsumerRecord, envelope: Envelope) -> None:

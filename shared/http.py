@@ -14,10 +14,11 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.logging import log_context
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,25 @@ async def read_json(request: web.Request) -> Any:
         raise ApiError(422, "invalid_json", "The request body must be valid JSON.") from None
 
 
+def tracing_middleware(service: str):
+    """A server span per request, child of the caller's `traceparent` (tracing on only)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        if not tracing.enabled():
+            return await handler(request)
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource else "unmatched"
+        with tracing.span(service, f"{request.method} {route}", parent=request.headers.get(tracing.HEADER),
+                          kind=SpanKind.SERVER,
+                          attributes={"http.request.method": request.method, "http.route": route}) as span:
+            response = await handler(request)
+            span.set_attribute("http.response.status_code", response.status)
+            return response
+
+    return middleware
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler):
     request_id = request.headers.get("X-Request-Id") or str(uuid.uuid4())
@@ -104,10 +124,12 @@ async def errors_middleware(request: web.Request, handler):
         return response
 
 
-def create_app(readiness: ReadinessCheck, collect: MetricsCollector | None = None) -> web.Application:
-    """The app with /healthz, /readyz and /metrics; `collect` refreshes the gauges that are
-    read at scrape time (outbox backlog, lag) before /metrics answers."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
+def create_app(readiness: ReadinessCheck, collect: MetricsCollector | None = None, *,
+               name: str = "service") -> web.Application:
+    """The app of service `name` with /healthz, /readyz and /metrics; `collect` refreshes
+    the gauges that are read at scrape time (outbox backlog, lag) before /metrics answers."""
+    app = web.Application(middlewares=[tracing_middleware(name), errors_middleware],
+                          client_max_size=1024 * 1024)
 
     async def healthz(_: web.Request) -> web.Response:
         return json_response({"status": "ok"})

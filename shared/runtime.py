@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
-from shared import metrics, process
+from shared import metrics, process, tracing
 from shared.consumer import BatchHandler, DeadLetters, Handler, IdempotentConsumer, subscribe
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import TOPICS, dlq_topic
@@ -62,7 +62,7 @@ class Service:
         self.producer: AIOKafkaProducer | None = None
         self.broker = KafkaBroker(settings.kafka_bootstrap, client_id=name,
                                   enable_idempotence=True, acks="all")
-        self.app = create_app(self.readiness, self.collect_metrics)
+        self.app = create_app(self.readiness, self.collect_metrics, name=name)
         self.app["service"] = self
         self.relay: OutboxRelay | None = None
         self.consumers: list[ConsumerSpec] = []
@@ -241,6 +241,7 @@ class Service:
     def run(self) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly."""
         configure_logging(self.name, self.settings.log_level)
+        tracing.configure(self.name, self.settings.otel_exporter_otlp_endpoint)
         process.prepare()
         asyncio.run(self._main())
 
@@ -253,3 +254,4 @@ class Service:
         process.settle()
         await stop.wait()
         await self.stop()
+        tracing.shutdown()

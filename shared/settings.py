@@ -23,6 +23,10 @@ class ServiceSettings(BaseSettings):
     # The portal's address as members reach it: every link in an email, an SMS or a reset
     # message is built from it, never from a request.
     public_url: str = Field(default="http://127.0.0.1:8080", validation_alias="PUBLIC_URL")
+    # Traces go over OTLP/HTTP to this collector (e.g. http://otel-collector:4318); unset,
+    # tracing is off.
+    otel_exporter_otlp_endpoint: str | None = Field(default=None,
+                                                    validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     database_url: str = "postgresql://postgres@127.0.0.1:55432/postgres"
     db_pool_min: int = Field(default=2, ge=1, le=100)
     db_pool_max: int = Field(default=10, ge=1, le=200)

@@ -22,7 +22,7 @@ from services.gateway.entrypoints import web as w
 from services.gateway.service_layer.account_cache import AccountCache
 from services.gateway.service_layer.captcha import Captchas
 from services.gateway.service_layer.use_cases import UseCases
-from shared import process
+from shared import process, tracing
 from shared.contracts.topics import BILLING_V1, PAYMENTS_V1
 from shared.db import create_pool, migrate, pending_migrations
 from shared.http import create_app
@@ -47,7 +47,7 @@ def build_app(settings: Settings) -> web.Application:
         except Exception:  # noqa: BLE001 - readiness reports, it does not raise
             return {"postgres": False, "migrations": False}
 
-    app = create_app(readiness)
+    app = create_app(readiness, name="gateway")
     app["settings"] = settings
     app["signer"] = signer = Signer(settings.secret_key)
     upstreams = Upstreams({"identity": settings.identity_url, "billing": settings.billing_url,
@@ -127,13 +127,18 @@ async def _purge_forever(store: Store) -> None:
 
 def _serve(settings: Settings) -> None:
     configure_logging("gateway", settings.log_level)
+    tracing.configure("gateway", settings.otel_exporter_otlp_endpoint)
     process.prepare()
     app = build_app(settings)
 
     async def settle(_: web.Application) -> None:
         process.settle()
 
+    async def flush_traces(_: web.Application) -> None:
+        tracing.shutdown()
+
     app.on_startup.append(settle)
+    app.on_cleanup.append(flush_traces)
     web.run_app(app, host=settings.http_host, port=settings.http_port,
                 access_log=None, print=None, reuse_port=settings.workers > 1)
 

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from shared import tracing
 from shared.http import ApiError
 from shared.logging import current_context
 
@@ -93,6 +94,9 @@ class Upstreams:
         address = client_address.get()
         if address:
             headers["X-Forwarded-For"] = address
+        traceparent = tracing.current_traceparent()
+        if traceparent:
+            headers[tracing.HEADER] = traceparent
         url = self.urls[service] + path
         seconds = timeout_s or self.timeout_s
         timeout = self._timeouts.get(seconds) or self._timeouts.setdefault(
