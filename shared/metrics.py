@@ -1,4 +1,8 @@
 """Prometheus metrics of the backbone, shared by every service (one registry per process)."""
+import contextlib
+import time
+from collections.abc import Iterator
+
 from prometheus_client import Counter, Gauge, Histogram
 
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published to Kafka")
@@ -16,3 +20,26 @@ OUTBOX_OLDEST_AGE = Gauge("outbox_oldest_age_seconds",
                           "Age of the oldest outbox row not yet published (0 when empty)")
 CONSUMER_LAG = Gauge("consumer_lag", "Records on a partition this process has not yet consumed",
                      ["group", "topic", "partition"])
+JOB_LAST_DATE = Gauge("job_last_business_date_seconds",
+                      "The latest business date a daily job has completed (midnight UTC of it, as a Unix time)",
+                      ["job"])
+JOB_RUNS = Counter("job_runs_total", "Daily job runs by the service's scheduler, by outcome",
+                   ["job", "outcome"])
+JOB_SECONDS = Histogram("job_duration_seconds", "How long a daily job's run took", ["job"],
+                        buckets=(.1, .5, 1, 5, 15, 60, 300, 900, 1800, 3600))
+BACKGROUND_RESTARTS = Counter("background_job_restarts_total",
+                              "Background jobs (schedulers, senders) that crashed and restarted", ["job"])
+
+
+@contextlib.contextmanager
+def job_run(job: str) -> Iterator[None]:
+    """Count and time one run of a daily job (outcome ok or failed)."""
+    started = time.perf_counter()
+    try:
+        yield
+    except BaseException:
+        JOB_RUNS.labels(job, "failed").inc()
+        raise
+    finally:
+        JOB_SECONDS.labels(job).observe(time.perf_counter() - started)
+    JOB_RUNS.labels(job, "ok").inc()

@@ -36,7 +36,7 @@ from aiokafka.partitioner import murmur2
 from shared.contracts.envelope import (HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_EVENT_VERSION,
                                        Envelope)
 from shared.contracts.topics import topic_for
-from shared import metrics, tracing
+from shared import business_metrics, metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,7 @@ class OutboxRelay:
                 return 0
             await self._confirmed(await self._send(rows))
         metrics.OUTBOX_PUBLISHED.inc(len(rows))
+        business_metrics.observe(rows)
         return len(rows)
 
     async def _confirmed(self, futures: list[asyncio.Future]) -> None:
@@ -205,6 +206,7 @@ class OutboxRelay:
             raise
         await batch.close(commit=True)
         metrics.OUTBOX_PUBLISHED.inc(len(batch.rows))
+        business_metrics.observe(batch.rows)
 
     async def run(self) -> None:
         """Publish until stopped. One replica leads (a session advisory lock held on its own

@@ -154,6 +154,7 @@ class Service:
                 raise
             except Exception:  # noqa: BLE001 - logged; the job restarts
                 log.exception("background job failed; restarting", extra={"job": job.__name__})
+                metrics.BACKGROUND_RESTARTS.labels(job.__name__).inc()
                 await asyncio.sleep(2.0)
 
     async def stop(self) -> None:
@@ -216,14 +217,20 @@ class Service:
 
     async def collect_metrics(self) -> None:
         """Gauges read when /metrics is scraped: the outbox's backlog and the age of its
-        oldest row, and each assigned partition's lag. (Dead letters are counted as they
-        are sent: `events_consumed_total{outcome="dead_lettered"}`.)"""
+        oldest row, the latest business date each daily job completed (services with a
+        `job_runs` table), and each assigned partition's lag. (Dead letters are counted as
+        they are sent: `events_consumed_total{outcome="dead_lettered"}`.)"""
         if self.pool is not None:
             row = await self.pool.fetchrow(
                 "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0)"
                 " AS age FROM outbox", timeout=2)
             metrics.OUTBOX_BACKLOG.set(row["n"])
             metrics.OUTBOX_OLDEST_AGE.set(float(row["age"]))
+            if await self.pool.fetchval("SELECT to_regclass('job_runs') IS NOT NULL", timeout=2):
+                for r in await self.pool.fetch(
+                        "SELECT job, extract(epoch FROM max(business_date)::timestamp) AS day"
+                        " FROM job_runs GROUP BY job", timeout=2):
+                    metrics.JOB_LAST_DATE.labels(r["job"]).set(float(r["day"]))
         metrics.CONSUMER_LAG.clear()
         for sub in self.broker.subscribers:
             consumer = getattr(sub, "consumer", None)

@@ -16,6 +16,7 @@ from services.notify.service_layer.compose import Composer
 from services.notify.service_layer.intake import PROJECTION_EVENT_TYPES, Intake
 from services.notify.service_layer.reminders import JOB, run_reminders
 from services.notify.service_layer.sender import Sender, SenderConfig
+from shared import metrics
 from shared.calendar import NEW_YORK
 from shared.contracts import topics
 from shared.runtime import Service
@@ -95,5 +96,6 @@ async def _schedule_reminders(service: Service, composer: Composer, settings: Se
                     finally:
                         await conn.execute("SELECT pg_advisory_unlock($1)", SCHEDULER_LOCK_ID)
                 if not done:
-                    await run_reminders(service.pool, composer, day, settings.reminder_days_before)
+                    with metrics.job_run(JOB):
+                        await run_reminders(service.pool, composer, day, settings.reminder_days_before)
         await asyncio.sleep(300)

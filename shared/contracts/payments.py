@@ -49,6 +49,7 @@ class PaymentSubmittedData(_Model):
     mandate_id: str | None
     contact: Contact
     channel: Literal["guest", "member", "autopay"]
+    cycle: str | None = None  # an autopay draft's cycle, "YYYY-MM"
 
 
 class PaymentSettledData(_Model):
@@ -60,6 +61,7 @@ class PaymentSettledData(_Model):
     method: Method
     settled_on: str
     contact: Contact
+    kind: Literal["one_time", "recurring"] | None = None
 
 
 class PaymentFailedData(_Model):
@@ -71,6 +73,7 @@ class PaymentFailedData(_Model):
     reason_code: str
     reason: str
     contact: Contact
+    kind: Literal["one_time", "recurring"] | None = None
 
 
 class PaymentReturnedData(_Model):
@@ -86,6 +89,7 @@ class PaymentReturnedData(_Model):
     method_disabled: bool
     mandate_cancelled: bool
     contact: Contact
+    kind: Literal["one_time", "recurring"] | None = None
 
 
 class AutopayCreatedData(_Model):

@@ -30,7 +30,7 @@ async def test_a_guest_payment_is_one_connected_trace(stack):
 
     wanted = {("gateway", "POST /api/v1/payments"), ("payments", "POST /payments"),
               ("billing", "consume payment.submitted"), ("notify", "consume payment.submitted")}
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # billing and notify may be behind on a busy machine
     while time.monotonic() < deadline:
         spans = stack.traces.of_trace(trace_id)
         if wanted <= {(s["service"], s["name"]) for s in spans}:
