@@ -49,6 +49,9 @@ class PaymentSubmittedData(_Model):
     mandate_id: str | None
     contact: Contact
     channel: Literal["guest", "member", "autopay"]
+    # An R01/R09 return presented again: its attempt (2, 3) and the first presentment's id.
+    attempt: int = Field(default=1, ge=1)
+    retry_of: str | None = None
 
 
 class PaymentSettledData(_Model):
