@@ -160,7 +160,9 @@ async def methods_page(request: web.Request) -> web.Response:
     use_cases = request.app["use_cases"]
     bans = member["data"].get("accounts", [])
     methods = {ban: await use_cases.methods(ban) for ban in bans}
-    return render(request, "member/methods.html", methods=methods)
+    config = await use_cases.payments_config()
+    return render(request, "member/methods.html", methods=methods,
+                  cards_enabled=config.get("cards_enabled", False))
 
 
 async def profile_page(request: web.Request, status: int = 200, values: dict | None = None,
