@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from services.gateway.adapters.change_feed import ChangeFeed
+from services.gateway.adapters.drafts import PaymentDrafts
 from services.gateway.adapters.store import Store
 from services.gateway.adapters.upstream import Upstreams
 from services.gateway.config import Settings
@@ -67,11 +68,12 @@ def build_app(settings: Settings) -> web.Application:
         store = Store(pool)
         app["store"] = store
         app["captchas"] = Captchas(store, settings.captcha_ttl_s, settings.captcha_enabled)
+        app["drafts"] = drafts = PaymentDrafts(pool, settings.secret_key, settings.lookup_token_ttl_s)
         await upstreams.start()
         cache, feed = _account_cache(settings, upstreams)
         app["account_cache"], app["change_feed"] = cache, feed
         app["use_cases"] = UseCases(settings, upstreams, store, signer, cache)
-        tasks = [asyncio.create_task(_purge_forever(store))]
+        tasks = [asyncio.create_task(_purge_forever(store, drafts))]
         if feed is not None:
             await feed.start()
             tasks.append(asyncio.create_task(upstreams.watch(SOURCES, settings.health_probe_interval_s)))
@@ -116,11 +118,12 @@ def _account_cache(settings: Settings, upstreams: Upstreams) -> tuple[AccountCac
     return cache, feed
 
 
-async def _purge_forever(store: Store) -> None:
+async def _purge_forever(store: Store, drafts: PaymentDrafts) -> None:
     while True:
         await asyncio.sleep(300)
         try:
             await store.purge_expired()
+            await drafts.purge_expired()
         except Exception:  # noqa: BLE001 - try again next time
             log.warning("session purge failed", exc_info=True)
 

@@ -62,6 +62,13 @@ class LookupLine(Model):
     status: str
 
 
+class PendingPayment(Model):
+    payment_id: str
+    amount: str
+    expected_withdrawal_date: str | None = None
+    retry: bool = Field(default=False, description="A returned payment presented again")
+
+
 class LookupResponse(Model):
     lookup_token: str
     expires_at: str
@@ -69,6 +76,9 @@ class LookupResponse(Model):
     plan_type: str
     lines: list[LookupLine]
     total_balance: str
+    pending_total: str | None = Field(default=None, description="Submitted, not yet settled or failed")
+    amount_due_now: str | None = Field(default=None, description="total_balance - pending_total, never below 0.00")
+    pending_payments: list[PendingPayment] = []
     current_premium: str | None = None
     due_date: str | None = None
     notices: list[dict[str, str]] = []
@@ -149,6 +159,9 @@ class PaymentRequest(Model):
     billing_account_number: str
     kind: Literal["one_time", "recurring"]
     amount: str = Field(description='"total" or a decimal amount like "123.45"')
+    expected_amount: str | None = Field(default=None, description=(
+        'The amount the payer reviewed: with amount "total", a total that differs at submit '
+        "is refused (409 amount_changed, with current_amount) and nothing is charged"))
     allocations: list[Allocation] | None = None
     method: Method
     contact: Contact
@@ -166,20 +179,33 @@ class PaymentRequest(Model):
     def _amount(cls, v: str) -> str:
         if v == "total":
             return v
+        if v.startswith("-"):
+            raise ValueError("err.amount_positive")
         try:
             cents = parse_amount(v)
         except InvalidAmount:
             raise ValueError("err.amount") from None
         if cents <= 0:
-            raise ValueError("err.amount")
+            raise ValueError("err.amount_positive")
+        return v
+
+    @field_validator("expected_amount")
+    @classmethod
+    def _expected(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            parse_amount(v)
+        except InvalidAmount:
+            raise ValueError("err.amount") from None
         return v
 
 
 class PaymentResponse(Model):
-    payment_id: str
-    confirmation_number: str
+    payment_id: str | None
+    confirmation_number: str | None
     status: str
-    amount: str | None = None
+    amount: str = Field(description="What is charged (0.00 for a recurring set-up with nothing owed today)")
     expected_withdrawal_date: str | None = None
     mandate_id: str | None = None
 
@@ -285,6 +311,9 @@ class AccountSummary(Model):
     plan_type: str | None = None
     status: str | None = None
     total_balance: str | None = None
+    pending_total: str | None = Field(default=None, description="Submitted, not yet settled or failed")
+    amount_due_now: str | None = Field(default=None, description="total_balance - pending_total, never below 0.00")
+    pending_payments: list[PendingPayment] = []
     current_premium: str | None = None
     due_date: str | None = None
     lines: list[Line] = []
@@ -396,6 +425,9 @@ class MemberContact(Open):
 class MeAccount(AccountSummary):
     payments: list[PaymentView] = []
     methods: list[dict[str, Any]] = []
+    returned_payment: dict[str, Any] | None = Field(default=None, description=(
+        "The newest finished payment when its bank returned it: amount, returned_on, "
+        "retry_date (an R01/R09 retry on its way) or null"))
 
 
 class Me(Model):

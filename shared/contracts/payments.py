@@ -50,6 +50,9 @@ class PaymentSubmittedData(_Model):
     contact: Contact
     channel: Literal["guest", "member", "autopay"]
     cycle: str | None = None  # an autopay draft's cycle, "YYYY-MM"
+    # An R01/R09 return presented again: its attempt (2, 3) and the first presentment's id.
+    attempt: int = Field(default=1, ge=1)
+    retry_of: str | None = None
 
 
 class PaymentSettledData(_Model):

@@ -199,6 +199,15 @@ def payments_app(state: Upstream) -> web.Application:
     async def methods(_: web.Request) -> web.Response:
         return json_response({"methods": []})
 
+    async def pending(request: web.Request) -> web.Response:
+        ban = request.match_info["ban"]
+        mine = [r for _, r in state.payments.values()
+                if r["billing_account_number"] == ban and r["status"] == "submitted"]
+        return json_response({"pending_total_cents": sum(r["amount_cents"] for r in mine),
+                              "payments": [{"payment_id": r["payment_id"], "amount_cents": r["amount_cents"],
+                                            "expected_withdrawal_date": r["expected_withdrawal_date"],
+                                            "attempt": 1} for r in mine]})
+
     app.router.add_get("/config", config)
     app.router.add_post("/payments", pay)
     app.router.add_get("/payments/{id}", get_payment)
@@ -209,4 +218,5 @@ def payments_app(state: Upstream) -> web.Application:
     app.router.add_put("/accounts/{ban}/autopay/method", put_autopay_method)
     app.router.add_get("/accounts/{ban}/owed", owed)
     app.router.add_get("/accounts/{ban}/methods", methods)
+    app.router.add_get("/accounts/{ban}/pending", pending)
     return app

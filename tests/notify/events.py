@@ -91,6 +91,9 @@ class Household:
                                             "return_reason": "Insufficient funds",
                                             "returned_on": "2026-11-30", "will_retry": True,
                                             "method_disabled": False, "mandate_cancelled": False}),
+            # The R01 above presented again: a retry, never a second "we received your payment".
+            self.payment_submitted(confirmation, attempt=2, retry_of=pay["payment_id"],
+                                   expected_withdrawal_date="2026-12-02"),
             event("autopay.created", ban, {"mandate_id": f"MD-{self.tag}", "billing_account_number": ban,
                                            "method": method, "next_draft_date": "2026-12-22",
                                            "contact": self.contact}),

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from shared.money import parse_amount
+
 BAN = re.compile(r"^7\d{9}$")
 SSN = re.compile(r"^\d{9}$")
 ROUTING = re.compile(r"^\d{9}$")
@@ -87,3 +89,21 @@ def check_phone(value: str) -> str:
     if not re.fullmatch(r"\d{10}", value):
         raise ValueError("err.phone")
     return value
+
+
+def amount_problem(amount: str, kind: str, amount_due_now: str | None, overpay_max_cents: int,
+                   payment_max_cents: int) -> tuple[str, int] | None:
+    """Whether Step 4's amount can be charged, before the CAPTCHA: None, or (catalog key,
+    the most that may be paid in cents). "total" with nothing left to pay is refused for a
+    one-time payment (a recurring set-up may start with nothing due today); a typed amount
+    may not pass what is due now plus the program's overpayment allowance, nor the
+    per-payment maximum. Unknown while the balance is not available: payments decides."""
+    if amount_due_now is None:
+        return None
+    due = parse_amount(amount_due_now)
+    if amount == "total":
+        return ("err.nothing_to_pay", 0) if due <= 0 and kind == "one_time" else None
+    limit = min(due + overpay_max_cents, payment_max_cents)
+    if parse_amount(amount) > limit:
+        return ("err.amount_over_limit" if limit > 0 else "err.nothing_to_pay"), limit
+    return None

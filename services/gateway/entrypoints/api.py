@@ -105,7 +105,10 @@ async def get_account_payments(request: web.Request) -> web.Response:
 @api.route("POST", "/payments", "A one-time or recurring payment (Idempotency-Key header)",
            body=s.PaymentRequest, responses={201: s.PaymentResponse}, headers=("Idempotency-Key",),
            errors={400: "Idempotency-Key missing", 401: "Not authenticated", 402: "card_declined",
-                   403: "Another account", 409: "idempotency_conflict"}, auth="account")
+                   403: "Another account",
+                   409: "idempotency_conflict, or amount_changed (amount \"total\" differs from "
+                        "expected_amount: nothing charged; current_amount gives the total now)"},
+           auth="account")
 async def post_payment(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     req = await parse(request, s.PaymentRequest)

@@ -11,10 +11,12 @@ from pydantic import ValidationError
 
 from services.gateway import schemas as s
 from services.gateway.domain import tokens
-from services.gateway.entrypoints import forms
+from services.gateway.entrypoints import forms, quick_pay
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, redirect, render
+from services.gateway.entrypoints.portal import form, language, redirect, render
+from services.gateway.translations import translate
 from shared.http import ApiError
+from shared.money import format_dollars, parse_amount
 
 
 async def need_member(request: web.Request) -> dict[str, Any]:
@@ -101,10 +103,18 @@ async def post_pay(request: web.Request) -> web.Response:
         req = s.PaymentRequest.model_validate(forms.payment_body(f, ban, contact))
     except ValidationError as exc:
         return await pay_page(request, 422, forms.kept(f), forms.model_errors(exc))
+    problem = await quick_pay.amount_problem(request, req, await use_cases.account_summary(ban))
+    if problem:
+        return await pay_page(request, 422, forms.kept(f), {"other_amount": problem})
     try:
         _, result = await use_cases.submit_payment(req, f.get("idempotency_key") or forms.new_key(),
                                                    "member", member["member_id"])
     except ApiError as exc:
+        if exc.code == "amount_changed":  # nothing was charged: the page shows the new total
+            message = translate(language(request), "qp.amount_changed",
+                                amount=format_dollars(parse_amount(exc.extra.get("current_amount") or "0.00")))
+            return await pay_page(request, 409, {**forms.kept(f), "idempotency_key": forms.new_key()},
+                                  {"_form": message})
         return await pay_page(request, exc.status, forms.kept(f), forms.api_errors(exc))
     return render(request, "member/paid.html", ban=ban, done={**result, "kind": req.kind,
                                                               "email": contact["email"]})
@@ -150,7 +160,9 @@ async def methods_page(request: web.Request) -> web.Response:
     use_cases = request.app["use_cases"]
     bans = member["data"].get("accounts", [])
     methods = {ban: await use_cases.methods(ban) for ban in bans}
-    return render(request, "member/methods.html", methods=methods)
+    config = await use_cases.payments_config()
+    return render(request, "member/methods.html", methods=methods,
+                  cards_enabled=config.get("cards_enabled", False))
 
 
 async def profile_page(request: web.Request, status: int = 200, values: dict | None = None,

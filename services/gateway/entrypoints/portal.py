@@ -13,6 +13,7 @@ from aiohttp import web
 from services.gateway.entrypoints import web as w
 from services.gateway.translations import LANGUAGES, translate
 from shared.http import ApiError
+from shared.money import InvalidAmount, format_dollars, parse_amount
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -36,12 +37,21 @@ def long_date(value: object, lang: str = "en") -> str:
     return f"{day} de {name} de {year}" if lang == "es" else f"{name} {day}, {year}"
 
 
+def dollars(value: object) -> str:
+    """'1000.00' -> '$1,000.00'; nothing known -> '—'."""
+    try:
+        return format_dollars(parse_amount(str(value)))
+    except InvalidAmount:
+        return "—"
+
+
 def jinja_env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html"]),
                              undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fid"] = lambda name: str(name).replace(".", "-").replace("_", "-")
     env.filters["long_date"] = long_date
+    env.filters["dollars"] = dollars
     return env
 
 

@@ -17,7 +17,8 @@ from services.gateway.service_layer.account_cache import AccountCache
 from services.gateway.schemas import (AutopayRequest, ContactUpdate, LookupRequest,
                                       MemberRequest, PaymentRequest)
 from services.gateway.domain.presenters import (money, public_line, public_mandate, public_payment,
-                                                public_payment_result, summarize)
+                                                public_payment_result, returned_payment, summarize,
+                                                with_pending)
 from shared.http import ApiError
 
 NOTICE = {
@@ -82,6 +83,8 @@ class UseCases:
                 "first_name": found.get("first_name"),
                 "contact": found.get("contact") or {},
                 "lines": summary["lines"], "total_balance": summary["total_balance"] or "0.00",
+                "pending_total": summary["pending_total"], "amount_due_now": summary["amount_due_now"],
+                "pending_payments": summary["pending_payments"],
                 "current_premium": summary["current_premium"], "due_date": summary["due_date"],
                 "notices": summary["notices"]}
 
@@ -107,13 +110,15 @@ class UseCases:
                                     keep=lambda summary: not summary["notices"])
 
     async def _fetch_summary(self, ban: str) -> dict[str, Any]:
-        """Billing's balances and payments' autopay, fetched in parallel; a partial answer
-        with a notice when one of them does not answer."""
-        account, autopay = await asyncio.gather(
+        """Billing's balances, payments' autopay and payments on their way, fetched in
+        parallel; a partial answer with a notice when one of them does not answer."""
+        account, autopay, pending = await asyncio.gather(
             self.up.call("billing", "GET", f"/accounts/{ban}"),
             self.up.call("payments", "GET", f"/accounts/{ban}/autopay"),
+            self.up.call("payments", "GET", f"/accounts/{ban}/pending"),
             return_exceptions=True)
         notices: list[dict[str, str]] = []
+        total_cents: int | None = None
         if isinstance(account, ApiError):
             raise account
         if isinstance(account, BaseException):
@@ -123,17 +128,25 @@ class UseCases:
                        "lines": [], "delinquency": None}
             try:  # payments keeps a projection of what is owed: better than nothing
                 owed = await self.up.call("payments", "GET", f"/accounts/{ban}/owed")
-                summary["total_balance"] = money(owed.get("total_balance_cents"))
+                total_cents = owed.get("total_balance_cents")
+                summary["total_balance"] = money(total_cents)
                 summary["lines"] = [public_line(x) for x in owed.get("lines", []) if "coverage_year" in x]
             except (ServiceDown, ApiError):
                 pass
         else:
             summary = summarize(account)
+            total_cents = int(account.get("total_balance_cents") or 0)
+        if isinstance(pending, BaseException):
+            pending = None
+            if not any(n["service"] == "payments" for n in notices):
+                notices.append({"service": "payments", "message": NOTICE["payments"]})
+        with_pending(summary, total_cents, pending)
         if isinstance(autopay, ApiError):
             summary["autopay"] = None
         elif isinstance(autopay, BaseException):
             summary["autopay"] = None
-            notices.append({"service": "payments", "message": NOTICE["payments"]})
+            if not any(n["service"] == "payments" for n in notices):
+                notices.append({"service": "payments", "message": NOTICE["payments"]})
         else:
             summary["autopay"] = public_mandate(autopay)
         summary["notices"] = notices
@@ -183,6 +196,11 @@ class UseCases:
                                         timeout_s=self.settings.payment_timeout_s)
         except ServiceDown:
             raise unavailable("payments") from None
+        except ApiError as exc:
+            if exc.code != "amount_changed":
+                raise
+            raise ApiError(409, "amount_changed", exc.message,
+                           current_amount=money(exc.extra.get("current_amount_cents"))) from None
         finally:  # even a payment that timed out may have been taken
             self.cache.invalidate(req.billing_account_number, "gateway")
         return 201, public_payment_result(result)
@@ -294,7 +312,8 @@ class UseCases:
             for n in summary.pop("notices", []) + history.get("notices", []):
                 if n not in notices:
                     notices.append(n)
-            accounts.append({**summary, "payments": history["payments"], "methods": meth})
+            accounts.append({**summary, "payments": history["payments"], "methods": meth,
+                             "returned_payment": returned_payment(history["payments"])})
         return {"member_id": member_id, "username": profile.get("username"),
                 "first_name": profile.get("first_name"), "last_name": profile.get("last_name"),
                 "contact": profile.get("contact", {}), "accounts": accounts, "notices": notices}

@@ -48,6 +48,9 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
     ban = data.get("billing_account_number")
     if event_type == "payment.submitted":
         policy: Policy = "email_always" if data.get("channel") == "guest" else "preferences"
+        if data.get("retry_of"):  # a returned payment presented again: not a new payment
+            return _payment("payment_retry", data, "expected_withdrawal_date", "kind", "plan_type",
+                            "attempt", policy=policy)
         return _payment("payment_received", data, "expected_withdrawal_date", "kind",
                         "plan_type", "allocations", policy=policy)
     if event_type == "payment.settled":
@@ -112,7 +115,7 @@ MESSAGE_EVENT_TYPES = (
     "username.reminder_requested", "member.locked_out",
 )
 TEMPLATES = (
-    "payment_received", "payment_settled", "payment_failed", "payment_returned",
+    "payment_received", "payment_retry", "payment_settled", "payment_failed", "payment_returned",
     "autopay_created", "autopay_cancelled", "bill_ready", "due_reminder", "grace_started",
     "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
     "password_reset", "username_reminder", "account_locked",

@@ -47,7 +47,9 @@ def payment_view(p: Any) -> dict[str, Any]:
 @routes.get("/config")
 async def config(request: web.Request) -> web.Response:
     s = _deps(request).settings
-    return json_response({"cards_enabled": s.cards_enabled, "program": s.program})
+    return json_response({"cards_enabled": s.cards_enabled, "program": s.program,
+                          "overpay_max_cents": s.overpay_max_cents,
+                          "payment_max_cents": s.payment_max_cents})
 
 
 @routes.post("/payments")
@@ -77,6 +79,18 @@ async def account_payments(request: web.Request) -> web.Response:
     async with _deps(request).pool.acquire() as conn:
         rows = await repo.account_payments(conn, request.match_info["ban"])
     return json_response({"payments": [payment_view(p) for p in rows]})
+
+
+@routes.get("/accounts/{ban}/pending")
+async def account_pending(request: web.Request) -> web.Response:
+    """The payments on their way (submitted, not yet settled, failed or returned): the same
+    figure "total" leaves out of what it charges."""
+    async with _deps(request).pool.acquire() as conn:
+        rows = await repo.in_flight_payments(conn, request.match_info["ban"])
+    return json_response({"pending_total_cents": sum(r["amount_cents"] for r in rows),
+                          "payments": [{"payment_id": str(r["payment_id"]), "amount_cents": r["amount_cents"],
+                                        "expected_withdrawal_date": r["expected_withdrawal_date"].isoformat(),
+                                        "attempt": r["attempt"]} for r in rows]})
 
 
 @routes.get("/accounts/{ban}/autopay")

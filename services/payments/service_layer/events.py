@@ -46,7 +46,8 @@ def submitted(p: Mapping[str, Any]) -> Envelope:
         "kind": p["kind"], "amount_cents": p["amount_cents"], "allocations": _allocs(p),
         "method": method_of(p), "expected_withdrawal_date": _iso(p["expected_withdrawal_date"]),
         "mandate_id": str(p["mandate_id"]) if p["mandate_id"] else None,
-        "contact": contact_of(p["contact"]), "channel": p["channel"], "cycle": p["cycle"]})
+        "contact": contact_of(p["contact"]), "channel": p["channel"], "cycle": p["cycle"],
+        "attempt": p["attempt"], "retry_of": str(p["retry_of"]) if p["retry_of"] else None})
 
 
 def settled(p: Mapping[str, Any], settled_on: date) -> Envelope:
