@@ -91,7 +91,8 @@ class Service:
             return
         spec.consumer = IdempotentConsumer(
             None, group_id, None, handlers=handlers, batch_handler=batch_handler,  # type: ignore[arg-type]
-            event_types=event_types, attempts_max=self.settings.consumer_attempts_max)
+            event_types=event_types, attempts_max=self.settings.consumer_attempts_max,
+            dead_letter_unknown=self.settings.consumer_dead_letter_unknown_types)
         subscribe(self.broker, spec.consumer, *topics, max_records=max_records,
                   offset_reset=self.settings.consumer_offset_reset)
 

@@ -30,6 +30,9 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
     consumer_attempts_max: int = Field(default=3, ge=1, le=20)
+    # An event of a type its topic's contract does not list is counted and skipped; with
+    # this on, it is dead-lettered instead (contract drift then shows in `dlq.<group>`).
+    consumer_dead_letter_unknown_types: bool = False
     # Where a consumer group with no committed offset starts: "earliest" so a new service
     # misses nothing; tests that start a fresh group beside a busy topic use "latest".
     consumer_offset_reset: Literal["earliest", "latest"] = "earliest"
