@@ -1,7 +1,8 @@
 """The aiohttp pieces every service shares: JSON errors, request ids, metrics, health.
 
 Every service answers `GET /healthz` (the process is alive), `GET /readyz` (PostgreSQL and
-Kafka reachable, migrations applied, consumers started) and `GET /metrics` (Prometheus).
+Kafka reachable, migrations applied; consumers not failed: their group is joined in the
+background) and `GET /metrics` (Prometheus).
 Errors are always `{"error": {"code", "message", "fields"}}`, never a stack trace.
 """
 from __future__ import annotations

@@ -34,6 +34,13 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
     consumer_attempts_max: int = Field(default=3, ge=1, le=20)
+    # An event of a type its topic's contract does not list is counted and skipped; with
+    # this on, it is dead-lettered instead (contract drift then shows in `dlq.<group>`).
+    consumer_dead_letter_unknown_types: bool = False
+    # A consumer that stops heartbeating (a crash) loses its partitions after this long;
+    # 6 s is the broker's least by default (group.min.session.timeout.ms), Kafka's 10 s.
+    consumer_session_timeout_ms: int = Field(default=6000, ge=1000, le=300_000)
+    consumer_heartbeat_interval_ms: int = Field(default=2000, ge=100, le=60_000)
     # Where a consumer group with no committed offset starts: "earliest" so a new service
     # misses nothing; tests that start a fresh group beside a busy topic use "latest".
     consumer_offset_reset: Literal["earliest", "latest"] = "earliest"

@@ -39,7 +39,9 @@ def make_sender(service: Service, settings: Settings) -> Sender:
         mail_from=settings.mail_from, batch=settings.sender_batch,
         attempts_max=settings.send_attempts_max, retry_base_s=settings.retry_base_s,
         retry_max_s=settings.retry_max_s, lease_s=settings.claim_lease_s,
-        idle_poll_s=settings.sender_idle_poll_s)
+        idle_poll_s=settings.sender_idle_poll_s,
+        # Two sends per connection: one on the wire while the last one's record commits.
+        email_in_flight=2 * settings.smtp_connections, sms_in_flight=2 * settings.sms_concurrency)
     assert service.pool is not None
     return Sender(service.pool, smtp, make_sms_provider(settings), config)
 

@@ -164,7 +164,8 @@ async def test_the_same_idempotency_key_twice_gives_one_payment(gw_no_captcha, u
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "k-same"}
     first = await gw.post("/api/v1/payments", json=payment(), headers=headers)
     again = await gw.post("/api/v1/payments", json=payment(), headers=headers)
-    assert first.status == 201
+    assert first.status == 201 and "Idempotent-Replayed" not in first.headers
+    assert again.status == 200 and again.headers["Idempotent-Replayed"] == "true"
     a, b = await first.json(), await again.json()
     assert a["payment_id"] == b["payment_id"] and a["confirmation_number"] == b["confirmation_number"]
     assert a["amount"] == "193.00" and a["expected_withdrawal_date"] == "2030-12-05"

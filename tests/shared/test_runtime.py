@@ -53,7 +53,8 @@ async def test_service_reports_ready_and_serves_metrics(infra, fresh_db, tmp_pat
             ready = await client.get("/readyz")
             assert ready.status == 200
             assert (await ready.json())["checks"] == {
-                "started": True, "postgres": True, "migrations": True, "kafka": True}
+                "started": True, "postgres": True, "migrations": True, "kafka": True,
+                "consumers": True}
             assert (await client.get("/healthz")).status == 200
             metrics = await (await client.get("/metrics")).text()
             assert "outbox_published_total" in metrics

@@ -103,7 +103,8 @@ async def get_account_payments(request: web.Request) -> web.Response:
 
 
 @api.route("POST", "/payments", "A one-time or recurring payment (Idempotency-Key header)",
-           body=s.PaymentRequest, responses={201: s.PaymentResponse}, headers=("Idempotency-Key",),
+           body=s.PaymentRequest, responses={201: s.PaymentResponse, 200: s.PaymentResponse},
+           headers=("Idempotency-Key",),
            errors={400: "Idempotency-Key missing", 401: "Not authenticated", 402: "card_declined",
                    403: "Another account",
                    409: "idempotency_conflict, or amount_changed (amount \"total\" differs from "
@@ -116,7 +117,10 @@ async def post_payment(request: web.Request) -> web.Response:
     if access["channel"] == "guest":
         await request.app["captchas"].require(req.captcha)
     status, result = await uc(request).submit_payment(req, key, access["channel"], access["member_id"])
-    return json_response(result, status=status)
+    response = json_response(result, status=status)
+    if status == 200:  # the answer to an earlier request with this key, repeated
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @api.route("GET", "/payments/{payment_id}", "A payment's status", responses={200: s.PaymentView},

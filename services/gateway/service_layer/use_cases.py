@@ -192,8 +192,9 @@ class UseCases:
         if member_id:
             body["member_id"] = member_id
         try:
-            result = await self.up.call("payments", "POST", "/payments", json=body,
-                                        timeout_s=self.settings.payment_timeout_s)
+            status, result = await self.up.call("payments", "POST", "/payments", json=body,
+                                                timeout_s=self.settings.payment_timeout_s,
+                                                with_status=True)
         except ServiceDown:
             raise unavailable("payments") from None
         except ApiError as exc:
@@ -203,7 +204,8 @@ class UseCases:
                            current_amount=money(exc.extra.get("current_amount_cents"))) from None
         finally:  # even a payment that timed out may have been taken
             self.cache.invalidate(req.billing_account_number, "gateway")
-        return 201, public_payment_result(result)
+        # payments answers a replayed key with 200 and the first answer: passed on as such.
+        return (200 if status == 200 else 201), public_payment_result(result)
 
     async def refuse_cards_unless_enabled(self, method_type: str) -> None:
         """The program setting (payments' /config) decides whether cards are taken at all."""
