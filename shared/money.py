@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-_AMOUNT = re.compile(r"^(0|[1-9]\d{0,9})(\.\d{1,2})?$")
+_AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$")  # ASCII digits only
 
 
 class InvalidAmount(ValueError):
@@ -11,7 +11,8 @@ class InvalidAmount(ValueError):
 
 
 def parse_amount(text: str) -> int:
-    """'123.45' -> 12345. Refuses signs, exponents, spaces, commas and a third decimal."""
+    """'123.45' -> 12345. Refuses signs, exponents, spaces, commas, a third decimal
+    and any digit that is not ASCII 0-9."""
     if not isinstance(text, str) or not _AMOUNT.match(text):
         raise InvalidAmount("Enter an amount in dollars and cents, like 125.50.")
     whole, _, frac = text.partition(".")

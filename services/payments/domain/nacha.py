@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from services.payments.domain.methods import aba_ok
+from shared.numbers import is_digits
 
 RECORD = 94
 TX_CODE = {"checking": "27", "savings": "37"}
@@ -165,7 +166,7 @@ def _records(text: str) -> Iterator[tuple[int, str]]:
 
 def _int(line: str, start: int, end: int, no: int, what: str) -> int:
     field = line[start:end]
-    if not field.isdigit():
+    if not is_digits(field):
         raise MalformedFile(f"line {no}: {what} must be digits")
     return int(field)
 
@@ -216,14 +217,14 @@ def parse_return_file(text: str) -> list[ReturnItem]:
                 raise MalformedFile(f"line {no}: an addenda record without its entry")
             b_entries += 1
             atype, code = line[1:3], line[3:6]
-            if atype == "99" and sec != "COR" and code[0] == "R" and code[1:].isdigit():
+            if atype == "99" and sec != "COR" and code[0] == "R" and is_digits(code[1:]):
                 items.append(ReturnItem("return", code, line[6:21], "", line[35:79].strip()))
-            elif atype == "98" and sec == "COR" and code[0] == "C" and code[1:].isdigit():
+            elif atype == "98" and sec == "COR" and code[0] == "C" and is_digits(code[1:]):
                 items.append(ReturnItem("noc", code, line[6:21], line[35:64].rstrip(), ""))
             else:
                 raise MalformedFile(f"line {no}: addenda type {atype} with code {code!r} "
                                     f"does not belong in a {sec} batch")
-            if not line[6:21].isdigit():
+            if not is_digits(line[6:21]):
                 raise MalformedFile(f"line {no}: the original trace number must be 15 digits")
             last_entry = None
         elif kind == "8" and state == "batch":
