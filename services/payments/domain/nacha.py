@@ -27,6 +27,40 @@ class MalformedFile(ValueError):
     """A file that breaks the format; the message says where, never an account number."""
 
 
+class UnwritableEntry(ValueError):
+    """One entry the file cannot carry as it is (the message names the field, never its
+    value); the cutoff holds it out and fails its payment, the file goes out for the rest."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+NAME_MAX = 80  # what a member may type; a longer name on file was never typed through the API
+
+
+def check_entry(e: "Entry") -> None:
+    """Raises `UnwritableEntry` for an entry whose fields would not be written as they are
+    (non-ASCII digits, wrong lengths, a routing check digit that fails, an empty or
+    overlong name): an entry is written exactly, or not at all."""
+    if e.account_type not in TX_CODE:
+        raise UnwritableEntry("account_type", "the account type is not checking or savings")
+    if not (len(e.routing_number) == 9 and is_digits(e.routing_number) and aba_ok(e.routing_number)):
+        raise UnwritableEntry("routing_number", "the routing number is not 9 digits with a valid check digit")
+    if not is_digits(e.account_number, 4, 17):
+        raise UnwritableEntry("account_number", "the account number is not 4 to 17 digits")
+    if not 0 < e.amount_cents < 10 ** 10:
+        raise UnwritableEntry("amount", "the amount does not fit the entry")
+    if not is_digits(e.individual_id, 1, 15):
+        raise UnwritableEntry("individual_id", "the billing account number is not digits")
+    name = e.individual_name.strip()
+    if not name or len(name) > NAME_MAX or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise UnwritableEntry("individual_name", f"the account holder's name is empty, has control "
+                                                 f"characters or is over {NAME_MAX} characters")
+    if not 0 <= e.trace_seq < 10 ** 7:
+        raise UnwritableEntry("trace_number", "the trace number does not fit the entry")
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One debit: `trace_seq` is unique in the file (the 7-digit tail of the trace number)."""
@@ -108,6 +142,8 @@ class NachaWriter:
         self._batch = None
 
     def add(self, effective: date, e: Entry) -> None:
+        """Writes one entry; `UnwritableEntry` (before anything is written) if it cannot be."""
+        check_entry(e)
         if self._batch is None or self._batch[0] != effective or self._batch[1] >= self.batch_entries_max:
             self._close_batch()
             self._open_batch(effective)
