@@ -22,6 +22,12 @@ AMOUNT = r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$"
 PHONE = r"^[0-9 ().+-]*$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 TEXT = r"^[^\x00-\x1f\x7f]*$"  # no control characters
+# The path parameters, as the routes check them (anything else answers 404).
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "ban": {"type": "string", "pattern": BAN_PATTERN,
+            "description": "10 digits beginning with 7, the last a check digit"},
+    "payment_id": {"type": "string", "format": "uuid"},
+}
 # What a refused pattern means, per field (the rule's own message, not "not valid").
 PATTERN_KEYS = {"id_value": "err.invalid", "id_value_confirmation": "err.ssn_mismatch",
                 "date_of_birth": "err.date", "account_number": "err.account_number",
