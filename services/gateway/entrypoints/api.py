@@ -38,7 +38,7 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 def path_ban(request: web.Request) -> str:
     """The {ban} of the path: 10 digits with its check digit, or the 404 of an unknown one
     (a malformed id and an unknown id answer alike, whoever asks)."""
-    ban = path_ban(request)
+    ban = request.match_info["ban"]
     if not rules.is_valid_ban(ban):
         raise ApiError(404, "not_found", "No billing account has that number.")
     return ban
