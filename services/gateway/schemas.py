@@ -363,8 +363,8 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
             key = "err.choose"
         elif err["type"] == "string_pattern_mismatch":
             key = PATTERN_KEYS.get(loc[-1] if loc else "", "err.invalid")
-        elif err["type"] in ("string_too_short",):
-            key = "err.too_short"
+        elif err["type"] == "string_too_short":
+            key = "err.required" if (err.get("ctx") or {}).get("min_length") == 1 else "err.too_short"
         elif err["type"] in ("string_too_long",):
             key = "err.too_long"
         else:
