@@ -57,6 +57,6 @@ def _figures(events: Path) -> tuple[int, list[dict]]:
                 requests += 1 if case.get("response") is not None else 0
             for checks in (body.get("recorder") or {}).get("checks", {}).values():
                 for check in checks:
-                    if check.get("status") == "FAILURE":
+                    if str(check.get("status")).lower() == "failure":
                         failures.append({"check": check.get("name"), "message": check.get("failure_info")})
     return requests, failures
