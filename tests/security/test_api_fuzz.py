@@ -29,7 +29,7 @@ async def test_schemathesis_finds_no_5xx_and_no_nonconforming_answer(stack):
         "--generation-deterministic", "--max-time", str(BUDGET_S), "--workers", "1",
         "--request-timeout", "10", "--continue-on-failure", "--no-color",
         "--report", "ndjson", "--report-ndjson-path", str(events),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        cwd=report_dir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=BUDGET_S + 120)
     text = out.decode(errors="replace")
     requests, failures = _figures(events)
