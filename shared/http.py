@@ -115,6 +115,8 @@ async def errors_middleware(request: web.Request, handler):
             if exc.status < 400:
                 raise
             response = error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+            if "Allow" in exc.headers:  # a 405 says which methods the resource takes
+                response.headers["Allow"] = exc.headers["Allow"]
         except Exception:  # noqa: BLE001 - logged with its trace, answered without it
             log.exception("unhandled error", extra={"path": request.path})
             response = error_response(500, "internal_error",
@@ -125,12 +127,22 @@ async def errors_middleware(request: web.Request, handler):
         return response
 
 
+SERVER_HEADER = "premium-portal"
+
+
+async def _plain_server_header(_: web.Request, response: web.StreamResponse) -> None:
+    """No answer names the language, framework or their versions (aiohttp would send
+    `Python/3.11 aiohttp/x.y.z`; it only fills the header when nothing set it)."""
+    response.headers["Server"] = SERVER_HEADER
+
+
 def create_app(readiness: ReadinessCheck, collect: MetricsCollector | None = None, *,
                name: str = "service") -> web.Application:
     """The app of service `name` with /healthz, /readyz and /metrics; `collect` refreshes
     the gauges that are read at scrape time (outbox backlog, lag) before /metrics answers."""
     app = web.Application(middlewares=[tracing_middleware(name), errors_middleware],
                           client_max_size=1024 * 1024)
+    app.on_response_prepare.append(_plain_server_header)
 
     async def healthz(_: web.Request) -> web.Response:
         return json_response({"status": "ok"})

@@ -14,7 +14,8 @@ class InvalidAmount(ValueError):
 
 
 def parse_amount(text: str) -> int:
-    """'123.45' -> 12345. Refuses signs, exponents, spaces, commas and a third decimal."""
+    """'123.45' -> 12345. Refuses signs, exponents, spaces, commas, a third decimal
+    and any digit that is not ASCII 0-9."""
     if not isinstance(text, str) or not _AMOUNT.match(text):
         raise InvalidAmount("Enter an amount in dollars and cents, like 125.50.")
     whole, _, frac = text.partition(".")

@@ -21,7 +21,7 @@ class _Model(BaseModel):
 
 class Method(_Model):
     type: Literal["checking", "savings", "card"]
-    last4: str = Field(pattern=r"^\d{4}$")
+    last4: str = Field(pattern=r"^[0-9]{4}$")
     brand: str | None = None
 
 
@@ -85,7 +85,7 @@ class PaymentReturnedData(_Model):
     billing_account_number: str
     amount_cents: int = Field(gt=0)
     method: Method
-    return_code: str = Field(pattern=r"^R\d\d$")
+    return_code: str = Field(pattern=r"^R[0-9][0-9]$")
     return_reason: str
     returned_on: str
     will_retry: bool

@@ -12,9 +12,9 @@ from aiohttp import web
 
 from shared.http import error_response, json_response
 
-BAN_A = "7000000001"
-BAN_B = "7000000002"
-BAN_NOT_OPEN = "7000000009"  # identity knows it; billing has not opened it yet
+BAN_A = "7000000013"
+BAN_B = "7000000021"
+BAN_NOT_OPEN = "7000000096"  # identity knows it; billing has not opened it yet
 SSN = "123456789"
 MEMBER = {"first_name": "Maria", "last_name": "Santos", "date_of_birth": "1984-03-15"}
 

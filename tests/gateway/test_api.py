@@ -264,7 +264,7 @@ async def test_password_reset_always_accepted(gw):
 
 async def test_a_member_found_before_billing_opened_the_account_hears_not_ready(gw):
     r = await gw.post("/api/v1/lookups", json={**LOOKUP, "id_type": "billing_account_number",
-                                               "id_value": "7999999999"})
+                                               "id_value": "7999999993"})
     assert r.status == 404  # identity does not know it either
     # identity knows the enrollment but billing has no account yet
     r = await gw.post("/api/v1/lookups", json={**LOOKUP, "id_type": "enrollment_id", "id_value": "3300100009"})

@@ -27,6 +27,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.payments import DATA_MODELS
 from shared.http import errors_middleware
 from shared.kafka import ensure_topics
+from shared.numbers import make_ban
 from shared.runtime import Service
 from tests.helpers import ServiceEnvMixin, TopicTap, topics_of
 from tests.helpers import wait_for  # noqa: F401 - re-exported to the tests
@@ -52,7 +53,8 @@ CONTACT = {"email": "maria@example.org", "email_confirmation": "maria@example.or
 
 
 def new_ban() -> str:
-    return f"7{secrets.randbelow(10**9):09d}"
+    """A random billing account number with its check digit, as billing makes them."""
+    return make_ban(1 + secrets.randbelow(10**8 - 1))
 
 
 def new_account(tail: str = "") -> str:

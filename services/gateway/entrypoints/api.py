@@ -3,12 +3,14 @@ the use cases. Every route is registered with its models, which generate the Ope
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from services.gateway import schemas as s
+from services.gateway.domain import rules
 from services.gateway.entrypoints import web as w
 from services.gateway.entrypoints.openapi import Registry
 from services.gateway.translations import translate
@@ -28,6 +30,25 @@ async def parse(request: web.Request, model: type[BaseModel]) -> Any:
     except ValidationError as exc:
         fields = {k: translate("en", v) for k, v in s.field_errors(exc).items()}
         raise ApiError(422, "invalid_input", "Some fields are not valid.", fields) from None
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def path_ban(request: web.Request) -> str:
+    """The {ban} of the path: 10 digits with its check digit, or the 404 of an unknown one
+    (a malformed id and an unknown id answer alike, whoever asks)."""
+    ban = request.match_info["ban"]
+    if not rules.is_valid_ban(ban):
+        raise ApiError(404, "not_found", "No billing account has that number.")
+    return ban
+
+
+def path_payment_id(request: web.Request) -> str:
+    payment_id = request.match_info["payment_id"].lower()
+    if not _UUID.match(payment_id):
+        raise ApiError(404, "not_found", "No payment with this id.")
+    return payment_id
 
 
 def uc(request: web.Request):
@@ -89,7 +110,7 @@ async def post_lookup(request: web.Request) -> web.Response:
            responses={200: s.AccountSummary}, errors={401: "Not authenticated", 403: "Another account",
                                                       404: "No such account"}, auth="account")
 async def get_account(request: web.Request) -> web.Response:
-    ban = request.match_info["ban"]
+    ban = path_ban(request)
     await account_access(request, ban)
     return json_response(await uc(request).account_summary(ban))
 
@@ -97,7 +118,7 @@ async def get_account(request: web.Request) -> web.Response:
 @api.route("GET", "/billing-accounts/{ban}/payments", "Payment history, newest first",
            responses={200: s.PaymentHistory}, errors={401: "Not authenticated", 403: "Another account"}, auth="account")
 async def get_account_payments(request: web.Request) -> web.Response:
-    ban = request.match_info["ban"]
+    ban = path_ban(request)
     await account_access(request, ban)
     return json_response(await uc(request).payment_history(ban))
 
@@ -127,7 +148,7 @@ async def post_payment(request: web.Request) -> web.Response:
            errors={401: "Not authenticated", 403: "Another account", 404: "No such payment"},
            auth="account")
 async def get_payment(request: web.Request) -> web.Response:
-    payment_id = request.match_info["payment_id"]
+    payment_id = path_payment_id(request)
     payment = await uc(request).payment(payment_id)
     ban = payment.get("billing_account_number")
     if ban:
@@ -155,7 +176,7 @@ async def caller_accounts(request: web.Request) -> list[str]:
            body=s.AutopayRequest, responses={201: s.Mandate}, headers=("Idempotency-Key",),
            errors={401: "Not authenticated", 403: "Another account", 409: "autopay_exists"}, auth="account")
 async def post_autopay(request: web.Request) -> web.Response:
-    ban = request.match_info["ban"]
+    ban = path_ban(request)
     key = idempotency_key(request)
     req = await parse(request, s.AutopayRequest)
     access = await account_access(request, ban)
@@ -166,7 +187,7 @@ async def post_autopay(request: web.Request) -> web.Response:
            "another bank account", body=s.AutopayMethodChange, responses={200: s.Mandate},
            errors={401: "Not authenticated", 403: "Another account", 404: "no_autopay"}, auth="account")
 async def put_autopay_method(request: web.Request) -> web.Response:
-    ban = request.match_info["ban"]
+    ban = path_ban(request)
     req = await parse(request, s.AutopayMethodChange)
     await account_access(request, ban)
     return json_response(await uc(request).change_autopay_method(ban, req.method))
@@ -176,7 +197,7 @@ async def put_autopay_method(request: web.Request) -> web.Response:
            responses={200: s.Cancelled}, errors={401: "Not authenticated", 403: "Another account",
                                           404: "no_autopay"}, auth="account")
 async def delete_autopay(request: web.Request) -> web.Response:
-    ban = request.match_info["ban"]
+    ban = path_ban(request)
     await account_access(request, ban)
     return json_response(await uc(request).cancel_autopay(ban))
 
@@ -254,13 +275,20 @@ async def openapi_json(request: web.Request) -> web.Response:
     return json_response(request.app["openapi"])
 
 
+def path_captcha_id(request: web.Request) -> str:
+    captcha_id = request.match_info["captcha_id"]
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", captcha_id):
+        raise ApiError(404, "captcha_expired", "This picture has expired. Get a new one.")
+    return captcha_id
+
+
 async def captcha_image(request: web.Request) -> web.Response:
-    png = await request.app["captchas"].image(request.match_info["captcha_id"])
+    png = await request.app["captchas"].image(path_captcha_id(request))
     return web.Response(body=png, content_type="image/png")
 
 
 async def captcha_audio(request: web.Request) -> web.Response:
-    wav = await request.app["captchas"].audio(request.match_info["captcha_id"])
+    wav = await request.app["captchas"].audio(path_captcha_id(request))
     return web.Response(body=wav, content_type="audio/wav")
 
 

@@ -3,6 +3,7 @@ password and username, and the lockout message."""
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -51,9 +52,31 @@ async def post_register(request: web.Request) -> web.Response:
     return redirect(request, "/login?registered=1")
 
 
+def same_site_path(target: object) -> str | None:
+    """`target` if it is a path on this site, else None. Browsers read `/\\host`, `/<TAB>/host`
+    (tabs and newlines are dropped) and `//host` as another site, so a target with a
+    backslash, a control character or white space, a scheme or a host, in its text or once
+    percent-decoded, is refused."""
+    if not isinstance(target, str) or not target.startswith("/") or len(target) > 2000:
+        return None
+    text, seen = target, []
+    for _ in range(3):  # the text as sent and as decoded (twice, for a double encoding)
+        seen.append(text)
+        text = unquote(text)
+    for form in seen:
+        if "\\" in form or any(ord(c) < 33 or ord(c) == 127 for c in form) \
+                or not form.startswith("/") or form.startswith("//"):
+            return None
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return None
+    return target
+
+
 async def login_page(request: web.Request) -> web.Response:
     return render(request, "member/login.html", registered=request.query.get("registered"),
-                  reset=request.query.get("reset"), values={"next": request.query.get("next", "")})
+                  reset=request.query.get("reset"),
+                  values={"next": same_site_path(request.query.get("next", "")) or ""})
 
 
 async def post_login(request: web.Request) -> web.Response:
@@ -75,8 +98,7 @@ async def post_login(request: web.Request) -> web.Response:
                503: "error.unavailable"}.get(exc.status, "error.generic")
         return render(request, "member/login.html", status=exc.status, values=values,
                       errors={"_form": key}, locked_until=locked_until)
-    nxt = f.get("next", "")
-    response = redirect(request, nxt if nxt.startswith("/") and not nxt.startswith("//") else "/dashboard")
+    response = redirect(request, same_site_path(f.get("next", "")) or "/dashboard")
     w.set_cookie(request, response, w.SESSION_COOKIE, session_id)
     return response
 

@@ -3,8 +3,10 @@ open enrollment), history and statements, payments, autopay, payment methods, co
 details and notification preferences."""
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -22,7 +24,7 @@ from shared.money import format_dollars, parse_amount
 async def need_member(request: web.Request) -> dict[str, Any]:
     member = await w.current_member(request)
     if member is None:
-        raise web.HTTPSeeOther(f"/login?next={request.path}")
+        raise web.HTTPSeeOther(f"/login?next={quote(request.path, safe='/')}")
     return member
 
 
@@ -62,7 +64,7 @@ async def history(request: web.Request) -> web.Response:
 async def statement(request: web.Request) -> web.Response:
     _, ban = await own_account(request)
     month = request.match_info["month"]
-    if len(month) != 7 or not month[:4].isdigit() or month[4] != "-" or not month[5:].isdigit():
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", month):
         raise web.HTTPNotFound()
     fmt = request.query.get("format", "html")
     ctype, body = await request.app["use_cases"].statement(ban, month, fmt)

@@ -8,6 +8,7 @@ import secrets
 import time
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from services.gateway.adapters.store import Store
 from services.gateway.adapters.upstream import ServiceDown, Upstreams
@@ -27,6 +28,14 @@ NOTICE = {
     "identity": "Your profile is not available right now. Please try again in a few minutes.",
     "notify": "Notification details are not available right now.",
 }
+
+
+def upstream_path(*segments: str) -> str:
+    """An internal API path from quoted segments: whatever a caller typed into an id stays
+    one segment ("../accounts" is "..%2Faccounts"), and "." or ".." never walk the path."""
+    if any(str(seg) in ("", ".", "..") for seg in segments):
+        raise ApiError(404, "not_found", "Not found.")
+    return "".join("/" + quote(str(seg), safe="") for seg in segments)
 
 
 def unavailable(service: str) -> ApiError:
@@ -113,9 +122,9 @@ class UseCases:
         """Billing's balances, payments' autopay and payments on their way, fetched in
         parallel; a partial answer with a notice when one of them does not answer."""
         account, autopay, pending = await asyncio.gather(
-            self.up.call("billing", "GET", f"/accounts/{ban}"),
-            self.up.call("payments", "GET", f"/accounts/{ban}/autopay"),
-            self.up.call("payments", "GET", f"/accounts/{ban}/pending"),
+            self.up.call("billing", "GET", upstream_path("accounts", ban)),
+            self.up.call("payments", "GET", upstream_path("accounts", ban, "autopay")),
+            self.up.call("payments", "GET", upstream_path("accounts", ban, "pending")),
             return_exceptions=True)
         notices: list[dict[str, str]] = []
         total_cents: int | None = None
@@ -127,7 +136,7 @@ class UseCases:
                        "total_balance": None, "current_premium": None, "due_date": None,
                        "lines": [], "delinquency": None}
             try:  # payments keeps a projection of what is owed: better than nothing
-                owed = await self.up.call("payments", "GET", f"/accounts/{ban}/owed")
+                owed = await self.up.call("payments", "GET", upstream_path("accounts", ban, "owed"))
                 total_cents = owed.get("total_balance_cents")
                 summary["total_balance"] = money(total_cents)
                 summary["lines"] = [public_line(x) for x in owed.get("lines", []) if "coverage_year" in x]
@@ -154,14 +163,14 @@ class UseCases:
 
     async def payment_history(self, ban: str) -> dict[str, Any]:
         try:
-            data = await self.up.call("payments", "GET", f"/accounts/{ban}/payments")
+            data = await self.up.call("payments", "GET", upstream_path("accounts", ban, "payments"))
         except ServiceDown:
             return {"payments": [], "notices": [{"service": "payments", "message": NOTICE["payments"]}]}
         return {"payments": [public_payment(p) for p in data.get("payments", [])], "notices": []}
 
     async def invoices(self, ban: str) -> dict[str, Any]:
         try:
-            data = await self.up.call("billing", "GET", f"/accounts/{ban}/invoices")
+            data = await self.up.call("billing", "GET", upstream_path("accounts", ban, "invoices"))
         except ServiceDown:
             return {"invoices": [], "notices": [{"service": "billing", "message": NOTICE["billing"]}]}
         invoices = [{**i, "amount": money(i.get("amount_cents", 0)), "paid": money(i.get("paid_cents", 0))}
@@ -171,7 +180,7 @@ class UseCases:
     async def statement(self, ban: str, month: str, fmt: str) -> tuple[str, bytes]:
         params = {"format": "pdf"} if fmt == "pdf" else None
         try:
-            _, ctype, body = await self.up.call("billing", "GET", f"/accounts/{ban}/statements/{month}",
+            _, ctype, body = await self.up.call("billing", "GET", upstream_path("accounts", ban, "statements", month),
                                                 params=params, raw=True)
         except ServiceDown:
             raise unavailable("billing") from None
@@ -179,7 +188,7 @@ class UseCases:
 
     async def methods(self, ban: str) -> list[dict[str, Any]]:
         try:
-            return (await self.up.call("payments", "GET", f"/accounts/{ban}/methods")).get("methods", [])
+            return (await self.up.call("payments", "GET", upstream_path("accounts", ban, "methods"))).get("methods", [])
         except (ServiceDown, ApiError):
             return []
 
@@ -215,7 +224,7 @@ class UseCases:
 
     async def payment(self, payment_id: str) -> dict[str, Any]:
         try:
-            return public_payment(await self.up.call("payments", "GET", f"/payments/{payment_id}"))
+            return public_payment(await self.up.call("payments", "GET", upstream_path("payments", payment_id)))
         except ServiceDown:
             raise unavailable("payments") from None
 
@@ -227,7 +236,7 @@ class UseCases:
         if member_id:
             body["member_id"] = member_id
         try:
-            mandate = await self.up.call("payments", "POST", f"/accounts/{ban}/autopay", json=body,
+            mandate = await self.up.call("payments", "POST", upstream_path("accounts", ban, "autopay"), json=body,
                                          timeout_s=self.settings.payment_timeout_s)
         except ServiceDown:
             raise unavailable("payments") from None
@@ -239,7 +248,7 @@ class UseCases:
         """The same monthly mandate, drawn from another bank account from now on."""
         await self.refuse_cards_unless_enabled(method.type)
         try:
-            mandate = await self.up.call("payments", "PUT", f"/accounts/{ban}/autopay/method",
+            mandate = await self.up.call("payments", "PUT", upstream_path("accounts", ban, "autopay", "method"),
                                          json={"method": method.model_dump()},
                                          timeout_s=self.settings.payment_timeout_s)
         except ServiceDown:
@@ -250,7 +259,7 @@ class UseCases:
 
     async def cancel_autopay(self, ban: str) -> dict[str, Any]:
         try:
-            return await self.up.call("payments", "DELETE", f"/accounts/{ban}/autopay")
+            return await self.up.call("payments", "DELETE", upstream_path("accounts", ban, "autopay"))
         except ServiceDown:
             raise unavailable("payments") from None
         finally:
@@ -292,10 +301,10 @@ class UseCases:
         await self._identity("POST", "/password-resets/confirm", {"token": token, "new_password": new_password})
 
     async def member(self, member_id: str) -> dict[str, Any]:
-        return await self._identity("GET", f"/members/{member_id}")
+        return await self._identity("GET", upstream_path("members", member_id))
 
     async def update_contact(self, member_id: str, update: ContactUpdate) -> dict[str, Any]:
-        return await self._identity("PATCH", f"/members/{member_id}/contact",
+        return await self._identity("PATCH", upstream_path("members", member_id, "contact"),
                                     update.model_dump(exclude_none=True))
 
     async def me(self, member_id: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from shared.contracts import topics
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import dlq_topic
 from shared.kafka import ensure_topics
+from shared.numbers import luhn_digit
 from shared.runtime import Service
 from services.identity.app import build_service
 from services.identity.config import Settings
@@ -94,6 +95,12 @@ def random_digits(n: int, first: str = "") -> str:
     return first + "".join(random.choice("0123456789") for _ in range(n - len(first)))
 
 
+def random_ban() -> str:
+    """A billing account number with its check digit, as billing makes them."""
+    body = random_digits(9, "7")
+    return body + str(luhn_digit(body))
+
+
 def enrollment_event(m: Member, plan_type: str, enrollment_id: str, *, shopped_at: datetime,
                      event_type: str = "enrollment.created", coverage_year: int = 2026,
                      **subscriber_overrides) -> Envelope:
@@ -155,7 +162,7 @@ class IdentityEnv(ServiceEnvMixin):
             events.append(enrollment_event(m, plan, m.enrollments[plan], shopped_at=shopped))
         if open_accounts:
             for plan in plans:
-                m.bans[plan] = random_digits(10, "7")
+                m.bans[plan] = random_ban()
                 events.append(account_opened(m, plan, m.bans[plan]))
         await self.publish(*events)
         await self.wait_applied(*events)

@@ -57,7 +57,14 @@ def test_birth_dates_today_and_on_a_leap_day_are_fine():
 
 def test_ids_keep_their_shape():
     assert v.check_ssn("123-45-6789") == "123456789"
-    assert v.check_ban(" 7123456789 ") == "7123456789"
+    assert v.check_ban(" 7123456787 ") == "7123456787"
+    with pytest.raises(ValueError, match="check the digits"):
+        v.check_ban("7123456789")  # the last digit is not the check digit
+    for foreign in ("٧١٢٣٤٥٦٧٨٧", "７１２３４５６７８７", "٠١٢-٣٤-٥٦٧٨"):
+        with pytest.raises(ValueError):
+            v.check_ban(foreign)
+        with pytest.raises(ValueError):
+            v.check_ssn(foreign)
     for bad in ("12345678", "1234567890", "12-345-6789", "abcdefghi"):
         with pytest.raises(ValueError):
             v.check_ssn(bad)
