@@ -249,6 +249,8 @@ class PasswordResetConfirm(Model):
 
 class ContactUpdate(Model):
     email: str | None = None
+    # Needed (and checked by identity) when `email` changes the address.
+    current_password: str | None = Field(default=None, max_length=1024)
     phone: str | None = None
     language: Literal["en", "es"] | None = None
     email_enabled: bool | None = None

@@ -11,7 +11,8 @@ from services.gateway import schemas as s
 from shared.http import ApiError
 
 SECRET_FIELDS = {"ssn", "ssn_confirmation", "account_number", "account_number_confirmation",
-                 "card_number", "cvv", "password", "password_confirmation", "new_password"}
+                 "card_number", "cvv", "password", "password_confirmation", "new_password",
+                 "current_password"}
 ID_FIELD = {"enrollment_id": "enrollment_id", "ssn": "ssn", "billing_account_number": "billing_account_number"}
 
 
