@@ -95,7 +95,8 @@ async def test_an_outbox_from_before_delete_on_send_keeps_only_what_was_never_pu
                                "VALUES ('billing.payments', gen_random_uuid())")
         applied = await migrate(pool, None)
         assert applied == ["backbone:0002_outbox_delete_on_send.sql",
-                           "backbone:0003_processed_events_c_collation.sql"]
+                           "backbone:0003_processed_events_c_collation.sql",
+                           "backbone:0004_dead_letters.sql"]
         assert [r["key"] for r in await pool.fetch("SELECT key FROM outbox ORDER BY id")] == ["k4", "k5"]
         assert not await pool.fetchval("SELECT count(*) FROM information_schema.columns "
                                        "WHERE table_name = 'outbox' AND column_name = 'sent_at'")
