@@ -16,7 +16,8 @@ invalid payload: `ValueError`, pydantic's `ValidationError`, `KeyError`, `TypeEr
 data refused by PostgreSQL, or `PoisonEventError` raised by a handler) would fail the same
 way every time: it is dead-lettered at once. Any other error is retried alone with backoff,
 up to `attempts_max` attempts in all. A dead letter is published to `dlq.<group>` with its
-error and origin, recorded as dead-lettered, and the consumer moves on. Infrastructure
+error and origin (redacted; the original is sealed in the service's database for
+replay), recorded as dead-lettered, and the consumer moves on. Infrastructure
 errors (database or broker unreachable) are not the message's fault: they propagate, the
 batch is not acknowledged and comes back later.
 
@@ -32,6 +33,7 @@ import asyncio
 import logging
 import time
 import traceback
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -47,7 +49,7 @@ from faststream.kafka.message import KafkaAckableMessage
 from faststream.middlewares import AckPolicy
 from opentelemetry.trace import SpanKind
 
-from shared import metrics, tracing
+from shared import dead_letters, metrics, tracing
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import TOPICS, dlq_topic
 from shared.logging import log_context
@@ -86,26 +88,42 @@ _SKIPPED_LABELS_MAX = 50
 
 
 class DeadLetters:
-    """Publishes a failed record, its error and its origin to `dlq.<group>`."""
+    """Publishes a failed record, its error and its origin to `dlq.<group>`, redacted
+    (shared/dead_letters.py): the original is sealed into the service's `dead_letters`
+    table (when a pool and a vault are given) and named by `dead_letter_id`."""
 
-    def __init__(self, producer: AIOKafkaProducer, group_id: str) -> None:
+    def __init__(self, producer: AIOKafkaProducer, group_id: str, *,
+                 pool: asyncpg.Pool | None = None,
+                 vault: dead_letters.DeadLetterVault | None = None) -> None:
         self.producer = producer
         self.topic = dlq_topic(group_id)
         self.group_id = group_id
+        self.pool = pool
+        self.vault = vault
 
     async def send(self, record: ConsumerRecord, error: BaseException, attempts: int) -> None:
+        dead_letter_id = uuid.uuid4()
+        kept = self.pool is not None and self.vault is not None
+        if kept:
+            await dead_letters.keep(self.pool, self.vault, dead_letter_id, self.group_id, record,
+                                    dead_letters.event_id_of(record.value))
+        redact = dead_letters.redact_text
         detail = {
+            "dead_letter_id": str(dead_letter_id), "original_kept": kept, "redacted": True,
             "group_id": self.group_id, "topic": record.topic, "partition": record.partition,
-            "offset": record.offset, "key": (record.key or b"").decode(errors="replace"),
-            "error_type": type(error).__name__, "error": str(error)[:2000],
-            "traceback": "".join(traceback.format_exception(error))[-4000:],
+            "offset": record.offset,
+            "key": (dead_letters.redact_key(record.key) or b"").decode(errors="replace"),
+            "error_type": type(error).__name__, "error": redact(str(error)[:2000]),
+            "traceback": redact("".join(traceback.format_exception(error))[-4000:]),
             "attempts": attempts, "failed_at": datetime.now(timezone.utc).isoformat(),
         }
-        headers = list(record.headers or ()) + [("dlq_error", orjson.dumps(detail))]
-        await self.producer.send_and_wait(self.topic, value=record.value, key=record.key,
-                                          headers=headers)
+        headers = dead_letters.redact_headers(record.headers) + [("dlq_error", orjson.dumps(detail))]
+        await self.producer.send_and_wait(
+            self.topic, value=dead_letters.redact_record_value(record.value),
+            key=dead_letters.redact_key(record.key), headers=headers)
         log.error("event dead-lettered", extra={"dlq": self.topic, **{
-            k: detail[k] for k in ("topic", "partition", "offset", "error_type", "error")}})
+            k: detail[k] for k in ("dead_letter_id", "topic", "partition", "offset",
+                                   "error_type", "error")}})
 
 
 class IdempotentConsumer:

@@ -27,6 +27,7 @@ from shared import metrics, process, tracing
 from shared.consumer import BatchHandler, DeadLetters, Handler, IdempotentConsumer, subscribe
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import TOPICS, dlq_topic
+from shared.dead_letters import DeadLetterVault
 from shared.db import create_pool, migrate, pending_migrations
 from shared.http import create_app, json_response
 from shared.kafka import ensure_topics, kafka_reachable
@@ -115,6 +116,10 @@ class Service:
         self.cleanup_hooks.append(fn)
         return fn
 
+    def dead_letter_vault(self) -> DeadLetterVault:
+        """Seals and opens the originals of this service's dead letters."""
+        return DeadLetterVault(self.settings.dead_letter_keys, self.settings.dead_letter_key_id)
+
     def asyncapi(self) -> dict[str, Any]:
         spec = AsyncAPI(self.broker, title=f"{self.name} service events", version="1.0.0")
         return spec.to_specification().to_jsonable()
@@ -143,7 +148,8 @@ class Service:
         for spec in self.consumers:
             if spec.consumer is not None:
                 spec.consumer.pool = self.pool
-                spec.consumer.dead_letters = DeadLetters(self.producer, spec.group_id)
+                spec.consumer.dead_letters = DeadLetters(
+                    self.producer, spec.group_id, pool=self.pool, vault=self.dead_letter_vault())
         # The consumer groups are joined in the background: after a crash, the group waits
         # for the dead member's session to time out before it hands out partitions again,
         # seconds the HTTP side need not wait (its readiness does not depend on the group).

@@ -44,6 +44,10 @@ class ServiceSettings(BaseSettings):
     # Where a consumer group with no committed offset starts: "earliest" so a new service
     # misses nothing; tests that start a fresh group beside a busy topic use "latest".
     consumer_offset_reset: Literal["earliest", "latest"] = "earliest"
+    # Dead letters' originals are sealed (AES-GCM) in the service's `dead_letters` table:
+    # key id -> secret (JSON in the environment); new rows use `dead_letter_key_id`.
+    dead_letter_keys: dict[str, str] = {"k1": "dev-only-dead-letter-key"}
+    dead_letter_key_id: str = "k1"
     run_relay: bool = True
     run_consumers: bool = True
 
@@ -53,4 +57,9 @@ class ServiceSettings(BaseSettings):
             for name, value in self:
                 if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX):
                     raise ValueError(f"{name} still has its development placeholder")
+            for key_id, secret in self.dead_letter_keys.items():
+                if secret.startswith(PLACEHOLDER_PREFIX):
+                    raise ValueError(f"dead_letter_keys[{key_id}] still has its development placeholder")
+        if self.dead_letter_key_id not in self.dead_letter_keys:
+            raise ValueError("dead_letter_key_id must name a key of dead_letter_keys")
         return self

@@ -315,6 +315,8 @@ class PasswordResetConfirm(Model):
 
 class ContactUpdate(Model):
     email: str | None = Field(default=None, max_length=254, pattern=r"^$|" + EMAIL)
+    # Needed (and checked by identity) when `email` changes the address.
+    current_password: str | None = Field(default=None, max_length=1024)
     phone: str | None = Field(default=None, max_length=20, pattern=PHONE)
     language: Literal["en", "es"] | None = None
     email_enabled: bool | None = None

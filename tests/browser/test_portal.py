@@ -244,7 +244,7 @@ async def test_forgot_password_email_link_sets_a_new_password(page, stack):
     await expect(page.locator("h1")).to_contain_text("Welcome")
 
 
-async def test_repeated_wrong_passwords_show_the_lockout_message(page, stack):
+async def test_repeated_wrong_passwords_say_when_to_try_again(page, stack):
     member = await stack.seed_member(shopped_hours_ago=5)
     username = f"lock{member['enrollment_id'][-6:]}"
     await register_by_api(stack, member, username, "Right-Password-Long-9")
@@ -253,11 +253,12 @@ async def test_repeated_wrong_passwords_show_the_lockout_message(page, stack):
         await page.fill("#username", username)
         await page.fill("#password", "Wrong-Password-Long-0")
         await page.click("#login")
-        if await page.locator("#locked-until").count():
+        if await page.locator("#retry-at").count():
             break
-    await expect(page.locator("#error-summary")).to_contain_text("locked")
-    await expect(page.locator("#locked-until")).to_contain_text("1-877-623-6765")
-    await check_page(page, "locked")
+    await expect(page.locator("#error-summary")).to_contain_text("Log-ins are paused")
+    await expect(page.locator("#retry-at")).to_contain_text(" ET")
+    await expect(page.locator("#retry-at")).to_contain_text("1-877-623-6765")
+    await check_page(page, "throttled")
 
 
 @pytest.mark.parametrize("lang,width", [("en", 1280), ("es", 375)])

@@ -81,8 +81,8 @@ def identity_app(state: Upstream) -> web.Application:
     async def sessions(request: web.Request) -> web.Response:
         b = request["body"]
         user = state.users.get(b["username"])
-        if b["username"] == "locked-user":
-            return error_response(423, "locked", "Locked.", locked_until="2030-01-01T15:30:00+00:00")
+        if b["username"] == "paused-user":
+            return error_response(429, "throttled", "Too many attempts.", retry_after_s=120)
         if not user or user["password"] != b["password"]:
             return error_response(401, "invalid_credentials", "Wrong username or password.")
         return json_response({"member_id": user["member_id"], "username": b["username"]})

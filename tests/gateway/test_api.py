@@ -233,8 +233,8 @@ async def test_member_register_login_me_csrf_and_logout(gw_no_captcha):
     assert r.status == 409 and (await r.json())["error"]["code"] == "username_taken"
     r = await gw.post("/api/v1/sessions", json={"username": "maria.s", "password": "wrong password!"})
     assert r.status == 401 and (await r.json())["error"]["code"] == "invalid_credentials"
-    r = await gw.post("/api/v1/sessions", json={"username": "locked-user", "password": "whatever"})
-    assert r.status == 423 and (await r.json())["error"]["locked_until"]
+    r = await gw.post("/api/v1/sessions", json={"username": "paused-user", "password": "whatever"})
+    assert r.status == 429 and (await r.json())["error"]["retry_after_s"] == 120
     r = await gw.post("/api/v1/sessions", json={"username": "maria.s", "password": "correct horse battery"})
     assert r.status == 200
     cookie = r.headers.getall("Set-Cookie")

@@ -202,9 +202,10 @@ async def delete_autopay(request: web.Request) -> web.Response:
     return json_response(await uc(request).cancel_autopay(ban))
 
 
-@api.route("POST", "/members", "Register a portal account", body=s.MemberRequest,
+@api.route("POST", "/members", "Register a portal account (the same 201 when the person already "
+           "has one: the account's own address is emailed instead)", body=s.MemberRequest,
            responses={201: s.MemberCreated}, errors={404: "No matching enrollment",
-                                          409: "username_taken or already_registered"})
+                                          409: "username_taken"})
 async def post_member(request: web.Request) -> web.Response:
     req = await parse(request, s.MemberRequest)
     return json_response(await uc(request).register(req, w.client_ip(request)), status=201)
@@ -212,7 +213,8 @@ async def post_member(request: web.Request) -> web.Response:
 
 @api.route("POST", "/sessions", "Log in: sets the session cookie; answers the CSRF token",
            body=s.SessionRequest, responses={200: s.SessionOpened},
-           errors={401: "invalid_credentials", 423: "locked (with locked_until)"})
+           errors={401: "invalid_credentials (the same for an unknown username)",
+                   429: "throttled (with retry_after_s): too many wrong passwords"})
 async def post_session(request: web.Request) -> web.Response:
     req = await parse(request, s.SessionRequest)
     session_id, member = await uc(request).login(req.username, req.password, w.client_ip(request))
@@ -260,8 +262,11 @@ async def get_me(request: web.Request) -> web.Response:
     return w.finish_cookies(request, json_response(me))
 
 
-@api.route("PATCH", "/me/contact", "Change contact details and notification preferences",
-           body=s.ContactUpdate, responses={200: s.MemberProfile}, errors={401: "Not logged in"}, auth="member")
+@api.route("PATCH", "/me/contact", "Change contact details and notification preferences "
+           "(a new email address needs current_password)",
+           body=s.ContactUpdate, responses={200: s.MemberProfile},
+           errors={401: "Not logged in", 422: "invalid_input (current_password required or wrong)",
+                   429: "throttled: too many wrong passwords"}, auth="member")
 async def patch_contact(request: web.Request) -> web.Response:
     member = await w.current_member(request)
     if member is None:

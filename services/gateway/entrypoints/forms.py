@@ -12,7 +12,8 @@ from shared.http import ApiError
 from shared.money import InvalidAmount, format_cents, parse_typed_amount
 
 SECRET_FIELDS = {"ssn", "ssn_confirmation", "account_number", "account_number_confirmation",
-                 "card_number", "cvv", "password", "password_confirmation", "new_password"}
+                 "card_number", "cvv", "password", "password_confirmation", "new_password",
+                 "current_password"}
 ID_FIELD = {"enrollment_id": "enrollment_id", "ssn": "ssn", "billing_account_number": "billing_account_number"}
 
 

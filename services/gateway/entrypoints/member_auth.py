@@ -1,8 +1,8 @@
 """The member portal's front door: register, log in and out, forgotten
-password and username, and the lockout message."""
+password and username, and when to try again after too many wrong passwords."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -88,16 +88,15 @@ async def post_login(request: web.Request) -> web.Response:
     try:
         session_id, _ = await request.app["use_cases"].login(f["username"], f["password"], w.client_ip(request))
     except ApiError as exc:
-        locked_until = None
-        if exc.status == 423 and exc.extra.get("locked_until"):
-            try:
-                locked_until = datetime.fromisoformat(exc.extra["locked_until"]).astimezone(NY).strftime("%m/%d/%Y %I:%M %p")
-            except ValueError:
-                locked_until = exc.extra["locked_until"]
-        key = {401: "login.invalid", 423: "login.locked", 429: "qp.throttled",
+        retry_at = None
+        if exc.status == 429:
+            seconds = exc.extra.get("retry_after_s")
+            wait = seconds if isinstance(seconds, int) and 0 < seconds <= 86400 else 60
+            retry_at = (datetime.now(NY) + timedelta(seconds=wait)).strftime("%I:%M %p ET").lstrip("0")
+        key = {401: "login.invalid", 429: "login.throttled",
                503: "error.unavailable"}.get(exc.status, "error.generic")
         return render(request, "member/login.html", status=exc.status, values=values,
-                      errors={"_form": key}, locked_until=locked_until)
+                      errors={"_form": key}, retry_at=retry_at)
     response = redirect(request, same_site_path(f.get("next", "")) or "/dashboard")
     w.set_cookie(request, response, w.SESSION_COOKIE, session_id)
     return response
@@ -151,7 +150,8 @@ async def post_reset(request: web.Request) -> web.Response:
         return render(request, "member/reset.html", status=422, values=values,
                       errors={"password_confirmation": "err.password_mismatch"})
     try:
-        await request.app["use_cases"].confirm_reset(f.get("token", ""), f["new_password"])
+        await request.app["use_cases"].confirm_reset(f.get("token", ""), f["new_password"],
+                                                     w.get_cookie(request, w.SESSION_COOKIE))
     except ApiError as exc:
         key = "reset.invalid" if exc.status == 400 else None
         errors = {"_form": key} if key else forms.api_errors(exc)

@@ -180,7 +180,8 @@ async def post_profile(request: web.Request) -> web.Response:
     member = await need_member(request)
     f = await form(request)
     body = {"email": f.get("email", ""), "phone": f.get("phone", ""), "language": f.get("language") or None,
-            "email_enabled": f.get("email_enabled") == "on", "sms_enabled": f.get("sms_enabled") == "on"}
+            "email_enabled": f.get("email_enabled") == "on", "sms_enabled": f.get("sms_enabled") == "on",
+            "current_password": f.get("current_password") or None}
     errors = {}
     if not body["email"]:
         errors["email"] = "err.required"
@@ -193,7 +194,13 @@ async def post_profile(request: web.Request) -> web.Response:
     try:
         await request.app["use_cases"].update_contact(member["member_id"], req)
     except ApiError as exc:
-        return await profile_page(request, exc.status, forms.kept(f), forms.api_errors(exc))
+        errors = forms.api_errors(exc)
+        if "current_password" in errors:  # identity's words, in the page's language
+            errors["current_password"] = ("err.current_password_required" if req.current_password is None
+                                          else "err.current_password_wrong")
+        elif exc.status == 429:
+            errors = {"_form": "qp.throttled"}
+        return await profile_page(request, exc.status, forms.kept(f), errors)
     return await profile_page(request, saved=True)
 
 

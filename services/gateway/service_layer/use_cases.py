@@ -297,8 +297,13 @@ class UseCases:
     async def username_reminder(self, email: str) -> None:
         await self._identity("POST", "/username-reminders", {"email": email})
 
-    async def confirm_reset(self, token: str, new_password: str) -> None:
-        await self._identity("POST", "/password-resets/confirm", {"token": token, "new_password": new_password})
+    async def confirm_reset(self, token: str, new_password: str, keep_session_id: str | None = None) -> None:
+        """Set the new password, then end every session of the member but this request's."""
+        done = await self._identity("POST", "/password-resets/confirm",
+                                    {"token": token, "new_password": new_password})
+        assert self.store is not None
+        keep = tokens.hash_session_id(keep_session_id) if keep_session_id else None
+        await self.store.end_member_sessions(done["member_id"], keep)
 
     async def member(self, member_id: str) -> dict[str, Any]:
         return await self._identity("GET", upstream_path("members", member_id))

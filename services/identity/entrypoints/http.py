@@ -47,9 +47,12 @@ def translated(fn: Handler) -> Handler:
                            {field: e.problem}) from None
         except errors.InvalidCredentials:
             raise ApiError(401, "invalid_credentials", "The username or password is not correct.") from None
-        except errors.Locked as e:
-            raise ApiError(423, "locked", "Too many failed attempts: the account is locked for a while.",
-                           locked_until=e.locked_until.isoformat()) from None
+        except errors.PasswordRequired:
+            raise ApiError(422, "invalid_input", "Some fields are not valid.",
+                           {"current_password": "is required to change the email address"}) from None
+        except errors.WrongPassword:
+            raise ApiError(422, "invalid_input", "Some fields are not valid.",
+                           {"current_password": "is not correct"}) from None
         except errors.InvalidToken:
             raise ApiError(400, "invalid_or_expired_token",
                            "This reset link is not valid or has expired. Please ask for a new one.") from None
@@ -139,5 +142,6 @@ async def get_member(request: web.Request) -> web.Response:
 async def patch_contact(request: web.Request) -> web.Response:
     pool, deps = _ctx(request)
     member_id = _member_id(request)
-    changes = schemas.contact_changes(await read_json(request))
-    return json_response(await accounts.change_contact(pool, deps, member_id, changes))
+    changes, current_password = schemas.contact_changes(await read_json(request))
+    return json_response(await accounts.change_contact(pool, deps, member_id, changes,
+                                                       current_password))

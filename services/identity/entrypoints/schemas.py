@@ -170,8 +170,10 @@ def reminder(body: Any) -> str:
     return email
 
 
-def contact_changes(body: Any) -> dict:
+def contact_changes(body: Any) -> tuple[dict, str | None]:
+    """The changes asked for, and the current password (needed for a new email address)."""
     f = Fields(body)
+    current_password = f.text("current_password", required=False, max_len=1024)
     changes = {
         "email": f.text("email", v.check_email, required=False, max_len=300),
         "phone": f.text("phone", v.check_phone, required=False, max_len=30),
@@ -180,4 +182,5 @@ def contact_changes(body: Any) -> dict:
         "sms_enabled": f.flag("sms_enabled"),
     }
     f.done()
-    return {k: val for k, val in changes.items() if k in body and val is not None}
+    return ({k: val for k, val in changes.items() if k in body and val is not None},
+            current_password or None)

@@ -32,7 +32,8 @@ from tests.helpers import ServiceEnvMixin, TopicTap, topics_of, wait_for
 CONSUMED = (topics.ENROLLMENT_V1, topics.BILLING_V1)
 TEST_SETTINGS: dict[str, Any] = dict(
     argon2_time_cost=1, argon2_memory_kib=1024, lookup_ip_limit=1000, lookup_target_limit=1000,
-    login_failures_max=3, lockout_s=5, password_reset_ttl_s=5)
+    login_throttle_after=3, login_account_throttle_after=6, login_throttle_base_s=2,
+    login_throttle_max_s=8, password_reset_ttl_s=5)
 
 
 async def start_group_at_end(bootstrap: str, group: str) -> None:

@@ -57,7 +57,10 @@ def test_production_refuses_placeholder_keys():
     with pytest.raises(ValueError, match="placeholder"):
         Settings(app_env="production", ssn_encryption_keys={"k1": "real"},
                  database_url="postgresql://x/y")
-    ok = Settings(app_env="production", ssn_hmac_key="real-hmac", ssn_encryption_keys={"k1": "real"})
+    with pytest.raises(ValueError, match="dead_letter_keys.*placeholder"):
+        Settings(app_env="production", ssn_hmac_key="real-hmac", ssn_encryption_keys={"k1": "real"})
+    ok = Settings(app_env="production", ssn_hmac_key="real-hmac", ssn_encryption_keys={"k1": "real"},
+                  dead_letter_keys={"k1": "real dead-letter key"})
     assert ok.ssn_encryption_key_id == "k1"
     with pytest.raises(ValueError, match="must name a key"):
         Settings(ssn_encryption_key_id="k9")
