@@ -2,6 +2,8 @@
 
 Every service answers `GET /healthz` (the process is alive), `GET /readyz` (PostgreSQL and
 Kafka reachable, migrations applied, consumers started) and `GET /metrics` (Prometheus).
+`create_app(readiness, auth=...)` puts a caller check (shared/service_auth.py) right after
+the error handling, so its refusals are JSON errors counted like any other answer.
 Errors are always `{"error": {"code", "message", "fields"}}`, never a stack trace.
 """
 from __future__ import annotations
@@ -23,6 +25,8 @@ from shared.logging import log_context
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+Middleware = Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+                      Awaitable[web.StreamResponse]]
 
 
 class ApiError(Exception):
@@ -103,8 +107,11 @@ async def errors_middleware(request: web.Request, handler):
         return response
 
 
-def create_app(readiness: ReadinessCheck) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
+def create_app(readiness: ReadinessCheck, auth: Middleware | None = None) -> web.Application:
+    middlewares: list[Middleware] = [errors_middleware]
+    if auth is not None:
+        middlewares.append(auth)
+    app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
 
     async def healthz(_: web.Request) -> web.Response:
         return json_response({"status": "ok"})

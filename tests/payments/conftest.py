@@ -28,7 +28,7 @@ from shared.contracts.payments import DATA_MODELS
 from shared.http import errors_middleware
 from shared.kafka import ensure_topics
 from shared.runtime import Service
-from tests.helpers import ServiceEnvMixin, TopicTap, topics_of
+from tests.helpers import ServiceEnvMixin, TopicTap, service_client, topics_of
 from tests.helpers import wait_for  # noqa: F401 - re-exported to the tests
 
 ROUTING = "011000015"      # passes the ABA check digit
@@ -173,7 +173,7 @@ async def payments_env(infra, tmp_path_factory):
     clock = Clock()
     await service.start(http=False)
     service.state["deps"].clock = clock
-    client = TestClient(TestServer(service.app))
+    client = service_client(service)
     await client.start_server()
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()

@@ -7,9 +7,8 @@ import asyncio
 import time
 from contextlib import asynccontextmanager
 
-from aiohttp.test_utils import TestClient, TestServer
-
 from services.identity.app import build_service
+from tests.helpers import service_client
 from tests.identity.integration.conftest import random_digits, random_ip
 
 IDENTITY_SETTINGS = dict(lookup_ip_limit=4, lookup_ip_window_s=2,
@@ -37,7 +36,7 @@ async def second_replica(env):
     """A client of another identity replica on the same database (no consumers, no relay)."""
     replica = build_service(env.settings.model_copy(update={"run_consumers": False, "run_relay": False}))
     await replica.start(http=False)
-    client = TestClient(TestServer(replica.app))
+    client = service_client(replica, caller="gateway")
     await client.start_server()
     try:
         yield client
