@@ -173,7 +173,8 @@ async def payments_env(infra, tmp_path_factory):
     clock = Clock()
     await service.start(http=False)
     service.state["deps"].clock = clock
-    client = service_client(service)
+    # The tests call payments as its one real caller does: the gateway.
+    client = service_client(service, caller="gateway")
     await client.start_server()
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
