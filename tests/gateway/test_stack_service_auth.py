@@ -102,7 +102,7 @@ async def test_a_reset_link_goes_to_the_public_url_whatever_the_request_says(sta
             if "reset-password?token=" in text:
                 return text
         return None
-    text = await wait_for(reset_mail, timeout_s=30, what="the reset email")
+    text = await wait_for(reset_mail, timeout_s=60, poll_s=0.5, what="the reset email")
     assert f"{stack.gateway_url}/reset-password?token=" in text
     assert "evil.example" not in text
 
