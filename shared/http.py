@@ -3,6 +3,8 @@
 Every service answers `GET /healthz` (the process is alive), `GET /readyz` (PostgreSQL and
 Kafka reachable, migrations applied; consumers not failed: their group is joined in the
 background) and `GET /metrics` (Prometheus).
+`create_app(readiness, auth=...)` puts a caller check (shared/service_auth.py) right after
+the error handling, so its refusals are JSON errors counted like any other answer.
 Errors are always `{"error": {"code", "message", "fields"}}`, never a stack trace.
 """
 from __future__ import annotations
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 MetricsCollector = Callable[[], Awaitable[None]]
+Middleware = Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+                      Awaitable[web.StreamResponse]]
 
 
 class ApiError(Exception):
@@ -143,6 +147,11 @@ def create_app(readiness: ReadinessCheck, collect: MetricsCollector | None = Non
     app = web.Application(middlewares=[tracing_middleware(name), errors_middleware],
                           client_max_size=1024 * 1024)
     app.on_response_prepare.append(_plain_server_header)
+def create_app(readiness: ReadinessCheck, auth: Middleware | None = None) -> web.Application:
+    middlewares: list[Middleware] = [errors_middleware]
+    if auth is not None:
+        middlewares.append(auth)
+    app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
 
     async def healthz(_: web.Request) -> web.Response:
         return json_response({"status": "ok"})

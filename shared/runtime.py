@@ -33,6 +33,7 @@ from shared.http import create_app, json_response
 from shared.kafka import ensure_topics, kafka_reachable
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay, make_producer
+from shared.service_auth import TokenVerifier, auth_middleware
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,10 @@ class Service:
         self.producer: AIOKafkaProducer | None = None
         self.broker = KafkaBroker(settings.kafka_bootstrap, client_id=name,
                                   enable_idempotence=True, acks="all")
-        self.app = create_app(self.readiness, self.collect_metrics, name=name)
+        # Every route but /healthz and /readyz answers only a caller with a token for this
+        # service that the permission table lets use it.
+        self.app = create_app(self.readiness, self.collect_metrics, name=name, auth=auth_middleware(
+            name, TokenVerifier(name, settings.service_keys)))
         self.app["service"] = self
         self.relay: OutboxRelay | None = None
         self.consumers: list[ConsumerSpec] = []

@@ -1,7 +1,8 @@
 """Settings shared by every service; each service subclasses with its own env prefix.
 
-`KAFKA_BOOTSTRAP`, `APP_ENV` and `PUBLIC_URL` are read without a prefix because one host
-runs all services against one broker for one portal; everything else is `<SERVICE>_<FIELD>`.
+`KAFKA_BOOTSTRAP`, `APP_ENV`, `PUBLIC_URL` and `SERVICE_KEYS` are read without a prefix
+because one host runs all services against one broker for one portal with one set of
+callers; everything else is `<SERVICE>_<FIELD>`.
 """
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.service_auth import CALLERS, TOKEN_LIFETIME_MAX_S
+
 PLACEHOLDER_PREFIX = "dev-only-"
+SERVICE_KEY_LENGTH_MIN = 32  # characters of a production service key
+
+
+def _dev_service_keys() -> dict[str, dict[str, str]]:
+    return {caller: {"dev": f"{PLACEHOLDER_PREFIX}{caller}-service-key"} for caller in CALLERS}
 
 
 class ServiceSettings(BaseSettings):
@@ -50,6 +58,14 @@ class ServiceSettings(BaseSettings):
     dead_letter_key_id: str = "k1"
     run_relay: bool = True
     run_consumers: bool = True
+    # Service-to-service tokens (shared/service_auth.py): every calling identity's keys,
+    # {caller: {key id: secret}} as JSON. A caller signs with its first key; a service
+    # accepts any key listed, so a new key is listed second, then first, then the old one
+    # dropped (docs/operations.md "Rotating the service keys").
+    service_keys: dict[str, dict[str, str]] = Field(default_factory=_dev_service_keys,
+                                                    validation_alias="SERVICE_KEYS")
+    service_token_ttl_s: int = Field(default=60, ge=20, le=TOKEN_LIFETIME_MAX_S,
+                                     validation_alias="SERVICE_TOKEN_TTL_S")
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> "ServiceSettings":
@@ -62,4 +78,15 @@ class ServiceSettings(BaseSettings):
                     raise ValueError(f"dead_letter_keys[{key_id}] still has its development placeholder")
         if self.dead_letter_key_id not in self.dead_letter_keys:
             raise ValueError("dead_letter_key_id must name a key of dead_letter_keys")
+        for caller, keys in self.service_keys.items():
+            if not keys or not all(key_id and secret for key_id, secret in keys.items()):
+                raise ValueError(f"service_keys[{caller}] needs at least one key id and secret")
+            if self.app_env == "production":
+                for key_id, secret in keys.items():
+                    if secret.startswith(PLACEHOLDER_PREFIX):
+                        raise ValueError(f"service_keys[{caller}][{key_id}] still has its "
+                                         "development placeholder")
+                    if len(secret) < SERVICE_KEY_LENGTH_MIN:
+                        raise ValueError(f"service_keys[{caller}][{key_id}] is shorter than "
+                                         f"{SERVICE_KEY_LENGTH_MIN} characters")
         return self

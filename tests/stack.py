@@ -4,6 +4,7 @@
 gateway as separate processes, exactly as `make run` does, against the test Kafka and fresh
 PostgreSQL databases, on ports 18080-18085 (SMTP 11025; shifted by TEST_PORT_SHIFT) so a running `make run` is not
 disturbed. The CAPTCHA is off (the gateway setting meant for automated acceptance runs).
+The stack has service keys of its own; `headers(service)` are a caller's for one service.
 """
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ class RunningStack:
         self.sandbox_url = ports.url("sandboxes")
         self.mail_api_url = f"{self.sandbox_url}/mail/api/messages"
         self.state_dir = stack.config.state_dir
+        self.signers = {caller: stack.config.signer(caller) for caller in stack.config.service_keys}
+
+    def headers(self, service: str, caller: str = "operator") -> dict[str, str]:
+        """`Authorization` with `caller`'s service token for `service`."""
+        return self.signers[caller].headers(service)
 
     async def seed_member(self, *, shopped_hours_ago: float = 5, plan_type: str = "health",
                           aptc: bool = False, premium_cents: int = 25_000,
@@ -80,7 +86,8 @@ class RunningStack:
     async def wait_until_identity_knows(self, member: dict) -> None:
         """identity consumes the same enrollment (and billing's account.opened) on its own
         schedule; ask it directly, from addresses of its own so the tests' lookup budget is
-        untouched (a few tries only: identity also counts lookups per target)."""
+        untouched (a few tries only: identity also counts lookups per target). Only the
+        gateway's word on a member's address counts, so these lookups are the gateway's."""
         body = {"plan_type": member["plan_type"], "id_type": "enrollment_id",
                 "id_value": member["enrollment_id"], "first_name": member["first_name"],
                 "last_name": member["last_name"],
@@ -88,7 +95,8 @@ class RunningStack:
         async with aiohttp.ClientSession() as http:
             for attempt, pause_s in enumerate((0.5, 1, 1.5, 2, 3, 4)):
                 async with http.post(f"{self.identity_url}/lookups",
-                                     json={**body, "client_ip": f"198.51.100.{attempt + 1}"}) as r:
+                                     json={**body, "client_ip": f"198.51.100.{attempt + 1}"},
+                                     headers=self.headers("identity", caller="gateway")) as r:
                     if r.status == 200:
                         return
                 await asyncio.sleep(pause_s)
@@ -100,7 +108,8 @@ class RunningStack:
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
                 async with http.get(f"{self.billing_url}/accounts",
-                                    params={"household_id": household_id}) as r:
+                                    params={"household_id": household_id},
+                                    headers=self.headers("billing")) as r:
                     if r.status == 200:
                         for account in (await r.json()).get("accounts", []):
                             if account.get("plan_type") == plan_type:

@@ -28,6 +28,7 @@ from shared.contracts.topics import BILLING_V1, PAYMENTS_V1
 from shared.db import create_pool, migrate, pending_migrations
 from shared.http import create_app
 from shared.logging import configure_logging
+from shared.service_auth import TokenSigner, TokenVerifier, auth_middleware
 
 log = logging.getLogger("gateway")
 HERE = Path(__file__).parent
@@ -48,12 +49,18 @@ def build_app(settings: Settings) -> web.Application:
         except Exception:  # noqa: BLE001 - readiness reports, it does not raise
             return {"postgres": False, "migrations": False}
 
-    app = create_app(readiness, name="gateway")
+    # The portal and the public API are public; the gateway's own /metrics answers only a
+    # caller with a token for the gateway that may read it (the scraper).
+    app = create_app(readiness, name="gateway", auth=auth_middleware(
+        "gateway", TokenVerifier("gateway", settings.service_keys),
+        protected=lambda request: request.path == "/metrics"))
     app["settings"] = settings
     app["signer"] = signer = Signer(settings.secret_key)
     upstreams = Upstreams({"identity": settings.identity_url, "billing": settings.billing_url,
                            "payments": settings.payments_url, "notify": settings.notify_url},
-                          settings.upstream_timeout_s, settings.upstream_connections)
+                          settings.upstream_timeout_s, settings.upstream_connections,
+                          TokenSigner.from_keys(settings.service_keys, "gateway",
+                                                settings.service_token_ttl_s))
     app["upstreams"] = upstreams
     # Portal pages answer every error (a rate limit too) as a page; the API as JSON.
     app.middlewares.append(portal.html_errors_middleware)

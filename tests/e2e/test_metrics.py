@@ -21,8 +21,10 @@ SERVICES = ("identity", "billing", "payments", "notify", "gateway")
 
 
 async def scrape(stack, service: str) -> str:
+    """/metrics as a Prometheus scraper reads it, with the `metrics` caller's token."""
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{getattr(stack, service + '_url')}/metrics") as r:
+        async with http.get(f"{getattr(stack, service + '_url')}/metrics",
+                            headers=stack.headers(service, "metrics")) as r:
             assert r.status == 200, await r.text()
             return await r.text()
 

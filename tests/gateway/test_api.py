@@ -7,6 +7,7 @@ import asyncpg
 import pytest
 
 from services.gateway import schemas as s
+from shared.service_auth import TokenSigner, TokenVerifier
 from tests.gateway import fakes
 from tests.gateway.conftest import _client
 
@@ -327,3 +328,26 @@ async def test_cards_only_when_the_program_takes_them(gw_no_captcha, upstream):
                       headers={**headers, "Idempotency-Key": "k-card-2"})
     assert r.status == 422 and "method.card_number" in (await r.json())["error"]["fields"]
     assert "4111111111111112" not in await r.text()
+
+
+async def test_every_upstream_call_carries_the_gateways_token_for_that_service(gw, upstream):
+    await lookup_token(gw)
+    settings = gw.app["settings"]
+    calls = [(svc, what, headers) for svc, what, headers, _ in upstream.seen]
+    assert {svc for svc, _, _ in calls} >= {"identity", "billing", "payments"}
+    for svc, what, headers in calls:
+        scheme, _, token = headers.get("Authorization", "").partition(" ")
+        assert scheme == "Bearer", (svc, what)
+        claims = TokenVerifier(svc, settings.service_keys).verify(token)
+        assert claims.caller == "gateway" and claims.expires_at - claims.issued_at == 60
+
+
+async def test_the_gateways_metrics_need_the_scrapers_token(gw):
+    r = await gw.get("/metrics")
+    assert r.status == 401 and (await r.json())["error"]["code"] == "invalid_service_token"
+    keys = gw.app["settings"].service_keys
+    r = await gw.get("/metrics", headers=TokenSigner.from_keys(keys, "gateway").headers("gateway"))
+    assert r.status == 403
+    r = await gw.get("/metrics", headers=TokenSigner.from_keys(keys, "metrics").headers("gateway"))
+    assert r.status == 200 and "http_requests_total" in await r.text()
+    assert (await gw.get("/healthz")).status == 200 and (await gw.get("/")).status == 200

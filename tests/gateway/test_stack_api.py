@@ -123,7 +123,8 @@ async def test_the_account_page_follows_autopay_set_up_and_cancelled_at_once(sta
             assert body["notices"] == []
             return body["autopay"]
     async def payments_knows_the_account() -> bool:  # its projection, from account.opened
-        async with http.get(f"{stack.payments_url}/accounts/{ban}/owed") as r:
+        async with http.get(f"{stack.payments_url}/accounts/{ban}/owed",
+                            headers=stack.headers("payments")) as r:
             return r.status == 200
     await wait_for(payments_knows_the_account, timeout_s=30, what="payments to know the account")
     assert await autopay() is None

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from shared.contracts.envelope import Envelope
 from shared.kafka import ensure_topics
 from shared.runtime import Service
+from shared.service_auth import TokenSigner
 from shared.settings import ServiceSettings
 
 
@@ -56,8 +57,9 @@ async def test_metrics_show_outbox_backlog_dead_letters_and_lag(infra, fresh_db,
                 break
             await asyncio.sleep(0.05)
         async with TestClient(TestServer(service.app)) as client:
+            scraper = TokenSigner.from_keys(settings.service_keys, "metrics").headers("ops")
             for _ in range(100):  # the consumer reaches the poison after the good events
-                text = await (await client.get("/metrics")).text()
+                text = await (await client.get("/metrics", headers=scraper)).text()
                 if _sample(text, "events_consumed_total", group=group, outcome="dead_lettered") == 1:
                     break
                 await asyncio.sleep(0.05)

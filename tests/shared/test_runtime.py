@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from shared.db import BACKBONE_MIGRATIONS, create_pool, migrate, pending_migrations
 from shared.runtime import Service
 from shared.settings import ServiceSettings
+from tests.helpers import service_client
 
 
 async def test_replicas_starting_together_apply_each_migration_once(fresh_db, tmp_path: Path):
@@ -49,7 +50,15 @@ async def test_service_reports_ready_and_serves_metrics(infra, fresh_db, tmp_pat
     service = Service("probe", settings, tmp_path)
     await service.start(http=False)
     try:
-        async with TestClient(TestServer(service.app)) as client:
+        async with TestClient(TestServer(service.app)) as anyone:
+            # Health and readiness answer anyone; everything else only a known caller.
+            assert (await anyone.get("/healthz")).status == 200
+            assert (await anyone.get("/readyz")).status == 200
+            for path in ("/metrics", "/asyncapi.json", "/no-such-page"):
+                refused = await anyone.get(path)
+                assert refused.status == 401, path
+                assert (await refused.json())["error"]["code"] == "invalid_service_token"
+        async with service_client(service, caller="operator") as client:
             ready = await client.get("/readyz")
             assert ready.status == 200
             assert (await ready.json())["checks"] == {

@@ -1,6 +1,7 @@
 """HTTP calls to the services behind the gateway, with per-call timeouts.
 
-An upstream 4xx error is passed on as the same `ApiError` (the services already speak the
+Every call carries the gateway's service token for the called service (shared/service_auth.py),
+minted once a minute per service and reused until near its expiry. An upstream 4xx error is passed on as the same `ApiError` (the services already speak the
 public error shape); a timeout, a refused connection or a 5xx becomes `ServiceDown`, which
 callers turn into a partial answer with a notice or a 503.
 
@@ -28,6 +29,7 @@ import orjson
 from shared import tracing
 from shared.http import ApiError
 from shared.logging import current_context
+from shared.service_auth import TokenSigner
 
 log = logging.getLogger(__name__)
 # The member's address, set per request by the gateway and passed on as X-Forwarded-For
@@ -51,12 +53,14 @@ class _Unreachable(Exception):
 class Upstreams:
     """One pooled aiohttp client for every service; `call()` returns the JSON body."""
 
-    def __init__(self, urls: dict[str, str], timeout_s: float, connections: int) -> None:
+    def __init__(self, urls: dict[str, str], timeout_s: float, connections: int,
+                 signer: TokenSigner) -> None:
         self.replicas = {k: [u.strip().rstrip("/") for u in v.split(",") if u.strip()]
                          for k, v in urls.items()}
         assert all(self.replicas.values()), "every service needs at least one URL"
         self.urls = {k: v[0] for k, v in self.replicas.items()}  # the first, for probes
         self._turn = dict.fromkeys(self.replicas, 0)
+        self.signer = signer
         self.timeout_s = timeout_s
         self.connections = connections
         self.http: aiohttp.ClientSession | None = None
@@ -109,7 +113,7 @@ class Upstreams:
         """The JSON body (with `with_status`, `(status, body)`; with `raw`, `(status,
         content type, bytes)`)."""
         assert self.http is not None, "Upstreams.start() first"
-        headers = {}
+        headers = self.signer.headers(service)
         request_id = current_context().get("request_id")
         if request_id:
             headers["X-Request-Id"] = request_id

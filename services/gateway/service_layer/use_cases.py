@@ -290,9 +290,8 @@ class UseCases:
         await self.store.delete_session(tokens.hash_session_id(session_id))
 
     async def password_reset(self, username: str | None, email: str | None) -> None:
-        await self._identity("POST", "/password-resets", {
-            "username": username, "email": email,
-            "base_url": self.settings.public_url.rstrip("/") + "/reset-password"})
+        # identity builds the link from its own PUBLIC_URL setting, never from a request.
+        await self._identity("POST", "/password-resets", {"username": username, "email": email})
 
     async def username_reminder(self, email: str) -> None:
         await self._identity("POST", "/username-reminders", {"email": email})

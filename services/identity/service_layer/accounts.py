@@ -140,12 +140,16 @@ async def login(pool: asyncpg.Pool, deps: Deps, username: str, password: str, cl
     raise errors.InvalidCredentials()
 
 
-def reset_url(base_url: str, token: str) -> str:
-    return f"{base_url}{'&' if '?' in base_url else '?'}token={token}"
+RESET_PATH = "/reset-password"
+
+
+def reset_url(public_url: str, token: str) -> str:
+    """The portal's reset page on the configured public URL, never a requested address."""
+    return f"{public_url.rstrip('/')}{RESET_PATH}?token={token}"
 
 
 async def request_password_reset(pool: asyncpg.Pool, deps: Deps, username: str | None,
-                                 email: str | None, base_url: str) -> None:
+                                 email: str | None) -> None:
     """Send a single-use, expiring reset link to the account's email (if there is one)."""
     now = deps.clock()
     expires = now + timedelta(seconds=deps.settings.password_reset_ttl_s)
@@ -162,7 +166,7 @@ async def request_password_reset(pool: asyncpg.Pool, deps: Deps, username: str |
                                       contract.PasswordResetRequestedData(
                 member_id=str(account["member_id"]), email=account["email"],
                 phone=account["phone"], language=account["language"],
-                reset_url=reset_url(base_url, token), expires_at=expires.isoformat())))
+                reset_url=reset_url(deps.settings.public_url, token), expires_at=expires.isoformat())))
     log.info("password reset requested", extra={"accounts": len(accounts)})
 
 

@@ -15,6 +15,7 @@ from services.payments.service_layer.submit import submit_payment
 from services.payments.service_layer.errors import unknown_account
 from shared.http import ApiError, json_response, read_json
 from shared.numbers import is_valid_ban
+from shared.service_auth import MEMBER_FACING, caller_of, member_address
 
 routes = web.RouteTableDef()
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -34,8 +35,19 @@ def _ban(request: web.Request) -> str:
 
 
 def _ip(request: web.Request) -> str | None:
+    """The member's address recorded with an authorization: the gateway's X-Forwarded-For,
+    never another caller's."""
     forwarded = request.headers.get("X-Forwarded-For")
-    return forwarded.split(",")[0].strip() if forwarded else request.remote
+    return member_address(request, forwarded.split(",")[0].strip() if forwarded else None)
+
+
+async def _member_body(request: web.Request) -> Any:
+    """The request's body as the use cases read it: a `client_ip` in it counts only from
+    the gateway (from anyone else the connection's address stands)."""
+    body = await read_json(request)
+    if isinstance(body, dict) and caller_of(request) != MEMBER_FACING:
+        body.pop("client_ip", None)
+    return body
 
 
 def payment_view(p: Any) -> dict[str, Any]:
@@ -66,7 +78,7 @@ async def config(request: web.Request) -> web.Response:
 
 @routes.post("/payments")
 async def post_payment(request: web.Request) -> web.Response:
-    body = await read_json(request)
+    body = await _member_body(request)
     if isinstance(body, dict) and not body.get("idempotency_key") and request.headers.get("Idempotency-Key"):
         body["idempotency_key"] = request.headers["Idempotency-Key"]
     status, answer = await submit_payment(_deps(request), body, _ip(request))
@@ -111,7 +123,7 @@ async def get_autopay(request: web.Request) -> web.Response:
 
 @routes.post("/accounts/{ban}/autopay")
 async def post_autopay(request: web.Request) -> web.Response:
-    body = await read_json(request)
+    body = await _member_body(request)
     if isinstance(body, dict) and not body.get("idempotency_key") and request.headers.get("Idempotency-Key"):
         body["idempotency_key"] = request.headers["Idempotency-Key"]
     status, answer = await mandates.create_autopay(_deps(request), _ban(request),
@@ -127,7 +139,7 @@ async def delete_autopay(request: web.Request) -> web.Response:
 @routes.put("/accounts/{ban}/autopay/method")
 async def put_autopay_method(request: web.Request) -> web.Response:
     return json_response(await mandates.change_autopay_method(
-        _deps(request), _ban(request), await read_json(request), _ip(request)))
+        _deps(request), _ban(request), await _member_body(request), _ip(request)))
 
 
 @routes.get("/accounts/{ban}/methods")

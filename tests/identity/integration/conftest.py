@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.contracts import topics
@@ -27,13 +27,14 @@ from shared.numbers import luhn_digit
 from shared.runtime import Service
 from services.identity.app import build_service
 from services.identity.config import Settings
-from tests.helpers import ServiceEnvMixin, TopicTap, topics_of, wait_for
+from tests.helpers import ServiceEnvMixin, TopicTap, service_client, topics_of, wait_for
 
 CONSUMED = (topics.ENROLLMENT_V1, topics.BILLING_V1)
 TEST_SETTINGS: dict[str, Any] = dict(
     argon2_time_cost=1, argon2_memory_kib=1024, lookup_ip_limit=1000, lookup_target_limit=1000,
     login_throttle_after=3, login_account_throttle_after=6, login_throttle_base_s=2,
-    login_throttle_max_s=8, password_reset_ttl_s=5)
+    login_throttle_max_s=8, password_reset_ttl_s=5,
+    public_url="https://portal.example.org")
 
 
 async def start_group_at_end(bootstrap: str, group: str) -> None:
@@ -199,7 +200,9 @@ async def env(infra, request):
     root.setLevel(logging.INFO)
     service = build_service(settings)
     await service.start(http=False)
-    client = TestClient(TestServer(service.app))
+    # The tests call identity as its one real caller does: the gateway, whose word on the
+    # member's address (client_ip) counts.
+    client = service_client(service, caller="gateway")
     await client.start_server()
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()

@@ -129,11 +129,13 @@ async def test_password_reset_works_once(env):
     m = await env.enrolled()
     username = "reset" + m.household_id[3:12]
     member_id = (await (await register(env, m, username=username)).json())["member_id"]
+    # A base_url in the request is ignored: the link is on the configured public URL.
     asked = await env.client.post("/password-resets", json={
-        "username": username, "base_url": "https://portal.example.org/reset-password"})
+        "username": username, "base_url": "https://evil.example/steal"})
     assert asked.status == 202
     url = await reset_link(env, member_id)
     assert url.startswith("https://portal.example.org/reset-password?token=")
+    assert "evil.example" not in url
     token = parse_qs(urlsplit(url).query)["token"][0]
     [event] = [e for e in await env.outbox("password.reset_requested") if e.key == member_id]
     assert set(event.data) == {"member_id", "email", "phone", "language", "reset_url", "expires_at"}
