@@ -63,6 +63,9 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
     if event_type == "autopay.created":
         return Intent("autopay_created", billing_account_number=ban, contact=data.get("contact"),
                       facts=_pick(data, "method", "next_draft_date"))
+    if event_type == "autopay.updated":  # the member's new bank account for the drafts
+        return Intent("autopay_method_changed", billing_account_number=ban,
+                      contact=data.get("contact"), facts=_pick(data, "method", "next_draft_date"))
     if event_type == "autopay.cancelled":
         return Intent("autopay_cancelled", billing_account_number=ban,
                       contact=data.get("contact"), facts=_pick(data, "reason"))
@@ -110,13 +113,13 @@ def _contact(data: dict[str, Any]) -> dict[str, Any]:
 
 MESSAGE_EVENT_TYPES = (
     "payment.submitted", "payment.settled", "payment.failed", "payment.returned",
-    "autopay.created", "autopay.cancelled", "invoice.issued", "account.delinquent",
-    "coverage.effectuated", "coverage.terminated", "password.reset_requested",
+    "autopay.created", "autopay.updated", "autopay.cancelled", "invoice.issued",
+    "account.delinquent", "coverage.effectuated", "coverage.terminated", "password.reset_requested",
     "username.reminder_requested", "member.locked_out",
 )
 TEMPLATES = (
     "payment_received", "payment_retry", "payment_settled", "payment_failed", "payment_returned",
-    "autopay_created", "autopay_cancelled", "bill_ready", "due_reminder", "grace_started",
-    "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
+    "autopay_created", "autopay_method_changed", "autopay_cancelled", "bill_ready", "due_reminder",
+    "grace_started", "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
     "password_reset", "username_reminder", "account_locked",
 )
