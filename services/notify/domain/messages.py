@@ -64,8 +64,12 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
         return Intent("autopay_created", billing_account_number=ban, contact=data.get("contact"),
                       facts=_pick(data, "method", "next_draft_date"))
     if event_type == "autopay.updated":  # the member's new bank account for the drafts
+        # The mandate's addresses; the language is the member's own (their profile), since
+        # the contact saved with a mandate set up through the API carries none of its own.
+        contact = data.get("contact") or {}
         return Intent("autopay_method_changed", billing_account_number=ban,
-                      contact=data.get("contact"), facts=_pick(data, "method", "next_draft_date"))
+                      contact={"email": contact.get("email"), "phone": contact.get("phone")},
+                      facts=_pick(data, "method", "next_draft_date"))
     if event_type == "autopay.cancelled":
         return Intent("autopay_cancelled", billing_account_number=ban,
                       contact=data.get("contact"), facts=_pick(data, "reason"))
