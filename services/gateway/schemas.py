@@ -443,6 +443,12 @@ class Cancelled(Open):
     status: Literal["cancelled"]
 
 
+class MethodRemoved(Open):
+    method_id: str
+    status: Literal["removed"]
+    billing_account_number: str
+
+
 class MemberCreated(Open):
     member_id: str
     username: str

@@ -276,6 +276,21 @@ async def patch_contact(request: web.Request) -> web.Response:
     return json_response(await uc(request).update_contact(member["member_id"], req))
 
 
+@api.route("DELETE", "/me/methods/{method_id}", "Remove a saved payment method (kept, never "
+           "shown in full, for the history of the payments made with it)",
+           responses={200: s.MethodRemoved},
+           errors={401: "Not logged in", 404: "no_method (not one of yours)",
+                   409: "method_in_use (the active recurring payment draws from it: change its "
+                        "account or cancel it first)"}, auth="member")
+async def delete_method(request: web.Request) -> web.Response:
+    member = await w.current_member(request)
+    if member is None:
+        raise ApiError(401, "unauthorized", "Log in first.")
+    w.check_csrf(request, request.headers.get("X-CSRF-Token"))
+    return json_response(await uc(request).remove_method(member["data"].get("accounts", []),
+                                                         request.match_info["method_id"]))
+
+
 async def openapi_json(request: web.Request) -> web.Response:
     return json_response(request.app["openapi"])
 
