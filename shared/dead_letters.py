@@ -145,6 +145,10 @@ class DeadLetterVault:
         aad = dead_letter_id.bytes + key_id.encode()
         return self._aes[key_id].decrypt(blob[:12], blob[12:], aad)
 
+    def reseal(self, blob: bytes, key_id: str, dead_letter_id: uuid.UUID) -> bytes:
+        """The same original under the current key (key rotation)."""
+        return self.seal(self.open(blob, key_id, dead_letter_id), dead_letter_id)
+
 
 @dataclass(frozen=True)
 class Original:

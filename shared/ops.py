@@ -10,25 +10,35 @@
 - `dead-letters show ID`: one of them in full, redacted as on `dlq.<group>`.
 - `dead-letters replay ID [ID ...]` or `--group G`: publish the originals back to their
   topics (shared/replay.py), so a poison event whose cause was fixed is applied, once.
+- `rotate-keys [--batch N]`: re-seal every sealed column of the service under its current
+  key (shared/key_rotation.py): dead letters' originals everywhere, SSNs in identity, bank
+  account numbers in payments. Resumable; prints its progress.
+- `service-keys add|promote|retire CALLER --file F`: the three steps of rotating a caller's
+  service-token key in a SERVICE_KEYS file (docs/operations.md, "Service keys").
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import importlib
+import os
+import secrets
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts.topics import dlq_topic
 from shared.db import create_pool
 from shared.dead_letters import DeadLetterVault, original, redact_key, redact_record_value
+from shared.key_rotation import SealedColumn, remaining, rotate
 from shared.replay import replay
 
-COMMANDS = ("status", "dead-letters")
+COMMANDS = ("status", "dead-letters", "rotate-keys", "service-keys")
 
 
 def _service(name: str) -> tuple[Any, Any]:
@@ -161,6 +171,71 @@ async def replay_dead_letters(settings: Any, ids: list[uuid.UUID], group: str | 
     return done
 
 
+def sealed_columns(name: str, settings: Any) -> list[SealedColumn]:
+    """The service's sealed columns, each with the cipher its settings give."""
+    vault = DeadLetterVault(settings.dead_letter_keys, settings.dead_letter_key_id)
+    columns = [SealedColumn("dead letters' originals", "dead_letters", "dead_letter_id", "sealed",
+                            "key_id", vault.current_key_id, vault.reseal)]
+    if name == "payments":
+        from services.payments.adapters.crypto import AccountCipher
+        cipher = AccountCipher(settings.account_key_id, settings.account_key, settings.account_old_keys)
+        columns.append(SealedColumn("bank account numbers", "methods", "method_id",
+                                    "account_ciphertext", "key_id", cipher.key_id, cipher.reseal))
+    if name == "identity":
+        from services.identity.adapters.crypto import SsnVault
+        ssns = SsnVault(settings.ssn_hmac_key, settings.ssn_encryption_keys, settings.ssn_encryption_key_id)
+        columns.append(SealedColumn("SSNs", "members", "member_id", "ssn_encrypted", "ssn_key_id",
+                                    ssns.current_key_id, ssns.reseal))
+    return columns
+
+
+async def rotate_keys(name: str, settings: Any, batch: int) -> list[str]:
+    lines: list[str] = []
+    pool = await create_pool(settings.database_url, 1, 2)
+    try:
+        for column in sealed_columns(name, settings):
+            if not await pool.fetchval("SELECT to_regclass($1) IS NOT NULL", column.table):
+                continue
+            def say(done: int, total: int, column: SealedColumn = column) -> None:
+                print(f"{column.name}: {done}/{total} re-sealed under key {column.current_key_id}", flush=True)
+            done = await rotate(pool, column, batch=batch, progress=say)
+            left = await remaining(pool, column)
+            lines.append(f"{column.name}: {done} re-sealed, {left} left under another key")
+    finally:
+        await pool.close()
+    return lines
+
+
+def service_keys_step(step: str, caller: str, path: Path) -> str:
+    """One step of rotating a caller's key in a SERVICE_KEYS file (kept owner-only)."""
+    keys: dict[str, dict[str, str]] = orjson.loads(path.read_bytes())
+    current = keys.get(caller)
+    if not current:
+        raise SystemExit(f"{path} has no keys for caller {caller!r}")
+    ids = list(current)
+    if step == "add":
+        new_id = "k" + uuid.uuid4().hex[:6]  # as shared.service_auth.generate_keys names keys
+        current[new_id] = secrets.token_urlsafe(32)
+        keys[caller] = current  # listed second: accepted everywhere, not yet signed with
+        advice = f"added {new_id} for {caller}; restart every service, then run promote"
+    elif step == "promote":
+        if len(ids) < 2:
+            raise SystemExit(f"{caller} has one key: add one first")
+        newest = ids[-1]
+        keys[caller] = {newest: current[newest], **{i: current[i] for i in ids[:-1]}}
+        advice = f"{caller} now signs with {newest}; restart {caller}, wait a minute, then run retire"
+    else:
+        if len(ids) < 2:
+            raise SystemExit(f"{caller} has one key: nothing to retire")
+        keys[caller] = {ids[0]: current[ids[0]]}
+        advice = f"retired {', '.join(ids[1:])} of {caller}; restart every service"
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(orjson.dumps(keys, option=orjson.OPT_INDENT_2))
+    os.replace(path.with_suffix(".tmp"), path)
+    return advice
+
+
 def main(name: str, argv: list[str]) -> int:
     """Run an operator command for service `name` (its CLI hands over `argv` when the first
     word is one of `COMMANDS`)."""
@@ -178,11 +253,23 @@ def main(name: str, argv: list[str]) -> int:
     which = replaying.add_mutually_exclusive_group(required=True)
     which.add_argument("dead_letter_ids", nargs="*", type=uuid.UUID, default=[])
     which.add_argument("--group", help="every waiting dead letter of this consumer group")
+    rotating = sub.add_parser("rotate-keys", help="re-seal sealed columns under the current key")
+    rotating.add_argument("--batch", type=int, default=500, help="rows per transaction")
+    keys = sub.add_parser("service-keys", help="rotate a caller's service-token key in a file")
+    keys.add_argument("step", choices=("add", "promote", "retire"))
+    keys.add_argument("caller")
+    keys.add_argument("--file", type=Path, required=True, help="the SERVICE_KEYS JSON file")
     args = parser.parse_args(argv)
     if args.command == "status":
         print(asyncio.run(status(name)))
         return 0
+    if args.command == "service-keys":
+        print(service_keys_step(args.step, args.caller, args.file))
+        return 0
     settings, _ = _service(name)
+    if args.command == "rotate-keys":
+        print("\n".join(asyncio.run(rotate_keys(name, settings, args.batch))))
+        return 0
     if args.verb == "list":
         print(asyncio.run(list_dead_letters(settings, args.group, args.all)))
     elif args.verb == "show":
