@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.notify.domain.recipients import Profile
+from shared import tracing
 
 # ------------------------------------------------------------------ projections
 
@@ -125,7 +126,7 @@ async def member_profiles(conn: asyncpg.Connection, member_ids: Sequence[str]) -
 NOTIFICATION_COLUMNS = (
     "notification_id", "source_event_id", "source_event_type", "channel", "template",
     "language", "event_key", "billing_account_number", "member_id", "correlation_id",
-    "recipient", "recipient_masked", "subject", "body_text", "body_html")
+    "recipient", "recipient_masked", "subject", "body_text", "body_html", "traceparent")
 
 
 async def insert_notifications(conn: asyncpg.Connection, rows: Sequence[tuple]) -> int:
@@ -133,9 +134,10 @@ async def insert_notifications(conn: asyncpg.Connection, rows: Sequence[tuple]) 
     left alone. Returns how many are new."""
     if not rows:
         return 0
-    columns = list(zip(*rows))
+    # Each continues the trace of its source event (the second column), while tracing is on.
+    columns = list(zip(*((*r, tracing.parent_of(r[1])) for r in rows)))
     types = ("uuid", "uuid", "text", "text", "text", "text", "text", "text", "text", "text",
-             "text", "text", "text", "text", "text")
+             "text", "text", "text", "text", "text", "text")
     select = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
     result = await conn.fetch(
         f"""INSERT INTO notifications ({", ".join(NOTIFICATION_COLUMNS)})
