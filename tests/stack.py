@@ -8,6 +8,7 @@ disturbed. The CAPTCHA is off (the gateway setting meant for automated acceptanc
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 import uuid
