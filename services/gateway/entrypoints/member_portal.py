@@ -145,6 +145,45 @@ async def post_cancel_autopay(request: web.Request) -> web.Response:
     return redirect(request, f"/accounts/{ban}/autopay?cancelled=1")
 
 
+async def plan_page(request: web.Request, status: int = 200, values: dict | None = None,
+                    errors: dict | None = None) -> web.Response:
+    """The hardship payment plan: whether one is possible, the form to ask for one (months to
+    spread what is past due over), and its installments and standing once it exists."""
+    _, ban = await own_account(request)
+    use_cases = request.app["use_cases"]
+    account = await use_cases.account_summary(ban)
+    try:
+        plan = await use_cases.payment_plan(ban)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        plan = None
+    return render(request, "member/payment_plan.html", status=status, ban=ban, account=account,
+                  plan=plan, created=request.query.get("created") == "1",
+                  values=values or {}, errors=errors or {})
+
+
+async def post_plan(request: web.Request) -> web.Response:
+    _, ban = await own_account(request)
+    f = await form(request)
+    try:
+        req = s.PaymentPlanRequest.model_validate({"months": f.get("months", "")})
+    except ValidationError:
+        return await plan_page(request, 422, forms.kept(f), {"months": "err.months"})
+    try:
+        await request.app["use_cases"].create_payment_plan(ban, req.months)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        return await plan_page(request, 409, forms.kept(f),
+                               {"_form": "hardship.no_" + str(exc.extra.get("reason", "plan_exists"))})
+    return redirect(request, f"/accounts/{ban}/payment-plan?created=1")
+
+
+async def plan_get(request: web.Request) -> web.Response:
+    return await plan_page(request)
+
+
 async def methods_page(request: web.Request) -> web.Response:
     member = await need_member(request)
     use_cases = request.app["use_cases"]
@@ -201,6 +240,8 @@ def install(app: web.Application) -> None:
     r.add_get("/accounts/{ban}/autopay", pay_get)
     r.add_post("/accounts/{ban}/autopay", post_autopay)
     r.add_post("/accounts/{ban}/autopay/cancel", post_cancel_autopay)
+    r.add_get("/accounts/{ban}/payment-plan", plan_get)
+    r.add_post("/accounts/{ban}/payment-plan", post_plan)
     r.add_get("/payment-methods", methods_page)
     r.add_get("/profile", profile_get)
     r.add_post("/profile", post_profile)

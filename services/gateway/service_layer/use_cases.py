@@ -17,7 +17,7 @@ from services.gateway.service_layer.account_cache import AccountCache
 from services.gateway.schemas import (AutopayRequest, ContactUpdate, LookupRequest,
                                       MemberRequest, PaymentRequest)
 from services.gateway.domain.presenters import (money, public_line, public_mandate, public_payment,
-                                                public_payment_result, summarize)
+                                                public_payment_result, public_plan, summarize)
 from shared.http import ApiError
 
 NOTICE = {
@@ -120,7 +120,8 @@ class UseCases:
             notices.append({"service": "billing", "message": NOTICE["billing"]})
             summary = {"billing_account_number": ban, "plan_type": None, "status": None,
                        "total_balance": None, "current_premium": None, "due_date": None,
-                       "lines": [], "delinquency": None}
+                       "lines": [], "coverage": None, "delinquency": None, "payment_plan": None,
+                       "payment_plan_offer": None}
             try:  # payments keeps a projection of what is owed: better than nothing
                 owed = await self.up.call("payments", "GET", f"/accounts/{ban}/owed")
                 summary["total_balance"] = money(owed.get("total_balance_cents"))
@@ -163,6 +164,24 @@ class UseCases:
         except ServiceDown:
             raise unavailable("billing") from None
         return ctype, body
+
+    async def payment_plan(self, ban: str) -> dict[str, Any]:
+        """The account's latest hardship payment plan (404 `no_payment_plan` when none)."""
+        try:
+            return public_plan(await self.up.call("billing", "GET", f"/accounts/{ban}/payment-plan"))
+        except ServiceDown:
+            raise unavailable("billing") from None
+
+    async def create_payment_plan(self, ban: str, months: int) -> dict[str, Any]:
+        """Spread what is past due over `months` installments (billing decides whether it can)."""
+        try:
+            plan = await self.up.call("billing", "POST", f"/accounts/{ban}/payment-plan",
+                                      json={"months": months})
+        except ServiceDown:
+            raise unavailable("billing") from None
+        finally:
+            self.cache.invalidate(ban, "gateway")
+        return public_plan(plan)
 
     async def methods(self, ban: str) -> list[dict[str, Any]]:
         try:
