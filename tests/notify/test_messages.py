@@ -24,7 +24,11 @@ EXPECTED = {
                          {"en": ["We will try this payment again automatically", "November 30, 2026"],
                           "es": ["Intentaremos este pago de nuevo automáticamente", "30 de noviembre de 2026"]}),
     "autopay_created": ("Automatic payments are set up", "Sus pagos automáticos están activados",
-                        {"en": ["First withdrawal: December 22, 2026"], "es": ["Primer retiro: 22 de diciembre de 2026"]}),
+                        {"en": ["First withdrawal: December 22, 2026", "Confirmation number: AUT-{tag}",
+                                "on the 22nd of every month", "The authorization you agreed to:",
+                                "I authorize the debit for billing account ending in {last4}."],
+                         "es": ["Primer retiro: 22 de diciembre de 2026", "Número de confirmación: AUT-{tag}",
+                                "el día 22 de cada mes", "I authorize the debit for billing account ending in {last4}."]}),
     "autopay_cancelled": ("Automatic payments are cancelled", "Sus pagos automáticos se cancelaron",
                           {"en": ["by the 23rd"], "es": ["antes del día 23"]}),
     "bill_ready": ("January 2027 premium bill is ready", "Su factura de enero de 2027 está lista",
@@ -72,7 +76,7 @@ async def test_every_message_arrives_with_its_content_in_the_members_language(no
         assert found, f"{template}: no email with {subject_words!r}; got {[m['subject'] for m in emails]}"
         message = found[0]
         for fact in facts[language]:
-            fact = fact.format(conf=conf, tag=h.tag)
+            fact = fact.format(conf=conf, tag=h.tag, last4=h.ban[-4:])
             assert fact in message["text"], f"{template}: {fact!r} not in\n{message['text']}"
         assert message["html"].startswith("<!DOCTYPE html>") and f'lang="{language}"' in message["html"]
         if template not in ("password_reset", "username_reminder", "account_locked"):

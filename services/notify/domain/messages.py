@@ -58,8 +58,14 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
         return _payment("payment_returned", data, "return_code", "return_reason", "returned_on",
                         "will_retry", "method_disabled", "mandate_cancelled")
     if event_type == "autopay.created":
+        # The authorization is sent as the member agreed to it, except that messages name a
+        # billing account by its last four digits only, as everywhere else.
+        facts = _pick(data, "method", "next_draft_date", "confirmation_number", "authorization_text")
+        if facts["authorization_text"] and ban:
+            facts["authorization_text"] = facts["authorization_text"].replace(
+                ban, f"ending in {ban[-4:]}")
         return Intent("autopay_created", billing_account_number=ban, contact=data.get("contact"),
-                      facts=_pick(data, "method", "next_draft_date"))
+                      facts=facts, allowed_numbers=(str(data.get("confirmation_number") or ""),))
     if event_type == "autopay.cancelled":
         return Intent("autopay_cancelled", billing_account_number=ban,
                       contact=data.get("contact"), facts=_pick(data, "reason"))
