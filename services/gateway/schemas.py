@@ -129,6 +129,8 @@ class Contact(Model):
     email: str = Field(max_length=254)
     email_confirmation: str = Field(max_length=254)
     phone: str = Field(max_length=20)
+    language: Literal["en", "es"] | None = Field(None, description="The language of the "
+                                                 "confirmation messages (the portal sends its own)")
 
     _email = field_validator("email")(lambda v: rules.check_email(v))
     _phone = field_validator("phone")(lambda v: rules.check_phone(v))
@@ -175,13 +177,33 @@ class PaymentRequest(Model):
         return v
 
 
-class PaymentResponse(Model):
-    payment_id: str
+class RecurringSetUp(Model):
+    """What a recurring payment set-up does: its own confirmation number, the first draft
+    date (then the same day every month, the next banking day when it is not one) and the
+    authorization the member agreed to."""
     confirmation_number: str
+    first_draft_date: str
+    draft_day: int
+    authorization_text: str
+
+
+class PaymentResponse(Model):
+    payment_id: str | None = Field(None, description="None for a recurring set-up with nothing "
+                                   "to withdraw today")
+    confirmation_number: str = Field(description="The payment's; the set-up's own (autopay) "
+                                     "when nothing is withdrawn today")
     status: str
     amount: str | None = None
     expected_withdrawal_date: str | None = None
     mandate_id: str | None = None
+    autopay: RecurringSetUp | None = None
+
+
+class AutopayTerms(Model):
+    authorization_text: str = Field(description="The terms a recurring set-up asks the member "
+                                    "to agree to (the record adds the bank account given)")
+    draft_day: int
+    first_draft_date: str
 
 
 class AutopayRequest(Model):
@@ -414,12 +436,23 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class DraftInFlight(Model):
+    payment_id: str
+    amount: str
+    expected_withdrawal_date: str
+
+
 class Mandate(Open):
     mandate_id: str
+    confirmation_number: str | None = None
     status: str
     method: dict[str, Any] | None = None
+    draft_day: int | None = None
     next_draft_date: str | None = None
     created_at: str | None = None
+    authorization_text: str | None = None
+    drafts_in_flight: list[DraftInFlight] = Field([], description="Drafts already made and on "
+                                                  "their way: cancelling does not stop them")
 
 
 class PaymentView(Open):
@@ -440,6 +473,9 @@ class PaymentHistory(Model):
 
 class Cancelled(Open):
     status: Literal["cancelled"]
+    confirmation_number: str | None = None
+    drafts_in_flight: list[DraftInFlight] = Field([], description="Drafts made before the "
+                                                  "cancellation: they still happen")
 
 
 class MemberCreated(Open):

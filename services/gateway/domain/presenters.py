@@ -76,11 +76,22 @@ def public_plan_offer(o: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def public_mandate(m: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The recurring payment: its own confirmation number, the next draft date, the
+    authorization kept, and the drafts already made that are still on their way."""
     if not m:
         return None
-    return {"mandate_id": m.get("mandate_id"), "status": m.get("status"),
-            "method": m.get("method"), "next_draft_date": m.get("next_draft_date"),
-            "created_at": m.get("created_at")}
+    return {"mandate_id": m.get("mandate_id"), "confirmation_number": m.get("confirmation_number"),
+            "status": m.get("status"), "method": m.get("method"),
+            "draft_day": m.get("draft_day"), "next_draft_date": m.get("next_draft_date"),
+            "created_at": m.get("created_at"),
+            "authorization_text": (m.get("authorization") or {}).get("text"),
+            "drafts_in_flight": [_with_money(d) for d in m.get("drafts_in_flight") or []]}
+
+
+def public_cancellation(c: dict[str, Any]) -> dict[str, Any]:
+    return {"status": c.get("status"), "mandate_id": c.get("mandate_id"),
+            "confirmation_number": c.get("confirmation_number"),
+            "drafts_in_flight": [_with_money(d) for d in c.get("drafts_in_flight") or []]}
 
 
 def public_payment(p: dict[str, Any]) -> dict[str, Any]:
@@ -97,4 +108,7 @@ def public_payment_result(r: dict[str, Any]) -> dict[str, Any]:
            "expected_withdrawal_date": r.get("expected_withdrawal_date")}
     if r.get("mandate_id"):
         out["mandate_id"] = r["mandate_id"]
+    if r.get("autopay"):  # a recurring set-up: its own number, first draft and the terms
+        out["autopay"] = {k: r["autopay"].get(k) for k in (
+            "confirmation_number", "first_draft_date", "draft_day", "authorization_text")}
     return out

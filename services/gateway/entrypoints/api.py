@@ -168,6 +168,16 @@ async def caller_accounts(request: web.Request) -> list[str]:
     return list(member["data"].get("accounts", []))
 
 
+@api.route("GET", "/billing-accounts/{ban}/autopay/terms", "What a recurring set-up will do "
+           "and the authorization it asks for, to show before it is submitted",
+           responses={200: s.AutopayTerms}, errors={401: "Not authenticated", 403: "Another account"},
+           auth="account")
+async def get_autopay_terms(request: web.Request) -> web.Response:
+    ban = request.match_info["ban"]
+    await account_access(request, ban)
+    return json_response(await uc(request).autopay_terms(ban))
+
+
 @api.route("POST", "/billing-accounts/{ban}/autopay", "Set up the monthly recurring payment",
            body=s.AutopayRequest, responses={201: s.Mandate}, headers=("Idempotency-Key",),
            errors={401: "Not authenticated", 403: "Another account", 409: "autopay_exists"}, auth="account")

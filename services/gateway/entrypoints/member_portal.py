@@ -83,10 +83,14 @@ async def pay_page(request: web.Request, status: int = 200, values: dict | None 
     autopay = request.path.endswith("/autopay")
     defaults = {"amount_choice": "total", "kind": "one_time", "method_type": "checking",
                 "idempotency_key": forms.new_key()}
+    extra = {}
+    if autopay:  # what the set-up will do and the terms it asks for, before it is saved
+        extra = {"terms": await use_cases.autopay_terms(ban), "today_amount": None,
+                 "saved": request.query.get("saved") == "1"}
     return render(request, "member/autopay.html" if autopay else "member/pay.html", status=status,
                   ban=ban, account=account, contact=profile.get("contact", {}),
                   cards_enabled=config.get("cards_enabled", False),
-                  values=values or defaults, errors=errors or {})
+                  values=values or defaults, errors=errors or {}, **extra)
 
 
 async def post_pay(request: web.Request) -> web.Response:
@@ -117,7 +121,8 @@ async def post_autopay(request: web.Request) -> web.Response:
     profile = await use_cases.member(member["member_id"])
     c = profile.get("contact", {})
     body = {"method": forms.method_body(f), "contact": {
-        "email": c.get("email", ""), "email_confirmation": c.get("email", ""), "phone": c.get("phone") or "0000000000"}}
+        "email": c.get("email", ""), "email_confirmation": c.get("email", ""), "phone": c.get("phone") or "0000000000",
+        "language": c.get("language") if c.get("language") in ("en", "es") else None}}
     try:
         req = s.AutopayRequest.model_validate(body)
     except ValidationError as exc:
@@ -134,15 +139,27 @@ async def post_autopay(request: web.Request) -> web.Response:
     return redirect(request, f"/accounts/{ban}/autopay?saved=1")
 
 
+async def cancel_autopay_page(request: web.Request) -> web.Response:
+    """Asks to confirm, saying which withdrawal will no longer be made and whether one
+    already made is still on its way (cancelling does not stop it)."""
+    _, ban = await own_account(request)
+    account = await request.app["use_cases"].account_summary(ban)
+    mandate = account.get("autopay")
+    if not mandate or mandate.get("status") != "active":
+        return redirect(request, f"/accounts/{ban}/autopay")
+    return render(request, "member/autopay_cancel.html", ban=ban, mandate=mandate, cancelled=None)
+
+
 async def post_cancel_autopay(request: web.Request) -> web.Response:
     _, ban = await own_account(request)
     await form(request)
     try:
-        await request.app["use_cases"].cancel_autopay(ban)
+        cancelled = await request.app["use_cases"].cancel_autopay(ban)
     except ApiError as exc:
         if exc.status != 404:
             raise
-    return redirect(request, f"/accounts/{ban}/autopay?cancelled=1")
+        return redirect(request, f"/accounts/{ban}/autopay")
+    return render(request, "member/autopay_cancel.html", ban=ban, mandate=None, cancelled=cancelled)
 
 
 async def plan_page(request: web.Request, status: int = 200, values: dict | None = None,
@@ -239,6 +256,7 @@ def install(app: web.Application) -> None:
     r.add_post("/accounts/{ban}/pay", post_pay)
     r.add_get("/accounts/{ban}/autopay", pay_get)
     r.add_post("/accounts/{ban}/autopay", post_autopay)
+    r.add_get("/accounts/{ban}/autopay/cancel", cancel_autopay_page)
     r.add_post("/accounts/{ban}/autopay/cancel", post_cancel_autopay)
     r.add_get("/accounts/{ban}/payment-plan", plan_get)
     r.add_post("/accounts/{ban}/payment-plan", post_plan)

@@ -16,7 +16,7 @@ from services.gateway import schemas as s
 from services.gateway.domain import tokens
 from services.gateway.entrypoints import forms
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, redirect, render
+from services.gateway.entrypoints.portal import form, language, redirect, render
 from shared.http import ApiError
 
 NY = ZoneInfo("America/New_York")
@@ -142,9 +142,11 @@ async def review_page(request: web.Request, state: dict[str, Any], f: dict[str, 
     hidden.setdefault("idempotency_key", forms.new_key())
     amount = account.get("total_balance") if req.amount == "total" else req.amount
     last4 = (getattr(req.method, "account_number", None) or getattr(req.method, "card_number", ""))[-4:]
+    terms = (await request.app["use_cases"].autopay_terms(state["ban"])
+             if req.kind == "recurring" else None)
     return render(request, "quick_pay/review.html", status=status, hidden=hidden, req=req,
                   amount=amount, last4=last4, account=account, contact=state["contact"],
-                  captcha_id=captcha_id, errors=errors or {})
+                  captcha_id=captcha_id, errors=errors or {}, terms=terms, today_amount=amount)
 
 
 async def post_submit(request: web.Request) -> web.Response:
@@ -166,6 +168,8 @@ async def post_submit(request: web.Request) -> web.Response:
         await request.app["captchas"].require(
             s.CaptchaAnswer(id=f.get("captcha_id", ""), answer=f.get("captcha_answer", ""))
             if f.get("captcha_id") else None)
+        # Confirmations go out in the language the member is reading the portal in.
+        req.contact.language = req.contact.language or language(request)
         _, result = await use_cases.submit_payment(req, f.get("idempotency_key") or forms.new_key(),
                                                    "guest", None)
     except ApiError as exc:

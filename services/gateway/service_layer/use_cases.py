@@ -16,8 +16,9 @@ from services.gateway.domain import tokens
 from services.gateway.service_layer.account_cache import AccountCache
 from services.gateway.schemas import (AutopayRequest, ContactUpdate, LookupRequest,
                                       MemberRequest, PaymentRequest)
-from services.gateway.domain.presenters import (money, public_line, public_mandate, public_payment,
-                                                public_payment_result, public_plan, summarize)
+from services.gateway.domain.presenters import (money, public_cancellation, public_line, public_mandate,
+                                                public_payment, public_payment_result, public_plan,
+                                                summarize)
 from shared.http import ApiError
 
 NOTICE = {
@@ -247,9 +248,17 @@ class UseCases:
             self.cache.invalidate(ban, "gateway")
         return public_mandate(mandate)
 
+    async def autopay_terms(self, ban: str) -> dict[str, Any]:
+        """The authorization a recurring set-up asks the member to agree to, and its first
+        draft date (payments' terms), for the page before the set-up is submitted."""
+        try:
+            return await self.up.call("payments", "GET", f"/accounts/{ban}/autopay/terms")
+        except ServiceDown:
+            raise unavailable("payments") from None
+
     async def cancel_autopay(self, ban: str) -> dict[str, Any]:
         try:
-            return await self.up.call("payments", "DELETE", f"/accounts/{ban}/autopay")
+            return public_cancellation(await self.up.call("payments", "DELETE", f"/accounts/{ban}/autopay"))
         except ServiceDown:
             raise unavailable("payments") from None
         finally:
