@@ -121,5 +121,14 @@ TEMPLATES = (
     "payment_received", "payment_settled", "payment_failed", "payment_returned",
     "autopay_created", "autopay_cancelled", "bill_ready", "due_reminder", "grace_started",
     "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
-    "password_reset", "username_reminder", "account_locked",
+    "password_reset", "username_reminder", "account_locked", "plan_payable",
 )
+
+
+def payable_intent(channel: str, recipient: str, language: str, payable_at: str) -> Intent:
+    """The message a person asked for when their new plan could not be paid yet (the
+    4-hour rule): on the channel and address they gave, in their language."""
+    contact = {"email": recipient} if channel == "email" else {"phone": recipient}
+    return Intent("plan_payable", contact={**contact, "language": language},
+                  policy="email_only" if channel == "email" else "preferences",
+                  facts={"payable_at": payable_at})
