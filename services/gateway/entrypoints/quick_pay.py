@@ -13,13 +13,15 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from services.gateway import schemas as s
-from services.gateway.domain import tokens
+from services.gateway.domain import rules, tokens
 from services.gateway.entrypoints import forms
 from services.gateway.entrypoints import web as w
 from services.gateway.entrypoints.portal import form, language, redirect, render
 from shared.http import ApiError
 
 NY = ZoneInfo("America/New_York")
+# A reminder can be asked for while the 4-hour wait lasts (and a little after).
+PAYABLE_TOKEN_TTL_S = 5 * 3600
 
 
 def progress(request: web.Request) -> dict[str, Any] | None:
@@ -61,6 +63,8 @@ async def post_identify(request: web.Request) -> web.Response:
     try:
         found = await request.app["use_cases"].lookup(req, w.client_ip(request))
     except ApiError as exc:
+        if exc.code == "not_yet_payable" and exc.extra.get("payable_at"):
+            return wait_page(request, str(exc.extra["payable_at"]), exc.status, values)
         return render(request, "quick_pay/identify.html", status=exc.status, values=values,
                       errors={"_form": lookup_problem(exc)}, payable_at=payable_at(exc))
     response = redirect(request, "/quick-pay/contact")
@@ -68,6 +72,49 @@ async def post_identify(request: web.Request) -> web.Response:
     save_progress(request, response, {"token": found["lookup_token"], "ban": found["billing_account_number"],
                                       "plan_type": found["plan_type"]})
     return response
+
+
+def wait_page(request: web.Request, when: str, status: int = 409, values: dict | None = None,
+              errors: dict | None = None) -> web.Response:
+    """The 4-hour rule: when the plan can be paid (once, in ET), and an offer to email or
+    text the member then. The time travels in a signed token, so a reminder can only be
+    asked for at the time identity gave."""
+    token = request.app["use_cases"].signer.sign(tokens.PAYABLE, {"payable_at": when},
+                                                 PAYABLE_TOKEN_TTL_S)
+    return render(request, "quick_pay/identify.html", status=status, values=values or {},
+                  errors=errors or {}, wait={"when": when, "token": token})
+
+
+async def post_payable_reminder(request: web.Request) -> web.Response:
+    f = await form(request)
+    try:
+        when = request.app["use_cases"].signer.verify(tokens.PAYABLE, f.get("payable_token", ""))["payable_at"]
+    except tokens.InvalidToken:
+        raise web.HTTPSeeOther("/quick-pay?expired=1") from None
+    channel = f.get("reminder_channel", "")
+    errors: dict[str, str] = {}
+    recipient = ""
+    try:
+        if channel == "email":
+            recipient = rules.check_email(f.get("reminder_email", ""))
+        elif channel == "sms":
+            recipient = rules.check_phone(f.get("reminder_phone", ""))
+        else:
+            errors["reminder_channel"] = "err.choose"
+    except ValueError as exc:
+        errors["reminder_" + ("email" if channel == "email" else "phone")] = str(exc)
+    if not errors:
+        try:
+            scheduled = await request.app["use_cases"].payable_reminder(
+                channel, recipient, language(request), when)
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            errors["reminder_" + ("email" if channel == "email" else "phone")] = \
+                "err.email" if channel == "email" else "err.phone"
+    if errors:
+        return wait_page(request, when, 422, forms.kept(f), errors)
+    return render(request, "quick_pay/reminder_set.html", when=when, scheduled=scheduled)
 
 
 def lookup_problem(exc: ApiError) -> str:
@@ -199,3 +246,4 @@ def install(app: web.Application) -> None:
     app.router.add_post("/quick-pay/billing", post_billing)
     app.router.add_post("/quick-pay/submit", post_submit)
     app.router.add_get("/quick-pay/confirmation", confirmation)
+    app.router.add_post("/quick-pay/payable-reminder", post_payable_reminder)

@@ -86,6 +86,16 @@ class UseCases:
                 "current_premium": summary["current_premium"], "due_date": summary["due_date"],
                 "notices": summary["notices"]}
 
+    async def payable_reminder(self, channel: str, recipient: str, language: str,
+                               payable_at: str) -> dict[str, Any]:
+        """Ask notify to email or text this person once, when their plan becomes payable."""
+        body = {"channel": channel, "language": language, "payable_at": payable_at,
+                ("email" if channel == "email" else "phone"): recipient}
+        try:
+            return await self.up.call("notify", "POST", "/payable-reminders", json=body)
+        except ServiceDown:
+            raise unavailable("notify") from None
+
     def verify_lookup_token(self, token: str) -> dict[str, Any]:
         # A guest's page reuses one token for many calls: remember the verified ones (the
         # expiry is still checked on every use; the cache is bounded).
