@@ -1,6 +1,7 @@
-"""The logged-in member portal: the dashboard (every plan, both years in
-open enrollment), history and statements, payments, autopay, payment methods, contact
-details and notification preferences."""
+"""The logged-in member portal: the dashboard (every plan, both years in open enrollment,
+with each account's standing and coverage clock), history and statements, payments,
+autopay (its terms before it is set up, a confirmation before it is cancelled), hardship
+payment plans, payment methods, contact details and notification preferences."""
 from __future__ import annotations
 
 from datetime import date
