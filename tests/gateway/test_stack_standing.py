@@ -111,3 +111,31 @@ async def test_no_plan_when_nothing_is_past_due(stack, http):
                          json={"months": 3}, headers=auth) as r:
         error = (await r.json())["error"]
         assert r.status == 409 and error["reason"] == "nothing_past_due"
+
+
+async def test_me_carries_each_accounts_coverage_clock(stack):
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        await me_in_grace(stack, http)
+
+
+async def me_in_grace(stack, http) -> None:
+    member = await seed_past_due_member(stack, aptc=False)
+    username, password = f"me{member['enrollment_id'][-7:]}", "Correct-Horse-Battery-42"
+    dob = member["date_of_birth"].isoformat()
+    body = {"plan_type": "health", "id_type": "enrollment_id", "id_value": member["enrollment_id"],
+            "first_name": member["first_name"], "last_name": member["last_name"],
+            "date_of_birth": dob, "username": username, "email": member["email"], "password": password}
+    async with http.post(f"{stack.gateway_url}/api/v1/members", json=body) as r:
+        assert r.status == 201, await r.text()
+    async with http.post(f"{stack.gateway_url}/api/v1/sessions",
+                         json={"username": username, "password": password}) as r:
+        assert r.status == 200, await r.text()
+    async with http.get(f"{stack.gateway_url}/api/v1/me") as r:
+        me = await r.json()
+        assert r.status == 200, me
+    s.Me.model_validate(me)
+    [account] = [a for a in me["accounts"] if a["billing_account_number"] == member["billing_account_number"]]
+    assert account["status"] == "in_grace"
+    assert (account["coverage"]["grace_type"], account["coverage"]["keep_coverage_by"]) == \
+        ("standard_1_month", member["grace_end"].isoformat())
+    assert account["payment_plan_offer"]["eligible"] is True
