@@ -4,24 +4,28 @@ autopay (its terms before it is set up, a confirmation before it is cancelled), 
 payment plans, payment methods, contact details and notification preferences."""
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from services.gateway import schemas as s
 from services.gateway.domain import tokens
-from services.gateway.entrypoints import forms
+from services.gateway.entrypoints import forms, quick_pay
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, redirect, render
+from services.gateway.entrypoints.portal import form, language, redirect, render
+from services.gateway.translations import translate
 from shared.http import ApiError
+from shared.money import format_dollars, parse_amount
 
 
 async def need_member(request: web.Request) -> dict[str, Any]:
     member = await w.current_member(request)
     if member is None:
-        raise web.HTTPSeeOther(f"/login?next={request.path}")
+        raise web.HTTPSeeOther(f"/login?next={quote(request.path, safe='/')}")
     return member
 
 
@@ -61,7 +65,7 @@ async def history(request: web.Request) -> web.Response:
 async def statement(request: web.Request) -> web.Response:
     _, ban = await own_account(request)
     month = request.match_info["month"]
-    if len(month) != 7 or not month[:4].isdigit() or month[4] != "-" or not month[5:].isdigit():
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", month):
         raise web.HTTPNotFound()
     fmt = request.query.get("format", "html")
     ctype, body = await request.app["use_cases"].statement(ban, month, fmt)
@@ -106,10 +110,18 @@ async def post_pay(request: web.Request) -> web.Response:
         req = s.PaymentRequest.model_validate(forms.payment_body(f, ban, contact))
     except ValidationError as exc:
         return await pay_page(request, 422, forms.kept(f), forms.model_errors(exc))
+    problem = await quick_pay.amount_problem(request, req, await use_cases.account_summary(ban))
+    if problem:
+        return await pay_page(request, 422, forms.kept(f), {"other_amount": problem})
     try:
         _, result = await use_cases.submit_payment(req, f.get("idempotency_key") or forms.new_key(),
                                                    "member", member["member_id"])
     except ApiError as exc:
+        if exc.code == "amount_changed":  # nothing was charged: the page shows the new total
+            message = translate(language(request), "qp.amount_changed",
+                                amount=format_dollars(parse_amount(exc.extra.get("current_amount") or "0.00")))
+            return await pay_page(request, 409, {**forms.kept(f), "idempotency_key": forms.new_key()},
+                                  {"_form": message})
         return await pay_page(request, exc.status, forms.kept(f), forms.api_errors(exc))
     return render(request, "member/paid.html", ban=ban, done={**result, "kind": req.kind,
                                                               "email": contact["email"]})
@@ -207,7 +219,45 @@ async def methods_page(request: web.Request) -> web.Response:
     use_cases = request.app["use_cases"]
     bans = member["data"].get("accounts", [])
     methods = {ban: await use_cases.methods(ban) for ban in bans}
-    return render(request, "member/methods.html", methods=methods)
+    config = await use_cases.payments_config()
+    return render(request, "member/methods.html", methods=methods,
+                  cards_enabled=config.get("cards_enabled", False),
+                  removed=request.query.get("removed") == "1")
+
+
+async def _own_method(request: web.Request, member: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    try:
+        return await request.app["use_cases"].find_method(member["data"].get("accounts", []),
+                                                          request.match_info["method_id"])
+    except ApiError as exc:
+        if exc.code == "no_method":
+            raise web.HTTPNotFound() from None
+        raise
+
+
+async def remove_method_page(request: web.Request) -> web.Response:
+    """Asks to confirm; for the account autopay draws from, says why it cannot go yet."""
+    member = await need_member(request)
+    ban, method = await _own_method(request, member)
+    return render(request, "member/method_remove.html", ban=ban, method=method, in_use=False)
+
+
+async def post_remove_method(request: web.Request) -> web.Response:
+    member = await need_member(request)
+    await form(request)
+    use_cases = request.app["use_cases"]
+    bans = member["data"].get("accounts", [])
+    try:
+        await use_cases.remove_method(bans, request.match_info["method_id"])
+    except ApiError as exc:
+        if exc.code == "no_method":
+            raise web.HTTPNotFound() from None
+        if exc.code != "method_in_use":
+            raise
+        ban, method = await _own_method(request, member)
+        return render(request, "member/method_remove.html", status=409, ban=ban, method=method,
+                      in_use=True)
+    return redirect(request, "/payment-methods?removed=1")
 
 
 async def profile_page(request: web.Request, status: int = 200, values: dict | None = None,
@@ -223,7 +273,8 @@ async def post_profile(request: web.Request) -> web.Response:
     member = await need_member(request)
     f = await form(request)
     body = {"email": f.get("email", ""), "phone": f.get("phone", ""), "language": f.get("language") or None,
-            "email_enabled": f.get("email_enabled") == "on", "sms_enabled": f.get("sms_enabled") == "on"}
+            "email_enabled": f.get("email_enabled") == "on", "sms_enabled": f.get("sms_enabled") == "on",
+            "current_password": f.get("current_password") or None}
     errors = {}
     if not body["email"]:
         errors["email"] = "err.required"
@@ -236,7 +287,13 @@ async def post_profile(request: web.Request) -> web.Response:
     try:
         await request.app["use_cases"].update_contact(member["member_id"], req)
     except ApiError as exc:
-        return await profile_page(request, exc.status, forms.kept(f), forms.api_errors(exc))
+        errors = forms.api_errors(exc)
+        if "current_password" in errors:  # identity's words, in the page's language
+            errors["current_password"] = ("err.current_password_required" if req.current_password is None
+                                          else "err.current_password_wrong")
+        elif exc.status == 429:
+            errors = {"_form": "qp.throttled"}
+        return await profile_page(request, exc.status, forms.kept(f), errors)
     return await profile_page(request, saved=True)
 
 
@@ -262,5 +319,7 @@ def install(app: web.Application) -> None:
     r.add_get("/accounts/{ban}/payment-plan", plan_get)
     r.add_post("/accounts/{ban}/payment-plan", post_plan)
     r.add_get("/payment-methods", methods_page)
+    r.add_get("/payment-methods/{method_id}/remove", remove_method_page)
+    r.add_post("/payment-methods/{method_id}/remove", post_remove_method)
     r.add_get("/profile", profile_get)
     r.add_post("/profile", post_profile)

@@ -15,6 +15,7 @@ from services.gateway.entrypoints import web as w
 from services.gateway.translations import LANGUAGES, translate
 from shared.calendar import NEW_YORK
 from shared.http import ApiError
+from shared.money import InvalidAmount, format_dollars, parse_amount
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -52,6 +53,12 @@ def long_datetime(value: object, lang: str = "en") -> str:
     if lang == "es":
         return f"{day} a las {local:%H:%M} ET"
     return f"{day} at {local.hour % 12 or 12}:{local:%M} {'AM' if local.hour < 12 else 'PM'} ET"
+def dollars(value: object) -> str:
+    """'1000.00' -> '$1,000.00'; nothing known -> '—'."""
+    try:
+        return format_dollars(parse_amount(str(value)))
+    except InvalidAmount:
+        return "—"
 
 
 def jinja_env() -> jinja2.Environment:
@@ -61,6 +68,7 @@ def jinja_env() -> jinja2.Environment:
     env.filters["fid"] = lambda name: str(name).replace(".", "-").replace("_", "-")
     env.filters["long_date"] = long_date
     env.filters["long_datetime"] = long_datetime
+    env.filters["dollars"] = dollars
     return env
 
 

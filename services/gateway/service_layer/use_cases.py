@@ -8,6 +8,7 @@ import secrets
 import time
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from services.gateway.adapters.store import Store
 from services.gateway.adapters.upstream import ServiceDown, Upstreams
@@ -18,7 +19,7 @@ from services.gateway.schemas import (AutopayRequest, ContactUpdate, LookupReque
                                       MemberRequest, PaymentRequest)
 from services.gateway.domain.presenters import (money, public_cancellation, public_line, public_mandate,
                                                 public_payment, public_payment_result, public_plan,
-                                                summarize)
+                                                returned_payment, summarize, with_pending)
 from shared.http import ApiError
 
 NOTICE = {
@@ -27,6 +28,14 @@ NOTICE = {
     "identity": "Your profile is not available right now. Please try again in a few minutes.",
     "notify": "Notification details are not available right now.",
 }
+
+
+def upstream_path(*segments: str) -> str:
+    """An internal API path from quoted segments: whatever a caller typed into an id stays
+    one segment ("../accounts" is "..%2Faccounts"), and "." or ".." never walk the path."""
+    if any(str(seg) in ("", ".", "..") for seg in segments):
+        raise ApiError(404, "not_found", "Not found.")
+    return "".join("/" + quote(str(seg), safe="") for seg in segments)
 
 
 def unavailable(service: str) -> ApiError:
@@ -83,6 +92,8 @@ class UseCases:
                 "first_name": found.get("first_name"),
                 "contact": found.get("contact") or {},
                 "lines": summary["lines"], "total_balance": summary["total_balance"] or "0.00",
+                "pending_total": summary["pending_total"], "amount_due_now": summary["amount_due_now"],
+                "pending_payments": summary["pending_payments"],
                 "current_premium": summary["current_premium"], "due_date": summary["due_date"],
                 "notices": summary["notices"]}
 
@@ -118,13 +129,15 @@ class UseCases:
                                     keep=lambda summary: not summary["notices"])
 
     async def _fetch_summary(self, ban: str) -> dict[str, Any]:
-        """Billing's balances and payments' autopay, fetched in parallel; a partial answer
-        with a notice when one of them does not answer."""
-        account, autopay = await asyncio.gather(
-            self.up.call("billing", "GET", f"/accounts/{ban}"),
-            self.up.call("payments", "GET", f"/accounts/{ban}/autopay"),
+        """Billing's balances, payments' autopay and payments on their way, fetched in
+        parallel; a partial answer with a notice when one of them does not answer."""
+        account, autopay, pending = await asyncio.gather(
+            self.up.call("billing", "GET", upstream_path("accounts", ban)),
+            self.up.call("payments", "GET", upstream_path("accounts", ban, "autopay")),
+            self.up.call("payments", "GET", upstream_path("accounts", ban, "pending")),
             return_exceptions=True)
         notices: list[dict[str, str]] = []
+        total_cents: int | None = None
         if isinstance(account, ApiError):
             raise account
         if isinstance(account, BaseException):
@@ -134,18 +147,26 @@ class UseCases:
                        "lines": [], "coverage": None, "delinquency": None, "payment_plan": None,
                        "payment_plan_offer": None}
             try:  # payments keeps a projection of what is owed: better than nothing
-                owed = await self.up.call("payments", "GET", f"/accounts/{ban}/owed")
-                summary["total_balance"] = money(owed.get("total_balance_cents"))
+                owed = await self.up.call("payments", "GET", upstream_path("accounts", ban, "owed"))
+                total_cents = owed.get("total_balance_cents")
+                summary["total_balance"] = money(total_cents)
                 summary["lines"] = [public_line(x) for x in owed.get("lines", []) if "coverage_year" in x]
             except (ServiceDown, ApiError):
                 pass
         else:
             summary = summarize(account)
+            total_cents = int(account.get("total_balance_cents") or 0)
+        if isinstance(pending, BaseException):
+            pending = None
+            if not any(n["service"] == "payments" for n in notices):
+                notices.append({"service": "payments", "message": NOTICE["payments"]})
+        with_pending(summary, total_cents, pending)
         if isinstance(autopay, ApiError):
             summary["autopay"] = None
         elif isinstance(autopay, BaseException):
             summary["autopay"] = None
-            notices.append({"service": "payments", "message": NOTICE["payments"]})
+            if not any(n["service"] == "payments" for n in notices):
+                notices.append({"service": "payments", "message": NOTICE["payments"]})
         else:
             summary["autopay"] = public_mandate(autopay)
         summary["notices"] = notices
@@ -153,14 +174,14 @@ class UseCases:
 
     async def payment_history(self, ban: str) -> dict[str, Any]:
         try:
-            data = await self.up.call("payments", "GET", f"/accounts/{ban}/payments")
+            data = await self.up.call("payments", "GET", upstream_path("accounts", ban, "payments"))
         except ServiceDown:
             return {"payments": [], "notices": [{"service": "payments", "message": NOTICE["payments"]}]}
         return {"payments": [public_payment(p) for p in data.get("payments", [])], "notices": []}
 
     async def invoices(self, ban: str) -> dict[str, Any]:
         try:
-            data = await self.up.call("billing", "GET", f"/accounts/{ban}/invoices")
+            data = await self.up.call("billing", "GET", upstream_path("accounts", ban, "invoices"))
         except ServiceDown:
             return {"invoices": [], "notices": [{"service": "billing", "message": NOTICE["billing"]}]}
         invoices = [{**i, "amount": money(i.get("amount_cents", 0)), "paid": money(i.get("paid_cents", 0))}
@@ -170,7 +191,7 @@ class UseCases:
     async def statement(self, ban: str, month: str, fmt: str) -> tuple[str, bytes]:
         params = {"format": "pdf"} if fmt == "pdf" else None
         try:
-            _, ctype, body = await self.up.call("billing", "GET", f"/accounts/{ban}/statements/{month}",
+            _, ctype, body = await self.up.call("billing", "GET", upstream_path("accounts", ban, "statements", month),
                                                 params=params, raw=True)
         except ServiceDown:
             raise unavailable("billing") from None
@@ -179,14 +200,14 @@ class UseCases:
     async def payment_plan(self, ban: str) -> dict[str, Any]:
         """The account's latest hardship payment plan (404 `no_payment_plan` when none)."""
         try:
-            return public_plan(await self.up.call("billing", "GET", f"/accounts/{ban}/payment-plan"))
+            return public_plan(await self.up.call("billing", "GET", upstream_path("accounts", ban, "payment-plan")))
         except ServiceDown:
             raise unavailable("billing") from None
 
     async def create_payment_plan(self, ban: str, months: int) -> dict[str, Any]:
         """Spread what is past due over `months` installments (billing decides whether it can)."""
         try:
-            plan = await self.up.call("billing", "POST", f"/accounts/{ban}/payment-plan",
+            plan = await self.up.call("billing", "POST", upstream_path("accounts", ban, "payment-plan"),
                                       json={"months": months})
         except ServiceDown:
             raise unavailable("billing") from None
@@ -196,9 +217,33 @@ class UseCases:
 
     async def methods(self, ban: str) -> list[dict[str, Any]]:
         try:
-            return (await self.up.call("payments", "GET", f"/accounts/{ban}/methods")).get("methods", [])
+            return (await self.up.call("payments", "GET", upstream_path("accounts", ban, "methods"))).get("methods", [])
         except (ServiceDown, ApiError):
             return []
+
+    async def find_method(self, bans: list[str], method_id: str) -> tuple[str, dict[str, Any]]:
+        """The member's saved method with this id and the account that holds it (404 when
+        none of `bans` has it)."""
+        for ban in bans:
+            try:
+                listed = await self.up.call("payments", "GET", upstream_path("accounts", ban, "methods"))
+            except ServiceDown:
+                raise unavailable("payments") from None
+            for m in listed.get("methods", []):
+                if m.get("method_id") == method_id:
+                    return ban, m
+        raise ApiError(404, "no_method", "You have no saved payment method with this id.")
+
+    async def remove_method(self, bans: list[str], method_id: str) -> dict[str, Any]:
+        """Removes one of the member's saved methods (payments keeps it for the history of
+        the payments made with it); 409 method_in_use while autopay draws from it."""
+        ban, _ = await self.find_method(bans, method_id)
+        try:
+            result = await self.up.call("payments", "DELETE",
+                                        upstream_path("accounts", ban, "methods", method_id))
+        except ServiceDown:
+            raise unavailable("payments") from None
+        return {**result, "billing_account_number": ban}
 
     # -- payments ------------------------------------------------------------------------
     async def submit_payment(self, req: PaymentRequest, idempotency_key: str, channel: str,
@@ -209,13 +254,20 @@ class UseCases:
         if member_id:
             body["member_id"] = member_id
         try:
-            result = await self.up.call("payments", "POST", "/payments", json=body,
-                                        timeout_s=self.settings.payment_timeout_s)
+            status, result = await self.up.call("payments", "POST", "/payments", json=body,
+                                                timeout_s=self.settings.payment_timeout_s,
+                                                with_status=True)
         except ServiceDown:
             raise unavailable("payments") from None
+        except ApiError as exc:
+            if exc.code != "amount_changed":
+                raise
+            raise ApiError(409, "amount_changed", exc.message,
+                           current_amount=money(exc.extra.get("current_amount_cents"))) from None
         finally:  # even a payment that timed out may have been taken
             self.cache.invalidate(req.billing_account_number, "gateway")
-        return 201, public_payment_result(result)
+        # payments answers a replayed key with 200 and the first answer: passed on as such.
+        return (200 if status == 200 else 201), public_payment_result(result)
 
     async def refuse_cards_unless_enabled(self, method_type: str) -> None:
         """The program setting (payments' /config) decides whether cards are taken at all."""
@@ -225,7 +277,7 @@ class UseCases:
 
     async def payment(self, payment_id: str) -> dict[str, Any]:
         try:
-            return public_payment(await self.up.call("payments", "GET", f"/payments/{payment_id}"))
+            return public_payment(await self.up.call("payments", "GET", upstream_path("payments", payment_id)))
         except ServiceDown:
             raise unavailable("payments") from None
 
@@ -237,7 +289,7 @@ class UseCases:
         if member_id:
             body["member_id"] = member_id
         try:
-            mandate = await self.up.call("payments", "POST", f"/accounts/{ban}/autopay", json=body,
+            mandate = await self.up.call("payments", "POST", upstream_path("accounts", ban, "autopay"), json=body,
                                          timeout_s=self.settings.payment_timeout_s)
         except ServiceDown:
             raise unavailable("payments") from None
@@ -249,7 +301,7 @@ class UseCases:
         """The same monthly mandate, drawn from another bank account from now on."""
         await self.refuse_cards_unless_enabled(method.type)
         try:
-            mandate = await self.up.call("payments", "PUT", f"/accounts/{ban}/autopay/method",
+            mandate = await self.up.call("payments", "PUT", upstream_path("accounts", ban, "autopay", "method"),
                                          json={"method": method.model_dump()},
                                          timeout_s=self.settings.payment_timeout_s)
         except ServiceDown:
@@ -262,13 +314,14 @@ class UseCases:
         """The authorization a recurring set-up asks the member to agree to, and its first
         draft date (payments' terms), for the page before the set-up is submitted."""
         try:
-            return await self.up.call("payments", "GET", f"/accounts/{ban}/autopay/terms")
+            return await self.up.call("payments", "GET", upstream_path("accounts", ban, "autopay", "terms"))
         except ServiceDown:
             raise unavailable("payments") from None
 
     async def cancel_autopay(self, ban: str) -> dict[str, Any]:
         try:
-            return public_cancellation(await self.up.call("payments", "DELETE", f"/accounts/{ban}/autopay"))
+            return public_cancellation(await self.up.call("payments", "DELETE",
+                                                          upstream_path("accounts", ban, "autopay")))
         except ServiceDown:
             raise unavailable("payments") from None
         finally:
@@ -299,21 +352,25 @@ class UseCases:
         await self.store.delete_session(tokens.hash_session_id(session_id))
 
     async def password_reset(self, username: str | None, email: str | None) -> None:
-        await self._identity("POST", "/password-resets", {
-            "username": username, "email": email,
-            "base_url": self.settings.public_url.rstrip("/") + "/reset-password"})
+        # identity builds the link from its own PUBLIC_URL setting, never from a request.
+        await self._identity("POST", "/password-resets", {"username": username, "email": email})
 
     async def username_reminder(self, email: str) -> None:
         await self._identity("POST", "/username-reminders", {"email": email})
 
-    async def confirm_reset(self, token: str, new_password: str) -> None:
-        await self._identity("POST", "/password-resets/confirm", {"token": token, "new_password": new_password})
+    async def confirm_reset(self, token: str, new_password: str, keep_session_id: str | None = None) -> None:
+        """Set the new password, then end every session of the member but this request's."""
+        done = await self._identity("POST", "/password-resets/confirm",
+                                    {"token": token, "new_password": new_password})
+        assert self.store is not None
+        keep = tokens.hash_session_id(keep_session_id) if keep_session_id else None
+        await self.store.end_member_sessions(done["member_id"], keep)
 
     async def member(self, member_id: str) -> dict[str, Any]:
-        return await self._identity("GET", f"/members/{member_id}")
+        return await self._identity("GET", upstream_path("members", member_id))
 
     async def update_contact(self, member_id: str, update: ContactUpdate) -> dict[str, Any]:
-        return await self._identity("PATCH", f"/members/{member_id}/contact",
+        return await self._identity("PATCH", upstream_path("members", member_id, "contact"),
                                     update.model_dump(exclude_none=True))
 
     async def me(self, member_id: str) -> dict[str, Any]:
@@ -332,7 +389,8 @@ class UseCases:
             for n in summary.pop("notices", []) + history.get("notices", []):
                 if n not in notices:
                     notices.append(n)
-            accounts.append({**summary, "payments": history["payments"], "methods": meth})
+            accounts.append({**summary, "payments": history["payments"], "methods": meth,
+                             "returned_payment": returned_payment(history["payments"])})
         return {"member_id": member_id, "username": profile.get("username"),
                 "first_name": profile.get("first_name"), "last_name": profile.get("last_name"),
                 "contact": profile.get("contact", {}), "accounts": accounts, "notices": notices}
