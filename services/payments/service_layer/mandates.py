@@ -185,6 +185,6 @@ async def change_autopay_method(deps: Deps, ban: str, body: Any, client_ip: str 
                                              method["last4"])
             await enqueue(conn, events.method_updated(method, "active", "autopay_method_changed"),
                           events.autopay_updated(current, method,
-                                                 schedule.next_draft_date(today, s.autopay_day)))
+                                                 schedule.next_draft_date(today, deps.settings.autopay_day)))
         mandate = await repo.active_mandate(conn, ban)
     return mandate_view(mandate, today, deps.settings.autopay_day)
