@@ -147,6 +147,13 @@ async def insert_notifications(conn: asyncpg.Connection, rows: Sequence[tuple]) 
     return len(result)
 
 
+async def hold_until(conn: asyncpg.Connection, source_event_id: uuid.UUID, at: datetime) -> None:
+    """A notification just recorded goes out no earlier than `at` (a scheduled message)."""
+    await conn.execute("""UPDATE notifications SET next_attempt_at = $2
+                          WHERE source_event_id = $1 AND status = 'pending' AND attempts = 0""",
+                       source_event_id, at)
+
+
 async def claim_due(conn: asyncpg.Connection, limit: int, lease_s: float) -> list[asyncpg.Record]:
     """Claim due notifications: rows locked by another replica are skipped, and the claimed
     ones are pushed out of reach for `lease_s` so no other replica picks them up while
