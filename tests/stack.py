@@ -219,6 +219,11 @@ async def stack(infra):
                          dsn_of=await _create_databases(infra, suffix), state_dir=state_dir,
                          ports=ports, captcha_enabled=False, app_env="test",
                          extra_env={"GATEWAY_COOKIE_SECURE": "false",
+                                    # every test's member comes from 127.0.0.1: per-address
+                                    # limits sized for one person would refuse the suite
+                                    # (their own tests run them with their own settings)
+                                    "IDENTITY_LOOKUP_IP_LIMIT": "100000",
+                                    "GATEWAY_SENSITIVE_RATE_LIMIT_PER_MINUTE": "100000",
                                     # every stack process traces, exporting every 200 ms
                                     "OTEL_EXPORTER_OTLP_ENDPOINT": traces.endpoint,
                                     "OTEL_BSP_SCHEDULE_DELAY": "200"})
