@@ -11,6 +11,7 @@ import signal
 from aiohttp import web
 
 from sandboxes.settings import SandboxSettings
+from shared.files import private_dir
 from shared.http import errors_middleware, json_response
 from shared.logging import configure_logging
 
@@ -43,7 +44,7 @@ def build_app(settings: SandboxSettings) -> web.Application:
 
 async def main() -> None:
     settings = SandboxSettings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     runner = web.AppRunner(build_app(settings), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()

@@ -3,7 +3,7 @@
 It polls the outbound folder (`SANDBOX_ACH_OUTBOUND_DIR`) for `*.ach` files, validates each
 as a bank would, and answers with a return file in `SANDBOX_ACH_RETURNS_DIR` (named
 `RETURNS_<original name>`), written whole (a `.part` file renamed) so a reader never sees
-half of it. `GET /bank/` lists the files processed (JSON).
+half of it, owner-only (0600, folders 0700) as it holds full account numbers. `GET /bank/` lists the files processed (JSON).
 
 Validation (any defect rejects the whole file; nothing is returned for it, and the listing
 shows the reason): every record 94 characters; records in order (1, then 5 / 6 / 8 batches,
@@ -42,6 +42,7 @@ import orjson
 from aiohttp import web
 
 from sandboxes.settings import SandboxSettings
+from shared.files import private_dir, write_private_atomic
 from shared.http import json_response
 
 log = logging.getLogger("sandboxes.bank")
@@ -265,11 +266,9 @@ class Bank:
                       returns=sum(1 for d in decided if d and d[0] == "return"),
                       nocs=sum(1 for d in decided if d and d[0] == "noc"), return_file=None)
         if text is not None:
-            self.returns.mkdir(parents=True, exist_ok=True)
+            private_dir(self.returns)
             out = self.returns / f"RETURNS_{name}"
-            part = out.with_name(out.name + ".part")
-            part.write_text(text, encoding="ascii")
-            part.replace(out)
+            write_private_atomic(out, text.encode("ascii"))
             report["return_file"] = out.name
         return report
 
@@ -287,8 +286,8 @@ class Bank:
             self.processed.append(report)
             new.append(report)
         if new and self.state_file:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            self.state_file.write_bytes(orjson.dumps(self.processed))
+            private_dir(self.state_file.parent)
+            write_private_atomic(self.state_file, orjson.dumps(self.processed))
         return new
 
 

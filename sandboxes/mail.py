@@ -2,8 +2,8 @@
 and pages to read them in a browser (`/mail/`) or as JSON (`/mail/api/messages`).
 
 Messages are kept in memory (newest first, up to `MAX_MESSAGES`) and written under
-`<data_dir>/mail/` as `<id>.eml` (the raw message) and `<id>.json` (the parsed summary), so
-a restart of the sandbox keeps them. The pages escape everything; a message's own HTML is
+`<data_dir>/mail/` as `<id>.eml` (the raw message) and `<id>.json` (the parsed summary),
+owner-only (0600 in a 0700 folder), so a restart of the sandbox keeps them. The pages escape everything; a message's own HTML is
 only shown inside a sandboxed frame whose content security policy forbids scripts.
 `MailCatcher` also runs standalone (tests: port 0, an ephemeral port).
 """
@@ -28,6 +28,7 @@ from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from sandboxes.settings import SandboxSettings
+from shared.files import private_dir, write_private
 from shared.http import json_response
 
 MAX_MESSAGES = 50_000
@@ -63,7 +64,7 @@ class MailStore:
         self.messages: deque[dict[str, Any]] = deque(maxlen=limit)
         self._by_id: dict[str, dict[str, Any]] = {}
         if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
+            private_dir(directory)
             self._load()
 
     def _load(self) -> None:
@@ -85,8 +86,8 @@ class MailStore:
         item = parse_message(raw, mail_from, rcpt_tos)
         self._remember(item)
         if self.directory is not None:
-            (self.directory / f"{item['id']}.eml").write_bytes(raw)
-            (self.directory / f"{item['id']}.json").write_bytes(orjson.dumps(item))
+            write_private(self.directory / f"{item['id']}.eml", raw)
+            write_private(self.directory / f"{item['id']}.json", orjson.dumps(item))
         return item
 
     def get(self, message_id: str) -> dict[str, Any] | None:

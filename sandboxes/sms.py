@@ -22,6 +22,7 @@ import orjson
 from aiohttp import web
 
 from sandboxes.settings import SandboxSettings
+from shared.files import open_private, private_dir
 from shared.http import ApiError, json_response, read_json
 
 INVALID_NUMBER = "+15005550001"
@@ -35,7 +36,7 @@ class SmsStore:
         self.by_key: dict[str, dict[str, Any]] = {}
         self.file = None
         if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
+            private_dir(directory)
             self.file = directory / "messages.jsonl"
             if self.file.exists():
                 for line in self.file.read_bytes().splitlines()[-limit:]:
@@ -55,7 +56,7 @@ class SmsStore:
                 "idempotency_key": idempotency_key}
         self._remember(item)
         if self.file is not None:
-            with self.file.open("ab") as f:
+            with open_private(self.file, "ab") as f:
                 f.write(orjson.dumps(item) + b"\n")
         return item
 

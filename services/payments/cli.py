@@ -6,6 +6,8 @@ progress; running one twice for the same date changes nothing the second time.
     python -m services.payments.cli settle --date YYYY-MM-DD      # effective date reached: settled
     python -m services.payments.cli returns --date YYYY-MM-DD     # read the bank's return files
     python -m services.payments.cli day --date YYYY-MM-DD         # all four, as the scheduler does
+    python -m services.payments.cli archive-verify                # the encrypted ACH archive
+                                                                  # matches every file recorded
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from shared import ops
 from shared.calendar import business_today
 from shared.db import create_pool, migrate
 
-JOBS = ("autopay", "ach-cutoff", "settle", "returns", "day")
+JOBS = ("autopay", "ach-cutoff", "settle", "returns", "day", "archive-verify")
 
 
 def say(message: str) -> None:
@@ -40,6 +42,8 @@ async def run(settings: Settings, job: str, day: date) -> dict:
             return await ach.run_cutoff(deps, day, say)
         if job == "settle":
             return await ach.run_settlement(deps, day, say)
+        if job == "archive-verify":
+            return await ach.verify_archive(deps, say)
         if job == "returns":
             result = await ach.run_returns(deps, day, say)
             return result
@@ -61,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = asyncio.run(run(Settings(), args.job, args.date or business_today()))
     rejected = result.get("rejected") if isinstance(result, dict) else None
-    return 2 if rejected else 0
+    problems = result.get("problems") if isinstance(result, dict) else None
+    return 2 if rejected or problems else 0
 
 
 if __name__ == "__main__":

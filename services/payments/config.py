@@ -39,6 +39,10 @@ class Settings(ServiceSettings):
     # ACH origination: our bank (ODFI) and the company identity in the NACHA file.
     ach_outbound_dir: Path = ROOT / ".state" / "run" / "ach" / "outbound"
     ach_returns_dir: Path = ROOT / ".state" / "run" / "ach" / "returns"
+    # Every file sent and every return file read, kept AES-GCM encrypted (default: an
+    # `archive` folder beside the outbound one).
+    ach_archive_dir: Path | None = None
+    ach_archive_key: str = "dev-only-payments-ach-archive-key"
     ach_odfi_routing: str = "011000015"
     ach_destination_name: str = "SANDBOX BANK"
     ach_company_name: str = "HEALTH CONNECTOR"
@@ -52,3 +56,7 @@ class Settings(ServiceSettings):
     # The daily jobs (autopay, cutoff, settlement, returns) run inside the service too.
     run_scheduler: bool = True
     scheduler_poll_s: float = 60.0
+
+    @property
+    def ach_archive(self) -> Path:
+        return Path(self.ach_archive_dir or Path(self.ach_outbound_dir).parent / "archive")

@@ -16,11 +16,13 @@ import asyncpg
 from prometheus_client import Counter
 
 from services.payments.adapters import ach_store, repository as repo
+from services.payments.adapters.ach_archive import ArchiveError
 from services.payments.domain import nacha, schedule
 from services.payments.domain.returns import (NOC_CODES, decide_return, parse_correction)
 from services.payments.service_layer import events
 from services.payments.service_layer.deps import Deps
 from shared.calendar import add_banking_days, is_banking_day
+from shared.files import open_private, private_dir
 from shared.outbox import enqueue, enqueue_many
 
 CUTOFF_LOCK = 7_105_002
@@ -51,8 +53,7 @@ async def run_cutoff(deps: Deps, day: date, progress: Progress = _quiet) -> dict
     if not is_banking_day(day):
         progress(f"{day}: not a banking day; pending debits wait for the next cutoff")
         return {"file": None, "entries": 0}
-    out_dir = Path(s.ach_outbound_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = private_dir(Path(s.ach_outbound_dir))
     async with deps.pool.acquire() as conn:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", CUTOFF_LOCK):
             progress("another cutoff run holds the lock; nothing done")
@@ -99,6 +100,11 @@ async def _cutoff(conn: asyncpg.Connection, deps: Deps, day: date, out_dir: Path
             await ach_store.drop_file(conn, file_id)
             progress(f"{day}: every debit was held out; no file")
             return {"file": None, "entries": 0, "held_out": len(held)}
+        try:
+            deps.archive.store_file(name, tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         await ach_store.close_file(conn, file_id, sha.hexdigest(), totals)
         os.replace(tmp, target)  # the bank sees the file only once it is whole
     totals["held_out"] = len(held)
@@ -111,10 +117,11 @@ async def _cutoff(conn: asyncpg.Connection, deps: Deps, day: date, out_dir: Path
 
 async def _write(conn: asyncpg.Connection, deps: Deps, origin: nacha.Origin, file_id: int,
                  count: int, tmp: Path, sha, progress: Progress) -> tuple[dict, list[tuple[Any, str]]]:
-    """Streams the file's entries (account numbers decrypted one at a time) into `tmp`; an
-    entry the format cannot carry is left out, and returned as (payment id, field)."""
+    """Streams the file's entries (account numbers decrypted one at a time) into `tmp`,
+    created owner-only as it holds full account numbers; an entry the format cannot carry
+    is left out, and returned as (payment id, field)."""
     held: list[tuple[Any, str]] = []
-    with tmp.open("w", encoding="ascii", newline="") as f:
+    with open_private(tmp, "w", encoding="ascii", newline="") as f:
         def write(text: str) -> None:
             f.write(text)
             sha.update(text.encode("ascii"))
@@ -179,8 +186,7 @@ async def run_returns(deps: Deps, day: date, progress: Progress = _quiet,
     """Reads every return file in the returns folder. Each file is one transaction: all of
     it applies, or (malformed, unknown trace number) none of it and it is recorded as
     rejected. A file read before (same SHA-256) is skipped."""
-    folder = Path(directory or deps.settings.ach_returns_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(Path(directory or deps.settings.ach_returns_dir))
     summary = {"files": 0, "returns": 0, "nocs": 0, "already_read": 0, "rejected": []}
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".part")):
         raw = path.read_bytes()
@@ -192,6 +198,8 @@ async def run_returns(deps: Deps, day: date, progress: Progress = _quiet,
             try:
                 async with conn.transaction():
                     counts = await _apply_file(conn, deps, day, path.name, sha, raw)
+                    if counts is not None:
+                        deps.archive.store(path.name, raw)
             except nacha.MalformedFile as exc:
                 await ach_store.record_rejected_file(conn, sha, path.name, str(exc))
                 summary["rejected"].append({"file": path.name, "error": str(exc)})
@@ -276,3 +284,25 @@ async def _apply_noc(conn: asyncpg.Connection, deps: Deps, p: asyncpg.Record, it
     m = await repo.correct_method(conn, p["method_id"], routing=fix.routing_number, ciphertext=blob,
                                   key_id=key_id, last4=last4, account_type=fix.account_type)
     await enqueue(conn, events.method_updated(m, "corrected", f"{item.code}: {NOC_CODES.get(item.code, 'corrected')}"))
+
+
+# ------------------------------------------------------------------ archive
+async def verify_archive(deps: Deps, progress: Progress = _quiet) -> dict:
+    """Reconciles the encrypted archive with the files recorded: every NACHA file sent and
+    every return file read decrypts to the SHA-256 recorded when it was written or read."""
+    archive = deps.archive
+    async with deps.pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT file_name, sha256 FROM ach_files WHERE sha256 <> ''
+               UNION ALL SELECT file_name, sha256 FROM ach_return_files ORDER BY 1""")
+    problems = []
+    for r in rows:
+        try:
+            ok = archive.sha256(r["file_name"]) == r["sha256"]
+        except ArchiveError as exc:
+            problems.append({"file": r["file_name"], "error": str(exc)})
+            continue
+        if not ok:
+            problems.append({"file": r["file_name"], "error": "SHA-256 differs from the one recorded"})
+    progress(f"archive: {len(rows)} files, {len(problems)} problems")
+    return {"files": len(rows), "problems": problems}

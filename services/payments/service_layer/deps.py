@@ -7,6 +7,7 @@ from typing import Callable
 
 import asyncpg
 
+from services.payments.adapters.ach_archive import AchArchive
 from services.payments.adapters.crypto import AccountCipher, Hasher
 from services.payments.adapters.processor import CardProcessor, HttpCardProcessor
 from services.payments.config import Settings
@@ -25,6 +26,10 @@ class Deps:
     hasher: Hasher
     processor: CardProcessor
     clock: Callable[[], datetime] = field(default=_now)
+
+    @property
+    def archive(self) -> AchArchive:
+        return AchArchive(self.settings.ach_archive, self.settings.ach_archive_key)
 
     def today(self) -> date:
         return self.clock().astimezone(NEW_YORK).date()
