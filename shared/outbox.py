@@ -36,6 +36,7 @@ from aiokafka.partitioner import murmur2
 from shared.contracts.envelope import (HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_EVENT_VERSION,
                                        Envelope)
 from shared.contracts.topics import topic_for
+from shared.kafka import PLAINTEXT, KafkaAuth
 from shared import business_metrics, metrics, tracing
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,12 @@ def partition_for(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
-    """The idempotent producer all publishing goes through."""
+def make_producer(bootstrap: str, client_id: str, auth: KafkaAuth = PLAINTEXT) -> AIOKafkaProducer:
+    """The idempotent producer all publishing goes through (as the process's Kafka user)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap, client_id=client_id, acks="all",
         enable_idempotence=True, linger_ms=5, max_batch_size=256 * 1024,
-        request_timeout_ms=30000)
+        request_timeout_ms=30000, **auth.client_options())
 
 
 class OutboxRelay:

@@ -63,8 +63,10 @@ class Service:
         self.migrations = migrations
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.kafka_auth = settings.kafka_auth()
         self.broker = KafkaBroker(settings.kafka_bootstrap, client_id=name,
-                                  enable_idempotence=True, acks="all")
+                                  enable_idempotence=True, acks="all",
+                                  security=self.kafka_auth.broker_security())
         # Every route but /healthz and /readyz answers only a caller with a token for this
         # service that the permission table lets use it.
         self.app = create_app(self.readiness, self.collect_metrics, name=name, auth=auth_middleware(
@@ -141,9 +143,10 @@ class Service:
         steps.done("migrations")
         # Every consumer group's dead-letter topic exists before its first poison message.
         await ensure_topics(s.kafka_bootstrap,
-                            extra={dlq_topic(spec.group_id): 1 for spec in self.consumers})
+                            extra={dlq_topic(spec.group_id): 1 for spec in self.consumers},
+                            auth=self.kafka_auth)
         steps.done("topics")
-        self.producer = make_producer(s.kafka_bootstrap, f"{self.name}-relay")
+        self.producer = make_producer(s.kafka_bootstrap, f"{self.name}-relay", self.kafka_auth)
         await self.producer.start()
         steps.done("producer")
         for hook in self.startup_hooks:
@@ -260,7 +263,7 @@ class Service:
         # The broker check opens a connection; cache a success for a few seconds.
         if time.monotonic() - self._kafka_ok_at < 5:
             checks["kafka"] = True
-        elif await kafka_reachable(self.settings.kafka_bootstrap):
+        elif await kafka_reachable(self.settings.kafka_bootstrap, self.kafka_auth):
             self._kafka_ok_at = time.monotonic()
             checks["kafka"] = True
         return checks

@@ -3,6 +3,8 @@
 `KAFKA_BOOTSTRAP`, `APP_ENV`, `PUBLIC_URL` and `SERVICE_KEYS` are read without a prefix
 because one host runs all services against one broker for one portal with one set of
 callers; everything else is `<SERVICE>_<FIELD>`.
+So are the Kafka credentials (`KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_MECHANISM`,
+`KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD`): each process is given its own user's.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.kafka import KafkaAuth, SaslMechanism, SecurityProtocol
 from shared.service_auth import CALLERS, TOKEN_LIFETIME_MAX_S
 
 PLACEHOLDER_PREFIX = "dev-only-"
@@ -28,6 +31,14 @@ class ServiceSettings(BaseSettings):
     app_env: Literal["development", "test", "production"] = Field(
         default="development", validation_alias="APP_ENV")
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP")
+    # PLAINTEXT (no credentials) by default; the secure profile and docker compose use
+    # SASL_PLAINTEXT with SCRAM-SHA-512 and a user per service.
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL")
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        default="SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str = Field(default="", validation_alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: str = Field(default="", validation_alias="KAFKA_SASL_PASSWORD", repr=False)
     # The portal's address as members reach it: every link in an email, an SMS or a reset
     # message is built from it, never from a request.
     public_url: str = Field(default="http://127.0.0.1:8080", validation_alias="PUBLIC_URL")
@@ -66,6 +77,10 @@ class ServiceSettings(BaseSettings):
                                                     validation_alias="SERVICE_KEYS")
     service_token_ttl_s: int = Field(default=60, ge=20, le=TOKEN_LIFETIME_MAX_S,
                                      validation_alias="SERVICE_TOKEN_TTL_S")
+
+    def kafka_auth(self) -> KafkaAuth:
+        return KafkaAuth(self.kafka_security_protocol, self.kafka_sasl_mechanism,
+                         self.kafka_sasl_username, self.kafka_sasl_password)
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> "ServiceSettings":

@@ -121,7 +121,8 @@ def _account_cache(settings: Settings, upstreams: Upstreams) -> tuple[AccountCac
     if cache.enabled:
         feed = ChangeFeed(settings.kafka_bootstrap, [BILLING_V1, PAYMENTS_V1],
                           on_change=lambda ban, topic: cache.invalidate(ban, topic),
-                          on_reset=cache.clear, max_lag=settings.change_feed_max_lag)
+                          on_reset=cache.clear, max_lag=settings.change_feed_max_lag,
+                          auth=settings.kafka_auth())
     return cache, feed
 
 

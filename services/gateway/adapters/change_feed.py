@@ -16,13 +16,17 @@ from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared.kafka import PLAINTEXT, KafkaAuth
+
 log = logging.getLogger(__name__)
 
 
 class ChangeFeed:
     def __init__(self, bootstrap: str, topics: Sequence[str], on_change: Callable[[str, str], None],
-                 on_reset: Callable[[], None], max_lag: int = 1000, retry_s: float = 2.0) -> None:
+                 on_reset: Callable[[], None], max_lag: int = 1000, retry_s: float = 2.0,
+                 auth: KafkaAuth = PLAINTEXT) -> None:
         self.bootstrap = bootstrap
+        self.auth = auth
         self.topics = tuple(topics)
         self.on_change = on_change
         self.on_reset = on_reset
@@ -59,7 +63,7 @@ class ChangeFeed:
                 *self.topics, bootstrap_servers=self.bootstrap, group_id=None,
                 enable_auto_commit=False, auto_offset_reset="latest", client_id="gateway-change-feed",
                 # A topic created after the gateway started is found within seconds.
-                metadata_max_age_ms=5_000, fetch_max_wait_ms=100)
+                metadata_max_age_ms=5_000, fetch_max_wait_ms=100, **self.auth.client_options())
             try:
                 await consumer.start()
                 await self._follow(consumer)
