@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from shared.contracts.enrollment import ENROLLMENT_CREATED
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import ENROLLMENT_V1
+from shared.kafka import PLAINTEXT, KafkaAuth
 
 SEED_NAMESPACE = uuid.UUID("5e3d7a1c-2b4f-4c6e-9a8d-0f1e2d3c4b5a")
 
@@ -80,8 +81,10 @@ def demo_enrollments(now: datetime | None = None) -> list[Envelope]:
     ]
 
 
-async def publish(bootstrap: str, events: list[Envelope]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def publish(bootstrap: str, events: list[Envelope], auth: KafkaAuth = PLAINTEXT) -> None:
+    """Publish enrollments on enrollment.v1, as the exchange does (as its Kafka user)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                **auth.client_options())
     await producer.start()
     try:
         futures = [await producer.send(ENROLLMENT_V1, e.to_bytes(), key=e.key.encode(),
@@ -92,8 +95,10 @@ async def publish(bootstrap: str, events: list[Envelope]) -> None:
 
 
 if __name__ == "__main__":
-    # python -m scripts.seed_demo: publish the demo enrollments to $KAFKA_BOOTSTRAP.
-    import os
+    # python -m scripts.seed_demo: publish the demo enrollments to $KAFKA_BOOTSTRAP (as
+    # $KAFKA_SASL_USERNAME when KAFKA_SECURITY_PROTOCOL says SASL).
+    from shared.settings import ServiceSettings
 
-    asyncio.run(publish(os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"), demo_enrollments()))
+    settings = ServiceSettings()
+    asyncio.run(publish(settings.kafka_bootstrap, demo_enrollments(), settings.kafka_auth()))
     print("demo enrollments published")

@@ -68,6 +68,8 @@ class StackConfig:
     captcha_enabled: bool = True
     app_env: str = "development"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Settings of one process only, over the rest: its own Kafka user and password, say.
+    process_env: dict[str, dict[str, str]] = field(default_factory=dict)
     # caller -> {key id: secret}; every process gets them as SERVICE_KEYS.
     service_keys: dict[str, dict[str, str]] = field(default_factory=generate_keys)
 
@@ -75,7 +77,8 @@ class StackConfig:
         """Tokens as `caller`, for whoever drives this stack (the launcher, the tests)."""
         return TokenSigner.from_keys(self.service_keys, caller)
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, process: str | None = None) -> dict[str, str]:
+        """Every process's settings, and `process`'s own ones when it is named."""
         p = self.ports
         ach_out = self.state_dir / "ach" / "outbound"
         ach_ret = self.state_dir / "ach" / "returns"
@@ -105,6 +108,7 @@ class StackConfig:
             env[f"{prefix}_HTTP_PORT"] = str(getattr(p, name))
             env[f"{prefix}_DATABASE_URL"] = self.dsn_of[name]
         env.update(self.extra_env)
+        env.update(self.process_env.get(process or "", {}))
         return env
 
 
@@ -138,11 +142,10 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for d in ("ach/outbound", "ach/returns", "sandbox"):
             (self.config.state_dir / d).mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.config.environment()}
         for name, module, _ in PROCESSES:
             if self.only and name not in self.only:
                 continue
-            self.start_one(name, module, env)
+            self.start_one(name, module, {**os.environ, **self.config.environment(name)})
 
     def start_one(self, name: str, module: str, env: dict[str, str]) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")
@@ -153,7 +156,7 @@ class Stack:
     def restart(self, name: str) -> None:
         module = dict((n, m) for n, m, _ in PROCESSES)[name]
         self.stop_one(name)
-        self.start_one(name, module, {**os.environ, **self.config.environment()})
+        self.start_one(name, module, {**os.environ, **self.config.environment(name)})
 
     async def wait_ready(self, timeout_s: float = 120.0, names: tuple[str, ...] | None = None) -> None:
         deadline = time.monotonic() + timeout_s

@@ -22,6 +22,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from shared.kafka import PLAINTEXT, KafkaAuth  # noqa: E402
+
 # The whole running system (`stack` fixture) for end-to-end and browser tests.
 pytest_plugins = ["tests.stack"]
 
@@ -30,6 +32,7 @@ pytest_plugins = ["tests.stack"]
 class Infra:
     kafka_bootstrap: str
     pg_admin_dsn: str  # a superuser DSN to the `postgres` database
+    kafka_auth: KafkaAuth = PLAINTEXT  # what tests publish enrollments and read topics as
 
     def dsn(self, database: str) -> str:
         return self.pg_admin_dsn.rsplit("/", 1)[0] + "/" + database

@@ -75,7 +75,7 @@ class RunningStack:
             first_name=member["first_name"], last_name=member["last_name"],
             date_of_birth=member["date_of_birth"], ssn=member["ssn"], email=member["email"],
             phone=member["phone"], language=language)
-        await publish(self.infra.kafka_bootstrap, [event])
+        await publish(self.infra.kafka_bootstrap, [event], self.infra.kafka_auth)
         if wait:
             account = await self.wait_for_account(member["household_id"], plan_type, timeout_s=60)
             member["billing_account_number"] = account["billing_account_number"]
@@ -134,11 +134,10 @@ class RunningStack:
     def run_cli(self, service: str, *args: str, timeout_s: float = 120) -> str:
         """Run `python -m services.<service>.cli ARGS` with the stack's settings, as an
         operator would; returns its output and fails the test on a non-zero exit."""
-        import os
         import subprocess
         import sys
 
-        env = {**os.environ, **self.stack.config.environment()}
+        env = {**os.environ, **self.stack.config.environment(service)}
         done = subprocess.run([sys.executable, "-m", f"services.{service}.cli", *args],
                               cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=timeout_s)
