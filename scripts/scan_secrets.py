@@ -6,7 +6,7 @@ What it knows:
   arrive; each test publishes its members there);
 - bank account numbers: every account number payments stored (its encrypted column, read
   back with payments' key) and every entry of every NACHA and return file found;
-- card numbers: any run of 13-19 digits that passes the Luhn check with a card brand's
+- card numbers: any run of 13-16 digits that passes the Luhn check with a card brand's
   prefix (payments keeps only the processor's tokens and the last four digits).
 
 Where it looks, and what is allowed there:
@@ -22,8 +22,9 @@ Where it looks, and what is allowed there:
 It prints what it scanned (counts) and every finding (where, what kind, the value masked to
 its last four digits) and exits 1 when there is any.
 
-Usage: python scripts/scan_secrets.py --kafka HOST:PORT --pg-admin-dsn DSN [--dir PATH ...]
-(`make test` passes its test servers and `.state/test`).
+Usage: python scripts/scan_secrets.py [--kafka HOST:PORT] [--pg-admin-dsn DSN] [--dir PATH ...]
+[--known FILE] (default: the test servers of TEST_KAFKA_BOOTSTRAP / TEST_PG_ADMIN_DSN and
+`.state/test`, where `make test` also keeps pytest's temporary folders).
 """
 from __future__ import annotations
 
@@ -52,8 +53,10 @@ SSN, ACCOUNT, CARD = "ssn", "bank account number", "card number"
 DIGIT_RUNS = re.compile(rb"(?<![0-9])(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{4,19})(?![0-9])")
 SKIP_COLUMNS = re.compile(r"(_ciphertext|_encrypted|_hash)$")
 TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb", "bytea")
-# Files read through their servers instead, and binary stores.
-SKIP_DIRS = {"pg", "data", "node_modules"}
+# Read through their servers instead: Kafka's log segments and PostgreSQL's data files
+# (of PostgreSQL's folder only its server log is read).
+SKIP_DIRS = {"data", "node_modules"}
+PG_DIR = "pg"
 MIN_ACCOUNT_DIGITS = 6  # shorter "account numbers" would match every amount and date
 
 
@@ -68,7 +71,8 @@ def luhn(number: str) -> bool:
 
 
 def looks_like_card(number: str) -> bool:
-    if not 13 <= len(number) <= 19 or not luhn(number):
+    # 13-16 digits: longer runs (message ids, 64-bit numbers) would pass Luhn one time in ten
+    if not 13 <= len(number) <= 16 or not luhn(number):
         return False
     two, four = int(number[:2]), int(number[:4])
     return (number[0] == "4" or 51 <= two <= 55 or 2221 <= four <= 2720 or two in (34, 37)
@@ -191,14 +195,15 @@ async def read_topics(bootstrap: str, auth: KafkaAuth) -> dict[str, list[Any]]:
     await admin.start()
     try:
         topics = sorted(t for t in await admin.list_topics() if not t.startswith("__"))
+        described = await admin.describe_topics(topics) if topics else []
     finally:
         await admin.close()
+    parts = [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest", **auth.client_options())
     await consumer.start()
     out: dict[str, list[Any]] = {t: [] for t in topics}
     try:
-        parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
         if not parts:
             return out
         consumer.assign(parts)
@@ -272,6 +277,9 @@ def walk_files(folders: Iterable[Path]) -> Iterable[Path]:
         if not folder.exists():
             continue
         for dirpath, dirnames, filenames in os.walk(folder):
+            if Path(dirpath).name == PG_DIR and (Path(dirpath) / "PG_VERSION").exists():
+                dirnames[:] = []
+                filenames = [f for f in filenames if f.endswith(".log")]
             dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
             for f in filenames:
                 yield Path(dirpath) / f
@@ -287,8 +295,11 @@ def check_private(scanner: Scanner, path: Path) -> None:
 
 
 async def scan(bootstrap: str, admin_dsn: str, folders: list[Path],
-               auth: KafkaAuth = PLAINTEXT) -> Report:
+               auth: KafkaAuth = PLAINTEXT, known: Iterable[tuple[str, str]] = ()) -> Report:
+    """Scan every database, topic and file; `known`: more (kind, value) pairs to look for."""
     scanner = Scanner()
+    for kind, value in known:
+        scanner.know(value, kind)
     topics = await read_topics(bootstrap, auth)
     await learn_from_enrollments(scanner, topics.get(ENROLLMENT_V1, []))
     databases = await database_names(admin_dsn)
@@ -345,8 +356,14 @@ def main(argv: list[str] | None = None) -> int:
         "TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55433/postgres"))
     parser.add_argument("--dir", action="append", type=Path, default=[],
                         help="a folder of logs and files to scan (repeatable)")
+    parser.add_argument("--known", type=Path, action="append", default=[],
+                        help='a file of more values to look for, one "ssn|account|card VALUE" a line')
     args = parser.parse_args(argv)
-    report = asyncio.run(scan(args.kafka, args.pg_admin_dsn, args.dir or [ROOT / ".state" / "test"]))
+    kinds = {"ssn": SSN, "account": ACCOUNT, "card": CARD}
+    known = [(kinds[k], v) for f in args.known for k, _, v in
+             (line.strip().partition(" ") for line in f.read_text().splitlines() if line.strip())]
+    report = asyncio.run(scan(args.kafka, args.pg_admin_dsn, args.dir or [ROOT / ".state" / "test"],
+                              known=known))
     print("\n".join(report.lines()), flush=True)
     return 1 if report.findings else 0
 

@@ -10,7 +10,14 @@ shift_by=${TEST_PORT_SHIFT:-0}
 export TEST_KAFKA_BOOTSTRAP=127.0.0.1:$((19092 + shift_by))
 export TEST_PG_ADMIN_DSN=postgresql://postgres@127.0.0.1:$((55433 + shift_by))/postgres
 mkdir -p artifacts
-$PY -m pytest "$@"
+# pytest's temporary folders (ACH files of the payments tests among them) stay under the
+# test state, where the secrets scan below looks.
+$PY -m pytest --basetemp=.state/test/pytest "$@"
 status=$?
+# Then no full SSN, account or card number anywhere it does not belong: every database,
+# topic, log, captured message and ACH file's permissions (SCAN_SECRETS=0 skips it).
+if [ "${SCAN_SECRETS:-1}" = "1" ]; then
+    $PY scripts/scan_secrets.py --dir .state/test || { [ $status -eq 0 ] && status=1; }
+fi
 $PY scripts/infra.py down --profile test
 exit $status
