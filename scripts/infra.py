@@ -10,10 +10,11 @@ none is installed). Two profiles keep `make run` and `make test` apart:
 - ``secure``: throw-away data under .state/secure, Kafka on 39092, PostgreSQL on 55435 (also
   shifted), with authentication and authorisation on both (see `SECURE PROFILE` below).
 
-Usage: ``python scripts/infra.py up|down|status|env [--profile run|test|secure] [--fresh]
-[--service NAME]``. Re-running ``up`` reuses servers that are already running; ``down``
+Usage: ``python scripts/infra.py up|down|status|env|kafka-setup [--profile run|test|secure]
+[--fresh] [--service NAME]``. Re-running ``up`` reuses servers that are already running; ``down``
 stops them cleanly; ``env --service payments`` prints one service's settings (its own
-credentials on the secure profile).
+credentials on the secure profile); ``kafka-setup`` creates the topics and ACLs on the
+brokers of the environment's settings (docker compose runs it once).
 
 SECURE PROFILE. Kafka listens SASL_PLAINTEXT with SCRAM-SHA-512 users, one per service
 (identity, billing, payments, notify, gateway), `exchange` (the enrollment feed) and `admin`
@@ -549,7 +550,7 @@ def env_lines(p: Profile) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["up", "down", "status", "env"])
+    parser.add_argument("action", choices=["up", "down", "status", "env", "kafka-setup"])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="run")
     parser.add_argument("--fresh", action="store_true", help="wipe the profile's data first")
     parser.add_argument("--service", choices=SERVICE_DATABASES,
@@ -571,6 +572,15 @@ def main() -> None:
     elif args.action == "status":
         print(f"kafka {'up' if port_open(p.kafka_port) else 'down'} {p.bootstrap}")
         print(f"postgres {'up' if port_open(p.pg_port) else 'down'} 127.0.0.1:{p.pg_port}")
+    elif args.action == "kafka-setup":
+        # docker compose's one-shot job: the registry's topics and every user's ACLs, as the
+        # administrator named by KAFKA_BOOTSTRAP / KAFKA_SASL_* in the environment.
+        from shared.settings import ServiceSettings
+
+        settings = ServiceSettings()
+        asyncio.run(create_topics(settings.kafka_bootstrap, settings.kafka_auth()))
+        count = asyncio.run(apply_kafka_acls(settings.kafka_bootstrap, settings.kafka_auth()))
+        log(f"topics and Kafka ACLs in place ({count} rules)")
     elif args.service:
         print("\n".join(f"{k}={v}" for k, v in service_env(p, args.service).items()))
     else:

@@ -250,3 +250,32 @@ async def test_a_service_user_is_refused_what_belongs_to_another_service(secure)
         await asyncpg.connect(f"postgresql://payments@127.0.0.1:{secure.pg_port}/payments")
     with pytest.raises(asyncpg.InvalidPasswordError):
         await asyncpg.connect(f"postgresql://postgres:guess@127.0.0.1:{secure.pg_port}/postgres")
+
+
+def test_docker_compose_gives_each_service_its_own_users():
+    """No Docker engine here: the compose file is checked by reading it."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("identity", "billing", "payments", "notify", "gateway"):
+        env = services[name]["environment"]
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT", name
+        assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", name
+        assert env["KAFKA_SASL_USERNAME"] == name, name
+        assert env["KAFKA_SASL_PASSWORD"].startswith(f"${{KAFKA_{name.upper()}_PASSWORD:-dev-only-")
+        urls = {k: v for k, v in env.items() if k.endswith("_DATABASE_URL")}
+        assert list(urls) == [f"{name.upper()}_DATABASE_URL"], name  # its own database only
+        assert urls[f"{name.upper()}_DATABASE_URL"].startswith(f"postgresql://{name}:${{"), name
+    assert services["seed"]["environment"]["KAFKA_SASL_USERNAME"] == "exchange"
+    setup = services["kafka-setup"]
+    assert setup["command"][-1] == "kafka-setup" and setup["environment"]["KAFKA_SASL_USERNAME"] == "admin"
+    pg = services["postgres"]["environment"]
+    assert pg["POSTGRES_HOST_AUTH_METHOD"] == "scram-sha-256"
+    assert all(f"{n.upper()}_DB_PASSWORD" in pg for n in ("identity", "billing", "payments", "notify", "gateway"))
+    start = (ROOT / "infra" / "kafka-start.sh").read_text()
+    assert "StandardAuthorizer" in start and "allow.everyone.if.no.acl.found=false" in start
+    kafka_env = services["kafka"]["environment"]
+    for user in infra_script.KAFKA_USERS:
+        assert f" {user} " in start.split("for user in", 1)[1].split(";", 1)[0] + " ", user
+        assert f"KAFKA_{user.upper()}_PASSWORD" in kafka_env, user
