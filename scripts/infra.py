@@ -314,6 +314,17 @@ async def kafka_metadata_ok(bootstrap: str, auth: Any = None) -> bool:
         await admin.close()
 
 
+def random_cluster_id() -> str:
+    """What `kafka-storage.sh random-uuid` prints (16 random bytes, URL-safe base64), without
+    starting a JVM for it; never one starting with '-', which a command line takes for a flag."""
+    import base64
+
+    while True:
+        cid = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 def kafka_up(p: Profile) -> None:
     pid_file = p.state / "kafka" / "kafka.pid"
     if pid_alive(pid_file) and asyncio.run(kafka_metadata_ok(p.bootstrap, p.kafka_auth())):
@@ -325,8 +336,7 @@ def kafka_up(p: Profile) -> None:
     props, log4j = write_kafka_config(p)
     cp = f"{KAFKA_LIBS}/*"
     if not (p.state / "kafka" / "data" / "meta.properties").exists():
-        cluster_id = subprocess.run(["java", "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
-                                    check=True, capture_output=True, text=True).stdout.strip()
+        cluster_id = random_cluster_id()
         users = []
         if p.secure:  # SCRAM users live in the cluster metadata, written at format time
             for user in KAFKA_USERS:

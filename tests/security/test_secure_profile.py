@@ -279,3 +279,27 @@ def test_docker_compose_gives_each_service_its_own_users():
     for user in infra_script.KAFKA_USERS:
         assert f" {user} " in start.split("for user in", 1)[1].split(";", 1)[0] + " ", user
         assert f"KAFKA_{user.upper()}_PASSWORD" in kafka_env, user
+
+
+def test_kafka_credentials_come_from_unprefixed_settings_and_never_print(monkeypatch):
+    from services.payments.config import Settings
+
+    assert Settings().kafka_auth().client_options() == {}  # PLAINTEXT, as before
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "payments")
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", "s3cret-pw")
+    settings = Settings()
+    auth = settings.kafka_auth()
+    assert auth.client_options() == {"security_protocol": "SASL_PLAINTEXT",
+                                     "sasl_mechanism": "SCRAM-SHA-512",
+                                     "sasl_plain_username": "payments",
+                                     "sasl_plain_password": "s3cret-pw"}
+    assert type(auth.broker_security()).__name__ == "SASLScram512"
+    assert "s3cret-pw" not in repr(auth) and "s3cret-pw" not in repr(settings)
+    monkeypatch.delenv("KAFKA_SASL_PASSWORD")
+    with pytest.raises(ValueError, match="SASL username and password"):
+        Settings().kafka_auth()
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", "dev-only-kafka-payments")
+    monkeypatch.setenv("APP_ENV", "production")
+    with pytest.raises(ValueError, match="kafka_sasl_password still has its development placeholder"):
+        Settings()
