@@ -11,7 +11,8 @@ What it knows:
 
 Where it looks, and what is allowed there:
 - every text, JSON and bytea column of every table of every database (columns it recognises
-  as ciphertext or keyed hashes, `*_ciphertext`, `*_encrypted`, `*_hash`, are skipped);
+  as ciphertext or keyed hashes, `[*_]ciphertext`, `*_encrypted`, `sealed` (sealed dead
+  letters), `*_hash`, are skipped);
 - every file under the given folders: logs, captured emails and SMS, the bank sandbox's
   files (PostgreSQL's and Kafka's own data files are read through the servers instead);
   NACHA and return files (`*.ach`) may hold account numbers but must be 0600 in a 0700
@@ -51,7 +52,7 @@ from shared.kafka import PLAINTEXT, KafkaAuth  # noqa: E402
 
 SSN, ACCOUNT, CARD = "ssn", "bank account number", "card number"
 DIGIT_RUNS = re.compile(rb"(?<![0-9])(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{4,19})(?![0-9])")
-SKIP_COLUMNS = re.compile(r"(_ciphertext|_encrypted|_hash)$")
+SKIP_COLUMNS = re.compile(r"(^|_)(ciphertext|encrypted|sealed|hash)$")
 TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb", "bytea")
 # Read through their servers instead: Kafka's log segments and PostgreSQL's data files
 # (of PostgreSQL's folder only its server log is read).

@@ -106,7 +106,8 @@ class StackConfig:
         }
         for name, prefix in ((n, pre) for n, _, pre in PROCESSES if n != "sandboxes"):
             env[f"{prefix}_HTTP_PORT"] = str(getattr(p, name))
-            env[f"{prefix}_DATABASE_URL"] = self.dsn_of[name]
+            if process in (None, name):  # a process is given its own database's URL only
+                env[f"{prefix}_DATABASE_URL"] = self.dsn_of[name]
         env.update(self.extra_env)
         env.update(self.process_env.get(process or "", {}))
         return env

@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts.topics import dlq_topic
+from shared.kafka import PLAINTEXT, KafkaAuth
 from shared.db import create_pool
 from shared.dead_letters import DeadLetterVault, original, redact_key, redact_record_value
 from shared.key_rotation import SealedColumn, remaining, rotate
@@ -63,11 +64,13 @@ async def outbox_status(dsn: str) -> dict[str, Any]:
     return {"backlog": row["backlog"], "oldest_age_s": float(row["age"] or 0), "jobs": jobs}
 
 
-async def group_lag(bootstrap: str, groups: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+async def group_lag(bootstrap: str, groups: dict[str, tuple[str, ...]],
+                    auth: KafkaAuth = PLAINTEXT) -> dict[str, Any]:
     """Per group: each partition's committed offset, end offset and lag; and the number of
     records on its dead-letter topic."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **auth.client_options())
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                              **auth.client_options())
     await admin.start()
     await reader.start()
     out: dict[str, Any] = {}
@@ -108,7 +111,7 @@ async def status(name: str) -> str:
     for job in box["jobs"]:
         lines.append(f"  job {job['job']}: last business date {job['last_business_date']}")
     groups = {spec.group_id: spec.topics for spec in (service.consumers if service else [])}
-    for group, info in (await group_lag(settings.kafka_bootstrap, groups)).items():
+    for group, info in (await group_lag(settings.kafka_bootstrap, groups, settings.kafka_auth())).items():
         lines.append(f"  group {group}: lag {info['lag']}, {info['dead_letters']} dead letter(s) on {dlq_topic(group)}")
         for p in info["partitions"]:
             lines.append(f"    {p['topic']}[{p['partition']}] committed {p['committed']} end {p['end']} lag {p['lag']}")

@@ -36,7 +36,9 @@ async def replay(settings, dead_letter_id: uuid.UUID) -> str | None:
             """DELETE FROM processed_events p USING dead_letters d
                WHERE d.dead_letter_id = $1 AND p.consumer_group = d.consumer_group
                  AND p.event_id = d.event_id AND p.dead_lettered""", dead_letter_id)
-        producer = make_producer(settings.kafka_bootstrap, "dead-letter-replay")
+        # With Kafka ACLs the original topic is another service's: an operator replays with
+        # the admin user's credentials (KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD).
+        producer = make_producer(settings.kafka_bootstrap, "dead-letter-replay", settings.kafka_auth())
         await producer.start()
         try:
             await producer.send_and_wait(record.topic, value=record.value, key=record.key,
