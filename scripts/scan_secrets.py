@@ -6,7 +6,8 @@ What it knows:
   arrive; each test publishes its members there);
 - bank account numbers: every account number payments stored (its encrypted column, read
   back with payments' key) and every entry of every NACHA and return file found;
-- card numbers: any run of 13-16 digits that passes the Luhn check with a card brand's
+- card numbers: the card sandbox's test numbers, and any run of 13-16 digits standing alone
+  (not inside a word, id or `PMT-` reference) that passes the Luhn check with a card brand's
   prefix (payments keeps only the processor's tokens and the last four digits).
 
 Where it looks, and what is allowed there:
@@ -20,7 +21,9 @@ Where it looks, and what is allowed there:
 - every record (value, key and headers) of every Kafka topic, dead-letter topics included;
   SSNs are allowed on `enrollment.v1` only.
 
-It prints what it scanned (counts) and every finding (where, what kind, the value masked to
+Values a test plants on purpose (to prove that what reads them redacts them) are listed with
+where they are planted in `--planted FILE` (`tests/security/planted_secrets.txt`); they are
+counted apart, never hidden. It prints what it scanned (counts) and every finding (where, what kind, the value masked to
 its last four digits) and exits 1 when there is any.
 
 Usage: python scripts/scan_secrets.py [--kafka HOST:PORT] [--pg-admin-dsn DSN] [--dir PATH ...]
@@ -47,16 +50,24 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from sandboxes.card import DECLINES  # noqa: E402
 from shared.contracts.topics import ENROLLMENT_V1  # noqa: E402
 from shared.kafka import PLAINTEXT, KafkaAuth  # noqa: E402
 
 SSN, ACCOUNT, CARD = "ssn", "bank account number", "card number"
+# The card processor sandbox's published test numbers (approved, then its declines).
+CARD_SANDBOX_NUMBERS = ("4242424242424242", "5555555555554444", "378282246310005",
+                        "6011111111111117", *DECLINES)
 DIGIT_RUNS = re.compile(rb"(?<![0-9])(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{4,19})(?![0-9])")
+# A card number stands alone: not part of a word, a hex id or a prefixed reference
+# (`PMT-4156...`, a Message-ID), which pass Luhn one time in ten.
+WORDISH = re.compile(rb"[0-9A-Za-z_-]")
 SKIP_COLUMNS = re.compile(r"(^|_)(ciphertext|encrypted|sealed|hash)$")
 TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb", "bytea")
 # Read through their servers instead: Kafka's log segments and PostgreSQL's data files
 # (of PostgreSQL's folder only its server log is read).
-SKIP_DIRS = {"data", "node_modules"}
+SKIP_DIRS = {"data", "node_modules",
+             "fuzz"}  # the fuzzer's own record of the requests it made up, not the system's
 PG_DIR = "pg"
 MIN_ACCOUNT_DIGITS = 6  # shorter "account numbers" would match every amount and date
 
@@ -98,11 +109,15 @@ class Finding:
 class Report:
     scanned: Counter = field(default_factory=Counter)
     findings: list[Finding] = field(default_factory=list)
+    planted: list[Finding] = field(default_factory=list)
     known: Counter = field(default_factory=Counter)
 
     def lines(self) -> list[str]:
         out = ["secrets scan: known values " + ", ".join(f"{v} {k}s" for k, v in sorted(self.known.items())),
                "secrets scan: scanned " + ", ".join(f"{v} {k}" for k, v in sorted(self.scanned.items()))]
+        if self.planted:
+            out.append(f"secrets scan: {len(self.planted)} values planted by tests where they "
+                       "planted them (listed in the planted file)")
         by_place = Counter(f.where.split(" ")[0] for f in self.findings)
         out.append(f"secrets scan: {len(self.findings)} findings"
                    + (" (" + ", ".join(f"{k}: {v}" for k, v in by_place.most_common()) + ")"
@@ -114,9 +129,12 @@ class Report:
 
 
 class Scanner:
-    def __init__(self) -> None:
+    def __init__(self, planted: Iterable[tuple[str, str]] = ()) -> None:
         self.kinds: dict[str, set[str]] = {}
         self.report = Report()
+        self.planted = [(where, value.replace("-", "")) for where, value in planted]
+        for number in CARD_SANDBOX_NUMBERS:
+            self.know(number, CARD)
 
     def know(self, value: str, kind: str) -> None:
         value = value.replace("-", "")
@@ -135,14 +153,18 @@ class Scanner:
         for m in DIGIT_RUNS.finditer(data):
             value = m.group().decode().replace("-", "")
             kinds = set(self.kinds.get(value, ()))
-            if looks_like_card(value):
+            start, end = m.span()
+            alone = not (start and WORDISH.match(data, start - 1)) and not WORDISH.match(data, end)
+            if alone and looks_like_card(value):
                 kinds.add(CARD)
             if not kinds or kinds & allowed:
                 continue
             for kind in sorted(kinds):
                 if (kind, value) not in seen:
                     seen.add((kind, value))
-                    self.report.findings.append(Finding(where, kind, value))
+                    planted = any(where.startswith(w) and value == v for w, v in self.planted)
+                    (self.report.planted if planted else self.report.findings).append(
+                        Finding(where, kind, value))
 
 
 # ------------------------------------------------------------------ what is known
@@ -296,9 +318,11 @@ def check_private(scanner: Scanner, path: Path) -> None:
 
 
 async def scan(bootstrap: str, admin_dsn: str, folders: list[Path],
-               auth: KafkaAuth = PLAINTEXT, known: Iterable[tuple[str, str]] = ()) -> Report:
-    """Scan every database, topic and file; `known`: more (kind, value) pairs to look for."""
-    scanner = Scanner()
+               auth: KafkaAuth = PLAINTEXT, known: Iterable[tuple[str, str]] = (),
+               planted: Iterable[tuple[str, str]] = ()) -> Report:
+    """Scan every database, topic and file; `known`: more (kind, value) pairs to look for;
+    `planted`: (where it starts with, value) pairs a test put there on purpose."""
+    scanner = Scanner(planted)
     for kind, value in known:
         scanner.know(value, kind)
     topics = await read_topics(bootstrap, auth)
@@ -359,12 +383,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="a folder of logs and files to scan (repeatable)")
     parser.add_argument("--known", type=Path, action="append", default=[],
                         help='a file of more values to look for, one "ssn|account|card VALUE" a line')
+    parser.add_argument("--planted", type=Path, action="append", default=[],
+                        help='values tests plant on purpose: "<where it starts with> | VALUE" a line')
     args = parser.parse_args(argv)
+    planted = [(w.strip(), v.strip()) for f in args.planted for w, _, v in
+               (line.partition("|") for line in f.read_text().splitlines()
+                if line.strip() and not line.startswith("#"))]
     kinds = {"ssn": SSN, "account": ACCOUNT, "card": CARD}
     known = [(kinds[k], v) for f in args.known for k, _, v in
              (line.strip().partition(" ") for line in f.read_text().splitlines() if line.strip())]
     report = asyncio.run(scan(args.kafka, args.pg_admin_dsn, args.dir or [ROOT / ".state" / "test"],
-                              known=known))
+                              known=known, planted=planted))
     print("\n".join(report.lines()), flush=True)
     return 1 if report.findings else 0
 

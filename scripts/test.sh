@@ -17,7 +17,8 @@ status=$?
 # Then no full SSN, account or card number anywhere it does not belong: every database,
 # topic, log, captured message and ACH file's permissions (SCAN_SECRETS=0 skips it).
 if [ "${SCAN_SECRETS:-1}" = "1" ]; then
-    $PY scripts/scan_secrets.py --dir .state/test || { [ $status -eq 0 ] && status=1; }
+    $PY scripts/scan_secrets.py --dir .state/test --planted tests/security/planted_secrets.txt \
+        || { [ $status -eq 0 ] && status=1; }
 fi
 $PY scripts/infra.py down --profile test
 exit $status

@@ -4,6 +4,7 @@ others can read; and finds nothing of the sort where none was planted."""
 from __future__ import annotations
 
 import os
+import shutil
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -52,7 +53,8 @@ async def test_the_scanner_finds_what_was_planted_and_nothing_else(infra, fresh_
         producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
         await producer.start()
         try:
-            await producer.send_and_wait(topic, f'{{"ssn": "{SSN_VALUE}"}}'.encode(), key=b"k")
+            await producer.send_and_wait(topic, f'{{"ssn": "{SSN_VALUE}", "ref": "PMT-{CARD_VALUE}"}}'.encode(),
+                                         key=b"k")
         finally:
             await producer.stop()
         (tmp_path / "logs" / "service.log").write_text(f"charge card {CARD_VALUE} declined\n")
@@ -76,9 +78,26 @@ async def test_the_scanner_finds_what_was_planted_and_nothing_else(infra, fresh_
         assert all(SSN_VALUE not in str(f) and CARD_VALUE not in str(f) for f in found.findings)
     finally:
         await conn.close()
+        shutil.rmtree(tmp_path / "logs")  # the suite's own final scan must not see them
+        loose_file = tmp_path / "RETURNS_OPEN.ach"
+        loose_file.unlink(missing_ok=True)
         admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
         await admin.start()
         try:
             await admin.delete_topics([topic])  # the suite's own final scan must not see it
         finally:
             await admin.close()
+
+
+def test_card_numbers_inside_ids_are_not_cards_and_planted_values_are_counted_apart():
+    from scripts.scan_secrets import Scanner
+
+    scanner = Scanner(planted=[("topic payments.v1", CARD_VALUE)])
+    scanner.check("msg f21d4e3735364141943ee28a37c37346, ref PMT-4156959155224380", "file a")
+    assert scanner.report.findings == []  # a hex id's digits and a payment reference
+    scanner.check(f'{{"reason": "card {CARD_VALUE}"}}', "topic payments.v1 (partition 1, offset 27)")
+    scanner.check(f"card {CARD_VALUE}", "topic billing.v1 (partition 0, offset 3)")
+    scanner.check("paid with 4242424242424242", "file b")  # the card sandbox's test number
+    assert [(f.where.split(" (")[0], f.kind) for f in scanner.report.findings] == [
+        ("topic billing.v1", CARD), ("file b", CARD)]
+    assert [f.where for f in scanner.report.planted] == ["topic payments.v1 (partition 1, offset 27)"]
