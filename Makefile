@@ -19,20 +19,23 @@ setup: python-deps kafka-jars portal-assets
 python-deps: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@echo "[setup] Python packages into $(VENV) (from PyPI; the first time takes a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install --progress-bar off -e '.[test]'
 	touch $@
 
 kafka-jars: .cache/kafka/.installed
 
 .cache/kafka/.installed: infra/pom.xml
-	mvn -q -B -f infra/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/.cache/kafka/libs -DincludeScope=runtime
+	@echo "[setup] Apache Kafka's jars from Maven Central into .cache/kafka (first time only)"
+	mvn -B -f infra/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/.cache/kafka/libs -DincludeScope=runtime
 	touch $@
 
 portal-assets: services/gateway/node_modules/.installed
 
 services/gateway/node_modules/.installed: services/gateway/package.json
+	@echo "[setup] the portal's front-end packages from npm (first time only)"
 	cd services/gateway && npm ci --no-audit --no-fund
 	touch $@
 

@@ -2,12 +2,23 @@
 
 Data is kept under .state/run between runs, so a second `make run` comes back with the
 same members, balances and payments.
+
+Settings in the environment win over the defaults (README, "Running it your way"):
+- `KAFKA_BOOTSTRAP`: use that Kafka instead of starting one (`KAFKA_PORT` moves ours);
+- `PG_ADMIN_DSN`: use that PostgreSQL (a superuser DSN; the five databases are created if
+  missing) instead of starting one (`PG_PORT` moves ours);
+- `<SERVICE>_HTTP_PORT`, `SANDBOX_HTTP_PORT`, `SANDBOX_SMTP_PORT`: the processes' ports;
+- `PUBLIC_URL`: the portal's address in every link (default: the gateway's own);
+- `GATEWAY_CAPTCHA_ENABLED`, and any other setting `scripts/stack.py` gives a process.
 """
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
+from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 
 import aiohttp
@@ -45,13 +56,14 @@ async def wait_for_accounts(billing_url: str, household_id: str, signer: TokenSi
     return []
 
 
-def banner(ports: Ports, accounts: list[dict]) -> str:
+def banner(ports: Ports, accounts: list[dict], public_url: str) -> str:
     bans = ", ".join(f"{a.get('plan_type', '?')}: {a.get('billing_account_number')}"
                      for a in accounts) or "(billing has not opened the accounts yet)"
     return f"""
 ==========================================================================
  Premium payment portal is running
    Portal (quick pay and member login): {ports.url('gateway')}/
+   Links in emails and texts go to:     {public_url}
    API docs:                            {ports.url('gateway')}/api/docs
    Mail catcher (emails sent):          {ports.url('sandboxes')}/mail/
 
@@ -69,13 +81,46 @@ def banner(ports: Ports, accounts: list[dict]) -> str:
 """
 
 
-async def serve(profile: infra.Profile) -> int:
-    await infra.create_topics(profile.bootstrap)
-    ports = Ports()
-    config = StackConfig(kafka_bootstrap=profile.bootstrap,
-                         dsn_of={name: profile.dsn(name) for name in DATABASES},
-                         state_dir=profile.state, ports=ports,
+def ports_from_environment(env: Mapping[str, str]) -> Ports:
+    """The default ports, each replaced by its `<SERVICE>_HTTP_PORT` (or the sandboxes'
+    `SANDBOX_HTTP_PORT`, `SANDBOX_SMTP_PORT`) when the environment sets one."""
+    names = {f.name: f"{f.name.upper()}_HTTP_PORT" for f in fields(Ports)}
+    names.update(sandboxes="SANDBOX_HTTP_PORT", smtp="SANDBOX_SMTP_PORT")
+    return Ports(**{name: int(env.get(var, getattr(Ports(), name))) for name, var in names.items()})
+
+
+def operator_settings(config: StackConfig, env: Mapping[str, str]) -> dict[str, str]:
+    """The settings the operator gave in the environment for what the stack would set
+    itself: they win (the interpreter's own variables excepted)."""
+    own = {"PYTHONPATH", "PYTHONUNBUFFERED", "KAFKA_BOOTSTRAP"}
+    return {k: env[k] for k in config.environment() if k in env and k not in own}
+
+
+async def create_databases(admin_dsn: str) -> dict[str, str]:
+    """An outside PostgreSQL: the stack's databases, created where missing."""
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+        for name in DATABASES:
+            if name not in existing:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return {name: admin_dsn.rsplit("/", 1)[0] + "/" + name for name in DATABASES}
+
+
+async def serve(profile: infra.Profile, bootstrap: str, admin_dsn: str | None) -> int:
+    await infra.create_topics(bootstrap)
+    env = os.environ
+    ports = ports_from_environment(env)
+    dsn_of = (await create_databases(admin_dsn) if admin_dsn
+              else {name: profile.dsn(name) for name in DATABASES})
+    config = StackConfig(kafka_bootstrap=bootstrap, dsn_of=dsn_of, state_dir=profile.state,
+                         ports=ports,
                          service_keys=kept_service_keys(profile.state / "service-keys.json"))
+    config.extra_env.update(operator_settings(config, env))
     stack = Stack(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -85,9 +130,9 @@ async def serve(profile: infra.Profile) -> int:
         print("[run] starting the sandboxes, identity, billing, payments, notify and the gateway...")
         stack.start()
         await stack.wait_ready(timeout_s=120)
-        await publish(profile.bootstrap, demo_enrollments())
+        await publish(bootstrap, demo_enrollments())
         accounts = await wait_for_accounts(ports.url("billing"), "HH-100001", config.signer())
-        print(banner(ports, accounts), flush=True)
+        print(banner(ports, accounts, config.environment()["PUBLIC_URL"]), flush=True)
         await stop.wait()
         return 0
     except Exception as exc:  # noqa: BLE001 - shown to the person who ran make run
@@ -96,11 +141,27 @@ async def serve(profile: infra.Profile) -> int:
     finally:
         print("[run] stopping...")
         stack.stop()
-        infra.kafka_down_and_pg_down(profile)
+        if admin_dsn is None:
+            infra.pg_down(profile)
+        if "KAFKA_BOOTSTRAP" not in os.environ:
+            infra.stop_pid(profile.state / "kafka" / "kafka.pid", "Kafka")
 
 
 def main() -> int:
-    return asyncio.run(serve(infra.up("run")))
+    profile = infra.PROFILES["run"]
+    profile.state.mkdir(parents=True, exist_ok=True)
+    admin_dsn = os.environ.get("PG_ADMIN_DSN")
+    if admin_dsn is None:
+        infra.pg_up(profile)
+    else:
+        print("[run] using the PostgreSQL of PG_ADMIN_DSN")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP")
+    if bootstrap is None:
+        infra.kafka_up(profile)
+        bootstrap = profile.bootstrap
+    else:
+        print(f"[run] using the Kafka of KAFKA_BOOTSTRAP ({bootstrap})")
+    return asyncio.run(serve(profile, bootstrap, admin_dsn))
 
 
 if __name__ == "__main__":
