@@ -28,7 +28,10 @@ def translated(fn: Handler) -> Handler:
         try:
             return await fn(request)
         except errors.Throttled as e:
-            raise ApiError(429, "throttled", "Too many attempts. Please wait and try again.",
+            minutes = max(1, -(-e.retry_after_s // 60))
+            raise ApiError(429, "throttled",
+                           f"Too many attempts. Please try again in {minutes} "
+                           f"minute{'s' if minutes > 1 else ''}.",
                            retry_after_s=e.retry_after_s) from None
         except errors.NotFound:
             raise ApiError(404, "not_found", NOT_FOUND_MESSAGE) from None
