@@ -15,6 +15,7 @@ from shared.http import error_response, json_response
 BAN_A = "7000000001"
 BAN_B = "7000000002"
 BAN_NOT_OPEN = "7000000009"  # identity knows it; billing has not opened it yet
+THROTTLED_ID = "3300999998"   # identity answers 429 for it, retry in 290 s
 SSN = "123456789"
 MEMBER = {"first_name": "Maria", "last_name": "Santos", "date_of_birth": "1984-03-15"}
 
@@ -62,6 +63,8 @@ def identity_app(state: Upstream) -> web.Application:
         if b["id_value"] == "3300999999":
             return error_response(409, "not_yet_payable", "Shopped less than 4 hours ago.",
                                   payable_at="2030-01-01T15:00:00+00:00")
+        if b["id_value"] == THROTTLED_ID:
+            return error_response(429, "throttled", "Too many attempts.", retry_after_s=290)
         ban = match(b)
         if ban is None:
             return error_response(404, "not_found", "We could not find a match.")

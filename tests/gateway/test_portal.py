@@ -98,6 +98,18 @@ async def test_a_form_without_its_csrf_token_is_refused_in_plain_words(gw):
     assert r.status == 403 and "This form has expired" in page and "Traceback" not in page
 
 
+async def test_too_many_tries_says_when_to_try_again_in_both_languages(gw):
+    csrf = await start(gw)
+    body = {**IDENTIFY, "id_type": "enrollment_id", "enrollment_id": fakes.THROTTLED_ID, "csrf_token": csrf}
+    r = await gw.post("/quick-pay", data=body)
+    page = await r.text()
+    assert r.status == 429
+    assert re.search(r"Too many tries\. Please try again in 5 minutes, after \d{1,2}:\d\d [AP]M ET\.", page), page
+    assert 'value="Maria' in page or 'value="maria' in page   # what was typed is kept
+    page = await (await gw.post("/quick-pay?lang=es", data=body)).text()
+    assert re.search(r"Inténtelo de nuevo en 5 minutos, después de las \d{1,2}:\d\d [ap]\. m\. ET\.", page), page
+
+
 async def test_spanish_portal(gw):
     page = await (await gw.get("/", headers={"Accept-Language": "es-US,es;q=0.9,en;q=0.5"})).text()
     assert '<html lang="es">' in page  # the browser's first choice, until the member picks

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from services.gateway import schemas as s
 from services.gateway.entrypoints import forms
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, redirect, render
+from services.gateway.entrypoints.portal import form, redirect, render, throttled_message
 from shared.http import ApiError
 
 NY = ZoneInfo("America/New_York")
@@ -43,6 +43,8 @@ async def post_register(request: web.Request) -> web.Response:
         key = {404: "reg.not_found", 409: "reg.taken" if exc.code == "username_taken" else "reg.already",
                429: "qp.throttled", 503: "error.unavailable"}.get(exc.status)
         errors = {"_form": key} if key else forms.api_errors(exc)
+        if exc.status == 429:
+            errors = {"_form": throttled_message(request, exc)}
         if exc.code == "username_taken":
             errors["username"] = "reg.taken"
         if exc.status == 409 and exc.code == "not_yet_payable":

@@ -3,9 +3,11 @@ switch, HTML error pages (never a stack trace) and the route table."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
@@ -17,6 +19,7 @@ from shared.http import ApiError
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANG_COOKIE = "gw_lang"
+NY = ZoneInfo("America/New_York")
 
 
 MONTHS = {"en": ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -34,6 +37,30 @@ def long_date(value: object, lang: str = "en") -> str:
     except (ValueError, IndexError):
         return text
     return f"{day} de {name} de {year}" if lang == "es" else f"{name} {day}, {year}"
+
+
+def clock_time(moment: datetime, lang: str = "en") -> str:
+    """A moment as members read it, in Eastern time: '8:05 PM ET' / '8:05 p. m. ET'."""
+    local = moment.astimezone(NY)
+    hour = local.hour % 12 or 12
+    if lang == "es":
+        half = "a. m." if local.hour < 12 else "p. m."
+    else:
+        half = "AM" if local.hour < 12 else "PM"
+    return f"{hour}:{local.minute:02d} {half} ET"
+
+
+def throttled_message(request: web.Request, exc: ApiError) -> str:
+    """'Too many tries' with when to try again: in how many minutes, and at what time ET."""
+    lang = language(request)
+    try:
+        wait_s = max(1, int(exc.extra.get("retry_after_s") or 60))
+    except (TypeError, ValueError):
+        wait_s = 60
+    minutes = -(-wait_s // 60)
+    at = datetime.now(timezone.utc) + timedelta(seconds=wait_s)
+    key = "qp.throttled_one_minute" if minutes == 1 else "qp.throttled_minutes"
+    return translate(lang, key, minutes=minutes, time=clock_time(at, lang))
 
 
 def jinja_env() -> jinja2.Environment:
@@ -96,6 +123,8 @@ async def html_errors_middleware(request: web.Request, handler):
                401: "error.login_again"}.get(exc.status, "error.generic")
         if exc.code == "csrf_failed":
             key = "error.csrf"
+        if exc.status == 429:
+            key = throttled_message(request, exc)   # already words: when to try again
         return render(request, "error.html", status=exc.status, message_key=key)
     except Exception:  # noqa: BLE001 - logged with its trace, shown without it
         log.exception("portal page failed", extra={"path": request.path})

@@ -16,7 +16,7 @@ from services.gateway import schemas as s
 from services.gateway.domain import tokens
 from services.gateway.entrypoints import forms
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, redirect, render
+from services.gateway.entrypoints.portal import form, redirect, render, throttled_message
 from shared.http import ApiError
 
 NY = ZoneInfo("America/New_York")
@@ -61,8 +61,9 @@ async def post_identify(request: web.Request) -> web.Response:
     try:
         found = await request.app["use_cases"].lookup(req, w.client_ip(request))
     except ApiError as exc:
+        problem = throttled_message(request, exc) if exc.status == 429 else lookup_problem(exc)
         return render(request, "quick_pay/identify.html", status=exc.status, values=values,
-                      errors={"_form": lookup_problem(exc)}, payable_at=payable_at(exc))
+                      errors={"_form": problem}, payable_at=payable_at(exc))
     response = redirect(request, "/quick-pay/contact")
     # The enrollment's email is not shown to a guest: whoever pays types their own.
     save_progress(request, response, {"token": found["lookup_token"], "ban": found["billing_account_number"],
