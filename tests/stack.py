@@ -8,6 +8,7 @@ disturbed. The CAPTCHA is off (the gateway setting meant for automated acceptanc
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 import uuid
@@ -109,7 +110,6 @@ class RunningStack:
     def run_cli(self, service: str, *args: str, timeout_s: float = 120) -> str:
         """Run `python -m services.<service>.cli ARGS` with the stack's settings, as an
         operator would; returns its output and fails the test on a non-zero exit."""
-        import os
         import subprocess
         import sys
 
