@@ -24,3 +24,11 @@ def format_cents(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     whole, frac = divmod(abs(cents), 100)
     return f"{sign}{whole}.{frac:02d}"
+
+
+def format_dollars(cents: int) -> str:
+    """How a person reads an amount: 123456 -> '$1,234.56' (never negative: the words around
+    it say whether it is owed or paid)."""
+    assert isinstance(cents, int) and not isinstance(cents, bool), "money is integer cents"
+    whole, frac = divmod(abs(cents), 100)
+    return f"${whole:,}.{frac:02d}"

@@ -132,8 +132,20 @@ def billing_app(state: Upstream) -> web.Application:
             {"invoice_id": "i-2", "kind": "monthly", "coverage_year": 2031, "coverage_month": 1,
              "amount_cents": 9_900, "paid_cents": 9_900, "due_date": "2030-12-23", "status": "paid"}]})
 
+    async def statement(request: web.Request) -> web.Response:
+        ban = request.match_info["ban"]
+        return json_response({
+            "account": {"billing_account_number": ban, "plan_type": "health"},
+            "month": request.match_info["month"], "opening_cents": 0,
+            "entries": [{"date": "2030-11-02", "kind": "invoice", "coverage_month": "2030-12",
+                         "amount_cents": 9_900},
+                        {"date": "2030-11-20", "kind": "payment", "coverage_month": "2030-12",
+                         "amount_cents": -5_850}],
+            "closing_cents": 4_050})
+
     app.router.add_get("/accounts/{ban}", account)
     app.router.add_get("/accounts/{ban}/invoices", invoices)
+    app.router.add_get("/accounts/{ban}/statements/{month}", statement)
     return app
 
 

@@ -146,13 +146,38 @@ async def test_member_portal_login_dashboard_and_autopay(gw_no_captcha, upstream
     page = await (await gw.post(f"/accounts/{fakes.BAN_A}/autopay/cancel", data={"csrf_token": csrf})).text()
     assert "Automatic payments are off" in page
     page = await (await gw.get(f"/accounts/{fakes.BAN_A}/history")).text()
-    assert "2030-12" in page and "2031-01" in page and "$99.00" in page
-    assert f"/accounts/{fakes.BAN_A}/statements/2030-11" in page
+    assert "December 2030" in page and "January 2031" in page and "$99.00" in page
+    assert f"/accounts/{fakes.BAN_A}/statements/2030-11" in page and "Statement for November 2030" in page
     assert (await gw.get(f"/accounts/{fakes.BAN_B}/history")).status == 403
     r = await gw.post("/logout", data={"csrf_token": csrf}, allow_redirects=False)
     assert r.status == 303
     r = await gw.get("/dashboard", allow_redirects=False)
     assert r.status == 303 and r.headers["Location"].startswith("/login")
+
+
+async def test_a_statement_is_a_printable_portal_page_and_a_letter_pdf(gw_no_captcha, upstream):
+    gw = gw_no_captcha
+    await login(gw, upstream)
+    r = await gw.get(f"/accounts/{fakes.BAN_A}/statements/2030-11")
+    page = await r.text()
+    assert r.status == 200 and "Health premium statement, November 2030" in page
+    assert 'href="/accounts/%s/history"' % fakes.BAN_A in page       # the way back
+    assert "usa-header" in page and "Health Connector Payments" in page   # the exchange's header
+    assert "November 2, 2030" in page and "December 2030" in page  # dates as people write them
+    assert "Payment received" in page and "$58.50" in page and "$-58.50" not in page
+    assert "$99.00" in page and "$40.50" in page and "-" + "$" not in page
+    pdf = await gw.get(f"/accounts/{fakes.BAN_A}/statements/2030-11", params={"format": "pdf"})
+    body = await pdf.read()
+    assert pdf.headers["Content-Type"] == "application/pdf" and body[:4] == b"%PDF"
+    # US Letter: 612 x 792 points.
+    assert re.search(rb"/MediaBox\s*\[\s*0(\.0+)?\s+0(\.0+)?\s+612(\.0+)?\s+792(\.0+)?\s*\]", body), body[:2000]
+    page = await (await gw.get(f"/accounts/{fakes.BAN_A}/statements/2030-11?lang=es")).text()
+    assert "Estado de cuenta de su plan de salud, noviembre de 2030" in page
+    assert "2 de noviembre de 2030" in page and "Pago recibido" in page and "Volver al historial" in page
+    for month in ("2030-13", "2030-00", "2030-1", "abcd-ef", "２０３０-11"):
+        r = await gw.get(f"/accounts/{fakes.BAN_A}/statements/{month}?lang=en")
+        page = await r.text()
+        assert r.status == 404 and "Page not found" in page and "try again in a few minutes" not in page, month
 
 
 async def login(gw, upstream) -> str:

@@ -4,6 +4,7 @@ details and notification preferences."""
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -11,9 +12,10 @@ from pydantic import ValidationError
 
 from services.gateway import schemas as s
 from services.gateway.domain import tokens
-from services.gateway.entrypoints import forms
+from services.gateway.entrypoints import forms, statements
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, redirect, render
+from services.gateway.entrypoints.portal import form, language, redirect, render
+from services.gateway.translations import translate
 from shared.http import ApiError
 
 
@@ -58,19 +60,29 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def statement(request: web.Request) -> web.Response:
+    """The month's statement: a printable page with the exchange's header and a way back, or
+    (?format=pdf) the same on US Letter. A month that is not a calendar month is a 404 page."""
     _, ban = await own_account(request)
     month = request.match_info["month"]
-    if len(month) != 7 or not month[:4].isdigit() or month[4] != "-" or not month[5:].isdigit():
+    if not (len(month) == 7 and month[4] == "-" and month[:4].isascii() and month[:4].isdigit()
+            and month[5:].isascii() and month[5:].isdigit() and 1 <= int(month[5:]) <= 12
+            and int(month[:4]) >= 2000):
         raise web.HTTPNotFound()
-    fmt = request.query.get("format", "html")
-    ctype, body = await request.app["use_cases"].statement(ban, month, fmt)
-    response = web.Response(body=body, headers={"Content-Type": ctype or "text/html"})
-    if fmt == "pdf":
-        response.headers["Content-Disposition"] = f'attachment; filename="statement-{ban}-{month}.pdf"'
-    # Billing's statement page is its own document: allow its styles, keep scripts out.
-    response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'self' 'unsafe-inline'; "
-                                                   "img-src 'self' data:; frame-ancestors 'none'")
-    return response
+    try:
+        data = await request.app["use_cases"].statement(ban, month)
+    except ApiError as exc:
+        if exc.status in (404, 422):
+            raise web.HTTPNotFound() from None
+        raise
+    lang = language(request)
+    t = partial(translate, lang)
+    view = statements.build(data, lang, t)
+    if request.query.get("format") == "pdf":
+        settings = request.app["settings"]
+        body = statements.render_pdf(view, t, settings.program_name, settings.help_phone)
+        return web.Response(body=body, content_type="application/pdf", headers={
+            "Content-Disposition": f'attachment; filename="statement-{ban}-{month}.pdf"'})
+    return render(request, "member/statement.html", st=view, ban=ban)
 
 
 async def pay_page(request: web.Request, status: int = 200, values: dict | None = None,

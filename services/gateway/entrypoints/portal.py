@@ -39,6 +39,19 @@ def long_date(value: object, lang: str = "en") -> str:
     return f"{day} de {name} de {year}" if lang == "es" else f"{name} {day}, {year}"
 
 
+def month_name(value: object, lang: str = "en") -> str:
+    """'2027-01' -> 'January 2027' / 'enero de 2027'; other text unchanged."""
+    text = str(value or "")
+    try:
+        year, month = int(text[:4]), int(text[5:7])
+        name = MONTHS.get(lang, MONTHS["en"])[month - 1]
+    except (ValueError, IndexError):
+        return text
+    if len(text) != 7 or text[4] != "-" or month < 1:
+        return text
+    return f"{name} de {year}" if lang == "es" else f"{name} {year}"
+
+
 def clock_time(moment: datetime, lang: str = "en") -> str:
     """A moment as members read it, in Eastern time: '8:05 PM ET' / '8:05 p. m. ET'."""
     local = moment.astimezone(NY)
@@ -69,6 +82,7 @@ def jinja_env() -> jinja2.Environment:
                              undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fid"] = lambda name: str(name).replace(".", "-").replace("_", "-")
     env.filters["long_date"] = long_date
+    env.filters["month_name"] = month_name
     return env
 
 
@@ -116,8 +130,10 @@ async def html_errors_middleware(request: web.Request, handler):
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        key = "error.not_found" if exc.status == 404 else "error.generic"
-        return render(request, "error.html", status=exc.status, message_key=key)
+        if exc.status == 404:
+            return render(request, "error.html", status=404, message_key="error.not_found",
+                          title_key="error.not_found_title")
+        return render(request, "error.html", status=exc.status, message_key="error.generic")
     except ApiError as exc:
         key = {403: "error.forbidden", 429: "error.throttled", 503: "error.unavailable",
                401: "error.login_again"}.get(exc.status, "error.generic")

@@ -155,14 +155,12 @@ class UseCases:
                     for i in data.get("invoices", [])]
         return {"invoices": invoices, "notices": []}
 
-    async def statement(self, ban: str, month: str, fmt: str) -> tuple[str, bytes]:
-        params = {"format": "pdf"} if fmt == "pdf" else None
+    async def statement(self, ban: str, month: str) -> dict[str, Any]:
+        """The month's statement figures (billing's ledger); 404 for a month billing refuses."""
         try:
-            _, ctype, body = await self.up.call("billing", "GET", f"/accounts/{ban}/statements/{month}",
-                                                params=params, raw=True)
+            return await self.up.call("billing", "GET", f"/accounts/{ban}/statements/{month}")
         except ServiceDown:
             raise unavailable("billing") from None
-        return ctype, body
 
     async def methods(self, ban: str) -> list[dict[str, Any]]:
         try:
