@@ -129,6 +129,8 @@ class Contact(Model):
     email: str = Field(max_length=254)
     email_confirmation: str = Field(max_length=254)
     phone: str = Field(max_length=20)
+    # The language the payer's messages are written in (the portal's, when they pay there).
+    language: Literal["en", "es"] | None = None
 
     _email = field_validator("email")(lambda v: rules.check_email(v))
     _phone = field_validator("phone")(lambda v: rules.check_phone(v))

@@ -104,7 +104,12 @@ def identity_app(state: Upstream) -> web.Application:
     app.router.add_post("/sessions", sessions)
     app.router.add_get("/members/{id}", member)
     app.router.add_patch("/members/{id}/contact", member)
+    async def reset_check(request: web.Request) -> web.Response:
+        return json_response({"state": {"used-token": "used", "old-token": "expired"}.get(
+            request["body"]["token"], "usable")})
+
     app.router.add_post("/password-resets", accepted)
+    app.router.add_post("/password-resets/check", reset_check)
     app.router.add_post("/username-reminders", accepted)
     return app
 

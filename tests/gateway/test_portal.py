@@ -110,6 +110,31 @@ async def test_too_many_tries_says_when_to_try_again_in_both_languages(gw):
     assert re.search(r"Inténtelo de nuevo en 5 minutos, después de las \d{1,2}:\d\d [ap]\. m\. ET\.", page), page
 
 
+async def test_a_used_or_expired_reset_link_says_so_before_the_form(gw):
+    page = await (await gw.get("/reset-password?token=used-token")).text()
+    assert "This link was already used" in page and 'name="new_password"' not in page
+    assert 'href="/forgot-password"' in page
+    page = await (await gw.get("/reset-password?token=old-token&lang=es")).text()
+    assert "Este enlace venció" in page and 'name="new_password"' not in page
+    page = await (await gw.get("/reset-password?token=fresh-token&lang=en")).text()
+    assert 'name="new_password"' in page and "already used" not in page
+    page = await (await gw.get("/reset-password")).text()
+    assert "not complete" in page and 'name="new_password"' not in page
+
+
+async def test_common_password_and_other_refusals_read_as_sentences(gw):
+    from services.gateway.entrypoints.forms import api_errors
+    from services.gateway.translations import translate
+    from shared.http import ApiError
+    exc = ApiError(422, "invalid_input", "Some fields are not valid.",
+                   {"new_password": "is too common: it appears in lists of breached passwords",
+                    "contact.email": "Enter an email address for the confirmation."})
+    errors = api_errors(exc)
+    assert translate("en", errors["new_password"]).startswith("This password is too common")
+    assert translate("es", errors["new_password"]).startswith("Esta contraseña es demasiado común")
+    assert translate("es", errors["email"]) != translate("en", errors["email"])
+
+
 async def test_spanish_portal(gw):
     page = await (await gw.get("/", headers={"Accept-Language": "es-US,es;q=0.9,en;q=0.5"})).text()
     assert '<html lang="es">' in page  # the browser's first choice, until the member picks
@@ -151,6 +176,8 @@ async def test_member_portal_login_dashboard_and_autopay(gw_no_captcha, upstream
     assert (await gw.get(f"/accounts/{fakes.BAN_B}/history")).status == 403
     r = await gw.post("/logout", data={"csrf_token": csrf}, allow_redirects=False)
     assert r.status == 303
+    page = await (await gw.get(r.headers["Location"])).text()
+    assert "You are logged out" in page
     r = await gw.get("/dashboard", allow_redirects=False)
     assert r.status == 303 and r.headers["Location"].startswith("/login")
 
@@ -217,6 +244,12 @@ async def test_contact_details_and_preferences(gw_no_captcha, upstream):
     sent = [body for svc, what, _, body in upstream.seen if what.startswith("PATCH")][-1]
     assert sent == {"email": "new@example.org", "phone": "6175550199", "language": "es",
                     "email_enabled": False, "sms_enabled": True}
+    # An emptied phone field removes the number (identity turns texts off with it).
+    r = await gw.post("/profile", data={"email": "new@example.org", "phone": "", "language": "es",
+                                        "csrf_token": csrf})
+    assert r.status == 200
+    sent = [body for svc, what, _, body in upstream.seen if what.startswith("PATCH")][-1]
+    assert "phone" in sent and sent["phone"] is None
 
 
 async def test_forgotten_password_and_username_pages_never_say_whether_an_account_exists(gw, upstream):

@@ -41,11 +41,11 @@ EXPECTED = {
                             {"en": ["April 30, 2027", "grace period"], "es": ["30 de abril de 2027"]}),
     "password_reset": ("Reset your Health Connector password", "Restablezca su contraseña",
                        {"en": ["https://portal.example.org/reset?token=tok{tag}", "November 23, 2026 at 3:05 PM ET"],
-                        "es": ["https://portal.example.org/reset?token=tok{tag}", "23 de noviembre de 2026 a las 15:05"]}),
+                        "es": ["https://portal.example.org/reset?token=tok{tag}", "23 de noviembre de 2026 a las 3:05 p. m. ET"]}),
     "username_reminder": ("Your Health Connector username", "Su nombre de usuario",
                           {"en": ["user{tag}"], "es": ["user{tag}"]}),
     "account_locked": ("account is locked", "está bloqueada",
-                       {"en": ["November 23, 2026 at 3:35 PM ET"], "es": ["a las 15:35"]}),
+                       {"en": ["November 23, 2026 at 3:35 PM ET"], "es": ["23 de noviembre de 2026 a las 3:35 p. m. ET"]}),
 }
 
 

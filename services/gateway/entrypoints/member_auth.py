@@ -118,7 +118,10 @@ async def post_forgot(request: web.Request) -> web.Response:
 
 
 async def reset_page(request: web.Request) -> web.Response:
-    return render(request, "member/reset.html", values={"token": request.query.get("token", "")})
+    """The new-password form, or (before any typing) why the link no longer works."""
+    token = request.query.get("token", "")
+    state = await request.app["use_cases"].reset_link_state(token) if token else "unknown"
+    return render(request, "member/reset.html", values={"token": token}, link_state=state)
 
 
 async def post_reset(request: web.Request) -> web.Response:

@@ -19,6 +19,12 @@ from services.gateway.translations import translate
 from shared.http import ApiError
 
 
+def member_language(request: web.Request, contact: dict[str, Any]) -> str:
+    """The language the member's messages are written in: their profile's, else the portal's."""
+    chosen = contact.get("language")
+    return chosen if chosen in ("en", "es") else language(request)
+
+
 async def need_member(request: web.Request) -> dict[str, Any]:
     member = await w.current_member(request)
     if member is None:
@@ -108,7 +114,7 @@ async def post_pay(request: web.Request) -> web.Response:
     profile = await use_cases.member(member["member_id"])
     contact = profile.get("contact", {})
     contact = {"email": contact.get("email", ""), "email_confirmation": contact.get("email", ""),
-               "phone": contact.get("phone") or "0000000000"}
+               "phone": contact.get("phone") or "0000000000", "language": member_language(request, contact)}
     try:
         req = s.PaymentRequest.model_validate(forms.payment_body(f, ban, contact))
     except ValidationError as exc:
@@ -129,7 +135,8 @@ async def post_autopay(request: web.Request) -> web.Response:
     profile = await use_cases.member(member["member_id"])
     c = profile.get("contact", {})
     body = {"method": forms.method_body(f), "contact": {
-        "email": c.get("email", ""), "email_confirmation": c.get("email", ""), "phone": c.get("phone") or "0000000000"}}
+        "email": c.get("email", ""), "email_confirmation": c.get("email", ""), "phone": c.get("phone") or "0000000000",
+        "language": member_language(request, c)}}
     try:
         req = s.AutopayRequest.model_validate(body)
     except ValidationError as exc:

@@ -149,7 +149,7 @@ async def html_errors_middleware(request: web.Request, handler):
 
 async def home(request: web.Request) -> web.Response:
     await w.current_member(request)
-    return render(request, "home.html")
+    return render(request, "home.html", logged_out=request.query.get("logged_out") == "1")
 
 
 def install(app: web.Application) -> None:

@@ -16,7 +16,7 @@ from services.gateway import schemas as s
 from services.gateway.domain import tokens
 from services.gateway.entrypoints import forms
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, redirect, render, throttled_message
+from services.gateway.entrypoints.portal import form, language, redirect, render, throttled_message
 from shared.http import ApiError
 
 NY = ZoneInfo("America/New_York")
@@ -100,7 +100,9 @@ async def post_contact(request: web.Request) -> web.Response:
     except ValidationError as exc:
         return render(request, "quick_pay/contact.html", status=422, values=forms.kept(f),
                       errors=forms.model_errors(exc))
-    state["contact"] = contact.model_dump()
+    # The receipt and the settlement or return messages come in the language of the portal
+    # the guest paid in.
+    state["contact"] = {**contact.model_dump(), "language": language(request)}
     response = redirect(request, "/quick-pay/billing")
     save_progress(request, response, state)
     return response

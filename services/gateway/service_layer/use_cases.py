@@ -266,6 +266,14 @@ class UseCases:
     async def username_reminder(self, email: str) -> None:
         await self._identity("POST", "/username-reminders", {"email": email})
 
+    async def reset_link_state(self, token: str) -> str:
+        """'usable', 'used', 'expired' or 'unknown'; 'usable' when identity cannot say (the
+        form then answers as before)."""
+        try:
+            return (await self._identity("POST", "/password-resets/check", {"token": token})).get("state", "usable")
+        except ApiError:
+            return "usable"
+
     async def confirm_reset(self, token: str, new_password: str) -> None:
         await self._identity("POST", "/password-resets/confirm", {"token": token, "new_password": new_password})
 
@@ -273,8 +281,10 @@ class UseCases:
         return await self._identity("GET", f"/members/{member_id}")
 
     async def update_contact(self, member_id: str, update: ContactUpdate) -> dict[str, Any]:
-        return await self._identity("PATCH", f"/members/{member_id}/contact",
-                                    update.model_dump(exclude_none=True))
+        body = update.model_dump(exclude_none=True)
+        if "phone" in update.model_fields_set and update.phone is None:
+            body["phone"] = None   # given empty: the member removed their number
+        return await self._identity("PATCH", f"/members/{member_id}/contact", body)
 
     async def me(self, member_id: str) -> dict[str, Any]:
         """Everything the dashboard shows, every account's calls in parallel."""

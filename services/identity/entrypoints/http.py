@@ -115,6 +115,14 @@ async def post_password_reset_confirm(request: web.Request) -> web.Response:
     return json_response(await accounts.confirm_password_reset(pool, deps, token, password))
 
 
+@routes.post("/password-resets/check")
+@translated
+async def post_password_reset_check(request: web.Request) -> web.Response:
+    pool, deps = _ctx(request)
+    token = schemas.reset_check(await read_json(request))
+    return json_response({"state": await accounts.password_reset_state(pool, deps, token)})
+
+
 @routes.post("/username-reminders")
 @translated
 async def post_username_reminder(request: web.Request) -> web.Response:
