@@ -11,14 +11,14 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import check_page, choose
-from tests.browser.test_portal import dob, fill_bank, register_by_api
+from tests.browser.test_portal import dob, fill_bank, register_by_api, wait_for_mail
 
 pytestmark = pytest.mark.browser
 PHONES = [(375, 667, "en"), (375, 667, "es"), (320, 568, "en"), (1280, 900, "es")]
 WORDS = {"en": {"not_found": "Page not found", "statement": "Health premium statement",
-                "back": "Back to payment history", "paid": "Payment received"},
+                "back": "Back to payment history", "receipt": "We received your payment of $10.00"},
          "es": {"not_found": "Página no encontrada", "statement": "Estado de cuenta de su plan de salud",
-                "back": "Volver al historial", "paid": "Pago recibido"}}
+                "back": "Volver al historial", "receipt": "Recibimos su pago de $10.00"}}
 
 
 async def no_sideways_scroll(page: Page, name: str) -> None:
@@ -92,6 +92,10 @@ async def test_every_page_reflows_on_a_phone(phone, stack):
     await page.click("#submit-payment")
     await expect(page.locator("#confirmation-number")).to_be_visible()
     await no_sideways_scroll(page, "quick-pay-confirmation")
+    # The receipt is written in the language the guest paid in (the enrollment said English).
+    number = (await page.locator("#confirmation-number").inner_text()).strip()
+    receipt = await wait_for_mail(stack, member["email"], number)
+    assert receipt["subject"].startswith(WORDS[page.lang]["receipt"]), receipt["subject"]
 
     # Pages anyone can open.
     for path, name in (("/login", "login"), ("/register", "register"),
