@@ -12,7 +12,7 @@ from shared.calendar import add_banking_days, business_today, is_banking_day, ne
 from shared.contracts.envelope import Envelope, uuid7
 from shared.contracts.topics import TOPICS, dlq_topic, topic_for
 from shared.logging import JsonFormatter, log_context, redact
-from shared.money import InvalidAmount, format_cents, parse_amount
+from shared.money import InvalidAmount, format_cents, format_dollars, parse_amount
 
 
 @pytest.mark.parametrize("text,cents", [("0.01", 1), ("1", 100), ("123.4", 12340),
@@ -33,6 +33,13 @@ def test_cents_format_as_decimal_strings():
         ["0.00", "0.05", "1.00", "123.45", "-2.50"]
     with pytest.raises(AssertionError):
         format_cents(1.5)  # money is never a float
+
+
+def test_dollars_read_as_people_write_them():
+    assert [format_dollars(c) for c in (0, 5, 5850, -5850, 123456789)] == \
+        ["$0.00", "$0.05", "$58.50", "$58.50", "$1,234,567.89"]
+    with pytest.raises(AssertionError):
+        format_dollars(58.5)
 
 
 def test_banking_days_skip_weekends_and_federal_reserve_holidays():
