@@ -1,8 +1,10 @@
 """Every page reflows on a phone (WCAG 2.1 1.4.10): at 375 x 667 and at 320 x 568 CSS px,
-in English and Spanish (and on a desktop in Spanish), the home page, each quick-pay step to the confirmation, login,
-registration, forgotten password, reset, the dashboard, history, a statement, payment methods,
-autopay, profile, member payment and the 404 page scroll only up and down
-(document.documentElement.scrollWidth <= innerWidth), and each still passes axe-core."""
+in English and Spanish (and on a desktop in Spanish), the home page, each quick-pay step to
+the confirmation, login, registration, forgotten password, reset, the dashboard, history, a
+statement, payment methods, autopay, profile, member payment and the 404 page scroll only up
+and down (document.documentElement.scrollWidth <= innerWidth), and each still passes
+axe-core. The statement, its PDF, the 404 page and the guest's receipt are checked in the
+visit's language."""
 from __future__ import annotations
 
 import re
