@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
 import os
 import socket
@@ -48,6 +49,8 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
+
+from shared.service_auth import TokenSigner, generate_keys  # noqa: E402
 
 BENCH_KAFKA = "127.0.0.1:29092"
 BENCH_PG = "postgresql://postgres@127.0.0.1:55434/postgres"
@@ -211,6 +214,9 @@ async def drop_dbs(names: list[str]) -> None:
 
 
 BENCH_SECRET = "dev-only-bench-gateway-secret"
+# The run's service keys: every process gets them; the cache counters are read from the
+# gateway's /metrics as the metrics scraper.
+SERVICE_KEYS = generate_keys()
 
 
 async def start_real_stack(suffix: str, cleanup: list, accounts: int) -> dict[str, list[tuple[str, dict]]]:
@@ -225,7 +231,7 @@ async def start_real_stack(suffix: str, cleanup: list, accounts: int) -> dict[st
     cleanup.append(lambda: drop_dbs(list(names.values())))
     config = StackConfig(kafka_bootstrap=BENCH_KAFKA, dsn_of={s: dsns[n] for s, n in names.items()},
                          state_dir=ROOT / ".state" / "bench" / f"gw-{suffix}", ports=Ports.offset(20_000),
-                         captcha_enabled=False, app_env="test",
+                         captcha_enabled=False, app_env="test", service_keys=SERVICE_KEYS,
                          extra_env={"GATEWAY_COOKIE_SECURE": "false", "GATEWAY_RATE_LIMIT_PER_MINUTE": "100000000",
                                     "GATEWAY_SECRET_KEY": BENCH_SECRET, "LOG_LEVEL": "WARNING"})
     stack = Stack(config)
@@ -287,7 +293,7 @@ async def start_fake_upstreams(suffix: str, cleanup: list, workers: int = 1):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GATEWAY_HTTP_PORT": str(gw_port),
            "GATEWAY_DATABASE_URL": dsn, "GATEWAY_SECRET_KEY": secret, "GATEWAY_LOG_LEVEL": "WARNING",
            "GATEWAY_RATE_LIMIT_PER_MINUTE": "100000000", "GATEWAY_WORKERS": str(workers),
-           "GATEWAY_ACCOUNT_CACHE_TTL_S": "0",
+           "GATEWAY_ACCOUNT_CACHE_TTL_S": "0", "SERVICE_KEYS": json.dumps(SERVICE_KEYS),
            **{f"GATEWAY_{s}_URL": f"http://127.0.0.1:{up_port}" for s in ("IDENTITY", "BILLING", "PAYMENTS", "NOTIFY")}}
     gateway = subprocess.Popen([sys.executable, "-m", "services.gateway"], cwd=ROOT, env=env)
     cleanup.append(lambda: asyncio.to_thread(_stop, gateway))
@@ -315,8 +321,9 @@ def _stop(proc: subprocess.Popen) -> None:
 
 async def cache_reads(gateway_url: str) -> dict[str, float]:
     """The gateway's account cache counters (hit, miss, shared, bypass) from its /metrics."""
+    scraper = TokenSigner.from_keys(SERVICE_KEYS, "metrics")
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{gateway_url}/metrics") as r:
+        async with http.get(f"{gateway_url}/metrics", headers=scraper.headers("gateway")) as r:
             text = await r.text()
     counts: dict[str, float] = {}
     for line in text.splitlines():

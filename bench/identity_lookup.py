@@ -4,8 +4,8 @@ Seeds N members (each with a Health and a Dental enrollment and billing account)
 database of its own on the bench PostgreSQL (COPY), starts the identity service as its own
 process(es) (`python -m services.identity`, consumers off), and drives `POST /lookups` with
 an aiohttp client at a fixed concurrency for a bounded time: a mix of the three ID types and
-both plan types, each from a different client address (as the gateway forwards them), all
-expected to answer 200. Each round also measures `GET /healthz` on the same processes with
+both plan types, each from a different client address (as the gateway forwards them, with
+the gateway's service token: keys of the run's own), all expected to answer 200. Each round also measures `GET /healthz` on the same processes with
 the same client: the ceiling of this HTTP stack on this machine, so the ratio shows what the
 lookup itself costs. The client, the service and PostgreSQL share the machine's 2 cores.
 
@@ -48,6 +48,7 @@ from services.identity.app import MIGRATIONS  # noqa: E402
 from services.identity.config import Settings  # noqa: E402
 from services.identity.domain.values import normalize_name  # noqa: E402
 from services.identity.service_layer.deps import Deps  # noqa: E402
+from shared.service_auth import TokenSigner, generate_keys  # noqa: E402
 
 FIRST = ["Maria", "James", "Ana", "John", "Linh", "Fatima", "Carlos", "Mei", "Olga", "Kwame",
          "Aisha", "Pedro", "Sofia", "Liam", "Noah", "Emma", "Ava", "Mateo", "Chloe", "Ivan"]
@@ -115,6 +116,11 @@ async def seeded_members(dsn: str) -> int:
 
 
 JSON = {"Content-Type": "application/json"}
+# The run's service keys: the load speaks as the gateway (whose client_ip counts), the
+# histogram is read as the metrics scraper.
+KEYS = generate_keys()
+AS_GATEWAY = TokenSigner.from_keys(KEYS, "gateway").client_middleware("identity")
+AS_SCRAPER = TokenSigner.from_keys(KEYS, "metrics").client_middleware("identity")
 
 
 def lookup_bytes(members: int) -> bytes:
@@ -143,7 +149,7 @@ async def drive(urls: list[str], kind: str, members: int, concurrency: int,
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     connector = aiohttp.TCPConnector(limit=concurrency * 2)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, middlewares=(AS_GATEWAY,)) as session:
         deadline = time.perf_counter() + duration_s
 
         async def worker(k: int) -> None:
@@ -169,7 +175,7 @@ async def drive(urls: list[str], kind: str, members: int, concurrency: int,
 async def server_histogram(urls: list[str], route: str) -> dict[float, float]:
     """Cumulative bucket counts of the service's own request-latency histogram (all replicas)."""
     buckets: dict[float, float] = {}
-    async with aiohttp.ClientSession() as s:
+    async with aiohttp.ClientSession(middlewares=(AS_SCRAPER,)) as s:
         for url in urls:
             async with s.get(f"{url}/metrics") as r:
                 text = await r.text()
@@ -206,7 +212,7 @@ async def drive_open(urls: list[str], members: int, rate: float,
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     connector = aiohttp.TCPConnector(limit=1024)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, middlewares=(AS_GATEWAY,)) as session:
         async def one(k: int, scheduled: float) -> None:
             try:
                 async with session.post(f"{urls[k % len(urls)]}/lookups", data=lookup_bytes(members), headers=JSON) as resp:
@@ -261,7 +267,8 @@ def start_service(dsn: str, bootstrap: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "APP_ENV": "development",
            "KAFKA_BOOTSTRAP": bootstrap, "IDENTITY_DATABASE_URL": dsn,
            "IDENTITY_HTTP_PORT": str(port), "IDENTITY_RUN_CONSUMERS": "false",
-           "IDENTITY_DB_POOL_MAX": "20", "IDENTITY_LOG_LEVEL": "WARNING"}
+           "IDENTITY_DB_POOL_MAX": "20", "IDENTITY_LOG_LEVEL": "WARNING",
+           "SERVICE_KEYS": orjson.dumps(KEYS).decode()}
     return subprocess.Popen([sys.executable, "-m", "services.identity"], cwd=ROOT, env=env)
 
 

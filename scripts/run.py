@@ -17,23 +17,26 @@ sys.path.insert(0, str(ROOT))
 
 from scripts import infra  # noqa: E402
 from scripts.seed_demo import demo_enrollments, publish  # noqa: E402
-from scripts.stack import DATABASES, Ports, Stack, StackConfig  # noqa: E402
+from scripts.stack import DATABASES, Ports, Stack, StackConfig, kept_service_keys  # noqa: E402
+from shared.service_auth import TokenSigner  # noqa: E402
 
 
-async def billing_accounts(billing_url: str, household_id: str) -> list[dict]:
+async def billing_accounts(billing_url: str, household_id: str, signer: TokenSigner) -> list[dict]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
-        async with http.get(f"{billing_url}/accounts", params={"household_id": household_id}) as r:
+        async with http.get(f"{billing_url}/accounts", params={"household_id": household_id},
+                            headers=signer.headers("billing")) as r:
             if r.status != 200:
                 return []
             return (await r.json()).get("accounts", [])
 
 
-async def wait_for_accounts(billing_url: str, household_id: str, timeout_s: float = 30) -> list[dict]:
+async def wait_for_accounts(billing_url: str, household_id: str, signer: TokenSigner,
+                            timeout_s: float = 30) -> list[dict]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while loop.time() < deadline:
         try:
-            accounts = await billing_accounts(billing_url, household_id)
+            accounts = await billing_accounts(billing_url, household_id, signer)
         except (aiohttp.ClientError, asyncio.TimeoutError):
             accounts = []
         if accounts:
@@ -71,7 +74,8 @@ async def serve(profile: infra.Profile) -> int:
     ports = Ports()
     config = StackConfig(kafka_bootstrap=profile.bootstrap,
                          dsn_of={name: profile.dsn(name) for name in DATABASES},
-                         state_dir=profile.state, ports=ports)
+                         state_dir=profile.state, ports=ports,
+                         service_keys=kept_service_keys(profile.state / "service-keys.json"))
     stack = Stack(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -82,7 +86,7 @@ async def serve(profile: infra.Profile) -> int:
         stack.start()
         await stack.wait_ready(timeout_s=120)
         await publish(profile.bootstrap, demo_enrollments())
-        accounts = await wait_for_accounts(ports.url("billing"), "HH-100001")
+        accounts = await wait_for_accounts(ports.url("billing"), "HH-100001", config.signer())
         print(banner(ports, accounts), flush=True)
         await stop.wait()
         return 0

@@ -3,10 +3,15 @@
 Used by `make run` (scripts/run.py) and by the end-to-end and browser tests
 (tests/stack.py), so both exercise the same wiring. Every process gets its settings through
 the environment, as in production; nothing here reaches into a service's code.
+
+Every run has service keys of its own (`SERVICE_KEYS`, shared/service_auth.py): random ones
+made here, or those `make run` keeps in `.state/run/service-keys.json` (owner-only) so a
+second run reuses them.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +23,10 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from shared.service_auth import CALLERS, TokenSigner, generate_keys  # noqa: E402
 
 # (name, python -m module, env prefix)
 PROCESSES = (
@@ -59,6 +68,12 @@ class StackConfig:
     captcha_enabled: bool = True
     app_env: str = "development"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # caller -> {key id: secret}; every process gets them as SERVICE_KEYS.
+    service_keys: dict[str, dict[str, str]] = field(default_factory=generate_keys)
+
+    def signer(self, caller: str = "operator") -> TokenSigner:
+        """Tokens as `caller`, for whoever drives this stack (the launcher, the tests)."""
+        return TokenSigner.from_keys(self.service_keys, caller)
 
     def environment(self) -> dict[str, str]:
         p = self.ports
@@ -84,12 +99,30 @@ class StackConfig:
             "GATEWAY_PAYMENTS_URL": p.url("payments"), "GATEWAY_NOTIFY_URL": p.url("notify"),
             "GATEWAY_CAPTCHA_ENABLED": "true" if self.captcha_enabled else "false",
             "PUBLIC_URL": p.url("gateway"),
+            "SERVICE_KEYS": json.dumps(self.service_keys),
         }
         for name, prefix in ((n, pre) for n, _, pre in PROCESSES if n != "sandboxes"):
             env[f"{prefix}_HTTP_PORT"] = str(getattr(p, name))
             env[f"{prefix}_DATABASE_URL"] = self.dsn_of[name]
         env.update(self.extra_env)
         return env
+
+
+def kept_service_keys(path: Path) -> dict[str, dict[str, str]]:
+    """The service keys stored at `path` (owner-only), made and stored on the first run; a
+    caller missing from the file (one added since) gets a key of its own."""
+    keys: dict[str, dict[str, str]] = json.loads(path.read_text()) if path.exists() else {}
+    fresh = generate_keys()
+    missing = {caller: fresh[caller] for caller in CALLERS if not keys.get(caller)}
+    if missing or not path.exists():
+        keys.update(missing)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(keys, out)
+        os.replace(path.with_suffix(".tmp"), path)
+    os.chmod(path, 0o600)
+    return keys
 
 
 class Stack:

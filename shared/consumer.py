@@ -9,10 +9,23 @@ last transaction commits (FastStream's `AckPolicy.NACK_ON_ERROR` on a batch subs
 never its Kafka default, which commits before the handler runs); the commit is sent without
 waiting for Kafka's answer, so the next batch is applied meanwhile.
 
-If a chunk fails, each of its events is retried alone, up to `attempts_max` times; one that still
-fails is published to `dlq.<group>` with its error and origin, recorded as dead-lettered,
-and the consumer moves on. Infrastructure errors (database or broker unreachable) are not
-the message's fault: they propagate, the batch is not acknowledged and comes back later.
+If a chunk fails, it is split in halves and each half applied on its own, again and again,
+until the failing events stand alone (a few bad events among a thousand cost a few dozen
+transactions, not a thousand). An event that fails alone with a deterministic error (an
+invalid payload: `ValueError`, pydantic's `ValidationError`, `KeyError`, `TypeError`, bad
+data refused by PostgreSQL, or `PoisonEventError` raised by a handler) would fail the same
+way every time: it is dead-lettered at once. Any other error is retried alone with backoff,
+up to `attempts_max` attempts in all. A dead letter is published to `dlq.<group>` with its
+error and origin (redacted; the original is sealed in the service's database for
+replay), recorded as dead-lettered, and the consumer moves on. Infrastructure
+errors (database or broker unreachable) are not the message's fault: they propagate, the
+batch is not acknowledged and comes back later.
+
+Event types the consumer does not handle are skipped, never silently: each is counted in
+`events_skipped_total{group, event_type, registered}` (`registered` says whether the
+topic's contract in `shared.contracts.topics` lists the type), the first of each type is
+logged once per process, and with `dead_letter_unknown` a type the contract does not list
+(contract drift) is dead-lettered instead of skipped.
 """
 from __future__ import annotations
 
@@ -20,21 +33,25 @@ import asyncio
 import logging
 import time
 import traceback
+import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
 import orjson
+import pydantic
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from faststream._internal.utils.path import match_path
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.message import KafkaAckableMessage
 from faststream.middlewares import AckPolicy
+from opentelemetry.trace import SpanKind
 
-from shared import metrics
+from shared import dead_letters, metrics, tracing
 from shared.contracts.envelope import Envelope
-from shared.contracts.topics import dlq_topic
+from shared.contracts.topics import TOPICS, dlq_topic
 from shared.logging import log_context
 
 log = logging.getLogger(__name__)
@@ -50,27 +67,63 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class DeadLetters:
-    """Publishes a failed record, its error and its origin to `dlq.<group>`."""
 
-    def __init__(self, producer: AIOKafkaProducer, group_id: str) -> None:
+class PoisonEventError(Exception):
+    """Raised by a handler for an event that can never be applied: dead-lettered at once."""
+
+
+class UnknownEventTypeError(Exception):
+    """An event type the topic's contract does not list (the dead letter's error)."""
+
+
+# Errors that an event's own content causes: a retry would fail the same way.
+DETERMINISTIC_ERRORS: tuple[type[BaseException], ...] = (
+    PoisonEventError, pydantic.ValidationError, ValueError, KeyError, TypeError,
+    asyncpg.exceptions.DataError,
+)
+
+# Distinct event-type labels of the skipped-events counter, per consumer: a producer
+# sending random types must not grow the metrics without limit.
+_SKIPPED_LABELS_MAX = 50
+
+
+class DeadLetters:
+    """Publishes a failed record, its error and its origin to `dlq.<group>`, redacted
+    (shared/dead_letters.py): the original is sealed into the service's `dead_letters`
+    table (when a pool and a vault are given) and named by `dead_letter_id`."""
+
+    def __init__(self, producer: AIOKafkaProducer, group_id: str, *,
+                 pool: asyncpg.Pool | None = None,
+                 vault: dead_letters.DeadLetterVault | None = None) -> None:
         self.producer = producer
         self.topic = dlq_topic(group_id)
         self.group_id = group_id
+        self.pool = pool
+        self.vault = vault
 
     async def send(self, record: ConsumerRecord, error: BaseException, attempts: int) -> None:
+        dead_letter_id = uuid.uuid4()
+        kept = self.pool is not None and self.vault is not None
+        if kept:
+            await dead_letters.keep(self.pool, self.vault, dead_letter_id, self.group_id, record,
+                                    dead_letters.event_id_of(record.value))
+        redact = dead_letters.redact_text
         detail = {
+            "dead_letter_id": str(dead_letter_id), "original_kept": kept, "redacted": True,
             "group_id": self.group_id, "topic": record.topic, "partition": record.partition,
-            "offset": record.offset, "key": (record.key or b"").decode(errors="replace"),
-            "error_type": type(error).__name__, "error": str(error)[:2000],
-            "traceback": "".join(traceback.format_exception(error))[-4000:],
+            "offset": record.offset,
+            "key": (dead_letters.redact_key(record.key) or b"").decode(errors="replace"),
+            "error_type": type(error).__name__, "error": redact(str(error)[:2000]),
+            "traceback": redact("".join(traceback.format_exception(error))[-4000:]),
             "attempts": attempts, "failed_at": datetime.now(timezone.utc).isoformat(),
         }
-        headers = list(record.headers or ()) + [("dlq_error", orjson.dumps(detail))]
-        await self.producer.send_and_wait(self.topic, value=record.value, key=record.key,
-                                          headers=headers)
+        headers = dead_letters.redact_headers(record.headers) + [("dlq_error", orjson.dumps(detail))]
+        await self.producer.send_and_wait(
+            self.topic, value=dead_letters.redact_record_value(record.value),
+            key=dead_letters.redact_key(record.key), headers=headers)
         log.error("event dead-lettered", extra={"dlq": self.topic, **{
-            k: detail[k] for k in ("topic", "partition", "offset", "error_type", "error")}})
+            k: detail[k] for k in ("dead_letter_id", "topic", "partition", "offset",
+                                   "error_type", "error")}})
 
 
 class IdempotentConsumer:
@@ -81,11 +134,12 @@ class IdempotentConsumer:
                  batch_handler: BatchHandler | None = None,
                  event_types: Sequence[str] | None = None,
                  attempts_max: int = 3, retry_backoff_s: float = 0.1,
-                 chunk_size: int = 1000) -> None:
+                 chunk_size: int = 1000, dead_letter_unknown: bool = False) -> None:
         assert (handlers is None) != (batch_handler is None), "handlers or batch_handler"
         assert 1 <= attempts_max <= 20
         self.pool = pool
         self.group_id = group_id
+        self.service = group_id.split(".", 1)[0]  # groups are named <service>.<purpose>
         self.dead_letters = dead_letters
         self.handlers = dict(handlers or {})
         self.batch_handler = batch_handler
@@ -93,6 +147,9 @@ class IdempotentConsumer:
         self.attempts_max = attempts_max
         self.retry_backoff_s = retry_backoff_s
         self.chunk_size = chunk_size
+        self.dead_letter_unknown = dead_letter_unknown
+        self._skipped_labels: set[str] = set()
+        self._skipped_logged: set[str] = set()
 
     async def handle_records(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply one consumed batch; returns once every record is applied or dead-lettered.
@@ -130,30 +187,60 @@ class IdempotentConsumer:
         between slices, so a chunk being applied meanwhile progresses through its
         statements."""
         items: list[tuple[ConsumerRecord, Envelope]] = []
+        wanted = self.event_types
         for start in range(0, len(records), _PARSE_SLICE):
             part = records[start:start + _PARSE_SLICE]
             together = _parse_together(part)
-            if together is None:
-                items += await self._parse_each(part)
+            parsed = await self._parse_each(part) if together is None else list(zip(part, together))
+            if all(e.event_type in wanted for _, e in parsed):
+                items += parsed  # the usual case
             else:
-                wanted = self.event_types
-                items += (item for item in zip(part, together) if item[1].event_type in wanted)
+                items += [item for item in parsed if item[1].event_type in wanted]
+                await self._skip([item for item in parsed if item[1].event_type not in wanted])
             await asyncio.sleep(0)
         return items
 
     async def _parse_each(self, records: Sequence[ConsumerRecord]
                           ) -> list[tuple[ConsumerRecord, Envelope]]:
+        """Every record that is an envelope; the others (poison) are dead-lettered at once."""
         items: list[tuple[ConsumerRecord, Envelope]] = []
+        poison: list[tuple[ConsumerRecord, BaseException]] = []
         for record in records:
             try:
-                envelope = Envelope.from_bytes(record.value)
+                items.append((record, Envelope.from_bytes(record.value)))
             except Exception as exc:  # noqa: BLE001 - unparseable = poison, never retried
-                await self.dead_letters.send(record, exc, attempts=1)
-                metrics.EVENTS_CONSUMED.labels(self.group_id, "dead_lettered").inc()
-                continue
-            if envelope.event_type in self.event_types:
-                items.append((record, envelope))
+                poison.append((record, exc))
+        await asyncio.gather(*(self.dead_letters.send(r, e, attempts=1) for r, e in poison))
+        metrics.EVENTS_CONSUMED.labels(self.group_id, "dead_lettered").inc(len(poison))
         return items
+
+    async def _skip(self, items: Sequence[tuple[ConsumerRecord, Envelope]]) -> None:
+        """Count (and log the first of each type, and optionally dead-letter) the events of
+        types this consumer has no handler for."""
+        counts: Counter[tuple[str, str]] = Counter()
+        unknown: list[tuple[ConsumerRecord, Envelope, BaseException, int]] = []
+        for record, envelope in items:
+            event_type = envelope.event_type
+            topic = TOPICS.get(record.topic)
+            registered = topic is not None and event_type in topic.event_types
+            if event_type not in self._skipped_labels and len(self._skipped_labels) < _SKIPPED_LABELS_MAX:
+                self._skipped_labels.add(event_type)
+            label = event_type if event_type in self._skipped_labels else "other"
+            counts[label, "true" if registered else "false"] += 1
+            if event_type not in self._skipped_logged and len(self._skipped_logged) < 1000:
+                self._skipped_logged.add(event_type)
+                log.log(logging.INFO if registered else logging.WARNING,
+                        "event type not handled; skipped (logged once per type)", extra={
+                            "group": self.group_id, "topic": record.topic,
+                            "event_type": event_type[:100], "registered": registered,
+                            "event_id": str(envelope.event_id)})
+            if not registered and self.dead_letter_unknown:
+                unknown.append((record, envelope, UnknownEventTypeError(
+                    f"event type {event_type!r} is not in the contract of topic {record.topic}"), 1))
+        for (label, registered), n in counts.items():
+            metrics.EVENTS_SKIPPED.labels(self.group_id, label, registered).inc(n)
+        if unknown:
+            await self._dead_letter(unknown)
 
     async def _apply_chunk(self, items: Sequence[tuple[ConsumerRecord, Envelope]]) -> None:
         try:
@@ -161,67 +248,169 @@ class IdempotentConsumer:
         except TRANSIENT_ERRORS:
             await asyncio.sleep(1.0)  # the batch comes back; do not spin
             raise
-        except Exception:  # noqa: BLE001 - find the culprit one event at a time
-            log.warning("batch failed; retrying its events one by one",
-                        extra={"group": self.group_id, "size": len(items)})
-            for record, envelope in items:
-                await self._apply_one(record, envelope)
+        except Exception as exc:  # noqa: BLE001 - find the culprits by halving the chunk
+            log.warning("chunk failed; applying it in halves to find the failing events",
+                        extra={"group": self.group_id, "size": len(items),
+                               "error_type": type(exc).__name__})
+            dead: list[tuple[ConsumerRecord, Envelope, BaseException, int]] = []
+            await self._bisect(items, exc, dead)
+            if dead:
+                await self._dead_letter(dead)
+
+    async def _bisect(self, items: Sequence[tuple[ConsumerRecord, Envelope]],
+                      error: BaseException,
+                      dead: list[tuple[ConsumerRecord, Envelope, BaseException, int]]) -> None:
+        """`items` failed together with `error`: apply each half on its own (in order, so
+        good events keep their order), halving again whatever fails; a group small enough is
+        applied event by event in one transaction (a savepoint each), which is cheaper than
+        halving down to single events when poison is dense. The events that cannot be
+        applied are added to `dead`."""
+        if len(items) == 1:
+            await self._resolve_failed(items[0], error, dead)
+            return
+        if len(items) <= _EACH_MAX:
+            for item, exc in await self._apply_each(items):
+                await self._resolve_failed(item, exc, dead)
+            return
+        middle = len(items) // 2
+        for half in (items[:middle], items[middle:]):
+            try:
+                await self._apply(half)
+            except TRANSIENT_ERRORS:
+                await asyncio.sleep(1.0)
+                raise
+            except Exception as exc:  # noqa: BLE001 - halve again
+                await self._bisect(half, exc, dead)
+
+    async def _resolve_failed(self, item: tuple[ConsumerRecord, Envelope], error: BaseException,
+                              dead: list[tuple[ConsumerRecord, Envelope, BaseException, int]]) -> None:
+        """One event failed alone: dead-lettered at once if the error is deterministic, else
+        retried with backoff and dead-lettered if it keeps failing."""
+        record, envelope = item
+        if isinstance(error, DETERMINISTIC_ERRORS):
+            dead.append((record, envelope, error, 1))
+            return
+        last = await self._retry_one(record, envelope, error)
+        if last is not None:
+            dead.append((record, envelope, last, self.attempts_max))
+
+    async def _apply_each(self, items: Sequence[tuple[ConsumerRecord, Envelope]]
+                          ) -> list[tuple[tuple[ConsumerRecord, Envelope], BaseException]]:
+        """Apply events one by one in one transaction, each in a savepoint, so a failing event
+        undoes only itself; returns the failing events with their errors."""
+        failures: list[tuple[tuple[ConsumerRecord, Envelope], BaseException]] = []
+        applied = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            for item in items:
+                try:
+                    # A savepoint. One event at a time, so `_record_and_run` never needs
+                    # its xmin test, which sees only the top transaction's own rows.
+                    async with conn.transaction():
+                        applied += await self._record_and_run(conn, [item])
+                except TRANSIENT_ERRORS:
+                    await asyncio.sleep(1.0)
+                    raise
+                except Exception as exc:  # noqa: BLE001 - this event alone
+                    failures.append((item, exc))
+        metrics.EVENTS_CONSUMED.labels(self.group_id, "applied").inc(applied)
+        return failures
+
+    async def _retry_one(self, record: ConsumerRecord, envelope: Envelope,
+                         error: BaseException) -> BaseException | None:
+        """Attempts 2 to `attempts_max` of an event that failed alone with `error`, one that
+        may pass (not a deterministic one), with backoff; the last error, or None once applied."""
+        for attempt in range(2, self.attempts_max + 1):
+            await asyncio.sleep(self.retry_backoff_s * (attempt - 1))
+            try:
+                await self._apply([(record, envelope)])
+                return None
+            except TRANSIENT_ERRORS:
+                await asyncio.sleep(1.0)
+                raise
+            except DETERMINISTIC_ERRORS as exc:
+                return exc
+            except Exception as exc:  # noqa: BLE001 - counted, then dead-lettered
+                error = exc
+        return error
+
+    async def _dead_letter(self, dead: Sequence[tuple[ConsumerRecord, Envelope, BaseException, int]]
+                           ) -> None:
+        """Publish the dead letters (concurrently: the producer batches them) and record
+        their events as dead-lettered, in one statement."""
+        await asyncio.gather(*(self.dead_letters.send(record, error, attempts=attempts)
+                               for record, _, error, attempts in dead))
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO processed_events (consumer_group, event_id, dead_lettered)
+                   SELECT $1, unnest($2::uuid[]), true ON CONFLICT DO NOTHING""",
+                self.group_id, [envelope.event_id for _, envelope, _, _ in dead])
+        metrics.EVENTS_CONSUMED.labels(self.group_id, "dead_lettered").inc(len(dead))
 
     async def _apply(self, items: Sequence[tuple[ConsumerRecord, Envelope]]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            ids = [e.event_id for _, e in items]
-            status = await conn.execute(
-                """INSERT INTO processed_events (consumer_group, event_id)
-                   SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING""", self.group_id, ids)
-            if int(status.rsplit(" ", 1)[1]) == len(ids):
-                todo = [e for _, e in items]  # the usual case: every id is new
-            else:
-                # Some were seen before: the new ones are the rows this transaction wrote.
-                fresh = set(await conn.fetchval(
-                    """SELECT coalesce(array_agg(event_id), '{}') FROM processed_events
-                       WHERE consumer_group = $1 AND event_id = ANY($2::uuid[])
-                         AND xmin = pg_current_xact_id()::xid""", self.group_id, ids))
-                todo = []
-                for _, envelope in items:
-                    if envelope.event_id in fresh:
-                        fresh.discard(envelope.event_id)  # a duplicate inside the batch runs once
-                        todo.append(envelope)
-            await self._run_handlers(conn, todo)
-        metrics.EVENTS_CONSUMED.labels(self.group_id, "applied").inc(len(todo))
-        metrics.EVENTS_CONSUMED.labels(self.group_id, "duplicate").inc(len(items) - len(todo))
+            applied = await self._record_and_run(conn, items)
+        metrics.EVENTS_CONSUMED.labels(self.group_id, "applied").inc(applied)
+        metrics.EVENTS_CONSUMED.labels(self.group_id, "duplicate").inc(len(items) - applied)
 
-    async def _run_handlers(self, conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    async def _record_and_run(self, conn: asyncpg.Connection,
+                              items: Sequence[tuple[ConsumerRecord, Envelope]]) -> int:
+        """Record the events' ids as processed and run the handlers of the fresh ones, in
+        the caller's transaction; returns how many were fresh."""
+        ids = [e.event_id for _, e in items]
+        status = await conn.execute(
+            """INSERT INTO processed_events (consumer_group, event_id)
+               SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING""", self.group_id, ids)
+        if int(status.rsplit(" ", 1)[1]) == len(ids):
+            todo = [e for _, e in items]  # the usual case: every id is new
+        else:
+            # Some were seen before: the new ones are the rows this transaction wrote.
+            fresh = set(await conn.fetchval(
+                """SELECT coalesce(array_agg(event_id), '{}') FROM processed_events
+                   WHERE consumer_group = $1 AND event_id = ANY($2::uuid[])
+                     AND xmin = pg_current_xact_id()::xid""", self.group_id, ids))
+            todo = []
+            for _, envelope in items:
+                if envelope.event_id in fresh:
+                    fresh.discard(envelope.event_id)  # a duplicate inside the batch runs once
+                    todo.append(envelope)
+        parents = ({e.event_id: tracing.record_header(r.headers) for r, e in items}
+                   if tracing.enabled() else None)
+        await self._run_handlers(conn, todo, parents)
+        return len(todo)
+
+    async def _run_handlers(self, conn: asyncpg.Connection, events: list[Envelope],
+                            parents: dict[Any, str | None] | None = None) -> None:
+        """Each event's handler, in a consumer span that continues the trace of the action
+        that published it (`parents`: event id -> traceparent, while tracing is on)."""
         if self.batch_handler is not None:
-            if events:
+            if not events:
+                return
+            if parents is None:
+                await self.batch_handler(conn, events)
+                return
+            # One handler call applies the whole batch: each event gets a receipt span in
+            # its own trace, which what the handler stores for it continues
+            # (`tracing.parent_of`), and the batch's span links them all.
+            receipts: dict[Any, str | None] = {}
+            for envelope in events:
+                with tracing.span(self.service, f"consume {envelope.event_type}",
+                                  parent=parents.get(envelope.event_id), kind=SpanKind.CONSUMER,
+                                  attributes={"messaging.consumer.group.name": self.group_id}):
+                    receipts[envelope.event_id] = tracing.current_traceparent()
+            with tracing.span(self.service, f"consume {self.group_id} batch", kind=SpanKind.CONSUMER,
+                              links=[p for p in receipts.values() if p]), tracing.batch_parents(receipts):
                 await self.batch_handler(conn, events)
             return
         for envelope in events:
             with log_context(event_id=str(envelope.event_id),
-                             correlation_id=envelope.correlation_id, key=envelope.key):
+                             correlation_id=envelope.correlation_id, key=envelope.key), \
+                    tracing.span(self.service, f"consume {envelope.event_type}",
+                                 parent=parents.get(envelope.event_id) if parents else None,
+                                 kind=SpanKind.CONSUMER,
+                                 attributes={"messaging.consumer.group.name": self.group_id}):
                 await self.handlers[envelope.event_type](conn, envelope)
 
-    async def _apply_one(self, record: ConsumerRecord, envelope: Envelope) -> None:
-        error: BaseException | None = None
-        for attempt in range(1, self.attempts_max + 1):
-            try:
-                await self._apply([(record, envelope)])
-                return
-            except TRANSIENT_ERRORS:
-                await asyncio.sleep(1.0)
-                raise
-            except Exception as exc:  # noqa: BLE001 - counted, then dead-lettered
-                error = exc
-                await asyncio.sleep(self.retry_backoff_s * attempt)
-        assert error is not None
-        await self.dead_letters.send(record, error, attempts=self.attempts_max)
-        async with self.pool.acquire() as conn:
-            await conn.execute(
-                """INSERT INTO processed_events (consumer_group, event_id, dead_lettered)
-                   VALUES ($1, $2, true) ON CONFLICT DO NOTHING""",
-                self.group_id, envelope.event_id)
-        metrics.EVENTS_CONSUMED.labels(self.group_id, "dead_lettered").inc()
-
-
+_EACH_MAX = 16  # a failing group this small is applied event by event (savepoints)
 _PARSE_SLICE = 100  # records parsed between yields (smaller keeps the database busier)
 
 

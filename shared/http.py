@@ -1,7 +1,10 @@
 """The aiohttp pieces every service shares: JSON errors, request ids, metrics, health.
 
 Every service answers `GET /healthz` (the process is alive), `GET /readyz` (PostgreSQL and
-Kafka reachable, migrations applied, consumers started) and `GET /metrics` (Prometheus).
+Kafka reachable, migrations applied; consumers not failed: their group is joined in the
+background) and `GET /metrics` (Prometheus).
+`create_app(readiness, auth=...)` puts a caller check (shared/service_auth.py) right after
+the error handling, so its refusals are JSON errors counted like any other answer.
 Errors are always `{"error": {"code", "message", "fields"}}`, never a stack trace.
 """
 from __future__ import annotations
@@ -14,15 +17,19 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.logging import log_context
 
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+MetricsCollector = Callable[[], Awaitable[None]]
+Middleware = Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+                      Awaitable[web.StreamResponse]]
 
 
 class ApiError(Exception):
@@ -70,6 +77,25 @@ async def read_json(request: web.Request) -> Any:
         raise ApiError(422, "invalid_json", "The request body must be valid JSON.") from None
 
 
+def tracing_middleware(service: str):
+    """A server span per request, child of the caller's `traceparent` (tracing on only)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        if not tracing.enabled():
+            return await handler(request)
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource else "unmatched"
+        with tracing.span(service, f"{request.method} {route}", parent=request.headers.get(tracing.HEADER),
+                          kind=SpanKind.SERVER,
+                          attributes={"http.request.method": request.method, "http.route": route}) as span:
+            response = await handler(request)
+            span.set_attribute("http.response.status_code", response.status)
+            return response
+
+    return middleware
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler):
     request_id = request.headers.get("X-Request-Id") or str(uuid.uuid4())
@@ -93,6 +119,8 @@ async def errors_middleware(request: web.Request, handler):
             if exc.status < 400:
                 raise
             response = error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+            if "Allow" in exc.headers:  # a 405 says which methods the resource takes
+                response.headers["Allow"] = exc.headers["Allow"]
         except Exception:  # noqa: BLE001 - logged with its trace, answered without it
             log.exception("unhandled error", extra={"path": request.path})
             response = error_response(500, "internal_error",
@@ -103,8 +131,27 @@ async def errors_middleware(request: web.Request, handler):
         return response
 
 
-def create_app(readiness: ReadinessCheck) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
+SERVER_HEADER = "premium-portal"
+
+
+async def _plain_server_header(_: web.Request, response: web.StreamResponse) -> None:
+    """No answer names the language, framework or their versions (aiohttp would send
+    `Python/3.11 aiohttp/x.y.z`; it only fills the header when nothing set it)."""
+    response.headers["Server"] = SERVER_HEADER
+
+
+def create_app(readiness: ReadinessCheck, collect: MetricsCollector | None = None, *,
+               name: str = "service") -> web.Application:
+    """The app of service `name` with /healthz, /readyz and /metrics; `collect` refreshes
+    the gauges that are read at scrape time (outbox backlog, lag) before /metrics answers."""
+    app = web.Application(middlewares=[tracing_middleware(name), errors_middleware],
+                          client_max_size=1024 * 1024)
+    app.on_response_prepare.append(_plain_server_header)
+def create_app(readiness: ReadinessCheck, auth: Middleware | None = None) -> web.Application:
+    middlewares: list[Middleware] = [errors_middleware]
+    if auth is not None:
+        middlewares.append(auth)
+    app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
 
     async def healthz(_: web.Request) -> web.Response:
         return json_response({"status": "ok"})
@@ -116,6 +163,11 @@ def create_app(readiness: ReadinessCheck) -> web.Application:
                              status=200 if ok else 503)
 
     async def metrics_view(_: web.Request) -> web.Response:
+        if collect is not None:
+            try:
+                await collect()
+            except Exception:  # noqa: BLE001 - the counters still answer; the gauges keep their last values
+                log.warning("metrics collection failed", exc_info=True)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_get("/healthz", healthz)

@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from shared import tracing
+
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
 
 # 9 digits (SSN, possibly dashed) or 12-19 digits (card and long bank account numbers).
@@ -53,6 +55,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name, "msg": record.getMessage(),
         }
         entry.update(_context.get())
+        entry.update(tracing.log_ids())
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value

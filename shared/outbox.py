@@ -36,7 +36,7 @@ from aiokafka.partitioner import murmur2
 from shared.contracts.envelope import (HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_EVENT_VERSION,
                                        Envelope)
 from shared.contracts.topics import topic_for
-from shared import metrics
+from shared import business_metrics, metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,14 @@ async def enqueue_many(conn: asyncpg.Connection, events: Iterable[Envelope],
                        topic: str | None = None) -> None:
     """Record events; each goes to its type's topic unless `topic` names another (a v2
     topic published beside v1, say)."""
+    traceparent = tracing.current_traceparent()
     rows = [(e.event_id, topic or topic_for(e.event_type), e.key, e.event_type,
-             e.event_version, e.to_bytes()) for e in events]
+             e.event_version, e.to_bytes(), traceparent) for e in events]
     if not rows:
         return
     await conn.executemany(
-        """INSERT INTO outbox (event_id, topic, key, event_type, event_version, payload)
-           VALUES ($1, $2, $3, $4, $5, $6)""", rows)
+        """INSERT INTO outbox (event_id, topic, key, event_type, event_version, payload, traceparent)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""", rows)
 
 
 @lru_cache(maxsize=100_000)
@@ -103,7 +104,7 @@ class OutboxRelay:
         builders: dict[tuple[str, int], Any] = {}
         partitions: dict[str, int] = {}
         type_headers: dict[tuple[str, int], tuple[tuple[str, bytes], ...]] = {}
-        for _, topic, key_text, event_type, event_version, event_id, payload in rows:
+        for _, topic, key_text, event_type, event_version, event_id, payload, traceparent in rows:
             count = partitions.get(topic)
             if count is None:
                 count = partitions[topic] = len(await self.producer.partitions_for(topic))
@@ -115,6 +116,8 @@ class OutboxRelay:
                     (HEADER_EVENT_TYPE, event_type.encode()),
                     (HEADER_EVENT_VERSION, str(event_version).encode()))
             headers = [*kind, (HEADER_EVENT_ID, str(event_id).encode())]
+            if traceparent is not None:
+                headers.append((tracing.HEADER, traceparent.encode()))
             builder = builders.get(slot)
             if builder is None:
                 builder = builders[slot] = self.producer.create_batch()
@@ -142,6 +145,7 @@ class OutboxRelay:
                 return 0
             await self._confirmed(await self._send(rows))
         metrics.OUTBOX_PUBLISHED.inc(len(rows))
+        business_metrics.observe(rows)
         return len(rows)
 
     async def _confirmed(self, futures: list[asyncio.Future]) -> None:
@@ -202,6 +206,7 @@ class OutboxRelay:
             raise
         await batch.close(commit=True)
         metrics.OUTBOX_PUBLISHED.inc(len(batch.rows))
+        business_metrics.observe(batch.rows)
 
     async def run(self) -> None:
         """Publish until stopped. One replica leads (a session advisory lock held on its own
@@ -236,7 +241,7 @@ class OutboxRelay:
 
 # The columns `_send` unpacks, in its order.
 _CLAIM = """DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE id > $1 ORDER BY id LIMIT $2)
-            RETURNING id, topic, key, event_type, event_version, event_id, payload"""
+            RETURNING id, topic, key, event_type, event_version, event_id, payload, traceparent"""
 
 
 async def _claim(conn: asyncpg.Connection, after: int, limit: int) -> list[asyncpg.Record]:

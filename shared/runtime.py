@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,15 +23,17 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
-from shared import process
+from shared import metrics, process, tracing
 from shared.consumer import BatchHandler, DeadLetters, Handler, IdempotentConsumer, subscribe
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import TOPICS, dlq_topic
+from shared.dead_letters import DeadLetterVault
 from shared.db import create_pool, migrate, pending_migrations
 from shared.http import create_app, json_response
 from shared.kafka import ensure_topics, kafka_reachable
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay, make_producer
+from shared.service_auth import TokenVerifier, auth_middleware
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -62,7 +65,10 @@ class Service:
         self.producer: AIOKafkaProducer | None = None
         self.broker = KafkaBroker(settings.kafka_bootstrap, client_id=name,
                                   enable_idempotence=True, acks="all")
-        self.app = create_app(self.readiness)
+        # Every route but /healthz and /readyz answers only a caller with a token for this
+        # service that the permission table lets use it.
+        self.app = create_app(self.readiness, self.collect_metrics, name=name, auth=auth_middleware(
+            name, TokenVerifier(name, settings.service_keys)))
         self.app["service"] = self
         self.relay: OutboxRelay | None = None
         self.consumers: list[ConsumerSpec] = []
@@ -74,6 +80,9 @@ class Service:
         self._runner: web.AppRunner | None = None
         self._started = False
         self._kafka_ok_at = 0.0
+        self.start_steps: dict[str, float] = {}  # step -> seconds since the process began
+        self._consumers_task: asyncio.Task | None = None
+        self._consumers_failed = False
         for topic in produces:  # documents what this service publishes in its AsyncAPI
             self.broker.publisher(topic, title=f"{topic}:publish", schema=Envelope,
                                   description=f"Event types: {', '.join(TOPICS[topic].event_types)}")
@@ -91,9 +100,12 @@ class Service:
             return
         spec.consumer = IdempotentConsumer(
             None, group_id, None, handlers=handlers, batch_handler=batch_handler,  # type: ignore[arg-type]
-            event_types=event_types, attempts_max=self.settings.consumer_attempts_max)
+            event_types=event_types, attempts_max=self.settings.consumer_attempts_max,
+            dead_letter_unknown=self.settings.consumer_dead_letter_unknown_types)
         subscribe(self.broker, spec.consumer, *topics, max_records=max_records,
-                  offset_reset=self.settings.consumer_offset_reset)
+                  offset_reset=self.settings.consumer_offset_reset,
+                  session_timeout_ms=self.settings.consumer_session_timeout_ms,
+                  heartbeat_interval_ms=self.settings.consumer_heartbeat_interval_ms)
 
     def job(self, fn: BackgroundJob) -> BackgroundJob:
         """Declare a coroutine that runs for the life of the process (a scheduler, say)."""
@@ -108,6 +120,10 @@ class Service:
         self.cleanup_hooks.append(fn)
         return fn
 
+    def dead_letter_vault(self) -> DeadLetterVault:
+        """Seals and opens the originals of this service's dead letters."""
+        return DeadLetterVault(self.settings.dead_letter_keys, self.settings.dead_letter_key_id)
+
     def asyncapi(self) -> dict[str, Any]:
         spec = AsyncAPI(self.broker, title=f"{self.name} service events", version="1.0.0")
         return spec.to_specification().to_jsonable()
@@ -118,20 +134,31 @@ class Service:
     # ------------------------------------------------------------- life cycle
     async def start(self, *, http: bool = True) -> None:
         s = self.settings
+        steps = _StartSteps()
         self.pool = await create_pool(s.database_url, s.db_pool_min, s.db_pool_max)
+        steps.done("postgres")
         await migrate(self.pool, self.migrations)
+        steps.done("migrations")
         # Every consumer group's dead-letter topic exists before its first poison message.
         await ensure_topics(s.kafka_bootstrap,
                             extra={dlq_topic(spec.group_id): 1 for spec in self.consumers})
+        steps.done("topics")
         self.producer = make_producer(s.kafka_bootstrap, f"{self.name}-relay")
         await self.producer.start()
+        steps.done("producer")
         for hook in self.startup_hooks:
             await hook(self)
+        steps.done("startup_hooks")
         for spec in self.consumers:
             if spec.consumer is not None:
                 spec.consumer.pool = self.pool
-                spec.consumer.dead_letters = DeadLetters(self.producer, spec.group_id)
-        await self.broker.start()
+                spec.consumer.dead_letters = DeadLetters(
+                    self.producer, spec.group_id, pool=self.pool, vault=self.dead_letter_vault())
+        # The consumer groups are joined in the background: after a crash, the group waits
+        # for the dead member's session to time out before it hands out partitions again,
+        # seconds the HTTP side need not wait (its readiness does not depend on the group).
+        self._consumers_task = asyncio.create_task(self._start_consumers(steps.origin),
+                                                   name=f"{self.name}-consumers")
         if s.run_relay:
             self.relay = OutboxRelay(self.pool, self.producer)
             self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
@@ -141,8 +168,23 @@ class Service:
             self._runner = web.AppRunner(self.app, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, s.http_host, s.http_port, backlog=1024).start()
+        steps.done("http")
         self._started = True
-        log.info("service started", extra={"port": s.http_port if http else None})
+        self.start_steps = steps.seconds
+        log.info("service started", extra={"port": s.http_port if http else None,
+                                           "start_steps_s": steps.seconds})
+
+    async def _start_consumers(self, origin: float) -> None:
+        try:
+            await self.broker.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - /readyz says so; the supervisor restarts us
+            self._consumers_failed = True
+            log.exception("consumers failed to start")
+            return
+        self.start_steps["consumers_joined"] = round(time.monotonic() - origin, 3)
+        log.info("consumers joined", extra={"start_steps_s": self.start_steps})
 
     async def _supervise(self, job: BackgroundJob) -> None:
         """Restart a background job that crashed, after a pause; stop quietly on cancel."""
@@ -154,10 +196,16 @@ class Service:
                 raise
             except Exception:  # noqa: BLE001 - logged; the job restarts
                 log.exception("background job failed; restarting", extra={"job": job.__name__})
+                metrics.BACKGROUND_RESTARTS.labels(job.__name__).inc()
                 await asyncio.sleep(2.0)
 
     async def stop(self) -> None:
         self._started = False
+        if self._consumers_task is not None:
+            self._consumers_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._consumers_task
+            self._consumers_task = None
         if self.relay:
             self.relay.stop()
         for task in self._tasks:
@@ -188,6 +236,8 @@ class Service:
     async def wait_until_consuming(self, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
         while not self.consumers_assigned():
+            if self._consumers_failed:
+                raise RuntimeError(f"{self.name}: consumers failed to start")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name}: consumers not assigned in {timeout_s} s")
             await asyncio.sleep(0.05)
@@ -198,7 +248,8 @@ class Service:
                 await sub.consumer.position(tp)
 
     async def readiness(self) -> dict[str, bool]:
-        checks = {"started": self._started, "postgres": False, "migrations": False, "kafka": False}
+        checks = {"started": self._started, "postgres": False, "migrations": False, "kafka": False,
+                  "consumers": not self._consumers_failed}
         if self.pool is not None:
             try:
                 async with self.pool.acquire(timeout=2) as conn:
@@ -214,9 +265,40 @@ class Service:
             checks["kafka"] = True
         return checks
 
+    async def collect_metrics(self) -> None:
+        """Gauges read when /metrics is scraped: the outbox's backlog and the age of its
+        oldest row, the latest business date each daily job completed (services with a
+        `job_runs` table), and each assigned partition's lag. (Dead letters are counted as
+        they are sent: `events_consumed_total{outcome="dead_lettered"}`.)"""
+        if self.pool is not None:
+            row = await self.pool.fetchrow(
+                "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0)"
+                " AS age FROM outbox", timeout=2)
+            metrics.OUTBOX_BACKLOG.set(row["n"])
+            metrics.OUTBOX_OLDEST_AGE.set(float(row["age"]))
+            if await self.pool.fetchval("SELECT to_regclass('job_runs') IS NOT NULL", timeout=2):
+                for r in await self.pool.fetch(
+                        "SELECT job, extract(epoch FROM max(business_date)::timestamp) AS day"
+                        " FROM job_runs GROUP BY job", timeout=2):
+                    metrics.JOB_LAST_DATE.labels(r["job"]).set(float(r["day"]))
+        metrics.CONSUMER_LAG.clear()
+        for sub in self.broker.subscribers:
+            consumer = getattr(sub, "consumer", None)
+            if consumer is None:
+                continue
+            group = getattr(consumer, "_group_id", None) or "none"
+            for tp in consumer.assignment():
+                highwater = consumer.highwater(tp)
+                if highwater is None:  # nothing fetched yet from this partition
+                    continue
+                position = await consumer.position(tp)
+                metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(
+                    max(0, highwater - position))
+
     def run(self) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly."""
         configure_logging(self.name, self.settings.log_level)
+        tracing.configure(self.name, self.settings.otel_exporter_otlp_endpoint)
         process.prepare()
         asyncio.run(self._main())
 
@@ -229,3 +311,27 @@ class Service:
         process.settle()
         await stop.wait()
         await self.stop()
+        tracing.shutdown()
+
+
+class _StartSteps:
+    """When each step of `Service.start` finished, in seconds since the process began
+    (imports included, from /proc where there is one; else since `start` was called)."""
+
+    def __init__(self) -> None:
+        self.origin = time.monotonic() - _process_age_s()
+        self.seconds: dict[str, float] = {"start_called": round(time.monotonic() - self.origin, 3)}
+
+    def done(self, step: str) -> None:
+        self.seconds[step] = round(time.monotonic() - self.origin, 3)
+
+
+def _process_age_s() -> float:
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            started_ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/uptime", "rb") as f:
+            uptime_s = float(f.read().split()[0])
+        return max(0.0, uptime_s - started_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0

@@ -1,6 +1,6 @@
 """Small helpers every test folder shares: waiting for an asynchronous effect, publishing
-envelopes as their producing service would, and reading a service's events as its
-subscribers see them (TopicTap)."""
+envelopes as their producing service would, reading a service's events as its subscribers
+see them (TopicTap), and calling a service's HTTP API as an authenticated caller."""
 from __future__ import annotations
 
 import asyncio
@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import TOPICS, topic_for
+from shared.service_auth import TokenSigner
 
 
 async def wait_for(predicate, timeout_s: float = 30.0, what: str = "condition",
@@ -29,6 +32,15 @@ async def wait_for(predicate, timeout_s: float = 30.0, what: str = "condition",
             return result
         await asyncio.sleep(poll_s)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def service_client(service: Any, caller: str = "operator", app: web.Application | None = None,
+                   **kwargs: Any) -> TestClient:
+    """A test client of a service's app (shared.runtime.Service) whose every request carries
+    `caller`'s service token, signed with the key in the service's own settings."""
+    signer = TokenSigner.from_keys(service.settings.service_keys, caller)
+    return TestClient(TestServer(app if app is not None else service.app),
+                      middlewares=(signer.client_middleware(service.name),), **kwargs)
 
 
 async def publish_events(producer: AIOKafkaProducer, *events: Envelope) -> None:

@@ -4,6 +4,7 @@
 gateway as separate processes, exactly as `make run` does, against the test Kafka and fresh
 PostgreSQL databases, on ports 18080-18085 (SMTP 11025; shifted by TEST_PORT_SHIFT) so a running `make run` is not
 disturbed. The CAPTCHA is off (the gateway setting meant for automated acceptance runs).
+The stack has service keys of its own; `headers(service)` are a caller's for one service.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
+from aiohttp import web
 
 from scripts.seed_demo import enrollment_event, publish
 from scripts.stack import DATABASES, Ports, Stack, StackConfig
@@ -39,6 +41,11 @@ class RunningStack:
         self.sandbox_url = ports.url("sandboxes")
         self.mail_api_url = f"{self.sandbox_url}/mail/api/messages"
         self.state_dir = stack.config.state_dir
+        self.signers = {caller: stack.config.signer(caller) for caller in stack.config.service_keys}
+
+    def headers(self, service: str, caller: str = "operator") -> dict[str, str]:
+        """`Authorization` with `caller`'s service token for `service`."""
+        return self.signers[caller].headers(service)
 
     async def seed_member(self, *, shopped_hours_ago: float = 5, plan_type: str = "health",
                           aptc: bool = False, premium_cents: int = 25_000,
@@ -79,7 +86,8 @@ class RunningStack:
     async def wait_until_identity_knows(self, member: dict) -> None:
         """identity consumes the same enrollment (and billing's account.opened) on its own
         schedule; ask it directly, from addresses of its own so the tests' lookup budget is
-        untouched (a few tries only: identity also counts lookups per target)."""
+        untouched (a few tries only: identity also counts lookups per target). Only the
+        gateway's word on a member's address counts, so these lookups are the gateway's."""
         body = {"plan_type": member["plan_type"], "id_type": "enrollment_id",
                 "id_value": member["enrollment_id"], "first_name": member["first_name"],
                 "last_name": member["last_name"],
@@ -87,7 +95,8 @@ class RunningStack:
         async with aiohttp.ClientSession() as http:
             for attempt, pause_s in enumerate((0.5, 1, 1.5, 2, 3, 4)):
                 async with http.post(f"{self.identity_url}/lookups",
-                                     json={**body, "client_ip": f"198.51.100.{attempt + 1}"}) as r:
+                                     json={**body, "client_ip": f"198.51.100.{attempt + 1}"},
+                                     headers=self.headers("identity", caller="gateway")) as r:
                     if r.status == 200:
                         return
                 await asyncio.sleep(pause_s)
@@ -99,7 +108,8 @@ class RunningStack:
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
                 async with http.get(f"{self.billing_url}/accounts",
-                                    params={"household_id": household_id}) as r:
+                                    params={"household_id": household_id},
+                                    headers=self.headers("billing")) as r:
                     if r.status == 200:
                         for account in (await r.json()).get("accounts", []):
                             if account.get("plan_type") == plan_type:
@@ -151,18 +161,73 @@ async def _create_databases(infra, suffix: str) -> dict[str, str]:
     return dsn_of
 
 
+class TraceCollector:
+    """An OTLP/HTTP trace receiver that keeps every span in memory: the stack's processes
+    export to it, so a test can follow one member action across processes."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.spans: list[dict] = []
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest, ExportTraceServiceResponse)
+
+        export = ExportTraceServiceRequest()
+        export.ParseFromString(await request.read())
+        for resource_spans in export.resource_spans:
+            for scope in resource_spans.scope_spans:
+                for span in scope.spans:
+                    attrs = {a.key: a.value.string_value for a in span.attributes}
+                    self.spans.append({
+                        "trace_id": span.trace_id.hex(), "span_id": span.span_id.hex(),
+                        "parent_span_id": span.parent_span_id.hex() or None,
+                        "name": span.name, "service": attrs.get("service.name"),
+                        "attributes": attrs})
+        return web.Response(body=ExportTraceServiceResponse().SerializeToString(),
+                            content_type="application/x-protobuf")
+
+    def of_trace(self, trace_id: str) -> list[dict]:
+        return [s for s in self.spans if s["trace_id"] == trace_id]
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_post("/v1/traces", self._receive)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
 @pytest.fixture(scope="session")
 async def stack(infra):
     suffix = uuid.uuid4().hex[:8]
     state_dir = ROOT / ".state" / "test" / f"stack-{suffix}"
+    ports = Ports.offset(10_000 + int(os.environ.get("TEST_PORT_SHIFT", "0")))
+    traces = TraceCollector(ports.sandboxes + 1)
+    await traces.start()
     config = StackConfig(kafka_bootstrap=infra.kafka_bootstrap,
                          dsn_of=await _create_databases(infra, suffix), state_dir=state_dir,
-                         ports=Ports.offset(10_000 + int(os.environ.get("TEST_PORT_SHIFT", "0"))), captcha_enabled=False, app_env="test",
-                         extra_env={"GATEWAY_COOKIE_SECURE": "false"})
+                         ports=ports, captcha_enabled=False, app_env="test",
+                         extra_env={"GATEWAY_COOKIE_SECURE": "false",
+                                    # every stack process traces, exporting every 200 ms
+                                    "OTEL_EXPORTER_OTLP_ENDPOINT": traces.endpoint,
+                                    "OTEL_BSP_SCHEDULE_DELAY": "200"})
     running = Stack(config)
     running.start()
     try:
         await running.wait_ready(timeout_s=120)
-        yield RunningStack(running, infra)
+        stack = RunningStack(running, infra)
+        stack.traces = traces
+        yield stack
     finally:
         running.stop()
+        await traces.stop()

@@ -8,6 +8,7 @@ from pathlib import Path
 from services.billing.config import Settings
 from services.billing.entrypoints import http
 from services.billing.service_layer import accounts, clock, jobs
+from shared import metrics
 from shared.contracts import topics
 from shared.runtime import Service
 
@@ -48,7 +49,8 @@ def build_service(settings: Settings) -> Service:
                                 if not await conn.fetchval(
                                         "SELECT 1 FROM job_runs WHERE job = $1 AND business_date = $2",
                                         name, today):
-                                    result = await job(svc.pool, today)
+                                    with metrics.job_run(name):
+                                        result = await job(svc.pool, today)
                                     log.info("daily job done", extra={"job": name, "result": result})
                     finally:
                         if leader:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from services.billing.config import Settings
 from services.billing.service_layer import jobs
+from shared import ops
 from shared.calendar import business_today
 from shared.db import create_pool, migrate
 
@@ -51,4 +52,5 @@ async def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    ops.handle("billing")  # status and the other operator commands (shared/ops.py)
     sys.exit(asyncio.run(main(sys.argv[1:])))

@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from services.gateway.adapters.change_feed import ChangeFeed
+from services.gateway.adapters.drafts import PaymentDrafts
 from services.gateway.adapters.store import Store
 from services.gateway.adapters.upstream import Upstreams
 from services.gateway.config import Settings
@@ -22,11 +23,12 @@ from services.gateway.entrypoints import web as w
 from services.gateway.service_layer.account_cache import AccountCache
 from services.gateway.service_layer.captcha import Captchas
 from services.gateway.service_layer.use_cases import UseCases
-from shared import process
+from shared import process, tracing
 from shared.contracts.topics import BILLING_V1, PAYMENTS_V1
 from shared.db import create_pool, migrate, pending_migrations
 from shared.http import create_app
 from shared.logging import configure_logging
+from shared.service_auth import TokenSigner, TokenVerifier, auth_middleware
 
 log = logging.getLogger("gateway")
 HERE = Path(__file__).parent
@@ -47,12 +49,18 @@ def build_app(settings: Settings) -> web.Application:
         except Exception:  # noqa: BLE001 - readiness reports, it does not raise
             return {"postgres": False, "migrations": False}
 
-    app = create_app(readiness)
+    # The portal and the public API are public; the gateway's own /metrics answers only a
+    # caller with a token for the gateway that may read it (the scraper).
+    app = create_app(readiness, name="gateway", auth=auth_middleware(
+        "gateway", TokenVerifier("gateway", settings.service_keys),
+        protected=lambda request: request.path == "/metrics"))
     app["settings"] = settings
     app["signer"] = signer = Signer(settings.secret_key)
     upstreams = Upstreams({"identity": settings.identity_url, "billing": settings.billing_url,
                            "payments": settings.payments_url, "notify": settings.notify_url},
-                          settings.upstream_timeout_s, settings.upstream_connections)
+                          settings.upstream_timeout_s, settings.upstream_connections,
+                          TokenSigner.from_keys(settings.service_keys, "gateway",
+                                                settings.service_token_ttl_s))
     app["upstreams"] = upstreams
     # Portal pages answer every error (a rate limit too) as a page; the API as JSON.
     app.middlewares.append(portal.html_errors_middleware)
@@ -67,11 +75,12 @@ def build_app(settings: Settings) -> web.Application:
         store = Store(pool)
         app["store"] = store
         app["captchas"] = Captchas(store, settings.captcha_ttl_s, settings.captcha_enabled)
+        app["drafts"] = drafts = PaymentDrafts(pool, settings.secret_key, settings.lookup_token_ttl_s)
         await upstreams.start()
         cache, feed = _account_cache(settings, upstreams)
         app["account_cache"], app["change_feed"] = cache, feed
         app["use_cases"] = UseCases(settings, upstreams, store, signer, cache)
-        tasks = [asyncio.create_task(_purge_forever(store))]
+        tasks = [asyncio.create_task(_purge_forever(store, drafts))]
         if feed is not None:
             await feed.start()
             tasks.append(asyncio.create_task(upstreams.watch(SOURCES, settings.health_probe_interval_s)))
@@ -116,24 +125,30 @@ def _account_cache(settings: Settings, upstreams: Upstreams) -> tuple[AccountCac
     return cache, feed
 
 
-async def _purge_forever(store: Store) -> None:
+async def _purge_forever(store: Store, drafts: PaymentDrafts) -> None:
     while True:
         await asyncio.sleep(300)
         try:
             await store.purge_expired()
+            await drafts.purge_expired()
         except Exception:  # noqa: BLE001 - try again next time
             log.warning("session purge failed", exc_info=True)
 
 
 def _serve(settings: Settings) -> None:
     configure_logging("gateway", settings.log_level)
+    tracing.configure("gateway", settings.otel_exporter_otlp_endpoint)
     process.prepare()
     app = build_app(settings)
 
     async def settle(_: web.Application) -> None:
         process.settle()
 
+    async def flush_traces(_: web.Application) -> None:
+        tracing.shutdown()
+
     app.on_startup.append(settle)
+    app.on_cleanup.append(flush_traces)
     web.run_app(app, host=settings.http_host, port=settings.http_port,
                 access_log=None, print=None, reuse_port=settings.workers > 1)
 

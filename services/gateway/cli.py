@@ -9,6 +9,7 @@ import asyncio
 from services.gateway.adapters.store import Store
 from services.gateway.app import MIGRATIONS
 from services.gateway.config import Settings
+from shared import ops
 from shared.db import create_pool, migrate
 
 
@@ -33,4 +34,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    ops.handle("gateway")  # status and the other operator commands (shared/ops.py)
     main()

@@ -45,7 +45,10 @@ class Settings(ServiceSettings):
     # Signs lookup tokens, CSRF tokens and session ids.
     secret_key: str = "dev-only-gateway-secret-change-me"
     lookup_token_ttl_s: int = Field(default=900, ge=60, le=3600)
+    # A session ends after `session_ttl_s` idle, and `session_max_age_s` after it began
+    # whatever the activity (the member logs in again).
     session_ttl_s: int = Field(default=1800, ge=60, le=86400)
+    session_max_age_s: int = Field(default=12 * 3600, ge=300, le=7 * 86400)
     # Secure cookies (HTTPS only); off for http://127.0.0.1 in development.
     cookie_secure: bool = True
     hsts_max_age_s: int = 31_536_000

@@ -9,6 +9,34 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.gateway.domain import rules
 from shared.money import InvalidAmount, parse_amount
+from shared.numbers import BAN_PATTERN
+
+# The shapes the server enforces, published in the OpenAPI document so a request that fits
+# the schema is refused only for what a schema cannot say (a check digit, a mismatch, a
+# date in the future). Every digit is ASCII [0-9] (pydantic's patterns are Rust regexes,
+# where `\d` is any script's digit).
+TYPED_DIGITS = r"^[0-9][0-9 -]*$"  # digits as people type them: groups split by spaces or dashes
+ID_VALUE = r"^[A-Za-z0-9][A-Za-z0-9 -]*$"
+DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+AMOUNT = r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$"
+PHONE = r"^[0-9 ().+-]*$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+TEXT = r"^[^\x00-\x1f\x7f]*$"  # no control characters
+# The path parameters, as the routes check them (anything else answers 404).
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "ban": {"type": "string", "pattern": BAN_PATTERN,
+            "description": "10 digits beginning with 7, the last a check digit"},
+    "payment_id": {"type": "string", "format": "uuid"},
+}
+# What a refused pattern means, per field (the rule's own message, not "not valid").
+PATTERN_KEYS = {"id_value": "err.invalid", "id_value_confirmation": "err.ssn_mismatch",
+                "date_of_birth": "err.date", "account_number": "err.account_number",
+                "account_number_confirmation": "err.account_mismatch",
+                "routing_number": "err.routing_number",
+                "routing_number_confirmation": "err.routing_mismatch",
+                "card_number": "err.card_number", "cvv": "err.cvv", "postal_code": "err.postal_code",
+                "phone": "err.phone", "email": "err.email", "email_confirmation": "err.email_mismatch",
+                "billing_account_number": "err.ban", "amount": "err.amount"}
 
 
 class Model(BaseModel):
@@ -16,18 +44,19 @@ class Model(BaseModel):
 
 
 class CaptchaAnswer(Model):
-    id: str = Field(max_length=64)
-    answer: str = Field(max_length=16)
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    answer: str = Field(max_length=16, pattern=r"^[0-9 ]*$")
 
 
 class LookupRequest(Model):
     plan_type: Literal["health", "dental"]
     id_type: Literal["enrollment_id", "ssn", "billing_account_number"]
-    id_value: str = Field(max_length=32)
-    id_value_confirmation: str | None = Field(default=None, max_length=32)
-    first_name: str = Field(max_length=60)
-    last_name: str = Field(max_length=60)
-    date_of_birth: str = Field(max_length=10, description="YYYY-MM-DD")
+    id_value: str = Field(min_length=1, max_length=32, pattern=ID_VALUE)
+    id_value_confirmation: str | None = Field(default=None, max_length=32, pattern=r"^[0-9 -]*$")
+    first_name: str = Field(min_length=1, max_length=60, pattern=TEXT)
+    last_name: str = Field(min_length=1, max_length=60, pattern=TEXT)
+    date_of_birth: str = Field(max_length=10, pattern=DATE, description="YYYY-MM-DD",
+                               json_schema_extra={"format": "date"})
     captcha: CaptchaAnswer | None = None
 
     _names = field_validator("first_name", "last_name")(lambda v: rules.check_name(v))
@@ -62,6 +91,13 @@ class LookupLine(Model):
     status: str
 
 
+class PendingPayment(Model):
+    payment_id: str
+    amount: str
+    expected_withdrawal_date: str | None = None
+    retry: bool = Field(default=False, description="A returned payment presented again")
+
+
 class LookupResponse(Model):
     lookup_token: str
     expires_at: str
@@ -69,6 +105,9 @@ class LookupResponse(Model):
     plan_type: str
     lines: list[LookupLine]
     total_balance: str
+    pending_total: str | None = Field(default=None, description="Submitted, not yet settled or failed")
+    amount_due_now: str | None = Field(default=None, description="total_balance - pending_total, never below 0.00")
+    pending_payments: list[PendingPayment] = []
     current_premium: str | None = None
     due_date: str | None = None
     notices: list[dict[str, str]] = []
@@ -76,13 +115,13 @@ class LookupResponse(Model):
 
 class BankMethod(Model):
     type: Literal["checking", "savings"]
-    account_holder_name: str = Field(max_length=80)
-    account_number: str = Field(max_length=20)
-    account_number_confirmation: str = Field(max_length=20)
-    routing_number: str = Field(max_length=12)
-    routing_number_confirmation: str = Field(max_length=12)
+    account_holder_name: str = Field(min_length=1, max_length=rules.HOLDER_MAX, pattern=TEXT)
+    account_number: str = Field(min_length=4, max_length=20, pattern=TYPED_DIGITS)
+    account_number_confirmation: str = Field(min_length=4, max_length=20, pattern=TYPED_DIGITS)
+    routing_number: str = Field(min_length=9, max_length=12, pattern=TYPED_DIGITS)
+    routing_number_confirmation: str = Field(min_length=9, max_length=12, pattern=TYPED_DIGITS)
 
-    _holder = field_validator("account_holder_name")(lambda v: rules.check_name(v))
+    _holder = field_validator("account_holder_name")(lambda v: rules.check_name(v, rules.HOLDER_MAX))
 
     @model_validator(mode="after")
     def _numbers(self) -> "BankMethod":
@@ -103,22 +142,24 @@ class BankMethod(Model):
 
 class CardMethod(Model):
     type: Literal["card"]
-    cardholder_name: str = Field(max_length=80)
-    card_number: str = Field(max_length=23)
+    cardholder_name: str = Field(min_length=1, max_length=rules.HOLDER_MAX, pattern=TEXT)
+    card_number: str = Field(min_length=12, max_length=23, pattern=TYPED_DIGITS)
     expiry_month: int = Field(ge=1, le=12)
     expiry_year: int = Field(ge=2000, le=2100)
-    cvv: str = Field(max_length=4)
-    postal_code: str = Field(max_length=10)
+    cvv: str = Field(min_length=3, max_length=4, pattern=r"^[0-9]{3,4}$")
+    postal_code: str = Field(max_length=10, pattern=r"^[0-9]{5}(-[0-9]{4})?$")
 
-    _holder = field_validator("cardholder_name")(lambda v: rules.check_name(v))
+    _holder = field_validator("cardholder_name")(lambda v: rules.check_name(v, rules.HOLDER_MAX))
 
     @model_validator(mode="after")
     def _card(self) -> "CardMethod":
         self.card_number = rules.digits(self.card_number)
         if not rules.luhn_ok(self.card_number):
             raise _field_error("card_number", "err.card_number")
-        if not (self.cvv.isdigit() and len(self.cvv) in (3, 4)):
+        if not rules.CVV.match(self.cvv):
             raise _field_error("cvv", "err.cvv")
+        if not rules.POSTAL.match(self.postal_code):
+            raise _field_error("postal_code", "err.postal_code")
         return self
 
 
@@ -126,9 +167,9 @@ Method = Annotated[Union[BankMethod, CardMethod], Field(discriminator="type")]
 
 
 class Contact(Model):
-    email: str = Field(max_length=254)
-    email_confirmation: str = Field(max_length=254)
-    phone: str = Field(max_length=20)
+    email: str = Field(max_length=254, pattern=EMAIL)
+    email_confirmation: str = Field(max_length=254, pattern=EMAIL)
+    phone: str = Field(min_length=10, max_length=20, pattern=PHONE)
     # The language the payer's messages are written in (the portal's, when they pay there).
     language: Literal["en", "es"] | None = None
 
@@ -143,14 +184,19 @@ class Contact(Model):
 
 
 class Allocation(Model):
-    coverage_year: int
-    amount: str
+    coverage_year: int = Field(ge=2000, le=2100)
+    amount: str = Field(max_length=13, pattern=AMOUNT)
 
 
 class PaymentRequest(Model):
-    billing_account_number: str
+    billing_account_number: str = Field(pattern=BAN_PATTERN,
+                                        description="10 digits beginning with 7, the last a check digit")
     kind: Literal["one_time", "recurring"]
-    amount: str = Field(description='"total" or a decimal amount like "123.45"')
+    amount: str = Field(max_length=13, pattern=AMOUNT.replace("^", "^total$|^", 1),
+                        description='"total" or a decimal amount like "123.45"')
+    expected_amount: str | None = Field(default=None, max_length=13, pattern=AMOUNT, description=(
+        'The amount the payer reviewed: with amount "total", a total that differs at submit '
+        "is refused (409 amount_changed, with current_amount) and nothing is charged"))
     allocations: list[Allocation] | None = None
     method: Method
     contact: Contact
@@ -159,8 +205,16 @@ class PaymentRequest(Model):
     @field_validator("billing_account_number")
     @classmethod
     def _ban(cls, v: str) -> str:
-        if not rules.BAN.match(v):
+        if not rules.is_valid_ban(v):
             raise ValueError("err.ban")
+        return v
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _negative(cls, v: object) -> object:
+        """A negative amount is named as such (before the pattern, which refuses it too)."""
+        if isinstance(v, str) and v.startswith("-"):
+            raise ValueError("err.amount_positive")
         return v
 
     @field_validator("amount")
@@ -173,15 +227,26 @@ class PaymentRequest(Model):
         except InvalidAmount:
             raise ValueError("err.amount") from None
         if cents <= 0:
-            raise ValueError("err.amount")
+            raise ValueError("err.amount_positive")
+        return v
+
+    @field_validator("expected_amount")
+    @classmethod
+    def _expected(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            parse_amount(v)
+        except InvalidAmount:
+            raise ValueError("err.amount") from None
         return v
 
 
 class PaymentResponse(Model):
-    payment_id: str
-    confirmation_number: str
+    payment_id: str | None
+    confirmation_number: str | None
     status: str
-    amount: str | None = None
+    amount: str = Field(description="What is charged (0.00 for a recurring set-up with nothing owed today)")
     expected_withdrawal_date: str | None = None
     mandate_id: str | None = None
 
@@ -198,15 +263,16 @@ class AutopayMethodChange(Model):
 class MemberRequest(Model):
     plan_type: Literal["health", "dental"]
     id_type: Literal["enrollment_id", "ssn", "billing_account_number"]
-    id_value: str = Field(max_length=32)
-    id_value_confirmation: str | None = Field(default=None, max_length=32)
-    first_name: str = Field(max_length=60)
-    last_name: str = Field(max_length=60)
-    date_of_birth: str = Field(max_length=10)
+    id_value: str = Field(min_length=1, max_length=32, pattern=ID_VALUE)
+    id_value_confirmation: str | None = Field(default=None, max_length=32, pattern=r"^[0-9 -]*$")
+    first_name: str = Field(min_length=1, max_length=60, pattern=TEXT)
+    last_name: str = Field(min_length=1, max_length=60, pattern=TEXT)
+    date_of_birth: str = Field(max_length=10, pattern=DATE, description="YYYY-MM-DD",
+                               json_schema_extra={"format": "date"})
     username: str = Field(min_length=4, max_length=40, pattern=r"^[A-Za-z0-9._@-]+$")
-    email: str = Field(max_length=254)
+    email: str = Field(max_length=254, pattern=EMAIL)
     password: str = Field(min_length=12, max_length=128)
-    phone: str | None = None
+    phone: str | None = Field(default=None, max_length=20, pattern=PHONE)
     language: Literal["en", "es"] = "en"
 
     _names = field_validator("first_name", "last_name")(lambda v: rules.check_name(v))
@@ -239,19 +305,21 @@ class SessionRequest(Model):
 
 
 class PasswordResetRequest(Model):
-    username: str | None = Field(default=None, max_length=40)
-    email: str | None = Field(default=None, max_length=254)
+    username: str | None = Field(default=None, max_length=40, pattern=TEXT)
+    email: str | None = Field(default=None, max_length=254, pattern=r"^$|" + EMAIL)
     kind: Literal["password", "username"] = "password"
 
 
 class PasswordResetConfirm(Model):
-    token: str = Field(max_length=256)
+    token: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._~-]+$")
     new_password: str = Field(min_length=12, max_length=128)
 
 
 class ContactUpdate(Model):
-    email: str | None = None
-    phone: str | None = None
+    email: str | None = Field(default=None, max_length=254, pattern=r"^$|" + EMAIL)
+    # Needed (and checked by identity) when `email` changes the address.
+    current_password: str | None = Field(default=None, max_length=1024)
+    phone: str | None = Field(default=None, max_length=20, pattern=PHONE)
     language: Literal["en", "es"] | None = None
     email_enabled: bool | None = None
     sms_enabled: bool | None = None
@@ -287,6 +355,9 @@ class AccountSummary(Model):
     plan_type: str | None = None
     status: str | None = None
     total_balance: str | None = None
+    pending_total: str | None = Field(default=None, description="Submitted, not yet settled or failed")
+    amount_due_now: str | None = Field(default=None, description="total_balance - pending_total, never below 0.00")
+    pending_payments: list[PendingPayment] = []
     current_premium: str | None = None
     due_date: str | None = None
     lines: list[Line] = []
@@ -329,8 +400,10 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
             key = "err.required"
         elif err["type"] in ("literal_error", "union_tag_invalid", "union_tag_not_found"):
             key = "err.choose"
-        elif err["type"] in ("string_too_short",):
-            key = "err.too_short"
+        elif err["type"] == "string_pattern_mismatch":
+            key = PATTERN_KEYS.get(loc[-1] if loc else "", "err.invalid")
+        elif err["type"] == "string_too_short":
+            key = "err.required" if (err.get("ctx") or {}).get("min_length") == 1 else "err.too_short"
         elif err["type"] in ("string_too_long",):
             key = "err.too_long"
         else:
@@ -398,6 +471,9 @@ class MemberContact(Open):
 class MeAccount(AccountSummary):
     payments: list[PaymentView] = []
     methods: list[dict[str, Any]] = []
+    returned_payment: dict[str, Any] | None = Field(default=None, description=(
+        "The newest finished payment when its bank returned it: amount, returned_on, "
+        "retry_date (an R01/R09 retry on its way) or null"))
 
 
 class Me(Model):

@@ -59,5 +59,7 @@ def build_service(settings: Settings, deps: Deps | None = None) -> Service:
         while True:
             await asyncio.sleep(PURGE_EVERY_S)
             await throttle.purge(svc.pool, deps.clock() - timedelta(seconds=2 * longest))
+            await repository.purge_login_failures(
+                svc.pool, deps.clock() - timedelta(seconds=settings.login_failure_memory_s))
 
     return service

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 from datetime import date, datetime, time
 
+from shared import ops
 from shared.calendar import NEW_YORK
 from shared.db import create_pool, migrate
 from services.identity.adapters import throttle
@@ -37,4 +38,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    ops.handle("identity")  # status and the other operator commands (shared/ops.py)
     main()

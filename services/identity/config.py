@@ -43,8 +43,16 @@ class Settings(ServiceSettings):
     # Portal accounts.
     password_min_length: int = Field(default=12, ge=8, le=64)
     password_max_length: int = Field(default=128, ge=64, le=1024)
-    login_failures_max: int = Field(default=5, ge=1, le=100)
-    lockout_s: int = Field(default=900, ge=1)
+    # Wrong passwords (docs/operations.md "Log-in throttling"): from the
+    # `login_throttle_after`-th failure in a row for one username from one address, and the
+    # `login_account_throttle_after`-th for one username from anywhere, log-ins pause for
+    # `login_throttle_base_s`, doubling with each further failure up to `login_throttle_max_s`.
+    # A run of failures is forgotten after `login_failure_memory_s` without one.
+    login_throttle_after: int = Field(default=5, ge=1, le=100)
+    login_account_throttle_after: int = Field(default=20, ge=1, le=1000)
+    login_throttle_base_s: int = Field(default=30, ge=1, le=3600)
+    login_throttle_max_s: int = Field(default=900, ge=1, le=86400)
+    login_failure_memory_s: int = Field(default=86400, ge=60)
     password_reset_ttl_s: int = Field(default=1800, ge=1)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)

@@ -16,6 +16,7 @@ from services.notify.service_layer.compose import Composer
 from services.notify.service_layer.intake import PROJECTION_EVENT_TYPES, Intake
 from services.notify.service_layer.reminders import JOB, run_reminders
 from services.notify.service_layer.sender import Sender, SenderConfig
+from shared import metrics
 from shared.calendar import NEW_YORK
 from shared.contracts import topics
 from shared.runtime import Service
@@ -38,7 +39,9 @@ def make_sender(service: Service, settings: Settings) -> Sender:
         mail_from=settings.mail_from, batch=settings.sender_batch,
         attempts_max=settings.send_attempts_max, retry_base_s=settings.retry_base_s,
         retry_max_s=settings.retry_max_s, lease_s=settings.claim_lease_s,
-        idle_poll_s=settings.sender_idle_poll_s)
+        idle_poll_s=settings.sender_idle_poll_s,
+        # Two sends per connection: one on the wire while the last one's record commits.
+        email_in_flight=2 * settings.smtp_connections, sms_in_flight=2 * settings.sms_concurrency)
     assert service.pool is not None
     return Sender(service.pool, smtp, make_sms_provider(settings), config)
 
@@ -95,5 +98,6 @@ async def _schedule_reminders(service: Service, composer: Composer, settings: Se
                     finally:
                         await conn.execute("SELECT pg_advisory_unlock($1)", SCHEDULER_LOCK_ID)
                 if not done:
-                    await run_reminders(service.pool, composer, day, settings.reminder_days_before)
+                    with metrics.job_run(JOB):
+                        await run_reminders(service.pool, composer, day, settings.reminder_days_before)
         await asyncio.sleep(300)

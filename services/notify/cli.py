@@ -14,6 +14,7 @@ from services.notify.adapters.sms import make_sms_provider
 from services.notify.config import Settings
 from services.notify.service_layer.reminders import run_reminders
 from services.notify.service_layer.sender import Sender, SenderConfig
+from shared import ops
 from shared.calendar import business_today
 from shared.db import create_pool, migrate
 
@@ -71,4 +72,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    ops.handle("notify")  # status and the other operator commands (shared/ops.py)
     sys.exit(main())

@@ -18,6 +18,7 @@ from services.payments.app import MIGRATIONS
 from services.payments.config import Settings
 from services.payments.service_layer import ach, autopay
 from services.payments.service_layer.deps import build_deps
+from shared import ops
 from shared.calendar import business_today
 from shared.db import create_pool, migrate
 
@@ -64,4 +65,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    ops.handle("payments")  # status and the other operator commands (shared/ops.py)
     sys.exit(main())

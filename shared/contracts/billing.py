@@ -19,9 +19,9 @@ ACCOUNT_DELINQUENT = "account.delinquent"
 COVERAGE_EFFECTUATED = "coverage.effectuated"
 COVERAGE_TERMINATED = "coverage.terminated"
 
-BAN_PATTERN = r"^7\d{9}$"
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
-MONTH_PATTERN = r"^\d{4}-\d{2}$"
+BAN_PATTERN = r"^7[0-9]{9}$"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+MONTH_PATTERN = r"^[0-9]{4}-[0-9]{2}$"
 
 
 class _Model(BaseModel):

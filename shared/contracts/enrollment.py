@@ -19,7 +19,7 @@ class Subscriber(BaseModel):
     first_name: str = Field(min_length=1, max_length=100)
     last_name: str = Field(min_length=1, max_length=100)
     date_of_birth: date
-    ssn: str | None = Field(default=None, pattern=r"^\d{9}$")
+    ssn: str | None = Field(default=None, pattern=r"^[0-9]{9}$")
 
 
 class Contact(BaseModel):

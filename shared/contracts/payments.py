@@ -21,7 +21,7 @@ class _Model(BaseModel):
 
 class Method(_Model):
     type: Literal["checking", "savings", "card"]
-    last4: str = Field(pattern=r"^\d{4}$")
+    last4: str = Field(pattern=r"^[0-9]{4}$")
     brand: str | None = None
 
 
@@ -49,6 +49,10 @@ class PaymentSubmittedData(_Model):
     mandate_id: str | None
     contact: Contact
     channel: Literal["guest", "member", "autopay"]
+    cycle: str | None = None  # an autopay draft's cycle, "YYYY-MM"
+    # An R01/R09 return presented again: its attempt (2, 3) and the first presentment's id.
+    attempt: int = Field(default=1, ge=1)
+    retry_of: str | None = None
 
 
 class PaymentSettledData(_Model):
@@ -60,6 +64,7 @@ class PaymentSettledData(_Model):
     method: Method
     settled_on: str
     contact: Contact
+    kind: Literal["one_time", "recurring"] | None = None
 
 
 class PaymentFailedData(_Model):
@@ -71,6 +76,7 @@ class PaymentFailedData(_Model):
     reason_code: str
     reason: str
     contact: Contact
+    kind: Literal["one_time", "recurring"] | None = None
 
 
 class PaymentReturnedData(_Model):
@@ -79,13 +85,14 @@ class PaymentReturnedData(_Model):
     billing_account_number: str
     amount_cents: int = Field(gt=0)
     method: Method
-    return_code: str = Field(pattern=r"^R\d\d$")
+    return_code: str = Field(pattern=r"^R[0-9][0-9]$")
     return_reason: str
     returned_on: str
     will_retry: bool
     method_disabled: bool
     mandate_cancelled: bool
     contact: Contact
+    kind: Literal["one_time", "recurring"] | None = None
 
 
 class AutopayCreatedData(_Model):

@@ -29,7 +29,8 @@ TOPICS: dict[str, Topic] = {
         Topic(ENROLLMENT_V1, "enrollment", (
             "enrollment.created", "enrollment.updated", "enrollment.terminated")),
         Topic(IDENTITY_V1, "identity", (
-            "member.registered", "member.contact_changed", "member.locked_out",
+            "member.registered", "member.contact_changed", "member.login_throttled",
+            "member.password_changed", "member.email_changed", "member.registration_repeated",
             "password.reset_requested", "username.reminder_requested")),
         Topic(BILLING_V1, "billing", (
             "account.opened", "invoice.issued", "balance.changed", "payment.applied",

@@ -7,7 +7,6 @@ import uuid
 from datetime import date, datetime, timezone
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from scripts.seed_demo import enrollment_event, publish
 from services.billing.app import build_service
@@ -20,7 +19,7 @@ from shared.contracts.topics import PAYMENTS_V1
 from shared.kafka import ensure_topics
 from shared.outbox import make_producer
 from tests.conftest import unique
-from tests.helpers import TopicTap, topics_of, wait_for  # noqa: F401 - wait_for re-exported
+from tests.helpers import TopicTap, service_client, topics_of, wait_for  # noqa: F401 - wait_for re-exported
 
 
 PAYMENT_MODELS = {"payment.submitted": PaymentSubmittedData, "payment.settled": PaymentSettledData,
@@ -135,7 +134,7 @@ async def billing(infra, fresh_db):
     # enrollments may still open accounts here, so tests assert on their own accounts.
     await service.pool.execute("SELECT setval('ban_seq', $1)", random.randrange(10**6, 9 * 10**7))
     await service.wait_until_consuming()
-    client = TestClient(TestServer(service.app))
+    client = service_client(service)
     await client.start_server()
     try:
         yield Billing(service, client, infra, tap)

@@ -244,7 +244,7 @@ async def test_forgot_password_email_link_sets_a_new_password(page, stack):
     await expect(page.locator("h1")).to_contain_text("Welcome")
 
 
-async def test_repeated_wrong_passwords_show_the_lockout_message(page, stack):
+async def test_repeated_wrong_passwords_say_when_to_try_again(page, stack):
     member = await stack.seed_member(shopped_hours_ago=5)
     username = f"lock{member['enrollment_id'][-6:]}"
     await register_by_api(stack, member, username, "Right-Password-Long-9")
@@ -253,8 +253,71 @@ async def test_repeated_wrong_passwords_show_the_lockout_message(page, stack):
         await page.fill("#username", username)
         await page.fill("#password", "Wrong-Password-Long-0")
         await page.click("#login")
-        if await page.locator("#locked-until").count():
+        if await page.locator("#retry-at").count():
             break
-    await expect(page.locator("#error-summary")).to_contain_text("locked")
-    await expect(page.locator("#locked-until")).to_contain_text("1-877-623-6765")
-    await check_page(page, "locked")
+    await expect(page.locator("#error-summary")).to_contain_text("Log-ins are paused")
+    await expect(page.locator("#retry-at")).to_contain_text(" ET")
+    await expect(page.locator("#retry-at")).to_contain_text("1-877-623-6765")
+    await check_page(page, "throttled")
+
+
+@pytest.mark.parametrize("lang,width", [("en", 1280), ("es", 375)])
+async def test_quick_pay_shows_payments_on_their_way_and_refuses_more_than_is_left_at_step_4(page, stack, lang, width):
+    """A payment already on its way shows at Step 4 with its expected withdrawal date and
+    what is left to pay; an amount over what is left is refused at Step 4 (no review, the
+    entries kept); "$1.25" is reviewed as $1.25, and the review page holds no bank number."""
+    import aiohttp
+    from tests.gateway.test_stack_api import BANK, lookup
+    member = await stack.seed_member(shopped_hours_ago=5, premium_cents=9_900)
+    async with aiohttp.ClientSession() as http:
+        found = await lookup(http, stack, member)
+        body = {"billing_account_number": found["billing_account_number"], "kind": "one_time",
+                "amount": "40.50", "method": BANK,
+                "contact": {"email": member["email"], "email_confirmation": member["email"], "phone": member["phone"]}}
+        for _ in range(60):  # payments learns of a new account from billing, through Kafka
+            async with http.post(f"{stack.gateway_url}/api/v1/payments", json=body,
+                                 headers={"Idempotency-Key": str(time.time_ns()),
+                                          "Authorization": f"Bearer {found['lookup_token']}"}) as r:
+                first = await r.json()
+                if r.status != 404:
+                    break
+            await asyncio.sleep(0.5)
+        assert r.status == 201, first
+    await page.set_viewport_size({"width": width, "height": 800})
+    await page.goto(f"/?lang={lang}")
+    await identify(page, member, "enrollment_id")
+    await page.fill("#email", member["email"])
+    await page.fill("#email-confirmation", member["email"])
+    await page.fill("#phone", member["phone"])
+    await expect(page.locator("#back")).to_have_attribute("href", "/quick-pay")
+    await page.click("#continue")
+    await expect(page.locator("#back")).to_have_attribute("href", "/quick-pay/contact")
+    withdrawal = first["expected_withdrawal_date"]
+    from services.gateway.entrypoints.portal import long_date
+    pending_text = {"en": f"Payment of $40.50 pending, expected to be withdrawn {long_date(withdrawal, 'en')}",
+                    "es": f"Pago de $40.50 pendiente, se retirará previsiblemente el {long_date(withdrawal, 'es')}"}
+    await expect(page.locator(".portal-pending-payment")).to_have_text(pending_text[lang])
+    await expect(page.locator("#total-balance")).to_have_text("$99.00")
+    await expect(page.locator("#due-now")).to_have_text("$58.50")
+    await expect(page.locator("label[for='amount-choice-total']")).to_contain_text("$58.50")
+    await check_page(page, "step4-pending")
+    await choose(page, "amount-choice-other")
+    await page.fill("#other-amount", "1,000.00")
+    await fill_bank(page)
+    await page.click("#continue")
+    error = {"en": "Enter no more than $58.50", "es": "Escriba como máximo $58.50"}[lang]
+    await expect(page.locator("#other-amount-error")).to_contain_text(error)
+    await expect(page.locator("#other-amount")).to_have_value("1,000.00")
+    await expect(page.locator("#account-holder-name")).to_have_value("Pat Tester")
+    await expect(page.locator("#review-amount")).to_have_count(0)
+    await check_page(page, "step4-over-limit")
+    await page.fill("#other-amount", "$1.25")
+    await fill_bank(page)
+    await page.click("#continue")
+    await expect(page.locator("#review-amount")).to_have_text("$1.25")
+    hidden = await page.eval_on_selector_all("input[type=hidden]", "els => els.map(e => e.value)")
+    assert not any(v in ("123456789", ROUTING) for v in hidden), hidden
+    await check_page(page, "review")
+    await page.click("#submit-payment")
+    number = (await page.locator("#confirmation-number").inner_text()).strip()
+    assert number

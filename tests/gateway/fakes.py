@@ -12,9 +12,9 @@ from aiohttp import web
 
 from shared.http import error_response, json_response
 
-BAN_A = "7000000001"
-BAN_B = "7000000002"
-BAN_NOT_OPEN = "7000000009"  # identity knows it; billing has not opened it yet
+BAN_A = "7000000013"
+BAN_B = "7000000021"
+BAN_NOT_OPEN = "7000000096"  # identity knows it; billing has not opened it yet
 THROTTLED_ID = "3300999998"   # identity answers 429 for it, retry in 290 s
 SSN = "123456789"
 MEMBER = {"first_name": "Maria", "last_name": "Santos", "date_of_birth": "1984-03-15"}
@@ -84,8 +84,8 @@ def identity_app(state: Upstream) -> web.Application:
     async def sessions(request: web.Request) -> web.Response:
         b = request["body"]
         user = state.users.get(b["username"])
-        if b["username"] == "locked-user":
-            return error_response(423, "locked", "Locked.", locked_until="2030-01-01T15:30:00+00:00")
+        if b["username"] == "paused-user":
+            return error_response(429, "throttled", "Too many attempts.", retry_after_s=120)
         if not user or user["password"] != b["password"]:
             return error_response(401, "invalid_credentials", "Wrong username or password.")
         return json_response({"member_id": user["member_id"], "username": b["username"]})
@@ -219,6 +219,15 @@ def payments_app(state: Upstream) -> web.Application:
     async def methods(_: web.Request) -> web.Response:
         return json_response({"methods": []})
 
+    async def pending(request: web.Request) -> web.Response:
+        ban = request.match_info["ban"]
+        mine = [r for _, r in state.payments.values()
+                if r["billing_account_number"] == ban and r["status"] == "submitted"]
+        return json_response({"pending_total_cents": sum(r["amount_cents"] for r in mine),
+                              "payments": [{"payment_id": r["payment_id"], "amount_cents": r["amount_cents"],
+                                            "expected_withdrawal_date": r["expected_withdrawal_date"],
+                                            "attempt": 1} for r in mine]})
+
     app.router.add_get("/config", config)
     app.router.add_post("/payments", pay)
     app.router.add_get("/payments/{id}", get_payment)
@@ -229,4 +238,5 @@ def payments_app(state: Upstream) -> web.Application:
     app.router.add_put("/accounts/{ban}/autopay/method", put_autopay_method)
     app.router.add_get("/accounts/{ban}/owed", owed)
     app.router.add_get("/accounts/{ban}/methods", methods)
+    app.router.add_get("/accounts/{ban}/pending", pending)
     return app

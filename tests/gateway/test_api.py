@@ -7,6 +7,7 @@ import asyncpg
 import pytest
 
 from services.gateway import schemas as s
+from shared.service_auth import TokenSigner, TokenVerifier
 from tests.gateway import fakes
 from tests.gateway.conftest import _client
 
@@ -164,7 +165,8 @@ async def test_the_same_idempotency_key_twice_gives_one_payment(gw_no_captcha, u
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "k-same"}
     first = await gw.post("/api/v1/payments", json=payment(), headers=headers)
     again = await gw.post("/api/v1/payments", json=payment(), headers=headers)
-    assert first.status == 201
+    assert first.status == 201 and "Idempotent-Replayed" not in first.headers
+    assert again.status == 200 and again.headers["Idempotent-Replayed"] == "true"
     a, b = await first.json(), await again.json()
     assert a["payment_id"] == b["payment_id"] and a["confirmation_number"] == b["confirmation_number"]
     assert a["amount"] == "193.00" and a["expected_withdrawal_date"] == "2030-12-05"
@@ -232,8 +234,8 @@ async def test_member_register_login_me_csrf_and_logout(gw_no_captcha):
     assert r.status == 409 and (await r.json())["error"]["code"] == "username_taken"
     r = await gw.post("/api/v1/sessions", json={"username": "maria.s", "password": "wrong password!"})
     assert r.status == 401 and (await r.json())["error"]["code"] == "invalid_credentials"
-    r = await gw.post("/api/v1/sessions", json={"username": "locked-user", "password": "whatever"})
-    assert r.status == 423 and (await r.json())["error"]["locked_until"]
+    r = await gw.post("/api/v1/sessions", json={"username": "paused-user", "password": "whatever"})
+    assert r.status == 429 and (await r.json())["error"]["retry_after_s"] == 120
     r = await gw.post("/api/v1/sessions", json={"username": "maria.s", "password": "correct horse battery"})
     assert r.status == 200
     cookie = r.headers.getall("Set-Cookie")
@@ -263,7 +265,7 @@ async def test_password_reset_always_accepted(gw):
 
 async def test_a_member_found_before_billing_opened_the_account_hears_not_ready(gw):
     r = await gw.post("/api/v1/lookups", json={**LOOKUP, "id_type": "billing_account_number",
-                                               "id_value": "7999999999"})
+                                               "id_value": "7999999993"})
     assert r.status == 404  # identity does not know it either
     # identity knows the enrollment but billing has no account yet
     r = await gw.post("/api/v1/lookups", json={**LOOKUP, "id_type": "enrollment_id", "id_value": "3300100009"})
@@ -326,3 +328,26 @@ async def test_cards_only_when_the_program_takes_them(gw_no_captcha, upstream):
                       headers={**headers, "Idempotency-Key": "k-card-2"})
     assert r.status == 422 and "method.card_number" in (await r.json())["error"]["fields"]
     assert "4111111111111112" not in await r.text()
+
+
+async def test_every_upstream_call_carries_the_gateways_token_for_that_service(gw, upstream):
+    await lookup_token(gw)
+    settings = gw.app["settings"]
+    calls = [(svc, what, headers) for svc, what, headers, _ in upstream.seen]
+    assert {svc for svc, _, _ in calls} >= {"identity", "billing", "payments"}
+    for svc, what, headers in calls:
+        scheme, _, token = headers.get("Authorization", "").partition(" ")
+        assert scheme == "Bearer", (svc, what)
+        claims = TokenVerifier(svc, settings.service_keys).verify(token)
+        assert claims.caller == "gateway" and claims.expires_at - claims.issued_at == 60
+
+
+async def test_the_gateways_metrics_need_the_scrapers_token(gw):
+    r = await gw.get("/metrics")
+    assert r.status == 401 and (await r.json())["error"]["code"] == "invalid_service_token"
+    keys = gw.app["settings"].service_keys
+    r = await gw.get("/metrics", headers=TokenSigner.from_keys(keys, "gateway").headers("gateway"))
+    assert r.status == 403
+    r = await gw.get("/metrics", headers=TokenSigner.from_keys(keys, "metrics").headers("gateway"))
+    assert r.status == 200 and "http_requests_total" in await r.text()
+    assert (await gw.get("/healthz")).status == 200 and (await gw.get("/")).status == 200

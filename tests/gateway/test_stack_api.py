@@ -123,7 +123,8 @@ async def test_the_account_page_follows_autopay_set_up_and_cancelled_at_once(sta
             assert body["notices"] == []
             return body["autopay"]
     async def payments_knows_the_account() -> bool:  # its projection, from account.opened
-        async with http.get(f"{stack.payments_url}/accounts/{ban}/owed") as r:
+        async with http.get(f"{stack.payments_url}/accounts/{ban}/owed",
+                            headers=stack.headers("payments")) as r:
             return r.status == 200
     await wait_for(payments_knows_the_account, timeout_s=30, what="payments to know the account")
     assert await autopay() is None
@@ -137,3 +138,76 @@ async def test_the_account_page_follows_autopay_set_up_and_cancelled_at_once(sta
     async with http.delete(f"{account}/autopay", headers=auth) as r:
         assert r.status == 200, await r.text()
     assert await autopay() is None
+
+
+async def test_payments_in_flight_show_on_the_account_and_the_reviewed_total_is_the_one_charged(stack, http):
+    """Two partial payments on their way: the account says what is pending (and when it is
+    expected to be withdrawn) and what is left; a payment up to what is left is accepted;
+    a "total" reviewed before the last payment is refused (409, nothing charged) with the
+    figure now, and the figure now is what is charged."""
+    member = await stack.seed_member(shopped_hours_ago=5, premium_cents=9_900)
+    found = await lookup(http, stack, member)
+    ban, auth = found["billing_account_number"], {"Authorization": f"Bearer {found['lookup_token']}"}
+    assert (found["total_balance"], found["pending_total"], found["amount_due_now"]) == ("99.00", "0.00", "99.00")
+    account_url = f"{stack.gateway_url}/api/v1/billing-accounts/{ban}"
+    contact = {"email": member["email"], "email_confirmation": member["email"], "phone": member["phone"]}
+
+    async def pay(amount: str, **extra) -> tuple[int, dict]:
+        body = {"billing_account_number": ban, "kind": "one_time", "amount": amount, "method": BANK,
+                "contact": contact, **extra}
+        async with http.post(f"{stack.gateway_url}/api/v1/payments", json=body,
+                             headers={"Idempotency-Key": str(uuid.uuid4()), **auth}) as r:
+            return r.status, await r.json()
+
+    async def account() -> dict:
+        async with http.get(account_url, headers=auth) as r:
+            assert r.status == 200
+            return s.AccountSummary.model_validate(await r.json()).model_dump()
+
+    first = await pay("40.50")
+    second = await pay("58.25")
+    assert first[0] == second[0] == 201 and (first[1]["amount"], second[1]["amount"]) == ("40.50", "58.25")
+    summary = await account()
+    assert summary["total_balance"] == "99.00"  # billing shows a payment once it settles
+    assert summary["pending_total"] == "98.75" and summary["amount_due_now"] == "0.25"
+    pending = {p["payment_id"]: p for p in summary["pending_payments"]}
+    assert pending[second[1]["payment_id"]]["amount"] == "58.25"
+    assert pending[second[1]["payment_id"]]["expected_withdrawal_date"] == second[1]["expected_withdrawal_date"]
+
+    # The lookup answer carries the same figures.
+    again = await lookup(http, stack, member)
+    assert (again["pending_total"], again["amount_due_now"]) == ("98.75", "0.25")
+
+    # "total" reviewed as $99.00 (before the payments): refused, nothing charged.
+    status, refused = await pay("total", expected_amount="99.00")
+    assert status == 409 and refused["error"]["code"] == "amount_changed"
+    assert refused["error"]["current_amount"] == "0.25"
+    assert (await account())["pending_total"] == "98.75"
+    async with http.get(f"{account_url}/payments", headers=auth) as r:
+        assert len((await r.json())["payments"]) == 2
+
+    # The figure now, reviewed, is charged: every 201 carries its amount.
+    status, last = await pay("total", expected_amount="0.25")
+    assert status == 201 and last["amount"] == "0.25"
+    summary = await account()
+    assert (summary["pending_total"], summary["amount_due_now"]) == ("99.00", "0.00")
+
+
+async def test_a_payment_up_to_what_is_left_is_accepted_and_more_is_refused(stack, http):
+    member = await stack.seed_member(shopped_hours_ago=5, premium_cents=9_900)
+    found = await lookup(http, stack, member)
+    ban, auth = found["billing_account_number"], {"Authorization": f"Bearer {found['lookup_token']}"}
+    contact = {"email": member["email"], "email_confirmation": member["email"], "phone": member["phone"]}
+
+    async def pay(amount: str) -> tuple[int, dict]:
+        body = {"billing_account_number": ban, "kind": "one_time", "amount": amount, "method": BANK,
+                "contact": contact}
+        async with http.post(f"{stack.gateway_url}/api/v1/payments", json=body,
+                             headers={"Idempotency-Key": str(uuid.uuid4()), **auth}) as r:
+            return r.status, await r.json()
+
+    assert (await pay("97.75"))[0] == 201
+    status, ok = await pay("1.25")
+    assert status == 201 and ok["amount"] == "1.25"
+    status, refused = await pay("0.01")
+    assert status == 422 and "at most 0.00" in refused["error"]["fields"]["amount"]

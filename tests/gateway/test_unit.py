@@ -44,7 +44,7 @@ def test_card_number_luhn(number, ok):
 
 def test_ids_by_type():
     assert rules.check_id("ssn", "123-45-6789") == "123456789"
-    assert rules.check_id("billing_account_number", "7000000001") == "7000000001"
+    assert rules.check_id("billing_account_number", "7000000013") == "7000000013"
     with pytest.raises(ValueError, match="err.required"):
         rules.check_id("ssn", " ")
     for id_type, bad in (("ssn", "12345678"), ("billing_account_number", "6000000001"),
@@ -106,3 +106,60 @@ def test_rate_limiter_windows():
     assert limiter.hit("1.1.1.1", False, now=62.0) is None  # other pages: 3rd of 3
     assert limiter.hit("1.1.1.1", False, now=63.0) is not None  # the overall budget is spent
     assert limiter.hit("1.1.1.1", True, now=120.0) is None  # a new window
+
+
+def test_pending_payments_leave_what_is_due_now_never_below_zero():
+    from services.gateway.domain.presenters import with_pending
+    pending = {"pending_total_cents": 9_900, "payments": [
+        {"payment_id": "p1", "amount_cents": 4_050, "expected_withdrawal_date": "2030-12-03", "attempt": 1},
+        {"payment_id": "p2", "amount_cents": 5_850, "expected_withdrawal_date": "2030-12-04", "attempt": 2}]}
+    out = with_pending({}, 9_000, pending)
+    assert (out["pending_total"], out["amount_due_now"]) == ("99.00", "0.00")
+    assert out["pending_payments"] == [
+        {"payment_id": "p1", "amount": "40.50", "expected_withdrawal_date": "2030-12-03", "retry": False},
+        {"payment_id": "p2", "amount": "58.50", "expected_withdrawal_date": "2030-12-04", "retry": True}]
+    assert with_pending({}, 15_000, pending)["amount_due_now"] == "51.00"
+    assert with_pending({}, 15_000, None)["amount_due_now"] is None  # payments not answering: unknown
+
+
+def test_step_4_refuses_amounts_it_cannot_charge():
+    assert rules.amount_problem("1.25", "one_time", "1.25", 0, 5_000_000) is None
+    assert rules.amount_problem("1.26", "one_time", "1.25", 0, 5_000_000) == ("err.amount_over_limit", 125)
+    assert rules.amount_problem("1.26", "one_time", "1.25", 100, 5_000_000) is None
+    assert rules.amount_problem("60000.00", "one_time", "99999.00", 0, 5_000_000) == ("err.amount_over_limit", 5_000_000)
+    assert rules.amount_problem("1.00", "one_time", "0.00", 0, 5_000_000) == ("err.nothing_to_pay", 0)
+    assert rules.amount_problem("total", "one_time", "0.00", 0, 5_000_000) == ("err.nothing_to_pay", 0)
+    assert rules.amount_problem("total", "recurring", "0.00", 0, 5_000_000) is None  # a mandate alone
+    assert rules.amount_problem("5.00", "one_time", None, 0, 5_000_000) is None  # payments decides
+
+
+@pytest.mark.parametrize("typed,amount", [("$25", "25.00"), ("1,000.00", "1000.00"), ("25", "25.00"),
+                                          (" 7.5 ", "7.50")])
+def test_the_portal_takes_amounts_as_people_type_them(typed, amount):
+    from services.gateway.entrypoints import forms
+    body = forms.payment_body({"amount_choice": "other", "other_amount": typed, "kind": "one_time"},
+                              "7000000001", {})
+    assert body["amount"] == amount and "expected_amount" not in body
+
+
+@pytest.mark.parametrize("typed,key", [("0", "err.amount_positive"), ("-5", "err.amount_positive"),
+                                       ("1,00", "err.amount"), ("12٣", "err.amount")])
+def test_zero_negative_and_garbled_amounts_are_refused_next_to_the_field(typed, key):
+    from services.gateway.entrypoints import forms
+    body = forms.payment_body({"amount_choice": "other", "other_amount": typed, "kind": "one_time",
+                               "method_type": "checking"}, "7000000001", {})
+    with pytest.raises(ValidationError) as exc:
+        s.PaymentRequest.model_validate(body)
+    assert forms.model_errors(exc.value)["other_amount"] == key
+
+
+def test_a_returned_payment_is_shown_until_a_later_payment_settles():
+    from services.gateway.domain.presenters import returned_payment
+    returned = {"payment_id": "p1", "status": "returned", "amount": "58.50", "returned_on": "2030-12-05", "attempt": 1}
+    retry = {"payment_id": "p2", "status": "pending", "amount": "58.50", "expected_withdrawal_date": "2030-12-09",
+             "attempt": 2}
+    assert returned_payment([retry, returned]) == {"payment_id": "p1", "amount": "58.50",
+                                                   "returned_on": "2030-12-05", "retry_date": "2030-12-09"}
+    assert returned_payment([returned])["retry_date"] is None
+    assert returned_payment([{**retry, "status": "settled"}, returned]) is None
+    assert returned_payment([]) is None

@@ -24,7 +24,7 @@ from shared.contracts.topics import dlq_topic
 from shared.http import errors_middleware
 from shared.kafka import ensure_topics
 from shared.runtime import Service
-from tests.helpers import ServiceEnvMixin, TopicTap, topics_of, wait_for
+from tests.helpers import ServiceEnvMixin, TopicTap, service_client, topics_of, wait_for
 
 CONSUMED = (topics.ENROLLMENT_V1, topics.IDENTITY_V1, topics.BILLING_V1, topics.PAYMENTS_V1)
 
@@ -111,7 +111,7 @@ async def notify_env(infra):
     await tap.start()
     service = build_service(settings)
     await service.start(http=False)
-    client = TestClient(TestServer(service.app))
+    client = service_client(service)
     await client.start_server()
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()

@@ -29,6 +29,7 @@ class Household:
         self.household_id = f"HH-{self.tag}"
         self.ban = "7" + "".join(random.choice("0123456789") for _ in range(9))
         self.email = f"m{self.tag}@example.org"
+        self.new_email = f"new{self.tag}@example.org"
         self.phone = f"617555{random.randint(0, 9999):04d}"
         self.member_id = f"M-{self.tag}"
         self.first_name = "María" if self.language == "es" else "Maria"
@@ -91,6 +92,9 @@ class Household:
                                             "return_reason": "Insufficient funds",
                                             "returned_on": "2026-11-30", "will_retry": True,
                                             "method_disabled": False, "mandate_cancelled": False}),
+            # The R01 above presented again: a retry, never a second "we received your payment".
+            self.payment_submitted(confirmation, attempt=2, retry_of=pay["payment_id"],
+                                   expected_withdrawal_date="2026-12-02"),
             event("autopay.created", ban, {"mandate_id": f"MD-{self.tag}", "billing_account_number": ban,
                                            "method": method, "next_draft_date": "2026-12-22",
                                            "contact": self.contact}),
@@ -115,9 +119,18 @@ class Household:
             event("username.reminder_requested", self.member_id, {
                 "member_id": self.member_id, "username": f"user{self.tag}", "email": self.email,
                 "language": self.language}),
-            event("member.locked_out", self.member_id, {
+            event("member.login_throttled", self.member_id, {
                 "member_id": self.member_id, "billing_account_numbers": [ban],
-                "locked_until": (datetime(2026, 11, 23, 20, 5, tzinfo=timezone.utc)
-                                 + timedelta(minutes=30)).isoformat(),
+                "retry_at": (datetime(2026, 11, 23, 20, 5, tzinfo=timezone.utc)
+                             + timedelta(minutes=30)).isoformat(),
                 "email": self.email, "phone": self.phone, "language": self.language}),
+            event("member.password_changed", self.member_id, {
+                "member_id": self.member_id, "changed_at": "2026-11-23T20:05:00+00:00",
+                "email": self.email, "phone": self.phone, "language": self.language}),
+            event("member.email_changed", self.member_id, {
+                "member_id": self.member_id, "old_email": self.email, "new_email": self.new_email,
+                "changed_at": "2026-11-23T20:05:00+00:00", "language": self.language}),
+            event("member.registration_repeated", self.member_id, {
+                "member_id": self.member_id, "username": f"user{self.tag}", "email": self.email,
+                "language": self.language}),
         ]

@@ -46,11 +46,13 @@ async def register(stack, member: dict, language: str) -> str:
             "password": PASSWORD, "phone": member["phone"], "language": language,
             "client_ip": "198.51.100.200"}
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{stack.identity_url}/members", json=body) as r:
+        async with http.post(f"{stack.identity_url}/members", json=body,
+                             headers=stack.headers("identity")) as r:
             assert r.status == 201, await r.text()
             member_id = (await r.json())["member_id"]
         async with http.patch(f"{stack.identity_url}/members/{member_id}/contact",
-                              json={"sms_enabled": True, "email_enabled": True}) as r:
+                              json={"sms_enabled": True, "email_enabled": True},
+                              headers=stack.headers("identity")) as r:
             assert r.status == 200, await r.text()
     member["username"] = body["username"]
     return member_id
@@ -217,7 +219,8 @@ async def test_every_link_of_every_message_opens_a_portal_page(stack):
 
 async def binder_due_date(stack, ban: str) -> date:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{stack.billing_url}/accounts/{ban}/invoices") as r:
+        async with http.get(f"{stack.billing_url}/accounts/{ban}/invoices",
+                            headers=stack.headers("billing")) as r:
             assert r.status == 200, await r.text()
             invoices = (await r.json())["invoices"]
     return min(date.fromisoformat(i["due_date"]) for i in invoices)

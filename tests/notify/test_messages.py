@@ -23,6 +23,10 @@ EXPECTED = {
     "payment_returned": ("your bank returned your payment", "su banco devolvió su pago",
                          {"en": ["We will try this payment again automatically", "November 30, 2026"],
                           "es": ["Intentaremos este pago de nuevo automáticamente", "30 de noviembre de 2026"]}),
+    "payment_retry": ("We will try your payment of $1,234.56 again on December 2, 2026",
+                      "Intentaremos de nuevo su pago de $1,234.56 el 2 de diciembre de 2026",
+                      {"en": ["This is not a new payment", "Retry withdrawal date: December 2, 2026"],
+                       "es": ["No es un pago nuevo", "Fecha del nuevo intento de retiro: 2 de diciembre de 2026"]}),
     "autopay_created": ("Automatic payments are set up", "Sus pagos automáticos están activados",
                         {"en": ["First withdrawal: December 22, 2026"], "es": ["Primer retiro: 22 de diciembre de 2026"]}),
     "autopay_cancelled": ("Automatic payments are cancelled", "Sus pagos automáticos se cancelaron",
@@ -44,8 +48,15 @@ EXPECTED = {
                         "es": ["https://portal.example.org/reset?token=tok{tag}", "23 de noviembre de 2026 a las 3:05 p. m. ET"]}),
     "username_reminder": ("Your Health Connector username", "Su nombre de usuario",
                           {"en": ["user{tag}"], "es": ["user{tag}"]}),
-    "account_locked": ("account is locked", "está bloqueada",
-                       {"en": ["November 23, 2026 at 3:35 PM ET"], "es": ["23 de noviembre de 2026 a las 3:35 p. m. ET"]}),
+    "login_throttled": ("Log-ins to your Health Connector account are paused", "están en pausa",
+                        {"en": ["November 23, 2026 at 3:35 PM ET", "not locked"], "es": ["23 de noviembre de 2026 a las 3:35 p. m. ET", "no está bloqueada"]}),
+    "password_changed": ("password was changed", "Se cambió su contraseña",
+                         {"en": ["November 23, 2026 at 3:05 PM ET", "every other session"],
+                          "es": ["23 de noviembre de 2026 a las 3:05 p. m. ET", "todas las demás sesiones"]}),
+    "email_changed": ("email address of your Health Connector account was changed",
+                      "Se cambió el correo electrónico", {"en": ["new{tag}@example.org"], "es": ["new{tag}@example.org"]}),
+    "already_registered": ("You already have a Health Connector account", "Ya tiene una cuenta",
+                           {"en": ["user{tag}"], "es": ["user{tag}"]}),
 }
 
 
@@ -75,9 +86,13 @@ async def test_every_message_arrives_with_its_content_in_the_members_language(no
             fact = fact.format(conf=conf, tag=h.tag)
             assert fact in message["text"], f"{template}: {fact!r} not in\n{message['text']}"
         assert message["html"].startswith("<!DOCTYPE html>") and f'lang="{language}"' in message["html"]
-        if template not in ("password_reset", "username_reminder", "account_locked"):
+        if template not in ("password_reset", "username_reminder", "login_throttled", "password_changed",
+                            "email_changed", "already_registered"):
             assert h.first_name in message["text"]
             assert h.ban not in message["text"] and h.ban not in message["html"]
+    # An address change is told to the new address too.
+    [to_new] = await env.wait_for_emails(h.new_email, 1)
+    assert h.new_email in to_new["text"]
     receipt = next(m for m in emails if conf in m["subject"])
     assert conf in receipt["html"] and "$1,234.56" in receipt["html"]
 

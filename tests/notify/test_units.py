@@ -140,3 +140,14 @@ async def test_sms_sandbox_records_and_refuses_like_a_provider(tmp_path):
         assert (tmp_path / "sms" / "messages.jsonl").exists()
     finally:
         await client.close()
+
+
+def test_a_retry_after_a_return_is_announced_as_a_retry_not_as_a_new_payment():
+    from services.notify.domain.messages import intent_for
+    base = {"payment_id": "p2", "confirmation_number": "PC-1", "billing_account_number": "7000000001",
+            "plan_type": "health", "kind": "one_time", "amount_cents": 5_850, "allocations": [],
+            "method": {"type": "checking", "last4": "6789"}, "expected_withdrawal_date": "2030-12-09",
+            "mandate_id": None, "contact": {}, "channel": "member"}
+    assert intent_for("payment.submitted", base).template == "payment_received"
+    retry = intent_for("payment.submitted", {**base, "attempt": 2, "retry_of": "p1"})
+    assert retry.template == "payment_retry" and retry.facts["expected_withdrawal_date"] == "2030-12-09"

@@ -27,8 +27,9 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.payments import DATA_MODELS
 from shared.http import errors_middleware
 from shared.kafka import ensure_topics
+from shared.numbers import make_ban
 from shared.runtime import Service
-from tests.helpers import ServiceEnvMixin, TopicTap, topics_of
+from tests.helpers import ServiceEnvMixin, TopicTap, service_client, topics_of
 from tests.helpers import wait_for  # noqa: F401 - re-exported to the tests
 
 ROUTING = "011000015"      # passes the ABA check digit
@@ -52,7 +53,8 @@ CONTACT = {"email": "maria@example.org", "email_confirmation": "maria@example.or
 
 
 def new_ban() -> str:
-    return f"7{secrets.randbelow(10**9):09d}"
+    """A random billing account number with its check digit, as billing makes them."""
+    return make_ban(1 + secrets.randbelow(10**8 - 1))
 
 
 def new_account(tail: str = "") -> str:
@@ -173,7 +175,8 @@ async def payments_env(infra, tmp_path_factory):
     clock = Clock()
     await service.start(http=False)
     service.state["deps"].clock = clock
-    client = TestClient(TestServer(service.app))
+    # The tests call payments as its one real caller does: the gateway.
+    client = service_client(service, caller="gateway")
     await client.start_server()
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()

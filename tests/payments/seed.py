@@ -7,6 +7,7 @@ import uuid
 import asyncpg
 
 from services.payments.adapters.crypto import AccountCipher
+from shared.numbers import make_ban
 
 ROUTING = "011000015"
 
@@ -17,9 +18,9 @@ async def seed_mandates(pool: asyncpg.Pool, cipher: AccountCipher, count: int,
     `zero_every`-th account owes nothing. Returns the billing account numbers."""
     bans, owed, methods, mandates = [], [], [], []
     # Consecutive numbers from a random start: thousands of random picks would collide.
-    start = secrets.randbelow(10**9 - count)
+    start = 1 + secrets.randbelow(10**8 - count - 1)
     for i in range(count):
-        ban = f"7{start + i:09d}"
+        ban = make_ban(start + i)
         method_id, mandate_id = uuid.uuid4(), uuid.uuid4()
         account = str(uuid.uuid4().int)[:10] + "00"
         blob, key_id = cipher.encrypt(account, method_id)

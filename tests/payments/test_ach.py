@@ -80,6 +80,12 @@ async def test_origination_file_settlement_and_returns(payments_env):
     assert ret["returned_on"] == "2026-03-05"
     retries = await env.events("payment.submitted", r01["ban"])
     assert len(retries) == 2 and retries[1]["amount_cents"] == 10000
+    # The retry says it is one (notify announces it as a retry, not a new payment).
+    assert (retries[0]["attempt"], retries[0]["retry_of"]) == (1, None)
+    assert (retries[1]["attempt"], retries[1]["retry_of"]) == (2, r01["payment_id"])
+    pending = await (await env.client.get(f"/accounts/{r01['ban']}/pending")).json()
+    assert [(p["amount_cents"], p["attempt"]) for p in pending["payments"]] == [(10000, 2)]
+    assert pending["payments"][0]["expected_withdrawal_date"] == retries[1]["expected_withdrawal_date"]
     for p in (r02, r03, r04):
         [ret] = await env.events("payment.returned", p["ban"])
         assert ret["method_disabled"] and not ret["will_retry"]

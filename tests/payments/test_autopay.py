@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from services.payments.service_layer import ach, autopay
-from tests.helpers import wait_for
+from tests.helpers import service_client, wait_for
 from tests.payments.conftest import CONTACT, bank_method, new_account, new_ban
 from tests.payments.seed import seed_mandates
 
@@ -173,3 +173,25 @@ async def test_changing_the_autopay_method(payments_env):
     await autopay.run_autopay(env.deps, date(2026, 6, 22))
     [draft, *_] = [e for e in await env.events("payment.submitted", ban)]
     assert draft["method"]["last4"] == new[-4:]
+
+
+async def test_only_the_gateway_says_where_the_member_authorized_from(payments_env):
+    """The authorization record keeps the member's address as the gateway reports it; any
+    other caller's claim (in the body or X-Forwarded-For) gives way to its own address."""
+    env = payments_env
+    env.clock.set(date(2026, 3, 10))
+    ban = new_ban()
+    await env.open_account(ban, {2026: 31000})
+    operator = service_client(env.service, caller="operator")
+    await operator.start_server()
+    try:
+        r = await operator.post(f"/accounts/{ban}/autopay", headers={"X-Forwarded-For": "198.51.100.4"},
+                                json={"idempotency_key": uuid.uuid4().hex, "method": bank_method(new_account()),
+                                      "contact": CONTACT, "client_ip": "203.0.113.9"})
+        assert r.status == 201, await r.text()
+        mandate = await r.json()
+    finally:
+        await operator.close()
+    row = await env.pool.fetchrow("SELECT authorized_ip FROM mandates WHERE mandate_id = $1::uuid",
+                                  mandate["mandate_id"])
+    assert str(row["authorized_ip"]) == "127.0.0.1"

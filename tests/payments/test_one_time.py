@@ -183,7 +183,8 @@ async def test_cards_off_by_program_setting(payments_env):
     finally:
         env.deps.settings.cards_enabled = True
     assert status == 422 and "Cards are not accepted" in body["error"]["fields"]["method.type"]
-    assert config == {"cards_enabled": False, "program": "health_connector"}
+    assert config == {"cards_enabled": False, "program": "health_connector",
+                      "overpay_max_cents": 0, "payment_max_cents": 5_000_000}
 
 
 async def test_paying_the_total_twice_does_not_charge_twice(payments_env):
@@ -201,3 +202,30 @@ async def test_paying_the_total_twice_does_not_charge_twice(payments_env):
     assert status == 422, body
     assert "nothing to pay" in body["error"]["fields"]["amount"].lower()
     assert len(await env.events("payment.submitted", ban)) == 1
+
+
+async def test_a_total_that_changed_since_review_is_refused_and_nothing_is_charged(payments_env):
+    env = payments_env
+    ban = new_ban()
+    await env.open_account(ban, {2026: 20000})
+    method = bank_method(new_account())
+    status, body = await env.pay({"billing_account_number": ban, "kind": "one_time", "amount": "50.00",
+                                  "method": method})
+    assert status == 201
+    key = uuid.uuid4().hex
+    reviewed = {"billing_account_number": ban, "kind": "one_time", "amount": "total",
+                "expected_amount": "200.00", "method": method}
+    status, body = await env.pay(reviewed, key)
+    assert status == 409 and body["error"]["code"] == "amount_changed"
+    assert body["error"]["current_amount_cents"] == 15000
+    async with env.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM payments WHERE billing_account_number = $1", ban) == 1
+    r = await env.client.get(f"/accounts/{ban}/pending")
+    pending = await r.json()
+    assert pending["pending_total_cents"] == 5000 and [p["amount_cents"] for p in pending["payments"]] == [5000]
+    status, body = await env.pay({**reviewed, "expected_amount": "150.00"}, key)  # the same key, reviewed again
+    assert status == 201 and body["amount_cents"] == 15000
+    status, body = await env.pay({**reviewed, "expected_amount": "1.5e2"})
+    assert status == 422 and "expected_amount" in body["error"]["fields"]
+    submitted = await env.events("payment.submitted", ban)
+    assert [(e["attempt"], e["retry_of"]) for e in submitted] == [(1, None), (1, None)]

@@ -12,7 +12,7 @@ from shared.calendar import add_banking_days, business_today, is_banking_day, ne
 from shared.contracts.envelope import Envelope, uuid7
 from shared.contracts.topics import TOPICS, dlq_topic, topic_for
 from shared.logging import JsonFormatter, log_context, redact
-from shared.money import InvalidAmount, format_cents, format_dollars, parse_amount
+from shared.money import InvalidAmount, format_cents, format_dollars, parse_amount, parse_typed_amount
 
 
 @pytest.mark.parametrize("text,cents", [("0.01", 1), ("1", 100), ("123.4", 12340),
@@ -28,18 +28,29 @@ def test_amounts_that_are_not_plain_dollars_and_cents_are_refused(text):
         parse_amount(text)
 
 
+@pytest.mark.parametrize("text,cents", [("25", 2500), ("$25", 2500), ("1,000.00", 100000), (" $1,000 ", 100000),
+                                        ("$1,234,567.8", 123456780), ("0.01", 1), ("0", 0)])
+def test_amounts_as_people_type_them(text, cents):
+    assert parse_typed_amount(text) == cents
+
+
+@pytest.mark.parametrize("text", ["", "-5", "$-5", "1,00", "1,0000", ",100", "$$5", "5$", "1e3", "25.123",
+                                  "1２", "１２", "٣", "1 000"])
+def test_typed_amounts_that_are_not_dollars_and_cents_are_refused(text):
+    with pytest.raises(InvalidAmount):
+        parse_typed_amount(text)
+
+
+def test_dollars_as_people_read_them():
+    assert [format_dollars(c) for c in (0, 125, 100000, 123456789, -500)] == \
+        ["$0.00", "$1.25", "$1,000.00", "$1,234,567.89", "-$5.00"]
+
+
 def test_cents_format_as_decimal_strings():
     assert [format_cents(c) for c in (0, 5, 100, 12345, -250)] == \
         ["0.00", "0.05", "1.00", "123.45", "-2.50"]
     with pytest.raises(AssertionError):
         format_cents(1.5)  # money is never a float
-
-
-def test_dollars_read_as_people_write_them():
-    assert [format_dollars(c) for c in (0, 5, 5850, -5850, 123456789)] == \
-        ["$0.00", "$0.05", "$58.50", "$58.50", "$1,234,567.89"]
-    with pytest.raises(AssertionError):
-        format_dollars(58.5)
 
 
 def test_banking_days_skip_weekends_and_federal_reserve_holidays():

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from shared.db import BACKBONE_MIGRATIONS, create_pool, migrate, pending_migrations
 from shared.runtime import Service
 from shared.settings import ServiceSettings
+from tests.helpers import service_client
 
 
 async def test_replicas_starting_together_apply_each_migration_once(fresh_db, tmp_path: Path):
@@ -49,11 +50,20 @@ async def test_service_reports_ready_and_serves_metrics(infra, fresh_db, tmp_pat
     service = Service("probe", settings, tmp_path)
     await service.start(http=False)
     try:
-        async with TestClient(TestServer(service.app)) as client:
+        async with TestClient(TestServer(service.app)) as anyone:
+            # Health and readiness answer anyone; everything else only a known caller.
+            assert (await anyone.get("/healthz")).status == 200
+            assert (await anyone.get("/readyz")).status == 200
+            for path in ("/metrics", "/asyncapi.json", "/no-such-page"):
+                refused = await anyone.get(path)
+                assert refused.status == 401, path
+                assert (await refused.json())["error"]["code"] == "invalid_service_token"
+        async with service_client(service, caller="operator") as client:
             ready = await client.get("/readyz")
             assert ready.status == 200
             assert (await ready.json())["checks"] == {
-                "started": True, "postgres": True, "migrations": True, "kafka": True}
+                "started": True, "postgres": True, "migrations": True, "kafka": True,
+                "consumers": True}
             assert (await client.get("/healthz")).status == 200
             metrics = await (await client.get("/metrics")).text()
             assert "outbox_published_total" in metrics
@@ -94,8 +104,8 @@ async def test_an_outbox_from_before_delete_on_send_keeps_only_what_was_never_pu
             await conn.execute("INSERT INTO processed_events (consumer_group, event_id) "
                                "VALUES ('billing.payments', gen_random_uuid())")
         applied = await migrate(pool, None)
-        assert applied == ["backbone:0002_outbox_delete_on_send.sql",
-                           "backbone:0003_processed_events_c_collation.sql"]
+        assert applied[:2] == ["backbone:0002_outbox_delete_on_send.sql",
+                               "backbone:0003_processed_events_c_collation.sql"]
         assert [r["key"] for r in await pool.fetch("SELECT key FROM outbox ORDER BY id")] == ["k4", "k5"]
         assert not await pool.fetchval("SELECT count(*) FROM information_schema.columns "
                                        "WHERE table_name = 'outbox' AND column_name = 'sent_at'")

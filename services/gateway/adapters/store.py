@@ -18,12 +18,22 @@ class Store:
                VALUES ($1, $2, $3, '', $4, $5)""",
             id_hash, member_id, username, data, _in(ttl_s))
 
-    async def load_session(self, id_hash: bytes, ttl_s: int) -> dict[str, Any] | None:
-        """The live session, its expiry slid forward (idle timeout)."""
+    async def load_session(self, id_hash: bytes, ttl_s: int, max_age_s: int) -> dict[str, Any] | None:
+        """The live session, its expiry slid forward (idle timeout), never past `max_age_s`
+        after it began (absolute lifetime)."""
         row = await self.pool.fetchrow(
-            """UPDATE sessions SET expires_at = $2 WHERE session_id_hash = $1 AND expires_at > now()
-               RETURNING member_id, username, data""", id_hash, _in(ttl_s))
+            """UPDATE sessions SET expires_at = LEAST($2, created_at + make_interval(secs => $3))
+               WHERE session_id_hash = $1 AND expires_at > now()
+                 AND created_at > now() - make_interval(secs => $3)
+               RETURNING member_id, username, data""", id_hash, _in(ttl_s), max_age_s)
         return dict(row) if row else None
+
+    async def end_member_sessions(self, member_id: str, keep: bytes | None = None) -> int:
+        """End every session of the member (but `keep`); returns how many ended."""
+        result = await self.pool.execute(
+            "DELETE FROM sessions WHERE member_id = $1 AND session_id_hash IS DISTINCT FROM $2",
+            member_id, keep)
+        return int(result.split()[-1])
 
     async def update_session_data(self, id_hash: bytes, data: dict[str, Any]) -> None:
         await self.pool.execute("UPDATE sessions SET data = $2 WHERE session_id_hash = $1",

@@ -1,8 +1,15 @@
 """HTTP calls to the services behind the gateway, with per-call timeouts.
 
-An upstream 4xx error is passed on as the same `ApiError` (the services already speak the
+Every call carries the gateway's service token for the called service (shared/service_auth.py),
+minted once a minute per service and reused until near its expiry. An upstream 4xx error is passed on as the same `ApiError` (the services already speak the
 public error shape); a timeout, a refused connection or a 5xx becomes `ServiceDown`, which
 callers turn into a partial answer with a notice or a 503.
+
+A service may be given as several replicas, a comma-separated list of base URLs. Calls go
+to them in turn; a call that is safe to repeat (a GET, or a POST that carries an
+idempotency key) and finds a replica refusing or dropping the connection is sent to the
+next one, so a killed replica costs its callers nothing. Other calls are not repeated: a
+payment without a key that may have been taken must not be taken twice.
 
 `is_up(service)` is what the gateway last learnt of a service: from its calls, and from a
 probe of `/healthz` every `probe_interval_s` (`watch`), so it notices a service that stopped
@@ -19,8 +26,10 @@ from typing import Any
 import aiohttp
 import orjson
 
+from shared import tracing
 from shared.http import ApiError
 from shared.logging import current_context
+from shared.service_auth import TokenSigner
 
 log = logging.getLogger(__name__)
 # The member's address, set per request by the gateway and passed on as X-Forwarded-For
@@ -35,11 +44,23 @@ class ServiceDown(Exception):
         self.reason = reason
 
 
+class _Unreachable(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Upstreams:
     """One pooled aiohttp client for every service; `call()` returns the JSON body."""
 
-    def __init__(self, urls: dict[str, str], timeout_s: float, connections: int) -> None:
-        self.urls = {k: v.rstrip("/") for k, v in urls.items()}
+    def __init__(self, urls: dict[str, str], timeout_s: float, connections: int,
+                 signer: TokenSigner) -> None:
+        self.replicas = {k: [u.strip().rstrip("/") for u in v.split(",") if u.strip()]
+                         for k, v in urls.items()}
+        assert all(self.replicas.values()), "every service needs at least one URL"
+        self.urls = {k: v[0] for k, v in self.replicas.items()}  # the first, for probes
+        self._turn = dict.fromkeys(self.replicas, 0)
+        self.signer = signer
         self.timeout_s = timeout_s
         self.connections = connections
         self.http: aiohttp.ClientSession | None = None
@@ -56,13 +77,17 @@ class Upstreams:
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         while True:
             for service in services:
-                try:
-                    assert self.http is not None
-                    async with self.http.get(self.urls[service] + "/healthz", timeout=timeout) as resp:
-                        await resp.read()
-                        healthy = resp.status < 500
-                except (aiohttp.ClientError, asyncio.TimeoutError):
-                    healthy = False
+                healthy = False
+                for base in self.replicas[service]:  # up while one replica answers
+                    try:
+                        assert self.http is not None
+                        async with self.http.get(base + "/healthz", timeout=timeout) as resp:
+                            await resp.read()
+                            healthy = resp.status < 500
+                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                        healthy = False
+                    if healthy:
+                        break
                 self._mark(service, healthy)
             await asyncio.sleep(interval_s)
 
@@ -84,19 +109,43 @@ class Upstreams:
 
     async def call(self, service: str, method: str, path: str, *, json: Any = None,
                    params: dict[str, str] | None = None, timeout_s: float | None = None,
-                   raw: bool = False) -> Any:
+                   raw: bool = False, with_status: bool = False) -> Any:
+        """The JSON body (with `with_status`, `(status, body)`; with `raw`, `(status,
+        content type, bytes)`)."""
         assert self.http is not None, "Upstreams.start() first"
-        headers = {}
+        headers = self.signer.headers(service)
         request_id = current_context().get("request_id")
         if request_id:
             headers["X-Request-Id"] = request_id
         address = client_address.get()
         if address:
             headers["X-Forwarded-For"] = address
-        url = self.urls[service] + path
+        traceparent = tracing.current_traceparent()
+        if traceparent:
+            headers[tracing.HEADER] = traceparent
         seconds = timeout_s or self.timeout_s
         timeout = self._timeouts.get(seconds) or self._timeouts.setdefault(
             seconds, aiohttp.ClientTimeout(total=seconds))
+        replicas = self.replicas[service]
+        first = self._turn[service] = (self._turn[service] + 1) % len(replicas)
+        repeatable = method == "GET" or (isinstance(json, dict) and bool(json.get("idempotency_key")))
+        for n in range(len(replicas)):
+            url = replicas[(first + n) % len(replicas)] + path
+            try:
+                status, data = await self._call_one(service, method, url, path, json, params,
+                                                     headers, timeout, raw)
+                return data if raw or not with_status else (status, data)
+            except _Unreachable as exc:
+                if not repeatable or n == len(replicas) - 1:
+                    self._mark(service, False)
+                    raise ServiceDown(service, exc.reason) from None
+                log.warning("replica unreachable; trying the next", extra={
+                    "service": service, "error": exc.reason})
+        raise AssertionError("unreachable")
+
+    async def _call_one(self, service: str, method: str, url: str, path: str, json: Any,
+                        params: dict[str, str] | None, headers: dict[str, str],
+                        timeout: aiohttp.ClientTimeout, raw: bool) -> tuple[int, Any]:
         try:
             async with self.http.request(method, url, json=json, params=params, headers=headers,
                                          timeout=timeout) as resp:
@@ -106,7 +155,7 @@ class Upstreams:
                     raise ServiceDown(service, f"status {resp.status}")
                 self._mark(service, True)
                 if raw and resp.status < 400:
-                    return resp.status, resp.headers.get("Content-Type", ""), body
+                    return resp.status, (resp.status, resp.headers.get("Content-Type", ""), body)
                 data = orjson.loads(body) if body else {}
                 if resp.status >= 400:
                     error = data.get("error", {}) if isinstance(data, dict) else {}
@@ -114,7 +163,12 @@ class Upstreams:
                     raise ApiError(resp.status, error.get("code", "upstream_error"),
                                    error.get("message", "The request was refused."),
                                    error.get("fields") or {}, **extra)
-                return data
+                return resp.status, data
+        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError,
+                ConnectionResetError) as exc:
+            # Refused or reset: the replica is not there (a killed process), so the request
+            # may not have been read at all; safe to send elsewhere when it can be repeated.
+            raise _Unreachable(type(exc).__name__) from None
         except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError) as exc:
             log.warning("upstream call failed", extra={"service": service, "path": path.split("/")[1] if "/" in path else path,
                                                        "error": type(exc).__name__})

@@ -20,6 +20,24 @@ def public_line(line: dict[str, Any]) -> dict[str, Any]:
             "due_date": line.get("due_date"), "status": line.get("status", "")}
 
 
+def with_pending(summary: dict[str, Any], total_cents: int | None,
+                 pending: dict[str, Any] | None) -> dict[str, Any]:
+    """The payments on their way (payments' own record of them) beside billing's balance,
+    which shows them only once they settle: what is still left to pay is the difference,
+    never below zero. Unknown (None) while either side does not answer."""
+    if pending is None:
+        summary.update(pending_total=None, amount_due_now=None, pending_payments=[])
+        return summary
+    pending_cents = int(pending.get("pending_total_cents") or 0)
+    summary["pending_total"] = money(pending_cents)
+    summary["amount_due_now"] = None if total_cents is None else money(max(total_cents - pending_cents, 0))
+    summary["pending_payments"] = [
+        {"payment_id": p["payment_id"], "amount": money(p["amount_cents"]),
+         "expected_withdrawal_date": p.get("expected_withdrawal_date"),
+         "retry": int(p.get("attempt") or 1) > 1} for p in pending.get("payments", [])]
+    return summary
+
+
 def summarize(account: dict[str, Any]) -> dict[str, Any]:
     """Billing's account as the member sees it: total owed, this month's premium, due date."""
     lines = sorted(account.get("lines", []), key=lambda x: x["coverage_year"])
@@ -59,3 +77,18 @@ def public_payment_result(r: dict[str, Any]) -> dict[str, Any]:
     if r.get("mandate_id"):
         out["mandate_id"] = r["mandate_id"]
     return out
+
+
+def returned_payment(payments: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The payment the member must hear about: the newest payment that finished, when its
+    bank returned it (a later settled payment closes the matter), with the date an R01/R09
+    retry of it is expected to be withdrawn, if one is on its way. `payments` newest first."""
+    done = [p for p in payments if p.get("status") not in ("pending", "originated")]
+    if not done or done[0].get("status") != "returned":
+        return None
+    returned = done[0]
+    retries = [p for p in payments if p.get("status") in ("pending", "originated")
+               and int(p.get("attempt") or 1) > int(returned.get("attempt") or 1)]
+    return {"payment_id": returned.get("payment_id"), "amount": returned.get("amount"),
+            "returned_on": returned.get("returned_on"),
+            "retry_date": retries[-1].get("expected_withdrawal_date") if retries else None}

@@ -3,12 +3,14 @@ the use cases. Every route is registered with its models, which generate the Ope
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from services.gateway import schemas as s
+from services.gateway.domain import rules
 from services.gateway.entrypoints import web as w
 from services.gateway.entrypoints.openapi import Registry
 from services.gateway.translations import translate
@@ -28,6 +30,25 @@ async def parse(request: web.Request, model: type[BaseModel]) -> Any:
     except ValidationError as exc:
         fields = {k: translate("en", v) for k, v in s.field_errors(exc).items()}
         raise ApiError(422, "invalid_input", "Some fields are not valid.", fields) from None
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def path_ban(request: web.Request) -> str:
+    """The {ban} of the path: 10 digits with its check digit, or the 404 of an unknown one
+    (a malformed id and an unknown id answer alike, whoever asks)."""
+    ban = request.match_info["ban"]
+    if not rules.is_valid_ban(ban):
+        raise ApiError(404, "not_found", "No billing account has that number.")
+    return ban
+
+
+def path_payment_id(request: web.Request) -> str:
+    payment_id = request.match_info["payment_id"].lower()
+    if not _UUID.match(payment_id):
+        raise ApiError(404, "not_found", "No payment with this id.")
+    return payment_id
 
 
 def uc(request: web.Request):
@@ -89,7 +110,7 @@ async def post_lookup(request: web.Request) -> web.Response:
            responses={200: s.AccountSummary}, errors={401: "Not authenticated", 403: "Another account",
                                                       404: "No such account"}, auth="account")
 async def get_account(request: web.Request) -> web.Response:
-    ban = request.match_info["ban"]
+    ban = path_ban(request)
     await account_access(request, ban)
     return json_response(await uc(request).account_summary(ban))
 
@@ -97,15 +118,19 @@ async def get_account(request: web.Request) -> web.Response:
 @api.route("GET", "/billing-accounts/{ban}/payments", "Payment history, newest first",
            responses={200: s.PaymentHistory}, errors={401: "Not authenticated", 403: "Another account"}, auth="account")
 async def get_account_payments(request: web.Request) -> web.Response:
-    ban = request.match_info["ban"]
+    ban = path_ban(request)
     await account_access(request, ban)
     return json_response(await uc(request).payment_history(ban))
 
 
 @api.route("POST", "/payments", "A one-time or recurring payment (Idempotency-Key header)",
-           body=s.PaymentRequest, responses={201: s.PaymentResponse}, headers=("Idempotency-Key",),
+           body=s.PaymentRequest, responses={201: s.PaymentResponse, 200: s.PaymentResponse},
+           headers=("Idempotency-Key",),
            errors={400: "Idempotency-Key missing", 401: "Not authenticated", 402: "card_declined",
-                   403: "Another account", 409: "idempotency_conflict"}, auth="account")
+                   403: "Another account",
+                   409: "idempotency_conflict, or amount_changed (amount \"total\" differs from "
+                        "expected_amount: nothing charged; current_amount gives the total now)"},
+           auth="account")
 async def post_payment(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     req = await parse(request, s.PaymentRequest)
@@ -113,14 +138,17 @@ async def post_payment(request: web.Request) -> web.Response:
     if access["channel"] == "guest":
         await request.app["captchas"].require(req.captcha)
     status, result = await uc(request).submit_payment(req, key, access["channel"], access["member_id"])
-    return json_response(result, status=status)
+    response = json_response(result, status=status)
+    if status == 200:  # the answer to an earlier request with this key, repeated
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @api.route("GET", "/payments/{payment_id}", "A payment's status", responses={200: s.PaymentView},
            errors={401: "Not authenticated", 403: "Another account", 404: "No such payment"},
            auth="account")
 async def get_payment(request: web.Request) -> web.Response:
-    payment_id = request.match_info["payment_id"]
+    payment_id = path_payment_id(request)
     payment = await uc(request).payment(payment_id)
     ban = payment.get("billing_account_number")
     if ban:
@@ -148,7 +176,7 @@ async def caller_accounts(request: web.Request) -> list[str]:
            body=s.AutopayRequest, responses={201: s.Mandate}, headers=("Idempotency-Key",),
            errors={401: "Not authenticated", 403: "Another account", 409: "autopay_exists"}, auth="account")
 async def post_autopay(request: web.Request) -> web.Response:
-    ban = request.match_info["ban"]
+    ban = path_ban(request)
     key = idempotency_key(request)
     req = await parse(request, s.AutopayRequest)
     access = await account_access(request, ban)
@@ -159,7 +187,7 @@ async def post_autopay(request: web.Request) -> web.Response:
            "another bank account", body=s.AutopayMethodChange, responses={200: s.Mandate},
            errors={401: "Not authenticated", 403: "Another account", 404: "no_autopay"}, auth="account")
 async def put_autopay_method(request: web.Request) -> web.Response:
-    ban = request.match_info["ban"]
+    ban = path_ban(request)
     req = await parse(request, s.AutopayMethodChange)
     await account_access(request, ban)
     return json_response(await uc(request).change_autopay_method(ban, req.method))
@@ -169,14 +197,15 @@ async def put_autopay_method(request: web.Request) -> web.Response:
            responses={200: s.Cancelled}, errors={401: "Not authenticated", 403: "Another account",
                                           404: "no_autopay"}, auth="account")
 async def delete_autopay(request: web.Request) -> web.Response:
-    ban = request.match_info["ban"]
+    ban = path_ban(request)
     await account_access(request, ban)
     return json_response(await uc(request).cancel_autopay(ban))
 
 
-@api.route("POST", "/members", "Register a portal account", body=s.MemberRequest,
+@api.route("POST", "/members", "Register a portal account (the same 201 when the person already "
+           "has one: the account's own address is emailed instead)", body=s.MemberRequest,
            responses={201: s.MemberCreated}, errors={404: "No matching enrollment",
-                                          409: "username_taken or already_registered"})
+                                          409: "username_taken"})
 async def post_member(request: web.Request) -> web.Response:
     req = await parse(request, s.MemberRequest)
     return json_response(await uc(request).register(req, w.client_ip(request)), status=201)
@@ -184,7 +213,8 @@ async def post_member(request: web.Request) -> web.Response:
 
 @api.route("POST", "/sessions", "Log in: sets the session cookie; answers the CSRF token",
            body=s.SessionRequest, responses={200: s.SessionOpened},
-           errors={401: "invalid_credentials", 423: "locked (with locked_until)"})
+           errors={401: "invalid_credentials (the same for an unknown username)",
+                   429: "throttled (with retry_after_s): too many wrong passwords"})
 async def post_session(request: web.Request) -> web.Response:
     req = await parse(request, s.SessionRequest)
     session_id, member = await uc(request).login(req.username, req.password, w.client_ip(request))
@@ -232,8 +262,11 @@ async def get_me(request: web.Request) -> web.Response:
     return w.finish_cookies(request, json_response(me))
 
 
-@api.route("PATCH", "/me/contact", "Change contact details and notification preferences",
-           body=s.ContactUpdate, responses={200: s.MemberProfile}, errors={401: "Not logged in"}, auth="member")
+@api.route("PATCH", "/me/contact", "Change contact details and notification preferences "
+           "(a new email address needs current_password)",
+           body=s.ContactUpdate, responses={200: s.MemberProfile},
+           errors={401: "Not logged in", 422: "invalid_input (current_password required or wrong)",
+                   429: "throttled: too many wrong passwords"}, auth="member")
 async def patch_contact(request: web.Request) -> web.Response:
     member = await w.current_member(request)
     if member is None:
@@ -247,13 +280,20 @@ async def openapi_json(request: web.Request) -> web.Response:
     return json_response(request.app["openapi"])
 
 
+def path_captcha_id(request: web.Request) -> str:
+    captcha_id = request.match_info["captcha_id"]
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", captcha_id):
+        raise ApiError(404, "captcha_expired", "This picture has expired. Get a new one.")
+    return captcha_id
+
+
 async def captcha_image(request: web.Request) -> web.Response:
-    png = await request.app["captchas"].image(request.match_info["captcha_id"])
+    png = await request.app["captchas"].image(path_captcha_id(request))
     return web.Response(body=png, content_type="image/png")
 
 
 async def captcha_audio(request: web.Request) -> web.Response:
-    wav = await request.app["captchas"].audio(request.match_info["captcha_id"])
+    wav = await request.app["captchas"].audio(path_captcha_id(request))
     return web.Response(body=wav, content_type="audio/wav")
 
 

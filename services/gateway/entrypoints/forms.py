@@ -9,9 +9,11 @@ from pydantic import ValidationError
 
 from services.gateway import schemas as s
 from shared.http import ApiError
+from shared.money import InvalidAmount, format_cents, parse_typed_amount
 
 SECRET_FIELDS = {"ssn", "ssn_confirmation", "account_number", "account_number_confirmation",
-                 "card_number", "cvv", "password", "password_confirmation", "new_password"}
+                 "card_number", "cvv", "password", "password_confirmation", "new_password",
+                 "current_password"}
 ID_FIELD = {"enrollment_id": "enrollment_id", "ssn": "ssn", "billing_account_number": "billing_account_number"}
 
 
@@ -53,17 +55,30 @@ def method_body(f: dict[str, str]) -> dict[str, Any]:
             "routing_number_confirmation": f.get("routing_number_confirmation", "")}
 
 
+def typed_amount(text: str) -> str:
+    """What the member typed ("$1,000", "25") as the API's decimal ("1000.00"); text that
+    is not an amount goes on unchanged, for the model to refuse next to the field."""
+    try:
+        return format_cents(parse_typed_amount(text))
+    except InvalidAmount:
+        return (text or "").strip()
+
+
 def payment_body(f: dict[str, str], ban: str, contact: dict[str, str]) -> dict[str, Any]:
-    amount = "total" if f.get("amount_choice", "total") == "total" else f.get("other_amount", "").strip().lstrip("$")
-    return {"billing_account_number": ban, "kind": f.get("kind", ""), "amount": amount,
+    total = f.get("amount_choice", "total") == "total"
+    amount = "total" if total else typed_amount(f.get("other_amount", ""))
+    body = {"billing_account_number": ban, "kind": f.get("kind", ""), "amount": amount,
             "method": method_body(f), "contact": contact}
+    if total and f.get("expected_amount"):  # the total the member was shown
+        body["expected_amount"] = f["expected_amount"]
+    return body
 
 
 def model_errors(exc: ValidationError) -> dict[str, str]:
     errors = {}
     for path, key in s.field_errors(exc).items():
         field = path.split(".")[-1]
-        if path == "amount":
+        if path in ("amount", "expected_amount"):
             field = "other_amount"
         elif path in ("method", "method.type"):
             field = "method_type"

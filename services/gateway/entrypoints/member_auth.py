@@ -1,8 +1,9 @@
 """The member portal's front door: register, log in and out, forgotten
-password and username, and the lockout message."""
+password and username, and when to try again after too many wrong passwords."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -53,9 +54,31 @@ async def post_register(request: web.Request) -> web.Response:
     return redirect(request, "/login?registered=1")
 
 
+def same_site_path(target: object) -> str | None:
+    """`target` if it is a path on this site, else None. Browsers read `/\\host`, `/<TAB>/host`
+    (tabs and newlines are dropped) and `//host` as another site, so a target with a
+    backslash, a control character or white space, a scheme or a host, in its text or once
+    percent-decoded, is refused."""
+    if not isinstance(target, str) or not target.startswith("/") or len(target) > 2000:
+        return None
+    text, seen = target, []
+    for _ in range(3):  # the text as sent and as decoded (twice, for a double encoding)
+        seen.append(text)
+        text = unquote(text)
+    for form in seen:
+        if "\\" in form or any(ord(c) < 33 or ord(c) == 127 for c in form) \
+                or not form.startswith("/") or form.startswith("//"):
+            return None
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return None
+    return target
+
+
 async def login_page(request: web.Request) -> web.Response:
     return render(request, "member/login.html", registered=request.query.get("registered"),
-                  reset=request.query.get("reset"), values={"next": request.query.get("next", "")})
+                  reset=request.query.get("reset"),
+                  values={"next": same_site_path(request.query.get("next", "")) or ""})
 
 
 async def post_login(request: web.Request) -> web.Response:
@@ -67,18 +90,16 @@ async def post_login(request: web.Request) -> web.Response:
     try:
         session_id, _ = await request.app["use_cases"].login(f["username"], f["password"], w.client_ip(request))
     except ApiError as exc:
-        locked_until = None
-        if exc.status == 423 and exc.extra.get("locked_until"):
-            try:
-                locked_until = datetime.fromisoformat(exc.extra["locked_until"]).astimezone(NY).strftime("%m/%d/%Y %I:%M %p")
-            except ValueError:
-                locked_until = exc.extra["locked_until"]
-        key = {401: "login.invalid", 423: "login.locked", 429: "qp.throttled",
+        retry_at = None
+        if exc.status == 429:
+            seconds = exc.extra.get("retry_after_s")
+            wait = seconds if isinstance(seconds, int) and 0 < seconds <= 86400 else 60
+            retry_at = (datetime.now(NY) + timedelta(seconds=wait)).strftime("%I:%M %p ET").lstrip("0")
+        key = {401: "login.invalid", 429: "login.throttled",
                503: "error.unavailable"}.get(exc.status, "error.generic")
         return render(request, "member/login.html", status=exc.status, values=values,
-                      errors={"_form": key}, locked_until=locked_until)
-    nxt = f.get("next", "")
-    response = redirect(request, nxt if nxt.startswith("/") and not nxt.startswith("//") else "/dashboard")
+                      errors={"_form": key}, retry_at=retry_at)
+    response = redirect(request, same_site_path(f.get("next", "")) or "/dashboard")
     w.set_cookie(request, response, w.SESSION_COOKIE, session_id)
     return response
 
@@ -134,7 +155,8 @@ async def post_reset(request: web.Request) -> web.Response:
         return render(request, "member/reset.html", status=422, values=values,
                       errors={"password_confirmation": "err.password_mismatch"})
     try:
-        await request.app["use_cases"].confirm_reset(f.get("token", ""), f["new_password"])
+        await request.app["use_cases"].confirm_reset(f.get("token", ""), f["new_password"],
+                                                     w.get_cookie(request, w.SESSION_COOKIE))
     except ApiError as exc:
         key = "reset.invalid" if exc.status == 400 else None
         errors = {"_form": key} if key else forms.api_errors(exc)

@@ -3,20 +3,23 @@ open enrollment), history and statements, payments, autopay, payment methods, co
 details and notification preferences."""
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from services.gateway import schemas as s
 from services.gateway.domain import tokens
-from services.gateway.entrypoints import forms, statements
+from services.gateway.entrypoints import forms, quick_pay, statements
 from services.gateway.entrypoints import web as w
 from services.gateway.entrypoints.portal import form, language, redirect, render
 from services.gateway.translations import translate
 from shared.http import ApiError
+from shared.money import format_dollars, parse_amount
 
 
 def member_language(request: web.Request, contact: dict[str, Any]) -> str:
@@ -28,7 +31,7 @@ def member_language(request: web.Request, contact: dict[str, Any]) -> str:
 async def need_member(request: web.Request) -> dict[str, Any]:
     member = await w.current_member(request)
     if member is None:
-        raise web.HTTPSeeOther(f"/login?next={request.path}")
+        raise web.HTTPSeeOther(f"/login?next={quote(request.path, safe='/')}")
     return member
 
 
@@ -70,9 +73,8 @@ async def statement(request: web.Request) -> web.Response:
     (?format=pdf) the same on US Letter. A month that is not a calendar month is a 404 page."""
     _, ban = await own_account(request)
     month = request.match_info["month"]
-    if not (len(month) == 7 and month[4] == "-" and month[:4].isascii() and month[:4].isdigit()
-            and month[5:].isascii() and month[5:].isdigit() and 1 <= int(month[5:]) <= 12
-            and int(month[:4]) >= 2000):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", month) or not 1 <= int(month[5:]) <= 12 \
+            or int(month[:4]) < 2000:
         raise web.HTTPNotFound()
     try:
         data = await request.app["use_cases"].statement(ban, month)
@@ -119,10 +121,18 @@ async def post_pay(request: web.Request) -> web.Response:
         req = s.PaymentRequest.model_validate(forms.payment_body(f, ban, contact))
     except ValidationError as exc:
         return await pay_page(request, 422, forms.kept(f), forms.model_errors(exc))
+    problem = await quick_pay.amount_problem(request, req, await use_cases.account_summary(ban))
+    if problem:
+        return await pay_page(request, 422, forms.kept(f), {"other_amount": problem})
     try:
         _, result = await use_cases.submit_payment(req, f.get("idempotency_key") or forms.new_key(),
                                                    "member", member["member_id"])
     except ApiError as exc:
+        if exc.code == "amount_changed":  # nothing was charged: the page shows the new total
+            message = translate(language(request), "qp.amount_changed",
+                                amount=format_dollars(parse_amount(exc.extra.get("current_amount") or "0.00")))
+            return await pay_page(request, 409, {**forms.kept(f), "idempotency_key": forms.new_key()},
+                                  {"_form": message})
         return await pay_page(request, exc.status, forms.kept(f), forms.api_errors(exc))
     return render(request, "member/paid.html", ban=ban, done={**result, "kind": req.kind,
                                                               "email": contact["email"]})
@@ -169,7 +179,9 @@ async def methods_page(request: web.Request) -> web.Response:
     use_cases = request.app["use_cases"]
     bans = member["data"].get("accounts", [])
     methods = {ban: await use_cases.methods(ban) for ban in bans}
-    return render(request, "member/methods.html", methods=methods)
+    config = await use_cases.payments_config()
+    return render(request, "member/methods.html", methods=methods,
+                  cards_enabled=config.get("cards_enabled", False))
 
 
 async def profile_page(request: web.Request, status: int = 200, values: dict | None = None,
@@ -185,7 +197,8 @@ async def post_profile(request: web.Request) -> web.Response:
     member = await need_member(request)
     f = await form(request)
     body = {"email": f.get("email", ""), "phone": f.get("phone", ""), "language": f.get("language") or None,
-            "email_enabled": f.get("email_enabled") == "on", "sms_enabled": f.get("sms_enabled") == "on"}
+            "email_enabled": f.get("email_enabled") == "on", "sms_enabled": f.get("sms_enabled") == "on",
+            "current_password": f.get("current_password") or None}
     errors = {}
     if not body["email"]:
         errors["email"] = "err.required"
@@ -198,7 +211,13 @@ async def post_profile(request: web.Request) -> web.Response:
     try:
         await request.app["use_cases"].update_contact(member["member_id"], req)
     except ApiError as exc:
-        return await profile_page(request, exc.status, forms.kept(f), forms.api_errors(exc))
+        errors = forms.api_errors(exc)
+        if "current_password" in errors:  # identity's words, in the page's language
+            errors["current_password"] = ("err.current_password_required" if req.current_password is None
+                                          else "err.current_password_wrong")
+        elif exc.status == 429:
+            errors = {"_form": "qp.throttled"}
+        return await profile_page(request, exc.status, forms.kept(f), errors)
     return await profile_page(request, saved=True)
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from services.gateway.schemas import ErrorResponse
+from services.gateway.schemas import PATH_PARAMETERS, ErrorResponse
 
 PREFIX = "/api/v1"
 
@@ -53,9 +53,12 @@ class Registry:
         for r in self.routes:
             op: dict[str, Any] = {"summary": r.summary, "operationId": r.handler.__name__,
                                   "responses": {}}
-            params = [{"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
-                      for p in r.path.split("/") if p.startswith("{")]
-            params += [{"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
+            names = [p.strip("{}") for p in r.path.split("/") if p.startswith("{")]
+            params = [{"name": n, "in": "path", "required": True, "schema": PATH_PARAMETERS[n]}
+                      for n in names]
+            params += [{"name": h, "in": "header", "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 128,
+                                   "pattern": r"^[\x21-\x7e]+$"}}
                        for h in r.headers]
             if params:
                 op["parameters"] = params
@@ -67,11 +70,25 @@ class Registry:
                 if model:
                     resp["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
                 op["responses"][str(status)] = resp
-            for status, text in {**r.errors, 422: "Invalid input", 429: "Too many requests",
-                                 503: "A service is not answering"}.items():
+            errors = dict(r.errors)
+            if names:
+                errors.setdefault(404, "Not found: a malformed id answers as an unknown one")
+            if r.headers:
+                errors[400] = "idempotency_key_required: send an Idempotency-Key header"
+            if r.body:
+                errors.update({413: "body_too_large (over 64 KiB)",
+                               415: "unsupported_media_type: send the body as application/json"})
+            errors.update({405: "method_not_allowed (the Allow header lists the methods)",
+                           422: "Invalid input", 429: "Too many requests",
+                           503: "A service is not answering"})
+            for status, text in sorted(errors.items()):
                 op["responses"].setdefault(str(status), {
                     "description": text, "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/ErrorResponse"}}}})
+                if status == 405:
+                    op["responses"]["405"]["headers"] = {"Allow": {
+                        "required": True, "description": "The methods this path takes",
+                        "schema": {"type": "string"}}}
             if r.auth:
                 op["security"] = [{"lookupToken": []}, {"memberSession": []}] if r.auth == "account" \
                     else [{"memberSession": []}]

@@ -15,6 +15,7 @@ from aiohttp import web
 from services.gateway.entrypoints import web as w
 from services.gateway.translations import LANGUAGES, translate
 from shared.http import ApiError
+from shared.money import InvalidAmount, format_dollars, parse_amount
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -37,6 +38,14 @@ def long_date(value: object, lang: str = "en") -> str:
     except (ValueError, IndexError):
         return text
     return f"{day} de {name} de {year}" if lang == "es" else f"{name} {day}, {year}"
+
+
+def dollars(value: object) -> str:
+    """'1000.00' -> '$1,000.00'; nothing known -> '—'."""
+    try:
+        return format_dollars(parse_amount(str(value)))
+    except InvalidAmount:
+        return "—"
 
 
 def month_name(value: object, lang: str = "en") -> str:
@@ -82,6 +91,7 @@ def jinja_env() -> jinja2.Environment:
                              undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fid"] = lambda name: str(name).replace(".", "-").replace("_", "-")
     env.filters["long_date"] = long_date
+    env.filters["dollars"] = dollars
     env.filters["month_name"] = month_name
     return env
 

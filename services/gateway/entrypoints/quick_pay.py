@@ -2,7 +2,8 @@
 step 3 (contact), step 4 (billing), a review with the CAPTCHA, a printable confirmation.
 
 The guest's progress (the lookup token, the contact, the confirmation) travels in a
-signed, HttpOnly cookie; bank numbers travel only in the forms, never in a cookie."""
+signed, HttpOnly cookie; bank numbers are typed once at Step 4 and then kept server-side,
+encrypted (adapters/drafts.py), never in a cookie or in the review page."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,11 +14,13 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from services.gateway import schemas as s
-from services.gateway.domain import tokens
+from services.gateway.domain import rules, tokens
 from services.gateway.entrypoints import forms
 from services.gateway.entrypoints import web as w
 from services.gateway.entrypoints.portal import form, language, redirect, render, throttled_message
+from services.gateway.translations import translate
 from shared.http import ApiError
+from shared.money import format_dollars, parse_amount
 
 NY = ZoneInfo("America/New_York")
 
@@ -125,42 +128,75 @@ async def step_billing(request: web.Request) -> web.Response:
 
 
 async def post_billing(request: web.Request) -> web.Response:
-    """Validates step 4 and shows the review page (with the CAPTCHA) or the errors."""
+    """Validates step 4 (the amount against what is due now too) and shows the review page
+    (with the CAPTCHA) or the errors. What was typed is kept server-side, encrypted, for
+    the submission: the review page carries no bank or card number."""
     state = require_progress(request, "contact")
     f = await form(request)
     try:
         req = s.PaymentRequest.model_validate(forms.payment_body(f, state["ban"], state["contact"]))
     except ValidationError as exc:
         return await billing_page(request, state, 422, forms.kept(f), forms.model_errors(exc))
-    return await review_page(request, state, f, req)
+    use_cases = request.app["use_cases"]
+    account = await use_cases.account_summary(state["ban"])
+    problem = await amount_problem(request, req, account)
+    if problem:
+        return await billing_page(request, state, 422, forms.kept(f), {"other_amount": problem})
+    fields = {k: v for k, v in f.items() if k not in ("csrf_token", "captcha_id", "captcha_answer", "action")}
+    fields["idempotency_key"] = forms.new_key()
+    fields["expected_amount"] = reviewed_amount(req, account)
+    return await review_page(request, state, fields, req, account)
 
 
-async def review_page(request: web.Request, state: dict[str, Any], f: dict[str, str],
-                      req: s.PaymentRequest, status: int = 200,
+async def amount_problem(request: web.Request, req: s.PaymentRequest, account: dict[str, Any]) -> str | None:
+    """Step 4's amount refused before the CAPTCHA, in the member's words, or None."""
+    config = await request.app["use_cases"].payments_config()
+    found = rules.amount_problem(req.amount, req.kind, account.get("amount_due_now"),
+                                 int(config.get("overpay_max_cents") or 0),
+                                 int(config.get("payment_max_cents") or 5_000_000))
+    if found is None:
+        return None
+    key, limit = found
+    return translate(language(request), key, limit=format_dollars(limit))
+
+
+def reviewed_amount(req: s.PaymentRequest, account: dict[str, Any]) -> str:
+    """The figure the review shows and the submission must charge."""
+    if req.amount != "total":
+        return req.amount
+    return account.get("amount_due_now") or account.get("total_balance") or "0.00"
+
+
+async def review_page(request: web.Request, state: dict[str, Any], fields: dict[str, str],
+                      req: s.PaymentRequest, account: dict[str, Any] | None = None, status: int = 200,
                       errors: dict[str, str] | None = None) -> web.Response:
-    account = await request.app["use_cases"].account_summary(state["ban"])
+    account = account or await request.app["use_cases"].account_summary(state["ban"])
     captchas = request.app["captchas"]
     captcha_id = (await captchas.new())[0] if captchas.enabled else None
-    hidden = {k: v for k, v in f.items() if k not in ("csrf_token", "captcha_id", "captcha_answer", "action")}
-    hidden.setdefault("idempotency_key", forms.new_key())
-    amount = account.get("total_balance") if req.amount == "total" else req.amount
+    state["draft"] = await request.app["drafts"].save(fields, state.get("draft"))
     last4 = (getattr(req.method, "account_number", None) or getattr(req.method, "card_number", ""))[-4:]
-    return render(request, "quick_pay/review.html", status=status, hidden=hidden, req=req,
-                  amount=amount, last4=last4, account=account, contact=state["contact"],
-                  captcha_id=captcha_id, errors=errors or {})
+    response = render(request, "quick_pay/review.html", status=status, req=req,
+                      amount=fields["expected_amount"], last4=last4, account=account,
+                      contact=state["contact"], captcha_id=captcha_id, errors=errors or {})
+    save_progress(request, response, state)
+    return response
 
 
 async def post_submit(request: web.Request) -> web.Response:
     state = require_progress(request, "contact")
     f = await form(request)
+    drafts = request.app["drafts"]
+    fields = await drafts.load(state.get("draft"))
+    if fields is None:  # expired, or already submitted: start Step 4 again
+        return await billing_page(request, state, 200, None, {"_form": "qp.review_expired"})
     try:
-        req = s.PaymentRequest.model_validate(forms.payment_body(f, state["ban"], state["contact"]))
+        req = s.PaymentRequest.model_validate(forms.payment_body(fields, state["ban"], state["contact"]))
     except ValidationError as exc:
-        return await billing_page(request, state, 422, forms.kept(f), forms.model_errors(exc))
+        return await billing_page(request, state, 422, forms.kept(fields), forms.model_errors(exc))
     if f.get("action") == "change":
-        return await billing_page(request, state, 200, forms.kept(f))
+        return await billing_page(request, state, 200, forms.kept(fields))
     if f.get("action") == "refresh_captcha":
-        return await review_page(request, state, f, req)
+        return await review_page(request, state, fields, req)
     use_cases = request.app["use_cases"]
     token = use_cases.verify_lookup_token(state["token"])
     if token["ban"] != state["ban"]:
@@ -169,12 +205,20 @@ async def post_submit(request: web.Request) -> web.Response:
         await request.app["captchas"].require(
             s.CaptchaAnswer(id=f.get("captcha_id", ""), answer=f.get("captcha_answer", ""))
             if f.get("captcha_id") else None)
-        _, result = await use_cases.submit_payment(req, f.get("idempotency_key") or forms.new_key(),
+        _, result = await use_cases.submit_payment(req, fields.get("idempotency_key") or forms.new_key(),
                                                    "guest", None)
     except ApiError as exc:
         if exc.code.startswith("captcha"):
-            return await review_page(request, state, f, req, 422, {"captcha_answer": exc.fields["captcha"]})
-        return await billing_page(request, state, exc.status, forms.kept(f), forms.api_errors(exc))
+            return await review_page(request, state, fields, req, status=422,
+                                     errors={"captcha_answer": exc.fields["captcha"]})
+        if exc.code == "amount_changed":  # nothing was charged: review the new total
+            current = exc.extra.get("current_amount") or "0.00"
+            fields = {**fields, "expected_amount": current, "idempotency_key": forms.new_key()}
+            message = translate(language(request), "qp.amount_changed",
+                                amount=format_dollars(parse_amount(current)))
+            return await review_page(request, state, fields, req, status=409, errors={"_form": message})
+        return await billing_page(request, state, exc.status, forms.kept(fields), forms.api_errors(exc))
+    await drafts.delete(state.pop("draft"))
     state["done"] = {**result, "kind": req.kind, "email": state["contact"]["email"],
                      "method_type": req.method.type,
                      "last4": (getattr(req.method, "account_number", None) or getattr(req.method, "card_number", ""))[-4:]}

@@ -41,7 +41,7 @@ class Statement:
 def balance_words(cents: int, t: Translate) -> str:
     """What a balance means: owed, nothing, or a credit."""
     if cents < 0:
-        return t("history.statement_credit", amount=format_dollars(cents))
+        return t("history.statement_credit", amount=format_dollars(-cents))
     return format_dollars(cents)
 
 
@@ -59,7 +59,7 @@ def build(data: dict[str, Any], lang: str, t: Translate) -> Statement:
                         what=t("history.statement_kind." + str(e.get("kind"))),
                         coverage_month=month_name(e.get("coverage_month") or "", lang),
                         charge=format_dollars(cents) if cents >= 0 else "",
-                        payment=format_dollars(cents) if cents < 0 else ""))
+                        payment=format_dollars(-cents) if cents < 0 else ""))
     month = str(data.get("month") or "")
     return Statement(
         ban=str(account.get("billing_account_number") or ""), month=month,

@@ -160,8 +160,9 @@ async def current_member(request: web.Request) -> dict[str, Any] | None:
     sid = get_cookie(request, SESSION_COOKIE)
     if sid:
         store = request.app["store"]
-        member = await store.load_session(tokens.hash_session_id(sid),
-                                          request.app["settings"].session_ttl_s)
+        settings = request.app["settings"]
+        member = await store.load_session(tokens.hash_session_id(sid), settings.session_ttl_s,
+                                          settings.session_max_age_s)
     request["member"] = member
     return member
 

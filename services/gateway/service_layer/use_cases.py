@@ -8,6 +8,7 @@ import secrets
 import time
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from services.gateway.adapters.store import Store
 from services.gateway.adapters.upstream import ServiceDown, Upstreams
@@ -17,7 +18,8 @@ from services.gateway.service_layer.account_cache import AccountCache
 from services.gateway.schemas import (AutopayRequest, ContactUpdate, LookupRequest,
                                       MemberRequest, PaymentRequest)
 from services.gateway.domain.presenters import (money, public_line, public_mandate, public_payment,
-                                                public_payment_result, summarize)
+                                                public_payment_result, returned_payment, summarize,
+                                                with_pending)
 from shared.http import ApiError
 
 NOTICE = {
@@ -26,6 +28,14 @@ NOTICE = {
     "identity": "Your profile is not available right now. Please try again in a few minutes.",
     "notify": "Notification details are not available right now.",
 }
+
+
+def upstream_path(*segments: str) -> str:
+    """An internal API path from quoted segments: whatever a caller typed into an id stays
+    one segment ("../accounts" is "..%2Faccounts"), and "." or ".." never walk the path."""
+    if any(str(seg) in ("", ".", "..") for seg in segments):
+        raise ApiError(404, "not_found", "Not found.")
+    return "".join("/" + quote(str(seg), safe="") for seg in segments)
 
 
 def unavailable(service: str) -> ApiError:
@@ -82,6 +92,8 @@ class UseCases:
                 "first_name": found.get("first_name"),
                 "contact": found.get("contact") or {},
                 "lines": summary["lines"], "total_balance": summary["total_balance"] or "0.00",
+                "pending_total": summary["pending_total"], "amount_due_now": summary["amount_due_now"],
+                "pending_payments": summary["pending_payments"],
                 "current_premium": summary["current_premium"], "due_date": summary["due_date"],
                 "notices": summary["notices"]}
 
@@ -107,13 +119,15 @@ class UseCases:
                                     keep=lambda summary: not summary["notices"])
 
     async def _fetch_summary(self, ban: str) -> dict[str, Any]:
-        """Billing's balances and payments' autopay, fetched in parallel; a partial answer
-        with a notice when one of them does not answer."""
-        account, autopay = await asyncio.gather(
-            self.up.call("billing", "GET", f"/accounts/{ban}"),
-            self.up.call("payments", "GET", f"/accounts/{ban}/autopay"),
+        """Billing's balances, payments' autopay and payments on their way, fetched in
+        parallel; a partial answer with a notice when one of them does not answer."""
+        account, autopay, pending = await asyncio.gather(
+            self.up.call("billing", "GET", upstream_path("accounts", ban)),
+            self.up.call("payments", "GET", upstream_path("accounts", ban, "autopay")),
+            self.up.call("payments", "GET", upstream_path("accounts", ban, "pending")),
             return_exceptions=True)
         notices: list[dict[str, str]] = []
+        total_cents: int | None = None
         if isinstance(account, ApiError):
             raise account
         if isinstance(account, BaseException):
@@ -122,18 +136,26 @@ class UseCases:
                        "total_balance": None, "current_premium": None, "due_date": None,
                        "lines": [], "delinquency": None}
             try:  # payments keeps a projection of what is owed: better than nothing
-                owed = await self.up.call("payments", "GET", f"/accounts/{ban}/owed")
-                summary["total_balance"] = money(owed.get("total_balance_cents"))
+                owed = await self.up.call("payments", "GET", upstream_path("accounts", ban, "owed"))
+                total_cents = owed.get("total_balance_cents")
+                summary["total_balance"] = money(total_cents)
                 summary["lines"] = [public_line(x) for x in owed.get("lines", []) if "coverage_year" in x]
             except (ServiceDown, ApiError):
                 pass
         else:
             summary = summarize(account)
+            total_cents = int(account.get("total_balance_cents") or 0)
+        if isinstance(pending, BaseException):
+            pending = None
+            if not any(n["service"] == "payments" for n in notices):
+                notices.append({"service": "payments", "message": NOTICE["payments"]})
+        with_pending(summary, total_cents, pending)
         if isinstance(autopay, ApiError):
             summary["autopay"] = None
         elif isinstance(autopay, BaseException):
             summary["autopay"] = None
-            notices.append({"service": "payments", "message": NOTICE["payments"]})
+            if not any(n["service"] == "payments" for n in notices):
+                notices.append({"service": "payments", "message": NOTICE["payments"]})
         else:
             summary["autopay"] = public_mandate(autopay)
         summary["notices"] = notices
@@ -141,14 +163,14 @@ class UseCases:
 
     async def payment_history(self, ban: str) -> dict[str, Any]:
         try:
-            data = await self.up.call("payments", "GET", f"/accounts/{ban}/payments")
+            data = await self.up.call("payments", "GET", upstream_path("accounts", ban, "payments"))
         except ServiceDown:
             return {"payments": [], "notices": [{"service": "payments", "message": NOTICE["payments"]}]}
         return {"payments": [public_payment(p) for p in data.get("payments", [])], "notices": []}
 
     async def invoices(self, ban: str) -> dict[str, Any]:
         try:
-            data = await self.up.call("billing", "GET", f"/accounts/{ban}/invoices")
+            data = await self.up.call("billing", "GET", upstream_path("accounts", ban, "invoices"))
         except ServiceDown:
             return {"invoices": [], "notices": [{"service": "billing", "message": NOTICE["billing"]}]}
         invoices = [{**i, "amount": money(i.get("amount_cents", 0)), "paid": money(i.get("paid_cents", 0))}
@@ -158,13 +180,13 @@ class UseCases:
     async def statement(self, ban: str, month: str) -> dict[str, Any]:
         """The month's statement figures (billing's ledger); 404 for a month billing refuses."""
         try:
-            return await self.up.call("billing", "GET", f"/accounts/{ban}/statements/{month}")
+            return await self.up.call("billing", "GET", upstream_path("accounts", ban, "statements", month))
         except ServiceDown:
             raise unavailable("billing") from None
 
     async def methods(self, ban: str) -> list[dict[str, Any]]:
         try:
-            return (await self.up.call("payments", "GET", f"/accounts/{ban}/methods")).get("methods", [])
+            return (await self.up.call("payments", "GET", upstream_path("accounts", ban, "methods"))).get("methods", [])
         except (ServiceDown, ApiError):
             return []
 
@@ -177,13 +199,20 @@ class UseCases:
         if member_id:
             body["member_id"] = member_id
         try:
-            result = await self.up.call("payments", "POST", "/payments", json=body,
-                                        timeout_s=self.settings.payment_timeout_s)
+            status, result = await self.up.call("payments", "POST", "/payments", json=body,
+                                                timeout_s=self.settings.payment_timeout_s,
+                                                with_status=True)
         except ServiceDown:
             raise unavailable("payments") from None
+        except ApiError as exc:
+            if exc.code != "amount_changed":
+                raise
+            raise ApiError(409, "amount_changed", exc.message,
+                           current_amount=money(exc.extra.get("current_amount_cents"))) from None
         finally:  # even a payment that timed out may have been taken
             self.cache.invalidate(req.billing_account_number, "gateway")
-        return 201, public_payment_result(result)
+        # payments answers a replayed key with 200 and the first answer: passed on as such.
+        return (200 if status == 200 else 201), public_payment_result(result)
 
     async def refuse_cards_unless_enabled(self, method_type: str) -> None:
         """The program setting (payments' /config) decides whether cards are taken at all."""
@@ -193,7 +222,7 @@ class UseCases:
 
     async def payment(self, payment_id: str) -> dict[str, Any]:
         try:
-            return public_payment(await self.up.call("payments", "GET", f"/payments/{payment_id}"))
+            return public_payment(await self.up.call("payments", "GET", upstream_path("payments", payment_id)))
         except ServiceDown:
             raise unavailable("payments") from None
 
@@ -205,7 +234,7 @@ class UseCases:
         if member_id:
             body["member_id"] = member_id
         try:
-            mandate = await self.up.call("payments", "POST", f"/accounts/{ban}/autopay", json=body,
+            mandate = await self.up.call("payments", "POST", upstream_path("accounts", ban, "autopay"), json=body,
                                          timeout_s=self.settings.payment_timeout_s)
         except ServiceDown:
             raise unavailable("payments") from None
@@ -217,7 +246,7 @@ class UseCases:
         """The same monthly mandate, drawn from another bank account from now on."""
         await self.refuse_cards_unless_enabled(method.type)
         try:
-            mandate = await self.up.call("payments", "PUT", f"/accounts/{ban}/autopay/method",
+            mandate = await self.up.call("payments", "PUT", upstream_path("accounts", ban, "autopay", "method"),
                                          json={"method": method.model_dump()},
                                          timeout_s=self.settings.payment_timeout_s)
         except ServiceDown:
@@ -228,7 +257,7 @@ class UseCases:
 
     async def cancel_autopay(self, ban: str) -> dict[str, Any]:
         try:
-            return await self.up.call("payments", "DELETE", f"/accounts/{ban}/autopay")
+            return await self.up.call("payments", "DELETE", upstream_path("accounts", ban, "autopay"))
         except ServiceDown:
             raise unavailable("payments") from None
         finally:
@@ -259,9 +288,8 @@ class UseCases:
         await self.store.delete_session(tokens.hash_session_id(session_id))
 
     async def password_reset(self, username: str | None, email: str | None) -> None:
-        await self._identity("POST", "/password-resets", {
-            "username": username, "email": email,
-            "base_url": self.settings.public_url.rstrip("/") + "/reset-password"})
+        # identity builds the link from its own PUBLIC_URL setting, never from a request.
+        await self._identity("POST", "/password-resets", {"username": username, "email": email})
 
     async def username_reminder(self, email: str) -> None:
         await self._identity("POST", "/username-reminders", {"email": email})
@@ -274,17 +302,22 @@ class UseCases:
         except ApiError:
             return "usable"
 
-    async def confirm_reset(self, token: str, new_password: str) -> None:
-        await self._identity("POST", "/password-resets/confirm", {"token": token, "new_password": new_password})
+    async def confirm_reset(self, token: str, new_password: str, keep_session_id: str | None = None) -> None:
+        """Set the new password, then end every session of the member but this request's."""
+        done = await self._identity("POST", "/password-resets/confirm",
+                                    {"token": token, "new_password": new_password})
+        assert self.store is not None
+        keep = tokens.hash_session_id(keep_session_id) if keep_session_id else None
+        await self.store.end_member_sessions(done["member_id"], keep)
 
     async def member(self, member_id: str) -> dict[str, Any]:
-        return await self._identity("GET", f"/members/{member_id}")
+        return await self._identity("GET", upstream_path("members", member_id))
 
     async def update_contact(self, member_id: str, update: ContactUpdate) -> dict[str, Any]:
         body = update.model_dump(exclude_none=True)
         if "phone" in update.model_fields_set and update.phone is None:
             body["phone"] = None   # given empty: the member removed their number
-        return await self._identity("PATCH", f"/members/{member_id}/contact", body)
+        return await self._identity("PATCH", upstream_path("members", member_id, "contact"), body)
 
     async def me(self, member_id: str) -> dict[str, Any]:
         """Everything the dashboard shows, every account's calls in parallel."""
@@ -302,7 +335,8 @@ class UseCases:
             for n in summary.pop("notices", []) + history.get("notices", []):
                 if n not in notices:
                     notices.append(n)
-            accounts.append({**summary, "payments": history["payments"], "methods": meth})
+            accounts.append({**summary, "payments": history["payments"], "methods": meth,
+                             "returned_payment": returned_payment(history["payments"])})
         return {"member_id": member_id, "username": profile.get("username"),
                 "first_name": profile.get("first_name"), "last_name": profile.get("last_name"),
                 "contact": profile.get("contact", {}), "accounts": accounts, "notices": notices}

@@ -41,7 +41,7 @@ class SsnVault:
         return hmac.digest(self._hmac_key, f"{kind}:{value}".encode(), "sha256")[:16]
 
     def seal(self, ssn: str) -> SealedSsn:
-        assert len(ssn) == 9 and ssn.isdigit(), "an SSN is 9 digits"
+        assert len(ssn) == 9 and ssn.isascii() and ssn.isdigit(), "an SSN is 9 ASCII digits"
         nonce = os.urandom(_NONCE_BYTES)
         aad = self.current_key_id.encode()
         ct = self._aes[self.current_key_id].encrypt(nonce, ssn.encode(), aad)

@@ -288,18 +288,59 @@ async def accounts_by_email(conn: asyncpg.Connection, email: str) -> list[asyncp
         "WHERE lower(a.email) = lower($1) LIMIT 10", email)
 
 
-async def set_login_state(conn: asyncpg.Connection, member_id: UUID, failed: int,
-                          locked_until: datetime | None, logged_in: bool = False) -> None:
-    await conn.execute(
-        """UPDATE accounts SET failed_logins = $2, locked_until = $3, updated_at = now(),
-               last_login_at = CASE WHEN $4 THEN now() ELSE last_login_at END
-           WHERE member_id = $1""", member_id, failed, locked_until, logged_in)
+async def set_logged_in(conn: asyncpg.Connection, member_id: UUID) -> None:
+    await conn.execute("UPDATE accounts SET last_login_at = now() WHERE member_id = $1", member_id)
+
+
+# ----------------------------------------------------------------------------- log-in throttling
+
+
+async def login_blocked_until(conn: asyncpg.Connection, subjects: list[bytes],
+                              now: datetime) -> datetime | None:
+    """The latest pause still running for any of the subjects, or None."""
+    return await conn.fetchval(
+        """SELECT max(blocked_until) FROM login_failures
+           WHERE subject = ANY($1::bytea[]) AND blocked_until > $2""", subjects, now)
+
+
+async def count_login_failure(conn: asyncpg.Connection, scope: str, subject: bytes,
+                              user_subject: bytes, now: datetime, memory_s: int) -> int:
+    """One more wrong password for the subject; returns its failures in a row (a run older
+    than `memory_s` starts again)."""
+    return await conn.fetchval(
+        """INSERT INTO login_failures AS f (scope, subject, user_subject, failures, last_failure_at)
+           VALUES ($1, $2, $3, 1, $4)
+           ON CONFLICT (scope, subject) DO UPDATE SET
+               failures = CASE WHEN f.last_failure_at < $4 - make_interval(secs => $5)
+                               THEN 1 ELSE f.failures + 1 END,
+               last_failure_at = $4
+           RETURNING failures""", scope, subject, user_subject, now, memory_s)
+
+
+async def block_login(conn: asyncpg.Connection, scope: str, subject: bytes, until: datetime) -> None:
+    await conn.execute("UPDATE login_failures SET blocked_until = $3 WHERE scope = $1 AND subject = $2",
+                       scope, subject, until)
+
+
+async def forget_login_failures(conn: asyncpg.Connection, *, subject: bytes | None = None,
+                                user_subject: bytes | None = None) -> None:
+    """A success forgets its pair's run; a password reset every run of its username."""
+    if subject is not None:
+        await conn.execute("DELETE FROM login_failures WHERE subject = $1", subject)
+    if user_subject is not None:
+        await conn.execute("DELETE FROM login_failures WHERE user_subject = $1", user_subject)
+
+
+async def purge_login_failures(pool: asyncpg.Pool, older_than: datetime) -> int:
+    result = await pool.execute(
+        "DELETE FROM login_failures WHERE last_failure_at < $1 AND (blocked_until IS NULL OR blocked_until < $1)",
+        older_than)
+    return int(result.split()[-1])
 
 
 async def set_password(conn: asyncpg.Connection, member_id: UUID, password_hash: str) -> None:
     await conn.execute(
-        """UPDATE accounts SET password_hash = $2, failed_logins = 0, locked_until = NULL,
-               updated_at = now() WHERE member_id = $1""", member_id, password_hash)
+        """UPDATE accounts SET password_hash = $2, updated_at = now() WHERE member_id = $1""", member_id, password_hash)
 
 
 async def add_reset_token(conn: asyncpg.Connection, token_hash: bytes, member_id: UUID,

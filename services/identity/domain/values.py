@@ -10,6 +10,8 @@ import re
 import unicodedata
 from datetime import date, datetime, timedelta
 
+from shared.numbers import is_valid_ban
+
 NAME_MAX = 100
 EARLIEST_BIRTH = date(1900, 1, 1)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -21,9 +23,10 @@ _DASHES = "-‐‑‒–—―−"
 _NAME_SEPARATORS = " ." + _APOSTROPHES + _DASHES
 _FOLD = str.maketrans({**{c: "'" for c in _APOSTROPHES}, **{c: "-" for c in _DASHES}})
 _SPACES = re.compile(r"\s+")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_SSN = re.compile(r"^\d{3}-?\d{2}-?\d{4}$")
-_BAN = re.compile(r"^\d{10}$")
+# Typed numbers are ASCII digits: `\d` would take Arabic-Indic or fullwidth digits too.
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_SSN = re.compile(r"^[0-9]{3}-?[0-9]{2}-?[0-9]{4}$")
+_BAN = re.compile(r"^[0-9]{10}$")
 _ENROLLMENT_ID = re.compile(r"^[A-Za-z0-9-]{1,30}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,49}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -86,6 +89,8 @@ def check_ban(value: str) -> str:
         raise ValueError("must be 10 digits")
     if not value.startswith("7"):
         raise ValueError("always begins with the number 7")
+    if not is_valid_ban(value):
+        raise ValueError("is not a valid billing account number: check the digits")
     return value
 
 
@@ -112,7 +117,7 @@ def check_email(value: str) -> str:
 
 def check_phone(value: str) -> str:
     value = value.strip()
-    if not _PHONE.match(value) or sum(c.isdigit() for c in value) < 7:
+    if not _PHONE.match(value) or sum(c in "0123456789" for c in value) < 7:
         raise ValueError("is not a valid phone number")
     return value
 

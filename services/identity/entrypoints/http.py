@@ -2,6 +2,7 @@
 and from the use cases' errors to answers."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
 from uuid import UUID
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from shared.calendar import business_today
 from shared.http import ApiError, json_response, read_json
+from shared.service_auth import member_address
 from services.identity.service_layer import accounts, errors, lookups
 from services.identity.service_layer.deps import Deps
 from services.identity.entrypoints import schemas
@@ -50,9 +52,12 @@ def translated(fn: Handler) -> Handler:
                            {field: e.problem}) from None
         except errors.InvalidCredentials:
             raise ApiError(401, "invalid_credentials", "The username or password is not correct.") from None
-        except errors.Locked as e:
-            raise ApiError(423, "locked", "Too many failed attempts: the account is locked for a while.",
-                           locked_until=e.locked_until.isoformat()) from None
+        except errors.PasswordRequired:
+            raise ApiError(422, "invalid_input", "Some fields are not valid.",
+                           {"current_password": "is required to change the email address"}) from None
+        except errors.WrongPassword:
+            raise ApiError(422, "invalid_input", "Some fields are not valid.",
+                           {"current_password": "is not correct"}) from None
         except errors.InvalidToken:
             raise ApiError(400, "invalid_or_expired_token",
                            "This reset link is not valid or has expired. Please ask for a new one.") from None
@@ -68,11 +73,16 @@ def _today(deps: Deps):
     return business_today(deps.clock())
 
 
+def _from_member(request: web.Request, ident: lookups.Identification) -> lookups.Identification:
+    """The lookup as throttled: only the gateway's word on the member's address counts."""
+    return dataclasses.replace(ident, client_ip=member_address(request, ident.client_ip))
+
+
 @routes.post("/lookups")
 @translated
 async def post_lookup(request: web.Request) -> web.Response:
     pool, deps = _ctx(request)
-    ident = schemas.lookup(await read_json(request), _today(deps))
+    ident = _from_member(request, schemas.lookup(await read_json(request), _today(deps)))
     m = await lookups.identify(deps.lookup_pool or pool, deps, ident)
     return json_response({
         "member_id": m.member_id, "billing_account_number": m.billing_account_number,
@@ -86,6 +96,7 @@ async def post_lookup(request: web.Request) -> web.Response:
 async def post_member(request: web.Request) -> web.Response:
     pool, deps = _ctx(request)
     ident, extra = schemas.registration(await read_json(request), _today(deps))
+    ident = _from_member(request, ident)
     result = await accounts.register(pool, deps, ident, **extra)
     return json_response(result, status=201)
 
@@ -95,15 +106,16 @@ async def post_member(request: web.Request) -> web.Response:
 async def post_session(request: web.Request) -> web.Response:
     pool, deps = _ctx(request)
     username, password, ip = schemas.login(await read_json(request))
-    return json_response(await accounts.login(pool, deps, username, password, ip))
+    return json_response(await accounts.login(pool, deps, username, password,
+                                              member_address(request, ip)))
 
 
 @routes.post("/password-resets")
 @translated
 async def post_password_reset(request: web.Request) -> web.Response:
     pool, deps = _ctx(request)
-    username, email, base_url = schemas.reset_request(await read_json(request))
-    await accounts.request_password_reset(pool, deps, username, email, base_url)
+    username, email = schemas.reset_request(await read_json(request))
+    await accounts.request_password_reset(pool, deps, username, email)
     return json_response({"status": "accepted"}, status=202)
 
 
@@ -150,5 +162,6 @@ async def get_member(request: web.Request) -> web.Response:
 async def patch_contact(request: web.Request) -> web.Response:
     pool, deps = _ctx(request)
     member_id = _member_id(request)
-    changes = schemas.contact_changes(await read_json(request))
-    return json_response(await accounts.change_contact(pool, deps, member_id, changes))
+    changes, current_password = schemas.contact_changes(await read_json(request))
+    return json_response(await accounts.change_contact(pool, deps, member_id, changes,
+                                                       current_password))

@@ -9,7 +9,6 @@ import ipaddress
 from collections.abc import Callable
 from datetime import date
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared.http import ApiError
 from services.identity.domain import values as v
@@ -79,13 +78,6 @@ def _ip(value: str) -> str:
         raise ValueError("is not an IP address") from None
 
 
-def _url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an http(s) URL")
-    return value
-
-
 def identification(f: Fields, today: date) -> Identification | None:
     """The lookup fields shared by POST /lookups and POST /members."""
     plan_type = f.choice("plan_type", PLAN_TYPES)
@@ -144,15 +136,16 @@ def login(body: Any) -> tuple[str, str, str]:
     return username.strip(), password, ip
 
 
-def reset_request(body: Any) -> tuple[str | None, str | None, str]:
+def reset_request(body: Any) -> tuple[str | None, str | None]:
+    """The account to reset. The link is always built from the configured public URL: a
+    `base_url` field (older gateways sent one) is ignored, never used."""
     f = Fields(body)
     username = f.text("username", required=False, max_len=60)
     email = f.text("email", v.check_email, required=False, max_len=300)
-    base_url = f.text("base_url", _url, max_len=500)
     if not username and not email and "email" not in f.errors:
         f.errors["username"] = "give a username or an email address"
     f.done()
-    return (username.strip() if username else None), email, base_url
+    return (username.strip() if username else None), email
 
 
 def reset_confirm(body: Any) -> tuple[str, str]:
@@ -177,10 +170,11 @@ def reminder(body: Any) -> str:
     return email
 
 
-def contact_changes(body: Any) -> dict:
-    """The contact fields given; `"phone": null` (or blank) removes the phone number, and
-    texts with it."""
+def contact_changes(body: Any) -> tuple[dict, str | None]:
+    """The changes asked for, and the current password (needed for a new email address).
+    `"phone": null` (or blank) removes the phone number, and texts with it."""
     f = Fields(body)
+    current_password = f.text("current_password", required=False, max_len=1024)
     clear_phone = isinstance(body, dict) and "phone" in body and \
         (body["phone"] is None or (isinstance(body["phone"], str) and not body["phone"].strip()))
     changes = {
@@ -194,4 +188,4 @@ def contact_changes(body: Any) -> dict:
     out = {k: val for k, val in changes.items() if k in body and val is not None}
     if clear_phone:
         out.update(phone=None, sms_enabled=False)
-    return out
+    return out, current_password or None

@@ -1,9 +1,15 @@
-"""Portal accounts: register, log in (with lockout), password reset, username reminder,
-contact details. Every event goes through the outbox in the transaction of its change."""
+"""Portal accounts: register, log in (throttled), password reset, username reminder,
+contact details. Every event goes through the outbox in the transaction of its change.
+
+No answer says whether a username or an identity has an account: a login with an unknown
+username is counted, throttled and timed as a wrong password (a dummy hash is verified);
+registering for an identity that already has an account answers as a new registration and
+emails the account's own address instead."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +20,6 @@ from shared.outbox import enqueue
 from services.identity.adapters import repository as repo
 from services.identity.adapters import throttle
 from services.identity.adapters.crypto import new_reset_token, token_hash
-from services.identity.domain.accounts import LoginState
 from services.identity.service_layer import errors
 from services.identity.service_layer.deps import Deps, event
 from services.identity.service_layer.lookups import Identification, identify
@@ -24,18 +29,28 @@ log = logging.getLogger(__name__)
 
 async def register(pool: asyncpg.Pool, deps: Deps, ident: Identification, *, username: str,
                    email: str, password: str, phone: str | None, language: str | None) -> dict:
-    """Identify the member as a lookup does, then open their portal account."""
+    """Identify the member as a lookup does, then open their portal account. A member who
+    has one already gets the same answer, and an email to the account's address."""
     problem = deps.policy.problems(password, username)
     if problem:
         raise errors.WeakPassword(problem[0])
     member = await identify(pool, deps, ident, for_payment=False)
     member_id = UUID(member.member_id)
     password_hash = await deps.passwords.hash(deps.policy.normalize(password))
+    answer = {"member_id": str(member_id), "username": username}
     async with pool.acquire() as conn, conn.transaction():
-        if await repo.account_by_member(conn, member_id):
-            raise errors.Conflict("already_registered", "This member already has a portal account.")
         if await repo.account_by_username(conn, username):
             raise errors.Conflict("username_taken", "That username is taken; please choose another.")
+        existing = await repo.account_by_member(conn, member_id)
+        if existing is not None:
+            view = await repo.member_view(conn, member_id)
+            assert view is not None
+            await enqueue(conn, event(contract.MEMBER_REGISTRATION_REPEATED, member_id,
+                                      contract.MemberRegistrationRepeatedData(
+                member_id=str(member_id), username=existing["username"], email=existing["email"],
+                language=view["language"])))
+            log.info("registration repeated for an existing account", extra={"member_id": str(member_id)})
+            return answer
         try:
             await repo.create_account(conn, member_id, username, email, password_hash)
         except asyncpg.UniqueViolationError:
@@ -54,53 +69,87 @@ async def register(pool: asyncpg.Pool, deps: Deps, ident: Identification, *, use
             billing_account_numbers=[a["billing_account_number"] for a in view["accounts"]],
             email=email, phone=view["phone"], language=view["language"])))
     log.info("member registered", extra={"member_id": str(member_id)})
-    return {"member_id": str(member_id), "username": username}
+    return answer
+
+
+def _subjects(deps: Deps, username: str, client: str) -> tuple[bytes, bytes]:
+    """(user, pair) throttling subjects of a log-in: keyed hashes, never the name itself."""
+    name = username.strip().lower()
+    return (deps.vault.subject("login_user", name),
+            deps.vault.subject("login_pair", f"{name}\x1f{client}"))
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(1, math.ceil((moment - now).total_seconds()))
+
+
+async def _refuse_if_paused(conn: asyncpg.Connection, now: datetime, subjects: list[bytes]) -> None:
+    until = await repo.login_blocked_until(conn, subjects, now)
+    if until is not None:
+        raise errors.Throttled(_seconds_until(until, now))
+
+
+async def _count_failure(conn: asyncpg.Connection, deps: Deps, now: datetime, user: bytes,
+                         pair: bytes, account: asyncpg.Record | None) -> int:
+    """Count a wrong password against the pair and the user; returns the pause it starts
+    (0: none). The first pause of a run is told to the account's member, if there is one."""
+    s, delay, starts = deps.settings, 0, False
+    for scope, rule in deps.login_backoffs:  # pair first, then user: one lock order
+        subject = pair if scope == "pair" else user
+        failures = await repo.count_login_failure(conn, scope, subject, user, now,
+                                                  s.login_failure_memory_s)
+        pause = rule.delay_s(failures)
+        if pause:
+            await repo.block_login(conn, scope, subject, now + timedelta(seconds=pause))
+            starts = starts or rule.starts_pausing(failures)
+        delay = max(delay, pause)
+    if starts and account is not None:
+        member_id = account["member_id"]
+        await enqueue(conn, event(contract.MEMBER_LOGIN_THROTTLED, member_id, contract.MemberLoginThrottledData(
+            member_id=str(member_id),
+            billing_account_numbers=await repo.billing_account_numbers(conn, member_id),
+            retry_at=(now + timedelta(seconds=delay)).isoformat(), email=account["email"],
+            phone=account["phone"], language=account["language"])))
+        log.warning("log-ins paused after wrong passwords", extra={"member_id": str(member_id)})
+    return delay
 
 
 async def login(pool: asyncpg.Pool, deps: Deps, username: str, password: str, client_ip: str) -> dict:
-    """Check a username and password; repeated failures lock the account for a while."""
-    s, now = deps.settings, deps.clock()
+    """Check a username and password. Wrong passwords pause log-ins for that username (from
+    that address, and from anywhere past a higher count) for a growing delay: 429 with
+    `retry_after_s`, the same for a username that has no account."""
+    now = deps.clock()
+    user, pair = _subjects(deps, username, client_ip)
     async with pool.acquire() as conn:
         verdict = await throttle.hit(conn, now, [(deps.login_ip, deps.vault.subject("ip", client_ip))])
+        if not verdict.allowed:
+            raise errors.Throttled(verdict.retry_after_s)
+        await _refuse_if_paused(conn, now, [pair, user])
         account = await repo.account_by_username(conn, username)
-    if not verdict.allowed:
-        raise errors.Throttled(verdict.retry_after_s)
-    if account is None:
-        await deps.passwords.verify(None, password)  # same time as a wrong password
-        raise errors.InvalidCredentials()
-    if LoginState(account["failed_logins"], account["locked_until"]).is_locked(now):
-        raise errors.Locked(account["locked_until"])
-    ok = await deps.passwords.verify(account["password_hash"], deps.policy.normalize(password))
-    member_id = account["member_id"]
+    stored = account["password_hash"] if account is not None else None
+    ok = await deps.passwords.verify(stored, deps.policy.normalize(password))
     async with pool.acquire() as conn, conn.transaction():
-        current = await repo.account_by_username(conn, username, for_update=True)
-        assert current is not None
-        state = LoginState(current["failed_logins"], current["locked_until"])
-        if state.is_locked(now):  # another attempt locked it meanwhile
-            raise errors.Locked(current["locked_until"])
         if ok:
-            await repo.set_login_state(conn, member_id, 0, None, logged_in=True)
-            return {"member_id": str(member_id), "username": current["username"]}
-        after = state.after_failure(now, s.login_failures_max, timedelta(seconds=s.lockout_s))
-        await repo.set_login_state(conn, member_id, after.failed_logins, after.locked_until)
-        if after.locked_until is not None:
-            await enqueue(conn, event(contract.MEMBER_LOCKED_OUT, member_id, contract.MemberLockedOutData(
-                member_id=str(member_id),
-                billing_account_numbers=await repo.billing_account_numbers(conn, member_id),
-                locked_until=after.locked_until.isoformat(), email=current["email"],
-                phone=current["phone"], language=current["language"])))
-            log.warning("account locked out", extra={"member_id": str(member_id)})
-    if after.locked_until is not None:
-        raise errors.Locked(after.locked_until)
+            assert account is not None
+            await repo.forget_login_failures(conn, subject=pair)
+            await repo.set_logged_in(conn, account["member_id"])
+            return {"member_id": str(account["member_id"]), "username": account["username"]}
+        delay = await _count_failure(conn, deps, now, user, pair, account)
+    if delay:
+        raise errors.Throttled(delay)
     raise errors.InvalidCredentials()
 
 
-def reset_url(base_url: str, token: str) -> str:
-    return f"{base_url}{'&' if '?' in base_url else '?'}token={token}"
+RESET_PATH = "/reset-password"
+
+
+def reset_url(public_url: str, token: str) -> str:
+    """The portal's reset page on the configured public URL, never a requested address."""
+    return f"{public_url.rstrip('/')}{RESET_PATH}?token={token}"
 
 
 async def request_password_reset(pool: asyncpg.Pool, deps: Deps, username: str | None,
-                                 email: str | None, base_url: str) -> None:
+                                 email: str | None) -> None:
     """Send a single-use, expiring reset link to the account's email (if there is one)."""
     now = deps.clock()
     expires = now + timedelta(seconds=deps.settings.password_reset_ttl_s)
@@ -117,7 +166,7 @@ async def request_password_reset(pool: asyncpg.Pool, deps: Deps, username: str |
                                       contract.PasswordResetRequestedData(
                 member_id=str(account["member_id"]), email=account["email"],
                 phone=account["phone"], language=account["language"],
-                reset_url=reset_url(base_url, token), expires_at=expires.isoformat())))
+                reset_url=reset_url(deps.settings.public_url, token), expires_at=expires.isoformat())))
     log.info("password reset requested", extra={"accounts": len(accounts)})
 
 
@@ -129,9 +178,12 @@ async def password_reset_state(pool: asyncpg.Pool, deps: Deps, token: str) -> st
 
 
 async def confirm_password_reset(pool: asyncpg.Pool, deps: Deps, token: str, new_password: str) -> dict:
-    """Set a new password with a reset token: works once, before it expires; unlocks."""
+    """Set a new password with a reset token: works once, before it expires; forgets the
+    username's wrong passwords and tells the member. (The gateway ends every session of the
+    member it answers.)"""
+    now = deps.clock()
     async with pool.acquire() as conn, conn.transaction():
-        row = await repo.claim_reset_token(conn, token_hash(token), deps.clock())
+        row = await repo.claim_reset_token(conn, token_hash(token), now)
         if row is None:
             raise errors.InvalidToken()
         problem = deps.policy.problems(new_password, row["username"])
@@ -140,6 +192,14 @@ async def confirm_password_reset(pool: asyncpg.Pool, deps: Deps, token: str, new
         password_hash = await deps.passwords.hash(deps.policy.normalize(new_password))
         await repo.set_password(conn, row["member_id"], password_hash)
         await repo.use_reset_tokens(conn, row["member_id"])
+        user, _ = _subjects(deps, row["username"], "")
+        await repo.forget_login_failures(conn, user_subject=user)
+        account = await repo.account_by_username(conn, row["username"])
+        assert account is not None
+        await enqueue(conn, event(contract.MEMBER_PASSWORD_CHANGED, row["member_id"],
+                                  contract.MemberPasswordChangedData(
+            member_id=str(row["member_id"]), changed_at=now.isoformat(), email=account["email"],
+            phone=account["phone"], language=account["language"])))
     log.info("password reset", extra={"member_id": str(row["member_id"])})
     return {"member_id": str(row["member_id"]), "username": row["username"]}
 
@@ -161,10 +221,23 @@ async def member(pool: asyncpg.Pool, deps: Deps, member_id: UUID) -> dict:
     return _member_json(deps, row)
 
 
-async def change_contact(pool: asyncpg.Pool, deps: Deps, member_id: UUID, changes: dict) -> dict:
-    """Change what was given (nothing given: nothing changes, no event)."""
+async def change_contact(pool: asyncpg.Pool, deps: Deps, member_id: UUID, changes: dict,
+                         current_password: str | None = None) -> dict:
+    """Change what was given (nothing given: nothing changes, no event). A new email address
+    needs the account's current password (wrong ones count as wrong log-ins), and both the
+    old and the new address are told."""
     if not changes:
         return await member(pool, deps, member_id)
+    now = deps.clock()
+    async with pool.acquire() as conn:
+        before = await repo.member_view(conn, member_id)
+        account = await repo.account_by_member(conn, member_id)
+    if before is None:
+        raise errors.NotFound()
+    old_email = account["email"] if account is not None else before["email"]
+    email_changes = bool(changes.get("email")) and changes["email"].lower() != (old_email or "").lower()
+    if email_changes:
+        await _check_current_password(pool, deps, now, account, current_password)
     async with pool.acquire() as conn, conn.transaction():
         if not await repo.update_contact(conn, member_id, changes):
             raise errors.NotFound()
@@ -175,7 +248,29 @@ async def change_contact(pool: asyncpg.Pool, deps: Deps, member_id: UUID, change
             billing_account_numbers=[a["billing_account_number"] for a in row["accounts"]],
             email=row["email"], phone=row["phone"], language=row["language"],
             email_enabled=row["email_enabled"], sms_enabled=row["sms_enabled"])))
+        if email_changes:
+            await enqueue(conn, event(contract.MEMBER_EMAIL_CHANGED, member_id, contract.MemberEmailChangedData(
+                member_id=str(member_id), old_email=old_email, new_email=row["email"],
+                changed_at=now.isoformat(), language=row["language"])))
     return _member_json(deps, row)
+
+
+async def _check_current_password(pool: asyncpg.Pool, deps: Deps, now: datetime,
+                                  account: asyncpg.Record | None, password: str | None) -> None:
+    if not password:
+        raise errors.PasswordRequired()
+    username = account["username"] if account is not None else ""
+    user, pair = _subjects(deps, username, "contact-change")
+    async with pool.acquire() as conn:
+        await _refuse_if_paused(conn, now, [pair, user])
+    stored = account["password_hash"] if account is not None else None
+    if await deps.passwords.verify(stored, deps.policy.normalize(password)):
+        return
+    async with pool.acquire() as conn, conn.transaction():
+        delay = await _count_failure(conn, deps, now, user, pair, None)
+    if delay:
+        raise errors.Throttled(delay)
+    raise errors.WrongPassword()
 
 
 def _member_json(deps: Deps, row: asyncpg.Record) -> dict:

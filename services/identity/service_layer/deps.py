@@ -10,6 +10,7 @@ from shared.contracts.envelope import Envelope
 from services.identity.adapters.crypto import Passwords, SsnVault
 from services.identity.adapters.throttle import Rule
 from services.identity.config import Settings
+from services.identity.domain.accounts import Backoff
 from services.identity.domain.passwords import PasswordPolicy, load_common_passwords
 
 PRODUCER = "identity"
@@ -58,6 +59,14 @@ class Deps:
     @property
     def login_ip(self) -> Rule:
         return Rule("login_ip", self.settings.login_ip_limit, self.settings.login_ip_window_s)
+
+    @property
+    def login_backoffs(self) -> tuple[tuple[str, Backoff], ...]:
+        """(scope, rule) of log-in throttling, in the order rows are locked."""
+        s = self.settings
+        return (("pair", Backoff(s.login_throttle_after, s.login_throttle_base_s, s.login_throttle_max_s)),
+                ("user", Backoff(s.login_account_throttle_after, s.login_throttle_base_s,
+                                 s.login_throttle_max_s)))
 
     @property
     def payable_wait(self) -> timedelta:

@@ -45,10 +45,12 @@ class InvalidCredentials(IdentityError):
     pass
 
 
-class Locked(IdentityError):
-    def __init__(self, locked_until: datetime) -> None:
-        super().__init__("locked")
-        self.locked_until = locked_until
+class PasswordRequired(IdentityError):
+    """Changing the email address needs the account's current password."""
+
+
+class WrongPassword(IdentityError):
+    """The current password given to confirm a change is not the account's."""
 
 
 class InvalidToken(IdentityError):

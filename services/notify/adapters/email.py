@@ -12,7 +12,7 @@ import contextlib
 import uuid
 from email.header import Header
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 
 import aiosmtplib
 
@@ -75,6 +75,7 @@ class SmtpPool:
                  username: str | None = None, password: str | None = None,
                  start_tls: bool = False) -> None:
         assert 1 <= size <= 64
+        self.size = size
         self.host, self.port, self.timeout_s = host, port, timeout_s
         self.username, self.password, self.start_tls = username, password, start_tls
         self._idle: asyncio.LifoQueue[aiosmtplib.SMTP | None] = asyncio.LifoQueue()
@@ -128,5 +129,8 @@ async def _drop(client: aiosmtplib.SMTP | None) -> None:
     return None
 
 
-def new_message_id(notification_id: str, domain: str) -> str:
-    return make_msgid(idstring=notification_id.replace("-", "")[:16], domain=domain)
+def message_id_for(notification_id: str, domain: str) -> str:
+    """The notification's own `Message-ID`, the same on every attempt: a copy sent again
+    after a crash carries the id of the first, so mail systems that drop repeated ids
+    (and anyone counting) see one message."""
+    return f"<{notification_id}@{domain}>"

@@ -143,7 +143,7 @@ async def insert_notifications(conn: asyncpg.Connection, rows: Sequence[tuple]) 
     result = await conn.fetch(
         f"""INSERT INTO notifications ({", ".join(NOTIFICATION_COLUMNS)})
             SELECT * FROM unnest({select})
-            ON CONFLICT (source_event_id, channel) DO NOTHING RETURNING 1""",
+            ON CONFLICT (notification_id) DO NOTHING RETURNING 1""",
         *[list(c) for c in columns])
     return len(result)
 

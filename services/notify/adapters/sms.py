@@ -1,6 +1,8 @@
 """SMS through a provider adapter. `SandboxSmsProvider` speaks the sandbox provider's API
-(`POST {base}/v1/messages {to, body}` -> `{sid, status}`), which has the shape of the
-common commercial APIs; a real provider is another class with the same `send`, chosen by
+(`POST {base}/v1/messages {to, body}` with an `Idempotency-Key` header -> `{sid, status}`),
+which has the shape of the common commercial APIs: a second request with the same key is
+answered with the first message's sid and sends nothing. The key is the notification id,
+so a text sent again after a crash is not delivered twice; a real provider is another class with the same `send`, chosen by
 the `NOTIFY_SMS_PROVIDER` setting in `make_sms_provider`."""
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from services.notify.adapters.transport import PermanentDeliveryError, Transient
 
 
 class SmsProvider(Protocol):
-    async def send(self, to: str, body: str) -> str:
-        """Send one text; returns the provider's message id."""
+    async def send(self, to: str, body: str, *, idempotency_key: str) -> str:
+        """Send one text once per `idempotency_key`; returns the provider's message id."""
 
     async def close(self) -> None: ...
 
@@ -25,17 +27,19 @@ class SandboxSmsProvider:
         self.url = base_url.rstrip("/") + "/v1/messages"
         self.api_key = api_key
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.concurrency = concurrency
         self._limit = asyncio.Semaphore(concurrency)
         self._session: aiohttp.ClientSession | None = None
 
-    async def send(self, to: str, body: str) -> str:
+    async def send(self, to: str, body: str, *, idempotency_key: str) -> str:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         async with self._limit:
             try:
                 async with self._session.post(
                         self.url, json={"to": to, "body": body},
-                        headers={"Authorization": f"Bearer {self.api_key}"}) as resp:
+                        headers={"Authorization": f"Bearer {self.api_key}",
+                                 "Idempotency-Key": idempotency_key}) as resp:
                     payload = await resp.json(content_type=None)
                     status = resp.status
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:

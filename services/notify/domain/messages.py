@@ -26,6 +26,7 @@ class Intent:
     policy: Policy = "preferences"
     facts: dict[str, Any] = field(default_factory=dict)
     allowed_numbers: tuple[str, ...] = ()  # identifiers the redaction check must keep
+    previous_email: str | None = None  # also told by email (an address change: the old one)
 
     @property
     def key(self) -> str:
@@ -48,6 +49,9 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
     ban = data.get("billing_account_number")
     if event_type == "payment.submitted":
         policy: Policy = "email_always" if data.get("channel") == "guest" else "preferences"
+        if data.get("retry_of"):  # a returned payment presented again: not a new payment
+            return _payment("payment_retry", data, "expected_withdrawal_date", "kind", "plan_type",
+                            "attempt", policy=policy)
         return _payment("payment_received", data, "expected_withdrawal_date", "kind",
                         "plan_type", "allocations", policy=policy)
     if event_type == "payment.settled":
@@ -86,11 +90,22 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
     if event_type == "username.reminder_requested":
         return Intent("username_reminder", member_id=data["member_id"], contact=_contact(data),
                       policy="email_only", facts=_pick(data, "username"))
-    if event_type == "member.locked_out":
+    if event_type == "member.login_throttled":
         bans = data.get("billing_account_numbers") or []
-        return Intent("account_locked", member_id=data["member_id"],
+        return Intent("login_throttled", member_id=data["member_id"],
                       billing_account_number=bans[0] if bans else None,
-                      contact=_contact(data), facts=_pick(data, "locked_until"))
+                      contact=_contact(data), facts=_pick(data, "retry_at"))
+    if event_type == "member.password_changed":
+        return Intent("password_changed", member_id=data["member_id"], contact=_contact(data),
+                      policy="email_only", facts=_pick(data, "changed_at"))
+    if event_type == "member.email_changed":
+        return Intent("email_changed", member_id=data["member_id"],
+                      contact={"email": data.get("new_email"), "language": data.get("language")},
+                      policy="email_only", previous_email=data.get("old_email"),
+                      facts=_pick(data, "new_email", "changed_at"))
+    if event_type == "member.registration_repeated":
+        return Intent("already_registered", member_id=data["member_id"], contact=_contact(data),
+                      policy="email_only", facts=_pick(data, "username"))
     return None
 
 
@@ -109,11 +124,13 @@ MESSAGE_EVENT_TYPES = (
     "payment.submitted", "payment.settled", "payment.failed", "payment.returned",
     "autopay.created", "autopay.cancelled", "invoice.issued", "account.delinquent",
     "coverage.effectuated", "coverage.terminated", "password.reset_requested",
-    "username.reminder_requested", "member.locked_out",
+    "username.reminder_requested", "member.login_throttled", "member.password_changed",
+    "member.email_changed", "member.registration_repeated",
 )
 TEMPLATES = (
-    "payment_received", "payment_settled", "payment_failed", "payment_returned",
+    "payment_received", "payment_retry", "payment_settled", "payment_failed", "payment_returned",
     "autopay_created", "autopay_cancelled", "bill_ready", "due_reminder", "grace_started",
     "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
-    "password_reset", "username_reminder", "account_locked",
+    "password_reset", "username_reminder", "login_throttled", "password_changed",
+    "email_changed", "already_registered",
 )

@@ -46,6 +46,9 @@ def deliveries(intent: Intent, profile: Profile) -> list[Delivery]:
         out.append(Delivery("email", email, language))
     if phone and profile.sms_enabled and intent.policy != "email_only":
         out.append(Delivery("sms", phone, language))
+    previous = (intent.previous_email or "").strip()
+    if previous and "@" in previous and previous.lower() != email.lower():
+        out.append(Delivery("email", previous, language))
     return out
 
 

@@ -33,7 +33,11 @@ class Composer:
         """The notification rows (see repository.NOTIFICATION_COLUMNS) for this intent."""
         profile = profile or Profile()
         out = []
+        per_channel: dict[str, int] = {}
         for delivery in deliveries(intent, profile):
+            # The first of a channel keeps the plain id; a second (an old address) its own.
+            n = per_channel[delivery.channel] = per_channel.get(delivery.channel, 0) + 1
+            slot = delivery.channel if n == 1 else f"{delivery.channel}:{n}"
             context = self._context(intent, profile)
             blocks = EMAIL_BLOCKS if delivery.channel == "email" else SMS_BLOCKS
             rendered = self.renderer.render(intent.template, delivery.language, context, blocks)
@@ -50,7 +54,7 @@ class Composer:
                             extra={"template": intent.template, "count": n1 + n2 + n3,
                                    "source_event_id": str(source_event_id)})
             out.append((
-                notification_id(source_event_id, delivery.channel), source_event_id,
+                notification_id(source_event_id, slot), source_event_id,
                 source_event_type, delivery.channel, intent.template, rendered.language,
                 intent.key, intent.billing_account_number, intent.member_id or profile.member_id,
                 correlation_id, delivery.recipient,

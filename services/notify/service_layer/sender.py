@@ -2,22 +2,36 @@
 publishes `notification.sent` / `notification.failed` through the outbox.
 
 Replicas share the work safely: a batch is claimed with `FOR UPDATE SKIP LOCKED` and leased
-(its next attempt pushed past the lease) in one short transaction, sent outside any
-transaction, then settled in one transaction with its outbox events.
+(its next attempt pushed past the lease) in one short transaction, then sent outside any
+transaction.
+
+Each delivery is recorded (sent, with its outbox event; or its retry or failure) as soon as
+the provider has answered, not when the whole batch is done: a crash or a database outage
+mid-batch then repeats only what was in flight. Deliveries that finish together are
+recorded together, in one transaction (a group commit: while one is being written, the
+next group gathers), and a send holds its slot until its delivery is recorded, so at most
+`email_in_flight + sms_in_flight` messages per process can have been accepted by a provider
+and not yet recorded (the service gives two slots per SMTP connection and per concurrent
+SMS request, one sending while the other's record commits: 16 + 16 by default). That is the bound of what a crash can send twice; a
+database outage sends nothing twice (the record is retried until the database is back,
+the slots held meanwhile). A message sent again carries the same `Message-ID` (derived from
+the notification id) or, for SMS, the same idempotency key, which the provider honours.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+import time
 from dataclasses import dataclass
 
 import asyncpg
 
 from services.notify.adapters import repository as repo
-from services.notify.adapters.email import SmtpPool, mime_bytes, new_message_id
+from services.notify.adapters.email import SmtpPool, message_id_for, mime_bytes
 from services.notify.adapters.sms import SmsProvider
 from services.notify.adapters.transport import DeliveryError, TransientDeliveryError
+from shared.consumer import TRANSIENT_ERRORS
 from shared.contracts.envelope import Envelope
 from shared.contracts.notify import (NOTIFICATION_FAILED, NOTIFICATION_SENT,
                                      NotificationFailedData, NotificationSentData)
@@ -35,6 +49,8 @@ class SenderConfig:
     retry_max_s: float = 3600.0
     lease_s: float = 300.0
     idle_poll_s: float = 0.1
+    email_in_flight: int = 16   # sends not yet recorded, at most: what a crash can repeat
+    sms_in_flight: int = 16
 
 
 @dataclass
@@ -54,6 +70,10 @@ class Sender:
         _, _, address = config.mail_from.rpartition("<")
         self.from_address = address.rstrip(">").strip() or config.mail_from
         self.mail_domain = self.from_address.rpartition("@")[2] or "localhost"
+        assert config.email_in_flight >= 1 and config.sms_in_flight >= 1
+        self._slots = {"email": asyncio.Semaphore(config.email_in_flight),
+                       "sms": asyncio.Semaphore(config.sms_in_flight)}
+        self._recorder = _GroupCommit(self._settle)
 
     def backoff_s(self, attempts_done: int) -> float:
         """30 s, 60 s, 120 s, ... (capped), with a little jitter so retries spread out."""
@@ -66,14 +86,21 @@ class Sender:
             rows = await repo.claim_due(conn, self.config.batch, self.config.lease_s)
         if not rows:
             return 0
-        outcomes = await asyncio.gather(*(self._deliver(r) for r in rows))
-        await self._settle(outcomes)
+        lease_ends = time.monotonic() + self.config.lease_s * 0.9
+        await asyncio.gather(*(self._deliver_and_record(r, lease_ends) for r in rows))
         return len(rows)
+
+    async def _deliver_and_record(self, row: asyncpg.Record, lease_ends: float) -> None:
+        async with self._slots[row["channel"]]:  # held until the delivery is recorded
+            if time.monotonic() > lease_ends:
+                return  # waited too long: another sender may claim it now; left to the next claim
+            outcome = await self._deliver(row)
+            await self._recorder.record(outcome)
 
     async def _deliver(self, row: asyncpg.Record) -> Outcome:
         try:
             if row["channel"] == "email":
-                message_id = new_message_id(str(row["notification_id"]), self.mail_domain)
+                message_id = message_id_for(str(row["notification_id"]), self.mail_domain)
                 message = mime_bytes(
                     sender=self.config.mail_from, recipient=row["recipient"],
                     subject=row["subject"], text=row["body_text"], html=row["body_html"],
@@ -82,7 +109,8 @@ class Sender:
                              "X-Template": row["template"]})
                 await self.smtp.send(message, self.from_address, row["recipient"])
                 return Outcome(row, provider_id=message_id)
-            return Outcome(row, provider_id=await self.sms.send(row["recipient"], row["body_text"]))
+            return Outcome(row, provider_id=await self.sms.send(
+                row["recipient"], row["body_text"], idempotency_key=str(row["notification_id"])))
         except DeliveryError as exc:
             return Outcome(row, error=exc)
         except Exception as exc:  # noqa: BLE001 - an unexpected error is retried, not lost
@@ -144,3 +172,44 @@ class Sender:
                 await asyncio.sleep(1.0)
             if claimed < self.config.batch:
                 await asyncio.sleep(self.config.idle_poll_s)
+
+
+class _GroupCommit:
+    """Records outcomes in groups: a caller's outcome joins the next write, and the caller
+    returns once that write has committed. One write runs at a time; whoever holds the lock
+    writes everything gathered so far. A write that fails on the database's or network's
+    side is retried (every second) until it commits, so nothing already sent is forgotten
+    and sent again because the database was briefly away."""
+
+    def __init__(self, write) -> None:
+        self._write = write
+        self._lock = asyncio.Lock()
+        self._pending: list[tuple[Outcome, asyncio.Future]] = []
+
+    async def record(self, outcome: Outcome) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((outcome, done))
+        async with self._lock:
+            if done.done():  # written by the group before
+                return done.result()
+            group, self._pending = self._pending, []
+            try:
+                await self._write_until_committed([o for o, _ in group])
+            except BaseException as exc:
+                # Cancelled (stopping) or a bug: the others' outcomes go back for the next
+                # writer; if there is none, their rows' lease ends and they are sent again.
+                self._pending[:0] = [(o, f) for o, f in group if f is not done]
+                raise exc
+            for _, future in group:
+                if not future.done():
+                    future.set_result(None)
+
+    async def _write_until_committed(self, outcomes: list[Outcome]) -> None:
+        while True:
+            try:
+                await self._write(outcomes)
+                return
+            except (*TRANSIENT_ERRORS, asyncpg.PostgresConnectionError) as exc:
+                log.warning("recording deliveries failed; retrying", extra={
+                    "deliveries": len(outcomes), "error": repr(exc)[:300]})
+                await asyncio.sleep(1.0)

@@ -94,10 +94,22 @@ async def assign_to_file(conn: asyncpg.Connection, file_id: int, day: date, next
     return int(result.split()[-1])
 
 
-FILE_ENTRIES = """SELECT p.effective_date, p.trace_number, p.amount_cents, p.billing_account_number,
+FILE_ENTRIES = """SELECT p.payment_id, p.effective_date, p.trace_number, p.amount_cents, p.billing_account_number,
        p.channel, p.method_id, x.type, x.holder_name, x.routing_number, x.account_ciphertext, x.key_id
 FROM payments p JOIN methods x USING (method_id)
 WHERE p.ach_file_id = $1 ORDER BY p.effective_date, p.trace_number"""
+
+
+async def hold_out(conn: asyncpg.Connection, payment_id: uuid.UUID, code: str) -> asyncpg.Record:
+    """A debit the file could not carry leaves it: failed, with no file or trace number."""
+    return await conn.fetchrow(
+        f"""UPDATE payments SET status = 'failed', failure_code = $2, ach_file_id = NULL,
+              trace_number = NULL, effective_date = NULL, updated_at = now()
+            WHERE payment_id = $1 RETURNING {PAYMENT_COLUMNS}""", payment_id, code)
+
+
+async def drop_file(conn: asyncpg.Connection, file_id: int) -> None:
+    await conn.execute("DELETE FROM ach_files WHERE file_id = $1", file_id)
 
 
 # ------------------------------------------------------------------ settlement

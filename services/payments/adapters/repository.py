@@ -19,12 +19,23 @@ async def get_owed(conn: asyncpg.Connection, ban: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM owed_accounts WHERE billing_account_number = $1", ban)
 
 
+IN_FLIGHT = "('pending', 'originated')"
+
+
 async def in_flight_cents(conn: asyncpg.Connection, ban: str) -> int:
     """Money already on its way for this account (submitted, not yet settled or returned):
     billing's balance does not show it yet, so "total" must not charge it a second time."""
     return await conn.fetchval(
-        """SELECT coalesce(sum(amount_cents), 0)::bigint FROM payments
-           WHERE billing_account_number = $1 AND status IN ('pending', 'originated')""", ban)
+        f"""SELECT coalesce(sum(amount_cents), 0)::bigint FROM payments
+            WHERE billing_account_number = $1 AND status IN {IN_FLIGHT}""", ban)
+
+
+async def in_flight_payments(conn: asyncpg.Connection, ban: str) -> list[asyncpg.Record]:
+    """The payments `in_flight_cents` adds up, soonest withdrawal first."""
+    return await conn.fetch(
+        f"""SELECT payment_id, amount_cents, expected_withdrawal_date, attempt FROM payments
+            WHERE billing_account_number = $1 AND status IN {IN_FLIGHT}
+            ORDER BY expected_withdrawal_date, created_at, payment_id""", ban)
 
 
 async def account_opened(conn: asyncpg.Connection, ban: str, plan_type: str,

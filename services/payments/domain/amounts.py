@@ -26,7 +26,7 @@ def parse_typed_amount(text: object, field: str = "amount") -> int:
         raise InvalidInput({field: "Enter the amount as digits, like 125.50 (no exponents)."})
     if t.startswith("-"):
         raise InvalidInput({field: "The amount must be more than zero."})
-    if re.fullmatch(r"\d+\.\d{3,}", t):
+    if re.fullmatch(r"[0-9]+\.[0-9]{3,}", t):
         raise InvalidInput({field: "Enter at most two digits after the decimal point."})
     try:
         cents = parse_amount(t)

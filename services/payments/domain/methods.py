@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-_DIGITS = re.compile(r"^\d+$")
+_DIGITS = re.compile(r"^[0-9]+$")  # ASCII only, as every typed number
 BANK_TYPES = ("checking", "savings")
 
 
@@ -113,7 +113,7 @@ def parse_bank_account(raw: dict) -> BankAccount:
     holder = _name(raw.get("account_holder_name"), "method.account_holder_name", errors)
     account = clean_digits(raw.get("account_number"))
     routing = clean_digits(raw.get("routing_number"))
-    if not re.fullmatch(r"\d{4,17}", account):
+    if not re.fullmatch(r"[0-9]{4,17}", account):
         errors["method.account_number"] = "The account number must be 4 to 17 digits."
     elif clean_digits(raw.get("account_number_confirmation")) != account:
         errors["method.account_number_confirmation"] = "The two account numbers do not match."
@@ -147,10 +147,10 @@ def parse_card(raw: dict, today: date) -> Card:
     elif (year, month) < (today.year, today.month):
         errors["method.expiry_month"] = "This card has expired."
     cvv = raw.get("cvv") if isinstance(raw.get("cvv"), str) else ""
-    if not re.fullmatch(r"\d{4}" if brand == "amex" else r"\d{3}", cvv):
+    if not re.fullmatch(r"[0-9]{4}" if brand == "amex" else r"[0-9]{3}", cvv):
         errors["method.cvv"] = "Enter the security code on the card."
     postal = raw.get("postal_code") if isinstance(raw.get("postal_code"), str) else ""
-    if not re.fullmatch(r"\d{5}(-\d{4})?", postal.strip()):
+    if not re.fullmatch(r"[0-9]{5}(-[0-9]{4})?", postal.strip()):
         errors["method.postal_code"] = "Enter the card's billing ZIP code."
     if errors:
         raise InvalidInput(errors)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from services.payments.domain.methods import aba_ok
+from shared.numbers import is_digits
 
 RECORD = 94
 TX_CODE = {"checking": "27", "savings": "37"}
@@ -24,6 +25,40 @@ TX_TYPE = {"27": "checking", "37": "savings", "22": "checking", "32": "savings"}
 
 class MalformedFile(ValueError):
     """A file that breaks the format; the message says where, never an account number."""
+
+
+class UnwritableEntry(ValueError):
+    """One entry the file cannot carry as it is (the message names the field, never its
+    value); the cutoff holds it out and fails its payment, the file goes out for the rest."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+NAME_MAX = 80  # what a member may type; a longer name on file was never typed through the API
+
+
+def check_entry(e: "Entry") -> None:
+    """Raises `UnwritableEntry` for an entry whose fields would not be written as they are
+    (non-ASCII digits, wrong lengths, a routing check digit that fails, an empty or
+    overlong name): an entry is written exactly, or not at all."""
+    if e.account_type not in TX_CODE:
+        raise UnwritableEntry("account_type", "the account type is not checking or savings")
+    if not (len(e.routing_number) == 9 and is_digits(e.routing_number) and aba_ok(e.routing_number)):
+        raise UnwritableEntry("routing_number", "the routing number is not 9 digits with a valid check digit")
+    if not is_digits(e.account_number, 4, 17):
+        raise UnwritableEntry("account_number", "the account number is not 4 to 17 digits")
+    if not 0 < e.amount_cents < 10 ** 10:
+        raise UnwritableEntry("amount", "the amount does not fit the entry")
+    if not is_digits(e.individual_id, 1, 15):
+        raise UnwritableEntry("individual_id", "the billing account number is not digits")
+    name = e.individual_name.strip()
+    if not name or len(name) > NAME_MAX or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise UnwritableEntry("individual_name", f"the account holder's name is empty, has control "
+                                                 f"characters or is over {NAME_MAX} characters")
+    if not 0 <= e.trace_seq < 10 ** 7:
+        raise UnwritableEntry("trace_number", "the trace number does not fit the entry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +142,8 @@ class NachaWriter:
         self._batch = None
 
     def add(self, effective: date, e: Entry) -> None:
+        """Writes one entry; `UnwritableEntry` (before anything is written) if it cannot be."""
+        check_entry(e)
         if self._batch is None or self._batch[0] != effective or self._batch[1] >= self.batch_entries_max:
             self._close_batch()
             self._open_batch(effective)
@@ -165,7 +202,7 @@ def _records(text: str) -> Iterator[tuple[int, str]]:
 
 def _int(line: str, start: int, end: int, no: int, what: str) -> int:
     field = line[start:end]
-    if not field.isdigit():
+    if not is_digits(field):
         raise MalformedFile(f"line {no}: {what} must be digits")
     return int(field)
 
@@ -216,14 +253,14 @@ def parse_return_file(text: str) -> list[ReturnItem]:
                 raise MalformedFile(f"line {no}: an addenda record without its entry")
             b_entries += 1
             atype, code = line[1:3], line[3:6]
-            if atype == "99" and sec != "COR" and code[0] == "R" and code[1:].isdigit():
+            if atype == "99" and sec != "COR" and code[0] == "R" and is_digits(code[1:]):
                 items.append(ReturnItem("return", code, line[6:21], "", line[35:79].strip()))
-            elif atype == "98" and sec == "COR" and code[0] == "C" and code[1:].isdigit():
+            elif atype == "98" and sec == "COR" and code[0] == "C" and is_digits(code[1:]):
                 items.append(ReturnItem("noc", code, line[6:21], line[35:64].rstrip(), ""))
             else:
                 raise MalformedFile(f"line {no}: addenda type {atype} with code {code!r} "
                                     f"does not belong in a {sec} batch")
-            if not line[6:21].isdigit():
+            if not is_digits(line[6:21]):
                 raise MalformedFile(f"line {no}: the original trace number must be 15 digits")
             last_entry = None
         elif kind == "8" and state == "batch":

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.numbers import is_digits
+
 RETURN_REASONS = {
     "R01": "Insufficient funds", "R02": "Account closed", "R03": "No account / unable to locate",
     "R04": "Invalid account number", "R05": "Unauthorized debit to consumer account",
@@ -51,7 +53,7 @@ def parse_correction(code: str, data: str) -> Correction | None:
 
     def acct(s: str) -> str | None:
         s = s.strip()
-        return s if s.isdigit() and 4 <= len(s) <= 17 else None
+        return s if is_digits(s, 4, 17) else None
 
     def routing(s: str) -> str | None:
         s = s.strip()

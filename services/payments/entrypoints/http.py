@@ -2,6 +2,7 @@
 translators to the use cases."""
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -13,17 +14,40 @@ from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.submit import submit_payment
 from services.payments.service_layer.errors import unknown_account
 from shared.http import ApiError, json_response, read_json
+from shared.numbers import is_valid_ban
+from shared.service_auth import MEMBER_FACING, caller_of, member_address
 
 routes = web.RouteTableDef()
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def _deps(request: web.Request) -> Deps:
     return request.app["payments_deps"]
 
 
+def _ban(request: web.Request) -> str:
+    """The {ban} of the path, checked as billing checks it: a malformed number gets the
+    404 of an unknown one."""
+    ban = request.match_info["ban"]
+    if not is_valid_ban(ban):
+        raise unknown_account()
+    return ban
+
+
 def _ip(request: web.Request) -> str | None:
+    """The member's address recorded with an authorization: the gateway's X-Forwarded-For,
+    never another caller's."""
     forwarded = request.headers.get("X-Forwarded-For")
-    return forwarded.split(",")[0].strip() if forwarded else request.remote
+    return member_address(request, forwarded.split(",")[0].strip() if forwarded else None)
+
+
+async def _member_body(request: web.Request) -> Any:
+    """The request's body as the use cases read it: a `client_ip` in it counts only from
+    the gateway (from anyone else the connection's address stands)."""
+    body = await read_json(request)
+    if isinstance(body, dict) and caller_of(request) != MEMBER_FACING:
+        body.pop("client_ip", None)
+    return body
 
 
 def payment_view(p: Any) -> dict[str, Any]:
@@ -47,12 +71,14 @@ def payment_view(p: Any) -> dict[str, Any]:
 @routes.get("/config")
 async def config(request: web.Request) -> web.Response:
     s = _deps(request).settings
-    return json_response({"cards_enabled": s.cards_enabled, "program": s.program})
+    return json_response({"cards_enabled": s.cards_enabled, "program": s.program,
+                          "overpay_max_cents": s.overpay_max_cents,
+                          "payment_max_cents": s.payment_max_cents})
 
 
 @routes.post("/payments")
 async def post_payment(request: web.Request) -> web.Response:
-    body = await read_json(request)
+    body = await _member_body(request)
     if isinstance(body, dict) and not body.get("idempotency_key") and request.headers.get("Idempotency-Key"):
         body["idempotency_key"] = request.headers["Idempotency-Key"]
     status, answer = await submit_payment(_deps(request), body, _ip(request))
@@ -61,10 +87,9 @@ async def post_payment(request: web.Request) -> web.Response:
 
 @routes.get("/payments/{payment_id}")
 async def get_payment(request: web.Request) -> web.Response:
-    try:
-        pid = uuid.UUID(request.match_info["payment_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "No payment with this id.") from None
+    if not _UUID.match(request.match_info["payment_id"].lower()):
+        raise ApiError(404, "not_found", "No payment with this id.")
+    pid = uuid.UUID(request.match_info["payment_id"])
     async with _deps(request).pool.acquire() as conn:
         p = await repo.get_payment(conn, pid)
     if p is None:
@@ -75,40 +100,52 @@ async def get_payment(request: web.Request) -> web.Response:
 @routes.get("/accounts/{ban}/payments")
 async def account_payments(request: web.Request) -> web.Response:
     async with _deps(request).pool.acquire() as conn:
-        rows = await repo.account_payments(conn, request.match_info["ban"])
+        rows = await repo.account_payments(conn, _ban(request))
     return json_response({"payments": [payment_view(p) for p in rows]})
+
+
+@routes.get("/accounts/{ban}/pending")
+async def account_pending(request: web.Request) -> web.Response:
+    """The payments on their way (submitted, not yet settled, failed or returned): the same
+    figure "total" leaves out of what it charges."""
+    async with _deps(request).pool.acquire() as conn:
+        rows = await repo.in_flight_payments(conn, request.match_info["ban"])
+    return json_response({"pending_total_cents": sum(r["amount_cents"] for r in rows),
+                          "payments": [{"payment_id": str(r["payment_id"]), "amount_cents": r["amount_cents"],
+                                        "expected_withdrawal_date": r["expected_withdrawal_date"].isoformat(),
+                                        "attempt": r["attempt"]} for r in rows]})
 
 
 @routes.get("/accounts/{ban}/autopay")
 async def get_autopay(request: web.Request) -> web.Response:
-    return json_response(await mandates.get_autopay(_deps(request), request.match_info["ban"]))
+    return json_response(await mandates.get_autopay(_deps(request), _ban(request)))
 
 
 @routes.post("/accounts/{ban}/autopay")
 async def post_autopay(request: web.Request) -> web.Response:
-    body = await read_json(request)
+    body = await _member_body(request)
     if isinstance(body, dict) and not body.get("idempotency_key") and request.headers.get("Idempotency-Key"):
         body["idempotency_key"] = request.headers["Idempotency-Key"]
-    status, answer = await mandates.create_autopay(_deps(request), request.match_info["ban"],
+    status, answer = await mandates.create_autopay(_deps(request), _ban(request),
                                                    body, _ip(request))
     return json_response(answer, status=status)
 
 
 @routes.delete("/accounts/{ban}/autopay")
 async def delete_autopay(request: web.Request) -> web.Response:
-    return json_response(await mandates.cancel_autopay(_deps(request), request.match_info["ban"]))
+    return json_response(await mandates.cancel_autopay(_deps(request), _ban(request)))
 
 
 @routes.put("/accounts/{ban}/autopay/method")
 async def put_autopay_method(request: web.Request) -> web.Response:
     return json_response(await mandates.change_autopay_method(
-        _deps(request), request.match_info["ban"], await read_json(request), _ip(request)))
+        _deps(request), _ban(request), await _member_body(request), _ip(request)))
 
 
 @routes.get("/accounts/{ban}/methods")
 async def methods(request: web.Request) -> web.Response:
     async with _deps(request).pool.acquire() as conn:
-        rows = await repo.list_methods(conn, request.match_info["ban"])
+        rows = await repo.list_methods(conn, _ban(request))
     return json_response({"methods": [{"method_id": str(r["method_id"]), "type": r["type"],
                                        "last4": r["last4"], "brand": r["brand"],
                                        "status": r["status"]} for r in rows]})
@@ -117,7 +154,7 @@ async def methods(request: web.Request) -> web.Response:
 @routes.get("/accounts/{ban}/owed")
 async def owed(request: web.Request) -> web.Response:
     async with _deps(request).pool.acquire() as conn:
-        data = await projection.owed(conn, request.match_info["ban"])
+        data = await projection.owed(conn, _ban(request))
     if data is None:
         raise unknown_account()
     return json_response(data)

@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 from services.payments.service_layer import ach, autopay
+from shared import metrics
 from shared.calendar import business_today
 from shared.runtime import Service
 
@@ -17,10 +18,10 @@ log = logging.getLogger(__name__)
 async def run_day(svc: Service, day) -> None:
     deps = svc.state["deps"]
     info = lambda msg: log.info(msg, extra={"business_date": day.isoformat()})  # noqa: E731
-    await ach.run_returns(deps, day, info)
-    await ach.run_settlement(deps, day, info)
-    await autopay.run_autopay(deps, day, info)
-    await ach.run_cutoff(deps, day, info)
+    for name, job in (("returns", ach.run_returns), ("settlement", ach.run_settlement),
+                      ("autopay", autopay.run_autopay), ("cutoff", ach.run_cutoff)):
+        with metrics.job_run(name):
+            await job(deps, day, info)
 
 
 async def daily_jobs(svc: Service) -> None:

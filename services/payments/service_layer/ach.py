@@ -4,13 +4,16 @@ settlement on the effective date (`payment.settled`) and return/NOC intake
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+from prometheus_client import Counter
 
 from services.payments.adapters import ach_store, repository as repo
 from services.payments.domain import nacha, schedule
@@ -22,6 +25,15 @@ from shared.outbox import enqueue, enqueue_many
 
 CUTOFF_LOCK = 7_105_002
 Progress = Callable[[str], None]
+log = logging.getLogger(__name__)
+# An operator alerts on any increase: a debit on file that the NACHA format cannot carry
+# (a corrupted or hand-edited method) was held out of the day's file and failed.
+HELD_OUT = Counter("payments_ach_entries_held_out_total",
+                   "Debits held out of the ACH file because they could not be written, by field",
+                   ["field"])
+HELD_OUT_CODE = "ach_entry_unwritable"
+HELD_OUT_REASON = ("the bank account details on file could not be sent to the bank; "
+                   "please pay again with a bank account or card")
 
 
 def _quiet(_: str) -> None:
@@ -76,13 +88,20 @@ async def _cutoff(conn: asyncpg.Connection, deps: Deps, day: date, out_dir: Path
                               s.ach_company_id)
         sha = hashlib.sha256()
         try:
-            totals = await _write(conn, deps, origin, file_id, count, tmp, sha, progress)
+            totals, held = await _write(conn, deps, origin, file_id, count, tmp, sha, progress)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        assert totals["entries"] == count
+        assert totals["entries"] + len(held) == count
+        await _fail_held_out(conn, held, progress)
+        if totals["entries"] == 0:
+            tmp.unlink(missing_ok=True)
+            await ach_store.drop_file(conn, file_id)
+            progress(f"{day}: every debit was held out; no file")
+            return {"file": None, "entries": 0, "held_out": len(held)}
         await ach_store.close_file(conn, file_id, sha.hexdigest(), totals)
         os.replace(tmp, target)  # the bank sees the file only once it is whole
+    totals["held_out"] = len(held)
     elapsed = time.perf_counter() - started
     progress(f"done: {name}: {totals['entries']} entries in {totals['batches']} batches, "
              f"debits {totals['debit_cents'] / 100:,.2f}, entry hash {totals['entry_hash']} "
@@ -91,8 +110,10 @@ async def _cutoff(conn: asyncpg.Connection, deps: Deps, day: date, out_dir: Path
 
 
 async def _write(conn: asyncpg.Connection, deps: Deps, origin: nacha.Origin, file_id: int,
-                 count: int, tmp: Path, sha, progress: Progress) -> dict:
-    """Streams the file's entries (account numbers decrypted one at a time) into `tmp`."""
+                 count: int, tmp: Path, sha, progress: Progress) -> tuple[dict, list[tuple[Any, str]]]:
+    """Streams the file's entries (account numbers decrypted one at a time) into `tmp`; an
+    entry the format cannot carry is left out, and returned as (payment id, field)."""
+    held: list[tuple[Any, str]] = []
     with tmp.open("w", encoding="ascii", newline="") as f:
         def write(text: str) -> None:
             f.write(text)
@@ -102,17 +123,34 @@ async def _write(conn: asyncpg.Connection, deps: Deps, origin: nacha.Origin, fil
         done = 0
         async for r in conn.cursor(ach_store.FILE_ENTRIES, file_id, prefetch=5000):
             account = deps.cipher.decrypt(r["account_ciphertext"], r["key_id"], r["method_id"])
-            writer.add(r["effective_date"], nacha.Entry(
-                r["type"], r["routing_number"], account, r["amount_cents"],
-                r["billing_account_number"], r["holder_name"], int(r["trace_number"][8:]),
-                r["channel"] == "autopay"))
+            try:
+                writer.add(r["effective_date"], nacha.Entry(
+                    r["type"], r["routing_number"] or "", account, r["amount_cents"],
+                    r["billing_account_number"], r["holder_name"] or "", int(r["trace_number"][8:]),
+                    r["channel"] == "autopay"))
+            except nacha.UnwritableEntry as exc:
+                held.append((r["payment_id"], exc.field))
             done += 1
             if done % 100_000 == 0:
                 progress(f"  {done}/{count} entries written")
         totals = writer.finish()
         f.flush()
         os.fsync(f.fileno())
-    return totals
+    return totals, held
+
+
+async def _fail_held_out(conn: asyncpg.Connection, held: list[tuple[Any, str]],
+                         progress: Progress) -> None:
+    """Each held-out debit fails the normal way (`payment.failed`: billing and the member
+    hear of it), counted for the operator and logged without any account number."""
+    for payment_id, field in held:
+        p = await ach_store.hold_out(conn, payment_id, HELD_OUT_CODE)
+        await enqueue(conn, events.failed(p, HELD_OUT_CODE, HELD_OUT_REASON))
+        HELD_OUT.labels(field).inc()
+        log.error("ACH debit held out of the file: it cannot be written",
+                  extra={"payment_id": str(payment_id), "field": field,
+                         "billing_account_number": p["billing_account_number"]})
+        progress(f"  held out payment {payment_id}: its {field} cannot be written; payment failed")
 
 
 class _NothingToSend(Exception):

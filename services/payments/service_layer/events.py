@@ -46,7 +46,8 @@ def submitted(p: Mapping[str, Any]) -> Envelope:
         "kind": p["kind"], "amount_cents": p["amount_cents"], "allocations": _allocs(p),
         "method": method_of(p), "expected_withdrawal_date": _iso(p["expected_withdrawal_date"]),
         "mandate_id": str(p["mandate_id"]) if p["mandate_id"] else None,
-        "contact": contact_of(p["contact"]), "channel": p["channel"]})
+        "contact": contact_of(p["contact"]), "channel": p["channel"], "cycle": p["cycle"],
+        "attempt": p["attempt"], "retry_of": str(p["retry_of"]) if p["retry_of"] else None})
 
 
 def settled(p: Mapping[str, Any], settled_on: date) -> Envelope:
@@ -54,7 +55,7 @@ def settled(p: Mapping[str, Any], settled_on: date) -> Envelope:
         "payment_id": str(p["payment_id"]), "confirmation_number": p["confirmation_number"],
         "billing_account_number": p["billing_account_number"], "amount_cents": p["amount_cents"],
         "allocations": _allocs(p), "method": method_of(p), "settled_on": settled_on.isoformat(),
-        "contact": contact_of(p["contact"])})
+        "contact": contact_of(p["contact"]), "kind": p["kind"]})
 
 
 def failed(p: Mapping[str, Any], code: str, reason: str) -> Envelope:
@@ -62,7 +63,7 @@ def failed(p: Mapping[str, Any], code: str, reason: str) -> Envelope:
         "payment_id": str(p["payment_id"]), "confirmation_number": p["confirmation_number"],
         "billing_account_number": p["billing_account_number"], "amount_cents": p["amount_cents"],
         "method": method_of(p), "reason_code": code, "reason": reason,
-        "contact": contact_of(p["contact"])})
+        "contact": contact_of(p["contact"]), "kind": p["kind"]})
 
 
 def returned(p: Mapping[str, Any], code: str, reason: str, returned_on: date, will_retry: bool,
@@ -73,7 +74,7 @@ def returned(p: Mapping[str, Any], code: str, reason: str, returned_on: date, wi
         "method": method_of(p), "return_code": code, "return_reason": reason,
         "returned_on": returned_on.isoformat(), "will_retry": will_retry,
         "method_disabled": method_disabled, "mandate_cancelled": mandate_cancelled,
-        "contact": contact_of(p["contact"])})
+        "contact": contact_of(p["contact"]), "kind": p["kind"]})
 
 
 def autopay_created(m: Mapping[str, Any], method: Mapping[str, Any], next_draft: date) -> Envelope:

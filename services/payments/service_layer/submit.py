@@ -19,6 +19,7 @@ from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.errors import invalid, unknown_account
 from services.payments.service_layer.methods import save_bank_account, save_card
 from shared.http import ApiError
+from shared.money import InvalidAmount, parse_amount
 from shared.outbox import enqueue
 
 
@@ -34,6 +35,7 @@ class PaymentRequest:
     channel: str
     member_id: str | None
     client_ip: str | None
+    expected_cents: int | None = None  # the "total" the payer reviewed, when they send it
 
 
 def _text(body: dict, name: str, errors: dict, *, max_len: int = 200) -> str:
@@ -76,12 +78,19 @@ def parse_request(body: Any, client_ip: str | None) -> PaymentRequest:
     if method is None:
         errors["method"] = "Choose how to pay."
     contact = parse_contact(body.get("contact"), errors)
+    expected = None
+    if body.get("expected_amount") is not None:
+        try:
+            expected = parse_amount(body["expected_amount"])
+        except InvalidAmount:
+            errors["expected_amount"] = "expected_amount is the amount reviewed, like 125.50."
     if errors:
         raise InvalidInput(errors)
     return PaymentRequest(key, ban, str(kind), body.get("amount"), allocations or None,
                           method or {}, contact, str(channel),
                           body.get("member_id") if isinstance(body.get("member_id"), str) else None,
-                          body.get("client_ip") if isinstance(body.get("client_ip"), str) else client_ip)
+                          body.get("client_ip") if isinstance(body.get("client_ip"), str) else client_ip,
+                          expected)
 
 
 def parse_method(deps: Deps, raw: dict, today: date, recurring: bool) -> BankAccount | Card:
@@ -151,6 +160,11 @@ async def _create(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
     # What is owed now: billing's balance less the payments still on their way.
     owed_now = owed["total_balance_cents"] - await repo.in_flight_cents(conn, req.ban)
     recurring = req.kind == "recurring"
+    if req.amount == "total" and req.expected_cents is not None and req.expected_cents != max(owed_now, 0):
+        # The total moved since the payer reviewed it: charge nothing, say what it is now.
+        raise ApiError(409, "amount_changed", "The total you owe changed since you reviewed "
+                       "your payment. Please review the new amount.",
+                       current_amount_cents=max(owed_now, 0))
     if recurring and req.amount == "total" and owed_now <= 0:
         amount = 0  # a mandate alone: nothing owed today
         allocs: list[dict] = []

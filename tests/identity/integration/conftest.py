@@ -16,22 +16,25 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import dlq_topic
 from shared.kafka import ensure_topics
+from shared.numbers import luhn_digit
 from shared.runtime import Service
 from services.identity.app import build_service
 from services.identity.config import Settings
-from tests.helpers import ServiceEnvMixin, TopicTap, topics_of, wait_for
+from tests.helpers import ServiceEnvMixin, TopicTap, service_client, topics_of, wait_for
 
 CONSUMED = (topics.ENROLLMENT_V1, topics.BILLING_V1)
 TEST_SETTINGS: dict[str, Any] = dict(
     argon2_time_cost=1, argon2_memory_kib=1024, lookup_ip_limit=1000, lookup_target_limit=1000,
-    login_failures_max=3, lockout_s=5, password_reset_ttl_s=5)
+    login_throttle_after=3, login_account_throttle_after=6, login_throttle_base_s=2,
+    login_throttle_max_s=8, password_reset_ttl_s=5,
+    public_url="https://portal.example.org")
 
 
 async def start_group_at_end(bootstrap: str, group: str) -> None:
@@ -92,6 +95,12 @@ def random_letters(n: int) -> str:
 
 def random_digits(n: int, first: str = "") -> str:
     return first + "".join(random.choice("0123456789") for _ in range(n - len(first)))
+
+
+def random_ban() -> str:
+    """A billing account number with its check digit, as billing makes them."""
+    body = random_digits(9, "7")
+    return body + str(luhn_digit(body))
 
 
 def enrollment_event(m: Member, plan_type: str, enrollment_id: str, *, shopped_at: datetime,
@@ -155,7 +164,7 @@ class IdentityEnv(ServiceEnvMixin):
             events.append(enrollment_event(m, plan, m.enrollments[plan], shopped_at=shopped))
         if open_accounts:
             for plan in plans:
-                m.bans[plan] = random_digits(10, "7")
+                m.bans[plan] = random_ban()
                 events.append(account_opened(m, plan, m.bans[plan]))
         await self.publish(*events)
         await self.wait_applied(*events)
@@ -191,7 +200,9 @@ async def env(infra, request):
     root.setLevel(logging.INFO)
     service = build_service(settings)
     await service.start(http=False)
-    client = TestClient(TestServer(service.app))
+    # The tests call identity as its one real caller does: the gateway, whose word on the
+    # member's address (client_ip) counts.
+    client = service_client(service, caller="gateway")
     await client.start_server()
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()

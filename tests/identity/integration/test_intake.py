@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from tests.identity.integration.conftest import Member, account_opened, enrollment_event, random_digits
+from tests.identity.integration.conftest import Member, account_opened, enrollment_event, random_ban, random_digits
 from shared.contracts.envelope import Envelope
 
 import uuid
@@ -36,7 +36,7 @@ async def snapshot(env, household_id: str) -> dict:
 async def test_redelivered_events_change_nothing_the_second_time(env):
     m = new_member()
     m.enrollments["health"] = random_digits(10, "33")
-    m.bans["health"] = random_digits(10, "7")
+    m.bans["health"] = random_ban()
     shopped = datetime.now(timezone.utc) - timedelta(days=2)
     events = [enrollment_event(m, "health", m.enrollments["health"], shopped_at=shopped),
               account_opened(m, "health", m.bans["health"])]

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.identity.integration.conftest import enrollment_event, random_digits, random_letters
+from tests.identity.integration.conftest import enrollment_event, random_ban, random_digits, random_letters
 
 
 @pytest.mark.parametrize("plan_type", ["health", "dental"])
@@ -65,7 +65,7 @@ async def test_every_kind_of_mismatch_gives_the_same_not_found(env):
         m.lookup("health", "enrollment_id", last_name=m.last_name + "x"),
         m.lookup("health", "enrollment_id", date_of_birth="1984-03-16"),
         m.lookup("health", "ssn", id_value=random_digits(9), id_value_confirmation=None),
-        m.lookup("health", "billing_account_number", id_value=random_digits(10, "7")),
+        m.lookup("health", "billing_account_number", id_value=random_ban()),
         m.lookup("health", "billing_account_number", id_value=m.bans["dental"]),
         m.lookup("health", "billing_account_number", id_value=other.bans["health"]),
         m.lookup("dental", "ssn", id_value=other.ssn, id_value_confirmation=other.ssn),
@@ -158,7 +158,7 @@ async def test_lookups_arriving_together_each_get_their_own_answer(env):
                 cases.append((person.lookup(plan_type, id_type), 200, person.bans[plan_type]))
     cases += [(m.lookup("health", "ssn", first_name="James"), 404, None),
               (other.lookup("dental", "enrollment_id", id_value=m.enrollments["dental"]), 404, None),
-              (m.lookup("dental", "billing_account_number", id_value=random_digits(10, "7")), 404, None)]
+              (m.lookup("dental", "billing_account_number", id_value=random_ban()), 404, None)]
     responses = await asyncio.gather(*(env.client.post("/lookups", json=b) for b, _, _ in cases * 2))
     for (body, status, ban), resp in zip(cases * 2, responses):
         assert resp.status == status, (body["id_type"], await resp.text())

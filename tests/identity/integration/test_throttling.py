@@ -9,10 +9,9 @@ import asyncio
 import time
 from contextlib import asynccontextmanager
 
-from aiohttp.test_utils import TestClient, TestServer
-
 from services.identity.app import build_service
-from tests.identity.integration.conftest import random_digits, random_ip
+from tests.helpers import service_client
+from tests.identity.integration.conftest import random_ban, random_digits, random_ip
 
 IDENTITY_SETTINGS = dict(lookup_ip_limit=4, lookup_ip_window_s=2,
                          lookup_pair_limit=2, lookup_pair_window_s=2,
@@ -40,7 +39,7 @@ async def second_replica(env):
     """A client of another identity replica on the same database (no consumers, no relay)."""
     replica = build_service(env.settings.model_copy(update={"run_consumers": False, "run_relay": False}))
     await replica.start(http=False)
-    client = TestClient(TestServer(replica.app))
+    client = service_client(replica, caller="gateway")
     await client.start_server()
     try:
         yield client
@@ -133,7 +132,7 @@ async def test_a_concurrent_burst_from_one_address_is_counted_attempt_by_attempt
     ip = random_ip()
     await wait_for_next_window()
     bodies = [m.lookup("health", "billing_account_number", client_ip=ip,
-                       id_value=random_digits(10, "7")) for _ in range(9)]   # 9 targets, 1 address
+                       id_value=random_ban()) for _ in range(9)]   # 9 targets, 1 address
     answers = await asyncio.gather(*(env.client.post("/lookups", json=b) for b in bodies))
     assert sorted(r.status for r in answers) == [404] * 4 + [429] * 5
 
@@ -146,3 +145,20 @@ async def test_a_concurrent_burst_on_one_target_across_replicas_stops_at_the_lim
         answers = await asyncio.gather(*(
             (env.client if i % 2 == 0 else client).post("/lookups", json=body()) for i in range(8)))
         assert sorted(r.status for r in answers) == [404] * 3 + [429] * 5
+
+
+async def test_only_the_gateways_word_on_the_members_address_counts(env):
+    """Another caller's client_ip is ignored: its lookups all count against the address it
+    connects from, however many addresses its bodies claim."""
+    members = [await env.enrolled(plans=("health",)) for _ in range(3)]
+    bodies = [members[i % 3].lookup("health", "enrollment_id", client_ip=random_ip()) for i in range(5)]
+    operator = service_client(env.service, caller="operator")
+    await operator.start_server()
+    try:
+        await wait_for_next_window()
+        claimed = [(await operator.post("/lookups", json=body)).status for body in bodies]
+    finally:
+        await operator.close()
+    assert claimed == [200, 200, 200, 200, 429]
+    await wait_for_next_window()
+    assert await statuses(env, bodies) == [200] * 5  # the gateway's: five members' addresses

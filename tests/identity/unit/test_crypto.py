@@ -6,6 +6,7 @@ from cryptography.exceptions import InvalidTag
 
 from services.identity.adapters.crypto import Passwords, SsnVault, new_reset_token, token_hash
 from services.identity.config import Settings
+from shared.service_auth import generate_keys
 
 
 def test_the_hash_is_keyed_and_stable():
@@ -57,7 +58,11 @@ def test_production_refuses_placeholder_keys():
     with pytest.raises(ValueError, match="placeholder"):
         Settings(app_env="production", ssn_encryption_keys={"k1": "real"},
                  database_url="postgresql://x/y")
-    ok = Settings(app_env="production", ssn_hmac_key="real-hmac", ssn_encryption_keys={"k1": "real"})
+    with pytest.raises(ValueError, match="dead_letter_keys.*placeholder"):
+        Settings(app_env="production", ssn_hmac_key="real-hmac", ssn_encryption_keys={"k1": "real"},
+                 service_keys=generate_keys())
+    ok = Settings(app_env="production", ssn_hmac_key="real-hmac", ssn_encryption_keys={"k1": "real"},
+                  dead_letter_keys={"k1": "real dead-letter key"}, service_keys=generate_keys())
     assert ok.ssn_encryption_key_id == "k1"
     with pytest.raises(ValueError, match="must name a key"):
         Settings(ssn_encryption_key_id="k9")

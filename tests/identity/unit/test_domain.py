@@ -1,4 +1,4 @@
-"""Identity's rules without I/O: names, dates, IDs, the lookup decision, lockout, passwords."""
+"""Identity's rules without I/O: names, dates, IDs, the lookup decision, log-in throttling, passwords."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from services.identity.domain import values as v
-from services.identity.domain.accounts import LoginState
+from services.identity.domain.accounts import Backoff
 from services.identity.domain.lookup import (AccountNotReady, Candidate, Found, NotFound,
                                              NotYetPayable, decide)
 from services.identity.domain.passwords import PasswordPolicy, load_common_passwords
@@ -72,7 +72,14 @@ def test_birth_dates_today_and_on_a_leap_day_are_fine():
 
 def test_ids_keep_their_shape():
     assert v.check_ssn("123-45-6789") == "123456789"
-    assert v.check_ban(" 7123456789 ") == "7123456789"
+    assert v.check_ban(" 7123456787 ") == "7123456787"
+    with pytest.raises(ValueError, match="check the digits"):
+        v.check_ban("7123456789")  # the last digit is not the check digit
+    for foreign in ("٧١٢٣٤٥٦٧٨٧", "７１２３４５６７８７", "٠١٢-٣٤-٥٦٧٨"):
+        with pytest.raises(ValueError):
+            v.check_ban(foreign)
+        with pytest.raises(ValueError):
+            v.check_ssn(foreign)
     for bad in ("12345678", "1234567890", "12-345-6789", "abcdefghi"):
         with pytest.raises(ValueError):
             v.check_ssn(bad)
@@ -114,16 +121,11 @@ def test_no_billing_account_number_yet():
     assert decide([c], "José", "O'Brien", date(1990, 7, 4), NOW, FOUR_HOURS) == AccountNotReady()
 
 
-def test_lockout_after_the_limit_and_unlock_after_the_period():
-    state = LoginState(0, None)
-    for _ in range(4):
-        state = state.after_failure(NOW, 5, timedelta(minutes=15))
-        assert not state.is_locked(NOW)
-    state = state.after_failure(NOW, 5, timedelta(minutes=15))
-    assert state.is_locked(NOW) and state.locked_until == NOW + timedelta(minutes=15)
-    assert state.is_locked(NOW + timedelta(minutes=14, seconds=59))
-    assert not state.is_locked(NOW + timedelta(minutes=15))
-    assert LoginState.after_success() == LoginState(0, None)
+def test_log_ins_pause_from_the_limit_for_a_delay_that_doubles_up_to_the_cap():
+    rule = Backoff(after=5, base_s=30, max_s=900)
+    assert [rule.delay_s(n) for n in range(1, 11)] == [0, 0, 0, 0, 30, 60, 120, 240, 480, 900]
+    assert rule.delay_s(10_000) == 900
+    assert [n for n in range(1, 20) if rule.starts_pausing(n)] == [5]
 
 
 @pytest.fixture(scope="module")

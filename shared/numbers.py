@@ -1,0 +1,47 @@
+"""Numbers people type: ASCII digits only, and the billing account number's check digit.
+
+`\\d` and `str.isdigit()` accept every script's digits (Arabic-Indic "٠١٢", fullwidth
+"０１２", superscripts); a NACHA file, a processor and a database CHECK speak ASCII. Every
+typed number is checked with these (or an explicit `[0-9]` pattern), never with `\\d`.
+
+A billing account number is 10 digits: `7` + an 8-digit sequence + a Luhn check digit
+computed over the first nine, so a mistyped digit or two swapped neighbours are caught
+before a lookup ever reaches a database.
+"""
+from __future__ import annotations
+
+import re
+
+_DIGITS = re.compile(r"[0-9]+")
+BAN_PATTERN = r"^7[0-9]{9}$"
+
+
+def is_digits(text: object, min_len: int = 1, max_len: int | None = None) -> bool:
+    """`text` is a string of ASCII digits only, `min_len` to `max_len` long."""
+    return (isinstance(text, str) and _DIGITS.fullmatch(text) is not None
+            and min_len <= len(text) <= (max_len if max_len is not None else len(text)))
+
+
+def luhn_digit(digits: str) -> int:
+    """The check digit that makes `digits + check` pass the Luhn test."""
+    assert is_digits(digits), "Luhn over ASCII digits only"
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:  # positions that get doubled once the check digit is appended
+            d = d * 2 - 9 if d * 2 > 9 else d * 2
+        total += d
+    return (10 - total % 10) % 10
+
+
+def make_ban(sequence: int) -> str:
+    """The billing account number of billing's `sequence` (1 to 99,999,999)."""
+    assert 0 < sequence < 10**8, "billing account sequence out of range"
+    body = f"7{sequence:08d}"
+    return body + str(luhn_digit(body))
+
+
+def is_valid_ban(text: object) -> bool:
+    """10 ASCII digits, beginning with 7, the last the Luhn check digit of the first nine."""
+    return (is_digits(text, 10, 10) and text[0] == "7"  # type: ignore[index]
+            and luhn_digit(text[:9]) == int(text[9]))  # type: ignore[index]
