@@ -82,7 +82,9 @@ def _quoted_mask(value: str) -> str:
 
 
 def _redact_identifier(text: str) -> str:
-    return _CARD_SHAPED.sub(MASK, _SSN_SHAPED.sub(MASK, text))
+    parts = _UUID.split(text)  # a UUID's hex groups can hold 9 digits in a row: kept whole
+    return "".join(p if i % 2 else _CARD_SHAPED.sub(MASK, _SSN_SHAPED.sub(MASK, p))
+                   for i, p in enumerate(parts))
 
 
 def redact(value: Any, key: str | None = None) -> Any:

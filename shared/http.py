@@ -141,17 +141,15 @@ async def _plain_server_header(_: web.Request, response: web.StreamResponse) -> 
 
 
 def create_app(readiness: ReadinessCheck, collect: MetricsCollector | None = None, *,
-               name: str = "service") -> web.Application:
+               name: str = "service", auth: Middleware | None = None) -> web.Application:
     """The app of service `name` with /healthz, /readyz and /metrics; `collect` refreshes
-    the gauges that are read at scrape time (outbox backlog, lag) before /metrics answers."""
-    app = web.Application(middlewares=[tracing_middleware(name), errors_middleware],
-                          client_max_size=1024 * 1024)
-    app.on_response_prepare.append(_plain_server_header)
-def create_app(readiness: ReadinessCheck, auth: Middleware | None = None) -> web.Application:
-    middlewares: list[Middleware] = [errors_middleware]
+    the gauges that are read at scrape time (outbox backlog, lag) before /metrics answers;
+    `auth` checks the caller right after the error handling."""
+    middlewares: list[Middleware] = [tracing_middleware(name), errors_middleware]
     if auth is not None:
         middlewares.append(auth)
     app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
+    app.on_response_prepare.append(_plain_server_header)
 
     async def healthz(_: web.Request) -> web.Response:
         return json_response({"status": "ok"})

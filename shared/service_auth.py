@@ -60,6 +60,7 @@ PERMISSIONS: dict[str, dict[str, frozenset[Route] | str]] = {
             ("GET", "/accounts/{ban}/autopay"),
             ("POST", "/accounts/{ban}/autopay"), ("DELETE", "/accounts/{ban}/autopay"),
             ("PUT", "/accounts/{ban}/autopay/method"), ("GET", "/accounts/{ban}/methods"),
+            ("DELETE", "/accounts/{ban}/methods/{method_id}"),
             ("GET", "/accounts/{ban}/owed")}),
         "notify": frozenset({("GET", "/notifications"),
                              ("GET", "/notifications/{notification_id}")}),

@@ -27,6 +27,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "ban": {"type": "string", "pattern": BAN_PATTERN,
             "description": "10 digits beginning with 7, the last a check digit"},
     "payment_id": {"type": "string", "format": "uuid"},
+    "method_id": {"type": "string", "format": "uuid"},
 }
 # What a refused pattern means, per field (the rule's own message, not "not valid").
 PATTERN_KEYS = {"id_value": "err.invalid", "id_value_confirmation": "err.ssn_mismatch",
@@ -443,6 +444,12 @@ class PaymentHistory(Model):
 
 class Cancelled(Open):
     status: Literal["cancelled"]
+
+
+class MethodRemoved(Open):
+    method_id: str
+    status: Literal["removed"]
+    billing_account_number: str
 
 
 class MemberCreated(Open):

@@ -12,6 +12,7 @@ PAYMENT_FAILED = "payment.failed"
 PAYMENT_RETURNED = "payment.returned"
 AUTOPAY_CREATED = "autopay.created"
 AUTOPAY_CANCELLED = "autopay.cancelled"
+AUTOPAY_UPDATED = "autopay.updated"
 METHOD_UPDATED = "method.updated"
 
 
@@ -110,11 +111,21 @@ class AutopayCancelledData(_Model):
     contact: Contact
 
 
+class AutopayUpdatedData(_Model):
+    """The recurring payment now draws from another bank account (a new authorization)."""
+    mandate_id: str
+    billing_account_number: str
+    method: Method
+    next_draft_date: str
+    reason: Literal["method_changed"]
+    contact: Contact
+
+
 class MethodUpdatedData(_Model):
     method_id: str
     billing_account_number: str
     method: Method
-    status: Literal["active", "disabled", "corrected"]
+    status: Literal["active", "disabled", "corrected", "removed"]
     reason: str
 
 
@@ -122,5 +133,5 @@ DATA_MODELS: dict[str, type[_Model]] = {
     PAYMENT_SUBMITTED: PaymentSubmittedData, PAYMENT_SETTLED: PaymentSettledData,
     PAYMENT_FAILED: PaymentFailedData, PAYMENT_RETURNED: PaymentReturnedData,
     AUTOPAY_CREATED: AutopayCreatedData, AUTOPAY_CANCELLED: AutopayCancelledData,
-    METHOD_UPDATED: MethodUpdatedData,
+    AUTOPAY_UPDATED: AutopayUpdatedData, METHOD_UPDATED: MethodUpdatedData,
 }

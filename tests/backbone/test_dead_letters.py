@@ -42,6 +42,9 @@ def test_secret_keys_and_digit_runs_are_masked_and_identifiers_kept():
     raw = b'{"ssn": "12345", account_number=87654321, tail 123456789 ' + event_id.encode()
     assert redact_record_value(raw).decode() == (
         '{"ssn": "[redacted]", account_number=[redacted], tail [redacted] ' + event_id)
+    # A UUID's last group can hold nine digits in a row; it stays an event id.
+    digity = "0193a2b4-5c6d-7e8f-9a0b-a123456789ff"
+    assert orjson.loads(redact_record_value(orjson.dumps({"event_id": digity})))["event_id"] == digity
     error = "input_value={'ssn': '123456789', 'x': '123-45-6789'}"
     assert redact_text(error) == "input_value={'ssn': '[redacted]', 'x': '[redacted]'}"
 

@@ -37,7 +37,8 @@ async def test_openapi_document_lists_every_endpoint_with_models(gw):
     for path in ("/api/v1/captcha", "/api/v1/lookups", "/api/v1/billing-accounts/{ban}",
                  "/api/v1/billing-accounts/{ban}/payments", "/api/v1/payments",
                  "/api/v1/payments/{payment_id}", "/api/v1/billing-accounts/{ban}/autopay",
-                 "/api/v1/members", "/api/v1/sessions", "/api/v1/password-resets", "/api/v1/me"):
+                 "/api/v1/members", "/api/v1/sessions", "/api/v1/password-resets", "/api/v1/me",
+                 "/api/v1/me/methods/{method_id}"):
         assert path in doc["paths"], path
     assert set(doc["paths"]["/api/v1/billing-accounts/{ban}/autopay"]) == {"post", "delete"}
     lookup = doc["components"]["schemas"]["LookupRequest"]

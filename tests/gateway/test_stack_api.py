@@ -3,6 +3,7 @@ every service, the sandboxes and the gateway as processes, real Kafka and Postgr
 CAPTCHA off). Members are seeded through enrollment.v1, as the exchange would."""
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import aiohttp
@@ -211,3 +212,112 @@ async def test_a_payment_up_to_what_is_left_is_accepted_and_more_is_refused(stac
     assert status == 201 and ok["amount"] == "1.25"
     status, refused = await pay("0.01")
     assert status == 422 and "at most 0.00" in refused["error"]["fields"]["amount"]
+
+
+async def member_session(stack, member: dict) -> tuple[aiohttp.ClientSession, dict]:
+    """A registered, logged-in member: their cookie-keeping session and the headers a
+    change made with it carries (the CSRF token)."""
+    password = "Correct-Horse-Battery-42"
+    username = f"m{member['enrollment_id'][-7:]}"
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    body = {**{k: v for k, v in lookup_body(member).items() if k != "id_value_confirmation"},
+            "username": username, "email": member["email"], "password": password}
+    async with http.post(f"{stack.gateway_url}/api/v1/members", json=body) as r:
+        assert r.status == 201, await r.text()
+    async with http.post(f"{stack.gateway_url}/api/v1/sessions",
+                         json={"username": username, "password": password}) as r:
+        assert r.status == 200, await r.text()
+        csrf = (await r.json())["csrf_token"]
+    return http, {"X-CSRF-Token": csrf}
+
+
+async def pay_when_payments_knows(http, stack, body: dict, headers: dict) -> dict:
+    """A payment, once payments has learnt of the new account (from billing, through Kafka)."""
+    for _ in range(60):
+        async with http.post(f"{stack.gateway_url}/api/v1/payments", json=body,
+                             headers={"Idempotency-Key": str(uuid.uuid4()), **headers}) as r:
+            answer = await r.json()
+            if r.status != 404:
+                assert r.status == 201, answer
+                return answer
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"payments never knew the account: {answer}")
+
+
+async def test_a_member_removes_a_saved_method_but_not_the_one_autopay_draws_from(stack):
+    member = await stack.seed_member(shopped_hours_ago=5)
+    ban = member["billing_account_number"]
+    http, csrf = await member_session(stack, member)
+    async with http:
+        contact = {"email": member["email"], "email_confirmation": member["email"], "phone": member["phone"]}
+        other = {**BANK, "account_number": "987650011", "account_number_confirmation": "987650011"}
+        await pay_when_payments_knows(http, stack, {"billing_account_number": ban, "kind": "one_time",
+                                                    "amount": "10.00", "method": other,
+                                                    "contact": contact}, csrf)
+        async with http.post(f"{stack.gateway_url}/api/v1/billing-accounts/{ban}/autopay",
+                             json={"method": BANK, "contact": contact},
+                             headers={"Idempotency-Key": str(uuid.uuid4()), **csrf}) as r:
+            assert r.status == 201, await r.text()
+
+        async def methods() -> dict[str, dict]:
+            async with http.get(f"{stack.gateway_url}/api/v1/me") as r:
+                me = s.Me.model_validate(await r.json())
+            [account] = [a for a in me.accounts if a.billing_account_number == ban]
+            return {m["last4"]: m for m in account.methods}
+
+        saved = await methods()
+        assert set(saved) == {"0011", BANK["account_number"][-4:]}
+        drafted = saved[BANK["account_number"][-4:]]
+        assert drafted["autopay"] is True and saved["0011"]["autopay"] is False
+        url = f"{stack.gateway_url}/api/v1/me/methods"
+        async with http.delete(f"{url}/{drafted['method_id']}") as r:  # no CSRF token
+            assert r.status == 403
+        async with http.delete(f"{url}/{drafted['method_id']}", headers=csrf) as r:
+            refused = await r.json()
+            assert r.status == 409 and refused["error"]["code"] == "method_in_use"
+            assert "Change your automatic payments to another account or cancel them" in refused["error"]["message"]
+        async with http.delete(f"{url}/{saved['0011']['method_id']}", headers=csrf) as r:
+            removed = s.MethodRemoved.model_validate(await r.json())
+            assert r.status == 200
+        assert (removed.status, removed.method_id, removed.billing_account_number) == (
+            "removed", saved["0011"]["method_id"], ban)
+        assert set(await methods()) == {BANK["account_number"][-4:]}
+        async with http.delete(f"{url}/{saved['0011']['method_id']}", headers=csrf) as r:
+            assert r.status == 404 and (await r.json())["error"]["code"] == "no_method"
+        async with http.get(f"{stack.gateway_url}/api/openapi.json") as r:
+            op = (await r.json())["paths"]["/api/v1/me/methods/{method_id}"]["delete"]
+        assert {"200", "404", "409"} <= set(op["responses"])
+
+    # Another member cannot remove it.
+    stranger, stranger_csrf = await member_session(stack, await stack.seed_member(shopped_hours_ago=5))
+    async with stranger:
+        async with stranger.delete(f"{url}/{drafted['method_id']}", headers=stranger_csrf) as r:
+            assert r.status == 404
+
+
+async def test_a_changed_autopay_bank_account_is_confirmed_by_email(stack, http):
+    """In the member's language (Spanish here), naming the new account's last four digits
+    and the next draft date, never a full number."""
+    member = await stack.seed_member(shopped_hours_ago=5, language="es")
+    found = await lookup(http, stack, member)
+    ban, auth = found["billing_account_number"], {"Authorization": f"Bearer {found['lookup_token']}"}
+    contact = {"email": member["email"], "email_confirmation": member["email"], "phone": member["phone"]}
+    account = f"{stack.gateway_url}/api/v1/billing-accounts/{ban}"
+    for _ in range(60):  # payments learns of a new account from billing, through Kafka
+        async with http.post(f"{account}/autopay", json={"method": BANK, "contact": contact},
+                             headers={"Idempotency-Key": str(uuid.uuid4()), **auth}) as r:
+            if r.status != 404:
+                break
+        await asyncio.sleep(0.5)
+    assert r.status == 201, await r.text()
+    new_number = "4455667788"
+    new = {**BANK, "type": "savings", "account_number": new_number, "account_number_confirmation": new_number}
+    async with http.put(f"{account}/autopay/method", json={"method": new}, headers=auth) as r:
+        mandate = s.Mandate.model_validate(await r.json())
+        assert r.status == 200
+    from services.gateway.entrypoints.portal import long_date
+    message = await stack.wait_for_email(member["email"], "cuenta de ahorros que termina en 7788", timeout_s=60)
+    assert "Cuenta nueva: cuenta de ahorros que termina en 7788" in message["text"]
+    assert f"Próximo retiro: {long_date(mandate.next_draft_date, 'es')}" in message["text"]
+    for part in ("subject", "text", "html"):
+        assert new_number not in message.get(part, "") and BANK["account_number"] not in message.get(part, "")

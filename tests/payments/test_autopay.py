@@ -167,6 +167,13 @@ async def test_changing_the_autopay_method(payments_env):
     assert mandate["authorization"]["method_last4"] == new[-4:]
     updates = await env.events("method.updated", ban)
     assert updates[-1]["reason"] == "autopay_method_changed" and updates[-1]["method"]["last4"] == new[-4:]
+    # What the member's confirmation is made from: the new account's last four, the next
+    # draft date and the mandate's contact; never a full number.
+    [changed] = await env.events("autopay.updated", ban)
+    assert changed["method"] == {"type": "savings", "last4": new[-4:]}
+    assert changed["next_draft_date"] == mandate["next_draft_date"] == "2026-06-22"
+    assert changed["reason"] == "method_changed" and changed["contact"]["email"]
+    assert new not in str(changed) and old not in str(changed)
     bad = {**bank_method(new), "routing_number_confirmation": "021000021"}
     r = await env.client.put(f"/accounts/{ban}/autopay/method", json={"method": bad})
     assert r.status == 422
@@ -195,3 +202,45 @@ async def test_only_the_gateway_says_where_the_member_authorized_from(payments_e
     row = await env.pool.fetchrow("SELECT authorized_ip FROM mandates WHERE mandate_id = $1::uuid",
                                   mandate["mandate_id"])
     assert str(row["authorized_ip"]) == "127.0.0.1"
+
+
+async def test_a_saved_method_is_removed_but_not_the_one_autopay_draws_from(payments_env):
+    env = payments_env
+    env.clock.set(date(2026, 6, 2))
+    ban = new_ban()
+    await env.open_account(ban, {2026: 9000})
+    paid_from, drafted_from = new_account(), new_account()
+    status, body = await env.pay({"billing_account_number": ban, "kind": "one_time",
+                                  "amount": "10.00", "method": bank_method(paid_from)})
+    assert status == 201, body
+    assert (await _autopay(env, ban, drafted_from))[0] == 201
+    listed = (await (await env.client.get(f"/accounts/{ban}/methods")).json())["methods"]
+    by_last4 = {m["last4"]: m for m in listed}
+    assert by_last4[paid_from[-4:]]["autopay"] is False and by_last4[drafted_from[-4:]]["autopay"] is True
+
+    in_use = by_last4[drafted_from[-4:]]["method_id"]
+    r = await env.client.delete(f"/accounts/{ban}/methods/{in_use}")
+    refused = await r.json()
+    assert r.status == 409 and refused["error"]["code"] == "method_in_use"
+    assert "cannot be removed" in refused["error"]["message"]
+
+    gone = by_last4[paid_from[-4:]]["method_id"]
+    assert (await env.client.delete(f"/accounts/{new_ban()}/methods/{gone}")).status == 404  # not that account's
+    r = await env.client.delete(f"/accounts/{ban}/methods/{gone}")
+    assert r.status == 200 and await r.json() == {"method_id": gone, "status": "removed"}
+    assert (await env.client.delete(f"/accounts/{ban}/methods/{gone}")).status == 404  # once
+    listed = (await (await env.client.get(f"/accounts/{ban}/methods")).json())["methods"]
+    assert [m["last4"] for m in listed] == [drafted_from[-4:]]
+    removed = [e for e in await env.events("method.updated", ban) if e["status"] == "removed"]
+    assert [(e["method_id"], e["reason"], e["method"]["last4"]) for e in removed] == [
+        (gone, "member_request", paid_from[-4:])]
+    # The payment made with it keeps its history.
+    [payment] = (await (await env.client.get(f"/accounts/{ban}/payments")).json())["payments"]
+    assert payment["method"]["last4"] == paid_from[-4:]
+
+    # Saving the same details again brings it back, the same method.
+    status, body = await env.pay({"billing_account_number": ban, "kind": "one_time",
+                                  "amount": "5.00", "method": bank_method(paid_from)})
+    assert status == 201, body
+    listed = (await (await env.client.get(f"/accounts/{ban}/methods")).json())["methods"]
+    assert {m["method_id"] for m in listed} == {gone, in_use}

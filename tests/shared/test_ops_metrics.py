@@ -35,7 +35,7 @@ async def test_metrics_show_outbox_backlog_dead_letters_and_lag(infra, fresh_db,
 
     settings = ServiceSettings(database_url=fresh_db, KAFKA_BOOTSTRAP=infra.kafka_bootstrap,
                                run_relay=False, consumer_attempts_max=1)
-    service = Service("ops", settings, tmp_path)
+    service = Service("billing", settings, tmp_path)  # a service the scraper may read
     service.consume(group, topic, handlers={"thing.happened": handler})
     await service.start(http=False)
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
@@ -57,7 +57,7 @@ async def test_metrics_show_outbox_backlog_dead_letters_and_lag(infra, fresh_db,
                 break
             await asyncio.sleep(0.05)
         async with TestClient(TestServer(service.app)) as client:
-            scraper = TokenSigner.from_keys(settings.service_keys, "metrics").headers("ops")
+            scraper = TokenSigner.from_keys(settings.service_keys, "metrics").headers("billing")
             for _ in range(100):  # the consumer reaches the poison after the good events
                 text = await (await client.get("/metrics", headers=scraper)).text()
                 if _sample(text, "events_consumed_total", group=group, outcome="dead_lettered") == 1:

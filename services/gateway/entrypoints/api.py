@@ -44,11 +44,16 @@ def path_ban(request: web.Request) -> str:
     return ban
 
 
+def path_uuid(request: web.Request, name: str, code: str, message: str) -> str:
+    """A UUID of the path, or the 404 an unknown one gets (`code`, `message`)."""
+    value = request.match_info[name].lower()
+    if not _UUID.match(value):
+        raise ApiError(404, code, message)
+    return value
+
+
 def path_payment_id(request: web.Request) -> str:
-    payment_id = request.match_info["payment_id"].lower()
-    if not _UUID.match(payment_id):
-        raise ApiError(404, "not_found", "No payment with this id.")
-    return payment_id
+    return path_uuid(request, "payment_id", "not_found", "No payment with this id.")
 
 
 def uc(request: web.Request):
@@ -274,6 +279,21 @@ async def patch_contact(request: web.Request) -> web.Response:
     w.check_csrf(request, request.headers.get("X-CSRF-Token"))
     req = await parse(request, s.ContactUpdate)
     return json_response(await uc(request).update_contact(member["member_id"], req))
+
+
+@api.route("DELETE", "/me/methods/{method_id}", "Remove a saved payment method (kept, never "
+           "shown in full, for the history of the payments made with it)",
+           responses={200: s.MethodRemoved},
+           errors={401: "Not logged in", 404: "no_method (not one of yours)",
+                   409: "method_in_use (the active recurring payment draws from it: change its "
+                        "account or cancel it first)"}, auth="member")
+async def delete_method(request: web.Request) -> web.Response:
+    member = await w.current_member(request)
+    if member is None:
+        raise ApiError(401, "unauthorized", "Log in first.")
+    method_id = path_uuid(request, "method_id", "no_method", "You have no saved payment method with this id.")
+    w.check_csrf(request, request.headers.get("X-CSRF-Token"))
+    return json_response(await uc(request).remove_method(member["data"].get("accounts", []), method_id))
 
 
 async def openapi_json(request: web.Request) -> web.Response:

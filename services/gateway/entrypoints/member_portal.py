@@ -181,7 +181,43 @@ async def methods_page(request: web.Request) -> web.Response:
     methods = {ban: await use_cases.methods(ban) for ban in bans}
     config = await use_cases.payments_config()
     return render(request, "member/methods.html", methods=methods,
-                  cards_enabled=config.get("cards_enabled", False))
+                  cards_enabled=config.get("cards_enabled", False),
+                  removed=request.query.get("removed") == "1")
+
+
+async def _own_method(request: web.Request, member: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    try:
+        return await request.app["use_cases"].find_method(member["data"].get("accounts", []),
+                                                          request.match_info["method_id"])
+    except ApiError as exc:
+        if exc.code == "no_method":
+            raise web.HTTPNotFound() from None
+        raise
+
+
+async def remove_method_page(request: web.Request) -> web.Response:
+    """Asks to confirm; for the account autopay draws from, says why it cannot go yet."""
+    member = await need_member(request)
+    ban, method = await _own_method(request, member)
+    return render(request, "member/method_remove.html", ban=ban, method=method, in_use=False)
+
+
+async def post_remove_method(request: web.Request) -> web.Response:
+    member = await need_member(request)
+    await form(request)
+    use_cases = request.app["use_cases"]
+    bans = member["data"].get("accounts", [])
+    try:
+        await use_cases.remove_method(bans, request.match_info["method_id"])
+    except ApiError as exc:
+        if exc.code == "no_method":
+            raise web.HTTPNotFound() from None
+        if exc.code != "method_in_use":
+            raise
+        ban, method = await _own_method(request, member)
+        return render(request, "member/method_remove.html", status=409, ban=ban, method=method,
+                      in_use=True)
+    return redirect(request, "/payment-methods?removed=1")
 
 
 async def profile_page(request: web.Request, status: int = 200, values: dict | None = None,
@@ -240,5 +276,7 @@ def install(app: web.Application) -> None:
     r.add_post("/accounts/{ban}/autopay", post_autopay)
     r.add_post("/accounts/{ban}/autopay/cancel", post_cancel_autopay)
     r.add_get("/payment-methods", methods_page)
+    r.add_get("/payment-methods/{method_id}/remove", remove_method_page)
+    r.add_post("/payment-methods/{method_id}/remove", post_remove_method)
     r.add_get("/profile", profile_get)
     r.add_post("/profile", post_profile)

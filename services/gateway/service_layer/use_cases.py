@@ -190,6 +190,30 @@ class UseCases:
         except (ServiceDown, ApiError):
             return []
 
+    async def find_method(self, bans: list[str], method_id: str) -> tuple[str, dict[str, Any]]:
+        """The member's saved method with this id and the account that holds it (404 when
+        none of `bans` has it)."""
+        for ban in bans:
+            try:
+                listed = await self.up.call("payments", "GET", upstream_path("accounts", ban, "methods"))
+            except ServiceDown:
+                raise unavailable("payments") from None
+            for m in listed.get("methods", []):
+                if m.get("method_id") == method_id:
+                    return ban, m
+        raise ApiError(404, "no_method", "You have no saved payment method with this id.")
+
+    async def remove_method(self, bans: list[str], method_id: str) -> dict[str, Any]:
+        """Removes one of the member's saved methods (payments keeps it for the history of
+        the payments made with it); 409 method_in_use while autopay draws from it."""
+        ban, _ = await self.find_method(bans, method_id)
+        try:
+            result = await self.up.call("payments", "DELETE",
+                                        upstream_path("accounts", ban, "methods", method_id))
+        except ServiceDown:
+            raise unavailable("payments") from None
+        return {**result, "billing_account_number": ban}
+
     # -- payments ------------------------------------------------------------------------
     async def submit_payment(self, req: PaymentRequest, idempotency_key: str, channel: str,
                              member_id: str | None) -> tuple[int, dict[str, Any]]:

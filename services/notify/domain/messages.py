@@ -64,6 +64,13 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
     if event_type == "autopay.created":
         return Intent("autopay_created", billing_account_number=ban, contact=data.get("contact"),
                       facts=_pick(data, "method", "next_draft_date"))
+    if event_type == "autopay.updated":  # the member's new bank account for the drafts
+        # The mandate's addresses; the language is the member's own (their profile), since
+        # the contact saved with a mandate set up through the API carries none of its own.
+        contact = data.get("contact") or {}
+        return Intent("autopay_method_changed", billing_account_number=ban,
+                      contact={"email": contact.get("email"), "phone": contact.get("phone")},
+                      facts=_pick(data, "method", "next_draft_date"))
     if event_type == "autopay.cancelled":
         return Intent("autopay_cancelled", billing_account_number=ban,
                       contact=data.get("contact"), facts=_pick(data, "reason"))
@@ -122,15 +129,15 @@ def _contact(data: dict[str, Any]) -> dict[str, Any]:
 
 MESSAGE_EVENT_TYPES = (
     "payment.submitted", "payment.settled", "payment.failed", "payment.returned",
-    "autopay.created", "autopay.cancelled", "invoice.issued", "account.delinquent",
-    "coverage.effectuated", "coverage.terminated", "password.reset_requested",
+    "autopay.created", "autopay.updated", "autopay.cancelled", "invoice.issued",
+    "account.delinquent", "coverage.effectuated", "coverage.terminated", "password.reset_requested",
     "username.reminder_requested", "member.login_throttled", "member.password_changed",
     "member.email_changed", "member.registration_repeated",
 )
 TEMPLATES = (
     "payment_received", "payment_retry", "payment_settled", "payment_failed", "payment_returned",
-    "autopay_created", "autopay_cancelled", "bill_ready", "due_reminder", "grace_started",
-    "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
+    "autopay_created", "autopay_method_changed", "autopay_cancelled", "bill_ready", "due_reminder",
+    "grace_started", "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
     "password_reset", "username_reminder", "login_throttled", "password_changed",
     "email_changed", "already_registered",
 )

@@ -105,9 +105,27 @@ async def get_method(conn: asyncpg.Connection, method_id: uuid.UUID) -> asyncpg.
     return await conn.fetchrow("SELECT * FROM methods WHERE method_id = $1", method_id)
 
 
+async def lock_account_method(conn: asyncpg.Connection, ban: str,
+                              method_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM methods WHERE method_id = $1 "
+                               "AND billing_account_number = $2 FOR UPDATE", method_id, ban)
+
+
 async def list_methods(conn: asyncpg.Connection, ban: str) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT method_id, type, last4, brand, status FROM methods "
-                            "WHERE billing_account_number = $1 ORDER BY created_at DESC", ban)
+    """The account's saved methods, removed ones left out; `autopay`: the active recurring
+    payment draws from it."""
+    return await conn.fetch(
+        """SELECT x.method_id, x.type, x.last4, x.brand, x.status, m.mandate_id IS NOT NULL AS autopay
+             FROM methods x LEFT JOIN mandates m ON m.method_id = x.method_id AND m.status = 'active'
+            WHERE x.billing_account_number = $1 AND x.removed_at IS NULL
+            ORDER BY x.created_at DESC""", ban)
+
+
+async def set_method_removed(conn: asyncpg.Connection, method_id: uuid.UUID,
+                             removed: bool) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "UPDATE methods SET removed_at = CASE WHEN $2 THEN now() END, updated_at = now() "
+        "WHERE method_id = $1 RETURNING *", method_id, removed)
 
 
 async def set_method_status(conn: asyncpg.Connection, method_id: uuid.UUID, status: str,

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from services.payments.adapters import repository as repo
-from services.payments.service_layer import mandates, projection
+from services.payments.service_layer import mandates, methods as saved_methods, projection
 from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.submit import submit_payment
 from services.payments.service_layer.errors import unknown_account
@@ -148,7 +148,14 @@ async def methods(request: web.Request) -> web.Response:
         rows = await repo.list_methods(conn, _ban(request))
     return json_response({"methods": [{"method_id": str(r["method_id"]), "type": r["type"],
                                        "last4": r["last4"], "brand": r["brand"],
-                                       "status": r["status"]} for r in rows]})
+                                       "status": r["status"], "autopay": r["autopay"]}
+                                      for r in rows]})
+
+
+@routes.delete("/accounts/{ban}/methods/{method_id}")
+async def delete_method(request: web.Request) -> web.Response:
+    return json_response(await saved_methods.remove_method(
+        _deps(request), request.match_info["ban"], request.match_info["method_id"]))
 
 
 @routes.get("/accounts/{ban}/owed")

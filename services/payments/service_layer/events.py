@@ -90,6 +90,13 @@ def autopay_cancelled(m: Mapping[str, Any], reason: str) -> Envelope:
         "reason": reason, "contact": contact_of(m["contact"])})
 
 
+def autopay_updated(m: Mapping[str, Any], method: Mapping[str, Any], next_draft: date) -> Envelope:
+    return envelope(ev.AUTOPAY_UPDATED, m["billing_account_number"], {
+        "mandate_id": str(m["mandate_id"]), "billing_account_number": m["billing_account_number"],
+        "method": method_of(method), "next_draft_date": next_draft.isoformat(),
+        "reason": "method_changed", "contact": contact_of(m["contact"])})
+
+
 def method_updated(method: Mapping[str, Any], status: str, reason: str) -> Envelope:
     return envelope(ev.METHOD_UPDATED, method["billing_account_number"], {
         "method_id": str(method["method_id"]),

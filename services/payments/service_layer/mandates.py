@@ -124,7 +124,9 @@ async def cancel_autopay(deps: Deps, ban: str, reason: str = "member_request") -
 async def change_autopay_method(deps: Deps, ban: str, body: Any, client_ip: str | None) -> dict:
     """PUT /accounts/{ban}/autopay/method: the member's new bank account for the next drafts.
     A new authorization record is kept (the text, time, IP and last four of the new
-    account), and `method.updated` tells subscribers the account's method changed."""
+    account); `method.updated` tells subscribers the account's method changed and
+    `autopay.updated` (with the mandate's contact and the next draft date) is what the
+    member's confirmation message is made from."""
     from services.payments.service_layer.methods import save_bank_account
 
     today = deps.today()
@@ -151,6 +153,8 @@ async def change_autopay_method(deps: Deps, ban: str, body: Any, client_ip: str 
             await repo.change_mandate_method(conn, current["mandate_id"], method["method_id"], text,
                                              deps.clock(), (body or {}).get("client_ip") or client_ip,
                                              method["last4"])
-            await enqueue(conn, events.method_updated(method, "active", "autopay_method_changed"))
+            await enqueue(conn, events.method_updated(method, "active", "autopay_method_changed"),
+                          events.autopay_updated(current, method,
+                                                 schedule.next_draft_date(today, s.autopay_day)))
         mandate = await repo.active_mandate(conn, ban)
     return mandate_view(mandate, today, deps.settings.autopay_day)

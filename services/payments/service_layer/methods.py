@@ -1,5 +1,8 @@
-"""Saving payment methods: bank accounts encrypted, cards tokenized by the processor."""
+"""Saving payment methods: bank accounts encrypted, cards tokenized by the processor; a
+member removes one (kept for the payments that used it, no longer listed)."""
 from __future__ import annotations
+
+import uuid
 
 import asyncpg
 
@@ -8,6 +11,7 @@ from services.payments.adapters.processor import CardToken
 from services.payments.domain.methods import BankAccount, Card, InvalidInput
 from services.payments.service_layer import events
 from services.payments.service_layer.deps import Deps
+from shared.http import ApiError
 from shared.outbox import enqueue
 
 
@@ -22,7 +26,7 @@ async def save_bank_account(conn: asyncpg.Connection, deps: Deps, ban: str,
             raise InvalidInput({"method.account_number":
                                 "The bank could not use this account for an earlier payment. "
                                 "Please pay from another account."})
-        return found
+        return await _restored(conn, found)
     method_id = events.new_id()
     blob, key_id = deps.cipher.encrypt(account.account_number, method_id)
     row = await repo.insert_method(
@@ -40,7 +44,7 @@ async def save_card(conn: asyncpg.Connection, deps: Deps, ban: str, card: Card,
     if found is not None:
         if found["status"] == "disabled":
             raise InvalidInput({"method.card_number": "This card cannot be used. Please use another."})
-        return found
+        return await _restored(conn, found)
     row = await repo.insert_method(
         conn, method_id=events.new_id(), billing_account_number=ban, type="card",
         holder_name=card.holder_name, card_token=token.token, brand=token.brand,
@@ -48,3 +52,40 @@ async def save_card(conn: asyncpg.Connection, deps: Deps, ban: str, card: Card,
         fingerprint=fp)
     await enqueue(conn, events.method_updated(row, "active", "added"))
     return row
+
+
+async def _restored(conn: asyncpg.Connection, found: asyncpg.Record) -> asyncpg.Record:
+    """A removed method saved again is the member's again (`method.updated` "active")."""
+    if found["removed_at"] is None:
+        return found
+    row = await repo.set_method_removed(conn, found["method_id"], False)
+    await enqueue(conn, events.method_updated(row, "active", "added"))
+    return row
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "no_method", "This account has no such saved payment method.")
+
+
+async def remove_method(deps: Deps, ban: str, method_id: str) -> dict:
+    """DELETE /accounts/{ban}/methods/{method_id}: the row stays (payments made with it keep
+    their history) but is no longer listed; `method.updated` with status "removed". The
+    bank account the active recurring payment draws from cannot be removed (409
+    method_in_use): change the recurring payment's account or cancel it first."""
+    try:
+        mid = uuid.UUID(method_id)
+    except ValueError:
+        raise _not_found() from None
+    async with deps.pool.acquire() as conn, conn.transaction():
+        method = await repo.lock_account_method(conn, ban, mid)
+        if method is None or method["removed_at"] is not None:
+            raise _not_found()
+        mandate = await repo.active_mandate(conn, ban)
+        if mandate is not None and mandate["method_id"] == mid:
+            raise ApiError(409, "method_in_use",
+                           "Your automatic payments are drawn from this account, so it cannot be "
+                           "removed. Change your automatic payments to another account or cancel "
+                           "them first.")
+        row = await repo.set_method_removed(conn, mid, True)
+        await enqueue(conn, events.method_updated(row, "removed", "member_request"))
+    return {"method_id": str(mid), "status": "removed"}
