@@ -88,7 +88,7 @@ async def test_wrong_passwords_pause_log_ins_alike_for_known_and_unknown_names(e
     assert [status for status, _ in known] == [401, 401, 429, 429]
     assert known == unknown   # the same statuses and bodies: nothing says which name exists
     assert known[2][1]["error"] == {"code": "throttled", "retry_after_s": 2, "fields": {},
-                                    "message": "Too many attempts. Please wait and try again."}
+                                    "message": "Too many attempts. Please try again in 1 minute."}
     # The member, from their own address, is not locked out by a stranger's guesses.
     assert (await login(env, username, PASSWORD)).status == 200
     [told] = [e for e in await env.outbox("member.login_throttled") if e.key == member_id]
