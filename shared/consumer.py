@@ -106,7 +106,8 @@ class DeadLetters:
         kept = self.pool is not None and self.vault is not None
         if kept:
             await dead_letters.keep(self.pool, self.vault, dead_letter_id, self.group_id, record,
-                                    dead_letters.event_id_of(record.value))
+                                    dead_letters.event_id_of(record.value),
+                                    error=f"{type(error).__name__}: {error}", attempts=attempts)
         redact = dead_letters.redact_text
         detail = {
             "dead_letter_id": str(dead_letter_id), "original_kept": kept, "redacted": True,

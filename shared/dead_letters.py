@@ -145,6 +145,10 @@ class DeadLetterVault:
         aad = dead_letter_id.bytes + key_id.encode()
         return self._aes[key_id].decrypt(blob[:12], blob[12:], aad)
 
+    def reseal(self, blob: bytes, key_id: str, dead_letter_id: uuid.UUID) -> bytes:
+        """The same original under the current key (key rotation)."""
+        return self.seal(self.open(blob, key_id, dead_letter_id), dead_letter_id)
+
 
 @dataclass(frozen=True)
 class Original:
@@ -164,17 +168,22 @@ def _unb64(text: str | None) -> bytes | None:
 
 
 async def keep(pool: asyncpg.Pool, vault: DeadLetterVault, dead_letter_id: uuid.UUID,
-               group_id: str, record: Any, event_id: uuid.UUID | None) -> None:
-    """Seal the record whole into the service's `dead_letters` table."""
+               group_id: str, record: Any, event_id: uuid.UUID | None, *,
+               error: str | None = None, attempts: int | None = None) -> None:
+    """Seal the record whole into the service's `dead_letters` table, beside what an
+    operator triages it by: its event type and its (redacted) error."""
     plain = orjson.dumps({
         "topic": record.topic, "key": _b64(record.key), "value": _b64(record.value),
         "headers": [[name, _b64(v)] for name, v in record.headers or ()]})
+    event_type = next((v.decode(errors="replace") for name, v in record.headers or ()
+                       if name == "event_type" and v), None)
     await pool.execute(
         """INSERT INTO dead_letters (dead_letter_id, consumer_group, topic, partition,
-               "offset", event_id, key_id, sealed)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+               "offset", event_id, key_id, sealed, event_type, error, attempts)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
         dead_letter_id, group_id, record.topic, record.partition, record.offset, event_id,
-        vault.current_key_id, vault.seal(plain, dead_letter_id))
+        vault.current_key_id, vault.seal(plain, dead_letter_id), event_type,
+        None if error is None else redact_text(error)[:2000], attempts)
 
 
 async def original(pool: asyncpg.Pool, vault: DeadLetterVault,

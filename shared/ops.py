@@ -1,26 +1,44 @@
-"""Operator commands every service's CLI has: `python -m services.<name>.cli status`.
+"""Operator commands every service's CLI has: `python -m services.<name>.cli COMMAND`.
 
-`status` prints, for one service, what an operator checks first: the outbox's backlog and
-the age of its oldest row, each of its consumer groups' lag per partition (committed offset
-against the end of the partition, read from Kafka), how many dead letters wait on each
-group's `dlq.<group>` topic, and the latest business date of each daily job. It reads; it
-changes nothing.
+- `status`: what an operator checks first: the outbox's backlog and the age of its oldest
+  row, each consumer group's lag per partition (committed offset against the end of the
+  partition, read from Kafka), how many dead letters wait on each group's `dlq.<group>`
+  topic, and the latest business date of each daily job. It changes nothing.
+- `dead-letters list [--group G] [--all]`: the dead letters kept in the service's database
+  (waiting ones; `--all` with those replayed), newest first: id, group, event type, origin
+  and the (redacted) error.
+- `dead-letters show ID`: one of them in full, redacted as on `dlq.<group>`.
+- `dead-letters replay ID [ID ...]` or `--group G`: publish the originals back to their
+  topics (shared/replay.py), so a poison event whose cause was fixed is applied, once.
+- `rotate-keys [--batch N]`: re-seal every sealed column of the service under its current
+  key (shared/key_rotation.py): dead letters' originals everywhere, SSNs in identity, bank
+  account numbers in payments. Resumable; prints its progress.
+- `service-keys add|promote|retire CALLER --file F`: the three steps of rotating a caller's
+  service-token key in a SERVICE_KEYS file (docs/operations.md, "Service keys").
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import importlib
+import os
+import secrets
 import sys
+import uuid
+from pathlib import Path
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts.topics import dlq_topic
 from shared.db import create_pool
+from shared.dead_letters import DeadLetterVault, original, redact_key, redact_record_value
+from shared.key_rotation import SealedColumn, remaining, rotate
+from shared.replay import replay
 
-COMMANDS = ("status",)
+COMMANDS = ("status", "dead-letters", "rotate-keys", "service-keys")
 
 
 def _service(name: str) -> tuple[Any, Any]:
@@ -97,15 +115,176 @@ async def status(name: str) -> str:
     return "\n".join(lines)
 
 
+async def list_dead_letters(settings: Any, group: str | None, everything: bool) -> str:
+    pool = await create_pool(settings.database_url, 1, 1)
+    try:
+        rows = await pool.fetch(
+            """SELECT dead_letter_id, consumer_group, event_type, topic, partition, "offset",
+                      error, created_at, replayed_at FROM dead_letters
+               WHERE ($1::text IS NULL OR consumer_group = $1) AND ($2 OR replayed_at IS NULL)
+               ORDER BY created_at DESC LIMIT 500""", group, everything)
+    finally:
+        await pool.close()
+    lines = [f"{len(rows)} dead letter(s)" + ("" if everything else " waiting")]
+    for r in rows:
+        state = f"replayed {r['replayed_at']:%Y-%m-%d %H:%M:%S}" if r["replayed_at"] else "waiting"
+        lines.append(f"{r['dead_letter_id']}  {r['consumer_group']}  {r['event_type'] or '-'}  "
+                     f"{r['topic']}[{r['partition']}]@{r['offset']}  {r['created_at']:%Y-%m-%d %H:%M:%S}  "
+                     f"{state}  {(r['error'] or '').splitlines()[0][:120] if r['error'] else ''}")
+    return "\n".join(lines)
+
+
+async def show_dead_letter(settings: Any, dead_letter_id: uuid.UUID) -> str | None:
+    pool = await create_pool(settings.database_url, 1, 1)
+    try:
+        row = await pool.fetchrow("SELECT * FROM dead_letters WHERE dead_letter_id = $1", dead_letter_id)
+        if row is None:
+            return None
+        vault = DeadLetterVault(settings.dead_letter_keys, settings.dead_letter_key_id)
+        record = await original(pool, vault, dead_letter_id)
+    finally:
+        await pool.close()
+    assert record is not None
+    fields = {k: row[k] for k in ("dead_letter_id", "consumer_group", "event_id", "event_type",
+                                  "topic", "partition", "offset", "attempts", "created_at",
+                                  "replayed_at", "error")}
+    lines = [f"{k}: {v}" for k, v in fields.items()]
+    lines.append("key: " + (redact_key(record.key) or b"").decode(errors="replace"))
+    lines.append("value (redacted): " + redact_record_value(record.value).decode(errors="replace"))
+    return "\n".join(lines)
+
+
+async def replay_dead_letters(settings: Any, ids: list[uuid.UUID], group: str | None) -> list[str]:
+    if group is not None:
+        pool = await create_pool(settings.database_url, 1, 1)
+        try:
+            ids = [r["dead_letter_id"] for r in await pool.fetch(
+                """SELECT dead_letter_id FROM dead_letters WHERE consumer_group = $1
+                   AND replayed_at IS NULL ORDER BY created_at""", group)]
+        finally:
+            await pool.close()
+    done = []
+    for n, dead_letter_id in enumerate(ids, 1):
+        topic = await replay(settings, dead_letter_id)
+        done.append(f"[{n}/{len(ids)}] {dead_letter_id} "
+                    + (f"published back to {topic}" if topic else "not found"))
+    return done
+
+
+def sealed_columns(name: str, settings: Any) -> list[SealedColumn]:
+    """The service's sealed columns, each with the cipher its settings give."""
+    vault = DeadLetterVault(settings.dead_letter_keys, settings.dead_letter_key_id)
+    columns = [SealedColumn("dead letters' originals", "dead_letters", "dead_letter_id", "sealed",
+                            "key_id", vault.current_key_id, vault.reseal)]
+    if name == "payments":
+        from services.payments.adapters.crypto import AccountCipher
+        cipher = AccountCipher(settings.account_key_id, settings.account_key, settings.account_old_keys)
+        columns.append(SealedColumn("bank account numbers", "methods", "method_id",
+                                    "account_ciphertext", "key_id", cipher.key_id, cipher.reseal))
+    if name == "identity":
+        from services.identity.adapters.crypto import SsnVault
+        ssns = SsnVault(settings.ssn_hmac_key, settings.ssn_encryption_keys, settings.ssn_encryption_key_id)
+        columns.append(SealedColumn("SSNs", "members", "member_id", "ssn_encrypted", "ssn_key_id",
+                                    ssns.current_key_id, ssns.reseal))
+    return columns
+
+
+async def rotate_keys(name: str, settings: Any, batch: int) -> list[str]:
+    lines: list[str] = []
+    pool = await create_pool(settings.database_url, 1, 2)
+    try:
+        for column in sealed_columns(name, settings):
+            if not await pool.fetchval("SELECT to_regclass($1) IS NOT NULL", column.table):
+                continue
+            def say(done: int, total: int, column: SealedColumn = column) -> None:
+                print(f"{column.name}: {done}/{total} re-sealed under key {column.current_key_id}", flush=True)
+            done = await rotate(pool, column, batch=batch, progress=say)
+            left = await remaining(pool, column)
+            lines.append(f"{column.name}: {done} re-sealed, {left} left under another key")
+    finally:
+        await pool.close()
+    return lines
+
+
+def service_keys_step(step: str, caller: str, path: Path) -> str:
+    """One step of rotating a caller's key in a SERVICE_KEYS file (kept owner-only)."""
+    keys: dict[str, dict[str, str]] = orjson.loads(path.read_bytes())
+    current = keys.get(caller)
+    if not current:
+        raise SystemExit(f"{path} has no keys for caller {caller!r}")
+    ids = list(current)
+    if step == "add":
+        new_id = "k" + uuid.uuid4().hex[:6]  # as shared.service_auth.generate_keys names keys
+        current[new_id] = secrets.token_urlsafe(32)
+        keys[caller] = current  # listed second: accepted everywhere, not yet signed with
+        advice = f"added {new_id} for {caller}; restart every service, then run promote"
+    elif step == "promote":
+        if len(ids) < 2:
+            raise SystemExit(f"{caller} has one key: add one first")
+        newest = ids[-1]
+        keys[caller] = {newest: current[newest], **{i: current[i] for i in ids[:-1]}}
+        advice = f"{caller} now signs with {newest}; restart {caller}, wait a minute, then run retire"
+    else:
+        if len(ids) < 2:
+            raise SystemExit(f"{caller} has one key: nothing to retire")
+        keys[caller] = {ids[0]: current[ids[0]]}
+        advice = f"retired {', '.join(ids[1:])} of {caller}; restart every service"
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(orjson.dumps(keys, option=orjson.OPT_INDENT_2))
+    os.replace(path.with_suffix(".tmp"), path)
+    return advice
+
+
 def main(name: str, argv: list[str]) -> int:
     """Run an operator command for service `name` (its CLI hands over `argv` when the first
     word is one of `COMMANDS`)."""
     parser = argparse.ArgumentParser(prog=f"python -m services.{name}.cli")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("status", help="outbox backlog, consumer lag, dead letters, last job dates")
+    dead = sub.add_parser("dead-letters", help="list, show and replay dead letters")
+    verbs = dead.add_subparsers(dest="verb", required=True)
+    listing = verbs.add_parser("list", help="the dead letters waiting (newest first)")
+    listing.add_argument("--group", help="only this consumer group's")
+    listing.add_argument("--all", action="store_true", help="with those already replayed")
+    showing = verbs.add_parser("show", help="one dead letter, redacted")
+    showing.add_argument("dead_letter_id", type=uuid.UUID)
+    replaying = verbs.add_parser("replay", help="publish originals back to their topics")
+    which = replaying.add_mutually_exclusive_group(required=True)
+    which.add_argument("dead_letter_ids", nargs="*", type=uuid.UUID, default=[])
+    which.add_argument("--group", help="every waiting dead letter of this consumer group")
+    rotating = sub.add_parser("rotate-keys", help="re-seal sealed columns under the current key")
+    rotating.add_argument("--batch", type=int, default=500, help="rows per transaction")
+    keys = sub.add_parser("service-keys", help="rotate a caller's service-token key in a file")
+    keys.add_argument("step", choices=("add", "promote", "retire"))
+    keys.add_argument("caller")
+    keys.add_argument("--file", type=Path, required=True, help="the SERVICE_KEYS JSON file")
     args = parser.parse_args(argv)
     if args.command == "status":
         print(asyncio.run(status(name)))
+        return 0
+    if args.command == "service-keys":
+        print(service_keys_step(args.step, args.caller, args.file))
+        return 0
+    settings, _ = _service(name)
+    if args.command == "rotate-keys":
+        print("\n".join(asyncio.run(rotate_keys(name, settings, args.batch))))
+        return 0
+    if args.verb == "list":
+        print(asyncio.run(list_dead_letters(settings, args.group, args.all)))
+    elif args.verb == "show":
+        shown = asyncio.run(show_dead_letter(settings, args.dead_letter_id))
+        if shown is None:
+            print(f"no dead letter {args.dead_letter_id} in {name}'s database", file=sys.stderr)
+            return 1
+        print(shown)
+    else:
+        if not args.dead_letter_ids and not args.group:
+            parser.error("name the dead letters to replay, or --group")
+        lines = asyncio.run(replay_dead_letters(settings, args.dead_letter_ids, args.group))
+        print("\n".join(lines) or "nothing to replay")
+        if any(line.endswith("not found") for line in lines):
+            return 1
     return 0
 
 

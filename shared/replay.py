@@ -20,13 +20,22 @@ SERVICES = ("identity", "billing", "payments", "notify")
 
 
 async def replay(settings, dead_letter_id: uuid.UUID) -> str | None:
-    """Publish the original back to its topic; returns the topic (None: no such dead letter)."""
+    """Publish the original back to its topic; returns the topic (None: no such dead letter).
+
+    The group that dead-lettered the event recorded its id as processed (dead-lettered), so
+    that record goes first, in the service's database: the group then applies the replayed
+    event once. Every other group that already applied it finds its id and skips it, and a
+    second replay of an event applied meanwhile is skipped by the group too."""
     pool = await create_pool(settings.database_url, 1, 2)
     try:
         vault = DeadLetterVault(settings.dead_letter_keys, settings.dead_letter_key_id)
         record = await original(pool, vault, dead_letter_id)
         if record is None:
             return None
+        await pool.execute(
+            """DELETE FROM processed_events p USING dead_letters d
+               WHERE d.dead_letter_id = $1 AND p.consumer_group = d.consumer_group
+                 AND p.event_id = d.event_id AND p.dead_lettered""", dead_letter_id)
         producer = make_producer(settings.kafka_bootstrap, "dead-letter-replay")
         await producer.start()
         try:

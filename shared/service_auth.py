@@ -53,17 +53,18 @@ PERMISSIONS: dict[str, dict[str, frozenset[Route] | str]] = {
         "billing": frozenset({
             ("GET", "/accounts/{ban}"), ("GET", "/accounts/{ban}/invoices"),
             ("GET", "/accounts/{ban}/ledger"), ("GET", "/accounts/{ban}/statements/{month}"),
-            ("GET", "/accounts/{ban}/payment-plan")}),
+            ("GET", "/accounts/{ban}/payment-plan"), ("POST", "/accounts/{ban}/payment-plan")}),
         "payments": frozenset({
             ("GET", "/config"), ("POST", "/payments"), ("GET", "/payments/{payment_id}"),
             ("GET", "/accounts/{ban}/payments"), ("GET", "/accounts/{ban}/pending"),
-            ("GET", "/accounts/{ban}/autopay"),
+            ("GET", "/accounts/{ban}/autopay"), ("GET", "/accounts/{ban}/autopay/terms"),
             ("POST", "/accounts/{ban}/autopay"), ("DELETE", "/accounts/{ban}/autopay"),
             ("PUT", "/accounts/{ban}/autopay/method"), ("GET", "/accounts/{ban}/methods"),
             ("DELETE", "/accounts/{ban}/methods/{method_id}"),
             ("GET", "/accounts/{ban}/owed")}),
         "notify": frozenset({("GET", "/notifications"),
-                             ("GET", "/notifications/{notification_id}")}),
+                             ("GET", "/notifications/{notification_id}"),
+                             ("POST", "/payable-reminders")}),
     },
     "metrics": {service: frozenset({("GET", "/metrics")})
                 for service in ("gateway", "identity", "billing", "payments", "notify")},

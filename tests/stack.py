@@ -79,9 +79,23 @@ class RunningStack:
         if wait:
             account = await self.wait_for_account(member["household_id"], plan_type, timeout_s=60)
             member["billing_account_number"] = account["billing_account_number"]
+            await self.wait_until_payments_knows(member["billing_account_number"])
             if shopped_hours_ago >= 4:
                 await self.wait_until_identity_knows(member)
         return member
+
+    async def wait_until_payments_knows(self, ban: str, timeout_s: float = 60) -> None:
+        """payments learns of a new account from billing's events, on its own schedule: a
+        payment made before then is refused as for an unknown account."""
+        deadline = time.monotonic() + timeout_s
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                async with http.get(f"{self.payments_url}/accounts/{ban}/owed",
+                                    headers=self.headers("payments")) as r:
+                    if r.status == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"payments never learnt of account {ban}")
 
     async def wait_until_identity_knows(self, member: dict) -> None:
         """identity consumes the same enrollment (and billing's account.opened) on its own
@@ -218,6 +232,11 @@ async def stack(infra):
                          dsn_of=await _create_databases(infra, suffix), state_dir=state_dir,
                          ports=ports, captcha_enabled=False, app_env="test",
                          extra_env={"GATEWAY_COOKIE_SECURE": "false",
+                                    # every test's member comes from 127.0.0.1: per-address
+                                    # limits sized for one person would refuse the suite
+                                    # (their own tests run them with their own settings)
+                                    "IDENTITY_LOOKUP_IP_LIMIT": "100000",
+                                    "GATEWAY_SENSITIVE_RATE_LIMIT_PER_MINUTE": "100000",
                                     # every stack process traces, exporting every 200 ms
                                     "OTEL_EXPORTER_OTLP_ENDPOINT": traces.endpoint,
                                     "OTEL_BSP_SCHEDULE_DELAY": "200"})

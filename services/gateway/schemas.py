@@ -171,8 +171,8 @@ class Contact(Model):
     email: str = Field(max_length=254, pattern=EMAIL)
     email_confirmation: str = Field(max_length=254, pattern=EMAIL)
     phone: str = Field(min_length=10, max_length=20, pattern=PHONE)
-    # The language the payer's messages are written in (the portal's, when they pay there).
-    language: Literal["en", "es"] | None = None
+    language: Literal["en", "es"] | None = Field(None, description="The language of the "
+                                                 "confirmation messages (the portal sends its own)")
 
     _email = field_validator("email")(lambda v: rules.check_email(v))
     _phone = field_validator("phone")(lambda v: rules.check_phone(v))
@@ -243,13 +243,33 @@ class PaymentRequest(Model):
         return v
 
 
+class RecurringSetUp(Model):
+    """What a recurring payment set-up does: its own confirmation number, the first draft
+    date (then the same day every month, the next banking day when it is not one) and the
+    authorization the member agreed to."""
+    confirmation_number: str
+    first_draft_date: str
+    draft_day: int
+    authorization_text: str
+
+
 class PaymentResponse(Model):
-    payment_id: str | None
-    confirmation_number: str | None
+    payment_id: str | None = Field(None, description="None for a recurring set-up with nothing "
+                                   "to withdraw today")
+    confirmation_number: str = Field(description="The payment's; the set-up's own (autopay) "
+                                     "when nothing is withdrawn today")
     status: str
     amount: str = Field(description="What is charged (0.00 for a recurring set-up with nothing owed today)")
     expected_withdrawal_date: str | None = None
     mandate_id: str | None = None
+    autopay: RecurringSetUp | None = None
+
+
+class AutopayTerms(Model):
+    authorization_text: str = Field(description="The terms a recurring set-up asks the member "
+                                    "to agree to (the record adds the bank account given)")
+    draft_day: int
+    first_draft_date: str
 
 
 class AutopayRequest(Model):
@@ -351,10 +371,79 @@ class Notice(Model):
     message: str
 
 
+class CoverageClock(Model):
+    """How long coverage lasts without another payment."""
+    paid_through: str | None = Field(None, description="Last day of the last coverage month paid "
+                                     "(every month before it paid too)")
+    grace_type: Literal["aptc_3_months", "standard_1_month"] = Field(
+        description="3 months of grace with advance premium tax credits, 1 month without")
+    grace_months: int
+    pay_by: str | None = Field(None, description="Pay by this day and no grace period starts")
+    keep_coverage_by: str | None = Field(None, description="The latest day to pay to keep "
+                                         "coverage (the binder's due date before coverage starts)")
+    amount_to_keep: str | None = Field(None, description="What must be paid by keep_coverage_by")
+    ends_if_unpaid: str | None = Field(None, description="Coverage's last day (retroactive) if "
+                                       "keep_coverage_by passes unpaid")
+    starts_on: str | None = Field(None, description="Coverage's first day, while the binder is owed")
+
+
+class Delinquency(Model):
+    stage: str = Field(description="in_grace or terminated")
+    grace_start: str
+    grace_end: str
+    grace_months: int | None = None
+    terminated_on: str | None = None
+    past_due: str | None = None
+
+
+class Installment(Model):
+    number: int
+    due_date: str
+    amount: str
+    status: Literal["paid", "missed", "due", "upcoming"]
+
+
+class PaymentPlan(Model):
+    """A hardship payment plan: what was past due, spread over monthly installments."""
+    plan_id: str
+    status: Literal["current", "completed", "broken", "active"] = Field(
+        description="current: every installment due so far is paid (delinquency is suspended); "
+                    "broken: one went unpaid past its due date")
+    months: int
+    total: str
+    paid: str
+    created_on: str
+    suspends_delinquency: bool
+    schedule: list[Installment]
+    next_installment: Installment | None = None
+
+
+class PaymentPlanOffer(Model):
+    eligible: bool
+    reason: Literal["nothing_past_due", "plan_exists", "coverage_ended"] | None = None
+    past_due: str
+    months_min: int
+    months_max: int
+    first_due_date: str
+
+
+class PaymentPlanRequest(Model):
+    months: int = Field(ge=2, le=12, description="Months to spread what is past due over")
+
+    @field_validator("months", mode="before")
+    @classmethod
+    def _whole(cls, v: Any) -> Any:
+        # A person's typed number: ASCII digits only ("3"), or a JSON whole number.
+        if isinstance(v, bool) or (isinstance(v, str) and not (v.isascii() and v.isdigit())):
+            raise ValueError("err.months")
+        return int(v) if isinstance(v, str) else v
+
+
 class AccountSummary(Model):
     billing_account_number: str
     plan_type: str | None = None
-    status: str | None = None
+    status: str | None = Field(None, description="no_bill_yet, pending_binder, due, paid, "
+                               "past_due, in_grace, payment_plan or terminated")
     total_balance: str | None = None
     pending_total: str | None = Field(default=None, description="Submitted, not yet settled or failed")
     amount_due_now: str | None = Field(default=None, description="total_balance - pending_total, never below 0.00")
@@ -362,7 +451,10 @@ class AccountSummary(Model):
     current_premium: str | None = None
     due_date: str | None = None
     lines: list[Line] = []
-    delinquency: dict[str, Any] | None = None
+    coverage: CoverageClock | None = None
+    delinquency: Delinquency | None = None
+    payment_plan: PaymentPlan | None = None
+    payment_plan_offer: PaymentPlanOffer | None = None
     autopay: dict[str, Any] | None = None
     notices: list[Notice] = []
 
@@ -418,12 +510,23 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class DraftInFlight(Model):
+    payment_id: str
+    amount: str
+    expected_withdrawal_date: str
+
+
 class Mandate(Open):
     mandate_id: str
+    confirmation_number: str | None = None
     status: str
     method: dict[str, Any] | None = None
+    draft_day: int | None = None
     next_draft_date: str | None = None
     created_at: str | None = None
+    authorization_text: str | None = None
+    drafts_in_flight: list[DraftInFlight] = Field([], description="Drafts already made and on "
+                                                  "their way: cancelling does not stop them")
 
 
 class PaymentView(Open):
@@ -444,6 +547,9 @@ class PaymentHistory(Model):
 
 class Cancelled(Open):
     status: Literal["cancelled"]
+    confirmation_number: str | None = None
+    drafts_in_flight: list[DraftInFlight] = Field([], description="Drafts made before the "
+                                                  "cancellation: they still happen")
 
 
 class MethodRemoved(Open):

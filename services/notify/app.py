@@ -54,7 +54,7 @@ def build_service(settings: Settings) -> Service:
     service.consume(settings.consumer_group, topics.ENROLLMENT_V1, topics.IDENTITY_V1,
                     topics.BILLING_V1, topics.PAYMENTS_V1, batch_handler=intake.handle_batch,
                     event_types=sorted(set(MESSAGE_EVENT_TYPES) | set(PROJECTION_EVENT_TYPES)))
-    http.register(service.app, lambda: service.pool)
+    http.register(service.app, lambda: service.pool, composer)
 
     @service.on_startup
     async def _make_sender(svc: Service) -> None:

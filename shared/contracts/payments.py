@@ -102,6 +102,9 @@ class AutopayCreatedData(_Model):
     method: Method
     next_draft_date: str
     contact: Contact
+    confirmation_number: str | None = None   # the set-up's own number (AUT-...)
+    plan_type: str | None = None
+    authorization_text: str | None = None    # the terms the member agreed to
 
 
 class AutopayCancelledData(_Model):

@@ -87,7 +87,8 @@ async def log_in(page: Page, stack, member: dict, lang: str, width: int) -> str:
 
 async def payment_status(stack, payment_id: str) -> str:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{stack.payments_url}/payments/{payment_id}") as r:
+        async with http.get(f"{stack.payments_url}/payments/{payment_id}",
+                            headers=stack.headers("payments")) as r:
             return (await r.json())["status"]
 
 

@@ -162,6 +162,8 @@ async def test_register_log_in_set_up_and_cancel_autopay(page, stack):
     await expect(account.locator(".portal-autopay-status")).to_contain_text("On")
     await page.goto(f"/accounts/{ban}/autopay")
     await page.click("#cancel-autopay")
+    await expect(page.locator("h1")).to_contain_text("Cancel automatic payments?")
+    await page.click("#confirm-cancel")
     await expect(page.locator("#autopay-status")).to_contain_text("Automatic payments are off")
     await check_page(page, "autopay-cancelled")
     for path, name in ((f"/accounts/{ban}/history", "history"), (f"/accounts/{ban}/pay", "pay"),

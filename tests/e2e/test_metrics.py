@@ -119,3 +119,32 @@ async def test_every_metric_the_alerts_and_dashboard_name_is_served(stack):
         parsed = promql_parser.parse(expr)  # raises on a syntax error
         missing = selectors(parsed) - names - {"up"}  # `up` is Prometheus's own
         assert not missing, f"{where}: {sorted(missing)} not served by any service"
+
+
+async def test_prometheus_scrapes_every_service_with_the_sidecars_token_files(stack, tmp_path):
+    """deploy/monitoring/prometheus.yml names one job per service with the token file the
+    sidecar (`python -m shared.scrape_tokens`) keeps; each file opens that service's /metrics."""
+    import os
+    import subprocess
+    import sys
+
+    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yaml"]
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    assert set(jobs) == set(SERVICES)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, **stack.stack.config.environment()}
+    done = subprocess.run([sys.executable, "-m", "shared.scrape_tokens", "--dir", str(tmp_path), "--once"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    async with aiohttp.ClientSession() as http:
+        for service, job in jobs.items():
+            token_file = Path(job["authorization"]["credentials_file"])
+            assert token_file.name == service
+            token = (tmp_path / service).read_text()
+            assert oct((tmp_path / service).stat().st_mode & 0o777) == "0o600"
+            async with http.get(f"{getattr(stack, service + '_url')}/metrics",
+                                headers={"Authorization": f"Bearer {token}"}) as r:
+                assert r.status == 200 and "http_requests_total" in await r.text()
+            async with http.get(f"{getattr(stack, service + '_url')}/metrics") as r:
+                assert r.status == 401

@@ -1,6 +1,7 @@
 """One member action is one trace: a guest payment followed from the gateway's request
-through payments' API, the outbox and Kafka, into billing's and notify's consumers, as the
-stack's processes export it over OTLP (tests/stack.py keeps the spans it receives)."""
+through payments' API, the outbox and Kafka, into billing's and notify's consumers and
+notify's SMTP send, as the stack's processes export it over OTLP (tests/stack.py keeps the
+spans it receives)."""
 from __future__ import annotations
 
 import asyncio
@@ -29,7 +30,8 @@ async def test_a_guest_payment_is_one_connected_trace(stack):
             assert r.status == 201, await r.text()
 
     wanted = {("gateway", "POST /api/v1/payments"), ("payments", "POST /payments"),
-              ("billing", "consume payment.submitted"), ("notify", "consume payment.submitted")}
+              ("billing", "consume payment.submitted"), ("notify", "consume payment.submitted"),
+              ("notify", "send email")}
     deadline = time.monotonic() + 60  # billing and notify may be behind on a busy machine
     while time.monotonic() < deadline:
         spans = stack.traces.of_trace(trace_id)
@@ -49,3 +51,6 @@ async def test_a_guest_payment_is_one_connected_trace(stack):
     payments_span = by_name[("payments", "POST /payments")]["span_id"]
     for consumer in (("billing", "consume payment.submitted"), ("notify", "consume payment.submitted")):
         assert by_name[consumer]["parent_span_id"] == payments_span
+    # notify's SMTP send continues its receipt of the event: the email is in the trace.
+    assert by_name[("notify", "send email")]["parent_span_id"] == \
+        by_name[("notify", "consume payment.submitted")]["span_id"]

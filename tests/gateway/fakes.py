@@ -213,6 +213,10 @@ def payments_app(state: Upstream) -> web.Application:
             return error_response(404, "no_autopay", "None.")
         return json_response({"status": "cancelled"})
 
+    async def terms(request: web.Request) -> web.Response:
+        return json_response({"authorization_text": f"I authorize debits for {request.match_info['ban']}.",
+                              "draft_day": 22, "first_draft_date": "2030-12-22"})
+
     async def owed(request: web.Request) -> web.Response:
         return json_response({"total_balance_cents": 19_300, "lines": []})
 
@@ -233,6 +237,7 @@ def payments_app(state: Upstream) -> web.Application:
     app.router.add_get("/payments/{id}", get_payment)
     app.router.add_get("/accounts/{ban}/payments", history)
     app.router.add_get("/accounts/{ban}/autopay", get_autopay)
+    app.router.add_get("/accounts/{ban}/autopay/terms", terms)
     app.router.add_post("/accounts/{ban}/autopay", post_autopay)
     app.router.add_delete("/accounts/{ban}/autopay", delete_autopay)
     app.router.add_put("/accounts/{ban}/autopay/method", put_autopay_method)

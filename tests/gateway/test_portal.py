@@ -77,6 +77,9 @@ async def test_quick_pay_errors_sit_next_to_their_fields_and_keep_no_secrets(gw)
                                           "csrf_token": csrf})
     page = await r.text()
     assert r.status == 409 and "less than 4 hours ago" in page and "1-877-623-6765" in page
+    # The time once, in New York time with ET, and an offer to be told then.
+    assert page.count("January 1, 2030 at 10:00 AM ET") == 1 and page.count(" ET") == 1
+    assert 'action="/quick-pay/payable-reminder"' in page and 'name="payable_token"' in page
 
 
 async def test_billing_errors_keep_the_amount_but_not_the_account_number(gw):

@@ -28,7 +28,11 @@ EXPECTED = {
                       {"en": ["This is not a new payment", "Retry withdrawal date: December 2, 2026"],
                        "es": ["No es un pago nuevo", "Fecha del nuevo intento de retiro: 2 de diciembre de 2026"]}),
     "autopay_created": ("Automatic payments are set up", "Sus pagos automáticos están activados",
-                        {"en": ["First withdrawal: December 22, 2026"], "es": ["Primer retiro: 22 de diciembre de 2026"]}),
+                        {"en": ["First withdrawal: December 22, 2026", "Confirmation number: AUT-{tag}",
+                                "on the 22nd of every month", "The authorization you agreed to:",
+                                "I authorize the debit for billing account ending in {last4}."],
+                         "es": ["Primer retiro: 22 de diciembre de 2026", "Número de confirmación: AUT-{tag}",
+                                "el día 22 de cada mes", "I authorize the debit for billing account ending in {last4}."]}),
     "autopay_method_changed": ("automatic payments now use your savings account ending in 4321",
                                "pagos automáticos ahora usan su cuenta de ahorros que termina en 4321",
                                {"en": ["New account: savings account ending in 4321",
@@ -89,7 +93,7 @@ async def test_every_message_arrives_with_its_content_in_the_members_language(no
         assert found, f"{template}: no email with {subject_words!r}; got {[m['subject'] for m in emails]}"
         message = found[0]
         for fact in facts[language]:
-            fact = fact.format(conf=conf, tag=h.tag)
+            fact = fact.format(conf=conf, tag=h.tag, last4=h.ban[-4:])
             assert fact in message["text"], f"{template}: {fact!r} not in\n{message['text']}"
         assert message["html"].startswith("<!DOCTYPE html>") and f'lang="{language}"' in message["html"]
         if template not in ("password_reset", "username_reminder", "login_throttled", "password_changed",

@@ -244,3 +244,46 @@ async def test_a_saved_method_is_removed_but_not_the_one_autopay_draws_from(paym
     assert status == 201, body
     listed = (await (await env.client.get(f"/accounts/{ban}/methods")).json())["methods"]
     assert {m["method_id"] for m in listed} == {gone, in_use}
+
+
+async def test_a_set_up_has_its_own_number_shows_its_terms_first_and_tells_what_still_happens(payments_env):
+    env = payments_env
+    env.clock.set(date(2026, 3, 10))
+    ban = new_ban()
+    await env.open_account(ban, {2026: 31000})
+    terms = await (await env.client.get(f"/accounts/{ban}/autopay/terms")).json()
+    assert terms["first_draft_date"] == "2026-03-23" and terms["draft_day"] == 22
+    assert ban in terms["authorization_text"] and "day 22 of each month" in terms["authorization_text"]
+    account = new_account()
+    status, mandate = await _autopay(env, ban, account)
+    assert status == 201 and mandate["confirmation_number"].startswith("AUT-")
+    # The record kept is the terms shown, and the account they were given for.
+    assert mandate["authorization"]["text"].startswith(terms["authorization_text"])
+    [created] = await env.events("autopay.created", ban)
+    assert created["confirmation_number"] == mandate["confirmation_number"]
+    assert created["authorization_text"] == terms["authorization_text"]
+    assert (await (await env.client.get(f"/accounts/{ban}/autopay")).json())["drafts_in_flight"] == []
+    await autopay.run_autopay(env.deps, DRAFT_DAY)
+    [draft] = await env.events("payment.submitted", ban)
+    shown = await (await env.client.get(f"/accounts/{ban}/autopay")).json()
+    assert [d["payment_id"] for d in shown["drafts_in_flight"]] == [draft["payment_id"]]
+    # Cancelled after the draft was made: that draft still happens, and the answer says so.
+    cancelled = await (await env.client.delete(f"/accounts/{ban}/autopay")).json()
+    assert cancelled["confirmation_number"] == mandate["confirmation_number"]
+    assert cancelled["drafts_in_flight"] == [{"payment_id": draft["payment_id"], "amount_cents": 31000,
+                                              "expected_withdrawal_date": draft["expected_withdrawal_date"]}]
+
+
+async def test_a_recurring_payment_with_nothing_owed_today_is_confirmed_by_the_set_up_number(payments_env):
+    env = payments_env
+    env.clock.set(date(2026, 3, 10))
+    ban = new_ban()
+    await env.open_account(ban, {2026: 0})
+    r = await env.client.post("/payments", json={
+        "idempotency_key": uuid.uuid4().hex, "billing_account_number": ban, "kind": "recurring",
+        "amount": "total", "method": bank_method(new_account()), "contact": CONTACT, "channel": "guest"})
+    body = await r.json()
+    assert r.status == 201, body
+    assert body["payment_id"] is None and body["confirmation_number"].startswith("AUT-")
+    assert body["autopay"]["confirmation_number"] == body["confirmation_number"]
+    assert body["autopay"]["first_draft_date"] == "2026-03-23"

@@ -92,7 +92,11 @@ def test_the_permission_table():
     assert may("gateway", "payments", "DELETE", "/accounts/{ban}/autopay")
     assert may("gateway", "billing", "HEAD", "/accounts/{ban}")
     assert not may("gateway", "billing", "GET", "/accounts")          # households: the launcher's
-    assert not may("gateway", "billing", "POST", "/accounts/{ban}/payment-plan")
+    # Members ask for hardship plans, see a set-up's terms and ask for the 4-hour reminder.
+    assert may("gateway", "billing", "POST", "/accounts/{ban}/payment-plan")
+    assert may("gateway", "payments", "GET", "/accounts/{ban}/autopay/terms")
+    assert may("gateway", "notify", "POST", "/payable-reminders")
+    assert not may("gateway", "payments", "POST", "/accounts/{ban}/autopay/terms")
     assert not may("gateway", "identity", "GET", "/metrics")
     assert all(may("metrics", s, "GET", "/metrics") for s in ("gateway", "identity", "billing",
                                                               "payments", "notify"))

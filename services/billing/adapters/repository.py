@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from services.billing.domain.coverage import BilledMonth
 from services.billing.domain.numbers import make_ban
 from services.billing.domain.rules import Application, OpenInvoice
 
@@ -222,6 +223,21 @@ async def past_due(conn: asyncpg.Connection, ban: str, today: date) -> tuple[int
            FROM invoices WHERE billing_account_number = $1 AND paid_cents < amount_cents
            AND due_date < $2""", ban, today)
     return row["cents"], row["oldest"]
+
+
+async def billed_months(conn: asyncpg.Connection, ban: str) -> list[BilledMonth]:
+    """Every coverage month billed (voided invoices aside) and what each still owes."""
+    rows = await conn.fetch(
+        """SELECT coverage_month, due_date, amount_cents - paid_cents AS owed, kind FROM invoices
+           WHERE billing_account_number = $1 AND NOT voided
+           ORDER BY coverage_month, coverage_year""", ban)
+    return [BilledMonth(r["coverage_month"], r["due_date"], r["owed"], r["kind"]) for r in rows]
+
+
+async def line_states(conn: asyncpg.Connection, ban: str) -> list[dict]:
+    rows = await conn.fetch("""SELECT coverage_year, status, coverage_start FROM lines
+                               WHERE billing_account_number = $1 ORDER BY coverage_year""", ban)
+    return [dict(r) for r in rows]
 
 
 async def delinquency(conn: asyncpg.Connection, ban: str) -> asyncpg.Record | None:

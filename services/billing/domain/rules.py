@@ -19,7 +19,11 @@ DUE_DAY = 23
 
 
 class BillingError(Exception):
-    """An expected refusal of a billing operation."""
+    """An expected refusal of a billing operation; `reason` names it for callers."""
+
+    def __init__(self, message: str, reason: str = "refused") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def first_of_month(day: date) -> date:
@@ -126,9 +130,29 @@ def month_of_grace(grace: Grace, today: date) -> int:
     return (today.year - grace.start.year) * 12 + today.month - grace.start.month + 1
 
 
+PLAN_MONTHS_MIN, PLAN_MONTHS_MAX = 2, 12
+
+
+def plan_refusal(past_due_cents: int, has_active_plan: bool, coverage_ended: bool) -> str | None:
+    """Why a hardship payment plan cannot be made now (None: it can). A plan spreads what is
+    past due; it is for coverage still in force, one at a time."""
+    if coverage_ended:
+        return "coverage_ended"
+    if has_active_plan:
+        return "plan_exists"
+    if past_due_cents <= 0:
+        return "nothing_past_due"
+    return None
+
+
+def plan_first_due(today: date) -> date:
+    """The first installment is due the next 23rd (this month's, if it has not passed)."""
+    return add_months(first_of_month(today), 0 if today.day < DUE_DAY else 1).replace(day=DUE_DAY)
+
+
 def plan_schedule(total_cents: int, months: int, first_due: date) -> list[dict]:
     """Equal installments (the first absorbs the odd cents), due the 23rd of each month."""
-    assert total_cents > 0 and 2 <= months <= 12
+    assert total_cents > 0 and PLAN_MONTHS_MIN <= months <= PLAN_MONTHS_MAX
     base, extra = divmod(total_cents, months)
     schedule = []
     for i in range(months):

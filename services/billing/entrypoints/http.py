@@ -76,7 +76,7 @@ def register(app: web.Application, pool_of) -> None:
         except LookupError:
             raise ApiError(404, "not_found", "No billing account has that number.") from None
         except BillingError as exc:
-            raise ApiError(409, "payment_plan_refused", str(exc)) from None
+            raise ApiError(409, "payment_plan_refused", str(exc), reason=exc.reason) from None
         return json_response(plan, status=201)
 
     app.router.add_get("/accounts", by_household)

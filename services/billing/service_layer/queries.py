@@ -7,8 +7,10 @@ from datetime import date
 import asyncpg
 
 from services.billing.adapters import repository as repo
-from services.billing.domain.rules import (BillingError, add_months, first_of_month, plan_progress,
-                                           plan_schedule)
+from services.billing.domain.coverage import ENDED, standing
+from services.billing.domain.rules import (PLAN_MONTHS_MAX, PLAN_MONTHS_MIN, BillingError, Grace,
+                                           add_months, first_of_month, plan_first_due,
+                                           plan_progress, plan_refusal, plan_schedule)
 from services.billing.service_layer import clock
 
 
@@ -21,28 +23,48 @@ async def account_summary(conn: asyncpg.Connection, ban: str, today: date | None
     credit = acct["credit_cents"]
     total = sum(ln["balance_cents"] for ln in lines) - credit
     delinquency = await repo.delinquency(conn, ban) if acct["has_delinquency"] else None
+    if delinquency is not None and delinquency["status"] in ("resolved", "reinstated"):
+        delinquency = None
     plan = await plan_view(conn, await repo.active_plan(conn, ban), today) if acct["has_plan"] else None
-    statuses = {ln["status"] for ln in lines}
-    if "past_due" in statuses:
-        status = "past_due"
-    elif statuses and statuses <= {"terminated", "cancelled"}:
-        status = "terminated"
-    elif total > 0:
-        status = "due"
-    else:
-        status = "paid"
+    past_due_cents = (await repo.past_due(conn, ban, today))[0]
+    grace = (Grace(delinquency["grace_start"], delinquency["grace_end"], delinquency["grace_months"])
+             if delinquency is not None and delinquency["status"] == "in_grace" else None)
+    installment = next((i for i in plan["schedule"] if i["status"] == "due"), None) \
+        if plan and plan["suspends_delinquency"] else None
+    line_states = await repo.line_states(conn, ban)
+    clock_ = standing(await repo.billed_months(conn, ban), line_states, acct["aptc"], total, today,
+                      grace, date.fromisoformat(installment["due_date"]) if installment else None,
+                      _installment_left(plan, installment))
+    refusal = plan_refusal(past_due_cents, plan is not None,
+                           bool(line_states) and all(ln["status"] in ENDED for ln in line_states))
     return {
         "billing_account_number": ban, "household_id": acct["household_id"],
-        "plan_type": acct["plan_type"], "aptc": acct["aptc"], "status": status,
+        "plan_type": acct["plan_type"], "aptc": acct["aptc"], "status": clock_.status,
         "total_balance_cents": total, "credit_cents": max(credit, 0),
         "pending_payments_cents": acct["pending_payments_cents"],
         "lines": lines,
-        "delinquency": None if delinquency is None or delinquency["status"] in ("resolved", "reinstated") else {
+        "coverage": clock_.as_dict(),
+        "delinquency": None if delinquency is None else {
             "stage": delinquency["status"], "grace_start": delinquency["grace_start"].isoformat(),
             "grace_end": delinquency["grace_end"].isoformat(),
-            "past_due_cents": (await repo.past_due(conn, ban, today))[0]},
+            "grace_months": delinquency["grace_months"],
+            "terminated_on": delinquency["terminated_on"].isoformat()
+            if delinquency["terminated_on"] else None,
+            "past_due_cents": past_due_cents},
         "payment_plan": plan,
+        "payment_plan_offer": {"eligible": refusal is None, "reason": refusal,
+                               "past_due_cents": past_due_cents, "months_min": PLAN_MONTHS_MIN,
+                               "months_max": PLAN_MONTHS_MAX,
+                               "first_due_date": plan_first_due(today).isoformat()},
     }
+
+
+def _installment_left(plan: dict | None, installment: dict | None) -> int:
+    """What is still to pay on the installment due next (payments count in order)."""
+    if plan is None or installment is None:
+        return 0
+    through = sum(i["amount_cents"] for i in plan["schedule"] if i["number"] <= installment["number"])
+    return max(through - plan["paid_cents"], 0)
 
 
 async def plan_view(conn: asyncpg.Connection, plan: asyncpg.Record | None,
@@ -103,21 +125,28 @@ async def statement(conn: asyncpg.Connection, ban: str, month: date) -> dict | N
             "entries": entries, "closing_cents": opening + sum(e["amount_cents"] for e in entries)}
 
 
+PLAN_REFUSALS = {
+    "coverage_ended": "This coverage has ended, so a payment plan cannot be made.",
+    "plan_exists": "This account already has an active payment plan.",
+    "nothing_past_due": "Nothing is past due, so no payment plan is needed.",
+}
+
+
 async def create_payment_plan(conn: asyncpg.Connection, ban: str, months: int,
                               today: date | None = None) -> dict:
     """Spread what is past due over `months` monthly installments (hardship plan)."""
     today = today or clock.today()
     if await repo.account(conn, ban, lock=True) is None:
         raise LookupError(ban)
-    if not 2 <= months <= 12:
-        raise BillingError("A payment plan lasts from 2 to 12 months.")
-    if await repo.active_plan(conn, ban) is not None:
-        raise BillingError("This account already has an active payment plan.")
+    if not PLAN_MONTHS_MIN <= months <= PLAN_MONTHS_MAX:
+        raise BillingError(f"A payment plan lasts from {PLAN_MONTHS_MIN} to {PLAN_MONTHS_MAX} months.")
     cents, _ = await repo.past_due(conn, ban, today)
-    if cents <= 0:
-        raise BillingError("Nothing is past due, so no payment plan is needed.")
-    first_due = add_months(first_of_month(today), 0 if today.day < 23 else 1)
-    schedule = plan_schedule(cents, months, first_due)
+    states = await repo.line_states(conn, ban)
+    refusal = plan_refusal(cents, await repo.active_plan(conn, ban) is not None,
+                           bool(states) and all(ln["status"] in ENDED for ln in states))
+    if refusal:
+        raise BillingError(PLAN_REFUSALS[refusal], refusal)
+    schedule = plan_schedule(cents, months, plan_first_due(today))
     row = await conn.fetchrow(
         """INSERT INTO payment_plans (plan_id, billing_account_number, total_cents, months,
                                       created_on, status, schedule)

@@ -51,15 +51,65 @@ def summarize(account: dict[str, Any]) -> dict[str, Any]:
             "current_premium": money(sum(x.get("current_premium_cents", 0) for x in current)),
             "due_date": due[0] if due else None,
             "lines": [public_line(x) for x in lines],
-            "delinquency": account.get("delinquency")}
+            "coverage": public_coverage(account.get("coverage")),
+            "delinquency": public_delinquency(account.get("delinquency")),
+            "payment_plan": public_plan(account.get("payment_plan")),
+            "payment_plan_offer": public_plan_offer(account.get("payment_plan_offer"))}
+
+
+def _with_money(d: dict[str, Any]) -> dict[str, Any]:
+    """Every `x_cents` field as `x`, a decimal string; the rest unchanged."""
+    return {(k.removesuffix("_cents") if k.endswith("_cents") else k):
+            (money(v) if k.endswith("_cents") else v) for k, v in d.items()}
+
+
+def public_coverage(c: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The coverage clock: paid-through date, the grace period's kind and length, the day to
+    pay by to stay current and the latest day to pay to keep coverage (and what is owed by
+    then), and what happens when that day passes unpaid."""
+    if not c:
+        return None
+    return _with_money({k: c.get(k) for k in (
+        "paid_through", "grace_type", "grace_months", "pay_by", "keep_coverage_by",
+        "ends_if_unpaid", "starts_on", "amount_to_keep_cents")})
+
+
+def public_delinquency(d: dict[str, Any] | None) -> dict[str, Any] | None:
+    return _with_money(d) if d else None
+
+
+def public_plan(p: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A hardship payment plan: each installment a due amount, with its standing."""
+    if not p:
+        return None
+    out = _with_money({k: v for k, v in p.items() if k != "schedule"})
+    out["schedule"] = [_with_money(i) for i in p.get("schedule", [])]
+    out["next_installment"] = next((i for i in out["schedule"] if i["status"] in ("due", "missed")),
+                                   None)
+    return out
+
+
+def public_plan_offer(o: dict[str, Any] | None) -> dict[str, Any] | None:
+    return _with_money(o) if o else None
 
 
 def public_mandate(m: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The recurring payment: its own confirmation number, the next draft date, the
+    authorization kept, and the drafts already made that are still on their way."""
     if not m:
         return None
-    return {"mandate_id": m.get("mandate_id"), "status": m.get("status"),
-            "method": m.get("method"), "next_draft_date": m.get("next_draft_date"),
-            "created_at": m.get("created_at")}
+    return {"mandate_id": m.get("mandate_id"), "confirmation_number": m.get("confirmation_number"),
+            "status": m.get("status"), "method": m.get("method"),
+            "draft_day": m.get("draft_day"), "next_draft_date": m.get("next_draft_date"),
+            "created_at": m.get("created_at"),
+            "authorization_text": (m.get("authorization") or {}).get("text"),
+            "drafts_in_flight": [_with_money(d) for d in m.get("drafts_in_flight") or []]}
+
+
+def public_cancellation(c: dict[str, Any]) -> dict[str, Any]:
+    return {"status": c.get("status"), "mandate_id": c.get("mandate_id"),
+            "confirmation_number": c.get("confirmation_number"),
+            "drafts_in_flight": [_with_money(d) for d in c.get("drafts_in_flight") or []]}
 
 
 def public_payment(p: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +126,9 @@ def public_payment_result(r: dict[str, Any]) -> dict[str, Any]:
            "expected_withdrawal_date": r.get("expected_withdrawal_date")}
     if r.get("mandate_id"):
         out["mandate_id"] = r["mandate_id"]
+    if r.get("autopay"):  # a recurring set-up: its own number, first draft and the terms
+        out["autopay"] = {k: r["autopay"].get(k) for k in (
+            "confirmation_number", "first_draft_date", "draft_day", "authorization_text")}
     return out
 
 

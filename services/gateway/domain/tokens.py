@@ -63,6 +63,7 @@ class Signer:
 LOOKUP = "lookup"
 QUICK_PAY = "quick-pay"
 CSRF = "csrf"
+PAYABLE = "payable-reminder"  # the time a plan becomes payable, for a reminder then
 
 
 def hash_session_id(session_id: str) -> bytes:

@@ -128,6 +128,30 @@ async def get_account_payments(request: web.Request) -> web.Response:
     return json_response(await uc(request).payment_history(ban))
 
 
+@api.route("GET", "/billing-accounts/{ban}/payment-plan", "The account's hardship payment plan: "
+           "its installments (each a due amount) and its standing", responses={200: s.PaymentPlan},
+           errors={401: "Not authenticated", 403: "Another account", 404: "no_payment_plan"},
+           auth="account")
+async def get_payment_plan(request: web.Request) -> web.Response:
+    ban = request.match_info["ban"]
+    await account_access(request, ban)
+    return json_response(await uc(request).payment_plan(ban))
+
+
+@api.route("POST", "/billing-accounts/{ban}/payment-plan", "Ask for a hardship payment plan: what "
+           "is past due spread over 2 to 12 monthly installments, due the 23rd; while it is kept, "
+           "no grace period starts or ends coverage (see payment_plan_offer in the account)",
+           body=s.PaymentPlanRequest, responses={201: s.PaymentPlan},
+           errors={401: "Not authenticated", 403: "Another account",
+                   409: "payment_plan_refused (with reason: nothing_past_due, plan_exists or "
+                        "coverage_ended)"}, auth="account")
+async def post_payment_plan(request: web.Request) -> web.Response:
+    ban = request.match_info["ban"]
+    req = await parse(request, s.PaymentPlanRequest)
+    await account_access(request, ban)
+    return json_response(await uc(request).create_payment_plan(ban, req.months), status=201)
+
+
 @api.route("POST", "/payments", "A one-time or recurring payment (Idempotency-Key header)",
            body=s.PaymentRequest, responses={201: s.PaymentResponse, 200: s.PaymentResponse},
            headers=("Idempotency-Key",),
@@ -175,6 +199,16 @@ async def caller_accounts(request: web.Request) -> list[str]:
     if member is None:
         raise ApiError(401, "unauthorized", "Look up your account or log in first.")
     return list(member["data"].get("accounts", []))
+
+
+@api.route("GET", "/billing-accounts/{ban}/autopay/terms", "What a recurring set-up will do "
+           "and the authorization it asks for, to show before it is submitted",
+           responses={200: s.AutopayTerms}, errors={401: "Not authenticated", 403: "Another account"},
+           auth="account")
+async def get_autopay_terms(request: web.Request) -> web.Response:
+    ban = request.match_info["ban"]
+    await account_access(request, ban)
+    return json_response(await uc(request).autopay_terms(ban))
 
 
 @api.route("POST", "/billing-accounts/{ban}/autopay", "Set up the monthly recurring payment",

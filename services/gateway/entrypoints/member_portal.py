@@ -1,6 +1,7 @@
-"""The logged-in member portal: the dashboard (every plan, both years in
-open enrollment), history and statements, payments, autopay, payment methods, contact
-details and notification preferences."""
+"""The logged-in member portal: the dashboard (every plan, both years in open enrollment,
+with each account's standing and coverage clock), history and statements, payments,
+autopay (its terms before it is set up, a confirmation before it is cancelled), hardship
+payment plans, payment methods, contact details and notification preferences."""
 from __future__ import annotations
 
 import re
@@ -103,10 +104,14 @@ async def pay_page(request: web.Request, status: int = 200, values: dict | None 
     autopay = request.path.endswith("/autopay")
     defaults = {"amount_choice": "total", "kind": "one_time", "method_type": "checking",
                 "idempotency_key": forms.new_key()}
+    extra = {}
+    if autopay:  # what the set-up will do and the terms it asks for, before it is saved
+        extra = {"terms": await use_cases.autopay_terms(ban), "today_amount": None,
+                 "saved": request.query.get("saved") == "1"}
     return render(request, "member/autopay.html" if autopay else "member/pay.html", status=status,
                   ban=ban, account=account, contact=profile.get("contact", {}),
                   cards_enabled=config.get("cards_enabled", False),
-                  values=values or defaults, errors=errors or {})
+                  values=values or defaults, errors=errors or {}, **extra)
 
 
 async def post_pay(request: web.Request) -> web.Response:
@@ -163,15 +168,66 @@ async def post_autopay(request: web.Request) -> web.Response:
     return redirect(request, f"/accounts/{ban}/autopay?saved=1")
 
 
+async def cancel_autopay_page(request: web.Request) -> web.Response:
+    """Asks to confirm, saying which withdrawal will no longer be made and whether one
+    already made is still on its way (cancelling does not stop it)."""
+    _, ban = await own_account(request)
+    account = await request.app["use_cases"].account_summary(ban)
+    mandate = account.get("autopay")
+    if not mandate or mandate.get("status") != "active":
+        return redirect(request, f"/accounts/{ban}/autopay")
+    return render(request, "member/autopay_cancel.html", ban=ban, mandate=mandate, cancelled=None)
+
+
 async def post_cancel_autopay(request: web.Request) -> web.Response:
     _, ban = await own_account(request)
     await form(request)
     try:
-        await request.app["use_cases"].cancel_autopay(ban)
+        cancelled = await request.app["use_cases"].cancel_autopay(ban)
     except ApiError as exc:
         if exc.status != 404:
             raise
-    return redirect(request, f"/accounts/{ban}/autopay?cancelled=1")
+        return redirect(request, f"/accounts/{ban}/autopay")
+    return render(request, "member/autopay_cancel.html", ban=ban, mandate=None, cancelled=cancelled)
+
+
+async def plan_page(request: web.Request, status: int = 200, values: dict | None = None,
+                    errors: dict | None = None) -> web.Response:
+    """The hardship payment plan: whether one is possible, the form to ask for one (months to
+    spread what is past due over), and its installments and standing once it exists."""
+    _, ban = await own_account(request)
+    use_cases = request.app["use_cases"]
+    account = await use_cases.account_summary(ban)
+    try:
+        plan = await use_cases.payment_plan(ban)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        plan = None
+    return render(request, "member/payment_plan.html", status=status, ban=ban, account=account,
+                  plan=plan, created=request.query.get("created") == "1",
+                  values=values or {}, errors=errors or {})
+
+
+async def post_plan(request: web.Request) -> web.Response:
+    _, ban = await own_account(request)
+    f = await form(request)
+    try:
+        req = s.PaymentPlanRequest.model_validate({"months": f.get("months", "")})
+    except ValidationError:
+        return await plan_page(request, 422, forms.kept(f), {"months": "err.months"})
+    try:
+        await request.app["use_cases"].create_payment_plan(ban, req.months)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        return await plan_page(request, 409, forms.kept(f),
+                               {"_form": "hardship.no_" + str(exc.extra.get("reason", "plan_exists"))})
+    return redirect(request, f"/accounts/{ban}/payment-plan?created=1")
+
+
+async def plan_get(request: web.Request) -> web.Response:
+    return await plan_page(request)
 
 
 async def methods_page(request: web.Request) -> web.Response:
@@ -274,7 +330,10 @@ def install(app: web.Application) -> None:
     r.add_post("/accounts/{ban}/pay", post_pay)
     r.add_get("/accounts/{ban}/autopay", pay_get)
     r.add_post("/accounts/{ban}/autopay", post_autopay)
+    r.add_get("/accounts/{ban}/autopay/cancel", cancel_autopay_page)
     r.add_post("/accounts/{ban}/autopay/cancel", post_cancel_autopay)
+    r.add_get("/accounts/{ban}/payment-plan", plan_get)
+    r.add_post("/accounts/{ban}/payment-plan", post_plan)
     r.add_get("/payment-methods", methods_page)
     r.add_get("/payment-methods/{method_id}/remove", remove_method_page)
     r.add_post("/payment-methods/{method_id}/remove", post_remove_method)

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from services.gateway.entrypoints import web as w
 from services.gateway.translations import LANGUAGES, translate
+from shared.calendar import NEW_YORK
 from shared.http import ApiError
 from shared.money import InvalidAmount, format_dollars, parse_amount
 
@@ -40,6 +41,20 @@ def long_date(value: object, lang: str = "en") -> str:
     return f"{day} de {name} de {year}" if lang == "es" else f"{name} {day}, {year}"
 
 
+def long_datetime(value: object, lang: str = "en") -> str:
+    """An instant in New York time, once, with "ET": 'December 1, 2026 at 3:05 PM ET' /
+    '1 de diciembre de 2026 a las 15:05 ET'; other text unchanged."""
+    try:
+        moment = datetime.fromisoformat(str(value or ""))
+    except ValueError:
+        return str(value or "")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    local = moment.astimezone(NEW_YORK)
+    day = long_date(local.date().isoformat(), lang)
+    if lang == "es":
+        return f"{day} a las {local:%H:%M} ET"
+    return f"{day} at {local.hour % 12 or 12}:{local:%M} {'AM' if local.hour < 12 else 'PM'} ET"
 def dollars(value: object) -> str:
     """'1000.00' -> '$1,000.00'; nothing known -> '—'."""
     try:
@@ -91,6 +106,7 @@ def jinja_env() -> jinja2.Environment:
                              undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fid"] = lambda name: str(name).replace(".", "-").replace("_", "-")
     env.filters["long_date"] = long_date
+    env.filters["long_datetime"] = long_datetime
     env.filters["dollars"] = dollars
     env.filters["month_name"] = month_name
     return env

@@ -23,6 +23,8 @@ from shared.http import ApiError
 from shared.money import format_dollars, parse_amount
 
 NY = ZoneInfo("America/New_York")
+# A reminder can be asked for while the 4-hour wait lasts (and a little after).
+PAYABLE_TOKEN_TTL_S = 5 * 3600
 
 
 def progress(request: web.Request) -> dict[str, Any] | None:
@@ -64,6 +66,8 @@ async def post_identify(request: web.Request) -> web.Response:
     try:
         found = await request.app["use_cases"].lookup(req, w.client_ip(request))
     except ApiError as exc:
+        if exc.code == "not_yet_payable" and exc.extra.get("payable_at"):
+            return wait_page(request, str(exc.extra["payable_at"]), exc.status, values)
         problem = throttled_message(request, exc) if exc.status == 429 else lookup_problem(exc)
         return render(request, "quick_pay/identify.html", status=exc.status, values=values,
                       errors={"_form": problem}, payable_at=payable_at(exc))
@@ -72,6 +76,49 @@ async def post_identify(request: web.Request) -> web.Response:
     save_progress(request, response, {"token": found["lookup_token"], "ban": found["billing_account_number"],
                                       "plan_type": found["plan_type"]})
     return response
+
+
+def wait_page(request: web.Request, when: str, status: int = 409, values: dict | None = None,
+              errors: dict | None = None) -> web.Response:
+    """The 4-hour rule: when the plan can be paid (once, in ET), and an offer to email or
+    text the member then. The time travels in a signed token, so a reminder can only be
+    asked for at the time identity gave."""
+    token = request.app["use_cases"].signer.sign(tokens.PAYABLE, {"payable_at": when},
+                                                 PAYABLE_TOKEN_TTL_S)
+    return render(request, "quick_pay/identify.html", status=status, values=values or {},
+                  errors=errors or {}, wait={"when": when, "token": token})
+
+
+async def post_payable_reminder(request: web.Request) -> web.Response:
+    f = await form(request)
+    try:
+        when = request.app["use_cases"].signer.verify(tokens.PAYABLE, f.get("payable_token", ""))["payable_at"]
+    except tokens.InvalidToken:
+        raise web.HTTPSeeOther("/quick-pay?expired=1") from None
+    channel = f.get("reminder_channel", "")
+    errors: dict[str, str] = {}
+    recipient = ""
+    try:
+        if channel == "email":
+            recipient = rules.check_email(f.get("reminder_email", ""))
+        elif channel == "sms":
+            recipient = rules.check_phone(f.get("reminder_phone", ""))
+        else:
+            errors["reminder_channel"] = "err.choose"
+    except ValueError as exc:
+        errors["reminder_" + ("email" if channel == "email" else "phone")] = str(exc)
+    if not errors:
+        try:
+            scheduled = await request.app["use_cases"].payable_reminder(
+                channel, recipient, language(request), when)
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            errors["reminder_" + ("email" if channel == "email" else "phone")] = \
+                "err.email" if channel == "email" else "err.phone"
+    if errors:
+        return wait_page(request, when, 422, forms.kept(f), errors)
+    return render(request, "quick_pay/reminder_set.html", when=when, scheduled=scheduled)
 
 
 def lookup_problem(exc: ApiError) -> str:
@@ -103,9 +150,7 @@ async def post_contact(request: web.Request) -> web.Response:
     except ValidationError as exc:
         return render(request, "quick_pay/contact.html", status=422, values=forms.kept(f),
                       errors=forms.model_errors(exc))
-    # The receipt and the settlement or return messages come in the language of the portal
-    # the guest paid in.
-    state["contact"] = {**contact.model_dump(), "language": language(request)}
+    state["contact"] = contact.model_dump()
     response = redirect(request, "/quick-pay/billing")
     save_progress(request, response, state)
     return response
@@ -175,9 +220,12 @@ async def review_page(request: web.Request, state: dict[str, Any], fields: dict[
     captcha_id = (await captchas.new())[0] if captchas.enabled else None
     state["draft"] = await request.app["drafts"].save(fields, state.get("draft"))
     last4 = (getattr(req.method, "account_number", None) or getattr(req.method, "card_number", ""))[-4:]
+    terms = (await request.app["use_cases"].autopay_terms(state["ban"])
+             if req.kind == "recurring" else None)
     response = render(request, "quick_pay/review.html", status=status, req=req,
                       amount=fields["expected_amount"], last4=last4, account=account,
-                      contact=state["contact"], captcha_id=captcha_id, errors=errors or {})
+                      contact=state["contact"], captcha_id=captcha_id, errors=errors or {},
+                      terms=terms, today_amount=fields["expected_amount"])
     save_progress(request, response, state)
     return response
 
@@ -205,6 +253,8 @@ async def post_submit(request: web.Request) -> web.Response:
         await request.app["captchas"].require(
             s.CaptchaAnswer(id=f.get("captcha_id", ""), answer=f.get("captcha_answer", ""))
             if f.get("captcha_id") else None)
+        # Confirmations go out in the language the member is reading the portal in.
+        req.contact.language = req.contact.language or language(request)
         _, result = await use_cases.submit_payment(req, fields.get("idempotency_key") or forms.new_key(),
                                                    "guest", None)
     except ApiError as exc:
@@ -242,3 +292,4 @@ def install(app: web.Application) -> None:
     app.router.add_post("/quick-pay/billing", post_billing)
     app.router.add_post("/quick-pay/submit", post_submit)
     app.router.add_get("/quick-pay/confirmation", confirmation)
+    app.router.add_post("/quick-pay/payable-reminder", post_payable_reminder)

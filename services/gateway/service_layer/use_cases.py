@@ -17,9 +17,9 @@ from services.gateway.domain import tokens
 from services.gateway.service_layer.account_cache import AccountCache
 from services.gateway.schemas import (AutopayRequest, ContactUpdate, LookupRequest,
                                       MemberRequest, PaymentRequest)
-from services.gateway.domain.presenters import (money, public_line, public_mandate, public_payment,
-                                                public_payment_result, returned_payment, summarize,
-                                                with_pending)
+from services.gateway.domain.presenters import (money, public_cancellation, public_line, public_mandate,
+                                                public_payment, public_payment_result, public_plan,
+                                                returned_payment, summarize, with_pending)
 from shared.http import ApiError
 
 NOTICE = {
@@ -97,6 +97,16 @@ class UseCases:
                 "current_premium": summary["current_premium"], "due_date": summary["due_date"],
                 "notices": summary["notices"]}
 
+    async def payable_reminder(self, channel: str, recipient: str, language: str,
+                               payable_at: str) -> dict[str, Any]:
+        """Ask notify to email or text this person once, when their plan becomes payable."""
+        body = {"channel": channel, "language": language, "payable_at": payable_at,
+                ("email" if channel == "email" else "phone"): recipient}
+        try:
+            return await self.up.call("notify", "POST", "/payable-reminders", json=body)
+        except ServiceDown:
+            raise unavailable("notify") from None
+
     def verify_lookup_token(self, token: str) -> dict[str, Any]:
         # A guest's page reuses one token for many calls: remember the verified ones (the
         # expiry is still checked on every use; the cache is bounded).
@@ -134,7 +144,8 @@ class UseCases:
             notices.append({"service": "billing", "message": NOTICE["billing"]})
             summary = {"billing_account_number": ban, "plan_type": None, "status": None,
                        "total_balance": None, "current_premium": None, "due_date": None,
-                       "lines": [], "delinquency": None}
+                       "lines": [], "coverage": None, "delinquency": None, "payment_plan": None,
+                       "payment_plan_offer": None}
             try:  # payments keeps a projection of what is owed: better than nothing
                 owed = await self.up.call("payments", "GET", upstream_path("accounts", ban, "owed"))
                 total_cents = owed.get("total_balance_cents")
@@ -183,6 +194,24 @@ class UseCases:
             return await self.up.call("billing", "GET", upstream_path("accounts", ban, "statements", month))
         except ServiceDown:
             raise unavailable("billing") from None
+
+    async def payment_plan(self, ban: str) -> dict[str, Any]:
+        """The account's latest hardship payment plan (404 `no_payment_plan` when none)."""
+        try:
+            return public_plan(await self.up.call("billing", "GET", upstream_path("accounts", ban, "payment-plan")))
+        except ServiceDown:
+            raise unavailable("billing") from None
+
+    async def create_payment_plan(self, ban: str, months: int) -> dict[str, Any]:
+        """Spread what is past due over `months` installments (billing decides whether it can)."""
+        try:
+            plan = await self.up.call("billing", "POST", upstream_path("accounts", ban, "payment-plan"),
+                                      json={"months": months})
+        except ServiceDown:
+            raise unavailable("billing") from None
+        finally:
+            self.cache.invalidate(ban, "gateway")
+        return public_plan(plan)
 
     async def methods(self, ban: str) -> list[dict[str, Any]]:
         try:
@@ -279,9 +308,18 @@ class UseCases:
             self.cache.invalidate(ban, "gateway")
         return public_mandate(mandate)
 
+    async def autopay_terms(self, ban: str) -> dict[str, Any]:
+        """The authorization a recurring set-up asks the member to agree to, and its first
+        draft date (payments' terms), for the page before the set-up is submitted."""
+        try:
+            return await self.up.call("payments", "GET", upstream_path("accounts", ban, "autopay", "terms"))
+        except ServiceDown:
+            raise unavailable("payments") from None
+
     async def cancel_autopay(self, ban: str) -> dict[str, Any]:
         try:
-            return await self.up.call("payments", "DELETE", upstream_path("accounts", ban, "autopay"))
+            return public_cancellation(await self.up.call("payments", "DELETE",
+                                                          upstream_path("accounts", ban, "autopay")))
         except ServiceDown:
             raise unavailable("payments") from None
         finally:

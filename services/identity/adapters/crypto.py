@@ -48,8 +48,15 @@ class SsnVault:
         return SealedSsn(self.digest(ssn), nonce + ct, self.current_key_id)
 
     def last_four(self, ciphertext: bytes, key_id: str) -> str:
+        return self._open(ciphertext, key_id)[-4:]
+
+    def reseal(self, ciphertext: bytes, key_id: str, _row_id: object = None) -> bytes:
+        """The same SSN under the current key (key rotation); its hash does not change."""
+        return self.seal(self._open(ciphertext, key_id)).ciphertext
+
+    def _open(self, ciphertext: bytes, key_id: str) -> str:
         nonce, ct = ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:]
-        return self._aes[key_id].decrypt(nonce, ct, key_id.encode()).decode()[-4:]
+        return self._aes[key_id].decrypt(nonce, ct, key_id.encode()).decode()
 
 
 class Passwords:

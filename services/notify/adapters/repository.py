@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.notify.domain.recipients import Profile
+from shared import tracing
 
 # ------------------------------------------------------------------ projections
 
@@ -128,7 +129,7 @@ async def member_profiles(conn: asyncpg.Connection, member_ids: Sequence[str]) -
 NOTIFICATION_COLUMNS = (
     "notification_id", "source_event_id", "source_event_type", "channel", "template",
     "language", "event_key", "billing_account_number", "member_id", "correlation_id",
-    "recipient", "recipient_masked", "subject", "body_text", "body_html")
+    "recipient", "recipient_masked", "subject", "body_text", "body_html", "traceparent")
 
 
 async def insert_notifications(conn: asyncpg.Connection, rows: Sequence[tuple]) -> int:
@@ -136,9 +137,10 @@ async def insert_notifications(conn: asyncpg.Connection, rows: Sequence[tuple]) 
     left alone. Returns how many are new."""
     if not rows:
         return 0
-    columns = list(zip(*rows))
+    # Each continues the trace of its source event (the second column), while tracing is on.
+    columns = list(zip(*((*r, tracing.parent_of(r[1])) for r in rows)))
     types = ("uuid", "uuid", "text", "text", "text", "text", "text", "text", "text", "text",
-             "text", "text", "text", "text", "text")
+             "text", "text", "text", "text", "text", "text")
     select = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
     result = await conn.fetch(
         f"""INSERT INTO notifications ({", ".join(NOTIFICATION_COLUMNS)})
@@ -146,6 +148,13 @@ async def insert_notifications(conn: asyncpg.Connection, rows: Sequence[tuple]) 
             ON CONFLICT (notification_id) DO NOTHING RETURNING 1""",
         *[list(c) for c in columns])
     return len(result)
+
+
+async def hold_until(conn: asyncpg.Connection, source_event_id: uuid.UUID, at: datetime) -> None:
+    """A notification just recorded goes out no earlier than `at` (a scheduled message)."""
+    await conn.execute("""UPDATE notifications SET next_attempt_at = $2
+                          WHERE source_event_id = $1 AND status = 'pending' AND attempts = 0""",
+                       source_event_id, at)
 
 
 async def claim_due(conn: asyncpg.Connection, limit: int, lease_s: float) -> list[asyncpg.Record]:

@@ -62,8 +62,14 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
         return _payment("payment_returned", data, "return_code", "return_reason", "returned_on",
                         "will_retry", "method_disabled", "mandate_cancelled")
     if event_type == "autopay.created":
+        # The authorization is sent as the member agreed to it, except that messages name a
+        # billing account by its last four digits only, as everywhere else.
+        facts = _pick(data, "method", "next_draft_date", "confirmation_number", "authorization_text")
+        if facts["authorization_text"] and ban:
+            facts["authorization_text"] = facts["authorization_text"].replace(
+                ban, f"ending in {ban[-4:]}")
         return Intent("autopay_created", billing_account_number=ban, contact=data.get("contact"),
-                      facts=_pick(data, "method", "next_draft_date"))
+                      facts=facts, allowed_numbers=(str(data.get("confirmation_number") or ""),))
     if event_type == "autopay.updated":  # the member's new bank account for the drafts
         # The mandate's addresses; the language is the member's own (their profile), since
         # the contact saved with a mandate set up through the API carries none of its own.
@@ -139,5 +145,14 @@ TEMPLATES = (
     "autopay_created", "autopay_method_changed", "autopay_cancelled", "bill_ready", "due_reminder",
     "grace_started", "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
     "password_reset", "username_reminder", "login_throttled", "password_changed",
-    "email_changed", "already_registered",
+    "email_changed", "already_registered", "plan_payable",
 )
+
+
+def payable_intent(channel: str, recipient: str, language: str, payable_at: str) -> Intent:
+    """The message a person asked for when their new plan could not be paid yet (the
+    4-hour rule): on the channel and address they gave, in their language."""
+    contact = {"email": recipient} if channel == "email" else {"phone": recipient}
+    return Intent("plan_payable", contact={**contact, "language": language},
+                  policy="email_only" if channel == "email" else "preferences",
+                  facts={"payable_at": payable_at})

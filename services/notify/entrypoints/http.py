@@ -8,7 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from services.notify.adapters import repository as repo
-from shared.http import ApiError, json_response
+from services.notify.service_layer.payable import ReminderRefused, schedule_payable_reminder
+from shared.http import ApiError, json_response, read_json
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
@@ -22,7 +23,39 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def register(app: web.Application, pool_of) -> None:
+def _payable_request(body: Any) -> dict[str, Any]:
+    """{channel: email|sms, email | phone, language, payable_at (ISO instant with zone)}."""
+    body = body if isinstance(body, dict) else {}
+    fields: dict[str, str] = {}
+    channel = body.get("channel")
+    if channel not in ("email", "sms"):
+        fields["channel"] = "email or sms"
+    recipient = str(body.get("email") if channel == "email" else body.get("phone") or "").strip()
+    if channel == "email" and ("@" not in recipient or len(recipient) > 254):
+        fields["email"] = "an email address"
+    digits = recipient.removeprefix("+")
+    if channel == "sms" and not (digits.isascii() and digits.isdigit() and len(digits) in (10, 11)):
+        fields["phone"] = "a 10-digit phone number"
+    try:
+        payable_at = datetime.fromisoformat(str(body.get("payable_at") or ""))
+    except ValueError:
+        fields["payable_at"] = "an ISO date and time with its zone"
+        payable_at = None
+    if fields:
+        raise ApiError(422, "invalid_input", "Some fields are not valid.", fields)
+    return {"channel": channel, "recipient": recipient, "payable_at": payable_at,
+            "language": body.get("language") if body.get("language") in ("en", "es") else "en"}
+
+
+def register(app: web.Application, pool_of, composer=None) -> None:
+    async def payable_reminder(request: web.Request) -> web.Response:
+        req = _payable_request(await read_json(request))
+        try:
+            scheduled = await schedule_payable_reminder(pool_of(), composer, **req)
+        except ReminderRefused as exc:
+            raise ApiError(422, "reminder_refused", str(exc)) from None
+        return json_response(scheduled, status=202)
+
     async def list_view(request: web.Request) -> web.Response:
         q = request.query
         try:
@@ -47,5 +80,7 @@ def register(app: web.Application, pool_of) -> None:
             raise ApiError(404, "not_found", "No such notification.")
         return json_response(_public(row))
 
+    if composer is not None:
+        app.router.add_post("/payable-reminders", payable_reminder)
     app.router.add_get("/notifications", list_view)
     app.router.add_get("/notifications/{notification_id}", one_view)

@@ -26,11 +26,13 @@ import time
 from dataclasses import dataclass
 
 import asyncpg
+from opentelemetry.trace import SpanKind
 
 from services.notify.adapters import repository as repo
 from services.notify.adapters.email import SmtpPool, message_id_for, mime_bytes
 from services.notify.adapters.sms import SmsProvider
 from services.notify.adapters.transport import DeliveryError, TransientDeliveryError
+from shared import tracing
 from shared.consumer import TRANSIENT_ERRORS
 from shared.contracts.envelope import Envelope
 from shared.contracts.notify import (NOTIFICATION_FAILED, NOTIFICATION_SENT,
@@ -98,6 +100,11 @@ class Sender:
             await self._recorder.record(outcome)
 
     async def _deliver(self, row: asyncpg.Record) -> Outcome:
+        with tracing.span("notify", f"send {row['channel']}", parent=row["traceparent"],
+                          kind=SpanKind.CLIENT, attributes={"notification.template": row["template"]}):
+            return await self._deliver_now(row)
+
+    async def _deliver_now(self, row: asyncpg.Record) -> Outcome:
         try:
             if row["channel"] == "email":
                 message_id = message_id_for(str(row["notification_id"]), self.mail_domain)

@@ -33,6 +33,10 @@ class AccountCipher:
     def decrypt(self, blob: bytes, key_id: str, row_id: uuid.UUID) -> str:
         return self._keys[key_id].decrypt(blob[:12], blob[12:], row_id.bytes).decode()
 
+    def reseal(self, blob: bytes, key_id: str, row_id: uuid.UUID) -> bytes:
+        """The same account number under the current key (key rotation)."""
+        return self.encrypt(self.decrypt(blob, key_id, row_id), row_id)[0]
+
 
 class Hasher:
     def __init__(self, secret: str) -> None:

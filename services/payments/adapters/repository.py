@@ -177,6 +177,14 @@ async def active_mandate(conn: asyncpg.Connection, ban: str) -> asyncpg.Record |
            WHERE m.billing_account_number = $1 AND m.status = 'active'""", ban)
 
 
+async def drafts_in_flight(conn: asyncpg.Connection, mandate_id: uuid.UUID) -> list[asyncpg.Record]:
+    """A mandate's drafts already made and not yet settled or returned (they still happen)."""
+    return await conn.fetch(
+        """SELECT payment_id, amount_cents, expected_withdrawal_date FROM payments
+           WHERE mandate_id = $1 AND status IN ('pending', 'originated')
+           ORDER BY expected_withdrawal_date""", mandate_id)
+
+
 async def insert_mandate(conn: asyncpg.Connection, **f: Any) -> asyncpg.Record | None:
     """None when the account already has an active mandate (the unique partial index)."""
     cols = list(f)

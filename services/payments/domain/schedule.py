@@ -13,6 +13,11 @@ def confirmation_number() -> str:
     return "PMT-" + "".join(secrets.choice(_ALPHABET) for _ in range(12))
 
 
+def mandate_confirmation_number() -> str:
+    """A recurring payment set-up's own number (AUT-), apart from any payment's (PMT-)."""
+    return "AUT-" + "".join(secrets.choice(_ALPHABET) for _ in range(12))
+
+
 def draft_date(year: int, month: int, day: int = 22) -> date:
     """The autopay draft day of a month: the 22nd, or the next banking day after it."""
     return next_banking_day(date(year, month, day))

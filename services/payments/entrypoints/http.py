@@ -121,6 +121,13 @@ async def get_autopay(request: web.Request) -> web.Response:
     return json_response(await mandates.get_autopay(_deps(request), _ban(request)))
 
 
+@routes.get("/accounts/{ban}/autopay/terms")
+async def autopay_terms(request: web.Request) -> web.Response:
+    """The authorization a recurring set-up asks for and its first draft date, shown before
+    the member submits it."""
+    return json_response(mandates.terms_view(_deps(request), request.match_info["ban"]))
+
+
 @routes.post("/accounts/{ban}/autopay")
 async def post_autopay(request: web.Request) -> web.Response:
     body = await _member_body(request)

@@ -77,11 +77,14 @@ def returned(p: Mapping[str, Any], code: str, reason: str, returned_on: date, wi
         "contact": contact_of(p["contact"]), "kind": p["kind"]})
 
 
-def autopay_created(m: Mapping[str, Any], method: Mapping[str, Any], next_draft: date) -> Envelope:
+def autopay_created(m: Mapping[str, Any], method: Mapping[str, Any], next_draft: date,
+                    terms: str) -> Envelope:
+    """`authorization_text`: the terms the member agreed to (the account is in `method`)."""
     return envelope(ev.AUTOPAY_CREATED, m["billing_account_number"], {
         "mandate_id": str(m["mandate_id"]), "billing_account_number": m["billing_account_number"],
         "method": method_of(method), "next_draft_date": next_draft.isoformat(),
-        "contact": contact_of(m["contact"])})
+        "contact": contact_of(m["contact"]), "confirmation_number": m["confirmation_number"],
+        "plan_type": m["plan_type"], "authorization_text": terms})
 
 
 def autopay_cancelled(m: Mapping[str, Any], reason: str) -> Envelope:

@@ -16,12 +16,33 @@ from services.payments.service_layer.errors import invalid, unknown_account
 from shared.http import ApiError
 from shared.outbox import enqueue
 
-AUTHORIZATION = (
-    "I authorize {program} to debit my {type} account ending in {last4} (routing number "
-    "{routing}) on day {day} of each month, or the next banking day when that day is not one, "
-    "for the total amount owed then on billing account {ban}. This authorization stays in "
-    "effect until I cancel it, which I may do at any time on this site; a cancellation applies "
-    "to every draft not yet made. I may also revoke it through my bank.")
+# The terms the member agrees to, shown before the set-up is submitted and sent with its
+# confirmation; the record kept adds the account they were given for (ACCOUNT).
+TERMS = (
+    "I authorize {program} to debit the bank account I give for automatic payments on day "
+    "{day} of each month, or the next banking day when that day is not one, for the total "
+    "amount owed then on billing account {ban}. This authorization stays in effect until I "
+    "cancel it, which I may do at any time on this site; a cancellation applies to every "
+    "draft not yet made. I may also revoke it through my bank.")
+ACCOUNT = " Account: {type} ending in {last4} (routing number {routing})."
+
+
+def authorization_terms(settings: Any, ban: str) -> str:
+    return TERMS.format(program=settings.program.replace("_", " ").title(),
+                        day=settings.autopay_day, ban=ban)
+
+
+def authorization_record(settings: Any, ban: str, method: Any) -> str:
+    """The NACHA WEB authorization kept with the mandate: the terms and the account."""
+    return authorization_terms(settings, ban) + ACCOUNT.format(
+        type=method["type"], last4=method["last4"], routing=method["routing_number"])
+
+
+def terms_view(deps: Deps, ban: str) -> dict[str, Any]:
+    """What a recurring set-up will do, for the page before it is submitted."""
+    s = deps.settings
+    return {"authorization_text": authorization_terms(s, ban), "draft_day": s.autopay_day,
+            "first_draft_date": schedule.next_draft_date(deps.today(), s.autopay_day).isoformat()}
 
 
 def _exists() -> ApiError:
@@ -33,18 +54,18 @@ async def create_mandate(conn: asyncpg.Connection, deps: Deps, ban: str, plan_ty
                          method: asyncpg.Record, contact: dict, member_id: str | None,
                          client_ip: str | None, key: str | None, today: date) -> asyncpg.Record:
     s = deps.settings
-    text = AUTHORIZATION.format(program=s.program.replace("_", " ").title(), type=method["type"],
-                                last4=method["last4"], routing=method["routing_number"],
-                                day=s.autopay_day, ban=ban)
+    text = authorization_record(s, ban, method)
     mandate = await repo.insert_mandate(
-        conn, mandate_id=events.new_id(), billing_account_number=ban, plan_type=plan_type,
+        conn, mandate_id=events.new_id(), confirmation_number=schedule.mandate_confirmation_number(),
+        billing_account_number=ban, plan_type=plan_type,
         method_id=method["method_id"], contact=contact, member_id=member_id,
         authorization_text=text, authorized_at=deps.clock(), authorized_ip=client_ip,
         authorized_method_last4=method["last4"], idempotency_key=key)
     if mandate is None:
         raise _exists()
     await enqueue(conn, events.autopay_created(
-        mandate, method, schedule.next_draft_date(today, s.autopay_day)))
+        mandate, method, schedule.next_draft_date(today, s.autopay_day),
+        authorization_terms(s, ban)))
     return mandate
 
 
@@ -52,7 +73,8 @@ def mandate_view(m: asyncpg.Record, today: date, day: int) -> dict[str, Any]:
     method = {"type": m["type"], "last4": m["last4"]}
     if m["brand"]:
         method["brand"] = m["brand"]
-    return {"mandate_id": str(m["mandate_id"]), "status": m["status"], "method": method,
+    return {"mandate_id": str(m["mandate_id"]), "confirmation_number": m["confirmation_number"],
+            "status": m["status"], "method": method, "draft_day": day,
             "next_draft_date": schedule.next_draft_date(today, day).isoformat()
             if m["status"] == "active" else None,
             "created_at": m["created_at"].isoformat(),
@@ -106,9 +128,11 @@ async def create_autopay(deps: Deps, ban: str, body: Any, client_ip: str | None)
 async def get_autopay(deps: Deps, ban: str) -> dict:
     async with deps.pool.acquire() as conn:
         m = await repo.active_mandate(conn, ban)
+        in_flight = await repo.drafts_in_flight(conn, m["mandate_id"]) if m else []
     if m is None:
         raise ApiError(404, "no_autopay", "This account has no recurring payment.")
-    return mandate_view(m, deps.today(), deps.settings.autopay_day)
+    return {**mandate_view(m, deps.today(), deps.settings.autopay_day),
+            "drafts_in_flight": [_draft(p) for p in in_flight]}
 
 
 async def cancel_autopay(deps: Deps, ban: str, reason: str = "member_request") -> dict:
@@ -118,7 +142,16 @@ async def cancel_autopay(deps: Deps, ban: str, reason: str = "member_request") -
         if cancelled is None:
             raise ApiError(404, "no_autopay", "This account has no recurring payment.")
         await enqueue(conn, events.autopay_cancelled(cancelled, reason))
-    return {"status": "cancelled", "mandate_id": str(cancelled["mandate_id"])}
+        in_flight = await repo.drafts_in_flight(conn, cancelled["mandate_id"])
+    # A draft already made is on its way to the bank: cancelling stops only the next ones.
+    return {"status": "cancelled", "mandate_id": str(cancelled["mandate_id"]),
+            "confirmation_number": cancelled["confirmation_number"],
+            "drafts_in_flight": [_draft(p) for p in in_flight]}
+
+
+def _draft(p: asyncpg.Record) -> dict[str, Any]:
+    return {"payment_id": str(p["payment_id"]), "amount_cents": p["amount_cents"],
+            "expected_withdrawal_date": p["expected_withdrawal_date"].isoformat()}
 
 
 async def change_autopay_method(deps: Deps, ban: str, body: Any, client_ip: str | None) -> dict:
@@ -146,15 +179,12 @@ async def change_autopay_method(deps: Deps, ban: str, body: Any, client_ip: str 
         except InvalidInput as exc:
             raise invalid(exc) from None
         if method["method_id"] != current["method_id"]:
-            s = deps.settings
-            text = AUTHORIZATION.format(
-                program=s.program.replace("_", " ").title(), type=method["type"],
-                last4=method["last4"], routing=method["routing_number"], day=s.autopay_day, ban=ban)
+            text = authorization_record(deps.settings, ban, method)
             await repo.change_mandate_method(conn, current["mandate_id"], method["method_id"], text,
                                              deps.clock(), (body or {}).get("client_ip") or client_ip,
                                              method["last4"])
             await enqueue(conn, events.method_updated(method, "active", "autopay_method_changed"),
                           events.autopay_updated(current, method,
-                                                 schedule.next_draft_date(today, s.autopay_day)))
+                                                 schedule.next_draft_date(today, deps.settings.autopay_day)))
         mandate = await repo.active_mandate(conn, ban)
     return mandate_view(mandate, today, deps.settings.autopay_day)

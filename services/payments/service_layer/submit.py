@@ -181,16 +181,21 @@ async def _create(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
         method_row = await save_card(conn, deps, req.ban, method, token)
     else:
         method_row = await save_bank_account(conn, deps, req.ban, method)
-    mandate_id = None
-    if recurring:
-        mandate = await mandates.create_mandate(conn, deps, req.ban, owed["plan_type"], method_row,
-                                                req.contact, req.member_id, req.client_ip, req.key, today)
-        mandate_id = mandate["mandate_id"]
-    if amount == 0:
-        return 201, {"payment_id": None, "confirmation_number": None, "status": "scheduled",
-                     "amount_cents": 0, "expected_withdrawal_date": None,
-                     "mandate_id": str(mandate_id)}
-    return await _pay(conn, deps, req, owed["plan_type"], amount, allocs, method_row, mandate_id, today)
+    if not recurring:
+        return await _pay(conn, deps, req, owed["plan_type"], amount, allocs, method_row, None, today)
+    mandate = await mandates.create_mandate(conn, deps, req.ban, owed["plan_type"], method_row,
+                                            req.contact, req.member_id, req.client_ip, req.key, today)
+    s = deps.settings
+    autopay = {"confirmation_number": mandate["confirmation_number"], "draft_day": s.autopay_day,
+               "first_draft_date": schedule.next_draft_date(today, s.autopay_day).isoformat(),
+               "authorization_text": mandates.authorization_terms(s, req.ban)}
+    if amount == 0:  # the set-up alone: its own confirmation number, nothing withdrawn today
+        return 201, {"payment_id": None, "confirmation_number": mandate["confirmation_number"],
+                     "status": "scheduled", "amount_cents": 0, "expected_withdrawal_date": None,
+                     "mandate_id": str(mandate["mandate_id"]), "autopay": autopay}
+    status, answer = await _pay(conn, deps, req, owed["plan_type"], amount, allocs, method_row,
+                                mandate["mandate_id"], today)
+    return status, ({**answer, "autopay": autopay} if status == 201 else answer)
 
 
 async def _pay(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest, plan_type: str,

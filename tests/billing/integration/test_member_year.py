@@ -34,6 +34,11 @@ async def test_a_year_of_binder_invoices_payments_return_grace_termination_reins
     s = await billing.summary(ban)
     assert s["total_balance_cents"] == PREMIUM
     assert s["lines"][0]["due_date"] == "2026-12-23" and s["lines"][0]["status"] == "pending_binder"
+    assert s["status"] == "pending_binder"
+    assert (s["coverage"]["pay_by"], s["coverage"]["starts_on"]) == ("2026-12-23", "2027-01-01")
+    assert s["payment_plan_offer"] == {"eligible": False, "reason": "nothing_past_due",
+                                       "past_due_cents": 0, "months_min": 2, "months_max": 12,
+                                       "first_due_date": "2026-12-23"}
     assert (await billing.outbox(ban, "invoice.issued"))[0]["kind"] == "binder"
     assert (await billing.outbox(ban, "account.opened"))[0]["billing_account_number"] == ban
 
@@ -70,7 +75,15 @@ async def test_a_year_of_binder_invoices_payments_return_grace_termination_reins
     await jobs.delinquency(billing.pool, date(2027, 2, 24))
     assert len(await billing.outbox(ban, "account.delinquent")) == 1
     s = await billing.summary(ban)
-    assert s["status"] == "past_due" and s["delinquency"]["grace_end"] == "2027-03-31"
+    assert s["status"] == "in_grace" and s["delinquency"]["grace_end"] == "2027-03-31"
+    # The coverage clock: paid through February, one month of grace (no APTC) ending March 31,
+    # after which coverage would end the day before grace began.
+    assert {k: s["coverage"][k] for k in ("paid_through", "grace_type", "keep_coverage_by",
+                                          "ends_if_unpaid", "amount_to_keep_cents")} == {
+        "paid_through": "2027-02-28", "grace_type": "standard_1_month",
+        "keep_coverage_by": "2027-03-31", "ends_if_unpaid": "2027-02-28",
+        "amount_to_keep_cents": PREMIUM}
+    assert s["payment_plan_offer"]["eligible"] is True
     notice = (await billing.outbox(ban, "account.delinquent"))[0]
     assert notice["stage"] == "grace_started" and notice["past_due_cents"] == PREMIUM
     # Paid late, inside grace: grace ends.

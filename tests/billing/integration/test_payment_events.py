@@ -95,7 +95,11 @@ async def test_payment_plan_spreads_past_due_and_suspends_delinquency(billing):
     assert [s["amount_cents"] for s in plan["schedule"]] == [100_00, 100_00, 100_00]
     assert plan["schedule"][0]["due_date"] == "2027-02-23"
     again = await billing.client.post(f"/accounts/{ban}/payment-plan", json={"months": 3})
-    assert again.status == 409
+    assert again.status == 409 and (await again.json())["error"]["reason"] == "plan_exists"
+    s = await billing.summary(ban)
+    assert s["status"] == "payment_plan" and s["payment_plan_offer"]["reason"] == "plan_exists"
+    assert (s["coverage"]["keep_coverage_by"], s["coverage"]["amount_to_keep_cents"]) == \
+        ("2027-02-23", 100_00)
     # Current on the plan: no grace period starts.
     await jobs.delinquency(billing.pool, date(2027, 1, 27))
     assert await billing.outbox(ban, "account.delinquent") == []
