@@ -47,8 +47,8 @@ PERMISSIONS: dict[str, dict[str, frozenset[Route] | str]] = {
     "gateway": {
         "identity": frozenset({
             ("POST", "/lookups"), ("POST", "/members"), ("POST", "/sessions"),
-            ("POST", "/password-resets"), ("POST", "/password-resets/confirm"),
-            ("POST", "/username-reminders"), ("GET", "/members/{member_id}"),
+            ("POST", "/password-resets"), ("POST", "/password-resets/check"),
+            ("POST", "/password-resets/confirm"), ("POST", "/username-reminders"), ("GET", "/members/{member_id}"),
             ("PATCH", "/members/{member_id}/contact")}),
         "billing": frozenset({
             ("GET", "/accounts/{ban}"), ("GET", "/accounts/{ban}/invoices"),

@@ -54,8 +54,8 @@ def build_service(settings: Settings, deps: Deps | None = None) -> Service:
     @service.job
     async def purge_throttle_counters(svc: Service) -> None:
         """Forget throttle windows long over, so the counters table stays small."""
-        longest = max(settings.lookup_ip_window_s, settings.lookup_target_window_s,
-                      settings.login_ip_window_s)
+        longest = max(settings.lookup_ip_window_s, settings.lookup_pair_window_s,
+                      settings.lookup_target_window_s, settings.login_ip_window_s)
         while True:
             await asyncio.sleep(PURGE_EVERY_S)
             await throttle.purge(svc.pool, deps.clock() - timedelta(seconds=2 * longest))

@@ -22,10 +22,15 @@ class Settings(ServiceSettings):
     ssn_encryption_keys: dict[str, str] = {"k1": "dev-only-identity-ssn-aes-key"}
     ssn_encryption_key_id: str = "k1"
 
-    # Lookup throttling (PostgreSQL counters, fixed windows; shared by every replica).
+    # Lookup throttling (PostgreSQL counters, fixed windows; shared by every replica). Every
+    # attempt counts against its client address; against the target ID only a failed one
+    # does (a match, or an attempt already refused, is given back), per client address and
+    # for all addresses together, so a stranger at one address cannot lock a member out.
     lookup_ip_limit: int = Field(default=30, ge=1)          # attempts per client address
     lookup_ip_window_s: int = Field(default=60, ge=1)
-    lookup_target_limit: int = Field(default=10, ge=1)      # attempts per target ID
+    lookup_pair_limit: int = Field(default=5, ge=1)         # failures per (target ID, address)
+    lookup_pair_window_s: int = Field(default=900, ge=1)
+    lookup_target_limit: int = Field(default=20, ge=1)      # failures per target ID, all addresses
     lookup_target_window_s: int = Field(default=900, ge=1)
     login_ip_limit: int = Field(default=60, ge=1)           # login attempts per address
     login_ip_window_s: int = Field(default=60, ge=1)

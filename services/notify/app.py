@@ -27,7 +27,7 @@ SCHEDULER_LOCK_ID = 7_200_401
 
 
 def make_composer(settings: Settings) -> Composer:
-    return Composer(Renderer(), portal_url=settings.portal_url,
+    return Composer(Renderer(), portal_url=settings.public_url.rstrip("/"),
                     support_phone=settings.support_phone)
 
 

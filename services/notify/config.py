@@ -49,5 +49,6 @@ class Settings(ServiceSettings):
     run_scheduler: bool = True
     run_sender: bool = True
 
-    portal_url: str = "http://127.0.0.1:8080"
+    # Every link in a message starts with the portal's public address (`public_url`, env
+    # PUBLIC_URL, shared by every service).
     support_phone: str = "1-877-623-6765"

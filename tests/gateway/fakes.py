@@ -15,6 +15,7 @@ from shared.http import error_response, json_response
 BAN_A = "7000000013"
 BAN_B = "7000000021"
 BAN_NOT_OPEN = "7000000096"  # identity knows it; billing has not opened it yet
+THROTTLED_ID = "3300999998"   # identity answers 429 for it, retry in 290 s
 SSN = "123456789"
 MEMBER = {"first_name": "Maria", "last_name": "Santos", "date_of_birth": "1984-03-15"}
 
@@ -62,6 +63,8 @@ def identity_app(state: Upstream) -> web.Application:
         if b["id_value"] == "3300999999":
             return error_response(409, "not_yet_payable", "Shopped less than 4 hours ago.",
                                   payable_at="2030-01-01T15:00:00+00:00")
+        if b["id_value"] == THROTTLED_ID:
+            return error_response(429, "throttled", "Too many attempts.", retry_after_s=290)
         ban = match(b)
         if ban is None:
             return error_response(404, "not_found", "We could not find a match.")
@@ -101,7 +104,12 @@ def identity_app(state: Upstream) -> web.Application:
     app.router.add_post("/sessions", sessions)
     app.router.add_get("/members/{id}", member)
     app.router.add_patch("/members/{id}/contact", member)
+    async def reset_check(request: web.Request) -> web.Response:
+        return json_response({"state": {"used-token": "used", "old-token": "expired"}.get(
+            request["body"]["token"], "usable")})
+
     app.router.add_post("/password-resets", accepted)
+    app.router.add_post("/password-resets/check", reset_check)
     app.router.add_post("/username-reminders", accepted)
     return app
 
@@ -129,8 +137,20 @@ def billing_app(state: Upstream) -> web.Application:
             {"invoice_id": "i-2", "kind": "monthly", "coverage_year": 2031, "coverage_month": 1,
              "amount_cents": 9_900, "paid_cents": 9_900, "due_date": "2030-12-23", "status": "paid"}]})
 
+    async def statement(request: web.Request) -> web.Response:
+        ban = request.match_info["ban"]
+        return json_response({
+            "account": {"billing_account_number": ban, "plan_type": "health"},
+            "month": request.match_info["month"], "opening_cents": 0,
+            "entries": [{"date": "2030-11-02", "kind": "invoice", "coverage_month": "2030-12",
+                         "amount_cents": 9_900},
+                        {"date": "2030-11-20", "kind": "payment", "coverage_month": "2030-12",
+                         "amount_cents": -5_850}],
+            "closing_cents": 4_050})
+
     app.router.add_get("/accounts/{ban}", account)
     app.router.add_get("/accounts/{ban}/invoices", invoices)
+    app.router.add_get("/accounts/{ban}/statements/{month}", statement)
     return app
 
 

@@ -101,6 +101,43 @@ async def test_a_form_without_its_csrf_token_is_refused_in_plain_words(gw):
     assert r.status == 403 and "This form has expired" in page and "Traceback" not in page
 
 
+async def test_too_many_tries_says_when_to_try_again_in_both_languages(gw):
+    csrf = await start(gw)
+    body = {**IDENTIFY, "id_type": "enrollment_id", "enrollment_id": fakes.THROTTLED_ID, "csrf_token": csrf}
+    r = await gw.post("/quick-pay", data=body)
+    page = await r.text()
+    assert r.status == 429
+    assert re.search(r"Too many tries\. Please try again in 5 minutes, after \d{1,2}:\d\d [AP]M ET\.", page), page
+    assert 'value="Maria' in page or 'value="maria' in page   # what was typed is kept
+    page = await (await gw.post("/quick-pay?lang=es", data=body)).text()
+    assert re.search(r"Inténtelo de nuevo en 5 minutos, después de las \d{1,2}:\d\d [ap]\. m\. ET\.", page), page
+
+
+async def test_a_used_or_expired_reset_link_says_so_before_the_form(gw):
+    page = await (await gw.get("/reset-password?token=used-token")).text()
+    assert "This link was already used" in page and 'name="new_password"' not in page
+    assert 'href="/forgot-password"' in page
+    page = await (await gw.get("/reset-password?token=old-token&lang=es")).text()
+    assert "Este enlace venció" in page and 'name="new_password"' not in page
+    page = await (await gw.get("/reset-password?token=fresh-token&lang=en")).text()
+    assert 'name="new_password"' in page and "already used" not in page
+    page = await (await gw.get("/reset-password")).text()
+    assert "not complete" in page and 'name="new_password"' not in page
+
+
+async def test_common_password_and_other_refusals_read_as_sentences(gw):
+    from services.gateway.entrypoints.forms import api_errors
+    from services.gateway.translations import translate
+    from shared.http import ApiError
+    exc = ApiError(422, "invalid_input", "Some fields are not valid.",
+                   {"new_password": "is too common: it appears in lists of breached passwords",
+                    "contact.email": "Enter an email address for the confirmation."})
+    errors = api_errors(exc)
+    assert translate("en", errors["new_password"]).startswith("This password is too common")
+    assert translate("es", errors["new_password"]).startswith("Esta contraseña es demasiado común")
+    assert translate("es", errors["email"]) != translate("en", errors["email"])
+
+
 async def test_spanish_portal(gw):
     page = await (await gw.get("/", headers={"Accept-Language": "es-US,es;q=0.9,en;q=0.5"})).text()
     assert '<html lang="es">' in page  # the browser's first choice, until the member picks
@@ -138,13 +175,40 @@ async def test_member_portal_login_dashboard_and_autopay(gw_no_captcha, upstream
     page = await (await gw.post(f"/accounts/{fakes.BAN_A}/autopay/cancel", data={"csrf_token": csrf})).text()
     assert "Automatic payments are off" in page
     page = await (await gw.get(f"/accounts/{fakes.BAN_A}/history")).text()
-    assert "2030-12" in page and "2031-01" in page and "$99.00" in page
-    assert f"/accounts/{fakes.BAN_A}/statements/2030-11" in page
+    assert "December 2030" in page and "January 2031" in page and "$99.00" in page
+    assert f"/accounts/{fakes.BAN_A}/statements/2030-11" in page and "Statement for November 2030" in page
     assert (await gw.get(f"/accounts/{fakes.BAN_B}/history")).status == 403
     r = await gw.post("/logout", data={"csrf_token": csrf}, allow_redirects=False)
     assert r.status == 303
+    page = await (await gw.get(r.headers["Location"])).text()
+    assert "You are logged out" in page
     r = await gw.get("/dashboard", allow_redirects=False)
     assert r.status == 303 and r.headers["Location"].startswith("/login")
+
+
+async def test_a_statement_is_a_printable_portal_page_and_a_letter_pdf(gw_no_captcha, upstream):
+    gw = gw_no_captcha
+    await login(gw, upstream)
+    r = await gw.get(f"/accounts/{fakes.BAN_A}/statements/2030-11")
+    page = await r.text()
+    assert r.status == 200 and "Health premium statement, November 2030" in page
+    assert 'href="/accounts/%s/history"' % fakes.BAN_A in page       # the way back
+    assert "usa-header" in page and "Health Connector Payments" in page   # the exchange's header
+    assert "November 2, 2030" in page and "December 2030" in page  # dates as people write them
+    assert "Payment received" in page and "$58.50" in page and "$-58.50" not in page
+    assert "$99.00" in page and "$40.50" in page and "-" + "$" not in page
+    pdf = await gw.get(f"/accounts/{fakes.BAN_A}/statements/2030-11", params={"format": "pdf"})
+    body = await pdf.read()
+    assert pdf.headers["Content-Type"] == "application/pdf" and body[:4] == b"%PDF"
+    # US Letter: 612 x 792 points.
+    assert re.search(rb"/MediaBox\s*\[\s*0(\.0+)?\s+0(\.0+)?\s+612(\.0+)?\s+792(\.0+)?\s*\]", body), body[:2000]
+    page = await (await gw.get(f"/accounts/{fakes.BAN_A}/statements/2030-11?lang=es")).text()
+    assert "Estado de cuenta de su plan de salud, noviembre de 2030" in page
+    assert "2 de noviembre de 2030" in page and "Pago recibido" in page and "Volver al historial" in page
+    for month in ("2030-13", "2030-00", "2030-1", "abcd-ef", "２０３０-11"):
+        r = await gw.get(f"/accounts/{fakes.BAN_A}/statements/{month}?lang=en")
+        page = await r.text()
+        assert r.status == 404 and "Page not found" in page and "try again in a few minutes" not in page, month
 
 
 async def login(gw, upstream) -> str:
@@ -184,6 +248,12 @@ async def test_contact_details_and_preferences(gw_no_captcha, upstream):
     sent = [body for svc, what, _, body in upstream.seen if what.startswith("PATCH")][-1]
     assert sent == {"email": "new@example.org", "phone": "6175550199", "language": "es",
                     "email_enabled": False, "sms_enabled": True}
+    # An emptied phone field removes the number (identity turns texts off with it).
+    r = await gw.post("/profile", data={"email": "new@example.org", "phone": "", "language": "es",
+                                        "csrf_token": csrf})
+    assert r.status == 200
+    sent = [body for svc, what, _, body in upstream.seen if what.startswith("PATCH")][-1]
+    assert "phone" in sent and sent["phone"] is None
 
 
 async def test_forgotten_password_and_username_pages_never_say_whether_an_account_exists(gw, upstream):

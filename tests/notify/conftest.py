@@ -106,7 +106,7 @@ async def notify_env(infra):
         consumer_group=group, smtp_port=catcher.port, smtp_connections=4,
         sms_provider_url=str(sms_server.make_url("/sms")), retry_base_s=0.1, retry_max_s=1.0,
         send_attempts_max=6, sender_idle_poll_s=0.05, run_scheduler=False,
-        portal_url="https://portal.example.org")
+        public_url="https://portal.example.org")
     tap = TopicTap(infra.kafka_bootstrap, topics_of("notify"), producer="notify")
     await tap.start()
     service = build_service(settings)

@@ -26,7 +26,7 @@ def test_amounts_and_dates_per_language():
     assert format_date(date(2026, 11, 23), "en") == "November 23, 2026"
     assert format_date("2026-11-23", "es") == "23 de noviembre de 2026"
     assert format_datetime("2026-07-04T16:30:00+00:00", "en") == "July 4, 2026 at 12:30 PM ET"
-    assert format_datetime("2026-01-04T16:30:00+00:00", "es") == "4 de enero de 2026 a las 11:30 (hora del Este)"
+    assert format_datetime("2026-01-04T16:30:00+00:00", "es") == "4 de enero de 2026 a las 11:30 a. m. ET"
     assert [normalize_language(x) for x in ("es-US", "Spanish", "EN", None, "pt")] == ["es", "es", "en", "en", "en"]
     with pytest.raises(AssertionError):
         format_money(1.5)  # money is never a float

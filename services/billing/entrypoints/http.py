@@ -8,7 +8,6 @@ from aiohttp import web
 from services.billing.adapters import repository as repo
 from services.billing.domain.numbers import is_valid_ban
 from services.billing.domain.rules import BillingError
-from services.billing.entrypoints.statements import render_html, render_pdf
 from services.billing.service_layer import queries
 from shared.http import ApiError, json_response, read_json
 
@@ -46,6 +45,8 @@ def register(app: web.Application, pool_of) -> None:
             return json_response({"entries": await queries.ledger(conn, _ban(request))})
 
     async def statement(request: web.Request) -> web.Response:
+        """A month's statement as data; the portal lays it out (page and PDF) in the member's
+        language."""
         try:
             month = date.fromisoformat(request.match_info["month"] + "-01")
         except ValueError:
@@ -55,9 +56,7 @@ def register(app: web.Application, pool_of) -> None:
             data = await queries.statement(conn, _ban(request), month)
         if data is None:
             raise ApiError(404, "not_found", "No billing account has that number.")
-        if request.query.get("format") == "pdf":
-            return web.Response(body=render_pdf(data), content_type="application/pdf")
-        return web.Response(text=render_html(data), content_type="text/html")
+        return json_response(data)
 
     async def get_plan(request: web.Request) -> web.Response:
         async with pool_of().acquire() as conn:

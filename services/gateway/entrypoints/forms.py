@@ -86,10 +86,37 @@ def model_errors(exc: ValidationError) -> dict[str, str]:
     return errors
 
 
+# The services refuse a field in English words; the portal shows its own catalog's sentence
+# (English or Spanish) for every refusal it knows: by the start of the message for a
+# password (identity's password rules), by the field for the payment form's fields.
+PASSWORD_PROBLEMS = (
+    ("must be at least", "err.password_short"), ("must be at most", "err.password_long"),
+    ("must not contain your username", "err.password_username"),
+    ("is too common", "err.password_common"), ("repeats too few", "err.password_repetitive"),
+    ("is a run of sequential", "err.password_sequence"))
+FIELD_KEYS = {
+    "email": "err.email", "email_confirmation": "err.email_mismatch",
+    "account_number": "err.account_number", "account_number_confirmation": "err.account_mismatch",
+    "routing_number": "err.routing_number", "routing_number_confirmation": "err.routing_mismatch",
+    "card_number": "err.card_number", "cvv": "err.cvv", "kind": "err.choose", "method": "err.choose",
+    "type": "err.choose", "phone": "err.phone"}
+
+
+def upstream_key(field: str, message: str) -> str:
+    """The catalog key for an upstream service's words about a field (else the words)."""
+    if field in ("password", "new_password"):
+        for start, key in PASSWORD_PROBLEMS:
+            if message.startswith(start):
+                return key
+        return "err.password_invalid"
+    return FIELD_KEYS.get(field, message)
+
+
 def api_errors(exc: ApiError) -> dict[str, str]:
     """An upstream refusal's fields onto form fields, or a form-level message."""
     if exc.fields:
-        return {path.split(".")[-1]: msg for path, msg in exc.fields.items()}
+        return {path.split(".")[-1]: upstream_key(path.split(".")[-1], msg)
+                for path, msg in exc.fields.items()}
     return {"_form": exc.message}
 
 

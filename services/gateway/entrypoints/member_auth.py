@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from services.gateway import schemas as s
 from services.gateway.entrypoints import forms
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, redirect, render
+from services.gateway.entrypoints.portal import form, redirect, render, throttled_message
 from shared.http import ApiError
 
 NY = ZoneInfo("America/New_York")
@@ -44,6 +44,8 @@ async def post_register(request: web.Request) -> web.Response:
         key = {404: "reg.not_found", 409: "reg.taken" if exc.code == "username_taken" else "reg.already",
                429: "qp.throttled", 503: "error.unavailable"}.get(exc.status)
         errors = {"_form": key} if key else forms.api_errors(exc)
+        if exc.status == 429:
+            errors = {"_form": throttled_message(request, exc)}
         if exc.code == "username_taken":
             errors["username"] = "reg.taken"
         if exc.status == 409 and exc.code == "not_yet_payable":
@@ -137,7 +139,10 @@ async def post_forgot(request: web.Request) -> web.Response:
 
 
 async def reset_page(request: web.Request) -> web.Response:
-    return render(request, "member/reset.html", values={"token": request.query.get("token", "")})
+    """The new-password form, or (before any typing) why the link no longer works."""
+    token = request.query.get("token", "")
+    state = await request.app["use_cases"].reset_link_state(token) if token else "unknown"
+    return render(request, "member/reset.html", values={"token": token}, link_state=state)
 
 
 async def post_reset(request: web.Request) -> web.Response:

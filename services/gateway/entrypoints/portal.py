@@ -3,10 +3,11 @@ switch, HTML error pages (never a stack trace) and the route table."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
@@ -20,6 +21,7 @@ from shared.money import InvalidAmount, format_dollars, parse_amount
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANG_COOKIE = "gw_lang"
+NY = ZoneInfo("America/New_York")
 
 
 MONTHS = {"en": ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -61,6 +63,43 @@ def dollars(value: object) -> str:
         return "—"
 
 
+def month_name(value: object, lang: str = "en") -> str:
+    """'2027-01' -> 'January 2027' / 'enero de 2027'; other text unchanged."""
+    text = str(value or "")
+    try:
+        year, month = int(text[:4]), int(text[5:7])
+        name = MONTHS.get(lang, MONTHS["en"])[month - 1]
+    except (ValueError, IndexError):
+        return text
+    if len(text) != 7 or text[4] != "-" or month < 1:
+        return text
+    return f"{name} de {year}" if lang == "es" else f"{name} {year}"
+
+
+def clock_time(moment: datetime, lang: str = "en") -> str:
+    """A moment as members read it, in Eastern time: '8:05 PM ET' / '8:05 p. m. ET'."""
+    local = moment.astimezone(NY)
+    hour = local.hour % 12 or 12
+    if lang == "es":
+        half = "a. m." if local.hour < 12 else "p. m."
+    else:
+        half = "AM" if local.hour < 12 else "PM"
+    return f"{hour}:{local.minute:02d} {half} ET"
+
+
+def throttled_message(request: web.Request, exc: ApiError) -> str:
+    """'Too many tries' with when to try again: in how many minutes, and at what time ET."""
+    lang = language(request)
+    try:
+        wait_s = max(1, int(exc.extra.get("retry_after_s") or 60))
+    except (TypeError, ValueError):
+        wait_s = 60
+    minutes = -(-wait_s // 60)
+    at = datetime.now(timezone.utc) + timedelta(seconds=wait_s)
+    key = "qp.throttled_one_minute" if minutes == 1 else "qp.throttled_minutes"
+    return translate(lang, key, minutes=minutes, time=clock_time(at, lang))
+
+
 def jinja_env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html"]),
@@ -69,6 +108,7 @@ def jinja_env() -> jinja2.Environment:
     env.filters["long_date"] = long_date
     env.filters["long_datetime"] = long_datetime
     env.filters["dollars"] = dollars
+    env.filters["month_name"] = month_name
     return env
 
 
@@ -116,13 +156,17 @@ async def html_errors_middleware(request: web.Request, handler):
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        key = "error.not_found" if exc.status == 404 else "error.generic"
-        return render(request, "error.html", status=exc.status, message_key=key)
+        if exc.status == 404:
+            return render(request, "error.html", status=404, message_key="error.not_found",
+                          title_key="error.not_found_title")
+        return render(request, "error.html", status=exc.status, message_key="error.generic")
     except ApiError as exc:
         key = {403: "error.forbidden", 429: "error.throttled", 503: "error.unavailable",
                401: "error.login_again"}.get(exc.status, "error.generic")
         if exc.code == "csrf_failed":
             key = "error.csrf"
+        if exc.status == 429:
+            key = throttled_message(request, exc)   # already words: when to try again
         return render(request, "error.html", status=exc.status, message_key=key)
     except Exception:  # noqa: BLE001 - logged with its trace, shown without it
         log.exception("portal page failed", extra={"path": request.path})
@@ -131,7 +175,7 @@ async def html_errors_middleware(request: web.Request, handler):
 
 async def home(request: web.Request) -> web.Response:
     await w.current_member(request)
-    return render(request, "home.html")
+    return render(request, "home.html", logged_out=request.query.get("logged_out") == "1")
 
 
 def install(app: web.Application) -> None:

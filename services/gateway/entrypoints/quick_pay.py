@@ -17,7 +17,7 @@ from services.gateway import schemas as s
 from services.gateway.domain import rules, tokens
 from services.gateway.entrypoints import forms
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, language, redirect, render
+from services.gateway.entrypoints.portal import form, language, redirect, render, throttled_message
 from services.gateway.translations import translate
 from shared.http import ApiError
 from shared.money import format_dollars, parse_amount
@@ -68,8 +68,9 @@ async def post_identify(request: web.Request) -> web.Response:
     except ApiError as exc:
         if exc.code == "not_yet_payable" and exc.extra.get("payable_at"):
             return wait_page(request, str(exc.extra["payable_at"]), exc.status, values)
+        problem = throttled_message(request, exc) if exc.status == 429 else lookup_problem(exc)
         return render(request, "quick_pay/identify.html", status=exc.status, values=values,
-                      errors={"_form": lookup_problem(exc)}, payable_at=payable_at(exc))
+                      errors={"_form": problem}, payable_at=payable_at(exc))
     response = redirect(request, "/quick-pay/contact")
     # The enrollment's email is not shown to a guest: whoever pays types their own.
     save_progress(request, response, {"token": found["lookup_token"], "ban": found["billing_account_number"],

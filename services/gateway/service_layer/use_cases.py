@@ -188,14 +188,12 @@ class UseCases:
                     for i in data.get("invoices", [])]
         return {"invoices": invoices, "notices": []}
 
-    async def statement(self, ban: str, month: str, fmt: str) -> tuple[str, bytes]:
-        params = {"format": "pdf"} if fmt == "pdf" else None
+    async def statement(self, ban: str, month: str) -> dict[str, Any]:
+        """The month's statement figures (billing's ledger); 404 for a month billing refuses."""
         try:
-            _, ctype, body = await self.up.call("billing", "GET", upstream_path("accounts", ban, "statements", month),
-                                                params=params, raw=True)
+            return await self.up.call("billing", "GET", upstream_path("accounts", ban, "statements", month))
         except ServiceDown:
             raise unavailable("billing") from None
-        return ctype, body
 
     async def payment_plan(self, ban: str) -> dict[str, Any]:
         """The account's latest hardship payment plan (404 `no_payment_plan` when none)."""
@@ -358,6 +356,14 @@ class UseCases:
     async def username_reminder(self, email: str) -> None:
         await self._identity("POST", "/username-reminders", {"email": email})
 
+    async def reset_link_state(self, token: str) -> str:
+        """'usable', 'used', 'expired' or 'unknown'; 'usable' when identity cannot say (the
+        form then answers as before)."""
+        try:
+            return (await self._identity("POST", "/password-resets/check", {"token": token})).get("state", "usable")
+        except ApiError:
+            return "usable"
+
     async def confirm_reset(self, token: str, new_password: str, keep_session_id: str | None = None) -> None:
         """Set the new password, then end every session of the member but this request's."""
         done = await self._identity("POST", "/password-resets/confirm",
@@ -370,8 +376,10 @@ class UseCases:
         return await self._identity("GET", upstream_path("members", member_id))
 
     async def update_contact(self, member_id: str, update: ContactUpdate) -> dict[str, Any]:
-        return await self._identity("PATCH", upstream_path("members", member_id, "contact"),
-                                    update.model_dump(exclude_none=True))
+        body = update.model_dump(exclude_none=True)
+        if "phone" in update.model_fields_set and update.phone is None:
+            body["phone"] = None   # given empty: the member removed their number
+        return await self._identity("PATCH", upstream_path("members", member_id, "contact"), body)
 
     async def me(self, member_id: str) -> dict[str, Any]:
         """Everything the dashboard shows, every account's calls in parallel."""

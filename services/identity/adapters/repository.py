@@ -360,6 +360,17 @@ async def claim_reset_token(conn: asyncpg.Connection, token_hash: bytes,
            FOR UPDATE OF r""", token_hash, now)
 
 
+async def reset_token_state(conn: asyncpg.Connection, token_hash: bytes, now: datetime) -> str:
+    """'usable', 'used', 'expired' or 'unknown': what a reset link would do, changing nothing."""
+    row = await conn.fetchrow("SELECT used_at, expires_at FROM password_resets WHERE token_hash = $1",
+                              token_hash)
+    if row is None:
+        return "unknown"
+    if row["used_at"] is not None:
+        return "used"
+    return "usable" if row["expires_at"] > now else "expired"
+
+
 async def use_reset_tokens(conn: asyncpg.Connection, member_id: UUID) -> None:
     """Spend every outstanding token of the member (the one used and any older ones)."""
     await conn.execute(

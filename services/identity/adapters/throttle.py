@@ -2,7 +2,8 @@
 
 One statement counts an attempt against every subject it concerns (the client address, the
 target ID) and returns each count; a subject over its limit answers 429 until its window
-ends. Subjects are keyed hashes, never the raw ID.
+ends. A caller that counts only failures gives an attempt back (`refund`) once it knows the
+attempt did not fail. Subjects are keyed hashes, never the raw ID.
 """
 from __future__ import annotations
 
@@ -61,6 +62,26 @@ async def hit(conn: asyncpg.Connection, now: datetime, checks: list[tuple[Rule, 
            ON CONFLICT (scope, subject, window_start) DO UPDATE SET hits = t.hits + 1
            RETURNING scope, hits""", scopes, subjects, starts)
     return verdict(now, checks, {r["scope"]: r["hits"] for r in rows})
+
+
+async def refund(pool: asyncpg.Pool, counters: tuple[tuple[str, bytes, datetime], ...]) -> None:
+    """Give back one counted attempt on each counter (scope, subject, window start).
+
+    Rows are locked in the order `lookup_candidates` counts them (sorted), so a refund and
+    a count cannot deadlock."""
+    if not counters:
+        return
+    scopes, subjects, starts = (list(column) for column in zip(*counters))
+    await pool.execute(
+        """WITH given AS (
+               SELECT t.scope, t.subject, t.window_start FROM throttle_counters t
+               JOIN unnest($1::text[], $2::bytea[], $3::timestamptz[]) AS u(scope, subject, ws)
+                 ON t.scope = u.scope AND t.subject = u.subject AND t.window_start = u.ws
+               ORDER BY t.scope COLLATE "C", t.subject, t.window_start
+               FOR UPDATE OF t)
+           UPDATE throttle_counters t SET hits = GREATEST(t.hits - 1, 0) FROM given g
+           WHERE t.scope = g.scope AND t.subject = g.subject AND t.window_start = g.window_start""",
+        scopes, subjects, starts)
 
 
 async def purge(pool: asyncpg.Pool, older_than: datetime) -> int:

@@ -55,7 +55,9 @@ def match(candidates: list[Candidate], first_name: str, last_name: str, born: da
     first, last = normalize_name(first_name), normalize_name(last_name)
     found = None
     for c in candidates:
-        ok = same_text(c.first_name_norm, first) & same_text(c.last_name_norm, last) \
+        # The stored forms are folded again: rows written before folding compare the same.
+        ok = same_text(normalize_name(c.first_name_norm), first) \
+            & same_text(normalize_name(c.last_name_norm), last) \
             & (c.date_of_birth == born) & bool(c.enrollment_ids)
         if ok and found is None:
             found = c

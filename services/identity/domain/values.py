@@ -16,8 +16,13 @@ NAME_MAX = 100
 EARLIEST_BIRTH = date(1900, 1, 1)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Letters (any script) and combining marks, joined by single spaces, apostrophes, hyphens or
-# periods: "Mary-Jane", "O'Brien", "St. John", "José".
-_NAME_SEPARATORS = " '’-."
+# periods: "Mary-Jane", "O'Brien", "St. John", "José". Phones type typographic apostrophes
+# (’, the iPhone default) and dashes (–): each is the same character as its ASCII form.
+_APOSTROPHES = "'’‘ʼ´`′"
+_DASHES = "-‐‑‒–—―−"
+_NAME_SEPARATORS = " ." + _APOSTROPHES + _DASHES
+_FOLD = str.maketrans({**{c: "'" for c in _APOSTROPHES}, **{c: "-" for c in _DASHES}})
+_SPACES = re.compile(r"\s+")
 # Typed numbers are ASCII digits: `\d` would take Arabic-Indic or fullwidth digits too.
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _SSN = re.compile(r"^[0-9]{3}-?[0-9]{2}-?[0-9]{4}$")
@@ -34,8 +39,12 @@ def has_control_chars(value: str) -> bool:
 
 
 def normalize_name(value: str) -> str:
-    """The form names are compared in: Unicode NFC, trimmed, case-folded."""
-    return unicodedata.normalize("NFC", value).strip().casefold()
+    """The form names are compared in: apostrophes and dashes as their ASCII forms, accents
+    dropped (NFKD without combining marks: "María" is "maria"), case-folded, trimmed, inner
+    spaces single. Letters stay letters: "M" is still not "Maria"."""
+    decomposed = unicodedata.normalize("NFKD", value.translate(_FOLD))
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _SPACES.sub(" ", bare.casefold().translate(_FOLD)).strip()
 
 
 def check_name(value: str) -> str:

@@ -30,7 +30,10 @@ def translated(fn: Handler) -> Handler:
         try:
             return await fn(request)
         except errors.Throttled as e:
-            raise ApiError(429, "throttled", "Too many attempts. Please wait and try again.",
+            minutes = max(1, -(-e.retry_after_s // 60))
+            raise ApiError(429, "throttled",
+                           f"Too many attempts. Please try again in {minutes} "
+                           f"minute{'s' if minutes > 1 else ''}.",
                            retry_after_s=e.retry_after_s) from None
         except errors.NotFound:
             raise ApiError(404, "not_found", NOT_FOUND_MESSAGE) from None
@@ -122,6 +125,14 @@ async def post_password_reset_confirm(request: web.Request) -> web.Response:
     pool, deps = _ctx(request)
     token, password = schemas.reset_confirm(await read_json(request))
     return json_response(await accounts.confirm_password_reset(pool, deps, token, password))
+
+
+@routes.post("/password-resets/check")
+@translated
+async def post_password_reset_check(request: web.Request) -> web.Response:
+    pool, deps = _ctx(request)
+    token = schemas.reset_check(await read_json(request))
+    return json_response({"state": await accounts.password_reset_state(pool, deps, token)})
 
 
 @routes.post("/username-reminders")

@@ -156,6 +156,13 @@ def reset_confirm(body: Any) -> tuple[str, str]:
     return token, password
 
 
+def reset_check(body: Any) -> str:
+    f = Fields(body)
+    token = f.text("token", max_len=200)
+    f.done()
+    return token
+
+
 def reminder(body: Any) -> str:
     f = Fields(body)
     email = f.text("email", v.check_email, max_len=300)
@@ -164,16 +171,21 @@ def reminder(body: Any) -> str:
 
 
 def contact_changes(body: Any) -> tuple[dict, str | None]:
-    """The changes asked for, and the current password (needed for a new email address)."""
+    """The changes asked for, and the current password (needed for a new email address).
+    `"phone": null` (or blank) removes the phone number, and texts with it."""
     f = Fields(body)
     current_password = f.text("current_password", required=False, max_len=1024)
+    clear_phone = isinstance(body, dict) and "phone" in body and \
+        (body["phone"] is None or (isinstance(body["phone"], str) and not body["phone"].strip()))
     changes = {
         "email": f.text("email", v.check_email, required=False, max_len=300),
-        "phone": f.text("phone", v.check_phone, required=False, max_len=30),
+        "phone": None if clear_phone else f.text("phone", v.check_phone, required=False, max_len=30),
         "language": f.text("language", v.check_language, required=False, max_len=10),
         "email_enabled": f.flag("email_enabled"),
         "sms_enabled": f.flag("sms_enabled"),
     }
     f.done()
-    return ({k: val for k, val in changes.items() if k in body and val is not None},
-            current_password or None)
+    out = {k: val for k, val in changes.items() if k in body and val is not None}
+    if clear_phone:
+        out.update(phone=None, sms_enabled=False)
+    return out, current_password or None

@@ -170,6 +170,13 @@ async def request_password_reset(pool: asyncpg.Pool, deps: Deps, username: str |
     log.info("password reset requested", extra={"accounts": len(accounts)})
 
 
+async def password_reset_state(pool: asyncpg.Pool, deps: Deps, token: str) -> str:
+    """Whether a reset link still works ('usable'), or was 'used', 'expired' or is 'unknown',
+    so the page says so before the member types a new password."""
+    async with pool.acquire() as conn:
+        return await repo.reset_token_state(conn, token_hash(token), deps.clock())
+
+
 async def confirm_password_reset(pool: asyncpg.Pool, deps: Deps, token: str, new_password: str) -> dict:
     """Set a new password with a reset token: works once, before it expires; forgets the
     username's wrong passwords and tells the member. (The gateway ends every session of the

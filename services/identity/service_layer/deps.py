@@ -48,6 +48,10 @@ class Deps:
         return Rule("lookup_ip", self.settings.lookup_ip_limit, self.settings.lookup_ip_window_s)
 
     @property
+    def lookup_pair(self) -> Rule:
+        return Rule("lookup_pair", self.settings.lookup_pair_limit, self.settings.lookup_pair_window_s)
+
+    @property
     def lookup_target(self) -> Rule:
         return Rule("lookup_target", self.settings.lookup_target_limit,
                     self.settings.lookup_target_window_s)

@@ -1,5 +1,10 @@
 """Member lookup: plan type + one ID + name and date of birth, throttled per client address
-and per target ID, with one answer for every kind of mismatch."""
+and per target ID, with one answer for every kind of mismatch.
+
+Every attempt counts against its client address. Against the target ID only failures
+count, per (ID, address) and per ID over all addresses: a match (or an attempt refused
+anyway) is given back, so a member's own lookups never use up their ID's allowance, and a
+stranger at one address who knows the ID runs out of tries long before the member does."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,10 +41,11 @@ async def identify(pool: asyncpg.Pool, deps: Deps, ident: Identification, *,
     now = deps.clock()
     target = f"{ident.plan_type}:{ident.id_type}:{ident.id_value}"
     checks = [(deps.lookup_ip, deps.vault.subject("ip", ident.client_ip)),
+              (deps.lookup_pair, deps.vault.subject("pair", f"{target}|{ident.client_ip}")),
               (deps.lookup_target, deps.vault.subject("target", target))]
     key: object = deps.vault.digest(ident.id_value) if ident.id_type == "ssn" else ident.id_value
-    query = repo.LookupQuery(ident.id_type, key, ident.plan_type,
-                             throttle.counters(now, checks))
+    counters = throttle.counters(now, checks)
+    query = repo.LookupQuery(ident.id_type, key, ident.plan_type, counters)
     # One statement (shared with the other lookups waiting at the same moment) counts the
     # attempt and loads the candidates; a throttled attempt's candidates are ignored, so it
     # costs the same and says nothing.
@@ -48,14 +54,17 @@ async def identify(pool: asyncpg.Pool, deps: Deps, ident: Identification, *,
     else:
         async with pool.acquire() as conn:
             [(hits, candidates)] = await repo.lookup_candidates(conn, [query])
+    per_target = counters[1:]   # the ID's counters count failures only
     verdict = throttle.verdict(now, checks, hits)
     if not verdict.allowed:
+        await throttle.refund(pool, per_target)
         raise errors.Throttled(verdict.retry_after_s)
     outcome = rules.decide(candidates, ident.first_name, ident.last_name, ident.date_of_birth,
                            now, deps.payable_wait, check_payable=for_payment,
                            need_account=for_payment)
     if isinstance(outcome, rules.NotFound):
         raise errors.NotFound()
+    await throttle.refund(pool, per_target)
     if isinstance(outcome, rules.NotYetPayable):
         raise errors.NotYetPayable(outcome.payable_at)
     if isinstance(outcome, rules.AccountNotReady):

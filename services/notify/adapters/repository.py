@@ -35,18 +35,21 @@ async def upsert_account(conn: asyncpg.Connection, ban: str, household_id: str,
 async def upsert_member(conn: asyncpg.Connection, member_id: str, bans: Sequence[str], *,
                         first_name: str | None = None, email: str | None = None,
                         phone: str | None = None, language: str | None = None,
-                        email_enabled: bool | None = None, sms_enabled: bool | None = None) -> None:
-    """Insert or update a member; fields left None keep their stored value."""
+                        email_enabled: bool | None = None, sms_enabled: bool | None = None,
+                        phone_is_current: bool = False) -> None:
+    """Insert or update a member; fields left None keep their stored value, except the phone
+    when `phone_is_current` (the event states the contact as it now is: no phone, none)."""
     await conn.execute(
         """INSERT INTO members (member_id, first_name, email, phone, language, email_enabled, sms_enabled)
            VALUES ($1, $2, $3, $4, coalesce($5, 'en'), coalesce($6, true), coalesce($7, false))
            ON CONFLICT (member_id) DO UPDATE SET
              first_name = coalesce(EXCLUDED.first_name, members.first_name),
-             email = coalesce($3, members.email), phone = coalesce($4, members.phone),
+             email = coalesce($3, members.email),
+             phone = CASE WHEN $8 THEN $4 ELSE coalesce($4, members.phone) END,
              language = coalesce($5, members.language),
              email_enabled = coalesce($6, members.email_enabled),
              sms_enabled = coalesce($7, members.sms_enabled), updated_at = now()""",
-        member_id, first_name, email, phone, language, email_enabled, sms_enabled)
+        member_id, first_name, email, phone, language, email_enabled, sms_enabled, phone_is_current)
     if bans:
         await conn.execute(
             """INSERT INTO member_accounts (member_id, billing_account_number)

@@ -77,7 +77,7 @@ def mask_recipient(channel: str, recipient: str) -> str:
 
 def format_datetime(value: datetime | str | None, language: str = "en") -> str:
     """An instant in New York time: 'November 23, 2026 at 3:05 PM ET' /
-    '23 de noviembre de 2026 a las 15:05 (hora del Este)'."""
+    '23 de noviembre de 2026 a las 3:05 p. m. ET'."""
     if value is None or value == "":
         return ""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
@@ -85,7 +85,7 @@ def format_datetime(value: datetime | str | None, language: str = "en") -> str:
         moment = moment.replace(tzinfo=timezone.utc)
     local = moment.astimezone(NEW_YORK)
     day = format_date(local.date(), language)
-    if normalize_language(language) == "es":
-        return f"{day} a las {local:%H:%M} (hora del Este)"
     hour = local.hour % 12 or 12
+    if normalize_language(language) == "es":
+        return f"{day} a las {hour}:{local:%M} {'a. m.' if local.hour < 12 else 'p. m.'} ET"
     return f"{day} at {hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'} ET"

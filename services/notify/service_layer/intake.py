@@ -39,7 +39,7 @@ async def apply_projection(conn: asyncpg.Connection, event: Envelope) -> None:
                                  email=d.get("email"), phone=d.get("phone"),
                                  language=normalize_language(d.get("language")) if d.get("language") else None,
                                  email_enabled=d.get("email_enabled"),
-                                 sms_enabled=d.get("sms_enabled"))
+                                 sms_enabled=d.get("sms_enabled"), phone_is_current=True)
     elif t == "balance.changed":
         await repo.set_balance(conn, d["billing_account_number"], int(d["total_balance_cents"]),
                                d.get("lines") or [], event.occurred_at)

@@ -88,7 +88,7 @@ async def test_wrong_passwords_pause_log_ins_alike_for_known_and_unknown_names(e
     assert [status for status, _ in known] == [401, 401, 429, 429]
     assert known == unknown   # the same statuses and bodies: nothing says which name exists
     assert known[2][1]["error"] == {"code": "throttled", "retry_after_s": 2, "fields": {},
-                                    "message": "Too many attempts. Please wait and try again."}
+                                    "message": "Too many attempts. Please try again in 1 minute."}
     # The member, from their own address, is not locked out by a stranger's guesses.
     assert (await login(env, username, PASSWORD)).status == 200
     [told] = [e for e in await env.outbox("member.login_throttled") if e.key == member_id]
@@ -144,6 +144,11 @@ async def test_password_reset_works_once(env):
     stored = await env.pool.fetch("SELECT token_hash::text AS h FROM password_resets")
     assert all(token not in r["h"] for r in stored)
 
+    async def state(t: str) -> str:
+        resp = await env.client.post("/password-resets/check", json={"token": t})
+        assert resp.status == 200
+        return (await resp.json())["state"]
+    assert await state(token) == "usable" and await state("not-a-token") == "unknown"
     weak = await env.client.post("/password-resets/confirm", json={"token": token, "new_password": "password123"})
     assert weak.status == 422 and "new_password" in (await weak.json())["error"]["fields"]
     new_password = "a brand new long passphrase"
@@ -151,6 +156,7 @@ async def test_password_reset_works_once(env):
     assert ok.status == 200
     again = await env.client.post("/password-resets/confirm", json={"token": token, "new_password": new_password + "!"})
     assert again.status == 400 and (await again.json())["error"]["code"] == "invalid_or_expired_token"
+    assert await state(token) == "used"   # the page can say so before the form
     assert (await login(env, username, PASSWORD)).status == 401
     assert (await login(env, username, new_password)).status == 200
     [changed] = [e for e in await env.outbox("member.password_changed") if e.key == member_id]
@@ -165,6 +171,8 @@ async def test_password_reset_token_expires(env):
     await env.client.post("/password-resets", json={"email": m.email, "base_url": "http://127.0.0.1:8080/reset"})
     token = parse_qs(urlsplit(await reset_link(env, member_id)).query)["token"][0]
     await asyncio.sleep(env.settings.password_reset_ttl_s + 0.2)
+    checked = await env.client.post("/password-resets/check", json={"token": token})
+    assert (await checked.json())["state"] == "expired"
     late = await env.client.post("/password-resets/confirm", json={"token": token, "new_password": "too late for this one"})
     assert late.status == 400
     assert (await login(env, username, PASSWORD)).status == 200
@@ -234,6 +242,14 @@ async def test_change_contact_details(env):
     unchanged = await env.client.patch(f"/members/{member_id}/contact", json={})
     assert unchanged.status == 200 and (await unchanged.json())["contact"]["email"] == "new@example.org"
     assert len([e for e in await env.outbox("member.contact_changed") if e.key == member_id]) == 2
+    # Clearing the phone number clears it (and texts with it), with the event saying so.
+    cleared = await env.client.patch(f"/members/{member_id}/contact", json={"phone": None})
+    assert (await cleared.json())["contact"]["phone"] is None
+    assert (await cleared.json())["contact"]["sms_enabled"] is False
+    events = [e for e in await env.outbox("member.contact_changed") if e.key == member_id]
+    assert len(events) == 3 and events[-1].data["phone"] is None and events[-1].data["sms_enabled"] is False
+    blank = await env.client.patch(f"/members/{member_id}/contact", json={"phone": " "})
+    assert blank.status == 200 and (await blank.json())["contact"]["phone"] is None
     bad = await env.client.patch(f"/members/{member_id}/contact", json={"email_enabled": "yes"})
     assert bad.status == 422
     missing = await env.client.patch("/members/00000000-0000-0000-0000-000000000000/contact", json={})

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.identity.integration.conftest import enrollment_event, random_ban, random_digits
+from tests.identity.integration.conftest import enrollment_event, random_ban, random_digits, random_letters
 
 
 @pytest.mark.parametrize("plan_type", ["health", "dental"])
@@ -35,6 +35,23 @@ async def test_names_compare_without_case_or_surrounding_spaces_and_ssn_may_have
         id_value=dashed, id_value_confirmation=m.ssn))
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["billing_account_number"] == m.bans["health"]
+
+
+async def test_names_as_phones_type_them_are_found(env):
+    """An iPhone's typographic apostrophe, a name typed without its accent or with an en dash:
+    the same member. An initial is still not a name."""
+    suffix = random_letters(6)
+    m = await env.enrolled(first_name="María", last_name=f"O'Brien-{suffix}")
+    for first, last in (("Maria", f"O\u2019Brien-{suffix}"), ("MARIA", f"o'brien\u2013{suffix}"),
+                        ("Mari\u0301a", f"O\u2019BRIEN-{suffix}")):
+        resp = await env.client.post("/lookups", json=m.lookup("health", "enrollment_id",
+                                                               first_name=first, last_name=last))
+        assert resp.status == 200, (first, last, await resp.text())
+        assert (await resp.json())["billing_account_number"] == m.bans["health"]
+    for first, last in (("M", f"O'Brien-{suffix}"), ("Maria", f"OBrien-{suffix}")):
+        resp = await env.client.post("/lookups", json=m.lookup("health", "enrollment_id",
+                                                               first_name=first, last_name=last))
+        assert resp.status == 404, (first, last)
 
 
 async def test_every_kind_of_mismatch_gives_the_same_not_found(env):

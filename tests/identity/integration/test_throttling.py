@@ -1,6 +1,8 @@
 """Lookup throttling in PostgreSQL: per client address and per target ID, kicks in at the
 limit, says when to retry, recovers when the window ends, and holds across two replicas
-(two services on one database)."""
+(two services on one database). Only failures count against an ID, and per (ID, address)
+before all addresses together: a member's own lookups, and a stranger at one address, do not
+keep the member out."""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +14,7 @@ from tests.helpers import service_client
 from tests.identity.integration.conftest import random_ban, random_digits, random_ip
 
 IDENTITY_SETTINGS = dict(lookup_ip_limit=4, lookup_ip_window_s=2,
+                         lookup_pair_limit=2, lookup_pair_window_s=2,
                          lookup_target_limit=3, lookup_target_window_s=2)
 
 
@@ -56,6 +59,35 @@ async def test_guessing_dates_of_birth_for_one_id_is_throttled_then_recovers(env
     await asyncio.sleep(2.1)
     # ... and accepted once the window has passed.
     assert await statuses(env, [m.lookup("health", "ssn")]) == [200]
+
+
+async def test_successful_lookups_do_not_count_against_the_id(env):
+    m = await env.enrolled()
+    right, wrong = m.lookup("health", "ssn"), m.lookup("health", "ssn", date_of_birth="1984-03-01")
+    await wait_for_next_window()
+    # Four matches and three failures, each from its own address: only the failures count.
+    bodies = [b for _ in range(3) for b in (m.lookup("health", "ssn"),
+                                            m.lookup("health", "ssn", date_of_birth="1984-03-01"))]
+    assert await statuses(env, [right] + bodies) == [200] + [200, 404] * 3
+    # The limit is reached by the three failures alone.
+    assert await statuses(env, [wrong]) == [429]
+
+
+async def test_a_stranger_at_one_address_cannot_keep_the_member_out(env):
+    m = await env.enrolled()
+    stranger = random_ip()
+    await wait_for_next_window()
+    guesses = [m.lookup("health", "enrollment_id", client_ip=stranger, date_of_birth=f"1984-03-{d:02d}")
+               for d in range(1, 7)]
+    assert await statuses(env, guesses) == [404, 404, 429, 429, 429, 429]
+    resp = await env.client.post("/lookups", json=guesses[-1])
+    body = await resp.json()
+    assert resp.status == 429 and 1 <= body["error"]["retry_after_s"] <= 2
+    assert "second" in body["error"]["message"] or "minute" in body["error"]["message"]
+    # The member, at their own address, still gets in (and more than once) ...
+    assert await statuses(env, [m.lookup("health", "enrollment_id")] * 2) == [200, 200]
+    # ... while the stranger's address stays refused, even with the right answer.
+    assert await statuses(env, [m.lookup("health", "enrollment_id", client_ip=stranger)]) == [429]
 
 
 async def test_one_address_guessing_ssns_is_throttled_then_recovers(env):
