@@ -44,6 +44,7 @@ from aiohttp import web
 from sandboxes.settings import SandboxSettings
 from shared.files import private_dir, write_private_atomic
 from shared.http import json_response
+from shared.numbers import aba_ok
 
 log = logging.getLogger("sandboxes.bank")
 RECORD = 94
@@ -57,11 +58,6 @@ class Rejected(ValueError):
     pass
 
 
-def aba_ok(r: str) -> bool:
-    if len(r) != 9 or not r.isdigit():
-        return False
-    d = [int(c) for c in r]
-    return (3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + d[2] + d[5] + d[8]) % 10 == 0
 
 
 @dataclass

@@ -30,6 +30,7 @@ from aiohttp import web
 
 from sandboxes.settings import SandboxSettings
 from shared.http import ApiError, json_response, read_json
+from shared.numbers import luhn_ok
 
 DECLINES = {
     "4000000000000002": ("card_declined", "The card was declined."),
@@ -39,12 +40,6 @@ DECLINES = {
 }
 
 
-def _luhn(number: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        n = int(ch) * (2 if i % 2 else 1)
-        total += n - 9 if n > 9 else n
-    return number.isdigit() and total % 10 == 0
 
 
 def _brand(n: str) -> str | None:
@@ -68,7 +63,7 @@ class CardProcessorSandbox:
 
     def tokenize(self, body: dict[str, Any]) -> dict[str, Any]:
         number = "".join(ch for ch in str(body.get("card_number", "")) if ch.isdigit())
-        brand = _brand(number) if len(number) >= 12 and _luhn(number) else None
+        brand = _brand(number) if len(number) >= 12 and luhn_ok(number) else None
         month, year = body.get("expiry_month"), body.get("expiry_year")
         if brand is None:
             raise ApiError(422, "invalid_card", "The card number is not valid.")

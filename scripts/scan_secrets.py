@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 from sandboxes.card import DECLINES  # noqa: E402
 from shared.contracts.topics import ENROLLMENT_V1  # noqa: E402
 from shared.kafka import PLAINTEXT, KafkaAuth  # noqa: E402
+from shared.numbers import luhn_ok  # noqa: E402
 
 SSN, ACCOUNT, CARD = "ssn", "bank account number", "card number"
 # The card processor sandbox's published test numbers (approved, then its declines).
@@ -72,19 +73,11 @@ PG_DIR = "pg"
 MIN_ACCOUNT_DIGITS = 6  # shorter "account numbers" would match every amount and date
 
 
-def luhn(number: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def looks_like_card(number: str) -> bool:
     # 13-16 digits: longer runs (message ids, 64-bit numbers) would pass Luhn one time in ten
-    if not 13 <= len(number) <= 16 or not luhn(number):
+    if not 13 <= len(number) <= 16 or not luhn_ok(number):
         return False
     two, four = int(number[:2]), int(number[:4])
     return (number[0] == "4" or 51 <= two <= 55 or 2221 <= four <= 2720 or two in (34, 37)

@@ -1,4 +1,5 @@
-"""Numbers people type: ASCII digits only, and the billing account number's check digit.
+"""Numbers people type: ASCII digits only, and their check digits (a billing account
+number's, a card number's Luhn digit, an ABA routing number's).
 
 `\\d` and `str.isdigit()` accept every script's digits (Arabic-Indic "٠١٢", fullwidth
 "０１２", superscripts); a NACHA file, a processor and a database CHECK speak ASCII. Every
@@ -32,6 +33,28 @@ def luhn_digit(digits: str) -> int:
             d = d * 2 - 9 if d * 2 > 9 else d * 2
         total += d
     return (10 - total % 10) % 10
+
+
+def luhn_ok(number: object) -> bool:
+    """ASCII digits that pass the Luhn test (card numbers; a BAN's last digit)."""
+    if not is_digits(number):
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(number)):  # type: ignore[arg-type]
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def aba_ok(routing: object) -> bool:
+    """An ABA routing number: 9 ASCII digits, not all zeros, whose 3-7-1 weighted sum,
+    3*(d1+d4+d7) + 7*(d2+d5+d8) + (d3+d6+d9), is a multiple of 10."""
+    if not is_digits(routing, 9, 9) or routing == "000000000":
+        return False
+    d = [int(c) for c in routing]  # type: ignore[union-attr]
+    return (3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8])) % 10 == 0
 
 
 def make_ban(sequence: int) -> str:

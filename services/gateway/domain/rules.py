@@ -9,7 +9,8 @@ import re
 from datetime import date
 
 from shared.money import parse_amount
-from shared.numbers import is_valid_ban  # noqa: F401 - the rule schemas and routes use
+from shared import numbers
+from shared.numbers import aba_ok, is_valid_ban  # noqa: F401 - the rule schemas and routes use
 
 # Every typed number is ASCII digits: `\d` would take Arabic-Indic or fullwidth digits too.
 BAN = re.compile(r"^7[0-9]{9}$")
@@ -26,24 +27,9 @@ def digits(text: str) -> str:
     return re.sub(r"[\s-]", "", text or "")
 
 
-def aba_ok(routing: str) -> bool:
-    """The ABA routing number check digit: 3-7-1 weights sum to a multiple of 10."""
-    if not ROUTING.match(routing):
-        return False
-    weights = (3, 7, 1) * 3
-    return sum(int(d) * w for d, w in zip(routing, weights)) % 10 == 0
-
-
 def luhn_ok(number: str) -> bool:
-    if not re.fullmatch(r"[0-9]{12,19}", number):
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    """A card number: 12 to 19 ASCII digits passing the Luhn test."""
+    return bool(re.fullmatch(r"[0-9]{12,19}", number)) and numbers.luhn_ok(number)
 
 
 def parse_date_of_birth(text: str, today: date) -> date:

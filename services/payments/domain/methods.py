@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-_DIGITS = re.compile(r"^[0-9]+$")  # ASCII only, as every typed number
+from shared.numbers import aba_ok, luhn_ok  # noqa: F401 - the check digits these rules use
+
 BANK_TYPES = ("checking", "savings")
 
 
@@ -28,24 +29,6 @@ def clean_digits(text: object) -> str:
     return re.sub(r"[\s-]", "", text) if isinstance(text, str) else ""
 
 
-def aba_ok(routing: str) -> bool:
-    """The ABA check digit: 3*(d1+d4+d7) + 7*(d2+d5+d8) + (d3+d6+d9) is a multiple of 10."""
-    if len(routing) != 9 or not _DIGITS.match(routing) or routing == "000000000":
-        return False
-    d = [int(c) for c in routing]
-    return (3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8])) % 10 == 0
-
-
-def luhn_ok(number: str) -> bool:
-    if not _DIGITS.match(number or ""):
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        n = int(ch)
-        if i % 2 == 1:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return total % 10 == 0
 
 
 def card_brand(number: str) -> str | None:
