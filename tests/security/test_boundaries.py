@@ -1,4 +1,4 @@
-"""The issue's probes, against the real running stack: path traversal through the gateway,
+"""Attacks on the boundaries, against the real running stack: path traversal through the gateway,
 foreign digits in a payment, and no answer naming the server software."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ async def http():
         yield session
 
 
-async def test_traversal_urls_of_the_issue_answer_404_and_reach_nothing(stack, http):
+async def test_traversal_urls_answer_404_and_reach_nothing(stack, http):
     member = await stack.seed_member(shopped_hours_ago=5)
     found = await lookup(http, stack, member)
     ban, auth = found["billing_account_number"], {"Authorization": f"Bearer {found['lookup_token']}"}
