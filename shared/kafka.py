@@ -8,6 +8,7 @@ compose). Producers, consumers, the FastStream broker and admin clients all take
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -73,10 +74,15 @@ PLAINTEXT = KafkaAuth()
 
 
 async def ensure_topics(bootstrap: str, extra: dict[str, int] | None = None,
-                        replication_factor: int = 1, auth: KafkaAuth = PLAINTEXT) -> None:
+                        replication_factor: int | None = None, auth: KafkaAuth = PLAINTEXT) -> None:
     """Create the registry's topics (and the dead-letter topics) that do not exist yet.
     With ACLs, a service's user sees every topic's name (DESCRIBE) and may create only its
-    own dead-letter topics; the administrator creates the rest beforehand."""
+    own dead-letter topics; the administrator creates the rest beforehand.
+
+    Each new topic gets `replication_factor` copies; by default the KAFKA_REPLICATION_FACTOR
+    setting (1 on a single broker; 3 on the replicated cluster, scripts/kafka_cluster.py)."""
+    if replication_factor is None:
+        replication_factor = replication_factor_setting()
     wanted = {t.name: t.partitions for t in TOPICS.values()}
     wanted.update({dlq_topic(g): 1 for g in Groups.all()})
     wanted.update(extra or {})
@@ -95,6 +101,14 @@ async def ensure_topics(bootstrap: str, extra: dict[str, int] | None = None,
             log.info("topics created", extra={"topics": [t.name for t in missing]})
     finally:
         await admin.close()
+
+
+def replication_factor_setting() -> int:
+    """KAFKA_REPLICATION_FACTOR: how many brokers keep a copy of each new topic (default 1)."""
+    raw = os.environ.get("KAFKA_REPLICATION_FACTOR", "1").strip()
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise ValueError("KAFKA_REPLICATION_FACTOR must be a whole number of brokers, 1 or more")
+    return int(raw)
 
 
 async def kafka_reachable(bootstrap: str, auth: KafkaAuth = PLAINTEXT) -> bool:
