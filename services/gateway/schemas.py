@@ -268,6 +268,7 @@ class PaymentResponse(Model):
 class AutopayTerms(Model):
     authorization_text: str = Field(description="The terms a recurring set-up asks the member "
                                     "to agree to (the record adds the bank account given)")
+    language: str = Field("en", description="The language of the text: en or es (?language=)")
     draft_day: int
     first_draft_date: str
 

@@ -214,7 +214,9 @@ def payments_app(state: Upstream) -> web.Application:
         return json_response({"status": "cancelled"})
 
     async def terms(request: web.Request) -> web.Response:
-        return json_response({"authorization_text": f"I authorize debits for {request.match_info['ban']}.",
+        ban, lang = request.match_info["ban"], request.query.get("language", "en")
+        text = f"Autorizo débitos para {ban}." if lang == "es" else f"I authorize debits for {ban}."
+        return json_response({"authorization_text": text, "language": lang,
                               "draft_day": 22, "first_draft_date": "2030-12-22"})
 
     async def owed(request: web.Request) -> web.Response:

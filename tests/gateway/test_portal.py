@@ -161,6 +161,12 @@ async def test_member_portal_login_dashboard_and_autopay(gw_no_captcha, upstream
     assert "Welcome, Maria" in page and "$193.00" in page and "2031" in page
     page = await (await gw.get(f"/accounts/{fakes.BAN_A}/autopay")).text()
     assert "Automatic payments are off" in page
+    assert f"I authorize debits for {fakes.BAN_A}." in page and 'lang="en"' not in page.split("<body", 1)[1]
+    # In Spanish the terms are asked for and shown in Spanish, with no "in English" note.
+    es = await (await gw.get(f"/accounts/{fakes.BAN_A}/autopay?lang=es")).text()
+    assert f"Autorizo débitos para {fakes.BAN_A}." in es and "I authorize" not in es
+    assert 'id="authorization-text">' in es and "está en inglés" not in es
+    await gw.get(f"/accounts/{fakes.BAN_A}/autopay?lang=en")
     form = {"method_type": "savings", "account_holder_name": "Maria Santos", "routing_number": "011000015",
             "routing_number_confirmation": "011000015", "account_number": "55501234",
             "account_number_confirmation": "55501234", "csrf_token": csrf_of(page),

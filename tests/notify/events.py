@@ -98,7 +98,10 @@ class Household:
             event("autopay.created", ban, {"mandate_id": f"MD-{self.tag}", "billing_account_number": ban,
                                            "method": method, "next_draft_date": "2026-12-22",
                                            "contact": self.contact, "confirmation_number": f"AUT-{self.tag}",
-                                           "authorization_text": f"I authorize the debit for billing account {ban}."}),
+                                           "authorization_text": (
+                                               f"Autorizo el débito para la cuenta de facturación {ban}."
+                                               if self.language == "es" else
+                                               f"I authorize the debit for billing account {ban}.")}),
             event("autopay.updated", ban, {"mandate_id": f"MD-{self.tag}", "billing_account_number": ban,
                                            "method": {"type": "savings", "last4": "4321"},
                                            "next_draft_date": "2026-12-22", "reason": "method_changed",

@@ -274,6 +274,32 @@ async def test_a_set_up_has_its_own_number_shows_its_terms_first_and_tells_what_
                                               "expected_withdrawal_date": draft["expected_withdrawal_date"]}]
 
 
+async def test_a_spanish_set_up_shows_records_and_sends_the_terms_in_spanish(payments_env):
+    env = payments_env
+    env.clock.set(date(2026, 3, 10))
+    ban = new_ban()
+    await env.open_account(ban, {2026: 31000})
+    terms = await (await env.client.get(f"/accounts/{ban}/autopay/terms?language=es")).json()
+    assert terms["language"] == "es" and terms["first_draft_date"] == "2026-03-23"
+    assert terms["authorization_text"].startswith("Autorizo a ")
+    assert ban in terms["authorization_text"] and "el día 22 de cada mes" in terms["authorization_text"]
+    account = new_account()
+    r = await env.client.post(f"/accounts/{ban}/autopay", json={
+        "idempotency_key": uuid.uuid4().hex, "method": bank_method(account),
+        "contact": {**CONTACT, "language": "es"}, "client_ip": "203.0.113.9"})
+    mandate = await r.json()
+    assert r.status == 201, mandate
+    # The record is the Spanish terms the member read, and the account in Spanish too.
+    text = mandate["authorization"]["text"]
+    assert text.startswith(terms["authorization_text"])
+    assert f"Cuenta: cuenta corriente que termina en {account[-4:]}" in text
+    [created] = await env.events("autopay.created", ban)
+    assert created["authorization_text"] == terms["authorization_text"]
+    # Anything but en or es is English.
+    english = await (await env.client.get(f"/accounts/{ban}/autopay/terms?language=fr")).json()
+    assert english["language"] == "en" and english["authorization_text"].startswith("I authorize ")
+
+
 async def test_a_recurring_payment_with_nothing_owed_today_is_confirmed_by_the_set_up_number(payments_env):
     env = payments_env
     env.clock.set(date(2026, 3, 10))

@@ -208,7 +208,7 @@ async def caller_accounts(request: web.Request) -> list[str]:
 async def get_autopay_terms(request: web.Request) -> web.Response:
     ban = request.match_info["ban"]
     await account_access(request, ban)
-    return json_response(await uc(request).autopay_terms(ban))
+    return json_response(await uc(request).autopay_terms(ban, request.query.get("language", "en")))
 
 
 @api.route("POST", "/billing-accounts/{ban}/autopay", "Set up the monthly recurring payment",

@@ -106,7 +106,7 @@ async def pay_page(request: web.Request, status: int = 200, values: dict | None 
                 "idempotency_key": forms.new_key()}
     extra = {}
     if autopay:  # what the set-up will do and the terms it asks for, before it is saved
-        extra = {"terms": await use_cases.autopay_terms(ban), "today_amount": None,
+        extra = {"terms": await use_cases.autopay_terms(ban, language(request)), "today_amount": None,
                  "saved": request.query.get("saved") == "1"}
     return render(request, "member/autopay.html" if autopay else "member/pay.html", status=status,
                   ban=ban, account=account, contact=profile.get("contact", {}),

@@ -220,7 +220,7 @@ async def review_page(request: web.Request, state: dict[str, Any], fields: dict[
     captcha_id = (await captchas.new())[0] if captchas.enabled else None
     state["draft"] = await request.app["drafts"].save(fields, state.get("draft"))
     last4 = (getattr(req.method, "account_number", None) or getattr(req.method, "card_number", ""))[-4:]
-    terms = (await request.app["use_cases"].autopay_terms(state["ban"])
+    terms = (await request.app["use_cases"].autopay_terms(state["ban"], language(request))
              if req.kind == "recurring" else None)
     response = render(request, "quick_pay/review.html", status=status, req=req,
                       amount=fields["expected_amount"], last4=last4, account=account,

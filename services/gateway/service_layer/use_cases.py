@@ -308,11 +308,14 @@ class UseCases:
             self.cache.invalidate(ban, "gateway")
         return public_mandate(mandate)
 
-    async def autopay_terms(self, ban: str) -> dict[str, Any]:
-        """The authorization a recurring set-up asks the member to agree to, and its first
-        draft date (payments' terms), for the page before the set-up is submitted."""
+    async def autopay_terms(self, ban: str, language: str = "en") -> dict[str, Any]:
+        """The authorization a recurring set-up asks the member to agree to, in their language
+        (en, es), and its first draft date (payments' terms), for the page before the set-up
+        is submitted."""
+        lang = language if language in ("en", "es") else "en"
         try:
-            return await self.up.call("payments", "GET", upstream_path("accounts", ban, "autopay", "terms"))
+            return await self.up.call("payments", "GET", upstream_path("accounts", ban, "autopay", "terms"),
+                                      params={"language": lang})
         except ServiceDown:
             raise unavailable("payments") from None
 

@@ -66,8 +66,10 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
         # billing account by its last four digits only, as everywhere else.
         facts = _pick(data, "method", "next_draft_date", "confirmation_number", "authorization_text")
         if facts["authorization_text"] and ban:
+            ending = "que termina en" if (data.get("contact") or {}).get("language") == "es" \
+                else "ending in"
             facts["authorization_text"] = facts["authorization_text"].replace(
-                ban, f"ending in {ban[-4:]}")
+                ban, f"{ending} {ban[-4:]}")
         return Intent("autopay_created", billing_account_number=ban, contact=data.get("contact"),
                       facts=facts, allowed_numbers=(str(data.get("confirmation_number") or ""),))
     if event_type == "autopay.updated":  # the member's new bank account for the drafts

@@ -124,8 +124,9 @@ async def get_autopay(request: web.Request) -> web.Response:
 @routes.get("/accounts/{ban}/autopay/terms")
 async def autopay_terms(request: web.Request) -> web.Response:
     """The authorization a recurring set-up asks for and its first draft date, shown before
-    the member submits it."""
-    return json_response(mandates.terms_view(_deps(request), request.match_info["ban"]))
+    the member submits it, in ?language= (en, es; English otherwise)."""
+    return json_response(mandates.terms_view(_deps(request), request.match_info["ban"],
+                                             request.query.get("language", "en")))
 
 
 @routes.post("/accounts/{ban}/autopay")

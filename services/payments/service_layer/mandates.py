@@ -16,32 +16,53 @@ from services.payments.service_layer.errors import invalid, unknown_account
 from shared.http import ApiError
 from shared.outbox import enqueue
 
-# The terms the member agrees to, shown before the set-up is submitted and sent with its
-# confirmation; the record kept adds the account they were given for (ACCOUNT).
-TERMS = (
-    "I authorize {program} to debit the bank account I give for automatic payments on day "
-    "{day} of each month, or the next banking day when that day is not one, for the total "
-    "amount owed then on billing account {ban}. This authorization stays in effect until I "
-    "cancel it, which I may do at any time on this site; a cancellation applies to every "
-    "draft not yet made. I may also revoke it through my bank.")
-ACCOUNT = " Account: {type} ending in {last4} (routing number {routing})."
+# The terms the member agrees to, in their language (en, es), shown before the set-up is
+# submitted and sent with its confirmation; the record kept adds the account they were
+# given for (ACCOUNT).
+TERMS = {
+    "en": (
+        "I authorize {program} to debit the bank account I give for automatic payments on day "
+        "{day} of each month, or the next banking day when that day is not one, for the total "
+        "amount owed then on billing account {ban}. This authorization stays in effect until I "
+        "cancel it, which I may do at any time on this site; a cancellation applies to every "
+        "draft not yet made. I may also revoke it through my bank."),
+    "es": (
+        "Autorizo a {program} a debitar la cuenta bancaria que indico para pagos automáticos el "
+        "día {day} de cada mes, o el siguiente día hábil bancario cuando ese día no lo sea, por "
+        "el total que se deba entonces en la cuenta de facturación {ban}. Esta autorización sigue "
+        "vigente hasta que yo la cancele, lo que puedo hacer en cualquier momento en este sitio; "
+        "una cancelación se aplica a todos los débitos aún no realizados. También puedo revocarla "
+        "a través de mi banco."),
+}
+ACCOUNT = {"en": " Account: {type} ending in {last4} (routing number {routing}).",
+           "es": " Cuenta: {type} que termina en {last4} (número de ruta {routing})."}
+ACCOUNT_TYPES = {"es": {"checking": "cuenta corriente", "savings": "cuenta de ahorros"}}
 
 
-def authorization_terms(settings: Any, ban: str) -> str:
-    return TERMS.format(program=settings.program.replace("_", " ").title(),
-                        day=settings.autopay_day, ban=ban)
+def terms_language(language: Any) -> str:
+    return language if language in TERMS else "en"
 
 
-def authorization_record(settings: Any, ban: str, method: Any) -> str:
-    """The NACHA WEB authorization kept with the mandate: the terms and the account."""
-    return authorization_terms(settings, ban) + ACCOUNT.format(
-        type=method["type"], last4=method["last4"], routing=method["routing_number"])
+def authorization_terms(settings: Any, ban: str, language: str = "en") -> str:
+    return TERMS[terms_language(language)].format(
+        program=settings.program.replace("_", " ").title(), day=settings.autopay_day, ban=ban)
 
 
-def terms_view(deps: Deps, ban: str) -> dict[str, Any]:
+def authorization_record(settings: Any, ban: str, method: Any, language: str = "en") -> str:
+    """The NACHA WEB authorization kept with the mandate: the terms and the account, in the
+    language the member read them in."""
+    lang = terms_language(language)
+    kind = ACCOUNT_TYPES.get(lang, {}).get(method["type"], method["type"])
+    return authorization_terms(settings, ban, lang) + ACCOUNT[lang].format(
+        type=kind, last4=method["last4"], routing=method["routing_number"])
+
+
+def terms_view(deps: Deps, ban: str, language: str = "en") -> dict[str, Any]:
     """What a recurring set-up will do, for the page before it is submitted."""
     s = deps.settings
-    return {"authorization_text": authorization_terms(s, ban), "draft_day": s.autopay_day,
+    lang = terms_language(language)
+    return {"authorization_text": authorization_terms(s, ban, lang), "language": lang,
+            "draft_day": s.autopay_day,
             "first_draft_date": schedule.next_draft_date(deps.today(), s.autopay_day).isoformat()}
 
 
@@ -54,7 +75,8 @@ async def create_mandate(conn: asyncpg.Connection, deps: Deps, ban: str, plan_ty
                          method: asyncpg.Record, contact: dict, member_id: str | None,
                          client_ip: str | None, key: str | None, today: date) -> asyncpg.Record:
     s = deps.settings
-    text = authorization_record(s, ban, method)
+    lang = terms_language(contact.get("language"))
+    text = authorization_record(s, ban, method, lang)
     mandate = await repo.insert_mandate(
         conn, mandate_id=events.new_id(), confirmation_number=schedule.mandate_confirmation_number(),
         billing_account_number=ban, plan_type=plan_type,
@@ -65,7 +87,7 @@ async def create_mandate(conn: asyncpg.Connection, deps: Deps, ban: str, plan_ty
         raise _exists()
     await enqueue(conn, events.autopay_created(
         mandate, method, schedule.next_draft_date(today, s.autopay_day),
-        authorization_terms(s, ban)))
+        authorization_terms(s, ban, lang)))
     return mandate
 
 
@@ -179,7 +201,8 @@ async def change_autopay_method(deps: Deps, ban: str, body: Any, client_ip: str 
         except InvalidInput as exc:
             raise invalid(exc) from None
         if method["method_id"] != current["method_id"]:
-            text = authorization_record(deps.settings, ban, method)
+            text = authorization_record(deps.settings, ban, method,
+                                        events.contact_of(current["contact"])["language"])
             await repo.change_mandate_method(conn, current["mandate_id"], method["method_id"], text,
                                              deps.clock(), (body or {}).get("client_ip") or client_ip,
                                              method["last4"])

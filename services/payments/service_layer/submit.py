@@ -188,7 +188,8 @@ async def _create(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
     s = deps.settings
     autopay = {"confirmation_number": mandate["confirmation_number"], "draft_day": s.autopay_day,
                "first_draft_date": schedule.next_draft_date(today, s.autopay_day).isoformat(),
-               "authorization_text": mandates.authorization_terms(s, req.ban)}
+               "authorization_text": mandates.authorization_terms(s, req.ban,
+                                                                 req.contact.get("language"))}
     if amount == 0:  # the set-up alone: its own confirmation number, nothing withdrawn today
         return 201, {"payment_id": None, "confirmation_number": mandate["confirmation_number"],
                      "status": "scheduled", "amount_cents": 0, "expected_withdrawal_date": None,
