@@ -281,11 +281,16 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 log.retention.hours=168
 """.encode())
-    log4j = kdir / "log4j2.xml"
+    return props, write_log4j(kdir)
+
+
+def write_log4j(folder: Path) -> Path:
+    """A broker's logging settings: its log in `folder`/server.log, warnings and up."""
+    log4j = folder / "log4j2.xml"
     log4j.write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="WARN">
   <Appenders>
-    <File name="file" fileName="{kdir / 'server.log'}">
+    <File name="file" fileName="{folder / 'server.log'}">
       <PatternLayout pattern="[%d] %p %m (%c)%n"/>
     </File>
   </Appenders>
@@ -296,7 +301,7 @@ log.retention.hours=168
   </Loggers>
 </Configuration>
 """)
-    return props, log4j
+    return log4j
 
 
 async def kafka_metadata_ok(bootstrap: str, auth: Any = None) -> bool:

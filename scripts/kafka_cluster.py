@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from scripts.infra import (KAFKA_LIBS, ensure_kafka_jars, kafka_metadata_ok,  # noqa: E402
-                           pid_alive, port_open, stop_pid)
+                           pid_alive, port_open, stop_pid, write_log4j)
 
 NODES = 3
 REPLICATION_FACTOR = 3
@@ -106,22 +106,7 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 log.retention.hours=168
 """)
-    log4j = d / "log4j2.xml"
-    log4j.write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
-<Configuration status="WARN">
-  <Appenders>
-    <File name="file" fileName="{d / 'server.log'}">
-      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
-    </File>
-  </Appenders>
-  <Loggers>
-    <Logger name="kafka" level="INFO"/>
-    <Logger name="org.apache.kafka" level="WARN"/>
-    <Root level="WARN"><AppenderRef ref="file"/></Root>
-  </Loggers>
-</Configuration>
-""")
-    return props, log4j
+    return props, write_log4j(d)
 
 
 def _format(c: Cluster) -> None:
