@@ -228,7 +228,7 @@ async def read_topics(bootstrap: str, auth: KafkaAuth) -> dict[str, list[Any]]:
         pending = {tp for tp in parts if end[tp] > 0}
         while pending:
             batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=5000)
-            if not batch and all(await consumer.position(tp) >= end[tp] for tp in pending):
+            if not batch and all([await consumer.position(tp) >= end[tp] for tp in pending]):
                 break
             for tp, records in batch.items():
                 out[tp.topic].extend(records)

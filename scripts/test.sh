@@ -12,7 +12,8 @@ export TEST_PG_ADMIN_DSN=postgresql://postgres@127.0.0.1:$((55433 + shift_by))/p
 mkdir -p artifacts
 # pytest's temporary folders (ACH files of the payments tests among them) stay under the
 # test state, where the secrets scan below looks.
-$PY -m pytest --basetemp=.state/test/pytest "$@"
+# A hung run fails within 30 minutes instead of running on.
+timeout --signal=INT --kill-after=60 1800 $PY -m pytest --basetemp=.state/test/pytest "$@"
 status=$?
 # Then no full SSN, account or card number anywhere it does not belong: every database,
 # topic, log, captured message and ACH file's permissions (SCAN_SECRETS=0 skips it).

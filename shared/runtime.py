@@ -64,9 +64,7 @@ class Service:
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
         self.kafka_auth = settings.kafka_auth()
-        # A cluster's addresses as a list: FastStream takes one string for one host.
-        self.broker = KafkaBroker([a.strip() for a in settings.kafka_bootstrap.split(",") if a.strip()],
-                                  client_id=name,
+        self.broker = KafkaBroker(settings.kafka_bootstrap, client_id=name,
                                   enable_idempotence=True, acks="all",
                                   security=self.kafka_auth.broker_security())
         # Every route but /healthz and /readyz answers only a caller with a token for this
