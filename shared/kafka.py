@@ -91,7 +91,10 @@ async def ensure_topics(bootstrap: str, extra: dict[str, int] | None = None,
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, partitions, replication_factor)
+        # With three copies or more an acknowledged write is on two brokers at least,
+        # set on the topic itself so it holds on a cluster whose brokers default lower.
+        configs = {"min.insync.replicas": "2"} if replication_factor >= 3 else {}
+        missing = [NewTopic(name, partitions, replication_factor, topic_configs=configs)
                    for name, partitions in wanted.items() if name not in existing]
         if missing:
             try:

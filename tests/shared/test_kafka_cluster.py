@@ -27,18 +27,29 @@ def cluster():
         kafka_cluster.down(c)
 
 
+async def topic_settings(bootstrap: str, topic: str) -> dict[str, str]:
+    """The topic's settings as a broker describes them; a broker that has not yet learnt of
+    a topic just created answers with an error and no settings, so ask again a while."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for _ in range(60):
+            (configs,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+            error_code, _message, _type, _name, entries = configs.resources[0][:5]
+            if error_code == 0 and entries:
+                return {e[0]: e[1] for e in entries}
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"no broker described {topic}: error {error_code}")
+    finally:
+        await admin.close()
+
+
 async def test_topics_get_three_copies_and_a_killed_leader_loses_nothing(cluster, monkeypatch):
     monkeypatch.setenv("KAFKA_REPLICATION_FACTOR", "3")
     await ensure_topics(cluster.bootstrap, extra={"cluster.check": 3})
     leaders = await kafka_cluster.partition_leaders(cluster.bootstrap, "payments.v1")
     assert all(len(p["replicas"]) == 3 and len(p["isr"]) == 3 for p in leaders.values()), leaders
-    admin = AIOKafkaAdminClient(bootstrap_servers=cluster.bootstrap)
-    await admin.start()
-    try:
-        (configs,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "payments.v1")])
-        settings = {c[0]: c[1] for c in configs.resources[0][4]}
-    finally:
-        await admin.close()
+    settings = await topic_settings(cluster.bootstrap, "payments.v1")
     assert settings["min.insync.replicas"] == "2"
     assert settings["unclean.leader.election.enable"] == "false"
 
