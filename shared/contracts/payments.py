@@ -107,11 +107,19 @@ class AutopayCreatedData(_Model):
     authorization_text: str | None = None    # the terms the member agreed to
 
 
+class DraftInFlight(_Model):
+    """A draft already sent towards the bank: cancelling the recurring payment does not stop it."""
+    payment_id: str
+    amount_cents: int = Field(gt=0)
+    expected_withdrawal_date: str
+
+
 class AutopayCancelledData(_Model):
     mandate_id: str
     billing_account_number: str
     reason: str
     contact: Contact
+    drafts_in_flight: list[DraftInFlight] = []
 
 
 class AutopayUpdatedData(_Model):

@@ -41,7 +41,10 @@ EXPECTED = {
                                 "es": ["Cuenta nueva: cuenta de ahorros que termina en 4321",
                                        "Próximo retiro: 22 de diciembre de 2026"]}),
     "autopay_cancelled": ("Automatic payments are cancelled", "Sus pagos automáticos se cancelaron",
-                          {"en": ["by the 23rd"], "es": ["antes del día 23"]}),
+                          {"en": ["by the 23rd", "A payment of $310.00 already sent to your bank will "
+                                  "still be withdrawn on or about December 24, 2026"],
+                           "es": ["antes del día 23", "Un pago de $310.00 ya enviado a su banco se "
+                                  "retirará de todos modos alrededor del 24 de diciembre de 2026"]}),
     "bill_ready": ("January 2027 premium bill is ready", "Su factura de enero de 2027 está lista",
                    {"en": ["Due date: December 23, 2026", "Total balance owed: $1,234.56", "$250.00"],
                     "es": ["Fecha de vencimiento: 23 de diciembre de 2026", "Saldo total adeudado: $1,234.56"]}),

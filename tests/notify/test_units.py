@@ -50,7 +50,8 @@ def test_a_language_without_a_template_falls_back_to_english(tmp_path):
         "{% block subject %}Pagos automáticos cancelados{% endblock %}{% block text %}{% endblock %}")
     renderer = Renderer(tmp_path / "t")
     ctx = {"first_name": "Ana", "ban_last4": "1234", "plan_type": "dental", "portal_url": "https://p",
-           "support_phone": "1-877-623-6765", "username": "ana78", "reason": "member_request"}
+           "support_phone": "1-877-623-6765", "username": "ana78", "reason": "member_request",
+           "returned": False, "drafts_in_flight": []}
     whole = renderer.render("username_reminder", "es", ctx)
     assert whole.subject == "Your Health Connector username" and "ana78" in whole.text and whole.sms
     partial = renderer.render("autopay_cancelled", "es", ctx)
@@ -151,3 +152,19 @@ def test_a_retry_after_a_return_is_announced_as_a_retry_not_as_a_new_payment():
     assert intent_for("payment.submitted", base).template == "payment_received"
     retry = intent_for("payment.submitted", {**base, "attempt": 2, "retry_of": "p1"})
     assert retry.template == "payment_retry" and retry.facts["expected_withdrawal_date"] == "2030-12-09"
+
+
+def test_a_cancellation_after_a_return_says_so_and_names_no_draft_when_none_is_left():
+    data = {"billing_account_number": "7000000001", "mandate_id": "m", "reason": "R07: authorization revoked",
+            "contact": {"email": "a@x.org"}, "drafts_in_flight": []}
+    intent = intent_for("autopay.cancelled", data)
+    assert intent is not None and intent.facts["returned"] is True
+    ctx = {"first_name": None, "ban_last4": "0001", "plan_type": "health", "portal_url": "https://p", "support_phone": "1",
+           **intent.facts}
+    out = Renderer().render("autopay_cancelled", "en", ctx)
+    assert "have been cancelled because your bank returned a payment." in out.text
+    assert "No withdrawal is scheduled any more." in out.text and "already sent" not in out.text
+    asked = intent_for("autopay.cancelled", {**data, "reason": "member_request"})
+    assert asked is not None and asked.facts["returned"] is False
+    out = Renderer().render("autopay_cancelled", "es", {**ctx, **asked.facts})
+    assert "se cancelaron." in out.text and "devolvió" not in out.text

@@ -48,7 +48,7 @@ async def test_mandate_create_get_cancel_and_one_active(payments_env):
     r = await env.client.delete(f"/accounts/{ban}/autopay")
     assert r.status == 200 and (await r.json())["status"] == "cancelled"
     [cancelled] = await env.events("autopay.cancelled", ban)
-    assert cancelled["reason"] == "member_request"
+    assert cancelled["reason"] == "member_request" and cancelled["drafts_in_flight"] == []
     assert (await env.client.get(f"/accounts/{ban}/autopay")).status == 404
     assert (await env.client.delete(f"/accounts/{ban}/autopay")).status == 404
     status, again = await _autopay(env, ban, account)  # created again at any time
@@ -272,6 +272,9 @@ async def test_a_set_up_has_its_own_number_shows_its_terms_first_and_tells_what_
     assert cancelled["confirmation_number"] == mandate["confirmation_number"]
     assert cancelled["drafts_in_flight"] == [{"payment_id": draft["payment_id"], "amount_cents": 31000,
                                               "expected_withdrawal_date": draft["expected_withdrawal_date"]}]
+    # ...and so does the event the member's cancellation message is made from.
+    [event] = await env.events("autopay.cancelled", ban)
+    assert event["drafts_in_flight"] == cancelled["drafts_in_flight"]
 
 
 async def test_a_spanish_set_up_shows_records_and_sends_the_terms_in_spanish(payments_env):

@@ -80,8 +80,12 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
                       contact={"email": contact.get("email"), "phone": contact.get("phone")},
                       facts=_pick(data, "method", "next_draft_date"))
     if event_type == "autopay.cancelled":
-        return Intent("autopay_cancelled", billing_account_number=ban,
-                      contact=data.get("contact"), facts=_pick(data, "reason"))
+        # Cancelled by the member or after a return ("R07: ..."); drafts already made still happen.
+        reason = str(data.get("reason") or "")
+        returned = len(reason) >= 3 and reason[0] == "R" and reason[1:3].isascii() and reason[1:3].isdigit()
+        return Intent("autopay_cancelled", billing_account_number=ban, contact=data.get("contact"),
+                      facts={"reason": reason, "returned": returned,
+                             "drafts_in_flight": list(data.get("drafts_in_flight") or [])})
     if event_type == "invoice.issued":
         return Intent("bill_ready", billing_account_number=ban, facts=_pick(
             data, "kind", "coverage_year", "coverage_month", "amount_cents", "due_date",

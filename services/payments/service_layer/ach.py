@@ -256,7 +256,8 @@ async def _apply_return(conn: asyncpg.Connection, deps: Deps, day: date, p: asyn
     if d.mandate_cancelled:
         cancelled = await repo.cancel_mandate(conn, p["mandate_id"], f"{code}: {d.reason}")
         if cancelled is not None:
-            follow.append(events.autopay_cancelled(cancelled, f"{code}: {d.reason}"))
+            follow.append(events.autopay_cancelled(
+                cancelled, f"{code}: {d.reason}", await repo.drafts_in_flight(conn, cancelled["mandate_id"])))
     if d.will_retry:
         retry = await repo.insert_payment(
             conn, payment_id=events.new_id(), confirmation_number=schedule.confirmation_number(),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import orjson
 
@@ -87,10 +87,18 @@ def autopay_created(m: Mapping[str, Any], method: Mapping[str, Any], next_draft:
         "plan_type": m["plan_type"], "authorization_text": terms})
 
 
-def autopay_cancelled(m: Mapping[str, Any], reason: str) -> Envelope:
+def autopay_cancelled(m: Mapping[str, Any], reason: str,
+                      in_flight: Iterable[Mapping[str, Any]] = ()) -> Envelope:
+    """`in_flight`: the mandate's drafts already made, which still happen (the member is told)."""
     return envelope(ev.AUTOPAY_CANCELLED, m["billing_account_number"], {
         "mandate_id": str(m["mandate_id"]), "billing_account_number": m["billing_account_number"],
-        "reason": reason, "contact": contact_of(m["contact"])})
+        "reason": reason, "contact": contact_of(m["contact"]),
+        "drafts_in_flight": [draft_of(p) for p in in_flight]})
+
+
+def draft_of(p: Mapping[str, Any]) -> dict[str, Any]:
+    return {"payment_id": str(p["payment_id"]), "amount_cents": p["amount_cents"],
+            "expected_withdrawal_date": p["expected_withdrawal_date"].isoformat()}
 
 
 def autopay_updated(m: Mapping[str, Any], method: Mapping[str, Any], next_draft: date) -> Envelope:

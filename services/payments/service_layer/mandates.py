@@ -154,7 +154,7 @@ async def get_autopay(deps: Deps, ban: str) -> dict:
     if m is None:
         raise ApiError(404, "no_autopay", "This account has no recurring payment.")
     return {**mandate_view(m, deps.today(), deps.settings.autopay_day),
-            "drafts_in_flight": [_draft(p) for p in in_flight]}
+            "drafts_in_flight": [events.draft_of(p) for p in in_flight]}
 
 
 async def cancel_autopay(deps: Deps, ban: str, reason: str = "member_request") -> dict:
@@ -163,17 +163,12 @@ async def cancel_autopay(deps: Deps, ban: str, reason: str = "member_request") -
         cancelled = await repo.cancel_mandate(conn, m["mandate_id"], reason) if m else None
         if cancelled is None:
             raise ApiError(404, "no_autopay", "This account has no recurring payment.")
-        await enqueue(conn, events.autopay_cancelled(cancelled, reason))
+        # A draft already made is on its way to the bank: cancelling stops only the next ones.
         in_flight = await repo.drafts_in_flight(conn, cancelled["mandate_id"])
-    # A draft already made is on its way to the bank: cancelling stops only the next ones.
+        await enqueue(conn, events.autopay_cancelled(cancelled, reason, in_flight))
     return {"status": "cancelled", "mandate_id": str(cancelled["mandate_id"]),
             "confirmation_number": cancelled["confirmation_number"],
-            "drafts_in_flight": [_draft(p) for p in in_flight]}
-
-
-def _draft(p: asyncpg.Record) -> dict[str, Any]:
-    return {"payment_id": str(p["payment_id"]), "amount_cents": p["amount_cents"],
-            "expected_withdrawal_date": p["expected_withdrawal_date"].isoformat()}
+            "drafts_in_flight": [events.draft_of(p) for p in in_flight]}
 
 
 async def change_autopay_method(deps: Deps, ban: str, body: Any, client_ip: str | None) -> dict:
