@@ -25,6 +25,9 @@ class Settings(ServiceSettings):
     upstream_timeout_s: float = Field(default=3.0, gt=0, le=60)
     # Payment submissions wait longer (a card authorisation happens inside).
     payment_timeout_s: float = Field(default=15.0, gt=0, le=120)
+    # Calls that hash or check a password (registering, logging in, a new password) wait
+    # longer too: argon2id takes a good part of a CPU for a while on purpose.
+    password_timeout_s: float = Field(default=15.0, gt=0, le=120)
     upstream_connections: int = Field(default=100, ge=1, le=1000)
     # Each service's /healthz is probed this often (the account cache needs to know).
     health_probe_interval_s: float = Field(default=1.0, gt=0, le=60)

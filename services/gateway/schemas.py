@@ -276,6 +276,9 @@ class AutopayTerms(Model):
 class AutopayRequest(Model):
     method: Method
     contact: Contact
+    terms_language: Literal["en", "es"] | None = Field(
+        None, description="The language the member read the authorization in, when it is not "
+        "the contact's language; the record kept is the text in that language.")
 
 
 class AutopayMethodChange(Model):

@@ -66,6 +66,25 @@ async def test_member_sets_up_autopay_sees_terms_first_gets_its_number_and_cance
     await check_page(page, f"autopay-cancelled-{lang}")
 
 
+async def test_terms_read_on_the_spanish_page_are_the_ones_kept_and_sent(page, stack):
+    """A member whose messages are in English sets up autopay on the Spanish page: the
+    authorization kept and emailed is the Spanish text they read, in an English email."""
+    member = await stack.seed_member(shopped_hours_ago=5, language="en")
+    await log_in(page, stack, member, "en")  # registered in English
+    ban = member["billing_account_number"]
+    await page.goto(f"/accounts/{ban}/autopay?lang=es")
+    await expect(page.locator("#authorization-text")).to_contain_text("Autorizo a ")
+    await choose(page, "method-type-checking")
+    await fill_bank(page, "5550004321")
+    await page.click("#save-autopay")
+    saved = page.locator("#autopay-saved")
+    await expect(saved).to_contain_text("AUT-")
+    number = (await saved.inner_text()).split("AUT-", 1)[1][:12]
+    mail = await wait_for_mail(stack, member["email"], "AUT-" + number)
+    assert "The authorization you agreed to" in mail["text"]
+    assert "Autorizo a " in mail["text"] and "I authorize" not in mail["text"]
+
+
 async def test_quick_pay_recurring_says_today_and_every_22nd_and_never_none_or_zero(page, stack):
     await page.set_viewport_size({"width": 375, "height": 667})
     member = await stack.seed_member(shopped_hours_ago=5)

@@ -4,6 +4,7 @@ binding, CSRF, headers, CAPTCHA) can be checked in isolation. The end-to-end and
 tests (tests/browser/) run the real services instead."""
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ BAN_B = "7000000021"
 BAN_NOT_OPEN = "7000000096"  # identity knows it; billing has not opened it yet
 THROTTLED_ID = "3300999998"   # identity answers 429 for it, retry in 290 s
 SSN = "123456789"
+SLOW_HASH_USER = "slow.hasher"  # identity takes SLOW_HASH_S to register it, past the usual timeout
+SLOW_HASH_S = 2.5
 MEMBER = {"first_name": "Maria", "last_name": "Santos", "date_of_birth": "1984-03-15"}
 
 
@@ -78,6 +81,8 @@ def identity_app(state: Upstream) -> web.Application:
             return error_response(404, "not_found", "We could not find a match.")
         if b["username"] in state.users:
             return error_response(409, "username_taken", "Taken.")
+        if b["username"] == SLOW_HASH_USER:  # hashing the password on a busy machine
+            await asyncio.sleep(SLOW_HASH_S)
         state.users[b["username"]] = {"password": b["password"], "member_id": "m-1"}
         return json_response({"member_id": "m-1", "username": b["username"]}, status=201)
 

@@ -225,6 +225,15 @@ async def test_autopay_create_and_cancel_with_a_lookup_token(gw, upstream):
     assert r.status == 404 and (await r.json())["error"]["code"] == "no_autopay"
 
 
+async def test_registering_waits_for_a_slow_password_hash_instead_of_saying_nobody_answers(gw_no_captcha):
+    """The usual upstream timeout (2 s here) is shorter than hashing a password can take on
+    a busy machine; a member told "not answering" would find the account made anyway."""
+    r = await gw_no_captcha.post("/api/v1/members", json={
+        **LOOKUP, "username": fakes.SLOW_HASH_USER, "email": "maria@example.org",
+        "password": "correct horse battery"})
+    assert r.status == 201, await r.text()
+
+
 async def test_member_register_login_me_csrf_and_logout(gw_no_captcha):
     gw = gw_no_captcha
     r = await gw.post("/api/v1/members", json={**LOOKUP, "username": "maria.s", "email": "maria@example.org",

@@ -303,6 +303,25 @@ async def test_a_spanish_set_up_shows_records_and_sends_the_terms_in_spanish(pay
     assert english["language"] == "en" and english["authorization_text"].startswith("I authorize ")
 
 
+async def test_terms_read_in_spanish_are_the_record_though_messages_stay_in_english(payments_env):
+    env = payments_env
+    env.clock.set(date(2026, 3, 10))
+    ban = new_ban()
+    await env.open_account(ban, {2026: 31000})
+    shown = await (await env.client.get(f"/accounts/{ban}/autopay/terms?language=es")).json()
+    body = {"idempotency_key": uuid.uuid4().hex, "method": bank_method(new_account()),
+            "contact": CONTACT, "client_ip": "203.0.113.9", "terms_language": "fr"}
+    r = await env.client.post(f"/accounts/{ban}/autopay", json=body)
+    assert r.status == 422 and "terms_language" in (await r.json())["error"]["fields"]
+    r = await env.client.post(f"/accounts/{ban}/autopay", json={**body, "terms_language": "es"})
+    mandate = await r.json()
+    assert r.status == 201, mandate
+    assert mandate["authorization"]["text"].startswith(shown["authorization_text"])
+    [created] = await env.events("autopay.created", ban)
+    assert created["authorization_text"] == shown["authorization_text"]
+    assert created["contact"]["language"] == "en"  # the member's messages: their own language
+
+
 async def test_a_recurring_payment_with_nothing_owed_today_is_confirmed_by_the_set_up_number(payments_env):
     env = payments_env
     env.clock.set(date(2026, 3, 10))

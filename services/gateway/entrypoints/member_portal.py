@@ -151,7 +151,8 @@ async def post_autopay(request: web.Request) -> web.Response:
     c = profile.get("contact", {})
     body = {"method": forms.method_body(f), "contact": {
         "email": c.get("email", ""), "email_confirmation": c.get("email", ""), "phone": c.get("phone") or "0000000000",
-        "language": member_language(request, c)}}
+        "language": member_language(request, c)},
+        "terms_language": language(request)}  # the terms were shown in the page's language
     try:
         req = s.AutopayRequest.model_validate(body)
     except ValidationError as exc:

@@ -284,6 +284,8 @@ class UseCases:
         await self.refuse_cards_unless_enabled(req.method.type)
         body = {"idempotency_key": idempotency_key, "method": req.method.model_dump(),
                 "contact": req.contact.model_dump()}
+        if req.terms_language:
+            body["terms_language"] = req.terms_language
         if member_id:
             body["member_id"] = member_id
         try:
@@ -332,12 +334,13 @@ class UseCases:
     async def register(self, req: MemberRequest, client_ip: str) -> dict[str, Any]:
         body = req.model_dump()
         body["client_ip"] = client_ip
-        return await self._identity("POST", "/members", body)
+        return await self._identity("POST", "/members", body, self.settings.password_timeout_s)
 
     async def login(self, username: str, password: str, client_ip: str) -> tuple[str, dict[str, Any]]:
         """Checks the password with identity and opens a session; returns the cookie value."""
         member = await self._identity("POST", "/sessions", {"username": username, "password": password,
-                                                             "client_ip": client_ip})
+                                                             "client_ip": client_ip},
+                                      self.settings.password_timeout_s)
         profile = await self.member(member["member_id"])
         session_id = secrets.token_urlsafe(32)
         assert self.store is not None
@@ -370,7 +373,8 @@ class UseCases:
     async def confirm_reset(self, token: str, new_password: str, keep_session_id: str | None = None) -> None:
         """Set the new password, then end every session of the member but this request's."""
         done = await self._identity("POST", "/password-resets/confirm",
-                                    {"token": token, "new_password": new_password})
+                                    {"token": token, "new_password": new_password},
+                                    self.settings.password_timeout_s)
         assert self.store is not None
         keep = tokens.hash_session_id(keep_session_id) if keep_session_id else None
         await self.store.end_member_sessions(done["member_id"], keep)
@@ -382,7 +386,9 @@ class UseCases:
         body = update.model_dump(exclude_none=True)
         if "phone" in update.model_fields_set and update.phone is None:
             body["phone"] = None   # given empty: the member removed their number
-        return await self._identity("PATCH", upstream_path("members", member_id, "contact"), body)
+        slow = "current_password" in body or "new_password" in body  # a password is checked
+        return await self._identity("PATCH", upstream_path("members", member_id, "contact"), body,
+                                    self.settings.password_timeout_s if slow else None)
 
     async def me(self, member_id: str) -> dict[str, Any]:
         """Everything the dashboard shows, every account's calls in parallel."""
@@ -406,8 +412,9 @@ class UseCases:
                 "first_name": profile.get("first_name"), "last_name": profile.get("last_name"),
                 "contact": profile.get("contact", {}), "accounts": accounts, "notices": notices}
 
-    async def _identity(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    async def _identity(self, method: str, path: str, body: Any = None,
+                        timeout_s: float | None = None) -> dict[str, Any]:
         try:
-            return await self.up.call("identity", method, path, json=body)
+            return await self.up.call("identity", method, path, json=body, timeout_s=timeout_s)
         except ServiceDown:
             raise unavailable("identity") from None

@@ -73,9 +73,12 @@ def _exists() -> ApiError:
 
 async def create_mandate(conn: asyncpg.Connection, deps: Deps, ban: str, plan_type: str,
                          method: asyncpg.Record, contact: dict, member_id: str | None,
-                         client_ip: str | None, key: str | None, today: date) -> asyncpg.Record:
+                         client_ip: str | None, key: str | None, today: date,
+                         read_in: str | None = None) -> asyncpg.Record:
+    """`read_in`: the language the member read the terms in, when it is not the language of
+    their messages (a member whose profile says English reading the Spanish page)."""
     s = deps.settings
-    lang = terms_language(contact.get("language"))
+    lang = terms_language(read_in or contact.get("language"))
     text = authorization_record(s, ban, method, lang)
     mandate = await repo.insert_mandate(
         conn, mandate_id=events.new_id(), confirmation_number=schedule.mandate_confirmation_number(),
@@ -117,6 +120,9 @@ async def create_autopay(deps: Deps, ban: str, body: Any, client_ip: str | None)
     if not isinstance(key, str) or not key.strip() or len(key) > 200:
         errors["idempotency_key"] = "idempotency_key is required."
     contact = parse_contact(body.get("contact"), errors)
+    read_in = body.get("terms_language")
+    if read_in is not None and read_in not in ("en", "es"):
+        errors["terms_language"] = "terms_language is en or es."
     raw = body.get("method") if isinstance(body.get("method"), dict) else {}
     try:
         if raw.get("type") == "card":
@@ -141,7 +147,7 @@ async def create_autopay(deps: Deps, ban: str, body: Any, client_ip: str | None)
             raise invalid(exc) from None
         member_id = body.get("member_id") if isinstance(body.get("member_id"), str) else None
         await create_mandate(conn, deps, ban, owed["plan_type"], method, contact, member_id,
-                             body.get("client_ip") or client_ip, key, today)
+                             body.get("client_ip") or client_ip, key, today, read_in)
         answer = mandate_view(await repo.active_mandate(conn, ban), today, deps.settings.autopay_day)
         await repo.store_answer(conn, key, 201, answer)
     return 201, answer
