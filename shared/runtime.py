@@ -38,6 +38,22 @@ from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+# Each step of a stop gets this long: a broker that does not answer a consumer's leave-group,
+# or a connection never given back to the pool, must not keep a stopping process alive
+# past its orchestrator's grace period (Kubernetes: 30 s).
+STOP_STEP_TIMEOUT_S = 8.0
+
+
+async def _bounded(step: str, work: Awaitable[Any]) -> bool:
+    """Await `work` for at most STOP_STEP_TIMEOUT_S; False (logged) when it ran out."""
+    try:
+        await asyncio.wait_for(work, STOP_STEP_TIMEOUT_S)
+        return True
+    except asyncio.TimeoutError:
+        log.warning("stop step timed out; going on without it",
+                    extra={"step": step, "timeout_s": STOP_STEP_TIMEOUT_S})
+        return False
+
 BackgroundJob = Callable[["Service"], Awaitable[None]]
 Hook = Callable[["Service"], Awaitable[None]]
 
@@ -218,15 +234,15 @@ class Service:
                 await task
         self._tasks.clear()
         if self._runner:
-            await self._runner.cleanup()
-        await self.broker.stop()
+            await _bounded("http", self._runner.cleanup())
+        await _bounded("kafka consumers", self.broker.stop())
         for hook in reversed(self.cleanup_hooks):
             with contextlib.suppress(Exception):
-                await hook(self)
+                await _bounded("cleanup hook", hook(self))
         if self.producer:
-            await self.producer.stop()
-        if self.pool:
-            await self.pool.close()
+            await _bounded("kafka producer", self.producer.stop())
+        if self.pool and not await _bounded("database pool", self.pool.close()):
+            self.pool.terminate()  # a connection still held: closed without waiting for it
         log.info("service stopped")
 
     def consumers_assigned(self) -> bool:

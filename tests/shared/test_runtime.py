@@ -112,3 +112,16 @@ async def test_an_outbox_from_before_delete_on_send_keeps_only_what_was_never_pu
         assert await pool.fetchval("SELECT count(*) FROM processed_events") == 1
     finally:
         await pool.close()
+
+
+async def test_a_stop_finishes_though_a_connection_is_never_given_back(infra, fresh_db, tmp_path: Path,
+                                                                       monkeypatch, caplog):
+    """asyncpg's pool.close() waits for every connection to come back; a stop must not."""
+    import shared.runtime as runtime
+    monkeypatch.setattr(runtime, "STOP_STEP_TIMEOUT_S", 1.0)
+    settings = ServiceSettings(database_url=fresh_db, KAFKA_BOOTSTRAP=infra.kafka_bootstrap)
+    service = Service("probe", settings, tmp_path)
+    await service.start(http=False)
+    await service.pool.acquire()  # a use case that never gives its connection back
+    await asyncio.wait_for(service.stop(), 10)
+    assert any(getattr(r, "step", None) == "database pool" for r in caplog.records)
