@@ -129,3 +129,23 @@ async def test_openapi_documents_the_edges_and_the_shapes(gw):
     bank = doc["components"]["schemas"]["BankMethod"]["properties"]
     assert bank["routing_number"]["pattern"] == "^[0-9][0-9 -]*$" and bank["routing_number"]["maxLength"] == 12
     assert "\\d" not in str(doc)  # every published pattern is ASCII digits
+
+
+def test_upstream_refusals_read_in_the_pages_language():
+    """What payments refuses after the page's own checks passed (the balance changed in
+    between, an autopay already there) is shown in the catalog's English or Spanish."""
+    from services.gateway.entrypoints.forms import api_errors
+    from services.gateway.translations import translate
+    from shared.http import ApiError
+
+    over = ApiError(422, "invalid_input", "Invalid.", {"amount": "The amount is more than this "
+                                                                 "account allows: at most 1234.50."})
+    assert api_errors(over, "es") == {"other_amount": translate("es", "err.amount_over_limit", limit="$1,234.50")}
+    nothing = ApiError(422, "invalid_input", "Invalid.", {"amount": "There is nothing to pay on this account right now."})
+    assert api_errors(nothing, "es") == {"other_amount": "err.nothing_to_pay"}
+    exists = ApiError(409, "autopay_exists", "This account already has a recurring payment.")
+    assert api_errors(exists, "es") == {"_form": "api.autopay_exists"}
+    assert translate("es", "api.autopay_exists").startswith("Esta cuenta ya tiene pagos automáticos")
+    odd = ApiError(409, "something_new", "Words only the service has.")
+    assert api_errors(odd, "en") == {"_form": "Words only the service has."}
+    assert api_errors(odd, "es") == {"_form": "error.generic"}

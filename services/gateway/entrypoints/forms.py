@@ -8,8 +8,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.gateway import schemas as s
+from services.gateway.translations import translate
 from shared.http import ApiError
-from shared.money import InvalidAmount, format_cents, parse_typed_amount
+from shared.money import InvalidAmount, format_cents, format_dollars, parse_amount, parse_typed_amount
 
 SECRET_FIELDS = {"ssn", "ssn_confirmation", "account_number", "account_number_confirmation",
                  "card_number", "cvv", "password", "password_confirmation", "new_password",
@@ -112,12 +113,47 @@ def upstream_key(field: str, message: str) -> str:
     return FIELD_KEYS.get(field, message)
 
 
-def api_errors(exc: ApiError) -> dict[str, str]:
-    """An upstream refusal's fields onto form fields, or a form-level message."""
+# A refusal of the whole form, by its code, in the catalog's words.
+CODE_KEYS = {
+    "autopay_exists": "api.autopay_exists", "no_autopay": "api.no_autopay",
+    "method_in_use": "api.method_in_use", "no_method": "api.no_method",
+    "idempotency_conflict": "api.idempotency_conflict", "unknown_account": "api.unknown_account",
+    "account_not_ready": "qp.not_ready", "processor_unavailable": "api.processor_unavailable",
+    "no_payment_plan": "api.no_payment_plan", "service_unavailable": "error.unavailable"}
+
+
+def amount_words(message: str, lang: str) -> str:
+    """Payments' words about an amount (the balance can change between the page's own check
+    and the submission) in the page's language."""
+    if message.startswith("There is nothing to pay"):
+        return "err.nothing_to_pay"
+    if "at most " in message:
+        try:
+            limit = parse_amount(message.rsplit("at most ", 1)[1].rstrip("."))
+        except (InvalidAmount, ValueError):
+            return "err.amount"
+        return translate(lang, "err.amount_over_limit", limit=format_dollars(limit))
+    if "more than zero" in message:
+        return "err.amount_positive"
+    return "err.amount"
+
+
+def api_errors(exc: ApiError, lang: str = "en") -> dict[str, str]:
+    """An upstream refusal's fields onto form fields, or a form-level message; in the
+    catalog's words (English or Spanish) wherever the refusal is one the portal knows."""
     if exc.fields:
-        return {path.split(".")[-1]: upstream_key(path.split(".")[-1], msg)
-                for path, msg in exc.fields.items()}
-    return {"_form": exc.message}
+        errors = {}
+        for path, msg in exc.fields.items():
+            field = path.split(".")[-1]
+            if path in ("amount", "expected_amount"):
+                errors["other_amount"] = amount_words(msg, lang)
+            else:
+                errors[field] = upstream_key(field, msg)
+        return errors
+    key = CODE_KEYS.get(exc.code)
+    if key:
+        return {"_form": key}
+    return {"_form": "error.generic" if lang != "en" else exc.message}
 
 
 def new_key() -> str:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from services.gateway import schemas as s
 from services.gateway.entrypoints import forms
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, redirect, render, throttled_message
+from services.gateway.entrypoints.portal import form, language, redirect, render, throttled_message
 from shared.http import ApiError
 
 NY = ZoneInfo("America/New_York")
@@ -43,7 +43,7 @@ async def post_register(request: web.Request) -> web.Response:
     except ApiError as exc:
         key = {404: "reg.not_found", 409: "reg.taken" if exc.code == "username_taken" else "reg.already",
                429: "qp.throttled", 503: "error.unavailable"}.get(exc.status)
-        errors = {"_form": key} if key else forms.api_errors(exc)
+        errors = {"_form": key} if key else forms.api_errors(exc, language(request))
         if exc.status == 429:
             errors = {"_form": throttled_message(request, exc)}
         if exc.code == "username_taken":
@@ -159,7 +159,7 @@ async def post_reset(request: web.Request) -> web.Response:
                                                      w.get_cookie(request, w.SESSION_COOKIE))
     except ApiError as exc:
         key = "reset.invalid" if exc.status == 400 else None
-        errors = {"_form": key} if key else forms.api_errors(exc)
+        errors = {"_form": key} if key else forms.api_errors(exc, language(request))
         return render(request, "member/reset.html", status=exc.status, values=values, errors=errors)
     return redirect(request, "/login?reset=1")
 

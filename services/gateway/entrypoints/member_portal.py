@@ -138,7 +138,7 @@ async def post_pay(request: web.Request) -> web.Response:
                                 amount=format_dollars(parse_amount(exc.extra.get("current_amount") or "0.00")))
             return await pay_page(request, 409, {**forms.kept(f), "idempotency_key": forms.new_key()},
                                   {"_form": message})
-        return await pay_page(request, exc.status, forms.kept(f), forms.api_errors(exc))
+        return await pay_page(request, exc.status, forms.kept(f), forms.api_errors(exc, language(request)))
     return render(request, "member/paid.html", ban=ban, done={**result, "kind": req.kind,
                                                               "email": contact["email"]})
 
@@ -165,7 +165,7 @@ async def post_autopay(request: web.Request) -> web.Response:
             await use_cases.create_autopay(ban, req, f.get("idempotency_key") or forms.new_key(),
                                            member["member_id"])
     except ApiError as exc:
-        return await pay_page(request, exc.status, forms.kept(f), forms.api_errors(exc))
+        return await pay_page(request, exc.status, forms.kept(f), forms.api_errors(exc, language(request)))
     return redirect(request, f"/accounts/{ban}/autopay?saved=1")
 
 
@@ -304,7 +304,7 @@ async def post_profile(request: web.Request) -> web.Response:
     try:
         await request.app["use_cases"].update_contact(member["member_id"], req)
     except ApiError as exc:
-        errors = forms.api_errors(exc)
+        errors = forms.api_errors(exc, language(request))
         if "current_password" in errors:  # identity's words, in the page's language
             errors["current_password"] = ("err.current_password_required" if req.current_password is None
                                           else "err.current_password_wrong")

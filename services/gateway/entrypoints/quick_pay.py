@@ -267,7 +267,7 @@ async def post_submit(request: web.Request) -> web.Response:
             message = translate(language(request), "qp.amount_changed",
                                 amount=format_dollars(parse_amount(current)))
             return await review_page(request, state, fields, req, status=409, errors={"_form": message})
-        return await billing_page(request, state, exc.status, forms.kept(fields), forms.api_errors(exc))
+        return await billing_page(request, state, exc.status, forms.kept(fields), forms.api_errors(exc, language(request)))
     await drafts.delete(state.pop("draft"))
     state["done"] = {**result, "kind": req.kind, "email": state["contact"]["email"],
                      "method_type": req.method.type,
