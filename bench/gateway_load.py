@@ -158,7 +158,7 @@ def _client_process(targets: list[tuple[str, dict]], concurrency: int, duration_
 def measure(targets: list[tuple[str, dict]], concurrency: int, clients: int, duration_s: float) -> dict:
     """Warm up briefly, then load for `duration_s` from `clients` processes."""
     ctx = mp.get_context("spawn")
-    for phase, seconds in (("warmup", min(2.0, duration_s / 4)), ("measure", duration_s)):
+    for _phase, seconds in (("warmup", min(2.0, duration_s / 4)), ("measure", duration_s)):
         queue = ctx.Queue()
         per = [concurrency // clients + (1 if i < concurrency % clients else 0) for i in range(clients)]
         procs = [ctx.Process(target=_client_process, args=(targets, n, seconds, queue)) for n in per]

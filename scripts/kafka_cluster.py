@@ -31,8 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from scripts.infra import (KAFKA_LIBS, ensure_kafka_jars, kafka_metadata_ok,  # noqa: E402
-                           pid_alive, port_open, stop_pid, write_log4j)
+from scripts.infra import (  # noqa: E402
+    KAFKA_LIBS,
+    ensure_kafka_jars,
+    kafka_metadata_ok,
+    pid_alive,
+    port_open,
+    stop_pid,
+    write_log4j,
+)
 
 NODES = 3
 REPLICATION_FACTOR = 3

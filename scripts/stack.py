@@ -51,7 +51,7 @@ class Ports:
     smtp: int = 1025
 
     @classmethod
-    def offset(cls, delta: int) -> "Ports":
+    def offset(cls, delta: int) -> Ports:
         base = cls()
         return cls(**{k: v + delta for k, v in vars(base).items()})
 
@@ -174,7 +174,7 @@ class Stack:
                         async with http.get(f"{self.config.ports.url(name)}/readyz") as r:
                             if r.status == 200:
                                 pending.discard(name)
-                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                    except (TimeoutError, aiohttp.ClientError):
                         pass
                 if pending and time.monotonic() > deadline:
                     raise TimeoutError(f"not ready after {timeout_s} s: {sorted(pending)}")

@@ -463,7 +463,7 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, *topics: str,
 
 
 def _parse_batch(subscriber: Any, records: tuple[ConsumerRecord, ...],
-                 commits: "_OffsetCommits") -> KafkaMessage:
+                 commits: _OffsetCommits) -> KafkaMessage:
     """FastStream's batch message, built as its own batch parser builds it, minus the
     per-record work nobody here reads: its parser decodes every record's headers into a
     dict, a tenth of the consumer's time at high rates. Headers stay on the records."""
@@ -489,7 +489,7 @@ class _BatchMessage(KafkaAckableMessage):
     consumer's position, which has moved on to the next batch by the time one is sent.
     """
 
-    def __init__(self, *args: Any, commits: "_OffsetCommits", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, commits: _OffsetCommits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._commits = commits
 

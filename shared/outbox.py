@@ -33,11 +33,10 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-from shared.contracts.envelope import (HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_EVENT_VERSION,
-                                       Envelope)
+from shared import business_metrics, metrics, tracing
+from shared.contracts.envelope import HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_EVENT_VERSION, Envelope
 from shared.contracts.topics import topic_for
 from shared.kafka import PLAINTEXT, KafkaAuth
-from shared import business_metrics, metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +198,7 @@ class OutboxRelay:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
 
-    async def _finish(self, batch: "_Claim", futures: list[asyncio.Future]) -> None:
+    async def _finish(self, batch: _Claim, futures: list[asyncio.Future]) -> None:
         try:
             await self._confirmed(futures)
         except BaseException:
@@ -233,7 +232,7 @@ class OutboxRelay:
     async def _sleep(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def stop(self) -> None:
@@ -269,7 +268,7 @@ class _Claim:
         self.pool, self.conn, self.tx, self.rows = pool, conn, tx, rows
 
     @classmethod
-    async def open(cls, pool: asyncpg.Pool, after: int, limit: int) -> "_Claim":
+    async def open(cls, pool: asyncpg.Pool, after: int, limit: int) -> _Claim:
         conn = await pool.acquire()
         tx = conn.transaction()
         try:
@@ -289,7 +288,7 @@ class _Claim:
             await _release(self.pool, self.conn, self.tx)
 
 
-async def _abandon(claiming: "asyncio.Task[_Claim]") -> None:
+async def _abandon(claiming: asyncio.Task[_Claim]) -> None:
     """Roll back a claim that will not be sent (or stop it being made)."""
     claiming.cancel()
     try:

@@ -12,8 +12,8 @@ import asyncio
 import importlib
 import uuid
 
-from shared.dead_letters import DeadLetterVault, original
 from shared.db import create_pool
+from shared.dead_letters import DeadLetterVault, original
 from shared.outbox import make_producer
 
 SERVICES = ("identity", "billing", "payments", "notify")

@@ -27,8 +27,8 @@ from shared import metrics, process, tracing
 from shared.consumer import BatchHandler, DeadLetters, Handler, IdempotentConsumer, subscribe
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import TOPICS, dlq_topic
-from shared.dead_letters import DeadLetterVault
 from shared.db import create_pool, migrate, pending_migrations
+from shared.dead_letters import DeadLetterVault
 from shared.http import create_app, json_response
 from shared.kafka import ensure_topics, kafka_reachable
 from shared.logging import configure_logging

@@ -147,7 +147,7 @@ class TokenSigner:
 
     @classmethod
     def from_keys(cls, keys: Mapping[str, Mapping[str, str]], caller: str,
-                  ttl_s: int = TOKEN_TTL_S) -> "TokenSigner":
+                  ttl_s: int = TOKEN_TTL_S) -> TokenSigner:
         if not keys.get(caller):
             raise ValueError(f"SERVICE_KEYS has no key for caller {caller!r}")
         return cls(caller, keys[caller], ttl_s)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from opentelemetry import trace
@@ -109,7 +110,7 @@ def current_traceparent() -> str | None:
 
 
 _batch_parents: contextvars.ContextVar[Mapping[Any, str | None]] = contextvars.ContextVar(
-    "batch_parents", default={})
+    "batch_parents", default=MappingProxyType({}))
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ services in tests/browser/."""
 from __future__ import annotations
 
 import asyncpg
-import pytest
 
 from services.gateway import schemas as s
 from shared.service_auth import TokenSigner, TokenVerifier

@@ -198,7 +198,7 @@ async def test_a_statement_is_a_printable_portal_page_and_a_letter_pdf(gw_no_cap
     r = await gw.get(f"/accounts/{fakes.BAN_A}/statements/2030-11")
     page = await r.text()
     assert r.status == 200 and "Health premium statement, November 2030" in page
-    assert 'href="/accounts/%s/history"' % fakes.BAN_A in page       # the way back
+    assert f'href="/accounts/{fakes.BAN_A}/history"' in page       # the way back
     assert "usa-header" in page and "Health Connector Payments" in page   # the exchange's header
     assert "November 2, 2030" in page and "December 2030" in page  # dates as people write them
     assert "Payment received" in page and "$58.50" in page and "$-58.50" not in page

@@ -7,7 +7,6 @@ import asyncio
 import uuid
 
 import aiohttp
-import pytest
 
 from services.gateway import schemas as s
 from tests.helpers import wait_for
@@ -25,12 +24,6 @@ def lookup_body(member: dict, id_type: str = "enrollment_id") -> dict:
             "id_value_confirmation": value if id_type == "ssn" else None,
             "first_name": member["first_name"], "last_name": member["last_name"],
             "date_of_birth": dob if isinstance(dob, str) else dob.isoformat()}
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def lookup(http, stack, member, id_type="enrollment_id") -> dict:

@@ -20,8 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from services.billing.domain.rules import (Grace, add_months, due_date_for, end_of_month,
-                                           grace_for, grace_months, termination_date)
+from services.billing.domain.rules import (
+    Grace,
+    add_months,
+    due_date_for,
+    end_of_month,
+    grace_for,
+    grace_months,
+    termination_date,
+)
 
 ENDED = ("terminated", "cancelled")
 

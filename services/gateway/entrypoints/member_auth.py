@@ -65,11 +65,11 @@ def same_site_path(target: object) -> str | None:
     for _ in range(3):  # the text as sent and as decoded (twice, for a double encoding)
         seen.append(text)
         text = unquote(text)
-    for form in seen:
-        if "\\" in form or any(ord(c) < 33 or ord(c) == 127 for c in form) \
-                or not form.startswith("/") or form.startswith("//"):
+    for candidate in seen:
+        if "\\" in candidate or any(ord(c) < 33 or ord(c) == 127 for c in candidate) \
+                or not candidate.startswith("/") or candidate.startswith("//"):
             return None
-        parts = urlsplit(form)
+        parts = urlsplit(candidate)
         if parts.scheme or parts.netloc:
             return None
     return target

@@ -6,8 +6,9 @@ payment or credit negative); a member reads charges and payments in columns of t
 every amount without a minus sign, dates written out ("December 3, 2026")."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from fpdf import FPDF
 

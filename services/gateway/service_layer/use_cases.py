@@ -14,12 +14,26 @@ from services.gateway.adapters.store import Store
 from services.gateway.adapters.upstream import ServiceDown, Upstreams
 from services.gateway.config import Settings
 from services.gateway.domain import tokens
+from services.gateway.domain.presenters import (
+    money,
+    public_cancellation,
+    public_line,
+    public_mandate,
+    public_payment,
+    public_payment_result,
+    public_plan,
+    returned_payment,
+    summarize,
+    with_pending,
+)
+from services.gateway.schemas import (
+    AutopayRequest,
+    ContactUpdate,
+    LookupRequest,
+    MemberRequest,
+    PaymentRequest,
+)
 from services.gateway.service_layer.account_cache import AccountCache
-from services.gateway.schemas import (AutopayRequest, ContactUpdate, LookupRequest,
-                                      MemberRequest, PaymentRequest)
-from services.gateway.domain.presenters import (money, public_cancellation, public_line, public_mandate,
-                                                public_payment, public_payment_result, public_plan,
-                                                returned_payment, summarize, with_pending)
 from shared.http import ApiError
 
 NOTICE = {

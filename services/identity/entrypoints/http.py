@@ -9,12 +9,12 @@ from uuid import UUID
 
 from aiohttp import web
 
+from services.identity.entrypoints import schemas
+from services.identity.service_layer import accounts, errors, lookups
+from services.identity.service_layer.deps import Deps
 from shared.calendar import business_today
 from shared.http import ApiError, json_response, read_json
 from shared.service_auth import member_address
-from services.identity.service_layer import accounts, errors, lookups
-from services.identity.service_layer.deps import Deps
-from services.identity.entrypoints import schemas
 
 NOT_FOUND_MESSAGE = ("We could not find a plan with the information you entered. Check your ID, "
                      "and that your name and date of birth match your application exactly.")

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shared.contracts.envelope import Envelope
 from services.identity.adapters.crypto import Passwords, SsnVault
 from services.identity.adapters.throttle import Rule
 from services.identity.config import Settings
 from services.identity.domain.accounts import Backoff
 from services.identity.domain.passwords import PasswordPolicy, load_common_passwords
+from shared.contracts.envelope import Envelope
 
 PRODUCER = "identity"
 
@@ -35,7 +35,7 @@ class Deps:
     lookup_batcher: Any = None
 
     @classmethod
-    def build(cls, s: Settings) -> "Deps":
+    def build(cls, s: Settings) -> Deps:
         return cls(
             settings=s,
             vault=SsnVault(s.ssn_hmac_key, s.ssn_encryption_keys, s.ssn_encryption_key_id),

@@ -4,9 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shared.money import InvalidAmount, parse_amount
-
 from services.payments.domain.methods import InvalidInput
+from shared.money import InvalidAmount, parse_amount
 
 _SCIENTIFIC = re.compile(r"[eE]")
 

@@ -11,9 +11,9 @@ whole file at the first defect (`MalformedFile`), so nothing is half-applied.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from services.payments.domain.methods import aba_ok
 from shared.numbers import is_digits
@@ -39,7 +39,7 @@ class UnwritableEntry(ValueError):
 NAME_MAX = 80  # what a member may type; a longer name on file was never typed through the API
 
 
-def check_entry(e: "Entry") -> None:
+def check_entry(e: Entry) -> None:
     """Raises `UnwritableEntry` for an entry whose fields would not be written as they are
     (non-ASCII digits, wrong lengths, a routing check digit that fails, an empty or
     overlong name): an entry is written exactly, or not at all."""

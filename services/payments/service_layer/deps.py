@@ -1,9 +1,9 @@
 """What the use cases need, built once from the settings and passed down."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable
 
 import asyncpg
 

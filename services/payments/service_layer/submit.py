@@ -12,8 +12,7 @@ from services.payments.adapters import repository as repo
 from services.payments.adapters.processor import CardToken, ProcessorUnavailable
 from services.payments.domain import schedule
 from services.payments.domain.amounts import Line, allocate, resolve_amount
-from services.payments.domain.methods import (BankAccount, Card, InvalidInput, parse_bank_account,
-                                              parse_card)
+from services.payments.domain.methods import BankAccount, Card, InvalidInput, parse_bank_account, parse_card
 from services.payments.service_layer import events, mandates
 from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.errors import invalid, unknown_account
