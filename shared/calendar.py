@@ -13,7 +13,8 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 @lru_cache(maxsize=64)
 def _fed_holidays(year: int) -> frozenset[date]:
-    return frozenset(holidays.FederalReserve(years=year).keys())
+    # holidays' calendar classes carry no annotations.
+    return frozenset(holidays.FederalReserve(years=year).keys())  # type: ignore[no-untyped-call]
 
 
 def is_banking_day(day: date) -> bool:

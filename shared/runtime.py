@@ -78,12 +78,12 @@ class Service:
         self.startup_hooks: list[Hook] = []
         self.cleanup_hooks: list[Hook] = []
         self.state: dict[str, Any] = {}
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._started = False
         self._kafka_ok_at = 0.0
         self.start_steps: dict[str, float] = {}  # step -> seconds since the process began
-        self._consumers_task: asyncio.Task | None = None
+        self._consumers_task: asyncio.Task[None] | None = None
         self._consumers_failed = False
         for topic in produces:  # documents what this service publishes in its AsyncAPI
             self.broker.publisher(topic, title=f"{topic}:publish", schema=Envelope,
@@ -128,7 +128,8 @@ class Service:
 
     def asyncapi(self) -> dict[str, Any]:
         spec = AsyncAPI(self.broker, title=f"{self.name} service events", version="1.0.0")
-        return spec.to_specification().to_jsonable()
+        document: dict[str, Any] = spec.to_specification().to_jsonable()
+        return document
 
     async def _asyncapi(self, _: web.Request) -> web.Response:
         return json_response(self.asyncapi())
@@ -232,9 +233,8 @@ class Service:
     def consumers_assigned(self) -> bool:
         """True once every subscriber's consumer holds partitions (tests wait for this
         before publishing, so a first event is not read before the group settles)."""
-        subs = list(self.broker.subscribers)
-        return all(getattr(sub, "consumer", None) is not None and sub.consumer.assignment()
-                   for sub in subs)
+        consumers = [_kafka_consumer(sub) for sub in self.broker.subscribers]
+        return all(consumer is not None and consumer.assignment() for consumer in consumers)
 
     async def wait_until_consuming(self, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -247,8 +247,9 @@ class Service:
         # Resolve every partition's starting position now: with offset reset "latest" an
         # event published before the position is looked up would otherwise be skipped.
         for sub in self.broker.subscribers:
-            for tp in sub.consumer.assignment():
-                await sub.consumer.position(tp)
+            consumer = _kafka_consumer(sub)
+            for tp in consumer.assignment():
+                await consumer.position(tp)
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"started": self._started, "postgres": False, "migrations": False, "kafka": False,
@@ -315,6 +316,12 @@ class Service:
         await stop.wait()
         await self.stop()
         tracing.shutdown()
+
+
+def _kafka_consumer(subscriber: object) -> Any:
+    """The aiokafka consumer a started FastStream subscriber reads with (None before it
+    starts); FastStream keeps it on the subscriber without declaring it in its types."""
+    return getattr(subscriber, "consumer", None)
 
 
 class _StartSteps:

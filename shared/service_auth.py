@@ -27,9 +27,11 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import orjson
-from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, web
+from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientRequest, ClientResponse, web
+from aiohttp.typedefs import Handler, Middleware
 
 from shared.http import ApiError, error_response
 
@@ -171,7 +173,7 @@ class TokenSigner:
     def headers(self, audience: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(audience)}"}
 
-    def client_middleware(self, audience: str):
+    def client_middleware(self, audience: str) -> ClientMiddlewareType:
         """An aiohttp client middleware that sends this caller's token to `audience` on
         every request of a session (`ClientSession(middlewares=(...,))`)."""
         async def sign(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
@@ -220,10 +222,11 @@ class TokenVerifier:
         # An unknown caller or key is checked against a throwaway key, so the answer takes
         # as long as for a known one.
         expected = _mac(secret or "unknown-caller", f"{parts[0]}.{parts[1]}".encode())
-        if not hmac.compare_digest(expected, signature) or secret is None:
+        if not hmac.compare_digest(expected, signature) or secret is None \
+                or not isinstance(caller, str) or not isinstance(key_id, str):
             raise InvalidToken("signature")
         issued, expires = payload.get("iat"), payload.get("exp")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (issued, expires)):
+        if not _is_int(issued) or not _is_int(expires):
             raise InvalidToken("malformed")
         now = self.clock()
         if payload.get("aud") != self.audience:
@@ -233,6 +236,11 @@ class TokenVerifier:
         if expires - issued > TOKEN_LIFETIME_MAX_S:
             raise InvalidToken("lifetime")
         return Claims(caller, self.audience, issued, expires, key_id)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    """A JSON integer (a bool is not one, though Python counts it as an int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def bearer(request: web.Request) -> str | None:
@@ -248,13 +256,13 @@ def all_but_health(request: web.Request) -> bool:
 
 
 def auth_middleware(service: str, verifier: TokenVerifier,
-                    protected: Callable[[web.Request], bool] = all_but_health):
+                    protected: Callable[[web.Request], bool] = all_but_health) -> Middleware:
     """Refuses a request to a `protected` path without a valid token for `service` (401)
     or from a caller `PERMISSIONS` does not let use the route (403). The caller's name is
     left in `request["caller"]`. A path that matches no route stays a 404 (after the
     token check, so strangers learn nothing of which routes exist)."""
     @web.middleware
-    async def check_caller(request: web.Request, handler):
+    async def check_caller(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not protected(request):
             return await handler(request)
         token = bearer(request)
