@@ -72,8 +72,9 @@ FANOUT_SERVER = """
 import sys, asyncio, orjson, uvloop, aiohttp
 from aiohttp import web
 UP = sys.argv[2]
+HTTP = web.AppKey("http", aiohttp.ClientSession)
 async def handler(request):
-    http = request.app["http"]
+    http = request.app[HTTP]
     async def get(path):
         async with http.get(UP + path) as r:
             return orjson.loads(await r.read())
@@ -82,9 +83,9 @@ async def handler(request):
     return web.Response(body=orjson.dumps({"account": account, "autopay": autopay}),
                         content_type="application/json")
 async def client(app):
-    app["http"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+    app[HTTP] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
     yield
-    await app["http"].close()
+    await app[HTTP].close()
 app = web.Application()
 app.cleanup_ctx.append(client)
 app.router.add_get("/api/v1/billing-accounts/{ban}", handler)

@@ -134,7 +134,10 @@ def build_routes(sandbox: CardProcessorSandbox) -> web.RouteTableDef:
     return routes
 
 
+CARD_SANDBOX = web.AppKey("card_sandbox", CardProcessorSandbox)
+
+
 def register(app: web.Application, settings: SandboxSettings) -> None:
     sandbox = CardProcessorSandbox()
-    app["card_sandbox"] = sandbox
+    app[CARD_SANDBOX] = sandbox
     app.add_routes(build_routes(sandbox))

@@ -27,6 +27,9 @@ from shared.logging import log_context
 
 log = logging.getLogger(__name__)
 
+# The request's id (the caller's X-Request-Id, or a new one), for the routes and the logs.
+REQUEST_ID = web.RequestKey("request_id", str)
+
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 MetricsCollector = Callable[[], Awaitable[None]]
 
@@ -99,7 +102,7 @@ def tracing_middleware(service: str) -> Middleware:
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get("X-Request-Id") or str(uuid.uuid4())
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     started = time.perf_counter()
     status = 500

@@ -71,7 +71,7 @@ class Service:
         # service that the permission table lets use it.
         self.app = create_app(self.readiness, self.collect_metrics, name=name, auth=auth_middleware(
             name, TokenVerifier(name, settings.service_keys)))
-        self.app["service"] = self
+        self.app[SERVICE] = self
         self.relay: OutboxRelay | None = None
         self.consumers: list[ConsumerSpec] = []
         self.jobs: list[BackgroundJob] = []
@@ -316,6 +316,10 @@ class Service:
         await stop.wait()
         await self.stop()
         tracing.shutdown()
+
+
+# The Service an app belongs to, for routes that need its pool or state.
+SERVICE = web.AppKey("service", Service)
 
 
 def _kafka_consumer(subscriber: object) -> Any:

@@ -248,6 +248,9 @@ def bearer(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+# The name of the service whose token a request carried, once it is verified.
+CALLER = web.RequestKey("caller", str)
+
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 
 
@@ -259,7 +262,7 @@ def auth_middleware(service: str, verifier: TokenVerifier,
                     protected: Callable[[web.Request], bool] = all_but_health) -> Middleware:
     """Refuses a request to a `protected` path without a valid token for `service` (401)
     or from a caller `PERMISSIONS` does not let use the route (403). The caller's name is
-    left in `request["caller"]`. A path that matches no route stays a 404 (after the
+    left in `request[CALLER]`. A path that matches no route stays a 404 (after the
     token check, so strangers learn nothing of which routes exist)."""
     @web.middleware
     async def check_caller(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -273,7 +276,7 @@ def auth_middleware(service: str, verifier: TokenVerifier,
         except InvalidToken as exc:
             log.warning("service token refused", extra={"reason": str(exc), "path": request.path})
             return _unauthenticated()
-        request["caller"] = claims.caller
+        request[CALLER] = claims.caller
         resource = request.match_info.route.resource
         if resource is not None and not may(claims.caller, service, request.method,
                                             resource.canonical):
@@ -294,7 +297,7 @@ def _unauthenticated() -> web.Response:
 
 def caller_of(request: web.Request) -> str | None:
     """The authenticated caller of this request (None where no token was asked for)."""
-    return request.get("caller")
+    return request.get(CALLER)
 
 
 def member_address(request: web.Request, claimed: str | None) -> str:

@@ -7,6 +7,7 @@ import re
 
 import asyncpg
 
+from services.gateway.entrypoints import keys
 from tests.gateway import fakes
 
 
@@ -284,7 +285,7 @@ async def test_card_fields_appear_only_when_the_program_takes_cards(gw, upstream
                                                   "phone": "6175550101", "csrf_token": csrf})
     assert 'id="card-number"' not in await r.text()
     upstream.cards_enabled = True
-    gw.app["use_cases"]._config = None
+    gw.app[keys.USE_CASES]._config = None
     page = await (await gw.get("/quick-pay/billing")).text()
     assert 'value="card"' in page and 'id="card-number"' in page
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
+from services.gateway.entrypoints import keys
 from services.gateway.entrypoints import web as w
 from services.gateway.translations import LANGUAGES, translate
 from shared.calendar import NEW_YORK
@@ -123,10 +124,10 @@ def language(request: web.Request) -> str:
 
 def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:
     lang = language(request)
-    settings = request.app["settings"]
-    html = request.app["jinja"].get_template(template).render(
+    settings = request.app[keys.SETTINGS]
+    html = request.app[keys.JINJA].get_template(template).render(
         t=partial(translate, lang), lang=lang, other_lang="es" if lang == "en" else "en",
-        csrf=w.csrf_token(request), member=request.get("member"), program=settings.program_name,
+        csrf=w.csrf_token(request), member=request.get(keys.MEMBER), program=settings.program_name,
         help_phone=settings.help_phone, path=request.path, errors=ctx.pop("errors", {}),
         values=ctx.pop("values", {}), **ctx)
     response = web.Response(text=html, content_type="text/html", status=status)
@@ -180,7 +181,7 @@ async def home(request: web.Request) -> web.Response:
 
 def install(app: web.Application) -> None:
     from services.gateway.entrypoints import member_auth, member_portal, quick_pay
-    app["jinja"] = jinja_env()
+    app[keys.JINJA] = jinja_env()
     app.router.add_get("/", home)
     quick_pay.install(app)
     member_auth.install(app)

@@ -14,6 +14,7 @@ from services.identity.service_layer import accounts, errors, lookups
 from services.identity.service_layer.deps import Deps
 from shared.calendar import business_today
 from shared.http import ApiError, json_response, read_json
+from shared.runtime import SERVICE
 from shared.service_auth import member_address
 
 NOT_FOUND_MESSAGE = ("We could not find a plan with the information you entered. Check your ID, "
@@ -65,7 +66,7 @@ def translated(fn: Handler) -> Handler:
 
 
 def _ctx(request: web.Request) -> tuple:
-    service = request.app["service"]
+    service = request.app[SERVICE]
     return service.pool, service.state["identity"]
 
 

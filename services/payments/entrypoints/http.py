@@ -22,8 +22,12 @@ routes = web.RouteTableDef()
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
+# What the routes use, built when the service starts (app.py).
+DEPS = web.AppKey("payments_deps", Deps)
+
+
 def _deps(request: web.Request) -> Deps:
-    return request.app["payments_deps"]
+    return request.app[DEPS]
 
 
 def _ban(request: web.Request) -> str:
