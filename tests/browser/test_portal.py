@@ -296,7 +296,7 @@ async def test_quick_pay_shows_payments_on_their_way_and_refuses_more_than_is_le
     await page.click("#continue")
     await expect(page.locator("#back")).to_have_attribute("href", "/quick-pay/contact")
     withdrawal = first["expected_withdrawal_date"]
-    from services.gateway.entrypoints.portal import long_date
+    from services.gateway.entrypoints.pages import long_date
     pending_text = {"en": f"Payment of $40.50 pending, expected to be withdrawn {long_date(withdrawal, 'en')}",
                     "es": f"Pago de $40.50 pendiente, se retirará previsiblemente el {long_date(withdrawal, 'es')}"}
     await expect(page.locator(".portal-pending-payment")).to_have_text(pending_text[lang])

@@ -308,7 +308,7 @@ async def test_a_changed_autopay_bank_account_is_confirmed_by_email(stack, http)
     async with http.put(f"{account}/autopay/method", json={"method": new}, headers=auth) as r:
         mandate = s.Mandate.model_validate(await r.json())
         assert r.status == 200
-    from services.gateway.entrypoints.portal import long_date
+    from services.gateway.entrypoints.pages import long_date
     message = await stack.wait_for_email(member["email"], "cuenta de ahorros que termina en 7788", timeout_s=60)
     assert "Cuenta nueva: cuenta de ahorros que termina en 7788" in message["text"]
     assert f"Próximo retiro: {long_date(mandate.next_draft_date, 'es')}" in message["text"]

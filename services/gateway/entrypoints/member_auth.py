@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from services.gateway import schemas as s
 from services.gateway.entrypoints import forms, keys
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, redirect, render, throttled_message
+from services.gateway.entrypoints.pages import form, redirect, render, throttled_message
 from shared.http import ApiError
 
 NY = ZoneInfo("America/New_York")

@@ -17,7 +17,7 @@ from services.gateway import schemas as s
 from services.gateway.domain import tokens
 from services.gateway.entrypoints import forms, keys, quick_pay, statements
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, language, redirect, render
+from services.gateway.entrypoints.pages import form, language, redirect, render
 from services.gateway.translations import translate
 from shared.http import ApiError
 from shared.money import format_dollars, parse_amount

@@ -12,7 +12,7 @@ from typing import Any
 
 from fpdf import FPDF
 
-from services.gateway.entrypoints.portal import long_date, month_name
+from services.gateway.entrypoints.pages import long_date, month_name
 from shared.money import format_dollars
 
 Translate = Callable[..., str]
