@@ -2,12 +2,12 @@
 OpenAPI document. Money is a decimal string here ("123.45"); integer cents inside."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.gateway.domain import rules
+from shared.calendar import business_today
 from shared.money import InvalidAmount, parse_amount
 from shared.numbers import BAN_PATTERN
 
@@ -65,7 +65,7 @@ class LookupRequest(Model):
     @field_validator("date_of_birth")
     @classmethod
     def _dob(cls, v: str) -> str:
-        return rules.parse_date_of_birth(v, date.today()).isoformat()
+        return rules.parse_date_of_birth(v, business_today()).isoformat()
 
     @model_validator(mode="after")
     def _id(self) -> LookupRequest:
@@ -303,7 +303,7 @@ class MemberRequest(Model):
     @field_validator("date_of_birth")
     @classmethod
     def _dob(cls, v: str) -> str:
-        return rules.parse_date_of_birth(v, date.today()).isoformat()
+        return rules.parse_date_of_birth(v, business_today()).isoformat()
 
     @field_validator("phone")
     @classmethod

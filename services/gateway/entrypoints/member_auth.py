@@ -2,9 +2,8 @@
 password and username, and when to try again after too many wrong passwords."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import unquote, urlsplit
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -13,9 +12,8 @@ from services.gateway import schemas as s
 from services.gateway.entrypoints import forms, keys
 from services.gateway.entrypoints import web as w
 from services.gateway.entrypoints.pages import form, redirect, render, throttled_message
+from shared.calendar import business_now
 from shared.http import ApiError
-
-NY = ZoneInfo("America/New_York")
 
 
 # -- register, log in, log out, forgotten details ------------------------------------------
@@ -94,7 +92,7 @@ async def post_login(request: web.Request) -> web.Response:
         if exc.status == 429:
             seconds = exc.extra.get("retry_after_s")
             wait = seconds if isinstance(seconds, int) and 0 < seconds <= 86400 else 60
-            retry_at = (datetime.now(NY) + timedelta(seconds=wait)).strftime("%I:%M %p ET").lstrip("0")
+            retry_at = (business_now() + timedelta(seconds=wait)).strftime("%I:%M %p ET").lstrip("0")
         key = {401: "login.invalid", 429: "login.throttled",
                503: "error.unavailable"}.get(exc.status, "error.generic")
         return render(request, "member/login.html", status=exc.status, values=values,

@@ -5,7 +5,6 @@ payment plans, payment methods, contact details and notification preferences."""
 from __future__ import annotations
 
 import re
-from datetime import date
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +18,7 @@ from services.gateway.entrypoints import forms, keys, quick_pay, statements
 from services.gateway.entrypoints import web as w
 from services.gateway.entrypoints.pages import form, language, redirect, render
 from services.gateway.translations import translate
+from shared.calendar import business_today
 from shared.http import ApiError
 from shared.money import format_dollars, parse_amount
 
@@ -63,7 +63,7 @@ async def history(request: web.Request) -> web.Response:
     invoices = await use_cases.invoices(ban)
     # A statement covers a calendar month of activity: this month and every billing month.
     months = sorted({(i.get("due_date") or "")[:7] for i in invoices["invoices"] if i.get("due_date")}
-                    | {date.today().isoformat()[:7]}, reverse=True)
+                    | {business_today().isoformat()[:7]}, reverse=True)
     return render(request, "member/history.html", ban=ban, payments=payments["payments"],
                   invoices=invoices["invoices"], months=months,
                   notices=payments["notices"] + invoices["notices"])

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
@@ -16,13 +15,12 @@ from aiohttp import web
 from services.gateway.entrypoints import keys
 from services.gateway.entrypoints import web as w
 from services.gateway.translations import LANGUAGES, translate
-from shared.calendar import NEW_YORK
+from shared.calendar import NEW_YORK, business_now
 from shared.http import ApiError
 from shared.money import InvalidAmount, format_dollars, parse_amount
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANG_COOKIE = "gw_lang"
-NY = ZoneInfo("America/New_York")
 
 
 MONTHS = {"en": ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -79,7 +77,7 @@ def month_name(value: object, lang: str = "en") -> str:
 
 def clock_time(moment: datetime, lang: str = "en") -> str:
     """A moment as members read it, in Eastern time: '8:05 PM ET' / '8:05 p. m. ET'."""
-    local = moment.astimezone(NY)
+    local = moment.astimezone(NEW_YORK)
     hour = local.hour % 12 or 12
     if lang == "es":
         half = "a. m." if local.hour < 12 else "p. m."
@@ -96,7 +94,7 @@ def throttled_message(request: web.Request, exc: ApiError) -> str:
     except (TypeError, ValueError):
         wait_s = 60
     minutes = -(-wait_s // 60)
-    at = datetime.now(timezone.utc) + timedelta(seconds=wait_s)
+    at = business_now() + timedelta(seconds=wait_s)
     key = "qp.throttled_one_minute" if minutes == 1 else "qp.throttled_minutes"
     return translate(lang, key, minutes=minutes, time=clock_time(at, lang))
 

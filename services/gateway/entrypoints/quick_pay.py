@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -19,10 +18,10 @@ from services.gateway.entrypoints import forms, keys
 from services.gateway.entrypoints import web as w
 from services.gateway.entrypoints.pages import form, language, redirect, render, throttled_message
 from services.gateway.translations import translate
+from shared.calendar import NEW_YORK
 from shared.http import ApiError
 from shared.money import format_dollars, parse_amount
 
-NY = ZoneInfo("America/New_York")
 # A reminder can be asked for while the 4-hour wait lasts (and a little after).
 PAYABLE_TOKEN_TTL_S = 5 * 3600
 
@@ -131,7 +130,7 @@ def payable_at(exc: ApiError) -> str | None:
     if not raw:
         return None
     try:
-        return datetime.fromisoformat(raw).astimezone(NY).strftime("%m/%d/%Y %I:%M %p")
+        return datetime.fromisoformat(raw).astimezone(NEW_YORK).strftime("%m/%d/%Y %I:%M %p")
     except ValueError:
         return str(raw)
 

@@ -34,6 +34,7 @@ from services.gateway.schemas import (
     PaymentRequest,
 )
 from services.gateway.service_layer.account_cache import AccountCache
+from shared.calendar import business_today
 from shared.http import ApiError
 
 NOTICE = {
@@ -168,7 +169,7 @@ class UseCases:
             except (ServiceDown, ApiError):
                 pass
         else:
-            summary = summarize(account)
+            summary = summarize(account, business_today())
             total_cents = int(account.get("total_balance_cents") or 0)
         if isinstance(pending, BaseException):
             pending = None
