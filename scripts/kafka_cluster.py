@@ -134,6 +134,9 @@ def _format(c: Cluster) -> None:
     log(f"storage of {NODES} nodes ready (cluster {cluster_id})")
 
 
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def start_node(c: Cluster, node: int) -> int:
     """Start one node's process (its storage formatted by `up`); returns its pid."""
     if pid_alive(c.pid_file(node)):
@@ -141,12 +144,15 @@ def start_node(c: Cluster, node: int) -> int:
     if port_open(c.port(node)):
         sys.exit(f"[kafka-cluster] port {c.port(node)} is taken by another program")
     props, log4j = write_config(c, node)
-    out = open(c.node_dir(node) / "stdout.log", "ab")
-    proc = subprocess.Popen(
-        ["java", "-Xms128m", "-Xmx512m", f"-Dlog4j2.configurationFile={log4j}",
-         "-cp", f"{KAFKA_LIBS}/*", "kafka.Kafka", str(props)],
-        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(c.node_dir(node) / "stdout.log", "ab") as out:
+        proc = subprocess.Popen(
+            ["java", "-Xms128m", "-Xmx512m", f"-Dlog4j2.configurationFile={log4j}",
+             "-cp", f"{KAFKA_LIBS}/*", "kafka.Kafka", str(props)],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     c.pid_file(node).write_text(str(proc.pid))
+    # The node outlives this call and is stopped by its pid; its Popen is kept so that
+    # Python does not warn of a child process dropped while still running.
+    _STARTED[proc.pid] = proc
     return proc.pid
 
 
