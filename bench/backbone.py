@@ -42,8 +42,8 @@ from aiokafka import AIOKafkaConsumer  # noqa: E402
 
 from bench.cpu import CpuSampler, kafka_pids, postgres_pids  # noqa: E402
 from scripts import infra  # noqa: E402
-from shared.contracts.envelope import Envelope  # noqa: E402
 from shared import metrics, process  # noqa: E402
+from shared.contracts.envelope import Envelope  # noqa: E402
 from shared.db import create_pool, migrate  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
 from shared.outbox import OutboxRelay, enqueue_many, make_producer  # noqa: E402

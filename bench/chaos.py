@@ -121,7 +121,7 @@ class Chaos:
                         async with http.get(f"{self.url_of(name)}/readyz") as r:
                             if r.status == 200:
                                 pending.discard(name)
-                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                    except (TimeoutError, aiohttp.ClientError):
                         pass
                 if pending and time.monotonic() > deadline:
                     raise TimeoutError(f"not ready: {sorted(pending)}")
@@ -188,7 +188,7 @@ async def retrying(http: aiohttp.ClientSession, method: str, url: str, *, ok: tu
                     return r.status, await r.json(), tries
                 if r.status < 500 and r.status not in (404, 409, 429):
                     raise RuntimeError(f"{method} {url}: {r.status} {await r.text()}")
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"{method} {url}: no answer after {tries} tries")
@@ -359,7 +359,8 @@ async def run(chaos: Chaos, window_s: float) -> bool:
     failed = [r for r in results if isinstance(r, Exception)]
     say(f"{len(paid)} payments answered ({len(failed)} clients gave up); settling")
     await chaos.wait_ready([n for n, _, _ in PROCESSES] + list(REPLICAS))
-    say("settled: outbox %d, lag %d; running the day jobs" % await settle())
+    outbox, lag = await settle()
+    say(f"settled: outbox {outbox}, lag {lag}; running the day jobs")
     await day_jobs(chaos.config)
     outbox, lag = await settle()
     pay_dsn, bill_dsn = PG.dsn("payments"), PG.dsn("billing")

@@ -72,8 +72,9 @@ FANOUT_SERVER = """
 import sys, asyncio, orjson, uvloop, aiohttp
 from aiohttp import web
 UP = sys.argv[2]
+HTTP = web.AppKey("http", aiohttp.ClientSession)
 async def handler(request):
-    http = request.app["http"]
+    http = request.app[HTTP]
     async def get(path):
         async with http.get(UP + path) as r:
             return orjson.loads(await r.read())
@@ -82,9 +83,9 @@ async def handler(request):
     return web.Response(body=orjson.dumps({"account": account, "autopay": autopay}),
                         content_type="application/json")
 async def client(app):
-    app["http"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+    app[HTTP] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
     yield
-    await app["http"].close()
+    await app[HTTP].close()
 app = web.Application()
 app.cleanup_ctx.append(client)
 app.router.add_get("/api/v1/billing-accounts/{ban}", handler)
@@ -158,7 +159,7 @@ def _client_process(targets: list[tuple[str, dict]], concurrency: int, duration_
 def measure(targets: list[tuple[str, dict]], concurrency: int, clients: int, duration_s: float) -> dict:
     """Warm up briefly, then load for `duration_s` from `clients` processes."""
     ctx = mp.get_context("spawn")
-    for phase, seconds in (("warmup", min(2.0, duration_s / 4)), ("measure", duration_s)):
+    for _phase, seconds in (("warmup", min(2.0, duration_s / 4)), ("measure", duration_s)):
         queue = ctx.Queue()
         per = [concurrency // clients + (1 if i < concurrency % clients else 0) for i in range(clients)]
         procs = [ctx.Process(target=_client_process, args=(targets, n, seconds, queue)) for n in per]

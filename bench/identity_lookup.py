@@ -43,11 +43,11 @@ import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 
 from scripts import infra  # noqa: E402
-from shared.db import create_pool, migrate  # noqa: E402
 from services.identity.app import MIGRATIONS  # noqa: E402
 from services.identity.config import Settings  # noqa: E402
 from services.identity.domain.values import normalize_name  # noqa: E402
 from services.identity.service_layer.deps import Deps  # noqa: E402
+from shared.db import create_pool, migrate  # noqa: E402
 from shared.service_auth import TokenSigner, generate_keys  # noqa: E402
 
 FIRST = ["Maria", "James", "Ana", "John", "Linh", "Fatima", "Carlos", "Mei", "Olga", "Kwame",

@@ -45,7 +45,7 @@ async def wait_ready(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) 
                 async with http.get(url) as resp:
                     if resp.status == 200:
                         return
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass
             await asyncio.sleep(0.02)
     raise TimeoutError("not ready in time")

@@ -19,10 +19,14 @@ log = logging.getLogger("sandboxes")
 PARTS = ("mail", "sms", "card", "bank")
 
 
+SETTINGS = web.AppKey("settings", SandboxSettings)
+MOUNTED = web.AppKey("mounted", list[str])  # the sandboxes this process serves
+
+
 def build_app(settings: SandboxSettings) -> web.Application:
     app = web.Application(middlewares=[errors_middleware])
-    app["settings"] = settings
-    mounted = []
+    app[SETTINGS] = settings
+    mounted: list[str] = []
     for part in PARTS:
         try:
             module = importlib.import_module(f"sandboxes.{part}")
@@ -32,7 +36,7 @@ def build_app(settings: SandboxSettings) -> web.Application:
             continue
         module.register(app, settings)
         mounted.append(part)
-    app["mounted"] = mounted
+    app[MOUNTED] = mounted
 
     async def healthz(_: web.Request) -> web.Response:
         return json_response({"status": "ok", "sandboxes": mounted})

@@ -287,9 +287,12 @@ class Bank:
         return new
 
 
+BANK = web.AppKey("bank", Bank)
+
+
 def register(app: web.Application, settings: SandboxSettings) -> None:
     bank = Bank(settings.ach_outbound_dir, settings.ach_returns_dir, settings.data_dir)
-    app["bank"] = bank
+    app[BANK] = bank
 
     async def index(_: web.Request) -> web.Response:
         return json_response({"outbound_dir": str(bank.outbound), "returns_dir": str(bank.returns),

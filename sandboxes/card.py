@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
 
 from sandboxes.settings import SandboxSettings
+from shared.calendar import business_today
 from shared.http import ApiError, json_response, read_json
 from shared.numbers import luhn_ok
 
@@ -68,7 +69,7 @@ class CardProcessorSandbox:
         if brand is None:
             raise ApiError(422, "invalid_card", "The card number is not valid.")
         if not isinstance(month, int) or not isinstance(year, int) or \
-                (year, month) < (date.today().year, date.today().month):
+                (year, month) < (business_today().year, business_today().month):
             raise ApiError(422, "invalid_card", "The card has expired.")
         token = "tok_" + uuid.uuid4().hex
         self.tokens[token] = {"brand": brand, "last4": number[-4:],
@@ -134,7 +135,10 @@ def build_routes(sandbox: CardProcessorSandbox) -> web.RouteTableDef:
     return routes
 
 
+CARD_SANDBOX = web.AppKey("card_sandbox", CardProcessorSandbox)
+
+
 def register(app: web.Application, settings: SandboxSettings) -> None:
     sandbox = CardProcessorSandbox()
-    app["card_sandbox"] = sandbox
+    app[CARD_SANDBOX] = sandbox
     app.add_routes(build_routes(sandbox))

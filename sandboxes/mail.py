@@ -252,17 +252,21 @@ def _api(m: dict[str, Any]) -> dict[str, Any]:
     return {k: m[k] for k in ("id", "from", "to", "subject", "text", "html", "received_at")}
 
 
+MAIL_STORE = web.AppKey("mail_store", MailStore)
+MAIL_CATCHER = web.AppKey("mail_catcher", MailCatcher)
+
+
 def register(app: web.Application, settings: SandboxSettings) -> None:
     """Mount /mail/ and run the SMTP catcher on settings.smtp_host:smtp_port."""
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
     store = MailStore(settings.data_dir / "mail")
-    app["mail_store"] = store
+    app[MAIL_STORE] = store
     app.router.add_routes(build_routes(store))
 
     async def smtp_server(app_: web.Application):
         catcher = MailCatcher(store, settings.smtp_host, settings.smtp_port)
         await catcher.start()
-        app_["mail_catcher"] = catcher
+        app_[MAIL_CATCHER] = catcher
         yield
         await catcher.stop()
 

@@ -114,7 +114,10 @@ def build_routes(store: SmsStore) -> web.RouteTableDef:
     return routes
 
 
+SMS_STORE = web.AppKey("sms_store", SmsStore)
+
+
 def register(app: web.Application, settings: SandboxSettings) -> None:
     store = SmsStore(settings.data_dir / "sms")
-    app["sms_store"] = store
+    app[SMS_STORE] = store
     app.router.add_routes(build_routes(store))

@@ -46,6 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from shared.files import write_private  # noqa: E402
+
 CACHE = ROOT / ".cache"
 KAFKA_LIBS = CACHE / "kafka" / "libs"
 SERVICE_DATABASES = ("identity", "billing", "payments", "notify", "gateway")
@@ -156,8 +157,7 @@ def _create_acls_request(creations: list[tuple[int, str, int, str, str, int, int
     """Kafka's CreateAcls (v3, the flexible version brokers 4.x take), which aiokafka's
     admin client does not offer."""
     from aiokafka.protocol.api import Request, RequestStruct, Response
-    from aiokafka.protocol.types import (CompactArray, CompactString, Int8, Int16, Int32, Schema,
-                                         TaggedFields)
+    from aiokafka.protocol.types import CompactArray, CompactString, Int8, Int16, Int32, Schema, TaggedFields
 
     class CreateAclsResponse_v3(Response):
         API_KEY, API_VERSION = 30, 3

@@ -31,8 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from scripts.infra import (KAFKA_LIBS, ensure_kafka_jars, kafka_metadata_ok,  # noqa: E402
-                           pid_alive, port_open, stop_pid, write_log4j)
+from scripts.infra import (  # noqa: E402
+    KAFKA_LIBS,
+    ensure_kafka_jars,
+    kafka_metadata_ok,
+    pid_alive,
+    port_open,
+    stop_pid,
+    write_log4j,
+)
 
 NODES = 3
 REPLICATION_FACTOR = 3
@@ -127,6 +134,9 @@ def _format(c: Cluster) -> None:
     log(f"storage of {NODES} nodes ready (cluster {cluster_id})")
 
 
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def start_node(c: Cluster, node: int) -> int:
     """Start one node's process (its storage formatted by `up`); returns its pid."""
     if pid_alive(c.pid_file(node)):
@@ -134,12 +144,15 @@ def start_node(c: Cluster, node: int) -> int:
     if port_open(c.port(node)):
         sys.exit(f"[kafka-cluster] port {c.port(node)} is taken by another program")
     props, log4j = write_config(c, node)
-    out = open(c.node_dir(node) / "stdout.log", "ab")
-    proc = subprocess.Popen(
-        ["java", "-Xms128m", "-Xmx512m", f"-Dlog4j2.configurationFile={log4j}",
-         "-cp", f"{KAFKA_LIBS}/*", "kafka.Kafka", str(props)],
-        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(c.node_dir(node) / "stdout.log", "ab") as out:
+        proc = subprocess.Popen(
+            ["java", "-Xms128m", "-Xmx512m", f"-Dlog4j2.configurationFile={log4j}",
+             "-cp", f"{KAFKA_LIBS}/*", "kafka.Kafka", str(props)],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     c.pid_file(node).write_text(str(proc.pid))
+    # The node outlives this call and is stopped by its pid; its Popen is kept so that
+    # Python does not warn of a child process dropped while still running.
+    _STARTED[proc.pid] = proc
     return proc.pid
 
 

@@ -48,7 +48,7 @@ async def wait_for_accounts(billing_url: str, household_id: str, signer: TokenSi
     while loop.time() < deadline:
         try:
             accounts = await billing_accounts(billing_url, household_id, signer)
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             accounts = []
         if accounts:
             return accounts

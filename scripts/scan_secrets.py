@@ -39,9 +39,10 @@ import re
 import stat
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import asyncpg
 import orjson

@@ -51,7 +51,7 @@ class Ports:
     smtp: int = 1025
 
     @classmethod
-    def offset(cls, delta: int) -> "Ports":
+    def offset(cls, delta: int) -> Ports:
         base = cls()
         return cls(**{k: v + delta for k, v in vars(base).items()})
 
@@ -149,10 +149,11 @@ class Stack:
             self.start_one(name, module, {**os.environ, **self.config.environment(name)})
 
     def start_one(self, name: str, module: str, env: dict[str, str]) -> None:
-        log = open(self.log_dir / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env,
-                                            stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+        # The child writes to its own copy of the file; this process keeps none open.
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env,
+                                                stdout=log, stderr=subprocess.STDOUT,
+                                                start_new_session=True)
 
     def restart(self, name: str) -> None:
         module = dict((n, m) for n, m, _ in PROCESSES)[name]
@@ -174,7 +175,7 @@ class Stack:
                         async with http.get(f"{self.config.ports.url(name)}/readyz") as r:
                             if r.status == 200:
                                 pending.discard(name)
-                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                    except (TimeoutError, aiohttp.ClientError):
                         pass
                 if pending and time.monotonic() > deadline:
                     raise TimeoutError(f"not ready after {timeout_s} s: {sorted(pending)}")

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# `make test`: start throw-away Kafka and PostgreSQL (the test profile), run the whole suite
-# against them, stop them, and exit with pytest's status.
+# `make test`: lint and type-check the code, start throw-away Kafka and PostgreSQL (the test
+# profile), run the whole suite against them, stop them, and exit with pytest's status.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
+# First the code's own checks (configured in pyproject.toml): lint and import order, then
+# types. A failure fails the run before any server starts.
+$PY -m ruff check . || exit 1
+$PY -m mypy || exit 1
 $PY scripts/infra.py up --profile test --fresh || exit 1
 # TEST_PORT_SHIFT moves every test port (servers and the stack) for a second checkout.
 shift_by=${TEST_PORT_SHIFT:-0}

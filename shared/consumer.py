@@ -37,7 +37,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, cast
 
 import asyncpg
 import orjson
@@ -103,11 +103,12 @@ class DeadLetters:
 
     async def send(self, record: ConsumerRecord, error: BaseException, attempts: int) -> None:
         dead_letter_id = uuid.uuid4()
-        kept = self.pool is not None and self.vault is not None
-        if kept:
+        kept = False
+        if self.pool is not None and self.vault is not None:
             await dead_letters.keep(self.pool, self.vault, dead_letter_id, self.group_id, record,
                                     dead_letters.event_id_of(record.value),
                                     error=f"{type(error).__name__}: {error}", attempts=attempts)
+            kept = True
         redact = dead_letters.redact_text
         detail = {
             "dead_letter_id": str(dead_letter_id), "original_kept": kept, "redacted": True,
@@ -238,8 +239,8 @@ class IdempotentConsumer:
             if not registered and self.dead_letter_unknown:
                 unknown.append((record, envelope, UnknownEventTypeError(
                     f"event type {event_type!r} is not in the contract of topic {record.topic}"), 1))
-        for (label, registered), n in counts.items():
-            metrics.EVENTS_SKIPPED.labels(self.group_id, label, registered).inc(n)
+        for (label, registered_label), n in counts.items():
+            metrics.EVENTS_SKIPPED.labels(self.group_id, label, registered_label).inc(n)
         if unknown:
             await self._dead_letter(unknown)
 
@@ -439,7 +440,8 @@ async def _finish(task: asyncio.Task[None]) -> None:
 
 
 def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, *topics: str,
-              max_records: int = 1000, offset_reset: str = "earliest", **kwargs: Any) -> None:
+              max_records: int = 1000, offset_reset: Literal["earliest", "latest"] = "earliest",
+              **kwargs: Any) -> None:
     """Register a FastStream batch subscriber that feeds `consumer` and acks after it."""
 
     # `KafkaMessage` from faststream.kafka is Annotated with Context("message"): the raw
@@ -463,7 +465,7 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, *topics: str,
 
 
 def _parse_batch(subscriber: Any, records: tuple[ConsumerRecord, ...],
-                 commits: "_OffsetCommits") -> KafkaMessage:
+                 commits: _OffsetCommits) -> KafkaMessage:
     """FastStream's batch message, built as its own batch parser builds it, minus the
     per-record work nobody here reads: its parser decodes every record's headers into a
     dict, a tenth of the consumer's time at high rates. Headers stay on the records."""
@@ -489,7 +491,7 @@ class _BatchMessage(KafkaAckableMessage):
     consumer's position, which has moved on to the next batch by the time one is sent.
     """
 
-    def __init__(self, *args: Any, commits: "_OffsetCommits", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, commits: _OffsetCommits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._commits = commits
 
@@ -526,4 +528,5 @@ class _OffsetCommits:
 async def _raw_batch(message: KafkaMessage) -> list[bytes]:
     """FastStream's default batch decoder parses every record a second time (as JSON); the
     consumer parses envelopes itself, so the decoded body is just the raw values."""
-    return message.body
+    # A batch message's body is the list of its records' values (typed as one record's).
+    return cast(list[bytes], message.body)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import orjson
@@ -22,7 +23,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10,
-                      **kwargs) -> asyncpg.Pool:
+                      **kwargs: Any) -> asyncpg.Pool:
     """A pool whose connections speak jsonb as Python objects."""
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size,
                                      init=_init_connection, **kwargs)

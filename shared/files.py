@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -20,7 +20,7 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def open_private(path: Path, mode: str = "wb", **kwargs) -> IO:
+def open_private(path: Path, mode: str = "wb", **kwargs: Any) -> IO[Any]:
     """`open()` for writing ("w", "wb", "a", "ab"), creating the file 0600."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)
     fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), FILE_MODE)

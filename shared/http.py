@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
@@ -26,10 +27,11 @@ from shared.logging import log_context
 
 log = logging.getLogger(__name__)
 
+# The request's id (the caller's X-Request-Id, or a new one), for the routes and the logs.
+REQUEST_ID = web.RequestKey("request_id", str)
+
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 MetricsCollector = Callable[[], Awaitable[None]]
-Middleware = Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
-                      Awaitable[web.StreamResponse]]
 
 
 class ApiError(Exception):
@@ -77,11 +79,11 @@ async def read_json(request: web.Request) -> Any:
         raise ApiError(422, "invalid_json", "The request body must be valid JSON.") from None
 
 
-def tracing_middleware(service: str):
+def tracing_middleware(service: str) -> Middleware:
     """A server span per request, child of the caller's `traceparent` (tracing on only)."""
 
     @web.middleware
-    async def middleware(request: web.Request, handler):
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not tracing.enabled():
             return await handler(request)
         resource = request.match_info.route.resource
@@ -90,16 +92,17 @@ def tracing_middleware(service: str):
                           kind=SpanKind.SERVER,
                           attributes={"http.request.method": request.method, "http.route": route}) as span:
             response = await handler(request)
-            span.set_attribute("http.response.status_code", response.status)
+            if span is not None:  # tracing was on when the request came in
+                span.set_attribute("http.response.status_code", response.status)
             return response
 
     return middleware
 
 
 @web.middleware
-async def errors_middleware(request: web.Request, handler):
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get("X-Request-Id") or str(uuid.uuid4())
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     started = time.perf_counter()
     status = 500

@@ -35,9 +35,10 @@ class SealedColumn:
 
 
 async def remaining(pool: asyncpg.Pool, column: SealedColumn) -> int:
-    return await pool.fetchval(
+    count: int = await pool.fetchval(
         f"SELECT count(*) FROM {column.table} WHERE {column.blob_column} IS NOT NULL"
         f" AND {column.key_column} IS DISTINCT FROM $1", column.current_key_id)
+    return count
 
 
 async def rotate(pool: asyncpg.Pool, column: SealedColumn, *, batch: int = 500,

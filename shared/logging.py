@@ -11,15 +11,18 @@ import contextvars
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 
 import orjson
 
 from shared import tracing
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
+# A read-only default: `log_context` sets a new mapping, never changes the one in place.
+_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "log_context", default=MappingProxyType({}))
 
 # 9 digits (SSN, possibly dashed) or 12-19 digits (card and long bank account numbers).
 _SECRET_DIGITS = re.compile(r"(?<!\d)(?:\d{3}-\d{2}-\d{4}|\d{9}|\d{12,19})(?!\d)")

@@ -12,12 +12,13 @@ before a lookup ever reaches a database.
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 _DIGITS = re.compile(r"[0-9]+")
 BAN_PATTERN = r"^7[0-9]{9}$"
 
 
-def is_digits(text: object, min_len: int = 1, max_len: int | None = None) -> bool:
+def is_digits(text: object, min_len: int = 1, max_len: int | None = None) -> TypeGuard[str]:
     """`text` is a string of ASCII digits only, `min_len` to `max_len` long."""
     return (isinstance(text, str) and _DIGITS.fullmatch(text) is not None
             and min_len <= len(text) <= (max_len if max_len is not None else len(text)))
@@ -40,7 +41,7 @@ def luhn_ok(number: object) -> bool:
     if not is_digits(number):
         return False
     total = 0
-    for i, ch in enumerate(reversed(number)):  # type: ignore[arg-type]
+    for i, ch in enumerate(reversed(number)):
         d = int(ch)
         if i % 2:
             d = d * 2 - 9 if d > 4 else d * 2
@@ -53,7 +54,7 @@ def aba_ok(routing: object) -> bool:
     3*(d1+d4+d7) + 7*(d2+d5+d8) + (d3+d6+d9), is a multiple of 10."""
     if not is_digits(routing, 9, 9) or routing == "000000000":
         return False
-    d = [int(c) for c in routing]  # type: ignore[union-attr]
+    d = [int(c) for c in routing]
     return (3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8])) % 10 == 0
 
 
@@ -66,5 +67,5 @@ def make_ban(sequence: int) -> str:
 
 def is_valid_ban(text: object) -> bool:
     """10 ASCII digits, beginning with 7, the last the Luhn check digit of the first nine."""
-    return (is_digits(text, 10, 10) and text[0] == "7"  # type: ignore[index]
-            and luhn_digit(text[:9]) == int(text[9]))  # type: ignore[index]
+    return (is_digits(text, 10, 10) and text[0] == "7"
+            and luhn_digit(text[:9]) == int(text[9]))

@@ -33,9 +33,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts.topics import dlq_topic
-from shared.kafka import PLAINTEXT, KafkaAuth
 from shared.db import create_pool
 from shared.dead_letters import DeadLetterVault, original, redact_key, redact_record_value
+from shared.kafka import PLAINTEXT, KafkaAuth
 from shared.key_rotation import SealedColumn, remaining, rotate
 from shared.replay import replay
 

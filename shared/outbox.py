@@ -33,11 +33,10 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-from shared.contracts.envelope import (HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_EVENT_VERSION,
-                                       Envelope)
+from shared import business_metrics, metrics, tracing
+from shared.contracts.envelope import HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_EVENT_VERSION, Envelope
 from shared.contracts.topics import topic_for
 from shared.kafka import PLAINTEXT, KafkaAuth
-from shared import business_metrics, metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,8 @@ async def enqueue_many(conn: asyncpg.Connection, events: Iterable[Envelope],
 @lru_cache(maxsize=100_000)
 def partition_for(key: bytes, partitions: int) -> int:
     """Kafka's default partitioner (murmur2 of the key), as every Kafka client computes it."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def make_producer(bootstrap: str, client_id: str, auth: KafkaAuth = PLAINTEXT) -> AIOKafkaProducer:
@@ -93,7 +93,7 @@ class OutboxRelay:
         self.is_leader = False
         self._stopping = asyncio.Event()
 
-    async def _send(self, rows: list[asyncpg.Record]) -> list[asyncio.Future]:
+    async def _send(self, rows: list[asyncpg.Record]) -> list[asyncio.Future[Any]]:
         """Hand rows to the producer in id order, grouped into one record batch per
         partition (Kafka's default key partitioning); returns one confirmation per batch.
 
@@ -101,7 +101,7 @@ class OutboxRelay:
         (a future and a pure-Python murmur2 per message); record batches keep the same
         partition choice and order for a fraction of it.
         """
-        futures: list[asyncio.Future] = []
+        futures: list[asyncio.Future[Any]] = []
         builders: dict[tuple[str, int], Any] = {}
         partitions: dict[str, int] = {}
         type_headers: dict[tuple[str, int], tuple[tuple[str, bytes], ...]] = {}
@@ -131,9 +131,10 @@ class OutboxRelay:
             futures.append(await self._submit(builder, slot))
         return futures
 
-    async def _submit(self, builder: Any, slot: tuple[str, int]) -> asyncio.Future:
+    async def _submit(self, builder: Any, slot: tuple[str, int]) -> asyncio.Future[Any]:
         builder.close()
-        return await self.producer.send_batch(builder, slot[0], partition=slot[1])
+        confirmation: asyncio.Future[Any] = await self.producer.send_batch(builder, slot[0], partition=slot[1])
+        return confirmation
 
     async def publish_batch(self) -> int:
         """Publish one batch and delete it, in one transaction (operators' and tests' one-shot
@@ -149,7 +150,7 @@ class OutboxRelay:
         business_metrics.observe(rows)
         return len(rows)
 
-    async def _confirmed(self, futures: list[asyncio.Future]) -> None:
+    async def _confirmed(self, futures: list[asyncio.Future[Any]]) -> None:
         """Wait until Kafka has confirmed every record batch of a claimed batch."""
         await asyncio.gather(*futures)
 
@@ -166,7 +167,7 @@ class OutboxRelay:
         in flight and starts again from the lowest id.
         """
         cursor = 0
-        inflight: deque[asyncio.Task] = deque()
+        inflight: deque[asyncio.Task[None]] = deque()
         claiming: asyncio.Task[_Claim] | None = None
         try:
             while not self._stopping.is_set():
@@ -199,7 +200,7 @@ class OutboxRelay:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
 
-    async def _finish(self, batch: "_Claim", futures: list[asyncio.Future]) -> None:
+    async def _finish(self, batch: _Claim, futures: list[asyncio.Future[Any]]) -> None:
         try:
             await self._confirmed(futures)
         except BaseException:
@@ -233,7 +234,7 @@ class OutboxRelay:
     async def _sleep(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def stop(self) -> None:
@@ -253,7 +254,7 @@ async def _claim(conn: asyncpg.Connection, after: int, limit: int) -> list[async
     transaction, then finds the row gone. (`DELETE ... RETURNING` gives rows in no
     particular order; they are sorted here, where it costs less than in PostgreSQL.)
     """
-    rows = await conn.fetch(_CLAIM, after, limit)
+    rows: list[asyncpg.Record] = await conn.fetch(_CLAIM, after, limit)
     rows.sort(key=_ID)
     return rows
 
@@ -269,7 +270,7 @@ class _Claim:
         self.pool, self.conn, self.tx, self.rows = pool, conn, tx, rows
 
     @classmethod
-    async def open(cls, pool: asyncpg.Pool, after: int, limit: int) -> "_Claim":
+    async def open(cls, pool: asyncpg.Pool, after: int, limit: int) -> _Claim:
         conn = await pool.acquire()
         tx = conn.transaction()
         try:
@@ -289,7 +290,7 @@ class _Claim:
             await _release(self.pool, self.conn, self.tx)
 
 
-async def _abandon(claiming: "asyncio.Task[_Claim]") -> None:
+async def _abandon(claiming: asyncio.Task[_Claim]) -> None:
     """Roll back a claim that will not be sent (or stop it being made)."""
     claiming.cancel()
     try:

@@ -12,14 +12,15 @@ import asyncio
 import importlib
 import uuid
 
-from shared.dead_letters import DeadLetterVault, original
 from shared.db import create_pool
+from shared.dead_letters import DeadLetterVault, original
 from shared.outbox import make_producer
+from shared.settings import ServiceSettings
 
 SERVICES = ("identity", "billing", "payments", "notify")
 
 
-async def replay(settings, dead_letter_id: uuid.UUID) -> str | None:
+async def replay(settings: ServiceSettings, dead_letter_id: uuid.UUID) -> str | None:
     """Publish the original back to its topic; returns the topic (None: no such dead letter).
 
     The group that dead-lettered the event recorded its id as processed (dead-lettered), so

@@ -27,8 +27,8 @@ from shared import metrics, process, tracing
 from shared.consumer import BatchHandler, DeadLetters, Handler, IdempotentConsumer, subscribe
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import TOPICS, dlq_topic
-from shared.dead_letters import DeadLetterVault
 from shared.db import create_pool, migrate, pending_migrations
+from shared.dead_letters import DeadLetterVault
 from shared.http import create_app, json_response
 from shared.kafka import ensure_topics, kafka_reachable
 from shared.logging import configure_logging
@@ -49,7 +49,7 @@ async def _bounded(step: str, work: Awaitable[Any]) -> bool:
     try:
         await asyncio.wait_for(work, STOP_STEP_TIMEOUT_S)
         return True
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.warning("stop step timed out; going on without it",
                     extra={"step": step, "timeout_s": STOP_STEP_TIMEOUT_S})
         return False
@@ -87,19 +87,19 @@ class Service:
         # service that the permission table lets use it.
         self.app = create_app(self.readiness, self.collect_metrics, name=name, auth=auth_middleware(
             name, TokenVerifier(name, settings.service_keys)))
-        self.app["service"] = self
+        self.app[SERVICE] = self
         self.relay: OutboxRelay | None = None
         self.consumers: list[ConsumerSpec] = []
         self.jobs: list[BackgroundJob] = []
         self.startup_hooks: list[Hook] = []
         self.cleanup_hooks: list[Hook] = []
         self.state: dict[str, Any] = {}
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._started = False
         self._kafka_ok_at = 0.0
         self.start_steps: dict[str, float] = {}  # step -> seconds since the process began
-        self._consumers_task: asyncio.Task | None = None
+        self._consumers_task: asyncio.Task[None] | None = None
         self._consumers_failed = False
         for topic in produces:  # documents what this service publishes in its AsyncAPI
             self.broker.publisher(topic, title=f"{topic}:publish", schema=Envelope,
@@ -144,7 +144,8 @@ class Service:
 
     def asyncapi(self) -> dict[str, Any]:
         spec = AsyncAPI(self.broker, title=f"{self.name} service events", version="1.0.0")
-        return spec.to_specification().to_jsonable()
+        document: dict[str, Any] = spec.to_specification().to_jsonable()
+        return document
 
     async def _asyncapi(self, _: web.Request) -> web.Response:
         return json_response(self.asyncapi())
@@ -248,9 +249,8 @@ class Service:
     def consumers_assigned(self) -> bool:
         """True once every subscriber's consumer holds partitions (tests wait for this
         before publishing, so a first event is not read before the group settles)."""
-        subs = list(self.broker.subscribers)
-        return all(getattr(sub, "consumer", None) is not None and sub.consumer.assignment()
-                   for sub in subs)
+        consumers = [_kafka_consumer(sub) for sub in self.broker.subscribers]
+        return all(consumer is not None and consumer.assignment() for consumer in consumers)
 
     async def wait_until_consuming(self, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -263,8 +263,9 @@ class Service:
         # Resolve every partition's starting position now: with offset reset "latest" an
         # event published before the position is looked up would otherwise be skipped.
         for sub in self.broker.subscribers:
-            for tp in sub.consumer.assignment():
-                await sub.consumer.position(tp)
+            consumer = _kafka_consumer(sub)
+            for tp in consumer.assignment():
+                await consumer.position(tp)
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"started": self._started, "postgres": False, "migrations": False, "kafka": False,
@@ -331,6 +332,16 @@ class Service:
         await stop.wait()
         await self.stop()
         tracing.shutdown()
+
+
+# The Service an app belongs to, for routes that need its pool or state.
+SERVICE = web.AppKey("service", Service)
+
+
+def _kafka_consumer(subscriber: object) -> Any:
+    """The aiokafka consumer a started FastStream subscriber reads with (None before it
+    starts); FastStream keeps it on the subscriber without declaring it in its types."""
+    return getattr(subscriber, "consumer", None)
 
 
 class _StartSteps:

@@ -27,9 +27,11 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import orjson
-from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, web
+from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientRequest, ClientResponse, web
+from aiohttp.typedefs import Handler, Middleware
 
 from shared.http import ApiError, error_response
 
@@ -147,7 +149,7 @@ class TokenSigner:
 
     @classmethod
     def from_keys(cls, keys: Mapping[str, Mapping[str, str]], caller: str,
-                  ttl_s: int = TOKEN_TTL_S) -> "TokenSigner":
+                  ttl_s: int = TOKEN_TTL_S) -> TokenSigner:
         if not keys.get(caller):
             raise ValueError(f"SERVICE_KEYS has no key for caller {caller!r}")
         return cls(caller, keys[caller], ttl_s)
@@ -171,7 +173,7 @@ class TokenSigner:
     def headers(self, audience: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(audience)}"}
 
-    def client_middleware(self, audience: str):
+    def client_middleware(self, audience: str) -> ClientMiddlewareType:
         """An aiohttp client middleware that sends this caller's token to `audience` on
         every request of a session (`ClientSession(middlewares=(...,))`)."""
         async def sign(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
@@ -220,10 +222,11 @@ class TokenVerifier:
         # An unknown caller or key is checked against a throwaway key, so the answer takes
         # as long as for a known one.
         expected = _mac(secret or "unknown-caller", f"{parts[0]}.{parts[1]}".encode())
-        if not hmac.compare_digest(expected, signature) or secret is None:
+        if not hmac.compare_digest(expected, signature) or secret is None \
+                or not isinstance(caller, str) or not isinstance(key_id, str):
             raise InvalidToken("signature")
         issued, expires = payload.get("iat"), payload.get("exp")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (issued, expires)):
+        if not _is_int(issued) or not _is_int(expires):
             raise InvalidToken("malformed")
         now = self.clock()
         if payload.get("aud") != self.audience:
@@ -235,10 +238,18 @@ class TokenVerifier:
         return Claims(caller, self.audience, issued, expires, key_id)
 
 
+def _is_int(value: object) -> TypeGuard[int]:
+    """A JSON integer (a bool is not one, though Python counts it as an int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def bearer(request: web.Request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
+
+# The name of the service whose token a request carried, once it is verified.
+CALLER = web.RequestKey("caller", str)
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -248,13 +259,13 @@ def all_but_health(request: web.Request) -> bool:
 
 
 def auth_middleware(service: str, verifier: TokenVerifier,
-                    protected: Callable[[web.Request], bool] = all_but_health):
+                    protected: Callable[[web.Request], bool] = all_but_health) -> Middleware:
     """Refuses a request to a `protected` path without a valid token for `service` (401)
     or from a caller `PERMISSIONS` does not let use the route (403). The caller's name is
-    left in `request["caller"]`. A path that matches no route stays a 404 (after the
+    left in `request[CALLER]`. A path that matches no route stays a 404 (after the
     token check, so strangers learn nothing of which routes exist)."""
     @web.middleware
-    async def check_caller(request: web.Request, handler):
+    async def check_caller(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not protected(request):
             return await handler(request)
         token = bearer(request)
@@ -265,7 +276,7 @@ def auth_middleware(service: str, verifier: TokenVerifier,
         except InvalidToken as exc:
             log.warning("service token refused", extra={"reason": str(exc), "path": request.path})
             return _unauthenticated()
-        request["caller"] = claims.caller
+        request[CALLER] = claims.caller
         resource = request.match_info.route.resource
         if resource is not None and not may(claims.caller, service, request.method,
                                             resource.canonical):
@@ -286,7 +297,7 @@ def _unauthenticated() -> web.Response:
 
 def caller_of(request: web.Request) -> str | None:
     """The authenticated caller of this request (None where no token was asked for)."""
-    return request.get("caller")
+    return request.get(CALLER)
 
 
 def member_address(request: web.Request, claimed: str | None) -> str:

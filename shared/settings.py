@@ -83,7 +83,7 @@ class ServiceSettings(BaseSettings):
                          self.kafka_sasl_username, self.kafka_sasl_password)
 
     @model_validator(mode="after")
-    def _no_placeholder_secrets_in_production(self) -> "ServiceSettings":
+    def _no_placeholder_secrets_in_production(self) -> ServiceSettings:
         if self.app_env == "production":
             for name, value in self:
                 if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX):

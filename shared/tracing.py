@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from opentelemetry import trace
@@ -46,6 +47,7 @@ def configure(service: str, endpoint: str | None = None, *,
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+        assert endpoint, "without an exporter, tracing is on only with an endpoint"
         url = endpoint.rstrip("/")
         url = url if url.endswith("/v1/traces") else url + "/v1/traces"
         _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
@@ -109,7 +111,7 @@ def current_traceparent() -> str | None:
 
 
 _batch_parents: contextvars.ContextVar[Mapping[Any, str | None]] = contextvars.ContextVar(
-    "batch_parents", default={})
+    "batch_parents", default=MappingProxyType({}))
 
 
 @contextlib.contextmanager
@@ -145,5 +147,5 @@ def record_header(headers: Any) -> str | None:
     """The traceparent among a Kafka record's headers ((name, bytes) pairs), if any."""
     for name, value in headers or ():
         if name == HEADER and value:
-            return value.decode("ascii", "replace")
+            return str(value.decode("ascii", "replace"))
     return None

@@ -8,7 +8,6 @@ Where they come from, in order:
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys

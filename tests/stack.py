@@ -190,7 +190,9 @@ class TraceCollector:
 
     async def _receive(self, request: web.Request) -> web.Response:
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-            ExportTraceServiceRequest, ExportTraceServiceResponse)
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        )
 
         export = ExportTraceServiceRequest()
         export.ParseFromString(await request.read())

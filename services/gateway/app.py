@@ -18,7 +18,7 @@ from services.gateway.adapters.store import Store
 from services.gateway.adapters.upstream import Upstreams
 from services.gateway.config import Settings
 from services.gateway.domain.tokens import Signer
-from services.gateway.entrypoints import api, docs, portal
+from services.gateway.entrypoints import api, docs, keys, portal
 from services.gateway.entrypoints import web as w
 from services.gateway.service_layer.account_cache import AccountCache
 from services.gateway.service_layer.captcha import Captchas
@@ -54,14 +54,14 @@ def build_app(settings: Settings) -> web.Application:
     app = create_app(readiness, name="gateway", auth=auth_middleware(
         "gateway", TokenVerifier("gateway", settings.service_keys),
         protected=lambda request: request.path == "/metrics"))
-    app["settings"] = settings
-    app["signer"] = signer = Signer(settings.secret_key)
+    app[keys.SETTINGS] = settings
+    app[keys.SIGNER] = signer = Signer(settings.secret_key)
     upstreams = Upstreams({"identity": settings.identity_url, "billing": settings.billing_url,
                            "payments": settings.payments_url, "notify": settings.notify_url},
                           settings.upstream_timeout_s, settings.upstream_connections,
                           TokenSigner.from_keys(settings.service_keys, "gateway",
                                                 settings.service_token_ttl_s))
-    app["upstreams"] = upstreams
+    app[keys.UPSTREAMS] = upstreams
     # Portal pages answer every error (a rate limit too) as a page; the API as JSON.
     app.middlewares.append(portal.html_errors_middleware)
     app.middlewares.append(w.rate_limit_middleware(
@@ -73,13 +73,13 @@ def build_app(settings: Settings) -> web.Application:
         await migrate(pool, MIGRATIONS)
         state["pool"] = pool
         store = Store(pool)
-        app["store"] = store
-        app["captchas"] = Captchas(store, settings.captcha_ttl_s, settings.captcha_enabled)
-        app["drafts"] = drafts = PaymentDrafts(pool, settings.secret_key, settings.lookup_token_ttl_s)
+        app[keys.STORE] = store
+        app[keys.CAPTCHAS] = Captchas(store, settings.captcha_ttl_s, settings.captcha_enabled)
+        app[keys.DRAFTS] = drafts = PaymentDrafts(pool, settings.secret_key, settings.lookup_token_ttl_s)
         await upstreams.start()
         cache, feed = _account_cache(settings, upstreams)
-        app["account_cache"], app["change_feed"] = cache, feed
-        app["use_cases"] = UseCases(settings, upstreams, store, signer, cache)
+        app[keys.ACCOUNT_CACHE], app[keys.CHANGE_FEED] = cache, feed
+        app[keys.USE_CASES] = UseCases(settings, upstreams, store, signer, cache)
         tasks = [asyncio.create_task(_purge_forever(store, drafts))]
         if feed is not None:
             await feed.start()
@@ -97,7 +97,7 @@ def build_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(resources)
     api.install(app)
-    app["openapi"] = api.api.document()
+    app[keys.OPENAPI] = api.api.document()
     docs.install(app)
     portal.install(app)
     app.router.add_static("/static/uswds", USWDS, follow_symlinks=False) if USWDS.exists() else None

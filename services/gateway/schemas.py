@@ -2,12 +2,12 @@
 OpenAPI document. Money is a decimal string here ("123.45"); integer cents inside."""
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.gateway.domain import rules
+from shared.calendar import business_today
 from shared.money import InvalidAmount, parse_amount
 from shared.numbers import BAN_PATTERN
 
@@ -65,10 +65,10 @@ class LookupRequest(Model):
     @field_validator("date_of_birth")
     @classmethod
     def _dob(cls, v: str) -> str:
-        return rules.parse_date_of_birth(v, date.today()).isoformat()
+        return rules.parse_date_of_birth(v, business_today()).isoformat()
 
     @model_validator(mode="after")
-    def _id(self) -> "LookupRequest":
+    def _id(self) -> LookupRequest:
         try:
             self.id_value = rules.check_id(self.id_type, self.id_value)
         except ValueError as exc:
@@ -125,7 +125,7 @@ class BankMethod(Model):
     _holder = field_validator("account_holder_name")(lambda v: rules.check_name(v, rules.HOLDER_MAX))
 
     @model_validator(mode="after")
-    def _numbers(self) -> "BankMethod":
+    def _numbers(self) -> BankMethod:
         self.account_number = rules.digits(self.account_number)
         self.routing_number = rules.digits(self.routing_number)
         if not rules.ACCOUNT.match(self.account_number):
@@ -153,7 +153,7 @@ class CardMethod(Model):
     _holder = field_validator("cardholder_name")(lambda v: rules.check_name(v, rules.HOLDER_MAX))
 
     @model_validator(mode="after")
-    def _card(self) -> "CardMethod":
+    def _card(self) -> CardMethod:
         self.card_number = rules.digits(self.card_number)
         if not rules.luhn_ok(self.card_number):
             raise _field_error("card_number", "err.card_number")
@@ -164,7 +164,7 @@ class CardMethod(Model):
         return self
 
 
-Method = Annotated[Union[BankMethod, CardMethod], Field(discriminator="type")]
+Method = Annotated[BankMethod | CardMethod, Field(discriminator="type")]
 
 
 class Contact(Model):
@@ -178,7 +178,7 @@ class Contact(Model):
     _phone = field_validator("phone")(lambda v: rules.check_phone(v))
 
     @model_validator(mode="after")
-    def _same_email(self) -> "Contact":
+    def _same_email(self) -> Contact:
         if self.email_confirmation.strip().lower() != self.email.lower():
             raise _field_error("email_confirmation", "err.email_mismatch")
         return self
@@ -306,7 +306,7 @@ class MemberRequest(Model):
     @field_validator("date_of_birth")
     @classmethod
     def _dob(cls, v: str) -> str:
-        return rules.parse_date_of_birth(v, date.today()).isoformat()
+        return rules.parse_date_of_birth(v, business_today()).isoformat()
 
     @field_validator("phone")
     @classmethod
@@ -314,7 +314,7 @@ class MemberRequest(Model):
         return rules.check_phone(v) if v else None
 
     @model_validator(mode="after")
-    def _id(self) -> "MemberRequest":
+    def _id(self) -> MemberRequest:
         try:
             self.id_value = rules.check_id(self.id_type, self.id_value)
         except ValueError as exc:
@@ -486,7 +486,7 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     """{field path: catalog key}; never the typed value."""
     fields: dict[str, str] = {}
     for err in exc.errors(include_input=False, include_url=False):
-        loc = [str(p) for p in err["loc"] if not str(p) in ("checking", "savings", "card")]
+        loc = [str(p) for p in err["loc"] if str(p) not in ("checking", "savings", "card")]
         msg = err["msg"].removeprefix("Value error, ")
         if "|" in msg and msg.split("|", 1)[1].startswith("err."):
             sub, key = msg.split("|", 1)

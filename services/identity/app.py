@@ -5,15 +5,15 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-from shared.contracts import topics
-from shared.db import create_pool
-from shared.runtime import Service
 from services.identity.adapters import repository, throttle
 from services.identity.adapters.batching import Batcher
 from services.identity.config import Settings
 from services.identity.entrypoints import consumers
 from services.identity.entrypoints.http import routes
 from services.identity.service_layer.deps import Deps
+from shared.contracts import topics
+from shared.db import create_pool
+from shared.runtime import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PURGE_EVERY_S = 60.0

@@ -10,12 +10,12 @@ import argparse
 import asyncio
 from datetime import date, datetime, time
 
-from shared import ops
-from shared.calendar import NEW_YORK
-from shared.db import create_pool, migrate
 from services.identity.adapters import throttle
 from services.identity.app import MIGRATIONS
 from services.identity.config import Settings
+from shared import ops
+from shared.calendar import NEW_YORK
+from shared.db import create_pool, migrate
 
 
 async def purge_throttle(settings: Settings, day: date) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from services.notify.adapters.email import SmtpPool
@@ -17,7 +17,7 @@ from services.notify.service_layer.intake import PROJECTION_EVENT_TYPES, Intake
 from services.notify.service_layer.reminders import JOB, run_reminders
 from services.notify.service_layer.sender import Sender, SenderConfig
 from shared import metrics
-from shared.calendar import NEW_YORK
+from shared.calendar import business_now
 from shared.contracts import topics
 from shared.runtime import Service
 
@@ -86,7 +86,7 @@ async def _schedule_reminders(service: Service, composer: Composer, settings: Se
     date already run is skipped, and a rerun would create nothing anyway."""
     assert service.pool is not None
     while True:
-        now = datetime.now(NEW_YORK)
+        now = business_now()
         if now.hour >= settings.reminder_hour:
             for day in (now.date() - timedelta(days=1), now.date()):
                 async with service.pool.acquire() as conn:

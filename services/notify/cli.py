@@ -8,9 +8,9 @@ import asyncio
 import sys
 from datetime import date
 
-from services.notify.app import MIGRATIONS, make_composer
 from services.notify.adapters.email import SmtpPool
 from services.notify.adapters.sms import make_sms_provider
+from services.notify.app import MIGRATIONS, make_composer
 from services.notify.config import Settings
 from services.notify.service_layer.reminders import run_reminders
 from services.notify.service_layer.sender import Sender, SenderConfig

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from services.payments.adapters.processor import CardProcessor
 from services.payments.config import Settings
-from services.payments.entrypoints.http import routes
+from services.payments.entrypoints.http import DEPS, routes
 from services.payments.entrypoints.scheduler import daily_jobs
 from services.payments.service_layer import projection
 from services.payments.service_layer.deps import build_deps
@@ -24,7 +24,7 @@ def build_service(settings: Settings, processor: CardProcessor | None = None) ->
     @service.on_startup
     async def _deps(svc: Service) -> None:
         assert svc.pool is not None
-        svc.app["payments_deps"] = svc.state["deps"] = build_deps(svc.pool, settings, processor)
+        svc.app[DEPS] = svc.state["deps"] = build_deps(svc.pool, settings, processor)
 
     @service.on_cleanup
     async def _close(svc: Service) -> None:

@@ -13,10 +13,10 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from services.identity.config import Settings as IdentitySettings
 from shared.contracts.envelope import Envelope
 from shared.dead_letters import DeadLetterVault, event_id_of, original, redact_record_value, redact_text
 from shared.replay import replay
-from services.identity.config import Settings as IdentitySettings
 from tests.helpers import wait_for
 
 

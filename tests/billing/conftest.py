@@ -13,14 +13,12 @@ from services.billing.app import build_service
 from services.billing.config import Settings
 from services.billing.service_layer import clock
 from shared.contracts.envelope import Envelope
-from shared.contracts.payments import (PaymentReturnedData, PaymentSettledData,
-                                       PaymentSubmittedData)
+from shared.contracts.payments import PaymentReturnedData, PaymentSettledData, PaymentSubmittedData
 from shared.contracts.topics import PAYMENTS_V1
 from shared.kafka import ensure_topics
 from shared.outbox import make_producer
 from tests.conftest import unique
 from tests.helpers import TopicTap, service_client, topics_of, wait_for  # noqa: F401 - wait_for re-exported
-
 
 PAYMENT_MODELS = {"payment.submitted": PaymentSubmittedData, "payment.settled": PaymentSettledData,
                   "payment.returned": PaymentReturnedData}
@@ -52,7 +50,7 @@ class Billing:
         async def found():
             r = await self.client.get("/accounts", params={"household_id": household_id})
             for a in (await r.json())["accounts"]:
-                if a["plan_type"] == plan_type and any(l["coverage_year"] == year for l in a["lines"]):
+                if a["plan_type"] == plan_type and any(line["coverage_year"] == year for line in a["lines"]):
                     return a["billing_account_number"]
             return None
         return await wait_for(found, what=f"account of {household_id}")

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
-from services.gateway.entrypoints.portal import long_date
+from services.gateway.entrypoints.pages import long_date
 from shared.calendar import add_banking_days, is_banking_day
 from tests.browser.conftest import check_page
 from tests.browser.test_portal import register_by_api

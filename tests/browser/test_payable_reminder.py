@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from playwright.async_api import expect
 
-from services.gateway.entrypoints.portal import long_datetime
+from services.gateway.entrypoints.pages import long_datetime
 from tests.browser.conftest import check_page
 from tests.browser.test_portal import identify, wait_for_mail
 

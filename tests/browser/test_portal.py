@@ -269,6 +269,7 @@ async def test_quick_pay_shows_payments_on_their_way_and_refuses_more_than_is_le
     what is left to pay; an amount over what is left is refused at Step 4 (no review, the
     entries kept); "$1.25" is reviewed as $1.25, and the review page holds no bank number."""
     import aiohttp
+
     from tests.gateway.test_stack_api import BANK, lookup
     member = await stack.seed_member(shopped_hours_ago=5, premium_cents=9_900)
     async with aiohttp.ClientSession() as http:
@@ -295,7 +296,7 @@ async def test_quick_pay_shows_payments_on_their_way_and_refuses_more_than_is_le
     await page.click("#continue")
     await expect(page.locator("#back")).to_have_attribute("href", "/quick-pay/contact")
     withdrawal = first["expected_withdrawal_date"]
-    from services.gateway.entrypoints.portal import long_date
+    from services.gateway.entrypoints.pages import long_date
     pending_text = {"en": f"Payment of $40.50 pending, expected to be withdrawn {long_date(withdrawal, 'en')}",
                     "es": f"Pago de $40.50 pendiente, se retirará previsiblemente el {long_date(withdrawal, 'es')}"}
     await expect(page.locator(".portal-pending-payment")).to_have_text(pending_text[lang])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from services.gateway.entrypoints.portal import long_date
+from services.gateway.entrypoints.pages import long_date
 from services.payments.domain.schedule import next_draft_date
 from shared.calendar import business_today
 from tests.browser.conftest import check_page, choose

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
-from services.gateway.entrypoints.portal import long_date
+from services.gateway.entrypoints.pages import long_date
 from tests.arrears import seed_past_due_member
 from tests.browser.conftest import check_page
 from tests.browser.test_portal import dob

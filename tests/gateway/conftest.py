@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -24,6 +25,13 @@ async def gateway_db(infra):
     admin = await asyncpg.connect(infra.pg_admin_dsn)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.close()
+
+
+@pytest.fixture
+async def http():
+    """A plain HTTP client, for the tests against the running stack."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture

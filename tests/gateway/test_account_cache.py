@@ -10,6 +10,7 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from services.gateway.entrypoints import keys
 from services.gateway.service_layer.account_cache import AccountCache
 from shared.contracts.envelope import Envelope
 from shared.kafka import ensure_topics
@@ -33,7 +34,7 @@ async def cached(infra, gateway_db, upstream):
     client = await _client(gateway_db, upstream, kafka_bootstrap=infra.kafka_bootstrap,
                            account_cache_ttl_s=60, account_cache_settle_s=0.5,
                            health_probe_interval_s=0.2, captcha_enabled=False)
-    assert await client.app["change_feed"].wait_live(30), "the change feed never followed Kafka"
+    assert await client.app[keys.CHANGE_FEED].wait_live(30), "the change feed never followed Kafka"
     r = await client.post("/api/v1/lookups", json=LOOKUP)
     assert r.status == 201, await r.text()
     client.headers = {"Authorization": f"Bearer {(await r.json())['lookup_token']}"}

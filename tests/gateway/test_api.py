@@ -4,9 +4,9 @@ services in tests/browser/."""
 from __future__ import annotations
 
 import asyncpg
-import pytest
 
 from services.gateway import schemas as s
+from services.gateway.entrypoints import keys
 from shared.service_auth import TokenSigner, TokenVerifier
 from tests.gateway import fakes
 from tests.gateway.conftest import _client
@@ -329,7 +329,7 @@ async def test_cards_only_when_the_program_takes_them(gw_no_captcha, upstream):
     r = await gw.post("/api/v1/payments", json=payment(method=card), headers=headers)
     assert r.status == 422 and "method.type" in (await r.json())["error"]["fields"]
     upstream.cards_enabled = True
-    gw.app["use_cases"]._config = None  # the program setting is cached for a minute
+    gw.app[keys.USE_CASES]._config = None  # the program setting is cached for a minute
     r = await gw.post("/api/v1/payments", json=payment(method=card), headers=headers)
     assert r.status == 201, await r.text()
     sent = upstream.payments["k-card-1"][0]["method"]
@@ -342,7 +342,7 @@ async def test_cards_only_when_the_program_takes_them(gw_no_captcha, upstream):
 
 async def test_every_upstream_call_carries_the_gateways_token_for_that_service(gw, upstream):
     await lookup_token(gw)
-    settings = gw.app["settings"]
+    settings = gw.app[keys.SETTINGS]
     calls = [(svc, what, headers) for svc, what, headers, _ in upstream.seen]
     assert {svc for svc, _, _ in calls} >= {"identity", "billing", "payments"}
     for svc, what, headers in calls:
@@ -355,9 +355,9 @@ async def test_every_upstream_call_carries_the_gateways_token_for_that_service(g
 async def test_the_gateways_metrics_need_the_scrapers_token(gw):
     r = await gw.get("/metrics")
     assert r.status == 401 and (await r.json())["error"]["code"] == "invalid_service_token"
-    keys = gw.app["settings"].service_keys
-    r = await gw.get("/metrics", headers=TokenSigner.from_keys(keys, "gateway").headers("gateway"))
+    service_keys = gw.app[keys.SETTINGS].service_keys
+    r = await gw.get("/metrics", headers=TokenSigner.from_keys(service_keys, "gateway").headers("gateway"))
     assert r.status == 403
-    r = await gw.get("/metrics", headers=TokenSigner.from_keys(keys, "metrics").headers("gateway"))
+    r = await gw.get("/metrics", headers=TokenSigner.from_keys(service_keys, "metrics").headers("gateway"))
     assert r.status == 200 and "http_requests_total" in await r.text()
     assert (await gw.get("/healthz")).status == 200 and (await gw.get("/")).status == 200

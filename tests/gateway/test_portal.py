@@ -7,6 +7,7 @@ import re
 
 import asyncpg
 
+from services.gateway.entrypoints import keys
 from tests.gateway import fakes
 
 
@@ -198,7 +199,7 @@ async def test_a_statement_is_a_printable_portal_page_and_a_letter_pdf(gw_no_cap
     r = await gw.get(f"/accounts/{fakes.BAN_A}/statements/2030-11")
     page = await r.text()
     assert r.status == 200 and "Health premium statement, November 2030" in page
-    assert 'href="/accounts/%s/history"' % fakes.BAN_A in page       # the way back
+    assert f'href="/accounts/{fakes.BAN_A}/history"' in page       # the way back
     assert "usa-header" in page and "Health Connector Payments" in page   # the exchange's header
     assert "November 2, 2030" in page and "December 2030" in page  # dates as people write them
     assert "Payment received" in page and "$58.50" in page and "$-58.50" not in page
@@ -284,7 +285,7 @@ async def test_card_fields_appear_only_when_the_program_takes_cards(gw, upstream
                                                   "phone": "6175550101", "csrf_token": csrf})
     assert 'id="card-number"' not in await r.text()
     upstream.cards_enabled = True
-    gw.app["use_cases"]._config = None
+    gw.app[keys.USE_CASES]._config = None
     page = await (await gw.get("/quick-pay/billing")).text()
     assert 'value="card"' in page and 'id="card-number"' in page
 

@@ -7,7 +7,6 @@ import asyncio
 import uuid
 
 import aiohttp
-import pytest
 
 from services.gateway import schemas as s
 from tests.helpers import wait_for
@@ -25,12 +24,6 @@ def lookup_body(member: dict, id_type: str = "enrollment_id") -> dict:
             "id_value_confirmation": value if id_type == "ssn" else None,
             "first_name": member["first_name"], "last_name": member["last_name"],
             "date_of_birth": dob if isinstance(dob, str) else dob.isoformat()}
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def lookup(http, stack, member, id_type="enrollment_id") -> dict:
@@ -315,7 +308,7 @@ async def test_a_changed_autopay_bank_account_is_confirmed_by_email(stack, http)
     async with http.put(f"{account}/autopay/method", json={"method": new}, headers=auth) as r:
         mandate = s.Mandate.model_validate(await r.json())
         assert r.status == 200
-    from services.gateway.entrypoints.portal import long_date
+    from services.gateway.entrypoints.pages import long_date
     message = await stack.wait_for_email(member["email"], "cuenta de ahorros que termina en 7788", timeout_s=60)
     assert "Cuenta nueva: cuenta de ahorros que termina en 7788" in message["text"]
     assert f"Próximo retiro: {long_date(mandate.next_draft_date, 'es')}" in message["text"]

@@ -10,7 +10,7 @@ import pytest
 from services.gateway import schemas as s
 from services.payments.domain.schedule import next_draft_date
 from shared.calendar import business_today
-from tests.gateway.test_stack_api import BANK, http, lookup  # noqa: F401 - http is a fixture
+from tests.gateway.test_stack_api import BANK, lookup
 
 
 @pytest.mark.parametrize("owed", [True, False])

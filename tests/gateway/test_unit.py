@@ -1,6 +1,8 @@
 """Unit tests of the gateway's pure pieces: tokens, input rules, presenters, rate limits."""
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from pydantic import ValidationError
 
@@ -83,14 +85,16 @@ def test_account_summary_total_current_premium_and_due_date():
                           "current_premium_cents": 9_900, "due_date": "2030-12-23", "status": "due"},
                          {"coverage_year": 2030, "plan_name": "A", "balance_cents": 9_400,
                           "current_premium_cents": 9_400, "due_date": "2030-11-23", "status": "due"}]}
-    summary = summarize(account)
+    summary = summarize(account, date(2032, 1, 5))
     assert summary["total_balance"] == "193.00"
     assert [line["coverage_year"] for line in summary["lines"]] == [2030, 2031]
     assert summary["due_date"] == "2030-11-23"
     assert summary["current_premium"] == "94.00"  # the earliest year when none is this year
     paid_up = {**account, "total_balance_cents": 0,
                "lines": [{**account["lines"][1], "balance_cents": 0}]}
-    assert summarize(paid_up)["due_date"] == "2030-11-23"
+    assert summarize(paid_up, date(2032, 1, 5))["due_date"] == "2030-11-23"
+    # In 2031 (New York's date) that year's line is this month's premium.
+    assert summarize(account, date(2031, 3, 1))["current_premium"] == "99.00"
 
 
 def test_payment_result_in_dollars():

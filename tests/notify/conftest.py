@@ -15,7 +15,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from sandboxes.mail import MailCatcher, MailStore
-from sandboxes.sms import SmsStore, build_routes as sms_routes
+from sandboxes.sms import SmsStore
+from sandboxes.sms import build_routes as sms_routes
 from services.notify.app import build_service
 from services.notify.config import Settings
 from shared.contracts import topics

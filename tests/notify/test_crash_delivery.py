@@ -21,7 +21,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from sandboxes.mail import MailCatcher, MailStore
-from sandboxes.sms import SmsStore, build_routes as sms_routes
+from sandboxes.sms import SmsStore
+from sandboxes.sms import build_routes as sms_routes
 from services.notify.adapters import repository as repo
 from services.notify.app import MIGRATIONS
 from shared.db import create_pool, migrate

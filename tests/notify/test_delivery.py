@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 import subprocess
 import sys
+import uuid
 from datetime import date, timedelta
 
+from services.notify.adapters import repository as repo
 from services.notify.app import make_composer
 from services.notify.domain.messages import Intent
 from services.notify.domain.recipients import Profile
 from services.notify.service_layer.sender import Sender
-from services.notify.adapters import repository as repo
 from tests.conftest import ROOT
 from tests.notify.events import Household, event
 from tests.notify.test_messages import setup_household

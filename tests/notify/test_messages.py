@@ -196,7 +196,7 @@ async def test_delivery_log_and_notification_sent_events(notify_env):
     entries = await env.wait_for(lambda: _log(env, h.ban), what="log entry sent")
     entry = entries[0]
     assert entry["template"] == "payment_received" and entry["channel"] == "email"
-    assert entry["recipient_masked"] == f"m***@example.org" and entry["attempts"] == 1
+    assert entry["recipient_masked"] == "m***@example.org" and entry["attempts"] == 1
     one = await (await env.client.get(f"/notifications/{entry['notification_id']}")).json()
     assert one["subject"].startswith("We received your payment of $1,234.56")
     missing = await env.client.get("/notifications/00000000-0000-0000-0000-000000000000")

@@ -93,7 +93,7 @@ async def test_mail_catcher_pages_escape_and_the_api_filters(tmp_path):
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
-        port = app["mail_catcher"].port
+        port = app[mail.MAIL_CATCHER].port
         message = build_message(sender="HC <no-reply@hc.example>", recipient="a@x.org",
                                 subject="<script>alert(1)</script>", text="plain & simple",
                                 html="<p onclick='x()'>hi</p><script>alert(2)</script>",

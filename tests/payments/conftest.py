@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from sandboxes.bank import Bank
-from sandboxes.card import CardProcessorSandbox, build_routes as card_routes
+from sandboxes.card import CardProcessorSandbox
+from sandboxes.card import build_routes as card_routes
 from services.payments.app import build_service
 from services.payments.config import Settings
 from shared.calendar import NEW_YORK
@@ -29,8 +30,13 @@ from shared.http import errors_middleware
 from shared.kafka import ensure_topics
 from shared.numbers import make_ban
 from shared.runtime import Service
-from tests.helpers import ServiceEnvMixin, TopicTap, service_client, topics_of
-from tests.helpers import wait_for  # noqa: F401 - re-exported to the tests
+from tests.helpers import (
+    ServiceEnvMixin,
+    TopicTap,
+    service_client,
+    topics_of,
+    wait_for,  # noqa: F401 - re-exported to the tests
+)
 
 ROUTING = "011000015"      # passes the ABA check digit
 ROUTING_2 = "021000021"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from tests.payments.conftest import (CONTACT, bank_method, card_method, new_account, new_ban)
+from tests.payments.conftest import CONTACT, bank_method, card_method, new_account, new_ban
 
 
 async def test_total_owed_by_bank_account(payments_env):

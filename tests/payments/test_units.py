@@ -7,13 +7,20 @@ from datetime import date, datetime
 
 import pytest
 from ach.parser import Parser
+from cryptography.exceptions import InvalidTag
 
-from sandboxes.bank import Rejected, validate, return_file
+from sandboxes.bank import Rejected, return_file, validate
 from services.payments.adapters.crypto import AccountCipher, Hasher
 from services.payments.domain import nacha, schedule
 from services.payments.domain.amounts import Line, allocate, parse_typed_amount, resolve_amount
-from services.payments.domain.methods import (InvalidInput, aba_ok, card_brand, luhn_ok,
-                                              parse_bank_account, parse_card)
+from services.payments.domain.methods import (
+    InvalidInput,
+    aba_ok,
+    card_brand,
+    luhn_ok,
+    parse_bank_account,
+    parse_card,
+)
 from services.payments.domain.returns import decide_return, parse_correction
 
 ORIGIN = nacha.Origin("011000015", "SANDBOX BANK", "HEALTH CONNECTOR", "1046001234")
@@ -175,7 +182,7 @@ def test_encryption_with_rotation():
     new = AccountCipher("k2", "dev-only-two", "k1:dev-only-one")
     assert new.decrypt(blob, kid, row) == "123456789012"
     assert new.encrypt("1", row)[1] == "k2"
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidTag):
         new.decrypt(blob, kid, uuid.uuid4())  # bound to its row
     h = Hasher("dev-only-x")
     assert h("a", "b") == h("a", "b") != h("ab") and len(h("x")) == 64

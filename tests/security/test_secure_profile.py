@@ -20,8 +20,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import (GroupAuthorizationFailedError, KafkaError,
-                             TopicAuthorizationFailedError)
+from aiokafka.errors import GroupAuthorizationFailedError, KafkaError, TopicAuthorizationFailedError
 from faststream.kafka import KafkaBroker
 
 from scripts import infra as infra_script

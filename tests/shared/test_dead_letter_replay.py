@@ -3,7 +3,6 @@
 replayed and applied once, and a second replay changes nothing."""
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import subprocess

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
 from shared.db import BACKBONE_MIGRATIONS, create_pool, migrate, pending_migrations

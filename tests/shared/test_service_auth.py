@@ -6,8 +6,7 @@ import base64
 import orjson
 import pytest
 
-from shared.service_auth import (PERMISSIONS, InvalidToken, TokenSigner, TokenVerifier,
-                                 generate_keys, may)
+from shared.service_auth import PERMISSIONS, InvalidToken, TokenSigner, TokenVerifier, generate_keys, may
 from shared.settings import ServiceSettings
 
 KEYS = {"gateway": {"k2": "new-gateway-secret", "k1": "old-gateway-secret"},

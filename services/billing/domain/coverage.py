@@ -19,9 +19,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from services.billing.domain.rules import (Grace, add_months, due_date_for, end_of_month,
-                                           grace_for, grace_months, termination_date)
+from services.billing.domain.rules import (
+    Grace,
+    add_months,
+    due_date_for,
+    end_of_month,
+    grace_for,
+    grace_months,
+    termination_date,
+)
 
 ENDED = ("terminated", "cancelled")
 
@@ -46,8 +54,9 @@ class Standing:
     starts_on: date | None         # coverage's first day, while the binder is owed
     amount_to_keep_cents: int      # what must be paid by keep_coverage_by
 
-    def as_dict(self) -> dict:
-        iso = lambda d: d.isoformat() if d else None  # noqa: E731
+    def as_dict(self) -> dict[str, Any]:
+        def iso(d: date | None) -> str | None:
+            return d.isoformat() if d else None
         return {"status": self.status, "paid_through": iso(self.paid_through),
                 "grace_type": self.grace_type, "grace_months": self.grace_months,
                 "pay_by": iso(self.pay_by), "keep_coverage_by": iso(self.keep_coverage_by),
@@ -64,7 +73,7 @@ def paid_through(months: list[BilledMonth]) -> date | None:
     return end_of_month(last) if last else None
 
 
-def standing(months: list[BilledMonth], lines: list[dict], aptc: bool, total_cents: int,
+def standing(months: list[BilledMonth], lines: list[dict[str, Any]], aptc: bool, total_cents: int,
              today: date, grace: Grace | None = None, plan_due: date | None = None,
              plan_due_cents: int = 0) -> Standing:
     """`lines`: {coverage_year, status (active, pending_binder, terminated, cancelled),
@@ -75,7 +84,7 @@ def standing(months: list[BilledMonth], lines: list[dict], aptc: bool, total_cen
     through = paid_through(months)
     unpaid = sorted((m for m in months if m.owed_cents > 0), key=lambda m: m.coverage_month)
     past_due = sum(m.owed_cents for m in unpaid if m.due_date < today)
-    base = dict(paid_through=through, grace_type=kind, grace_months=grace_months(aptc))
+    base: dict[str, Any] = dict(paid_through=through, grace_type=kind, grace_months=grace_months(aptc))
     if lines and all(ln["status"] in ENDED for ln in lines):
         return Standing("terminated", **base, pay_by=None, keep_coverage_by=None,
                         ends_if_unpaid=None, starts_on=None, amount_to_keep_cents=0)
@@ -92,6 +101,7 @@ def standing(months: list[BilledMonth], lines: list[dict], aptc: bool, total_cen
         return Standing("no_bill_yet" if not months else ("due" if total_cents > 0 else "paid"),
                         **base, pay_by=None, keep_coverage_by=None, ends_if_unpaid=None,
                         starts_on=None, amount_to_keep_cents=0)
+    assert first_unpaid is not None  # coverage in force has a first unpaid month
     running = grace or grace_for(first_unpaid, aptc)
     pay_by = due_date_for(first_unpaid)
     if past_due and plan_due is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 DUE_DAY = 23
 
@@ -150,11 +151,11 @@ def plan_first_due(today: date) -> date:
     return add_months(first_of_month(today), 0 if today.day < DUE_DAY else 1).replace(day=DUE_DAY)
 
 
-def plan_schedule(total_cents: int, months: int, first_due: date) -> list[dict]:
+def plan_schedule(total_cents: int, months: int, first_due: date) -> list[dict[str, Any]]:
     """Equal installments (the first absorbs the odd cents), due the 23rd of each month."""
     assert total_cents > 0 and PLAN_MONTHS_MIN <= months <= PLAN_MONTHS_MAX
     base, extra = divmod(total_cents, months)
-    schedule = []
+    schedule: list[dict[str, Any]] = []
     for i in range(months):
         schedule.append({"number": i + 1, "due_date": add_months(first_of_month(first_due), i)
                          .replace(day=DUE_DAY).isoformat(),
@@ -170,10 +171,10 @@ class PlanProgress:
     date), with each installment marked paid, missed, due (the next one) or upcoming."""
     status: str
     paid_cents: int
-    installments: list[dict]
+    installments: list[dict[str, Any]]
 
 
-def plan_progress(schedule: list[dict], paid_cents: int, today: date) -> PlanProgress:
+def plan_progress(schedule: list[dict[str, Any]], paid_cents: int, today: date) -> PlanProgress:
     """Payments made since the plan began count against its installments in order.
 
     While a plan is current, delinquency is suspended for the account: no grace period

@@ -11,8 +11,7 @@ from datetime import date
 import asyncpg
 
 from services.billing.adapters import repository as repo
-from services.billing.domain.rules import (add_months, allocate, cycle_month, due_date_for,
-                                           first_of_month)
+from services.billing.domain.rules import add_months, allocate, cycle_month, due_date_for, first_of_month
 from services.billing.service_layer import clock
 from shared.contracts.billing import MODELS
 from shared.contracts.envelope import Envelope

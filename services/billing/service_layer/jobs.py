@@ -15,8 +15,7 @@ from datetime import date
 import asyncpg
 
 from services.billing.adapters import repository as repo
-from services.billing.domain.rules import (Grace, grace_for, month_of_grace, plan_progress,
-                                           termination_date)
+from services.billing.domain.rules import Grace, grace_for, month_of_grace, plan_progress, termination_date
 from services.billing.service_layer.accounts import _event, balance_changed
 from services.billing.service_layer.cycle import Progress, _quiet, invoice_cycle
 from shared.outbox import enqueue, enqueue_many

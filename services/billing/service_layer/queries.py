@@ -8,9 +8,18 @@ import asyncpg
 
 from services.billing.adapters import repository as repo
 from services.billing.domain.coverage import ENDED, standing
-from services.billing.domain.rules import (PLAN_MONTHS_MAX, PLAN_MONTHS_MIN, BillingError, Grace,
-                                           add_months, first_of_month, plan_first_due,
-                                           plan_progress, plan_refusal, plan_schedule)
+from services.billing.domain.rules import (
+    PLAN_MONTHS_MAX,
+    PLAN_MONTHS_MIN,
+    BillingError,
+    Grace,
+    add_months,
+    first_of_month,
+    plan_first_due,
+    plan_progress,
+    plan_refusal,
+    plan_schedule,
+)
 from services.billing.service_layer import clock
 
 

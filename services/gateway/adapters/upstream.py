@@ -84,7 +84,7 @@ class Upstreams:
                         async with self.http.get(base + "/healthz", timeout=timeout) as resp:
                             await resp.read()
                             healthy = resp.status < 500
-                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                    except (TimeoutError, aiohttp.ClientError):
                         healthy = False
                     if healthy:
                         break
@@ -169,7 +169,7 @@ class Upstreams:
             # Refused or reset: the replica is not there (a killed process), so the request
             # may not have been read at all; safe to send elsewhere when it can be repeated.
             raise _Unreachable(type(exc).__name__) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError) as exc:
+        except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError) as exc:
             log.warning("upstream call failed", extra={"service": service, "path": path.split("/")[1] if "/" in path else path,
                                                        "error": type(exc).__name__})
             self._mark(service, False)

@@ -38,10 +38,11 @@ def with_pending(summary: dict[str, Any], total_cents: int | None,
     return summary
 
 
-def summarize(account: dict[str, Any]) -> dict[str, Any]:
-    """Billing's account as the member sees it: total owed, this month's premium, due date."""
+def summarize(account: dict[str, Any], today: date) -> dict[str, Any]:
+    """Billing's account as the member sees it on `today` (the business date): total owed,
+    this month's premium, due date."""
     lines = sorted(account.get("lines", []), key=lambda x: x["coverage_year"])
-    this_year = date.today().year
+    this_year = today.year
     current = [x for x in lines if x["coverage_year"] == this_year] or lines[:1]
     due = sorted(x["due_date"] for x in lines if x.get("due_date") and x.get("balance_cents", 0) > 0)
     due = due or sorted(x["due_date"] for x in lines if x.get("due_date"))

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from shared.money import parse_amount
 from shared import numbers
+from shared.money import parse_amount
 from shared.numbers import aba_ok, is_valid_ban  # noqa: F401 - the rule schemas and routes use
 
 # Every typed number is ASCII digits: `\d` would take Arabic-Indic or fullwidth digits too.

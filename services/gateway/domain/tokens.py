@@ -48,7 +48,7 @@ class Signer:
         if not body or not mac or not hmac.compare_digest(mac, self._mac(body, purpose)):
             raise InvalidToken("bad signature")
         try:
-            payload = orjson.loads(_unb64(body))
+            payload: dict[str, Any] = orjson.loads(_unb64(body))
         except (ValueError, orjson.JSONDecodeError):
             raise InvalidToken("malformed") from None
         if payload.get("exp", 0) < (now or time.time()):

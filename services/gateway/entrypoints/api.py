@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.gateway import schemas as s
 from services.gateway.domain import rules
+from services.gateway.entrypoints import keys
 from services.gateway.entrypoints import web as w
 from services.gateway.entrypoints.openapi import Registry
 from services.gateway.translations import translate
@@ -57,7 +58,7 @@ def path_payment_id(request: web.Request) -> str:
 
 
 def uc(request: web.Request):
-    return request.app["use_cases"]
+    return request.app[keys.USE_CASES]
 
 
 async def account_access(request: web.Request, ban: str) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def idempotency_key(request: web.Request) -> str:
 @api.route("GET", "/captcha", "A CAPTCHA challenge: its id, a PNG picture and a WAV recording",
            responses={200: s.Captcha})
 async def get_captcha(request: web.Request) -> web.Response:
-    captchas = request.app["captchas"]
+    captchas = request.app[keys.CAPTCHAS]
     captcha_id, expires = await captchas.new()
     png, wav = await captchas.image(captcha_id), await captchas.audio(captcha_id)
     return json_response({"captcha_id": captcha_id, "expires_at": expires.isoformat(timespec="seconds"),
@@ -165,7 +166,7 @@ async def post_payment(request: web.Request) -> web.Response:
     req = await parse(request, s.PaymentRequest)
     access = await account_access(request, req.billing_account_number)
     if access["channel"] == "guest":
-        await request.app["captchas"].require(req.captcha)
+        await request.app[keys.CAPTCHAS].require(req.captcha)
     status, result = await uc(request).submit_payment(req, key, access["channel"], access["member_id"])
     response = json_response(result, status=status)
     if status == 200:  # the answer to an earlier request with this key, repeated
@@ -331,7 +332,7 @@ async def delete_method(request: web.Request) -> web.Response:
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return json_response(request.app["openapi"])
+    return json_response(request.app[keys.OPENAPI])
 
 
 def path_captcha_id(request: web.Request) -> str:
@@ -342,12 +343,12 @@ def path_captcha_id(request: web.Request) -> str:
 
 
 async def captcha_image(request: web.Request) -> web.Response:
-    png = await request.app["captchas"].image(path_captcha_id(request))
+    png = await request.app[keys.CAPTCHAS].image(path_captcha_id(request))
     return web.Response(body=png, content_type="image/png")
 
 
 async def captcha_audio(request: web.Request) -> web.Response:
-    wav = await request.app["captchas"].audio(path_captcha_id(request))
+    wav = await request.app[keys.CAPTCHAS].audio(path_captcha_id(request))
     return web.Response(body=wav, content_type="audio/wav")
 
 

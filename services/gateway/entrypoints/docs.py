@@ -5,9 +5,11 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from services.gateway.entrypoints import keys
+
 
 async def api_docs(request: web.Request) -> web.Response:
-    doc = request.app["openapi"]
+    doc = request.app[keys.OPENAPI]
     operations = []
     for path, methods in doc["paths"].items():
         for method, op in methods.items():
@@ -17,7 +19,7 @@ async def api_docs(request: web.Request) -> web.Response:
                                "responses": op["responses"], "security": op.get("security")})
     schemas = {name: orjson.dumps(schema, option=orjson.OPT_INDENT_2).decode()
                for name, schema in doc["components"]["schemas"].items()}
-    html = request.app["jinja"].get_template("api_docs.html").render(
+    html = request.app[keys.JINJA].get_template("api_docs.html").render(
         doc=doc, operations=operations, schemas=schemas, lang="en", t=lambda k, **_: k)
     return web.Response(text=html, content_type="text/html")
 

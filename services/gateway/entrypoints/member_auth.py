@@ -2,20 +2,18 @@
 password and username, and when to try again after too many wrong passwords."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import unquote, urlsplit
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from services.gateway import schemas as s
-from services.gateway.entrypoints import forms
+from services.gateway.entrypoints import forms, keys
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, language, redirect, render, throttled_message
+from services.gateway.entrypoints.pages import form, language, redirect, render, throttled_message
+from shared.calendar import business_now
 from shared.http import ApiError
-
-NY = ZoneInfo("America/New_York")
 
 
 # -- register, log in, log out, forgotten details ------------------------------------------
@@ -39,7 +37,7 @@ async def post_register(request: web.Request) -> web.Response:
     if errors or req is None:
         return render(request, "member/register.html", status=422, values=forms.kept(f), errors=errors)
     try:
-        await request.app["use_cases"].register(req, w.client_ip(request))
+        await request.app[keys.USE_CASES].register(req, w.client_ip(request))
     except ApiError as exc:
         key = {404: "reg.not_found", 409: "reg.taken" if exc.code == "username_taken" else "reg.already",
                429: "qp.throttled", 503: "error.unavailable"}.get(exc.status)
@@ -65,11 +63,11 @@ def same_site_path(target: object) -> str | None:
     for _ in range(3):  # the text as sent and as decoded (twice, for a double encoding)
         seen.append(text)
         text = unquote(text)
-    for form in seen:
-        if "\\" in form or any(ord(c) < 33 or ord(c) == 127 for c in form) \
-                or not form.startswith("/") or form.startswith("//"):
+    for candidate in seen:
+        if "\\" in candidate or any(ord(c) < 33 or ord(c) == 127 for c in candidate) \
+                or not candidate.startswith("/") or candidate.startswith("//"):
             return None
-        parts = urlsplit(form)
+        parts = urlsplit(candidate)
         if parts.scheme or parts.netloc:
             return None
     return target
@@ -88,13 +86,13 @@ async def post_login(request: web.Request) -> web.Response:
         errors = {k: "err.required" for k in ("username", "password") if not f.get(k)}
         return render(request, "member/login.html", status=422, values=values, errors=errors)
     try:
-        session_id, _ = await request.app["use_cases"].login(f["username"], f["password"], w.client_ip(request))
+        session_id, _ = await request.app[keys.USE_CASES].login(f["username"], f["password"], w.client_ip(request))
     except ApiError as exc:
         retry_at = None
         if exc.status == 429:
             seconds = exc.extra.get("retry_after_s")
             wait = seconds if isinstance(seconds, int) and 0 < seconds <= 86400 else 60
-            retry_at = (datetime.now(NY) + timedelta(seconds=wait)).strftime("%I:%M %p ET").lstrip("0")
+            retry_at = (business_now() + timedelta(seconds=wait)).strftime("%I:%M %p ET").lstrip("0")
         key = {401: "login.invalid", 429: "login.throttled",
                503: "error.unavailable"}.get(exc.status, "error.generic")
         return render(request, "member/login.html", status=exc.status, values=values,
@@ -108,7 +106,7 @@ async def post_logout(request: web.Request) -> web.Response:
     await form(request)
     sid = w.get_cookie(request, w.SESSION_COOKIE)
     if sid:
-        await request.app["use_cases"].logout(sid)
+        await request.app[keys.USE_CASES].logout(sid)
     response = redirect(request, "/?logged_out=1")
     w.del_cookie(request, response, w.SESSION_COOKIE)
     return response
@@ -122,7 +120,7 @@ async def forgot_page(request: web.Request) -> web.Response:
 async def post_forgot(request: web.Request) -> web.Response:
     kind = "username" if request.path.endswith("username") else "password"
     f = await form(request)
-    use_cases = request.app["use_cases"]
+    use_cases = request.app[keys.USE_CASES]
     if kind == "username":
         try:
             email = s.rules.check_email(f.get("email", ""))
@@ -141,7 +139,7 @@ async def post_forgot(request: web.Request) -> web.Response:
 async def reset_page(request: web.Request) -> web.Response:
     """The new-password form, or (before any typing) why the link no longer works."""
     token = request.query.get("token", "")
-    state = await request.app["use_cases"].reset_link_state(token) if token else "unknown"
+    state = await request.app[keys.USE_CASES].reset_link_state(token) if token else "unknown"
     return render(request, "member/reset.html", values={"token": token}, link_state=state)
 
 
@@ -155,7 +153,7 @@ async def post_reset(request: web.Request) -> web.Response:
         return render(request, "member/reset.html", status=422, values=values,
                       errors={"password_confirmation": "err.password_mismatch"})
     try:
-        await request.app["use_cases"].confirm_reset(f.get("token", ""), f["new_password"],
+        await request.app[keys.USE_CASES].confirm_reset(f.get("token", ""), f["new_password"],
                                                      w.get_cookie(request, w.SESSION_COOKIE))
     except ApiError as exc:
         key = "reset.invalid" if exc.status == 400 else None

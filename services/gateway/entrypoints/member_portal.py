@@ -5,7 +5,6 @@ payment plans, payment methods, contact details and notification preferences."""
 from __future__ import annotations
 
 import re
-from datetime import date
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -15,10 +14,11 @@ from pydantic import ValidationError
 
 from services.gateway import schemas as s
 from services.gateway.domain import tokens
-from services.gateway.entrypoints import forms, quick_pay, statements
+from services.gateway.entrypoints import forms, keys, quick_pay, statements
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, language, redirect, render
+from services.gateway.entrypoints.pages import form, language, redirect, render
 from services.gateway.translations import translate
+from shared.calendar import business_today
 from shared.http import ApiError
 from shared.money import format_dollars, parse_amount
 
@@ -47,23 +47,23 @@ async def own_account(request: web.Request) -> tuple[dict[str, Any], str]:
 # -- logged in -------------------------------------------------------------------------------
 async def dashboard(request: web.Request) -> web.Response:
     member = await need_member(request)
-    me = await request.app["use_cases"].me(member["member_id"])
+    me = await request.app[keys.USE_CASES].me(member["member_id"])
     bans = [a["billing_account_number"] for a in me["accounts"]]
     if bans != member["data"].get("accounts"):
         member["data"]["accounts"] = bans
-        await request.app["store"].update_session_data(
+        await request.app[keys.STORE].update_session_data(
             tokens.hash_session_id(w.get_cookie(request, w.SESSION_COOKIE)), member["data"])
     return render(request, "member/dashboard.html", me=me)
 
 
 async def history(request: web.Request) -> web.Response:
     _, ban = await own_account(request)
-    use_cases = request.app["use_cases"]
+    use_cases = request.app[keys.USE_CASES]
     payments = await use_cases.payment_history(ban)
     invoices = await use_cases.invoices(ban)
     # A statement covers a calendar month of activity: this month and every billing month.
     months = sorted({(i.get("due_date") or "")[:7] for i in invoices["invoices"] if i.get("due_date")}
-                    | {date.today().isoformat()[:7]}, reverse=True)
+                    | {business_today().isoformat()[:7]}, reverse=True)
     return render(request, "member/history.html", ban=ban, payments=payments["payments"],
                   invoices=invoices["invoices"], months=months,
                   notices=payments["notices"] + invoices["notices"])
@@ -78,7 +78,7 @@ async def statement(request: web.Request) -> web.Response:
             or int(month[:4]) < 2000:
         raise web.HTTPNotFound()
     try:
-        data = await request.app["use_cases"].statement(ban, month)
+        data = await request.app[keys.USE_CASES].statement(ban, month)
     except ApiError as exc:
         if exc.status in (404, 422):
             raise web.HTTPNotFound() from None
@@ -87,7 +87,7 @@ async def statement(request: web.Request) -> web.Response:
     t = partial(translate, lang)
     view = statements.build(data, lang, t)
     if request.query.get("format") == "pdf":
-        settings = request.app["settings"]
+        settings = request.app[keys.SETTINGS]
         body = statements.render_pdf(view, t, settings.program_name, settings.help_phone)
         return web.Response(body=body, content_type="application/pdf", headers={
             "Content-Disposition": f'attachment; filename="statement-{ban}-{month}.pdf"'})
@@ -97,7 +97,7 @@ async def statement(request: web.Request) -> web.Response:
 async def pay_page(request: web.Request, status: int = 200, values: dict | None = None,
                    errors: dict | None = None) -> web.Response:
     member, ban = await own_account(request)
-    use_cases = request.app["use_cases"]
+    use_cases = request.app[keys.USE_CASES]
     account = await use_cases.account_summary(ban)
     profile = await use_cases.member(member["member_id"])
     config = await use_cases.payments_config()
@@ -117,7 +117,7 @@ async def pay_page(request: web.Request, status: int = 200, values: dict | None 
 async def post_pay(request: web.Request) -> web.Response:
     member, ban = await own_account(request)
     f = await form(request)
-    use_cases = request.app["use_cases"]
+    use_cases = request.app[keys.USE_CASES]
     profile = await use_cases.member(member["member_id"])
     contact = profile.get("contact", {})
     contact = {"email": contact.get("email", ""), "email_confirmation": contact.get("email", ""),
@@ -146,7 +146,7 @@ async def post_pay(request: web.Request) -> web.Response:
 async def post_autopay(request: web.Request) -> web.Response:
     member, ban = await own_account(request)
     f = await form(request)
-    use_cases = request.app["use_cases"]
+    use_cases = request.app[keys.USE_CASES]
     profile = await use_cases.member(member["member_id"])
     c = profile.get("contact", {})
     body = {"method": forms.method_body(f), "contact": {
@@ -173,7 +173,7 @@ async def cancel_autopay_page(request: web.Request) -> web.Response:
     """Asks to confirm, saying which withdrawal will no longer be made and whether one
     already made is still on its way (cancelling does not stop it)."""
     _, ban = await own_account(request)
-    account = await request.app["use_cases"].account_summary(ban)
+    account = await request.app[keys.USE_CASES].account_summary(ban)
     mandate = account.get("autopay")
     if not mandate or mandate.get("status") != "active":
         return redirect(request, f"/accounts/{ban}/autopay")
@@ -184,7 +184,7 @@ async def post_cancel_autopay(request: web.Request) -> web.Response:
     _, ban = await own_account(request)
     await form(request)
     try:
-        cancelled = await request.app["use_cases"].cancel_autopay(ban)
+        cancelled = await request.app[keys.USE_CASES].cancel_autopay(ban)
     except ApiError as exc:
         if exc.status != 404:
             raise
@@ -197,7 +197,7 @@ async def plan_page(request: web.Request, status: int = 200, values: dict | None
     """The hardship payment plan: whether one is possible, the form to ask for one (months to
     spread what is past due over), and its installments and standing once it exists."""
     _, ban = await own_account(request)
-    use_cases = request.app["use_cases"]
+    use_cases = request.app[keys.USE_CASES]
     account = await use_cases.account_summary(ban)
     try:
         plan = await use_cases.payment_plan(ban)
@@ -218,7 +218,7 @@ async def post_plan(request: web.Request) -> web.Response:
     except ValidationError:
         return await plan_page(request, 422, forms.kept(f), {"months": "err.months"})
     try:
-        await request.app["use_cases"].create_payment_plan(ban, req.months)
+        await request.app[keys.USE_CASES].create_payment_plan(ban, req.months)
     except ApiError as exc:
         if exc.status != 409:
             raise
@@ -233,7 +233,7 @@ async def plan_get(request: web.Request) -> web.Response:
 
 async def methods_page(request: web.Request) -> web.Response:
     member = await need_member(request)
-    use_cases = request.app["use_cases"]
+    use_cases = request.app[keys.USE_CASES]
     bans = member["data"].get("accounts", [])
     methods = {ban: await use_cases.methods(ban) for ban in bans}
     config = await use_cases.payments_config()
@@ -244,7 +244,7 @@ async def methods_page(request: web.Request) -> web.Response:
 
 async def _own_method(request: web.Request, member: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     try:
-        return await request.app["use_cases"].find_method(member["data"].get("accounts", []),
+        return await request.app[keys.USE_CASES].find_method(member["data"].get("accounts", []),
                                                           request.match_info["method_id"])
     except ApiError as exc:
         if exc.code == "no_method":
@@ -262,7 +262,7 @@ async def remove_method_page(request: web.Request) -> web.Response:
 async def post_remove_method(request: web.Request) -> web.Response:
     member = await need_member(request)
     await form(request)
-    use_cases = request.app["use_cases"]
+    use_cases = request.app[keys.USE_CASES]
     bans = member["data"].get("accounts", [])
     try:
         await use_cases.remove_method(bans, request.match_info["method_id"])
@@ -280,7 +280,7 @@ async def post_remove_method(request: web.Request) -> web.Response:
 async def profile_page(request: web.Request, status: int = 200, values: dict | None = None,
                        errors: dict | None = None, saved: bool = False) -> web.Response:
     member = await need_member(request)
-    profile = await request.app["use_cases"].member(member["member_id"])
+    profile = await request.app[keys.USE_CASES].member(member["member_id"])
     contact = profile.get("contact", {})
     return render(request, "member/profile.html", status=status, profile=profile, saved=saved,
                   values=values or {**contact}, errors=errors or {})
@@ -302,7 +302,7 @@ async def post_profile(request: web.Request) -> web.Response:
     if errors:
         return await profile_page(request, 422, forms.kept(f), errors)
     try:
-        await request.app["use_cases"].update_contact(member["member_id"], req)
+        await request.app[keys.USE_CASES].update_contact(member["member_id"], req)
     except ApiError as exc:
         errors = forms.api_errors(exc, language(request))
         if "current_password" in errors:  # identity's words, in the page's language

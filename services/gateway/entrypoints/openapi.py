@@ -2,8 +2,9 @@
 OpenAPI 3.1 document is generated from them (pydantic JSON schema)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from services.gateway import schemas as s
 from services.gateway.domain import rules, tokens
-from services.gateway.entrypoints import forms
+from services.gateway.entrypoints import forms, keys
 from services.gateway.entrypoints import web as w
-from services.gateway.entrypoints.portal import form, language, redirect, render, throttled_message
+from services.gateway.entrypoints.pages import form, language, redirect, render, throttled_message
 from services.gateway.translations import translate
+from shared.calendar import NEW_YORK
 from shared.http import ApiError
 from shared.money import format_dollars, parse_amount
 
-NY = ZoneInfo("America/New_York")
 # A reminder can be asked for while the 4-hour wait lasts (and a little after).
 PAYABLE_TOKEN_TTL_S = 5 * 3600
 
@@ -32,16 +31,16 @@ def progress(request: web.Request) -> dict[str, Any] | None:
     if not raw:
         return None
     try:
-        return request.app["signer"].verify(tokens.QUICK_PAY, raw)
+        return request.app[keys.SIGNER].verify(tokens.QUICK_PAY, raw)
     except tokens.InvalidToken:
         return None
 
 
 def save_progress(request: web.Request, response: web.StreamResponse, state: dict[str, Any]) -> None:
-    ttl = request.app["settings"].lookup_token_ttl_s
+    ttl = request.app[keys.SETTINGS].lookup_token_ttl_s
     state = {k: v for k, v in state.items() if k not in ("exp", "n")}
     w.set_cookie(request, response, w.QUICK_PAY_COOKIE,
-                 request.app["signer"].sign(tokens.QUICK_PAY, state, ttl), max_age=ttl)
+                 request.app[keys.SIGNER].sign(tokens.QUICK_PAY, state, ttl), max_age=ttl)
 
 
 def require_progress(request: web.Request, need: str) -> dict[str, Any]:
@@ -64,7 +63,7 @@ async def post_identify(request: web.Request) -> web.Response:
         return render(request, "quick_pay/identify.html", status=422, values=values,
                       errors=forms.lookup_errors(exc, f))
     try:
-        found = await request.app["use_cases"].lookup(req, w.client_ip(request))
+        found = await request.app[keys.USE_CASES].lookup(req, w.client_ip(request))
     except ApiError as exc:
         if exc.code == "not_yet_payable" and exc.extra.get("payable_at"):
             return wait_page(request, str(exc.extra["payable_at"]), exc.status, values)
@@ -83,7 +82,7 @@ def wait_page(request: web.Request, when: str, status: int = 409, values: dict |
     """The 4-hour rule: when the plan can be paid (once, in ET), and an offer to email or
     text the member then. The time travels in a signed token, so a reminder can only be
     asked for at the time identity gave."""
-    token = request.app["use_cases"].signer.sign(tokens.PAYABLE, {"payable_at": when},
+    token = request.app[keys.USE_CASES].signer.sign(tokens.PAYABLE, {"payable_at": when},
                                                  PAYABLE_TOKEN_TTL_S)
     return render(request, "quick_pay/identify.html", status=status, values=values or {},
                   errors=errors or {}, wait={"when": when, "token": token})
@@ -92,7 +91,7 @@ def wait_page(request: web.Request, when: str, status: int = 409, values: dict |
 async def post_payable_reminder(request: web.Request) -> web.Response:
     f = await form(request)
     try:
-        when = request.app["use_cases"].signer.verify(tokens.PAYABLE, f.get("payable_token", ""))["payable_at"]
+        when = request.app[keys.USE_CASES].signer.verify(tokens.PAYABLE, f.get("payable_token", ""))["payable_at"]
     except tokens.InvalidToken:
         raise web.HTTPSeeOther("/quick-pay?expired=1") from None
     channel = f.get("reminder_channel", "")
@@ -109,7 +108,7 @@ async def post_payable_reminder(request: web.Request) -> web.Response:
         errors["reminder_" + ("email" if channel == "email" else "phone")] = str(exc)
     if not errors:
         try:
-            scheduled = await request.app["use_cases"].payable_reminder(
+            scheduled = await request.app[keys.USE_CASES].payable_reminder(
                 channel, recipient, language(request), when)
         except ApiError as exc:
             if exc.status != 422:
@@ -131,7 +130,7 @@ def payable_at(exc: ApiError) -> str | None:
     if not raw:
         return None
     try:
-        return datetime.fromisoformat(raw).astimezone(NY).strftime("%m/%d/%Y %I:%M %p")
+        return datetime.fromisoformat(raw).astimezone(NEW_YORK).strftime("%m/%d/%Y %I:%M %p")
     except ValueError:
         return str(raw)
 
@@ -158,7 +157,7 @@ async def post_contact(request: web.Request) -> web.Response:
 
 async def billing_page(request: web.Request, state: dict[str, Any], status: int = 200,
                        values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> web.Response:
-    use_cases = request.app["use_cases"]
+    use_cases = request.app[keys.USE_CASES]
     account = await use_cases.account_summary(state["ban"])
     config = await use_cases.payments_config()
     return render(request, "quick_pay/billing.html", status=status, account=account,
@@ -182,7 +181,7 @@ async def post_billing(request: web.Request) -> web.Response:
         req = s.PaymentRequest.model_validate(forms.payment_body(f, state["ban"], state["contact"]))
     except ValidationError as exc:
         return await billing_page(request, state, 422, forms.kept(f), forms.model_errors(exc))
-    use_cases = request.app["use_cases"]
+    use_cases = request.app[keys.USE_CASES]
     account = await use_cases.account_summary(state["ban"])
     problem = await amount_problem(request, req, account)
     if problem:
@@ -195,7 +194,7 @@ async def post_billing(request: web.Request) -> web.Response:
 
 async def amount_problem(request: web.Request, req: s.PaymentRequest, account: dict[str, Any]) -> str | None:
     """Step 4's amount refused before the CAPTCHA, in the member's words, or None."""
-    config = await request.app["use_cases"].payments_config()
+    config = await request.app[keys.USE_CASES].payments_config()
     found = rules.amount_problem(req.amount, req.kind, account.get("amount_due_now"),
                                  int(config.get("overpay_max_cents") or 0),
                                  int(config.get("payment_max_cents") or 5_000_000))
@@ -215,12 +214,12 @@ def reviewed_amount(req: s.PaymentRequest, account: dict[str, Any]) -> str:
 async def review_page(request: web.Request, state: dict[str, Any], fields: dict[str, str],
                       req: s.PaymentRequest, account: dict[str, Any] | None = None, status: int = 200,
                       errors: dict[str, str] | None = None) -> web.Response:
-    account = account or await request.app["use_cases"].account_summary(state["ban"])
-    captchas = request.app["captchas"]
+    account = account or await request.app[keys.USE_CASES].account_summary(state["ban"])
+    captchas = request.app[keys.CAPTCHAS]
     captcha_id = (await captchas.new())[0] if captchas.enabled else None
-    state["draft"] = await request.app["drafts"].save(fields, state.get("draft"))
+    state["draft"] = await request.app[keys.DRAFTS].save(fields, state.get("draft"))
     last4 = (getattr(req.method, "account_number", None) or getattr(req.method, "card_number", ""))[-4:]
-    terms = (await request.app["use_cases"].autopay_terms(state["ban"], language(request))
+    terms = (await request.app[keys.USE_CASES].autopay_terms(state["ban"], language(request))
              if req.kind == "recurring" else None)
     response = render(request, "quick_pay/review.html", status=status, req=req,
                       amount=fields["expected_amount"], last4=last4, account=account,
@@ -233,7 +232,7 @@ async def review_page(request: web.Request, state: dict[str, Any], fields: dict[
 async def post_submit(request: web.Request) -> web.Response:
     state = require_progress(request, "contact")
     f = await form(request)
-    drafts = request.app["drafts"]
+    drafts = request.app[keys.DRAFTS]
     fields = await drafts.load(state.get("draft"))
     if fields is None:  # expired, or already submitted: start Step 4 again
         return await billing_page(request, state, 200, None, {"_form": "qp.review_expired"})
@@ -245,12 +244,12 @@ async def post_submit(request: web.Request) -> web.Response:
         return await billing_page(request, state, 200, forms.kept(fields))
     if f.get("action") == "refresh_captcha":
         return await review_page(request, state, fields, req)
-    use_cases = request.app["use_cases"]
+    use_cases = request.app[keys.USE_CASES]
     token = use_cases.verify_lookup_token(state["token"])
     if token["ban"] != state["ban"]:
         raise ApiError(403, "forbidden", "You can only pay the account you looked up.")
     try:
-        await request.app["captchas"].require(
+        await request.app[keys.CAPTCHAS].require(
             s.CaptchaAnswer(id=f.get("captcha_id", ""), answer=f.get("captcha_answer", ""))
             if f.get("captcha_id") else None)
         # Confirmations go out in the language the member is reading the portal in.

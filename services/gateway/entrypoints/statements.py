@@ -6,12 +6,13 @@ payment or credit negative); a member reads charges and payments in columns of t
 every amount without a minus sign, dates written out ("December 3, 2026")."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from fpdf import FPDF
 
-from services.gateway.entrypoints.portal import long_date, month_name
+from services.gateway.entrypoints.pages import long_date, month_name
 from shared.money import format_dollars
 
 Translate = Callable[..., str]

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from services.gateway.adapters import upstream
 from services.gateway.domain import tokens
+from services.gateway.entrypoints import keys
 from shared.http import ApiError
 
 SESSION_COOKIE = "gw_session"
@@ -82,11 +83,11 @@ def client_ip(request: web.Request) -> str:
     """The member's address: the connection's, unless it comes from a trusted proxy; then
     the right-most X-Forwarded-For entry that is not itself a trusted proxy (entries to its
     left were written by the client and prove nothing)."""
-    cached = request.get("client_ip")
+    cached = request.get(keys.CLIENT_IP)
     if cached is not None:
         return cached
     address = request.remote or "unknown"
-    proxies = request.app["settings"].proxy_networks
+    proxies = request.app[keys.SETTINGS].proxy_networks
     if proxies and _within(address, proxies):
         hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")]
         for hop in reversed([h for h in hops if h]):
@@ -95,7 +96,7 @@ def client_ip(request: web.Request) -> str:
             address = hop
             if not _within(hop, proxies):
                 break
-    request["client_ip"] = address
+    request[keys.CLIENT_IP] = address
     return address
 
 
@@ -115,7 +116,7 @@ def cookie_name(request: web.Request, name: str) -> str:
     """Over HTTPS every cookie is a `__Host-` cookie: the browser keeps it only if it is
     Secure, for path / and this exact host (no Domain), so a sibling subdomain cannot set or
     shadow it. Plain HTTP in development keeps the bare name (browsers refuse the prefix)."""
-    return f"__Host-{name}" if request.app["settings"].cookie_secure else name
+    return f"__Host-{name}" if request.app[keys.SETTINGS].cookie_secure else name
 
 
 def get_cookie(request: web.Request, name: str) -> str | None:
@@ -124,7 +125,7 @@ def get_cookie(request: web.Request, name: str) -> str | None:
 
 def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str,
                max_age: int | None = None) -> None:
-    settings = request.app["settings"]
+    settings = request.app[keys.SETTINGS]
     response.set_cookie(cookie_name(request, name), value, max_age=max_age, path="/", httponly=True,
                         secure=settings.cookie_secure, samesite="Lax")
 
@@ -137,16 +138,16 @@ def del_cookie(request: web.Request, response: web.StreamResponse, name: str) ->
 
 def csrf_token(request: web.Request) -> str:
     """The form token for this browser: a keyed digest of its CSRF cookie (set when missing)."""
-    cookie = get_cookie(request, CSRF_COOKIE) or request.get("new_csrf_cookie")
+    cookie = get_cookie(request, CSRF_COOKIE) or request.get(keys.NEW_CSRF_COOKIE)
     if not cookie:
         cookie = secrets.token_urlsafe(24)
-        request["new_csrf_cookie"] = cookie
-    return request.app["signer"].digest(tokens.CSRF, cookie)
+        request[keys.NEW_CSRF_COOKIE] = cookie
+    return request.app[keys.SIGNER].digest(tokens.CSRF, cookie)
 
 
 def check_csrf(request: web.Request, submitted: str | None) -> None:
     cookie = get_cookie(request, CSRF_COOKIE)
-    expected = request.app["signer"].digest(tokens.CSRF, cookie) if cookie else None
+    expected = request.app[keys.SIGNER].digest(tokens.CSRF, cookie) if cookie else None
     if not expected or not submitted or not secrets.compare_digest(expected, submitted):
         raise ApiError(403, "csrf_failed",
                        "This form has expired. Please go back, reload the page and try again.")
@@ -155,19 +156,19 @@ def check_csrf(request: web.Request, submitted: str | None) -> None:
 async def current_member(request: web.Request) -> dict[str, Any] | None:
     """The logged-in member ({member_id, username, data}) or None; cached per request."""
     if "member" in request:
-        return request["member"]
+        return request[keys.MEMBER]
     member = None
     sid = get_cookie(request, SESSION_COOKIE)
     if sid:
-        store = request.app["store"]
-        settings = request.app["settings"]
+        store = request.app[keys.STORE]
+        settings = request.app[keys.SETTINGS]
         member = await store.load_session(tokens.hash_session_id(sid), settings.session_ttl_s,
                                           settings.session_max_age_s)
-    request["member"] = member
+    request[keys.MEMBER] = member
     return member
 
 
 def finish_cookies(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
-    if request.get("new_csrf_cookie"):
-        set_cookie(request, response, CSRF_COOKIE, request["new_csrf_cookie"])
+    if request.get(keys.NEW_CSRF_COOKIE):
+        set_cookie(request, response, CSRF_COOKIE, request[keys.NEW_CSRF_COOKIE])
     return response

@@ -14,12 +14,27 @@ from services.gateway.adapters.store import Store
 from services.gateway.adapters.upstream import ServiceDown, Upstreams
 from services.gateway.config import Settings
 from services.gateway.domain import tokens
+from services.gateway.domain.presenters import (
+    money,
+    public_cancellation,
+    public_line,
+    public_mandate,
+    public_payment,
+    public_payment_result,
+    public_plan,
+    returned_payment,
+    summarize,
+    with_pending,
+)
+from services.gateway.schemas import (
+    AutopayRequest,
+    ContactUpdate,
+    LookupRequest,
+    MemberRequest,
+    PaymentRequest,
+)
 from services.gateway.service_layer.account_cache import AccountCache
-from services.gateway.schemas import (AutopayRequest, ContactUpdate, LookupRequest,
-                                      MemberRequest, PaymentRequest)
-from services.gateway.domain.presenters import (money, public_cancellation, public_line, public_mandate,
-                                                public_payment, public_payment_result, public_plan,
-                                                returned_payment, summarize, with_pending)
+from shared.calendar import business_today
 from shared.http import ApiError
 
 NOTICE = {
@@ -154,7 +169,7 @@ class UseCases:
             except (ServiceDown, ApiError):
                 pass
         else:
-            summary = summarize(account)
+            summary = summarize(account, business_today())
             total_cents = int(account.get("total_balance_cents") or 0)
         if isinstance(pending, BaseException):
             pending = None

@@ -57,7 +57,7 @@ class Batcher(Generic[Item, Result]):
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                except BaseException as exc:  # cancelled (shutdown): the callers are too
+                except BaseException:  # cancelled (shutdown): the callers are too
                     for _, future in batch:
                         if not future.done():
                             future.cancel()

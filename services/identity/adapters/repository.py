@@ -11,7 +11,6 @@ import asyncpg
 
 from services.identity.domain.lookup import Candidate
 
-
 # ----------------------------------------------------------------------------- intake
 
 

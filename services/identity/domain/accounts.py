@@ -22,7 +22,7 @@ class Backoff:
         """Seconds log-ins pause after `failures` wrong passwords in a row (0: none)."""
         if failures < self.after:
             return 0
-        return min(self.max_s, self.base_s * 2 ** min(failures - self.after, 30))
+        return min(self.max_s, self.base_s * (1 << min(failures - self.after, 30)))  # doubling
 
     def starts_pausing(self, failures: int) -> bool:
         """This failure is the one that starts the pauses (when the member is told)."""

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import functools
 
-from shared.consumer import Handler
-from shared.contracts.enrollment import ENROLLMENT_CREATED, ENROLLMENT_TERMINATED, ENROLLMENT_UPDATED
 from services.identity.service_layer import intake
 from services.identity.service_layer.deps import Deps
+from shared.consumer import Handler
+from shared.contracts.enrollment import ENROLLMENT_CREATED, ENROLLMENT_TERMINATED, ENROLLMENT_UPDATED
 
 ACCOUNT_OPENED = "account.opened"
 

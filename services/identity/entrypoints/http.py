@@ -9,12 +9,13 @@ from uuid import UUID
 
 from aiohttp import web
 
-from shared.calendar import business_today
-from shared.http import ApiError, json_response, read_json
-from shared.service_auth import member_address
+from services.identity.entrypoints import schemas
 from services.identity.service_layer import accounts, errors, lookups
 from services.identity.service_layer.deps import Deps
-from services.identity.entrypoints import schemas
+from shared.calendar import business_today
+from shared.http import ApiError, json_response, read_json
+from shared.runtime import SERVICE
+from shared.service_auth import member_address
 
 NOT_FOUND_MESSAGE = ("We could not find a plan with the information you entered. Check your ID, "
                      "and that your name and date of birth match your application exactly.")
@@ -65,7 +66,7 @@ def translated(fn: Handler) -> Handler:
 
 
 def _ctx(request: web.Request) -> tuple:
-    service = request.app["service"]
+    service = request.app[SERVICE]
     return service.pool, service.state["identity"]
 
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from shared.http import ApiError
 from services.identity.domain import values as v
 from services.identity.service_layer.lookups import Identification
+from shared.http import ApiError
 
 PLAN_TYPES = ("health", "dental")
 ID_TYPES = ("enrollment_id", "ssn", "billing_account_number")

@@ -15,14 +15,14 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.contracts import identity as contract
-from shared.outbox import enqueue
 from services.identity.adapters import repository as repo
 from services.identity.adapters import throttle
 from services.identity.adapters.crypto import new_reset_token, token_hash
 from services.identity.service_layer import errors
 from services.identity.service_layer.deps import Deps, event
 from services.identity.service_layer.lookups import Identification, identify
+from shared.contracts import identity as contract
+from shared.outbox import enqueue
 
 log = logging.getLogger(__name__)
 

@@ -1,22 +1,23 @@
 """What the use cases need, built once from the settings: keys, hashers, rules, the clock."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shared.contracts.envelope import Envelope
 from services.identity.adapters.crypto import Passwords, SsnVault
 from services.identity.adapters.throttle import Rule
 from services.identity.config import Settings
 from services.identity.domain.accounts import Backoff
 from services.identity.domain.passwords import PasswordPolicy, load_common_passwords
+from shared.calendar import Clock
+from shared.contracts.envelope import Envelope
 
 PRODUCER = "identity"
 
 
 def utcnow() -> datetime:
+    """Identity's clock: the instants it stores and compares are kept in UTC."""
     return datetime.now(timezone.utc)
 
 
@@ -26,7 +27,7 @@ class Deps:
     vault: SsnVault
     passwords: Passwords
     policy: PasswordPolicy
-    clock: Callable[[], datetime] = field(default=utcnow)
+    clock: Clock = field(default=utcnow)
     # The lookup path's own pool: its connections skip asyncpg's reset query on release (one
     # round trip saved per lookup), safe because lookups leave no session state behind.
     lookup_pool: Any = None
@@ -35,7 +36,7 @@ class Deps:
     lookup_batcher: Any = None
 
     @classmethod
-    def build(cls, s: Settings) -> "Deps":
+    def build(cls, s: Settings) -> Deps:
         return cls(
             settings=s,
             vault=SsnVault(s.ssn_hmac_key, s.ssn_encryption_keys, s.ssn_encryption_key_id),

@@ -9,11 +9,11 @@ import uuid
 
 import asyncpg
 
-from shared.contracts.enrollment import EnrollmentData, EnrollmentTerminatedData
-from shared.contracts.envelope import Envelope
 from services.identity.adapters import repository as repo
 from services.identity.domain.values import normalize_name
 from services.identity.service_layer.deps import Deps
+from shared.contracts.enrollment import EnrollmentData, EnrollmentTerminatedData
+from shared.contracts.envelope import Envelope
 
 log = logging.getLogger(__name__)
 

@@ -110,7 +110,7 @@ class SmtpPool:
             client = await _drop(client)
             error = PermanentDeliveryError if exc.code >= 500 else TransientDeliveryError
             raise error(f"SMTP {exc.code}: {exc.message[:200]}") from None
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             client = await _drop(client)
             raise TransientDeliveryError(f"SMTP unavailable: {type(exc).__name__}: {exc}"[:300]) from None
         finally:

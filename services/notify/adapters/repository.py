@@ -1,6 +1,7 @@
 """All of notify's SQL: projections, the notification log, the sender's claims."""
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any

@@ -42,7 +42,7 @@ class SandboxSmsProvider:
                                  "Idempotency-Key": idempotency_key}) as resp:
                     payload = await resp.json(content_type=None)
                     status = resp.status
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
                 raise TransientDeliveryError(f"SMS provider unavailable: {type(exc).__name__}") from None
         if status in (200, 201, 202):
             return str(payload.get("sid"))

@@ -35,8 +35,12 @@ from services.notify.adapters.transport import DeliveryError, TransientDeliveryE
 from shared import tracing
 from shared.consumer import TRANSIENT_ERRORS
 from shared.contracts.envelope import Envelope
-from shared.contracts.notify import (NOTIFICATION_FAILED, NOTIFICATION_SENT,
-                                     NotificationFailedData, NotificationSentData)
+from shared.contracts.notify import (
+    NOTIFICATION_FAILED,
+    NOTIFICATION_SENT,
+    NotificationFailedData,
+    NotificationSentData,
+)
 from shared.outbox import enqueue_many
 
 log = logging.getLogger(__name__)

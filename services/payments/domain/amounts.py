@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from shared.money import InvalidAmount, parse_amount
+from typing import Any
 
 from services.payments.domain.methods import InvalidInput
+from shared.money import InvalidAmount, parse_amount
 
 _SCIENTIFIC = re.compile(r"[eE]")
 
@@ -52,7 +52,7 @@ def resolve_amount(text: object, total_owed_cents: int, overpay_max_cents: int,
     return cents
 
 
-def allocate(amount_cents: int, lines: list[Line], requested: list[dict] | None
+def allocate(amount_cents: int, lines: list[Line], requested: list[dict[str, Any]] | None
              ) -> list[dict[str, int]]:
     """The split of a payment across coverage-year lines: the member's choice (each amount
     within its line, summing to the payment), or oldest year first with any remainder on

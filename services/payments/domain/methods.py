@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from shared.numbers import aba_ok, luhn_ok  # noqa: F401 - the check digits these rules use
 
@@ -86,7 +87,7 @@ def _name(value: object, field: str, errors: dict[str, str]) -> str:
     return name
 
 
-def parse_bank_account(raw: dict) -> BankAccount:
+def parse_bank_account(raw: dict[str, Any]) -> BankAccount:
     """Validates a bank method as typed: both copies must match, the routing number must
     pass the ABA check digit, the account number must be 4 to 17 digits."""
     errors: dict[str, str] = {}
@@ -110,7 +111,7 @@ def parse_bank_account(raw: dict) -> BankAccount:
     return BankAccount(str(kind), holder, routing, account)
 
 
-def parse_card(raw: dict, today: date) -> Card:
+def parse_card(raw: dict[str, Any], today: date) -> Card:
     """Validates a card as typed: Luhn, one of the four brands, not expired, a CVV of the
     brand's length, a postal code. The CVV is passed to the processor and never kept."""
     errors: dict[str, str] = {}
@@ -129,10 +130,10 @@ def parse_card(raw: dict, today: date) -> Card:
         errors["method.expiry_month"] = "Enter the expiry month and year shown on the card."
     elif (year, month) < (today.year, today.month):
         errors["method.expiry_month"] = "This card has expired."
-    cvv = raw.get("cvv") if isinstance(raw.get("cvv"), str) else ""
+    cvv = raw["cvv"] if isinstance(raw.get("cvv"), str) else ""
     if not re.fullmatch(r"[0-9]{4}" if brand == "amex" else r"[0-9]{3}", cvv):
         errors["method.cvv"] = "Enter the security code on the card."
-    postal = raw.get("postal_code") if isinstance(raw.get("postal_code"), str) else ""
+    postal = raw["postal_code"] if isinstance(raw.get("postal_code"), str) else ""
     if not re.fullmatch(r"[0-9]{5}(-[0-9]{4})?", postal.strip()):
         errors["method.postal_code"] = "Enter the card's billing ZIP code."
     if errors:

@@ -11,12 +11,11 @@ whole file at the first defect (`MalformedFile`), so nothing is half-applied.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from services.payments.domain.methods import aba_ok
-from shared.numbers import is_digits
+from shared.numbers import aba_ok, is_digits
 
 RECORD = 94
 TX_CODE = {"checking": "27", "savings": "37"}
@@ -39,7 +38,7 @@ class UnwritableEntry(ValueError):
 NAME_MAX = 80  # what a member may type; a longer name on file was never typed through the API
 
 
-def check_entry(e: "Entry") -> None:
+def check_entry(e: Entry) -> None:
     """Raises `UnwritableEntry` for an entry whose fields would not be written as they are
     (non-ASCII digits, wrong lengths, a routing check digit that fails, an empty or
     overlong name): an entry is written exactly, or not at all."""
@@ -155,7 +154,7 @@ class NachaWriter:
         _, count, b_hash, debit = self._batch
         self._batch = (effective, count + 1, b_hash + int(e.routing_number[:8]), debit + e.amount_cents)
 
-    def finish(self) -> dict:
+    def finish(self) -> dict[str, Any]:
         """Closes the last batch, writes the file control and the padding; the totals."""
         self._close_batch()
         blocks = -(-(self.lines + 1) // 10)
@@ -169,7 +168,7 @@ class NachaWriter:
 
 def build_file(origin: Origin, created: datetime, file_id_modifier: str,
                entries: Iterable[tuple[date, Entry]], batch_entries_max: int = 100_000
-               ) -> tuple[str, dict]:
+               ) -> tuple[str, dict[str, Any]]:
     """The whole file as text, and its totals (small files, tests)."""
     parts: list[str] = []
     writer = NachaWriter(origin, created, file_id_modifier, parts.append, batch_entries_max)

@@ -48,8 +48,8 @@ class Correction:
 
 def parse_correction(code: str, data: str) -> Correction | None:
     """The corrected details of a NOC (NACHA's layouts); None when unusable."""
-    from services.payments.domain.methods import aba_ok
     from services.payments.domain.nacha import TX_TYPE
+    from shared.numbers import aba_ok
 
     def acct(s: str) -> str | None:
         s = s.strip()

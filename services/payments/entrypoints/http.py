@@ -9,10 +9,11 @@ from typing import Any
 from aiohttp import web
 
 from services.payments.adapters import repository as repo
-from services.payments.service_layer import mandates, methods as saved_methods, projection
+from services.payments.service_layer import mandates, projection
+from services.payments.service_layer import methods as saved_methods
 from services.payments.service_layer.deps import Deps
-from services.payments.service_layer.submit import submit_payment
 from services.payments.service_layer.errors import unknown_account
+from services.payments.service_layer.submit import submit_payment
 from shared.http import ApiError, json_response, read_json
 from shared.numbers import is_valid_ban
 from shared.service_auth import MEMBER_FACING, caller_of, member_address
@@ -21,8 +22,12 @@ routes = web.RouteTableDef()
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
+# What the routes use, built when the service starts (app.py).
+DEPS = web.AppKey("payments_deps", Deps)
+
+
 def _deps(request: web.Request) -> Deps:
-    return request.app["payments_deps"]
+    return request.app[DEPS]
 
 
 def _ban(request: web.Request) -> str:

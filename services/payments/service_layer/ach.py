@@ -15,10 +15,11 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter
 
-from services.payments.adapters import ach_store, repository as repo
+from services.payments.adapters import ach_store
+from services.payments.adapters import repository as repo
 from services.payments.adapters.ach_archive import ArchiveError
 from services.payments.domain import nacha, schedule
-from services.payments.domain.returns import (NOC_CODES, decide_return, parse_correction)
+from services.payments.domain.returns import NOC_CODES, decide_return, parse_correction
 from services.payments.service_layer import events
 from services.payments.service_layer.deps import Deps
 from shared.calendar import add_banking_days, is_banking_day

@@ -9,7 +9,8 @@ import uuid
 from collections.abc import Callable
 from datetime import date
 
-from services.payments.adapters import ach_store, repository as repo
+from services.payments.adapters import ach_store
+from services.payments.adapters import repository as repo
 from services.payments.domain import schedule
 from services.payments.service_layer import events
 from services.payments.service_layer.deps import Deps

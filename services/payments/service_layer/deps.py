@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Callable
+from datetime import date
 
 import asyncpg
 
@@ -11,11 +10,7 @@ from services.payments.adapters.ach_archive import AchArchive
 from services.payments.adapters.crypto import AccountCipher, Hasher
 from services.payments.adapters.processor import CardProcessor, HttpCardProcessor
 from services.payments.config import Settings
-from shared.calendar import NEW_YORK
-
-
-def _now() -> datetime:
-    return datetime.now(NEW_YORK)
+from shared.calendar import Clock, business_now, business_today
 
 
 @dataclass
@@ -25,14 +20,14 @@ class Deps:
     cipher: AccountCipher
     hasher: Hasher
     processor: CardProcessor
-    clock: Callable[[], datetime] = field(default=_now)
+    clock: Clock = field(default=business_now)
 
     @property
     def archive(self) -> AchArchive:
         return AchArchive(self.settings.ach_archive, self.settings.ach_archive_key)
 
     def today(self) -> date:
-        return self.clock().astimezone(NEW_YORK).date()
+        return business_today(self.clock())
 
 
 def build_deps(pool: asyncpg.Pool, settings: Settings,

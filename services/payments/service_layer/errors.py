@@ -1,7 +1,6 @@
 """Use-case failures with the HTTP status and code the internal API documents."""
-from shared.http import ApiError
-
 from services.payments.domain.methods import InvalidInput
+from shared.http import ApiError
 
 
 def invalid(exc: InvalidInput) -> ApiError:

@@ -13,6 +13,8 @@ from services.payments.domain.methods import InvalidInput, parse_bank_account
 from services.payments.service_layer import events
 from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.errors import invalid, unknown_account
+from services.payments.service_layer.methods import save_bank_account
+from services.payments.service_layer.submissions import parse_contact, replay, request_hash
 from shared.http import ApiError
 from shared.outbox import enqueue
 
@@ -110,8 +112,6 @@ def mandate_view(m: asyncpg.Record, today: date, day: int) -> dict[str, Any]:
 
 async def create_autopay(deps: Deps, ban: str, body: Any, client_ip: str | None) -> tuple[int, dict]:
     """POST /accounts/{ban}/autopay: once per idempotency key, like payments."""
-    from services.payments.service_layer.methods import save_bank_account
-    from services.payments.service_layer.submit import parse_contact, replay, request_hash
 
     today = deps.today()
     errors: dict[str, str] = {}
@@ -183,7 +183,6 @@ async def change_autopay_method(deps: Deps, ban: str, body: Any, client_ip: str 
     account); `method.updated` tells subscribers the account's method changed and
     `autopay.updated` (with the mandate's contact and the next draft date) is what the
     member's confirmation message is made from."""
-    from services.payments.service_layer.methods import save_bank_account
 
     today = deps.today()
     raw = body.get("method") if isinstance(body, dict) and isinstance(body.get("method"), dict) else {}

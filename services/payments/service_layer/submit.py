@@ -6,18 +6,17 @@ from datetime import date
 from typing import Any
 
 import asyncpg
-import orjson
 
 from services.payments.adapters import repository as repo
 from services.payments.adapters.processor import CardToken, ProcessorUnavailable
 from services.payments.domain import schedule
 from services.payments.domain.amounts import Line, allocate, resolve_amount
-from services.payments.domain.methods import (BankAccount, Card, InvalidInput, parse_bank_account,
-                                              parse_card)
+from services.payments.domain.methods import BankAccount, Card, InvalidInput, parse_bank_account, parse_card
 from services.payments.service_layer import events, mandates
 from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.errors import invalid, unknown_account
 from services.payments.service_layer.methods import save_bank_account, save_card
+from services.payments.service_layer.submissions import parse_contact, replay, request_hash
 from shared.http import ApiError
 from shared.money import InvalidAmount, parse_amount
 from shared.outbox import enqueue
@@ -44,19 +43,6 @@ def _text(body: dict, name: str, errors: dict, *, max_len: int = 200) -> str:
         errors[name] = f"{name} is required."
         return ""
     return value.strip()
-
-
-def parse_contact(raw: Any, errors: dict[str, str]) -> dict[str, Any]:
-    c = raw if isinstance(raw, dict) else {}
-    email = c.get("email").strip() if isinstance(c.get("email"), str) else ""
-    if "@" not in email or len(email) > 254:
-        errors["contact.email"] = "Enter an email address for the confirmation."
-    elif c.get("email_confirmation") is not None and \
-            str(c["email_confirmation"]).strip().lower() != email.lower():
-        errors["contact.email_confirmation"] = "The two email addresses do not match."
-    phone = c.get("phone") if isinstance(c.get("phone"), str) else None
-    lang = c.get("language") if c.get("language") in ("en", "es") else "en"
-    return {"email": email, "phone": phone, "language": lang}
 
 
 def parse_request(body: Any, client_ip: str | None) -> PaymentRequest:
@@ -101,20 +87,6 @@ def parse_method(deps: Deps, raw: dict, today: date, recurring: bool) -> BankAcc
             raise InvalidInput({"method.type": "Recurring payments are drawn from a checking or savings account."})
         return parse_card(raw, today)
     return parse_bank_account(raw)
-
-
-def request_hash(deps: Deps, scope: str, body: dict) -> str:
-    """A keyed hash of the body (less the key): the same key with another body is refused."""
-    rest = {k: v for k, v in body.items() if k not in ("idempotency_key", "client_ip")}
-    return deps.hasher(scope, orjson.dumps(rest, option=orjson.OPT_SORT_KEYS))
-
-
-def replay(row: asyncpg.Record, req_hash: str) -> tuple[int, dict]:
-    if row["request_hash"] != req_hash:
-        raise ApiError(409, "idempotency_conflict",
-                       "This idempotency key was already used for a different request.")
-    status = row["status_code"]
-    return (200 if status == 201 else status), row["response"]
 
 
 async def submit_payment(deps: Deps, body: Any, client_ip: str | None = None) -> tuple[int, dict]:

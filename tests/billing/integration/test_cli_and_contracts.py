@@ -140,12 +140,12 @@ async def test_the_scheduler_runs_each_daily_job_once_for_the_business_date(infr
 
     runs: list[str] = []
     for name in ("invoice_cycle", "binder_deadline", "delinquency"):
-        def counted(real=getattr(jobs, name), name=name):
+        def counted(real, name):
             async def run(pool, day, *args):
                 runs.append(name)
                 return await real(pool, day, *args)
             return run
-        monkeypatch.setattr(jobs, name, counted())
+        monkeypatch.setattr(jobs, name, counted(getattr(jobs, name), name))
     clock.fix(date(2027, 3, 4))
     settings = Settings(database_url=fresh_db, KAFKA_BOOTSTRAP=infra.kafka_bootstrap,
                         run_scheduler=True, run_consumers=False, run_relay=False,

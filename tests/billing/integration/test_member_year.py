@@ -180,7 +180,7 @@ async def test_open_enrollment_shows_both_years_and_directed_payments(billing):
     assert await billing.enroll(household_id=household, coverage_start=date(2027, 1, 1),
                                 premium_cents=250_00) == ban
     s = await billing.summary(ban)
-    assert [(l["coverage_year"], l["balance_cents"], l["current_premium_cents"]) for l in s["lines"]] == \
+    assert [(line["coverage_year"], line["balance_cents"], line["current_premium_cents"]) for line in s["lines"]] == \
         [(2026, 200_00, 200_00), (2027, 250_00, 250_00)]
     assert s["total_balance_cents"] == 450_00
     opened = await billing.outbox(ban, "account.opened")
@@ -189,7 +189,7 @@ async def test_open_enrollment_shows_both_years_and_directed_payments(billing):
     await settle(billing, ban, 250_00, date(2026, 11, 10),
                  allocations=[{"coverage_year": 2027, "amount_cents": 250_00}])
     s = await billing.summary(ban)
-    assert [l["balance_cents"] for l in s["lines"]] == [200_00, 0]
+    assert [line["balance_cents"] for line in s["lines"]] == [200_00, 0]
     # An overpayment is kept as credit and used by the next bill.
     await settle(billing, ban, 300_00, date(2026, 11, 12))
     s = await billing.summary(ban)

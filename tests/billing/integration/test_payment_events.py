@@ -120,7 +120,7 @@ async def test_coverage_already_in_force_arrives_active_and_billed_for_next_mont
     ban = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2026, 1, 1),
                                premium_cents=94_00)
     s = await billing.summary(ban)
-    assert [(l["status"], l["balance_cents"], l["due_date"]) for l in s["lines"]] == \
+    assert [(line["status"], line["balance_cents"], line["due_date"]) for line in s["lines"]] == \
         [("due", 94_00, "2026-11-23")]
     assert [i["coverage_month"] for i in await billing.outbox(ban, "invoice.issued")] == ["2026-12"]
     assert await billing.pool.fetchval(

@@ -4,9 +4,16 @@ from datetime import date
 import pytest
 
 from services.billing.domain.numbers import is_valid_ban, make_ban
-from services.billing.domain.rules import (OpenInvoice, allocate, cycle_month, due_date_for,
-                                           grace_for, month_of_grace, plan_schedule,
-                                           termination_date)
+from services.billing.domain.rules import (
+    OpenInvoice,
+    allocate,
+    cycle_month,
+    due_date_for,
+    grace_for,
+    month_of_grace,
+    plan_schedule,
+    termination_date,
+)
 
 
 def test_account_numbers_begin_with_7_and_catch_typos():

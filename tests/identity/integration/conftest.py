@@ -19,14 +19,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from services.identity.app import build_service
+from services.identity.config import Settings
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import dlq_topic
 from shared.kafka import ensure_topics
 from shared.numbers import luhn_digit
 from shared.runtime import Service
-from services.identity.app import build_service
-from services.identity.config import Settings
 from tests.helpers import ServiceEnvMixin, TopicTap, service_client, topics_of, wait_for
 
 CONSUMED = (topics.ENROLLMENT_V1, topics.BILLING_V1)

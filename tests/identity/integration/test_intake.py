@@ -3,13 +3,17 @@ redelivery, updates replace what changed, terminations keep history, and no full
 up in any column, log line or published event."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
-from tests.identity.integration.conftest import Member, account_opened, enrollment_event, random_ban, random_digits
-from shared.contracts.envelope import Envelope
-
 import uuid
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
+
+from shared.contracts.envelope import Envelope
+from tests.identity.integration.conftest import (
+    Member,
+    account_opened,
+    enrollment_event,
+    random_ban,
+    random_digits,
+)
 
 
 def new_member() -> Member:

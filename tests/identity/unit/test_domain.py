@@ -7,8 +7,7 @@ import pytest
 
 from services.identity.domain import values as v
 from services.identity.domain.accounts import Backoff
-from services.identity.domain.lookup import (AccountNotReady, Candidate, Found, NotFound,
-                                             NotYetPayable, decide)
+from services.identity.domain.lookup import AccountNotReady, Candidate, Found, NotFound, NotYetPayable, decide
 from services.identity.domain.passwords import PasswordPolicy, load_common_passwords
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
