@@ -51,9 +51,12 @@ import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 
 from shared.service_auth import TokenSigner, generate_keys  # noqa: E402
+from scripts import infra  # noqa: E402
 
-BENCH_KAFKA = "127.0.0.1:29092"
-BENCH_PG = "postgresql://postgres@127.0.0.1:55434/postgres"
+BENCH_PROFILE = infra.PROFILES["bench"]  # its ports follow TEST_PORT_SHIFT
+
+BENCH_KAFKA = BENCH_PROFILE.bootstrap
+BENCH_PG = BENCH_PROFILE.dsn("postgres")
 
 BARE_SERVER = """
 import sys, orjson, uvloop
@@ -230,7 +233,7 @@ async def start_real_stack(suffix: str, cleanup: list, accounts: int) -> dict[st
     dsns = await create_dbs(list(names.values()))
     cleanup.append(lambda: drop_dbs(list(names.values())))
     config = StackConfig(kafka_bootstrap=BENCH_KAFKA, dsn_of={s: dsns[n] for s, n in names.items()},
-                         state_dir=ROOT / ".state" / "bench" / f"gw-{suffix}", ports=Ports.offset(20_000),
+                         state_dir=ROOT / ".state" / "bench" / f"gw-{suffix}", ports=Ports.offset(20_000 + infra.TEST_PORT_SHIFT),
                          captcha_enabled=False, app_env="test", service_keys=SERVICE_KEYS,
                          extra_env={"GATEWAY_COOKIE_SECURE": "false", "GATEWAY_RATE_LIMIT_PER_MINUTE": "100000000",
                                     "GATEWAY_SECRET_KEY": BENCH_SECRET, "LOG_LEVEL": "WARNING"})
