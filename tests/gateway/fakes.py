@@ -4,6 +4,7 @@ binding, CSRF, headers, CAPTCHA) can be checked in isolation. The end-to-end and
 tests (tests/browser/) run the real services instead."""
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +23,10 @@ MEMBER = {"first_name": "Maria", "last_name": "Santos", "date_of_birth": "1984-0
 
 @dataclass
 class Upstream:
-    """The state of the fake services; tests flip `down` to stop one."""
+    """The state of the fake services; tests flip `down` to stop one and put a path in
+    `slow` (path -> seconds) to have it answer that much later."""
     down: set[str] = field(default_factory=set)
+    slow: dict[str, float] = field(default_factory=dict)
     seen: list[tuple[str, str, Any, Any]] = field(default_factory=list)
     payments: dict[str, dict] = field(default_factory=dict)   # idempotency key -> (body, result)
     autopay: dict[str, dict] = field(default_factory=dict)
@@ -40,6 +43,8 @@ def _record(state: Upstream, service: str):
         state.seen.append((service, f"{request.method} {request.path}", request.headers.copy(), body))
         if service in state.down:
             return error_response(503, "unavailable", "down")
+        if request.path in state.slow:
+            await asyncio.sleep(state.slow[request.path])
         request["body"] = body
         return await handler(request)
     return mw
