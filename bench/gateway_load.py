@@ -443,6 +443,7 @@ async def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ban")
     parser.add_argument("--token")
     parser.add_argument("--gateway-workers", type=int, default=1, help="fake mode: GATEWAY_WORKERS")
+    parser.add_argument("--json", help="also write the figures to this file (bench/report.py)")
     parser.add_argument("--pattern", choices=("members", "uniform"), default="members",
                         help="members: each member's visit reads their account 5 times among "
                              "others' visits; uniform: every read any account at random")
@@ -520,6 +521,8 @@ async def main(argv: list[str] | None = None) -> dict:
                       + ", ".join(f"{r['hit_rate']:.0%}" for r in results["gateway"]))
             figures[loop] = {"median": med, "rounds": {n: [{k: v for k, v in r.items() if k != "marks"}
                                                            for r in rs] for n, rs in results.items()}}
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=2))
         return figures
     finally:
         for step in reversed(cleanup):

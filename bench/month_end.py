@@ -578,9 +578,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--households", type=int, default=2000)
     parser.add_argument("--timeout-s", type=float, default=1800)
     parser.add_argument("--smtp-connections", type=int, default=8, help="notify's SMTP pool size")
+    parser.add_argument("--json", type=Path, help="also write the figures here (bench/report.py)")
     args = parser.parse_args(argv)
     infra.up("bench")
-    return report(asyncio.run(run(args.households, args.timeout_s, args.smtp_connections)))
+    figures = report(asyncio.run(run(args.households, args.timeout_s, args.smtp_connections)))
+    if args.json:
+        args.json.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    return figures
 
 
 if __name__ == "__main__":
