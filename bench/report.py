@@ -81,7 +81,8 @@ def figure_lines(output: str) -> list[str]:
     """What the page keeps of a run's output: its figures, without progress lines."""
     skip = ("[infra]", "seeded ", "seeding ")
     return [line.rstrip() for line in output.splitlines()
-            if line.strip() and not line.lstrip().startswith(skip)]
+            if line.strip() and not line.lstrip().startswith(skip)
+            and "\x1b[" not in line]  # a service's coloured log lines are not figures
 
 
 def plot_month_end(figures: dict, path: Path) -> None:
