@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "[setup] Python packages into $(VENV) (from PyPI; the first time takes a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install --progress-bar off -e '.[test,dev]'
+	$(VENV)/bin/pip install --progress-bar off -e '.[test,dev,bench]'
 	touch $@
 
 kafka-jars: .cache/kafka/.installed

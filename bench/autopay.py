@@ -3,7 +3,7 @@
     .venv/bin/python bench/autopay.py [--mandates 100000] [--timeout-s 1200]
 
 Against the bench servers (`scripts/infra.py up --profile bench`: Kafka 127.0.0.1:29092,
-PostgreSQL 127.0.0.1:55434), in a database created for the run and dropped at the end.
+PostgreSQL 127.0.0.1:55434, both moved by TEST_PORT_SHIFT), in a database created for the run and dropped at the end.
 N mandates are seeded (accounts with a balance in the billing projection, encrypted bank
 accounts; not timed), then, timed stage by stage in this run:
   1. autopay: the draft day's run drafts every mandate (payments + payment.submitted in the
@@ -41,6 +41,7 @@ from aiokafka import AIOKafkaProducer  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from sandboxes.bank import validate  # noqa: E402
+from scripts import infra  # noqa: E402
 from services.payments.app import MIGRATIONS  # noqa: E402
 from services.payments.config import Settings  # noqa: E402
 from services.payments.service_layer import ach, autopay  # noqa: E402
@@ -49,8 +50,10 @@ from shared.db import create_pool, migrate  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
 from shared.outbox import OutboxRelay, make_producer  # noqa: E402
 
-KAFKA = os.environ.get("BENCH_KAFKA", "127.0.0.1:29092")
-PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55434/postgres")
+BENCH_PROFILE = infra.PROFILES["bench"]  # its ports follow TEST_PORT_SHIFT
+
+KAFKA = os.environ.get("BENCH_KAFKA", BENCH_PROFILE.bootstrap)
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_DSN", BENCH_PROFILE.dsn("postgres"))
 DRAFT_DAY = date(2026, 4, 22)
 SETTLE_DAY = date(2026, 4, 23)
 

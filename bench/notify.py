@@ -3,7 +3,7 @@
     .venv/bin/python bench/notify.py [--events 100000] [--timeout-s 900]
 
 Against the bench servers (`scripts/infra.py up --profile bench`: Kafka 127.0.0.1:29092,
-PostgreSQL 127.0.0.1:55434), in a database created for the run and dropped at the end.
+PostgreSQL 127.0.0.1:55434, both moved by TEST_PORT_SHIFT), in a database created for the run and dropped at the end.
 The whole notify service runs in this process (consumer, renderer, sender with several
 SMTP connections, outbox relay of notification.sent); the SMTP server is a minimal sink in
 this process that accepts and counts messages. Printed in the same run:
@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
+from scripts import infra  # noqa: E402
 from services.notify.adapters.email import SmtpPool, mime_bytes  # noqa: E402
 from services.notify.app import build_service  # noqa: E402
 from services.notify.config import Settings  # noqa: E402
@@ -36,6 +37,8 @@ from shared.contracts import topics  # noqa: E402
 from shared.contracts.envelope import Envelope  # noqa: E402
 from shared.contracts.topics import dlq_topic  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
+
+BENCH_PROFILE = infra.PROFILES["bench"]  # its ports follow TEST_PORT_SHIFT
 
 
 class SmtpSink(asyncio.Protocol):
@@ -270,9 +273,9 @@ if __name__ == "__main__":
     parser.add_argument("--timeout-s", type=float, default=900)
     parser.add_argument("--sender-processes", type=int, default=0,
                         help="extra notify replicas that only send (scale-out of delivery)")
-    parser.add_argument("--kafka", default=os.environ.get("BENCH_KAFKA_BOOTSTRAP", "127.0.0.1:29092"))
+    parser.add_argument("--kafka", default=os.environ.get("BENCH_KAFKA_BOOTSTRAP", BENCH_PROFILE.bootstrap))
     parser.add_argument("--pg-admin-dsn", default=os.environ.get(
-        "BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55434/postgres"))
+        "BENCH_PG_ADMIN_DSN", BENCH_PROFILE.dsn("postgres")))
     import uvloop
     uvloop.install()
     asyncio.run(main(parser.parse_args()))

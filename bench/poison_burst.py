@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 from faststream.kafka import KafkaBroker  # noqa: E402
 
+from scripts import infra  # noqa: E402
 from shared import process  # noqa: E402
 from shared.consumer import DeadLetters, IdempotentConsumer, subscribe  # noqa: E402
 from shared.contracts.envelope import Envelope  # noqa: E402
@@ -42,6 +43,8 @@ from shared.db import create_pool, migrate  # noqa: E402
 from shared.dead_letters import DeadLetterVault  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
 from shared.outbox import make_producer  # noqa: E402
+
+BENCH_PROFILE = infra.PROFILES["bench"]  # its ports follow TEST_PORT_SHIFT
 
 EVENT_TYPE = "notification.sent"
 GOAL_S = 10.0
@@ -131,9 +134,9 @@ if __name__ == "__main__":
     parser.add_argument("--good", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--timeout-s", type=float, default=300.0)
-    parser.add_argument("--kafka", default=os.environ.get("BENCH_KAFKA_BOOTSTRAP", "127.0.0.1:29092"))
+    parser.add_argument("--kafka", default=os.environ.get("BENCH_KAFKA_BOOTSTRAP", BENCH_PROFILE.bootstrap))
     parser.add_argument("--pg-admin-dsn", default=os.environ.get(
-        "BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55434/postgres"))
+        "BENCH_PG_ADMIN_DSN", BENCH_PROFILE.dsn("postgres")))
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("shared.consumer").setLevel(logging.CRITICAL)  # one line per dead letter
     logging.getLogger("faststream").setLevel(logging.WARNING)

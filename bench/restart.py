@@ -32,7 +32,11 @@ import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 
-PORT = 18983
+from scripts import infra  # noqa: E402
+
+BENCH_PROFILE = infra.PROFILES["bench"]  # its ports follow TEST_PORT_SHIFT
+
+PORT = 18983 + infra.TEST_PORT_SHIFT
 
 
 async def wait_ready(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
@@ -117,7 +121,7 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--pause-s", type=float, default=1.0,
                         help="how long each process runs before it is killed")
-    parser.add_argument("--kafka", default=os.environ.get("BENCH_KAFKA_BOOTSTRAP", "127.0.0.1:29092"))
+    parser.add_argument("--kafka", default=os.environ.get("BENCH_KAFKA_BOOTSTRAP", BENCH_PROFILE.bootstrap))
     parser.add_argument("--pg-admin-dsn", default=os.environ.get(
-        "BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:55434/postgres"))
+        "BENCH_PG_ADMIN_DSN", BENCH_PROFILE.dsn("postgres")))
     asyncio.run(main(parser.parse_args()))

@@ -96,8 +96,9 @@ PROFILES = {
     "test": Profile("test", 19092 + TEST_PORT_SHIFT, 19093 + TEST_PORT_SHIFT,
                     55433 + TEST_PORT_SHIFT),
     # Benchmarks write millions of events: they get their own servers so the test and
-    # run topics stay small.
-    "bench": Profile("bench", 29092, 29093, 55434),
+    # run topics stay small (shifted by TEST_PORT_SHIFT too, like the test servers).
+    "bench": Profile("bench", 29092 + TEST_PORT_SHIFT, 29093 + TEST_PORT_SHIFT,
+                     55434 + TEST_PORT_SHIFT),
     # Users, passwords and ACLs on both servers; throw-away like `test`.
     "secure": Profile("secure", 39092 + TEST_PORT_SHIFT, 39093 + TEST_PORT_SHIFT,
                       55435 + TEST_PORT_SHIFT, secure=True),

@@ -116,12 +116,19 @@ def _account_cache(settings: Settings, upstreams: Upstreams) -> tuple[AccountCac
     def usable() -> bool:
         return feed is not None and feed.live() and all(upstreams.is_up(s) for s in SOURCES)
 
+    def bypass_reason() -> str:
+        if feed is None or not feed.positioned:
+            return "feed_not_following"
+        if not feed.live():
+            return "feed_behind"
+        return "source_down"
+
     cache = AccountCache(settings.account_cache_ttl_s, settings.account_cache_settle_s,
-                         settings.account_cache_entries, usable)
+                         settings.account_cache_entries, usable, bypass_reason=bypass_reason)
     if cache.enabled:
         feed = ChangeFeed(settings.kafka_bootstrap, [BILLING_V1, PAYMENTS_V1],
                           on_change=lambda ban, topic: cache.invalidate(ban, topic),
-                          on_reset=cache.clear, max_lag=settings.change_feed_max_lag,
+                          on_reset=cache.clear, max_lag_s=settings.change_feed_max_lag_s,
                           auth=settings.kafka_auth())
     return cache, feed
 

@@ -38,8 +38,9 @@ class Settings(ServiceSettings):
     account_cache_ttl_s: float = Field(default=30.0, ge=0, le=600)
     account_cache_settle_s: float = Field(default=5.0, ge=0, le=600)
     account_cache_entries: int = Field(default=50_000, ge=1)
-    # Past this many unread events the feed is too far behind to trust: no copies served.
-    change_feed_max_lag: int = Field(default=1_000, ge=0)
+    # No copies are served while the change feed has not read every event written this many
+    # seconds ago (an unread change could be hidden behind a copy for that long).
+    change_feed_max_lag_s: float = Field(default=5.0, gt=0, le=60)
 
     # Guest payments need a CAPTCHA; acceptance runs turn it off.
     captcha_enabled: bool = True

@@ -53,9 +53,10 @@ async def _client(gateway_db, upstream, **overrides) -> TestClient:
     # test_account_cache.py covers against real Kafka) is off here unless a test turns it on.
     overrides.setdefault("account_cache_ttl_s", 0)
     overrides.setdefault("cookie_secure", False)  # the test client speaks plain HTTP
+    overrides.setdefault("upstream_timeout_s", 2)
     settings = Settings(database_url=gateway_db, identity_url=upstream.urls["identity"],
                         billing_url=upstream.urls["billing"], payments_url=upstream.urls["payments"],
-                        notify_url=upstream.urls["billing"], upstream_timeout_s=2, **overrides)
+                        notify_url=upstream.urls["billing"], **overrides)
     client = TestClient(TestServer(build_app(settings)))
     await client.start_server()
     return client

@@ -25,8 +25,10 @@ MEMBER = {"first_name": "Maria", "last_name": "Santos", "date_of_birth": "1984-0
 
 @dataclass
 class Upstream:
-    """The state of the fake services; tests flip `down` to stop one."""
+    """The state of the fake services; tests flip `down` to stop one and put a path in
+    `slow` (path -> seconds) to have it answer that much later."""
     down: set[str] = field(default_factory=set)
+    slow: dict[str, float] = field(default_factory=dict)
     seen: list[tuple[str, str, Any, Any]] = field(default_factory=list)
     payments: dict[str, dict] = field(default_factory=dict)   # idempotency key -> (body, result)
     autopay: dict[str, dict] = field(default_factory=dict)
@@ -43,6 +45,8 @@ def _record(state: Upstream, service: str):
         state.seen.append((service, f"{request.method} {request.path}", request.headers.copy(), body))
         if service in state.down:
             return error_response(503, "unavailable", "down")
+        if request.path in state.slow:
+            await asyncio.sleep(state.slow[request.path])
         request["body"] = body
         return await handler(request)
     return mw

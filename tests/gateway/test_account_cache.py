@@ -10,8 +10,10 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from services.gateway.adapters.change_feed import Freshness
 from services.gateway.entrypoints import keys
 from services.gateway.service_layer.account_cache import AccountCache
+from shared.contracts import topics
 from shared.contracts.envelope import Envelope
 from shared.kafka import ensure_topics
 from tests.gateway import fakes
@@ -199,3 +201,96 @@ async def test_nothing_is_served_while_the_cache_cannot_be_trusted():
     assert calls["n"] == 3
     cache.clear()  # the change feed restarted
     assert (await cache.get("7000000001", fetch, complete))["total"] == "4"
+
+
+# -- under load: a busy service is not a stopped one, a busy feed is not a lost one ---------
+
+async def test_while_one_account_times_out_the_others_are_still_answered_from_their_copies(
+        infra, gateway_db, upstream, producer):
+    """Calls that time out (billing busy with one account) give their caller the notice; a
+    member reading another account still gets it whole from its copy, billing not asked."""
+    await ensure_topics(infra.kafka_bootstrap)
+    client = await _client(gateway_db, upstream, kafka_bootstrap=infra.kafka_bootstrap,
+                           account_cache_ttl_s=60, account_cache_settle_s=0.5,
+                           upstream_timeout_s=0.3, captcha_enabled=False)
+    try:
+        assert await client.app["change_feed"].wait_live(30), "the change feed never followed Kafka"
+        tokens = {}
+        for ban in (fakes.BAN_A, fakes.BAN_B):
+            r = await client.post("/api/v1/lookups", json={
+                **LOOKUP, "id_type": "billing_account_number", "id_value": ban,
+                "id_value_confirmation": ban})
+            assert r.status == 201, await r.text()
+            tokens[ban] = {"Authorization": f"Bearer {(await r.json())['lookup_token']}"}
+
+        async def read(ban: str) -> dict:
+            r = await client.get(f"/api/v1/billing-accounts/{ban}", headers=tokens[ban])
+            assert r.status == 200, await r.text()
+            return await r.json()
+
+        assert (await read(fakes.BAN_A))["total_balance"] == "193.00"
+        before = billing_calls(upstream)
+        # Account B changes, and billing is now too slow to answer for it in time.
+        upstream.slow[f"/accounts/{fakes.BAN_B}"] = 1.0  # longer than the call timeout
+        await publish_events(producer, Envelope(
+            event_type="balance.changed", producer="billing", key=fakes.BAN_B,
+            data={"billing_account_number": fakes.BAN_B, "plan_type": "health",
+                  "total_balance_cents": 19_300, "lines": [], "reason": "payment_applied"}))
+
+        async def b_times_out() -> bool:
+            return (await read(fakes.BAN_B))["notices"] != []
+        await wait_for(b_times_out, timeout_s=10, what="account B's reads timing out")
+        slow_reads = [asyncio.create_task(read(fakes.BAN_B)) for _ in range(3)]
+        answers = []
+        for _ in range(10):  # while B's calls time out, and after
+            answers.append(await read(fakes.BAN_A))
+            await asyncio.sleep(0.15)
+        slow = await asyncio.gather(*slow_reads)
+        assert all([n["service"] for n in b["notices"]] == ["billing"] for b in slow), slow
+        assert all(a["notices"] == [] and a["total_balance"] == "193.00" for a in answers)
+        assert billing_calls(upstream) == before, "account A was read from billing again"
+    finally:
+        await client.close()
+
+
+async def test_a_burst_of_events_about_other_accounts_leaves_the_copies_in_service(cached, upstream, producer):
+    """Thousands of events about other accounts at once (a month-end run) do not send the
+    reads of an unchanged account to billing; a change to it still shows."""
+    assert await total(cached) == "193.00"
+    before = billing_calls(upstream)
+    others = [Envelope(event_type="balance.changed", producer="billing", key=f"71{i:08d}",
+                       data={"billing_account_number": f"71{i:08d}", "plan_type": "health",
+                             "total_balance_cents": 100, "lines": [], "reason": "payment_applied"})
+              for i in range(5_000)]
+
+    async def burst() -> None:
+        sent = [await producer.send(topics.BILLING_V1, e.to_bytes(), key=e.key.encode(),
+                                    headers=e.headers()) for e in others]
+        await asyncio.gather(*sent)
+    publishing = asyncio.create_task(burst())
+    for _ in range(20):  # while the burst is written and read, and after
+        assert await total(cached) == "193.00"
+        await asyncio.sleep(0.05)
+    await publishing
+    assert billing_calls(upstream) == before
+    upstream.total_balance_cents = 9_900
+    await publish_events(producer, balance_changed(9_900))
+
+    async def shows_new_balance() -> bool:
+        return await total(cached) == "99.00"
+    await wait_for(shows_new_balance, timeout_s=10, what="the new balance")
+
+
+def test_the_feed_is_trusted_by_how_long_ago_it_read_everything_not_by_how_many_events_wait():
+    now = {"t": 100.0}
+    fresh = Freshness(clock=lambda: now["t"])
+    assert fresh.behind_s() == float("inf")  # nothing read yet: not trusted
+    fresh.observe({"p0": 10_000}, {"p0": 4_000})  # 6,000 events behind at t=100
+    now["t"] = 100.5
+    fresh.observe({"p0": 12_000}, {"p0": 10_000})  # read all that was there at t=100
+    assert fresh.behind_s() == 0.5
+    now["t"] = 107.0
+    fresh.observe({"p0": 30_000}, {"p0": 11_000})  # still short of what t=100.5 had
+    assert fresh.behind_s() == 7.0
+    fresh.observe({"p0": 30_000}, {"p0": 30_000})
+    assert fresh.behind_s() == 0.0

@@ -14,7 +14,12 @@ payment without a key that may have been taken must not be taken twice.
 `is_up(service)` is what the gateway last learnt of a service: from its calls, and from a
 probe of `/healthz` every `probe_interval_s` (`watch`), so it notices a service that stopped
 even when nothing has called it (the account cache serves copies only while both sources
-answer).
+answer). A service is down when it refuses or drops connections or answers 5xx, or when
+`PROBE_TIMEOUTS_MAX` probes in a row get no answer in time (a hung process). A call that
+times out is not enough: under load calls queue (in this pool and in the service), and
+taking a busy service for a stopped one switched the account cache off, sending every read
+to the services, exactly when they were busiest. Probes have connections of their own, so
+they never wait behind the requests they are meant to judge.
 """
 from __future__ import annotations
 
@@ -67,29 +72,45 @@ class Upstreams:
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._down: set[str] = set()
 
+    PROBE_TIMEOUTS_MAX = 3
+
     def is_up(self, service: str) -> bool:
         return service not in self._down
 
     async def watch(self, services: tuple[str, ...], interval_s: float) -> None:
         """Probe each service's /healthz forever (run as a task; cancel to stop). A stopped
         service refuses at once; a slow answer under load is still an answer (the same
-        timeout as a call), so a busy service is not taken for a stopped one."""
+        timeout as a call), and only `PROBE_TIMEOUTS_MAX` probes in a row without one take
+        the service for hung."""
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        while True:
-            for service in services:
-                healthy = False
-                for base in self.replicas[service]:  # up while one replica answers
-                    try:
-                        assert self.http is not None
-                        async with self.http.get(base + "/healthz", timeout=timeout) as resp:
-                            await resp.read()
-                            healthy = resp.status < 500
-                    except (TimeoutError, aiohttp.ClientError):
-                        healthy = False
+        timeouts = dict.fromkeys(services, 0)
+        connector = aiohttp.TCPConnector(limit=2 * len(services))
+        async with aiohttp.ClientSession(connector=connector) as probes:
+            while True:
+                for service in services:
+                    healthy, timed_out = False, False
+                    for base in self.replicas[service]:  # up while one replica answers
+                        try:
+                            async with probes.get(base + "/healthz", timeout=timeout) as resp:
+                                await resp.read()
+                                healthy = resp.status < 500
+                        except TimeoutError:
+                            timed_out = True
+                        except aiohttp.ClientError:
+                            pass
+                        if healthy:
+                            break
                     if healthy:
-                        break
-                self._mark(service, healthy)
-            await asyncio.sleep(interval_s)
+                        timeouts[service] = 0
+                        self._mark(service, True)
+                    elif timed_out:  # no answer in time: hung only after several in a row
+                        timeouts[service] += 1
+                        if timeouts[service] >= self.PROBE_TIMEOUTS_MAX:
+                            self._mark(service, False)
+                    else:  # refused, reset or 5xx: stopped
+                        timeouts[service] = 0
+                        self._mark(service, False)
+                await asyncio.sleep(interval_s)
 
     def _mark(self, service: str, healthy: bool) -> None:
         if healthy:
@@ -169,7 +190,13 @@ class Upstreams:
             # Refused or reset: the replica is not there (a killed process), so the request
             # may not have been read at all; safe to send elsewhere when it can be repeated.
             raise _Unreachable(type(exc).__name__) from None
-        except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError) as exc:
+        except TimeoutError:
+            # Slow, not stopped: this caller gets its partial answer, the service stays up
+            # for everyone else (the probes judge a hung one).
+            log.warning("upstream call timed out", extra={
+                "service": service, "path": path.split("/")[1] if "/" in path else path})
+            raise ServiceDown(service, "TimeoutError") from None
+        except (aiohttp.ClientError, orjson.JSONDecodeError) as exc:
             log.warning("upstream call failed", extra={"service": service, "path": path.split("/")[1] if "/" in path else path,
                                                        "error": type(exc).__name__})
             self._mark(service, False)

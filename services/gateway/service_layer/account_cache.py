@@ -33,6 +33,9 @@ from prometheus_client import Counter
 
 CACHE_READS = Counter("gateway_account_cache_reads_total",
                       "Account summaries asked of the gateway's cache", ["outcome"])
+CACHE_BYPASS = Counter("gateway_account_cache_bypass_total",
+                       "Account summaries read past the cache because it could not be trusted",
+                       ["reason"])
 CACHE_INVALIDATIONS = Counter("gateway_account_cache_invalidations_total",
                               "Account copies dropped because the account changed", ["source"])
 
@@ -46,12 +49,14 @@ class _Entry:
 class AccountCache:
     def __init__(self, ttl_s: float, settle_s: float, max_entries: int,
                  usable: Callable[[], bool] = lambda: True,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 bypass_reason: Callable[[], str] = lambda: "untrusted") -> None:
         self.ttl_s = ttl_s
         self.settle_s = settle_s
         self.max_entries = max_entries
         self.usable = usable
         self.clock = clock
+        self.bypass_reason = bypass_reason  # why `usable()` said no, for the metrics
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._changed: dict[str, float] = {}  # ban -> when it last changed (monotonic)
         self._inflight: dict[str, asyncio.Future] = {}
@@ -67,6 +72,8 @@ class AccountCache:
         time per account: readers arriving meanwhile share it); kept when `keep(answer)`."""
         if not self.enabled or not self.usable():
             CACHE_READS.labels("bypass").inc()
+            if self.enabled:
+                CACHE_BYPASS.labels(self.bypass_reason()).inc()
             return await fetch()
         now = self.clock()
         entry = self._entries.get(ban)
