@@ -214,7 +214,7 @@ async def test_while_one_account_times_out_the_others_are_still_answered_from_th
                            account_cache_ttl_s=60, account_cache_settle_s=0.5,
                            upstream_timeout_s=0.3, captcha_enabled=False)
     try:
-        assert await client.app["change_feed"].wait_live(30), "the change feed never followed Kafka"
+        assert await client.app[keys.CHANGE_FEED].wait_live(30), "the change feed never followed Kafka"
         tokens = {}
         for ban in (fakes.BAN_A, fakes.BAN_B):
             r = await client.post("/api/v1/lookups", json={
