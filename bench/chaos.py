@@ -53,7 +53,7 @@ from shared.kafka import PLAINTEXT, ensure_topics  # noqa: E402
 from tests.gateway.test_stack_api import BANK, lookup_body  # noqa: E402
 from tests.stack import RunningStack  # noqa: E402
 
-STATE = ROOT / ".state" / "chaos"
+STATE = ROOT / ".state" / "chaos"  # --name moves it to .state/<name>
 SERVICES = ("identity", "billing", "payments", "notify", "gateway")
 MODULES = {n: m for n, m, _ in PROCESSES}
 PREFIXES = {n: p for n, _, p in PROCESSES}
@@ -79,8 +79,8 @@ class Servers:
                            smtp=30025 + shift)
         # The second replica of each service: 30086-30090.
         self.second = {f"{s}-2": 30086 + shift + i for i, s in enumerate(SERVICES)}
-        self.pg = infra.Profile("chaos", 0, 0, 30432 + shift)
-        self.cluster = kafka_cluster.Cluster("chaos/kafka", 30092 + shift)
+        self.pg = infra.Profile(STATE.name, 0, 0, 30432 + shift)
+        self.cluster = kafka_cluster.Cluster(f"{STATE.name}/kafka", 30092 + shift)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.second[name]}" if name in self.second else self.ports.url(name)
@@ -538,9 +538,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--small", action="store_true", help="a reduced run, under 3 minutes")
     parser.add_argument("--payments", type=int, default=None)
+    parser.add_argument("--name", default="chaos", help="the state folder under .state/ (wiped first)")
     parser.add_argument("--port-shift", type=int, default=int(os.environ.get("TEST_PORT_SHIFT", "0")),
                         help="move every port by this much (default TEST_PORT_SHIFT)")
     args = parser.parse_args()
+    global STATE
+    STATE = ROOT / ".state" / args.name
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     n = args.payments or (6 if args.small else 80)
     signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("15-minute limit")))
