@@ -4,6 +4,11 @@ the credentials every Kafka client of a process uses.
 `KafkaAuth` is how a process authenticates to the brokers: PLAINTEXT (no credentials, the
 default) or SASL with a user of its own (SCRAM-SHA-512 on the secure profile and in docker
 compose). Producers, consumers, the FastStream broker and admin clients all take it.
+
+`KAFKA_BOOTSTRAP` may name several brokers, comma-separated (a cluster's nodes):
+`bootstrap_servers` is that list. aiokafka's clients split such a string themselves;
+FastStream's broker takes a string as one address, so it is handed the list. A client
+starting while the first broker named is down bootstraps from the next one.
 """
 from __future__ import annotations
 
@@ -22,6 +27,14 @@ log = logging.getLogger(__name__)
 
 SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"]
 SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+
+
+def bootstrap_servers(bootstrap: str) -> list[str]:
+    """The brokers of a comma-separated `KAFKA_BOOTSTRAP` ("host:port,host:port"), in order."""
+    servers = [a.strip() for a in bootstrap.split(",") if a.strip()]
+    if not servers:
+        raise ValueError("KAFKA_BOOTSTRAP names no broker")
+    return servers
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from shared.contracts.topics import TOPICS, dlq_topic
 from shared.db import create_pool, migrate, pending_migrations
 from shared.dead_letters import DeadLetterVault
 from shared.http import create_app, json_response
-from shared.kafka import ensure_topics, kafka_reachable
+from shared.kafka import bootstrap_servers, ensure_topics, kafka_reachable
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay, make_producer
 from shared.service_auth import TokenVerifier, auth_middleware
@@ -80,7 +80,9 @@ class Service:
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
         self.kafka_auth = settings.kafka_auth()
-        self.broker = KafkaBroker(settings.kafka_bootstrap, client_id=name,
+        # FastStream takes a string as one address: a cluster's addresses go as a list.
+        servers = bootstrap_servers(settings.kafka_bootstrap)
+        self.broker = KafkaBroker(servers if len(servers) > 1 else servers[0], client_id=name,
                                   enable_idempotence=True, acks="all",
                                   security=self.kafka_auth.broker_security())
         # Every route but /healthz and /readyz answers only a caller with a token for this

@@ -14,7 +14,9 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from scripts import kafka_cluster
 from shared.kafka import ensure_topics
 
-BASE_PORT = 31092 + 10 * int(os.environ.get("TEST_PORT_SHIFT", "0")) // 1000  # apart per checkout
+# Six ports (three nodes, each with its controller port) apart per checkout: shifts that
+# differ by 100 or more never share one.
+BASE_PORT = 31092 + 10 * (int(os.environ.get("TEST_PORT_SHIFT", "0")) // 100)
 
 
 @pytest.fixture(scope="module")
