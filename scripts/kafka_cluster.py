@@ -216,9 +216,13 @@ def up(c: Cluster, fresh: bool = False) -> Cluster:
         shutil.rmtree(c.state, ignore_errors=True)
     ensure_kafka_jars()
     _format(c)
-    for node in c.node_ids():
-        start_node(c, node)
-    asyncio.run(wait_ready(c))
+    try:
+        for node in c.node_ids():
+            start_node(c, node)
+        asyncio.run(wait_ready(c))
+    except BaseException:  # a node that cannot start (its port taken): none is left running
+        down(c)
+        raise
     log(f"ready on {c.bootstrap}")
     return c
 

@@ -136,6 +136,7 @@ async def test_every_page_reflows_on_a_phone(phone, stack):
     async with page.expect_download() as download:
         await page.click("#statement-pdf")
     pdf = await (await download.value).path()
-    assert open(pdf, "rb").read(4) == b"%PDF"
+    with open(pdf, "rb") as f:
+        assert f.read(4) == b"%PDF"
     await page.goto("/no-such-page")
     await expect(page.locator("h1")).to_have_text(words["not_found"])
