@@ -50,12 +50,12 @@ import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
+from bench.notify import smtp_ceiling  # noqa: E402
 from scripts import infra  # noqa: E402
 from scripts.stack import DATABASES, Ports, Stack, StackConfig  # noqa: E402
 from services.billing.app import MIGRATIONS as BILLING_MIGRATIONS  # noqa: E402
 from services.billing.domain.numbers import make_ban  # noqa: E402
 from services.billing.service_layer.cycle import invoice_cycle  # noqa: E402
-from services.notify.adapters.email import SmtpPool, mime_bytes  # noqa: E402
 from services.notify.app import MIGRATIONS as NOTIFY_MIGRATIONS  # noqa: E402
 from services.payments.adapters.crypto import AccountCipher  # noqa: E402
 from services.payments.app import MIGRATIONS as PAYMENTS_MIGRATIONS  # noqa: E402
@@ -304,19 +304,6 @@ async def kafka_consume_ceiling(count: int, size: int) -> float:
         return count / (time.perf_counter() - started)
     finally:
         await consumer.stop()
-
-
-async def smtp_ceiling(port: int, count: int, connections: int) -> float:
-    pool = SmtpPool("127.0.0.1", port, size=connections)
-    msgs = [mime_bytes(sender="HC <no-reply@hc.example>", recipient=f"c{i}@example.net",
-                       subject=f"ceiling {i}", text="hello " * 50, html="<p>hello</p>" * 50,
-                       message_id=f"<c{i}@hc.example>", language="en") for i in range(count)]
-    started = time.perf_counter()
-    await asyncio.gather(*(pool.send(m, "no-reply@hc.example", f"c{i}@example.net")
-                           for i, m in enumerate(msgs)))
-    elapsed = time.perf_counter() - started
-    await pool.close()
-    return count / elapsed
 
 
 # ------------------------------------------------------------------ the timed pipeline
