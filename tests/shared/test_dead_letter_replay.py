@@ -3,6 +3,7 @@
 replayed and applied once, and a second replay changes nothing."""
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -23,11 +24,14 @@ from tests.helpers import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli(infra, dsn: str, *args: str) -> str:
+async def cli(infra, dsn: str, *args: str) -> str:
+    """The operator's command, in a thread: the service under test shares this event loop,
+    and its consumer must keep heartbeating (a blocked loop costs it its partitions)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BILLING_DATABASE_URL": dsn,
            "KAFKA_BOOTSTRAP": infra.kafka_bootstrap}
-    done = subprocess.run([sys.executable, "-m", "services.billing.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "services.billing.cli", *args], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -63,17 +67,17 @@ async def test_a_fixed_poison_event_is_replayed_and_applied_once(infra, fresh_db
             return await service.pool.fetchval("SELECT count(*) FROM dead_letters") == 1
         await wait_for(kept, timeout_s=60, what="the poison event dead-lettered")
 
-        listed = cli(infra, fresh_db, "dead-letters", "list")
+        listed = await cli(infra, fresh_db, "dead-letters", "list")
         assert listed.splitlines()[0] == "1 dead letter(s) waiting"
         (dead_letter_id,) = re.findall(rf"^(\S+)  {re.escape(group)}  thing.happened  {re.escape(topic)}\[0\]",
                                        listed, re.M)
         assert "PoisonEventError: account needs-fix is not open" in listed
-        shown = cli(infra, fresh_db, "dead-letters", "show", dead_letter_id)
+        shown = await cli(infra, fresh_db, "dead-letters", "show", dead_letter_id)
         assert f"event_id: {poison.event_id}" in shown and "value (redacted): " in shown
         assert "123456789012" not in shown  # the original is never printed
 
         broken.clear()  # the cause is fixed (the account opened, say)
-        replayed = cli(infra, fresh_db, "dead-letters", "replay", dead_letter_id)
+        replayed = await cli(infra, fresh_db, "dead-letters", "replay", dead_letter_id)
         assert replayed.strip() == f"[1/1] {dead_letter_id} published back to {topic}"
 
         async def applied():
@@ -83,7 +87,7 @@ async def test_a_fixed_poison_event_is_replayed_and_applied_once(infra, fresh_db
 
         duplicates = metrics.EVENTS_CONSUMED.labels(group, "duplicate")
         before = duplicates._value.get()
-        cli(infra, fresh_db, "dead-letters", "replay", dead_letter_id)  # once more
+        await cli(infra, fresh_db, "dead-letters", "replay", dead_letter_id)  # once more
 
         async def skipped():
             return duplicates._value.get() > before
@@ -91,7 +95,7 @@ async def test_a_fixed_poison_event_is_replayed_and_applied_once(infra, fresh_db
         assert await service.pool.fetchval(
             "SELECT count(*) FROM effects WHERE event_id = $1", poison.event_id) == 1
         assert await service.pool.fetchval("SELECT count(*) FROM effects") == 2
-        assert cli(infra, fresh_db, "dead-letters", "list").splitlines()[0] == "0 dead letter(s) waiting"
+        assert (await cli(infra, fresh_db, "dead-letters", "list")).splitlines()[0] == "0 dead letter(s) waiting"
     finally:
         await producer.stop()
         await service.stop()
