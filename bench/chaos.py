@@ -557,7 +557,7 @@ def main() -> None:
     chaos.dead, chaos.bound = [], 0
     ok = False
     try:
-        kafka_cluster.down(chaos.s.cluster)
+        kafka_cluster.down(chaos.s.cluster, discard=True)
         infra.pg_down(chaos.s.pg)
         shutil.rmtree(STATE, ignore_errors=True)
         kafka_cluster.up(chaos.s.cluster)
@@ -573,7 +573,7 @@ def main() -> None:
     finally:
         signal.alarm(0)
         chaos.stack.stop()
-        kafka_cluster.down(chaos.s.cluster)
+        kafka_cluster.down(chaos.s.cluster, discard=True)
         infra.pg_down(chaos.s.pg)
         print(f"wall time {time.monotonic() - started:.0f} s", flush=True)
         print(json.dumps({"seed": args.seed, "faults": chaos.faults}), file=sys.stderr)

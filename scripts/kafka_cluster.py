@@ -37,7 +37,6 @@ from scripts.infra import (  # noqa: E402
     kafka_metadata_ok,
     pid_alive,
     port_open,
-    stop_pid,
     write_log4j,
 )
 
@@ -156,18 +155,25 @@ def start_node(c: Cluster, node: int) -> int:
     return proc.pid
 
 
+def _wait_gone(c: Cluster, pids: dict[int, int], timeout_s: float) -> None:
+    """Wait until the nodes' processes are gone, reaping those that are our children (a
+    killed child stays a zombie, and so "alive", until it is reaped)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(pid_alive(c.pid_file(n)) for n in pids):
+        for pid in pids.values():
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        time.sleep(0.05)
+
+
 def kill_node(c: Cluster, node: int) -> None:
     """SIGKILL one node, as a crash would (its data stays; `start_node` brings it back)."""
     pid = pid_alive(c.pid_file(node))
     if pid:
         os.killpg(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and pid_alive(c.pid_file(node)):
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.05)
+        _wait_gone(c, {node: pid}, 10)
     c.pid_file(node).unlink(missing_ok=True)
 
 
@@ -212,7 +218,7 @@ async def partition_leaders(bootstrap: str, topic: str) -> dict[int, dict]:
 def up(c: Cluster, fresh: bool = False) -> Cluster:
     """Start (or reuse) the three nodes; call it before an event loop runs."""
     if fresh:
-        down(c)
+        down(c, discard=True)
         shutil.rmtree(c.state, ignore_errors=True)
     ensure_kafka_jars()
     _format(c)
@@ -221,20 +227,26 @@ def up(c: Cluster, fresh: bool = False) -> Cluster:
             start_node(c, node)
         asyncio.run(wait_ready(c))
     except BaseException:  # a node that cannot start (its port taken): none is left running
-        down(c)
+        down(c, discard=fresh)
         raise
     log(f"ready on {c.bootstrap}")
     return c
 
 
-def down(c: Cluster) -> None:
-    # All three are asked at once: a node stopping alone waits for a quorum that is leaving.
-    for node in c.node_ids():
-        pid = pid_alive(c.pid_file(node))
-        if pid:
-            os.killpg(pid, signal.SIGTERM)
-    for node in c.node_ids():
-        stop_pid(c.pid_file(node), f"Kafka node {node}")
+def down(c: Cluster, discard: bool = False) -> None:
+    """Stop every node. All three are asked at once, since a node stopping alone waits for a
+    quorum that is leaving, and they share one 30-second grace before SIGKILL (nodes asked
+    together can still each wait for a controller that is going). `discard=True` is for a
+    cluster whose data is thrown away next (tests, the chaos run): SIGKILL at once."""
+    pids = {node: pid for node in c.node_ids() if (pid := pid_alive(c.pid_file(node)))}
+    for pid in pids.values():
+        os.killpg(pid, signal.SIGKILL if discard else signal.SIGTERM)
+    _wait_gone(c, pids, 10 if discard else 30)
+    for node, pid in pids.items():
+        if pid_alive(c.pid_file(node)):
+            os.killpg(pid, signal.SIGKILL)
+        c.pid_file(node).unlink(missing_ok=True)
+        log(f"Kafka node {node} stopped")
 
 
 def status(c: Cluster) -> list[str]:

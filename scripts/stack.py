@@ -189,19 +189,25 @@ class Stack:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop_one(self, name: str, timeout_s: float = 15.0) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        self.stop_together([name], timeout_s)
 
     def stop(self) -> None:
-        # Extra processes started with start_one first, then the gateway, the sandboxes
-        # last: nothing calls a process already gone.
+        # Extra processes started with start_one and the gateway first, then the services
+        # together (none calls another), the sandboxes last: nothing calls a process already
+        # gone.
         known = [n for n, _, _ in PROCESSES]
-        for name in [n for n in self.procs if n not in known] + known[::-1]:
-            self.stop_one(name)
+        services = [n for n in known if n not in ("gateway", "sandboxes")]
+        for wave in ([n for n in self.procs if n not in known] + ["gateway"], services, ["sandboxes"]):
+            self.stop_together(wave)
+
+    def stop_together(self, names: list[str], timeout_s: float = 15.0) -> None:
+        procs = [p for p in (self.procs.pop(n, None) for n in names) if p is not None and p.poll() is None]
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for proc in procs:
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

@@ -16,7 +16,7 @@ from tests.browser.conftest import check_page
 from tests.browser.test_portal import identify, wait_for_mail
 
 pytestmark = pytest.mark.browser
-WAIT_S = 25  # the plan becomes payable this long after the test starts
+WAIT_S = 15  # the plan becomes payable this long after the test starts
 
 
 async def texts_to(stack, number: str) -> list[dict]:

@@ -13,6 +13,8 @@ from aiohttp import web
 
 from shared.http import error_response, json_response
 
+BODY: web.RequestKey[Any] = web.RequestKey("body")
+
 BAN_A = "7000000013"
 BAN_B = "7000000021"
 BAN_NOT_OPEN = "7000000096"  # identity knows it; billing has not opened it yet
@@ -47,7 +49,7 @@ def _record(state: Upstream, service: str):
             return error_response(503, "unavailable", "down")
         if request.path in state.slow:
             await asyncio.sleep(state.slow[request.path])
-        request["body"] = body
+        request[BODY] = body
         return await handler(request)
     return mw
 
@@ -66,7 +68,7 @@ def identity_app(state: Upstream) -> web.Application:
                 ("enrollment_id", "3300100009"): BAN_NOT_OPEN}.get((b["id_type"], b["id_value"]))
 
     async def lookups(request: web.Request) -> web.Response:
-        b = request["body"]
+        b = request[BODY]
         if b["id_value"] == "3300999999":
             return error_response(409, "not_yet_payable", "Shopped less than 4 hours ago.",
                                   payable_at="2030-01-01T15:00:00+00:00")
@@ -80,7 +82,7 @@ def identity_app(state: Upstream) -> web.Application:
                               "contact": {"email": "maria@example.org", "phone": "6175550101", "language": "en"}})
 
     async def members(request: web.Request) -> web.Response:
-        b = request["body"]
+        b = request[BODY]
         if match(b) is None:
             return error_response(404, "not_found", "We could not find a match.")
         if b["username"] in state.users:
@@ -91,7 +93,7 @@ def identity_app(state: Upstream) -> web.Application:
         return json_response({"member_id": "m-1", "username": b["username"]}, status=201)
 
     async def sessions(request: web.Request) -> web.Response:
-        b = request["body"]
+        b = request[BODY]
         user = state.users.get(b["username"])
         if b["username"] == "paused-user":
             return error_response(429, "throttled", "Too many attempts.", retry_after_s=120)
@@ -115,7 +117,7 @@ def identity_app(state: Upstream) -> web.Application:
     app.router.add_patch("/members/{id}/contact", member)
     async def reset_check(request: web.Request) -> web.Response:
         return json_response({"state": {"used-token": "used", "old-token": "expired"}.get(
-            request["body"]["token"], "usable")})
+            request[BODY]["token"], "usable")})
 
     app.router.add_post("/password-resets", accepted)
     app.router.add_post("/password-resets/check", reset_check)
@@ -170,7 +172,7 @@ def payments_app(state: Upstream) -> web.Application:
         return json_response({"cards_enabled": state.cards_enabled, "program": "Health Connector"})
 
     async def pay(request: web.Request) -> web.Response:
-        b = request["body"]
+        b = request[BODY]
         key = b["idempotency_key"]
         if key in state.payments:
             first_body, result = state.payments[key]
@@ -205,7 +207,7 @@ def payments_app(state: Upstream) -> web.Application:
         if ban in state.autopay:
             return error_response(409, "autopay_exists", "Exists.")
         state.autopay[ban] = {"mandate_id": "md-1", "status": "active", "next_draft_date": "2030-12-22",
-                              "method": {"type": request["body"]["method"]["type"], "last4": "6789"},
+                              "method": {"type": request[BODY]["method"]["type"], "last4": "6789"},
                               "created_at": "2030-11-20T10:00:00Z"}
         return json_response(state.autopay[ban], status=201)
 
@@ -213,8 +215,8 @@ def payments_app(state: Upstream) -> web.Application:
         mandate = state.autopay.get(request.match_info["ban"])
         if not mandate:
             return error_response(404, "no_autopay", "None.")
-        mandate["method"] = {"type": request["body"]["method"]["type"],
-                             "last4": request["body"]["method"]["account_number"][-4:]}
+        mandate["method"] = {"type": request[BODY]["method"]["type"],
+                             "last4": request[BODY]["method"]["account_number"][-4:]}
         return json_response(mandate)
 
     async def delete_autopay(request: web.Request) -> web.Response:

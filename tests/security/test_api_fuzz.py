@@ -13,8 +13,8 @@ from pathlib import Path
 
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance", "response_headers_conformance")
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
-BUDGET_S = int(os.environ.get("FUZZ_BUDGET_S", "75"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "12"))
+BUDGET_S = int(os.environ.get("FUZZ_BUDGET_S", "45"))
 SEED = 14
 
 

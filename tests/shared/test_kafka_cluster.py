@@ -26,7 +26,7 @@ def cluster():
     try:
         yield c
     finally:
-        kafka_cluster.down(c)
+        kafka_cluster.down(c, discard=True)
 
 
 async def topic_settings(bootstrap: str, topic: str) -> dict[str, str]:
