@@ -95,6 +95,7 @@ class Service:
         self.jobs: list[BackgroundJob] = []
         self.startup_hooks: list[Hook] = []
         self.cleanup_hooks: list[Hook] = []
+        self.scrape_hooks: list[Hook] = []
         self.state: dict[str, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
@@ -138,6 +139,11 @@ class Service:
 
     def on_cleanup(self, fn: Hook) -> Hook:
         self.cleanup_hooks.append(fn)
+        return fn
+
+    def on_scrape(self, fn: Hook) -> Hook:
+        """A service's own gauges, set when /metrics is scraped (after the shared ones)."""
+        self.scrape_hooks.append(fn)
         return fn
 
     def dead_letter_vault(self) -> DeadLetterVault:
@@ -316,6 +322,8 @@ class Service:
                 position = await consumer.position(tp)
                 metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(
                     max(0, highwater - position))
+        for hook in self.scrape_hooks:
+            await hook(self)
 
     def run(self) -> None:
         """Run until SIGINT or SIGTERM, then stop cleanly."""

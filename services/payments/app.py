@@ -8,7 +8,7 @@ from services.payments.adapters.processor import CardProcessor
 from services.payments.config import Settings
 from services.payments.entrypoints.http import DEPS, routes
 from services.payments.entrypoints.scheduler import daily_jobs
-from services.payments.service_layer import projection
+from services.payments.service_layer import projection, return_rates
 from services.payments.service_layer.deps import build_deps
 from shared.contracts import topics
 from shared.runtime import Service
@@ -31,6 +31,11 @@ def build_service(settings: Settings, processor: CardProcessor | None = None) ->
         deps = svc.state.get("deps")
         if deps is not None:
             await deps.processor.close()
+
+    @service.on_scrape
+    async def _return_rates(svc: Service) -> None:
+        assert svc.pool is not None
+        await return_rates.scrape(svc.pool)
 
     if settings.run_scheduler:
         service.job(daily_jobs)

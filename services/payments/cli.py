@@ -6,6 +6,9 @@ progress; running one twice for the same date changes nothing the second time.
     python -m services.payments.cli settle --date YYYY-MM-DD      # effective date reached: settled
     python -m services.payments.cli returns --date YYYY-MM-DD     # read the bank's return files
     python -m services.payments.cli day --date YYYY-MM-DD         # all four, as the scheduler does
+    python -m services.payments.cli return-rates --date YYYY-MM-DD  # the 60-day ACH return rates
+                                                                  # against Nacha's limits (exit 1
+                                                                  # when one is over its limit)
     python -m services.payments.cli archive-verify                # the encrypted ACH archive
                                                                   # matches every file recorded
 """
@@ -18,13 +21,13 @@ from datetime import date
 
 from services.payments.app import MIGRATIONS
 from services.payments.config import Settings
-from services.payments.service_layer import ach, autopay
+from services.payments.service_layer import ach, autopay, return_rates
 from services.payments.service_layer.deps import build_deps
 from shared import ops
 from shared.calendar import business_today
 from shared.db import create_pool, migrate
 
-JOBS = ("autopay", "ach-cutoff", "settle", "returns", "day", "archive-verify")
+JOBS = ("autopay", "ach-cutoff", "settle", "returns", "day", "return-rates", "archive-verify")
 
 
 def say(message: str) -> None:
@@ -42,6 +45,12 @@ async def run(settings: Settings, job: str, day: date) -> dict:
             return await ach.run_cutoff(deps, day, say)
         if job == "settle":
             return await ach.run_settlement(deps, day, say)
+        if job == "return-rates":
+            async with pool.acquire() as conn:
+                rates = await return_rates.measure(conn, day)
+            for line in return_rates.report(rates, day):
+                say(line)
+            return {"over": [r.category.name for r in rates if r.level == "over"]}
         if job == "archive-verify":
             return await ach.verify_archive(deps, say)
         if job == "returns":
@@ -66,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     result = asyncio.run(run(Settings(), args.job, args.date or business_today()))
     rejected = result.get("rejected") if isinstance(result, dict) else None
     problems = result.get("problems") if isinstance(result, dict) else None
-    return 2 if rejected or problems else 0
+    over = result.get("over") if isinstance(result, dict) else None
+    return 2 if rejected or problems else 1 if over else 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ AUTOPAY_CREATED = "autopay.created"
 AUTOPAY_CANCELLED = "autopay.cancelled"
 AUTOPAY_UPDATED = "autopay.updated"
 METHOD_UPDATED = "method.updated"
+RETURN_RATE_ALERT = "return_rate.alert"
 
 
 class _Model(BaseModel):
@@ -140,9 +141,25 @@ class MethodUpdatedData(_Model):
     reason: str
 
 
+class ReturnRateAlertData(_Model):
+    """An ACH return rate reached 80 % of its Nacha limit (`warning`) or crossed it (`over`),
+    over the 60 days ending on `window_end`. Keyed `return-rates`; for operators: it names
+    no account."""
+    category: Literal["unauthorized", "administrative", "overall"]
+    level: Literal["warning", "over"]
+    returns: int = Field(ge=0)
+    entries: int = Field(ge=0)
+    rate_percent: str = Field(pattern=r"^[0-9]+\.[0-9]{2}$")
+    limit_percent: str = Field(pattern=r"^[0-9]+\.[0-9]{2}$")
+    return_codes: list[str]
+    window_start: str
+    window_end: str
+
+
 DATA_MODELS: dict[str, type[_Model]] = {
     PAYMENT_SUBMITTED: PaymentSubmittedData, PAYMENT_SETTLED: PaymentSettledData,
     PAYMENT_FAILED: PaymentFailedData, PAYMENT_RETURNED: PaymentReturnedData,
     AUTOPAY_CREATED: AutopayCreatedData, AUTOPAY_CANCELLED: AutopayCancelledData,
     AUTOPAY_UPDATED: AutopayUpdatedData, METHOD_UPDATED: MethodUpdatedData,
+    RETURN_RATE_ALERT: ReturnRateAlertData,
 }

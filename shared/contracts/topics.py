@@ -38,7 +38,8 @@ TOPICS: dict[str, Topic] = {
             "coverage.terminated")),
         Topic(PAYMENTS_V1, "payments", (
             "payment.submitted", "payment.settled", "payment.failed", "payment.returned",
-            "autopay.created", "autopay.cancelled", "autopay.updated", "method.updated")),
+            "autopay.created", "autopay.cancelled", "autopay.updated", "method.updated",
+            "return_rate.alert")),
         Topic(NOTIFY_V1, "notify", ("notification.sent", "notification.failed")),
     )
 }

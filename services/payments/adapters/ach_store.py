@@ -150,3 +150,35 @@ async def payment_by_trace(conn: asyncpg.Connection, trace: str) -> asyncpg.Reco
 
 async def mandate(conn: asyncpg.Connection, mandate_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM mandates WHERE mandate_id = $1", mandate_id)
+
+
+# ------------------------------------------------------------------ return rates
+async def debit_entries_originated(conn: asyncpg.Connection, start: date, end: date) -> int:
+    """ACH debit entries sent in the files of business dates `start`..`end` (retries too:
+    each presentment is an entry)."""
+    return await conn.fetchval(
+        """SELECT count(*) FROM payments p JOIN ach_files f ON f.file_id = p.ach_file_id
+           WHERE f.business_date BETWEEN $1 AND $2""", start, end)
+
+
+async def returns_received(conn: asyncpg.Connection, start: date, end: date) -> dict[str, int]:
+    """Returns read on business dates `start`..`end`, by return code."""
+    rows = await conn.fetch(
+        """SELECT return_code, count(*) AS n FROM payments
+           WHERE returned_on BETWEEN $1 AND $2 AND rail = 'ach' AND return_code IS NOT NULL
+           GROUP BY return_code""", start, end)
+    return {r["return_code"]: r["n"] for r in rows}
+
+
+async def return_rate_levels(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch("SELECT * FROM return_rate_levels")
+    return {r["category"]: r for r in rows}
+
+
+async def save_return_rate_level(conn: asyncpg.Connection, category: str, level: str,
+                                 day: date, returns: int, entries: int) -> None:
+    await conn.execute(
+        """INSERT INTO return_rate_levels (category, level, business_date, returns, entries)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (category) DO UPDATE SET level = $2, business_date = $3, returns = $4,
+               entries = $5, updated_at = now()""", category, level, day, returns, entries)

@@ -10,7 +10,9 @@ RETURN_REASONS = {
     "R04": "Invalid account number", "R05": "Unauthorized debit to consumer account",
     "R06": "Returned per ODFI request", "R07": "Authorization revoked by customer",
     "R08": "Payment stopped", "R09": "Uncollected funds", "R10": "Customer advises not authorized",
+    "R11": "Customer advises entry not in accordance with the terms of the authorization",
     "R16": "Account frozen", "R20": "Non-transaction account", "R29": "Corporate customer advises not authorized",
+    "R51": "Item related to RCK entry is ineligible or RCK entry is improper",
 }
 RETRYABLE = frozenset({"R01", "R09"})
 DISABLES_METHOD = frozenset({"R02", "R03", "R04"})

@@ -20,7 +20,7 @@ from services.payments.adapters import repository as repo
 from services.payments.adapters.ach_archive import ArchiveError
 from services.payments.domain import nacha, schedule
 from services.payments.domain.returns import NOC_CODES, decide_return, parse_correction
-from services.payments.service_layer import events
+from services.payments.service_layer import events, return_rates
 from services.payments.service_layer.deps import Deps
 from shared.calendar import add_banking_days, is_banking_day
 from shared.files import open_private, private_dir
@@ -216,6 +216,9 @@ async def run_returns(deps: Deps, day: date, progress: Progress = _quiet,
     progress(f"returns {day}: {summary['files']} files, {summary['returns']} returns, "
              f"{summary['nocs']} NOCs, {summary['already_read']} already read, "
              f"{len(summary['rejected'])} rejected")
+    # The rates move with each day's returns (and with the entries the window lets go).
+    summary["return_rates"] = {r.category.name: r.level
+                               for r in await return_rates.evaluate(deps.pool, day, progress)}
     return summary
 
 
