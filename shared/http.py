@@ -9,10 +9,11 @@ Errors are always `{"error": {"code", "message", "fields"}}`, never a stack trac
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from shared import metrics, tracing
+from shared.errors import DomainError, error_body
 from shared.logging import log_context
 
 log = logging.getLogger(__name__)
@@ -54,9 +56,40 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(status: int, code: str, message: str,
                    fields: dict[str, str] | None = None, **extra: Any) -> web.Response:
-    body: dict[str, Any] = {"code": code, "message": message, "fields": fields or {}}
-    body.update(extra)
-    return json_response({"error": body}, status=status)
+    return json_response(error_body(code, message, fields, **extra), status=status)
+
+
+Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A service's HTTP status for each of its domain error classes; a subclass not named
+# takes the status of its nearest named base.
+Statuses = Mapping[type[DomainError], int]
+
+
+def status_of(exc: DomainError, statuses: Statuses) -> int | None:
+    for cls in type(exc).__mro__:
+        if cls in statuses:
+            return statuses[cls]
+    return None
+
+
+def translated(statuses: Statuses) -> Callable[[Route], Route]:
+    """A route decorator: a domain error raised under the route is answered as
+    `{"error": {"code", "message", "fields", ...extra}}` with the status `statuses` gives
+    its class. An error no status is given for is a defect, not an expected failure: it
+    goes on to errors_middleware, which logs it and answers 500."""
+
+    def decorate(fn: Route) -> Route:
+        @functools.wraps(fn)
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            try:
+                return await fn(request)
+            except DomainError as exc:
+                status = status_of(exc, statuses)
+                if status is None:
+                    raise
+                return json_response(exc.body(), status=status)
+        return wrapper
+    return decorate
 
 
 def validation_fields(exc: ValidationError) -> dict[str, str]:

@@ -15,13 +15,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shared.kafka import PLAINTEXT, KafkaAuth  # noqa: E402
+from tests.harness import database  # noqa: E402
 
 # The whole running system (`stack` fixture) for end-to-end and browser tests.
 pytest_plugins = ["tests.stack"]
@@ -69,18 +69,8 @@ def infra() -> Infra:
 @pytest.fixture
 async def fresh_db(infra: Infra):
     """A new, empty database for one test; dropped afterwards. Yields its DSN."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(infra.pg_admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield infra.dsn(name)
-    admin = await asyncpg.connect(infra.pg_admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with database(infra) as dsn:
+        yield dsn
 
 
 def unique(prefix: str = "") -> str:

@@ -118,7 +118,7 @@ class TopicTap:
                                     enable_auto_commit=False)
         await consumer.start()
         try:
-            self._parts = await _partitions(consumer, self.topics)
+            self._parts = await partitions_of(consumer, self.topics)
             consumer.assign(self._parts)
             await consumer.seek_to_end(*self._parts)
             for tp in self._parts:  # resolve the end now, not at the first fetch
@@ -205,7 +205,7 @@ class TopicTap:
         return [r.envelope for r in self.records(event_type, key)]
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topics: Iterable[str],
+async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str],
                       timeout_s: float = 15.0) -> list[TopicPartition]:
     """Every partition of the topics (which must exist: see shared.kafka.ensure_topics)."""
     deadline = time.monotonic() + timeout_s

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import pytest
@@ -16,19 +17,18 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.payments import PaymentReturnedData, PaymentSettledData, PaymentSubmittedData
 from shared.contracts.topics import PAYMENTS_V1
 from shared.kafka import ensure_topics
-from shared.outbox import make_producer
-from tests.conftest import unique
-from tests.helpers import TopicTap, service_client, topics_of, wait_for  # noqa: F401 - wait_for re-exported
+from shared.runtime import Service
+from tests.conftest import Infra, unique
+from tests.harness import ServiceEnv, running_service
+from tests.helpers import wait_for
 
 PAYMENT_MODELS = {"payment.submitted": PaymentSubmittedData, "payment.settled": PaymentSettledData,
                   "payment.returned": PaymentReturnedData}
 
 
-class Billing:
-    def __init__(self, service, client, infra, tap: TopicTap) -> None:
-        self.service, self.client, self.infra = service, client, infra
-        self.pool = service.pool
-        self.tap = tap  # billing.v1 as a subscriber reads it, since the service started
+@dataclass
+class Billing(ServiceEnv):
+    infra: Infra
 
     async def enroll(self, *, household_id: str, coverage_start: date, premium_cents: int,
                      aptc: bool = False, plan_type: str = "health", enrollment_id: str | None = None,
@@ -79,13 +79,9 @@ class Billing:
         return event
 
     async def send(self, *events: Envelope) -> None:
-        producer = make_producer(self.infra.kafka_bootstrap, "test-payments")
-        await producer.start()
-        try:
-            for e in events:
-                await producer.send_and_wait(PAYMENTS_V1, e.to_bytes(), key=e.key.encode())
-        finally:
-            await producer.stop()
+        """On payments.v1 as they are (no type headers)."""
+        for e in events:
+            await self.producer.send_and_wait(PAYMENTS_V1, e.to_bytes(), key=e.key.encode())
 
     async def applied(self, event: Envelope) -> None:
         """Wait until billing's payments consumer has taken this event."""
@@ -123,21 +119,15 @@ async def billing(infra, fresh_db):
                         enrollments_group=unique("test-billing-enr-"),
                         payments_group=unique("test-billing-pay-"))
     await ensure_topics(infra.kafka_bootstrap)
-    tap = TopicTap(infra.kafka_bootstrap, topics_of("billing"), producer="billing")
-    await tap.start()
-    service = build_service(settings)
-    await service.start(http=False)
-    # Other suites publish payment events for small account numbers on the shared test
-    # Kafka (every fresh database numbers from 1); start ours far away from theirs. Their
-    # enrollments may still open accounts here, so tests assert on their own accounts.
-    await service.pool.execute("SELECT setval('ban_seq', $1)", random.randrange(10**6, 9 * 10**7))
-    await service.wait_until_consuming()
-    client = service_client(service)
-    await client.start_server()
+
+    async def far_from_others(service: Service) -> None:
+        # Other suites publish payment events for small account numbers on the shared test
+        # Kafka (every fresh database numbers from 1); start ours far away from theirs. Their
+        # enrollments may still open accounts here, so tests assert on their own accounts.
+        await service.pool.execute("SELECT setval('ban_seq', $1)", random.randrange(10**6, 9 * 10**7))
+
     try:
-        yield Billing(service, client, infra, tap)
+        async with running_service(infra, settings, build_service, prepare=far_from_others) as env:
+            yield Billing.of(env, infra=infra)
     finally:
         clock.fix(None)
-        await client.close()
-        await service.stop()
-        await tap.stop()

@@ -15,7 +15,6 @@ import uuid
 from collections import Counter
 
 import aiohttp
-import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -28,6 +27,7 @@ from services.notify.app import MIGRATIONS
 from shared.db import create_pool, migrate
 from shared.http import errors_middleware
 from tests.conftest import ROOT
+from tests.harness import database
 from tests.helpers import wait_for
 
 EMAILS, TEXTS, SMTP_CONNECTIONS = 1200, 120, 4
@@ -55,19 +55,13 @@ def rows(tag: str) -> list[tuple]:
 
 @pytest.fixture
 async def notify_db(infra):
-    name = f"t_notify_crash_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(infra.pg_admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    pool = await create_pool(infra.dsn(name))
-    await migrate(pool, MIGRATIONS)
-    try:
-        yield infra.dsn(name), pool
-    finally:
-        await pool.close()
-        admin = await asyncpg.connect(infra.pg_admin_dsn)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with database(infra, "t_notify_crash_") as dsn:
+        pool = await create_pool(dsn)
+        await migrate(pool, MIGRATIONS)
+        try:
+            yield dsn, pool
+        finally:
+            await pool.close()
 
 
 async def test_notify_killed_mid_batch_sends_each_email_once_but_for_what_was_in_flight(

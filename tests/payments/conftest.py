@@ -11,11 +11,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from sandboxes.bank import Bank
 from sandboxes.card import CardProcessorSandbox
@@ -26,17 +22,11 @@ from shared.calendar import NEW_YORK
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope
 from shared.contracts.payments import DATA_MODELS
-from shared.http import errors_middleware
 from shared.kafka import ensure_topics
 from shared.numbers import make_ban
 from shared.runtime import Service
-from tests.helpers import (
-    ServiceEnvMixin,
-    TopicTap,
-    service_client,
-    topics_of,
-    wait_for,  # noqa: F401 - re-exported to the tests
-)
+from tests.harness import ServiceEnv, database, running_service, sandbox_server, start_group_at_end
+from tests.helpers import wait_for
 
 ROUTING = "011000015"      # passes the ABA check digit
 ROUTING_2 = "021000021"
@@ -69,20 +59,6 @@ def new_account(tail: str = "") -> str:
     return base[: 12 - len(tail)] + tail
 
 
-async def start_group_at_end(bootstrap: str, group: str) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()  # noqa: SLF001
-        parts = [TopicPartition(topics.BILLING_V1, p)
-                 for p in consumer.partitions_for_topic(topics.BILLING_V1) or ()]
-        consumer.assign(parts)
-        await consumer.seek_to_end(*parts)
-        await consumer.commit({tp: await consumer.position(tp) for tp in parts})
-    finally:
-        await consumer.stop()
-
-
 @dataclass
 class Clock:
     now: datetime = field(default_factory=lambda: datetime(2026, 3, 2, 10, 0, tzinfo=NEW_YORK))
@@ -95,16 +71,11 @@ class Clock:
 
 
 @dataclass
-class PaymentsEnv(ServiceEnvMixin):
-    service: Service
-    settings: Settings
-    client: TestClient
-    producer: AIOKafkaProducer
+class PaymentsEnv(ServiceEnv):
     card: CardProcessorSandbox
     bank: Bank
     clock: Clock
     dsn: str
-    tap: TopicTap  # payments.v1 as a subscriber reads it, since the env started
 
     @property
     def deps(self):
@@ -149,52 +120,26 @@ class PaymentsEnv(ServiceEnvMixin):
         return Path(self.settings.ach_outbound_dir)
 
 
-async def _admin(infra, sql: str) -> None:
-    admin = await asyncpg.connect(infra.pg_admin_dsn)
-    try:
-        await admin.execute(sql)
-    finally:
-        await admin.close()
-
-
 @pytest.fixture(scope="module")
 async def payments_env(infra, tmp_path_factory):
-    name = f"t_payments_{uuid.uuid4().hex[:10]}"
-    await _admin(infra, f'CREATE DATABASE "{name}"')
     group = f"payments.test.{uuid.uuid4().hex[:8]}"
     await ensure_topics(infra.kafka_bootstrap)
-    await start_group_at_end(infra.kafka_bootstrap, group)
+    await start_group_at_end(infra.kafka_bootstrap, group, [topics.BILLING_V1])
     card = CardProcessorSandbox()
-    card_app = web.Application(middlewares=[errors_middleware])
-    card_app.router.add_routes(card_routes(card))
-    card_server = TestServer(card_app)
-    await card_server.start_server()
     root = tmp_path_factory.mktemp("ach")
-    settings = Settings(
-        database_url=infra.dsn(name), kafka_bootstrap=infra.kafka_bootstrap, app_env="test",
-        consumer_group=group, card_processor_url=str(card_server.make_url("/card")),
-        cards_enabled=True, ach_outbound_dir=root / "outbound", ach_returns_dir=root / "returns",
-        run_scheduler=False, db_pool_max=20)
-    tap = TopicTap(infra.kafka_bootstrap, topics_of("payments"), producer="payments")
-    await tap.start()
-    service = build_service(settings)
     clock = Clock()
-    await service.start(http=False)
-    service.state["deps"].clock = clock
-    # The tests call payments as its one real caller does: the gateway.
-    client = service_client(service, caller="gateway")
-    await client.start_server()
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
-    await producer.start()
-    await service.wait_until_consuming()
-    bank = Bank(root / "outbound", root / "returns", None)
-    env = PaymentsEnv(service, settings, client, producer, card, bank, clock, infra.dsn(name), tap)
-    try:
-        yield env
-    finally:
-        await producer.stop()
-        await client.close()
-        await service.stop()
-        await tap.stop()
-        await card_server.close()
-        await _admin(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    async def use_clock(service: Service) -> None:
+        service.state["deps"].clock = clock
+
+    async with database(infra, "t_payments_") as dsn, sandbox_server(card_routes(card)) as card_server:
+        settings = Settings(
+            database_url=dsn, kafka_bootstrap=infra.kafka_bootstrap, app_env="test",
+            consumer_group=group, card_processor_url=str(card_server.make_url("/card")),
+            cards_enabled=True, ach_outbound_dir=root / "outbound", ach_returns_dir=root / "returns",
+            run_scheduler=False, db_pool_max=20)
+        # The tests call payments as its one real caller does: the gateway.
+        async with running_service(infra, settings, build_service, caller="gateway",
+                                   prepare=use_clock) as env:
+            yield PaymentsEnv.of(env, card=card, bank=Bank(root / "outbound", root / "returns", None),
+                                 clock=clock, dsn=dsn)

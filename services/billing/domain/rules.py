@@ -16,14 +16,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from shared.errors import DomainError
+
 DUE_DAY = 23
 
 
-class BillingError(Exception):
-    """An expected refusal of a billing operation; `reason` names it for callers."""
+class BillingError(DomainError):
+    """An expected refusal of a billing operation (a hardship payment plan refused);
+    `reason` names it for callers."""
+
+    code = "payment_plan_refused"
 
     def __init__(self, message: str, reason: str = "refused") -> None:
-        super().__init__(message)
+        super().__init__(message, reason=reason)
         self.reason = reason
 
 

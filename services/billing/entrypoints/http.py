@@ -9,13 +9,18 @@ from services.billing.adapters import repository as repo
 from services.billing.domain.numbers import is_valid_ban
 from services.billing.domain.rules import BillingError
 from services.billing.service_layer import queries
-from shared.http import ApiError, json_response, read_json
+from services.billing.service_layer.errors import NoPaymentPlan, UnknownAccount
+from shared.http import ApiError, json_response, read_json, translated
+
+# The status of each of the expected failures (docs/internal-api.md).
+STATUSES = {UnknownAccount: 404, NoPaymentPlan: 404, BillingError: 409}
 
 
 def _ban(request: web.Request) -> str:
+    """The {ban} of the path: a malformed number is as unknown as one never opened."""
     ban = request.match_info["ban"]
     if not is_valid_ban(ban):
-        raise ApiError(404, "not_found", "No billing account has that number.")
+        raise UnknownAccount()
     return ban
 
 
@@ -24,7 +29,7 @@ def register(app: web.Application, pool_of) -> None:
         async with pool_of().acquire() as conn:
             body = await queries.account_summary(conn, _ban(request))
         if body is None:
-            raise ApiError(404, "not_found", "No billing account has that number.")
+            raise UnknownAccount()
         return json_response(body)
 
     async def by_household(request: web.Request) -> web.Response:
@@ -55,14 +60,14 @@ def register(app: web.Application, pool_of) -> None:
         async with pool_of().acquire() as conn:
             data = await queries.statement(conn, _ban(request), month)
         if data is None:
-            raise ApiError(404, "not_found", "No billing account has that number.")
+            raise UnknownAccount()
         return json_response(data)
 
     async def get_plan(request: web.Request) -> web.Response:
         async with pool_of().acquire() as conn:
             plan = await queries.plan_view(conn, await repo.latest_plan(conn, _ban(request)))
         if plan is None:
-            raise ApiError(404, "no_payment_plan", "This account has no payment plan.")
+            raise NoPaymentPlan()
         return json_response(plan)
 
     async def create_plan(request: web.Request) -> web.Response:
@@ -70,19 +75,15 @@ def register(app: web.Application, pool_of) -> None:
         months = body.get("months") if isinstance(body, dict) else None
         if not isinstance(months, int) or isinstance(months, bool):
             raise ApiError(422, "invalid_input", "Say how many months.", {"months": "a whole number, 2 to 12"})
-        try:
-            async with pool_of().acquire() as conn, conn.transaction():
-                plan = await queries.create_payment_plan(conn, _ban(request), months)
-        except LookupError:
-            raise ApiError(404, "not_found", "No billing account has that number.") from None
-        except BillingError as exc:
-            raise ApiError(409, "payment_plan_refused", str(exc), reason=exc.reason) from None
+        async with pool_of().acquire() as conn, conn.transaction():
+            plan = await queries.create_payment_plan(conn, _ban(request), months)
         return json_response(plan, status=201)
 
-    app.router.add_get("/accounts", by_household)
-    app.router.add_get("/accounts/{ban}", summary)
-    app.router.add_get("/accounts/{ban}/invoices", invoices)
-    app.router.add_get("/accounts/{ban}/ledger", ledger)
-    app.router.add_get("/accounts/{ban}/statements/{month}", statement)
-    app.router.add_get("/accounts/{ban}/payment-plan", get_plan)
-    app.router.add_post("/accounts/{ban}/payment-plan", create_plan)
+    answer = translated(STATUSES)
+    app.router.add_get("/accounts", answer(by_household))
+    app.router.add_get("/accounts/{ban}", answer(summary))
+    app.router.add_get("/accounts/{ban}/invoices", answer(invoices))
+    app.router.add_get("/accounts/{ban}/ledger", answer(ledger))
+    app.router.add_get("/accounts/{ban}/statements/{month}", answer(statement))
+    app.router.add_get("/accounts/{ban}/payment-plan", answer(get_plan))
+    app.router.add_post("/accounts/{ban}/payment-plan", answer(create_plan))

@@ -21,6 +21,7 @@ from services.billing.domain.rules import (
     plan_schedule,
 )
 from services.billing.service_layer import clock
+from services.billing.service_layer.errors import UnknownAccount
 
 
 async def account_summary(conn: asyncpg.Connection, ban: str, today: date | None = None) -> dict | None:
@@ -146,7 +147,7 @@ async def create_payment_plan(conn: asyncpg.Connection, ban: str, months: int,
     """Spread what is past due over `months` monthly installments (hardship plan)."""
     today = today or clock.today()
     if await repo.account(conn, ban, lock=True) is None:
-        raise LookupError(ban)
+        raise UnknownAccount()
     if not PLAN_MONTHS_MIN <= months <= PLAN_MONTHS_MAX:
         raise BillingError(f"A payment plan lasts from {PLAN_MONTHS_MIN} to {PLAN_MONTHS_MAX} months.")
     cents, _ = await repo.past_due(conn, ban, today)

@@ -3,8 +3,6 @@ and from the use cases' errors to answers."""
 from __future__ import annotations
 
 import dataclasses
-import functools
-from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from aiohttp import web
@@ -12,57 +10,22 @@ from aiohttp import web
 from services.identity.entrypoints import schemas
 from services.identity.service_layer import accounts, errors, lookups
 from services.identity.service_layer.deps import Deps
+from shared import http
 from shared.calendar import business_today
-from shared.http import ApiError, json_response, read_json
+from shared.errors import InvalidInput
+from shared.http import json_response, read_json
 from shared.runtime import SERVICE
 from shared.service_auth import member_address
 
-NOT_FOUND_MESSAGE = ("We could not find a plan with the information you entered. Check your ID, "
-                     "and that your name and date of birth match your application exactly.")
-
 routes = web.RouteTableDef()
-Handler = Callable[[web.Request], Awaitable[web.Response]]
 
-
-def translated(fn: Handler) -> Handler:
-    """Map the service layer's expected failures to the documented answers."""
-    @functools.wraps(fn)
-    async def wrapper(request: web.Request) -> web.Response:
-        try:
-            return await fn(request)
-        except errors.Throttled as e:
-            minutes = max(1, -(-e.retry_after_s // 60))
-            raise ApiError(429, "throttled",
-                           f"Too many attempts. Please try again in {minutes} "
-                           f"minute{'s' if minutes > 1 else ''}.",
-                           retry_after_s=e.retry_after_s) from None
-        except errors.NotFound:
-            raise ApiError(404, "not_found", NOT_FOUND_MESSAGE) from None
-        except errors.NotYetPayable as e:
-            raise ApiError(409, "not_yet_payable",
-                           "This plan was shopped less than 4 hours ago. Please try again later.",
-                           payable_at=e.payable_at.isoformat()) from None
-        except errors.AccountNotReady:
-            raise ApiError(409, "account_not_ready",
-                           "Your billing account is being set up. Please try again later.") from None
-        except errors.Conflict as e:
-            raise ApiError(409, e.code, e.message) from None
-        except errors.WeakPassword as e:
-            field = "new_password" if request.path.endswith("/confirm") else "password"
-            raise ApiError(422, "invalid_input", "Some fields are not valid.",
-                           {field: e.problem}) from None
-        except errors.InvalidCredentials:
-            raise ApiError(401, "invalid_credentials", "The username or password is not correct.") from None
-        except errors.PasswordRequired:
-            raise ApiError(422, "invalid_input", "Some fields are not valid.",
-                           {"current_password": "is required to change the email address"}) from None
-        except errors.WrongPassword:
-            raise ApiError(422, "invalid_input", "Some fields are not valid.",
-                           {"current_password": "is not correct"}) from None
-        except errors.InvalidToken:
-            raise ApiError(400, "invalid_or_expired_token",
-                           "This reset link is not valid or has expired. Please ask for a new one.") from None
-    return wrapper
+# The status of each of the use cases' expected failures (docs/internal-api.md).
+STATUSES = {
+    errors.Throttled: 429, errors.NotFound: 404, errors.NotYetPayable: 409,
+    errors.AccountNotReady: 409, errors.Conflict: 409, InvalidInput: 422,
+    errors.InvalidCredentials: 401, errors.InvalidToken: 400,
+}
+translated = http.translated(STATUSES)
 
 
 def _ctx(request: web.Request) -> tuple:

@@ -188,7 +188,7 @@ async def confirm_password_reset(pool: asyncpg.Pool, deps: Deps, token: str, new
             raise errors.InvalidToken()
         problem = deps.policy.problems(new_password, row["username"])
         if problem:
-            raise errors.WeakPassword(problem[0])
+            raise errors.WeakPassword(problem[0], "new_password")
         password_hash = await deps.passwords.hash(deps.policy.normalize(new_password))
         await repo.set_password(conn, row["member_id"], password_hash)
         await repo.use_reset_tokens(conn, row["member_id"])

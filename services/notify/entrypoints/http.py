@@ -9,7 +9,10 @@ from aiohttp import web
 
 from services.notify.adapters import repository as repo
 from services.notify.service_layer.payable import ReminderRefused, schedule_payable_reminder
-from shared.http import ApiError, json_response, read_json
+from shared.http import ApiError, json_response, read_json, translated
+
+# The status of each of the expected failures (docs/internal-api.md).
+STATUSES = {ReminderRefused: 422}
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
@@ -50,10 +53,7 @@ def _payable_request(body: Any) -> dict[str, Any]:
 def register(app: web.Application, pool_of, composer=None) -> None:
     async def payable_reminder(request: web.Request) -> web.Response:
         req = _payable_request(await read_json(request))
-        try:
-            scheduled = await schedule_payable_reminder(pool_of(), composer, **req)
-        except ReminderRefused as exc:
-            raise ApiError(422, "reminder_refused", str(exc)) from None
+        scheduled = await schedule_payable_reminder(pool_of(), composer, **req)
         return json_response(scheduled, status=202)
 
     async def list_view(request: web.Request) -> web.Response:
@@ -81,6 +81,6 @@ def register(app: web.Application, pool_of, composer=None) -> None:
         return json_response(_public(row))
 
     if composer is not None:
-        app.router.add_post("/payable-reminders", payable_reminder)
+        app.router.add_post("/payable-reminders", translated(STATUSES)(payable_reminder))
     app.router.add_get("/notifications", list_view)
     app.router.add_get("/notifications/{notification_id}", one_view)

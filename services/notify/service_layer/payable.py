@@ -14,6 +14,7 @@ from services.notify.adapters import repository as repo
 from services.notify.domain.messages import payable_intent
 from services.notify.domain.recipients import Profile
 from services.notify.service_layer.compose import Composer
+from shared.errors import DomainError
 
 PAYABLE_NAMESPACE = uuid.UUID("5d1f0b7a-92c4-4e3a-b7f1-6a0c2e9d4b18")
 SOURCE = "plan_payable"
@@ -22,8 +23,10 @@ SOURCE = "plan_payable"
 HORIZON = timedelta(hours=4, minutes=5)
 
 
-class ReminderRefused(ValueError):
+class ReminderRefused(DomainError):
     """The request cannot be scheduled (the time is not one the 4-hour rule gives)."""
+
+    code = "reminder_refused"
 
 
 def source_id(channel: str, recipient: str, payable_at: datetime) -> uuid.UUID:

@@ -83,9 +83,20 @@ async def get_key(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM idempotency_keys WHERE idempotency_key = $1", key)
 
 
-async def store_answer(conn: asyncpg.Connection, key: str, status: int, body: dict) -> None:
+# idempotency_keys.status_code keeps what the first answer was as the HTTP status it was
+# given: 201 for a payment or set-up made, 402 for a declined card.
+_MADE, _DECLINED = 201, 402
+
+
+async def store_answer(conn: asyncpg.Connection, key: str, body: dict, *,
+                       declined: bool = False) -> None:
     await conn.execute("UPDATE idempotency_keys SET status_code = $2, response = $3::jsonb "
-                       "WHERE idempotency_key = $1", key, status, body)
+                       "WHERE idempotency_key = $1", key, _DECLINED if declined else _MADE, body)
+
+
+def answer_declined(row: asyncpg.Record) -> bool:
+    """Whether the answer kept with this key (get_key) is a declined card's."""
+    return row["status_code"] == _DECLINED
 
 
 # ------------------------------------------------------------------ methods

@@ -11,18 +11,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from shared import errors
 from shared.numbers import aba_ok, luhn_ok  # noqa: F401 - the check digits these rules use
 
 BANK_TYPES = ("checking", "savings")
 
 
-class InvalidInput(ValueError):
+class InvalidInput(errors.InvalidInput):
     """One or more fields the member must correct; `fields` maps field -> message."""
 
-    def __init__(self, fields: dict[str, str], message: str = "Some fields are not valid.") -> None:
-        super().__init__(message)
-        self.fields = fields
-        self.message = message
+    def __init__(self, fields: dict[str, str], message: str | None = None) -> None:
+        super().__init__(message, fields)
 
 
 def clean_digits(text: object) -> str:

@@ -9,17 +9,29 @@ from typing import Any
 from aiohttp import web
 
 from services.payments.adapters import repository as repo
-from services.payments.service_layer import mandates, projection
+from services.payments.entrypoints import schemas
+from services.payments.service_layer import errors, mandates, projection
 from services.payments.service_layer import methods as saved_methods
 from services.payments.service_layer.deps import Deps
-from services.payments.service_layer.errors import unknown_account
+from services.payments.service_layer.submissions import Answer
 from services.payments.service_layer.submit import submit_payment
-from shared.http import ApiError, json_response, read_json
+from shared import http
+from shared.errors import InvalidInput
+from shared.http import json_response, read_json
 from shared.numbers import is_valid_ban
 from shared.service_auth import MEMBER_FACING, caller_of, member_address
 
 routes = web.RouteTableDef()
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+# The status of each of the use cases' expected failures (docs/internal-api.md).
+STATUSES = {
+    InvalidInput: 422, errors.UnknownAccount: 404, errors.UnknownPayment: 404,
+    errors.NoAutopay: 404, errors.NoMethod: 404, errors.IdempotencyConflict: 409,
+    errors.AmountChanged: 409, errors.AutopayExists: 409, errors.MethodInUse: 409,
+    errors.CardsUnavailable: 503,
+}
+translated = http.translated(STATUSES)
 
 
 # What the routes use, built when the service starts (app.py).
@@ -35,7 +47,7 @@ def _ban(request: web.Request) -> str:
     404 of an unknown one."""
     ban = request.match_info["ban"]
     if not is_valid_ban(ban):
-        raise unknown_account()
+        raise errors.UnknownAccount()
     return ban
 
 
@@ -53,6 +65,21 @@ async def _member_body(request: web.Request) -> Any:
     if isinstance(body, dict) and caller_of(request) != MEMBER_FACING:
         body.pop("client_ip", None)
     return body
+
+
+async def _submission_body(request: web.Request) -> Any:
+    """A submission's body; the Idempotency-Key header stands for a key the body lacks."""
+    body = await _member_body(request)
+    if isinstance(body, dict) and not body.get("idempotency_key") and request.headers.get("Idempotency-Key"):
+        body["idempotency_key"] = request.headers["Idempotency-Key"]
+    return body
+
+
+def _answered(answer: Answer) -> web.Response:
+    """201 for what a submission made, 200 for its first answer given again to a retry;
+    402 for a declined card, the first time and every retry."""
+    status = 402 if answer.declined else 200 if answer.replayed else 201
+    return json_response(answer.body, status=status)
 
 
 def payment_view(p: Any) -> dict[str, Any]:
@@ -82,27 +109,27 @@ async def config(request: web.Request) -> web.Response:
 
 
 @routes.post("/payments")
+@translated
 async def post_payment(request: web.Request) -> web.Response:
-    body = await _member_body(request)
-    if isinstance(body, dict) and not body.get("idempotency_key") and request.headers.get("Idempotency-Key"):
-        body["idempotency_key"] = request.headers["Idempotency-Key"]
-    status, answer = await submit_payment(_deps(request), body, _ip(request))
-    return json_response(answer, status=status)
+    req = schemas.payment_request(await _submission_body(request), _ip(request))
+    return _answered(await submit_payment(_deps(request), req))
 
 
 @routes.get("/payments/{payment_id}")
+@translated
 async def get_payment(request: web.Request) -> web.Response:
     if not _UUID.match(request.match_info["payment_id"].lower()):
-        raise ApiError(404, "not_found", "No payment with this id.")
+        raise errors.UnknownPayment()
     pid = uuid.UUID(request.match_info["payment_id"])
     async with _deps(request).pool.acquire() as conn:
         p = await repo.get_payment(conn, pid)
     if p is None:
-        raise ApiError(404, "not_found", "No payment with this id.")
+        raise errors.UnknownPayment()
     return json_response(payment_view(p))
 
 
 @routes.get("/accounts/{ban}/payments")
+@translated
 async def account_payments(request: web.Request) -> web.Response:
     async with _deps(request).pool.acquire() as conn:
         rows = await repo.account_payments(conn, _ban(request))
@@ -122,6 +149,7 @@ async def account_pending(request: web.Request) -> web.Response:
 
 
 @routes.get("/accounts/{ban}/autopay")
+@translated
 async def get_autopay(request: web.Request) -> web.Response:
     return json_response(await mandates.get_autopay(_deps(request), _ban(request)))
 
@@ -135,27 +163,31 @@ async def autopay_terms(request: web.Request) -> web.Response:
 
 
 @routes.post("/accounts/{ban}/autopay")
+@translated
 async def post_autopay(request: web.Request) -> web.Response:
-    body = await _member_body(request)
-    if isinstance(body, dict) and not body.get("idempotency_key") and request.headers.get("Idempotency-Key"):
-        body["idempotency_key"] = request.headers["Idempotency-Key"]
-    status, answer = await mandates.create_autopay(_deps(request), _ban(request),
-                                                   body, _ip(request))
-    return json_response(answer, status=status)
+    body = await _submission_body(request)
+    ban = _ban(request)
+    return _answered(await mandates.create_autopay(_deps(request), ban,
+                                                   schemas.autopay_request(body, _ip(request))))
 
 
 @routes.delete("/accounts/{ban}/autopay")
+@translated
 async def delete_autopay(request: web.Request) -> web.Response:
     return json_response(await mandates.cancel_autopay(_deps(request), _ban(request)))
 
 
 @routes.put("/accounts/{ban}/autopay/method")
+@translated
 async def put_autopay_method(request: web.Request) -> web.Response:
+    ban = _ban(request)
+    body = schemas.AutopayMethodBody.model_validate(await _member_body(request))
     return json_response(await mandates.change_autopay_method(
-        _deps(request), _ban(request), await _member_body(request), _ip(request)))
+        _deps(request), ban, body.method.typed(), body.client_ip or _ip(request)))
 
 
 @routes.get("/accounts/{ban}/methods")
+@translated
 async def methods(request: web.Request) -> web.Response:
     async with _deps(request).pool.acquire() as conn:
         rows = await repo.list_methods(conn, _ban(request))
@@ -166,15 +198,17 @@ async def methods(request: web.Request) -> web.Response:
 
 
 @routes.delete("/accounts/{ban}/methods/{method_id}")
+@translated
 async def delete_method(request: web.Request) -> web.Response:
     return json_response(await saved_methods.remove_method(
         _deps(request), request.match_info["ban"], request.match_info["method_id"]))
 
 
 @routes.get("/accounts/{ban}/owed")
+@translated
 async def owed(request: web.Request) -> web.Response:
     async with _deps(request).pool.acquire() as conn:
         data = await projection.owed(conn, _ban(request))
     if data is None:
-        raise unknown_account()
+        raise errors.UnknownAccount()
     return json_response(data)

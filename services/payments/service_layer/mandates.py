@@ -2,6 +2,7 @@
 cancelled at any time, one active per billing account."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -9,13 +10,12 @@ import asyncpg
 
 from services.payments.adapters import repository as repo
 from services.payments.domain import schedule
-from services.payments.domain.methods import InvalidInput, parse_bank_account
+from services.payments.domain.methods import parse_bank_account
 from services.payments.service_layer import events
 from services.payments.service_layer.deps import Deps
-from services.payments.service_layer.errors import invalid, unknown_account
+from services.payments.service_layer.errors import AutopayExists, NoAutopay, UnknownAccount
 from services.payments.service_layer.methods import save_bank_account
-from services.payments.service_layer.submissions import parse_contact, replay, request_hash
-from shared.http import ApiError
+from services.payments.service_layer.submissions import Answer, replay, request_hash, store
 from shared.outbox import enqueue
 
 # The terms the member agrees to, in their language (en, es), shown before the set-up is
@@ -68,11 +68,6 @@ def terms_view(deps: Deps, ban: str, language: str = "en") -> dict[str, Any]:
             "first_draft_date": schedule.next_draft_date(deps.today(), s.autopay_day).isoformat()}
 
 
-def _exists() -> ApiError:
-    return ApiError(409, "autopay_exists", "This account already has a recurring payment. "
-                    "Cancel it first to set up a new one.")
-
-
 async def create_mandate(conn: asyncpg.Connection, deps: Deps, ban: str, plan_type: str,
                          method: asyncpg.Record, contact: dict, member_id: str | None,
                          client_ip: str | None, key: str | None, today: date,
@@ -89,7 +84,7 @@ async def create_mandate(conn: asyncpg.Connection, deps: Deps, ban: str, plan_ty
         authorization_text=text, authorized_at=deps.clock(), authorized_ip=client_ip,
         authorized_method_last4=method["last4"], idempotency_key=key)
     if mandate is None:
-        raise _exists()
+        raise AutopayExists()
     await enqueue(conn, events.autopay_created(
         mandate, method, schedule.next_draft_date(today, s.autopay_day),
         authorization_terms(s, ban, lang)))
@@ -110,47 +105,41 @@ def mandate_view(m: asyncpg.Record, today: date, day: int) -> dict[str, Any]:
                               "method_last4": m["authorized_method_last4"]}}
 
 
-async def create_autopay(deps: Deps, ban: str, body: Any, client_ip: str | None) -> tuple[int, dict]:
+@dataclass(frozen=True)
+class AutopayRequest:
+    """A recurring set-up as the member asked for it, its fields checked
+    (entrypoints/schemas.py)."""
+
+    key: str
+    method: dict  # as typed: a bank account, parsed here
+    contact: dict
+    terms_language: str | None  # the language the terms were read in, when given
+    member_id: str | None
+    client_ip: str | None
+    body: dict  # the body as sent, which the idempotency key's hash covers
+
+
+async def create_autopay(deps: Deps, ban: str, req: AutopayRequest) -> Answer:
     """POST /accounts/{ban}/autopay: once per idempotency key, like payments."""
 
     today = deps.today()
-    errors: dict[str, str] = {}
-    body = body if isinstance(body, dict) else {}
-    key = body.get("idempotency_key")
-    if not isinstance(key, str) or not key.strip() or len(key) > 200:
-        errors["idempotency_key"] = "idempotency_key is required."
-    contact = parse_contact(body.get("contact"), errors)
-    read_in = body.get("terms_language")
-    if read_in is not None and read_in not in ("en", "es"):
-        errors["terms_language"] = "terms_language is en or es."
-    raw = body.get("method") if isinstance(body.get("method"), dict) else {}
-    try:
-        if raw.get("type") == "card":
-            raise InvalidInput({"method.type": "Recurring payments are drawn from a checking or savings account."})
-        if errors:
-            raise InvalidInput(errors)
-        account = parse_bank_account(raw)
-    except InvalidInput as exc:
-        raise invalid(InvalidInput({**errors, **exc.fields})) from None
-    req_hash = request_hash(deps, "autopay:" + ban, body)
+    account = parse_bank_account(req.method)
+    req_hash = request_hash(deps, "autopay:" + ban, req.body)
     async with deps.pool.acquire() as conn, conn.transaction():
-        if not await repo.claim_key(conn, key, "autopay", req_hash):
-            return replay(await repo.get_key(conn, key), req_hash)
+        if not await repo.claim_key(conn, req.key, "autopay", req_hash):
+            return replay(await repo.get_key(conn, req.key), req_hash)
         owed = await repo.get_owed(conn, ban)
         if owed is None:
-            raise unknown_account()
+            raise UnknownAccount()
         if await repo.active_mandate(conn, ban) is not None:
-            raise _exists()
-        try:
-            method = await save_bank_account(conn, deps, ban, account)
-        except InvalidInput as exc:
-            raise invalid(exc) from None
-        member_id = body.get("member_id") if isinstance(body.get("member_id"), str) else None
-        await create_mandate(conn, deps, ban, owed["plan_type"], method, contact, member_id,
-                             body.get("client_ip") or client_ip, key, today, read_in)
-        answer = mandate_view(await repo.active_mandate(conn, ban), today, deps.settings.autopay_day)
-        await repo.store_answer(conn, key, 201, answer)
-    return 201, answer
+            raise AutopayExists()
+        method = await save_bank_account(conn, deps, ban, account)
+        await create_mandate(conn, deps, ban, owed["plan_type"], method, req.contact, req.member_id,
+                             req.client_ip, req.key, today, req.terms_language)
+        answer = Answer(mandate_view(await repo.active_mandate(conn, ban), today,
+                                     deps.settings.autopay_day))
+        await store(conn, req.key, answer)
+    return answer
 
 
 async def get_autopay(deps: Deps, ban: str) -> dict:
@@ -158,7 +147,7 @@ async def get_autopay(deps: Deps, ban: str) -> dict:
         m = await repo.active_mandate(conn, ban)
         in_flight = await repo.drafts_in_flight(conn, m["mandate_id"]) if m else []
     if m is None:
-        raise ApiError(404, "no_autopay", "This account has no recurring payment.")
+        raise NoAutopay()
     return {**mandate_view(m, deps.today(), deps.settings.autopay_day),
             "drafts_in_flight": [events.draft_of(p) for p in in_flight]}
 
@@ -168,7 +157,7 @@ async def cancel_autopay(deps: Deps, ban: str, reason: str = "member_request") -
         m = await repo.active_mandate(conn, ban)
         cancelled = await repo.cancel_mandate(conn, m["mandate_id"], reason) if m else None
         if cancelled is None:
-            raise ApiError(404, "no_autopay", "This account has no recurring payment.")
+            raise NoAutopay()
         # A draft already made is on its way to the bank: cancelling stops only the next ones.
         in_flight = await repo.drafts_in_flight(conn, cancelled["mandate_id"])
         await enqueue(conn, events.autopay_cancelled(cancelled, reason, in_flight))
@@ -177,35 +166,26 @@ async def cancel_autopay(deps: Deps, ban: str, reason: str = "member_request") -
             "drafts_in_flight": [events.draft_of(p) for p in in_flight]}
 
 
-async def change_autopay_method(deps: Deps, ban: str, body: Any, client_ip: str | None) -> dict:
+async def change_autopay_method(deps: Deps, ban: str, raw: dict, client_ip: str | None) -> dict:
     """PUT /accounts/{ban}/autopay/method: the member's new bank account for the next drafts.
     A new authorization record is kept (the text, time, IP and last four of the new
     account); `method.updated` tells subscribers the account's method changed and
     `autopay.updated` (with the mandate's contact and the next draft date) is what the
-    member's confirmation message is made from."""
+    member's confirmation message is made from. `raw`: the bank account as typed (a
+    card is refused before: entrypoints/schemas.py)."""
 
     today = deps.today()
-    raw = body.get("method") if isinstance(body, dict) and isinstance(body.get("method"), dict) else {}
-    try:
-        if raw.get("type") == "card":
-            raise InvalidInput({"method.type": "Recurring payments are drawn from a checking or savings account."})
-        account = parse_bank_account(raw)
-    except InvalidInput as exc:
-        raise invalid(exc) from None
+    account = parse_bank_account(raw)
     async with deps.pool.acquire() as conn, conn.transaction():
         current = await repo.active_mandate(conn, ban)
         if current is None:
-            raise ApiError(404, "no_autopay", "This account has no recurring payment.")
-        try:
-            method = await save_bank_account(conn, deps, ban, account)
-        except InvalidInput as exc:
-            raise invalid(exc) from None
+            raise NoAutopay()
+        method = await save_bank_account(conn, deps, ban, account)
         if method["method_id"] != current["method_id"]:
             text = authorization_record(deps.settings, ban, method,
                                         events.contact_of(current["contact"])["language"])
             await repo.change_mandate_method(conn, current["mandate_id"], method["method_id"], text,
-                                             deps.clock(), (body or {}).get("client_ip") or client_ip,
-                                             method["last4"])
+                                             deps.clock(), client_ip, method["last4"])
             await enqueue(conn, events.method_updated(method, "active", "autopay_method_changed"),
                           events.autopay_updated(current, method,
                                                  schedule.next_draft_date(today, deps.settings.autopay_day)))

@@ -11,7 +11,7 @@ from services.payments.adapters.processor import CardToken
 from services.payments.domain.methods import BankAccount, Card, InvalidInput
 from services.payments.service_layer import events
 from services.payments.service_layer.deps import Deps
-from shared.http import ApiError
+from services.payments.service_layer.errors import MethodInUse, NoMethod
 from shared.outbox import enqueue
 
 
@@ -63,10 +63,6 @@ async def _restored(conn: asyncpg.Connection, found: asyncpg.Record) -> asyncpg.
     return row
 
 
-def _not_found() -> ApiError:
-    return ApiError(404, "no_method", "This account has no such saved payment method.")
-
-
 async def remove_method(deps: Deps, ban: str, method_id: str) -> dict:
     """DELETE /accounts/{ban}/methods/{method_id}: the row stays (payments made with it keep
     their history) but is no longer listed; `method.updated` with status "removed". The
@@ -75,17 +71,14 @@ async def remove_method(deps: Deps, ban: str, method_id: str) -> dict:
     try:
         mid = uuid.UUID(method_id)
     except ValueError:
-        raise _not_found() from None
+        raise NoMethod() from None
     async with deps.pool.acquire() as conn, conn.transaction():
         method = await repo.lock_account_method(conn, ban, mid)
         if method is None or method["removed_at"] is not None:
-            raise _not_found()
+            raise NoMethod()
         mandate = await repo.active_mandate(conn, ban)
         if mandate is not None and mandate["method_id"] == mid:
-            raise ApiError(409, "method_in_use",
-                           "Your automatic payments are drawn from this account, so it cannot be "
-                           "removed. Change your automatic payments to another account or cancel "
-                           "them first.")
+            raise MethodInUse()
         row = await repo.set_method_removed(conn, mid, True)
         await enqueue(conn, events.method_updated(row, "removed", "member_request"))
     return {"method_id": str(mid), "status": "removed"}

@@ -1,39 +1,42 @@
 """What every submission to payments shares (one-time payments in submit.py, recurring
-set-ups in mandates.py): the payer's contact as typed, and exactly-once answers per
+set-ups in mandates.py): the answer a submission gives, and exactly-once answers per
 idempotency key (the request's keyed hash, the first answer replayed)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import orjson
 
+from services.payments.adapters import repository as repo
 from services.payments.service_layer.deps import Deps
-from shared.http import ApiError
+from services.payments.service_layer.errors import IdempotencyConflict
 
 
-def parse_contact(raw: Any, errors: dict[str, str]) -> dict[str, Any]:
-    c = raw if isinstance(raw, dict) else {}
-    email = c.get("email").strip() if isinstance(c.get("email"), str) else ""
-    if "@" not in email or len(email) > 254:
-        errors["contact.email"] = "Enter an email address for the confirmation."
-    elif c.get("email_confirmation") is not None and \
-            str(c["email_confirmation"]).strip().lower() != email.lower():
-        errors["contact.email_confirmation"] = "The two email addresses do not match."
-    phone = c.get("phone") if isinstance(c.get("phone"), str) else None
-    lang = c.get("language") if c.get("language") in ("en", "es") else "en"
-    return {"email": email, "phone": phone, "language": lang}
+@dataclass(frozen=True)
+class Answer:
+    """A submission's answer: `body` as the payer is given it (and kept for a retry);
+    `declined` for a card the processor declined (the failed payment is recorded, nothing
+    is charged); `replayed` when it is the first answer to this key given again."""
+
+    body: dict[str, Any]
+    declined: bool = False
+    replayed: bool = False
 
 
 def request_hash(deps: Deps, scope: str, body: dict) -> str:
-    """A keyed hash of the body (less the key): the same key with another body is refused."""
+    """A keyed hash of the body as sent (less the key): the same key with another body is
+    refused."""
     rest = {k: v for k, v in body.items() if k not in ("idempotency_key", "client_ip")}
     return deps.hasher(scope, orjson.dumps(rest, option=orjson.OPT_SORT_KEYS))
 
 
-def replay(row: asyncpg.Record, req_hash: str) -> tuple[int, dict]:
+async def store(conn: asyncpg.Connection, key: str, answer: Answer) -> None:
+    await repo.store_answer(conn, key, answer.body, declined=answer.declined)
+
+
+def replay(row: asyncpg.Record, req_hash: str) -> Answer:
     if row["request_hash"] != req_hash:
-        raise ApiError(409, "idempotency_conflict",
-                       "This idempotency key was already used for a different request.")
-    status = row["status_code"]
-    return (200 if status == 201 else status), row["response"]
+        raise IdempotencyConflict()
+    return Answer(row["response"], declined=repo.answer_declined(row), replayed=True)

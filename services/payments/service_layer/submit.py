@@ -14,69 +14,34 @@ from services.payments.domain.amounts import Line, allocate, resolve_amount
 from services.payments.domain.methods import BankAccount, Card, InvalidInput, parse_bank_account, parse_card
 from services.payments.service_layer import events, mandates
 from services.payments.service_layer.deps import Deps
-from services.payments.service_layer.errors import invalid, unknown_account
+from services.payments.service_layer.errors import (
+    AmountChanged,
+    AutopayExists,
+    CardsUnavailable,
+    UnknownAccount,
+)
 from services.payments.service_layer.methods import save_bank_account, save_card
-from services.payments.service_layer.submissions import parse_contact, replay, request_hash
-from shared.http import ApiError
-from shared.money import InvalidAmount, parse_amount
+from services.payments.service_layer.submissions import Answer, replay, request_hash, store
+from shared.errors import error_body
 from shared.outbox import enqueue
 
 
 @dataclass(frozen=True)
 class PaymentRequest:
+    """A payment as the payer asked for it, its fields checked (entrypoints/schemas.py)."""
+
     key: str
     ban: str
-    kind: str
-    amount: Any
+    kind: str  # one_time | recurring
+    amount: Any  # "total" or the amount typed; resolved against what is owed
     allocations: list | None
-    method: dict
+    method: dict  # as typed: parsed by parse_method
     contact: dict
-    channel: str
+    channel: str  # guest | member
     member_id: str | None
     client_ip: str | None
+    body: dict  # the body as sent, which the idempotency key's hash covers
     expected_cents: int | None = None  # the "total" the payer reviewed, when they send it
-
-
-def _text(body: dict, name: str, errors: dict, *, max_len: int = 200) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-        errors[name] = f"{name} is required."
-        return ""
-    return value.strip()
-
-
-def parse_request(body: Any, client_ip: str | None) -> PaymentRequest:
-    if not isinstance(body, dict):
-        raise InvalidInput({"body": "A JSON object is required."})
-    errors: dict[str, str] = {}
-    key = _text(body, "idempotency_key", errors, max_len=200)
-    ban = _text(body, "billing_account_number", errors, max_len=20)
-    kind = body.get("kind")
-    if kind not in ("one_time", "recurring"):
-        errors["kind"] = "Choose a one-time or a recurring payment."
-    channel = body.get("channel", "guest")
-    if channel not in ("guest", "member"):
-        errors["channel"] = "channel is guest or member."
-    allocations = body.get("allocations")
-    if allocations is not None and not isinstance(allocations, list):
-        errors["allocations"] = "allocations is a list of {coverage_year, amount}."
-    method = body.get("method") if isinstance(body.get("method"), dict) else None
-    if method is None:
-        errors["method"] = "Choose how to pay."
-    contact = parse_contact(body.get("contact"), errors)
-    expected = None
-    if body.get("expected_amount") is not None:
-        try:
-            expected = parse_amount(body["expected_amount"])
-        except InvalidAmount:
-            errors["expected_amount"] = "expected_amount is the amount reviewed, like 125.50."
-    if errors:
-        raise InvalidInput(errors)
-    return PaymentRequest(key, ban, str(kind), body.get("amount"), allocations or None,
-                          method or {}, contact, str(channel),
-                          body.get("member_id") if isinstance(body.get("member_id"), str) else None,
-                          body.get("client_ip") if isinstance(body.get("client_ip"), str) else client_ip,
-                          expected)
 
 
 def parse_method(deps: Deps, raw: dict, today: date, recurring: bool) -> BankAccount | Card:
@@ -89,16 +54,12 @@ def parse_method(deps: Deps, raw: dict, today: date, recurring: bool) -> BankAcc
     return parse_bank_account(raw)
 
 
-async def submit_payment(deps: Deps, body: Any, client_ip: str | None = None) -> tuple[int, dict]:
-    """Validates, then creates the payment (and mandate) once per idempotency key; a retry
-    gets the first answer (200), another body under the same key a 409."""
+async def submit_payment(deps: Deps, req: PaymentRequest) -> Answer:
+    """Creates the payment (and mandate) once per idempotency key; a retry gets the first
+    answer (replayed), another body under the same key IdempotencyConflict."""
     today = deps.today()
-    try:
-        req = parse_request(body, client_ip)
-        method = parse_method(deps, req.method, today, req.kind == "recurring")
-    except InvalidInput as exc:
-        raise invalid(exc) from None
-    req_hash = request_hash(deps, "payment", body)
+    method = parse_method(deps, req.method, today, req.kind == "recurring")
+    req_hash = request_hash(deps, "payment", req.body)
     async with deps.pool.acquire() as conn:
         existing = await repo.get_key(conn, req.key)
     if existing is not None:
@@ -108,35 +69,28 @@ async def submit_payment(deps: Deps, body: Any, client_ip: str | None = None) ->
         try:
             token = await deps.processor.tokenize(method)
         except ProcessorUnavailable:
-            raise ApiError(503, "processor_unavailable",
-                           "Card payments are not available right now. Please try again shortly.") from None
+            raise CardsUnavailable() from None
     async with deps.pool.acquire() as conn:
         async with conn.transaction():
             if not await repo.claim_key(conn, req.key, "payment", req_hash):
                 return replay(await repo.get_key(conn, req.key), req_hash)
-            try:
-                status, answer = await _create(conn, deps, req, method, token, today)
-            except InvalidInput as exc:
-                raise invalid(exc) from None
-            await repo.store_answer(conn, req.key, status, answer)
-    return status, answer
+            answer = await _create(conn, deps, req, method, token, today)
+            await store(conn, req.key, answer)
+    return answer
 
 
 async def _create(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
-                  method: BankAccount | Card, token: CardToken | None, today: date
-                  ) -> tuple[int, dict]:
+                  method: BankAccount | Card, token: CardToken | None, today: date) -> Answer:
     owed = await repo.get_owed(conn, req.ban)
     if owed is None:
-        raise unknown_account()
+        raise UnknownAccount()
     lines = [Line(int(x["coverage_year"]), int(x.get("balance_cents") or 0)) for x in owed["lines"]]
     # What is owed now: billing's balance less the payments still on their way.
     owed_now = owed["total_balance_cents"] - await repo.in_flight_cents(conn, req.ban)
     recurring = req.kind == "recurring"
     if req.amount == "total" and req.expected_cents is not None and req.expected_cents != max(owed_now, 0):
         # The total moved since the payer reviewed it: charge nothing, say what it is now.
-        raise ApiError(409, "amount_changed", "The total you owe changed since you reviewed "
-                       "your payment. Please review the new amount.",
-                       current_amount_cents=max(owed_now, 0))
+        raise AmountChanged(max(owed_now, 0))
     if recurring and req.amount == "total" and owed_now <= 0:
         amount = 0  # a mandate alone: nothing owed today
         allocs: list[dict] = []
@@ -146,8 +100,7 @@ async def _create(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
                                 s.payment_max_cents)
         allocs = allocate(amount, lines, req.allocations)
     if recurring and await repo.active_mandate(conn, req.ban) is not None:
-        raise ApiError(409, "autopay_exists", "This account already has a recurring payment. "
-                       "Cancel it first to set up a new one.")
+        raise AutopayExists()
     if isinstance(method, Card):
         assert token is not None
         method_row = await save_card(conn, deps, req.ban, method, token)
@@ -163,17 +116,17 @@ async def _create(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
                "authorization_text": mandates.authorization_terms(s, req.ban,
                                                                  req.contact.get("language"))}
     if amount == 0:  # the set-up alone: its own confirmation number, nothing withdrawn today
-        return 201, {"payment_id": None, "confirmation_number": mandate["confirmation_number"],
-                     "status": "scheduled", "amount_cents": 0, "expected_withdrawal_date": None,
-                     "mandate_id": str(mandate["mandate_id"]), "autopay": autopay}
-    status, answer = await _pay(conn, deps, req, owed["plan_type"], amount, allocs, method_row,
-                                mandate["mandate_id"], today)
-    return status, ({**answer, "autopay": autopay} if status == 201 else answer)
+        return Answer({"payment_id": None, "confirmation_number": mandate["confirmation_number"],
+                       "status": "scheduled", "amount_cents": 0, "expected_withdrawal_date": None,
+                       "mandate_id": str(mandate["mandate_id"]), "autopay": autopay})
+    answer = await _pay(conn, deps, req, owed["plan_type"], amount, allocs, method_row,
+                        mandate["mandate_id"], today)
+    return answer if answer.declined else Answer({**answer.body, "autopay": autopay})
 
 
 async def _pay(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest, plan_type: str,
                amount: int, allocs: list[dict], method_row: asyncpg.Record, mandate_id, today: date
-               ) -> tuple[int, dict]:
+               ) -> Answer:
     card = method_row["type"] == "card"
     after_cutoff = deps.clock().hour >= deps.settings.ach_cutoff_hour
     expected = today if card else schedule.one_time_withdrawal_date(today, after_cutoff)
@@ -188,32 +141,31 @@ async def _pay(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest, plan_t
     if card:
         return await _charge_card(conn, deps, req, payment, method_row, today)
     await enqueue(conn, events.submitted(payment))
-    return 201, answer_of(payment)
+    return Answer(answer_of(payment))
 
 
 async def _charge_card(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
                        payment: asyncpg.Record, method_row: asyncpg.Record, today: date
-                       ) -> tuple[int, dict]:
+                       ) -> Answer:
     """Cards are charged now and count as settled the same day (the processor guarantees
-    the funds at approval); a decline is recorded as a failed payment and answered 402."""
+    the funds at approval); a decline is recorded as a failed payment and answered as
+    declined (the error it is answered with is kept for a retry like any answer)."""
     try:
         result = await deps.processor.charge(method_row["card_token"], payment["amount_cents"],
                                              req.key, f"Premium {req.ban}")
     except ProcessorUnavailable:
-        raise ApiError(503, "processor_unavailable",
-                       "Card payments are not available right now. Please try again shortly.") from None
+        raise CardsUnavailable() from None
     if not result.approved:
         payment = await repo.set_payment(conn, payment["payment_id"], status="failed",
                                          failure_code=result.code,
                                          processor_charge_id=result.charge_id)
         await enqueue(conn, events.failed(payment, result.code, result.message))
-        return 402, {"error": {"code": "card_declined", "message": result.message,
-                               "fields": {}, "reason_code": result.code,
-                               "payment_id": str(payment["payment_id"])}}
+        return Answer(error_body("card_declined", result.message, reason_code=result.code,
+                                 payment_id=str(payment["payment_id"])), declined=True)
     payment = await repo.set_payment(conn, payment["payment_id"], status="settled", settled_on=today,
                                      effective_date=today, processor_charge_id=result.charge_id)
     await enqueue(conn, events.submitted(payment), events.settled(payment, today))
-    return 201, answer_of(payment)
+    return Answer(answer_of(payment))
 
 
 def answer_of(p: asyncpg.Record) -> dict[str, Any]:
