@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from pathlib import Path
 
 from services.billing.config import Settings
 from services.billing.entrypoints import http
-from services.billing.service_layer import accounts, clock, jobs
+from services.billing.service_layer import accounts, jobs
 from shared import metrics
+from shared.calendar import Clock, business_now, business_today
 from shared.contracts import topics
 from shared.runtime import Service
 
@@ -17,20 +19,23 @@ SCHEDULER_LOCK_ID = 7_200_201
 log = logging.getLogger(__name__)
 
 
-def build_service(settings: Settings) -> Service:
+def build_service(settings: Settings, clock: Clock = business_now) -> Service:
+    """The billing service; `clock` is its one source of the business date (events booked,
+    answers given and the daily jobs' date), the real New York clock unless a test fixes it."""
     service = Service("billing", settings, MIGRATIONS, produces=[topics.BILLING_V1])
+    on_enrollment = partial(accounts.on_enrollment, clock=clock)
     service.consume(settings.enrollments_group, topics.ENROLLMENT_V1, handlers={
-        "enrollment.created": accounts.on_enrollment,
-        "enrollment.updated": accounts.on_enrollment,
+        "enrollment.created": on_enrollment,
+        "enrollment.updated": on_enrollment,
         "enrollment.terminated": accounts.on_enrollment_terminated,
     })
     service.consume(settings.payments_group, topics.PAYMENTS_V1, handlers={
         "payment.submitted": accounts.on_payment_submitted,
-        "payment.settled": accounts.on_payment_settled,
-        "payment.returned": accounts.on_payment_returned,
+        "payment.settled": partial(accounts.on_payment_settled, clock=clock),
+        "payment.returned": partial(accounts.on_payment_returned, clock=clock),
         "payment.failed": accounts.on_payment_failed,
     })
-    http.register(service.app, lambda: service.pool)
+    http.register(service.app, lambda: service.pool, clock)
 
     if settings.run_scheduler:
         @service.job
@@ -38,7 +43,7 @@ def build_service(settings: Settings) -> Service:
             """Once per business date: the invoice cycle, binder deadline and delinquency.
             One replica runs them (advisory lock); each job is idempotent per date anyway."""
             while True:
-                today = clock.today()
+                today = business_today(clock())
                 async with svc.pool.acquire() as conn:
                     leader = await conn.fetchval("SELECT pg_try_advisory_lock($1)", SCHEDULER_LOCK_ID)
                     try:

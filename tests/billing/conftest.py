@@ -11,23 +11,23 @@ import pytest
 from scripts.seed_demo import enrollment_event, publish
 from services.billing.app import build_service
 from services.billing.config import Settings
-from services.billing.service_layer import clock
 from shared.contracts.envelope import Envelope
 from shared.contracts.payments import PaymentReturnedData, PaymentSettledData, PaymentSubmittedData
 from shared.contracts.topics import PAYMENTS_V1
 from shared.kafka import ensure_topics
 from shared.outbox import make_producer
 from tests.conftest import unique
-from tests.helpers import TopicTap, service_client, topics_of, wait_for  # noqa: F401 - wait_for re-exported
+from tests.helpers import DayClock, TopicTap, service_client, topics_of, wait_for  # noqa: F401 - wait_for re-exported
 
 PAYMENT_MODELS = {"payment.submitted": PaymentSubmittedData, "payment.settled": PaymentSettledData,
                   "payment.returned": PaymentReturnedData}
 
 
 class Billing:
-    def __init__(self, service, client, infra, tap: TopicTap) -> None:
+    def __init__(self, service, client, infra, tap: TopicTap, clock: DayClock) -> None:
         self.service, self.client, self.infra = service, client, infra
         self.pool = service.pool
+        self.clock = clock  # the service's business date: `billing.clock.fix(day)`
         self.tap = tap  # billing.v1 as a subscriber reads it, since the service started
 
     async def enroll(self, *, household_id: str, coverage_start: date, premium_cents: int,
@@ -125,7 +125,8 @@ async def billing(infra, fresh_db):
     await ensure_topics(infra.kafka_bootstrap)
     tap = TopicTap(infra.kafka_bootstrap, topics_of("billing"), producer="billing")
     await tap.start()
-    service = build_service(settings)
+    clock = DayClock()
+    service = build_service(settings, clock=clock)
     await service.start(http=False)
     # Other suites publish payment events for small account numbers on the shared test
     # Kafka (every fresh database numbers from 1); start ours far away from theirs. Their
@@ -135,9 +136,8 @@ async def billing(infra, fresh_db):
     client = service_client(service)
     await client.start_server()
     try:
-        yield Billing(service, client, infra, tap)
+        yield Billing(service, client, infra, tap, clock)
     finally:
-        clock.fix(None)
         await client.close()
         await service.stop()
         await tap.stop()

@@ -9,6 +9,7 @@ from services.billing.adapters import repository as repo
 from services.billing.domain.numbers import is_valid_ban
 from services.billing.domain.rules import BillingError
 from services.billing.service_layer import queries
+from shared.calendar import Clock, business_today
 from shared.http import ApiError, json_response, read_json
 
 
@@ -19,10 +20,14 @@ def _ban(request: web.Request) -> str:
     return ban
 
 
-def register(app: web.Application, pool_of) -> None:
+def register(app: web.Application, pool_of, clock: Clock) -> None:
+    """Billing's routes; every answer is as of the business date at `clock()`."""
+    def today() -> date:
+        return business_today(clock())
+
     async def summary(request: web.Request) -> web.Response:
         async with pool_of().acquire() as conn:
-            body = await queries.account_summary(conn, _ban(request))
+            body = await queries.account_summary(conn, _ban(request), today())
         if body is None:
             raise ApiError(404, "not_found", "No billing account has that number.")
         return json_response(body)
@@ -33,7 +38,7 @@ def register(app: web.Application, pool_of) -> None:
             raise ApiError(422, "invalid_input", "Give a household_id.", {"household_id": "required"})
         async with pool_of().acquire() as conn:
             bans = await repo.accounts_of_household(conn, household)
-            accounts = [await queries.account_summary(conn, b) for b in bans]
+            accounts = [await queries.account_summary(conn, b, today()) for b in bans]
         return json_response({"accounts": accounts})
 
     async def invoices(request: web.Request) -> web.Response:
@@ -53,14 +58,14 @@ def register(app: web.Application, pool_of) -> None:
             raise ApiError(422, "invalid_input", "The month looks like 2026-11.",
                            {"month": "YYYY-MM"}) from None
         async with pool_of().acquire() as conn:
-            data = await queries.statement(conn, _ban(request), month)
+            data = await queries.statement(conn, _ban(request), month, today())
         if data is None:
             raise ApiError(404, "not_found", "No billing account has that number.")
         return json_response(data)
 
     async def get_plan(request: web.Request) -> web.Response:
         async with pool_of().acquire() as conn:
-            plan = await queries.plan_view(conn, await repo.latest_plan(conn, _ban(request)))
+            plan = await queries.plan_view(conn, await repo.latest_plan(conn, _ban(request)), today())
         if plan is None:
             raise ApiError(404, "no_payment_plan", "This account has no payment plan.")
         return json_response(plan)
@@ -72,7 +77,7 @@ def register(app: web.Application, pool_of) -> None:
             raise ApiError(422, "invalid_input", "Say how many months.", {"months": "a whole number, 2 to 12"})
         try:
             async with pool_of().acquire() as conn, conn.transaction():
-                plan = await queries.create_payment_plan(conn, _ban(request), months)
+                plan = await queries.create_payment_plan(conn, _ban(request), months, today())
         except LookupError:
             raise ApiError(404, "not_found", "No billing account has that number.") from None
         except BillingError as exc:
