@@ -23,6 +23,10 @@ SLOW_HASH_S = 2.5
 MEMBER = {"first_name": "Maria", "last_name": "Santos", "date_of_birth": "1984-03-15"}
 
 
+# The JSON body a fake service was sent, read once by the recording middleware.
+BODY: web.RequestKey[Any] = web.RequestKey("body")
+
+
 @dataclass
 class Upstream:
     """The state of the fake services; tests flip `down` to stop one and put a path in
@@ -36,6 +40,7 @@ class Upstream:
     cards_enabled: bool = False
     payment_without_account: bool = False  # a payment record that does not name its account
     total_balance_cents: int = 19_300  # what billing says is owed on either account
+    member_phone: str | None = "6175550101"  # the member's phone on file (None: none given)
 
 
 def _record(state: Upstream, service: str):
@@ -47,7 +52,7 @@ def _record(state: Upstream, service: str):
             return error_response(503, "unavailable", "down")
         if request.path in state.slow:
             await asyncio.sleep(state.slow[request.path])
-        request["body"] = body
+        request[BODY] = body
         return await handler(request)
     return mw
 
@@ -66,7 +71,7 @@ def identity_app(state: Upstream) -> web.Application:
                 ("enrollment_id", "3300100009"): BAN_NOT_OPEN}.get((b["id_type"], b["id_value"]))
 
     async def lookups(request: web.Request) -> web.Response:
-        b = request["body"]
+        b = request[BODY]
         if b["id_value"] == "3300999999":
             return error_response(409, "not_yet_payable", "Shopped less than 4 hours ago.",
                                   payable_at="2030-01-01T15:00:00+00:00")
@@ -80,7 +85,7 @@ def identity_app(state: Upstream) -> web.Application:
                               "contact": {"email": "maria@example.org", "phone": "6175550101", "language": "en"}})
 
     async def members(request: web.Request) -> web.Response:
-        b = request["body"]
+        b = request[BODY]
         if match(b) is None:
             return error_response(404, "not_found", "We could not find a match.")
         if b["username"] in state.users:
@@ -91,7 +96,7 @@ def identity_app(state: Upstream) -> web.Application:
         return json_response({"member_id": "m-1", "username": b["username"]}, status=201)
 
     async def sessions(request: web.Request) -> web.Response:
-        b = request["body"]
+        b = request[BODY]
         user = state.users.get(b["username"])
         if b["username"] == "paused-user":
             return error_response(429, "throttled", "Too many attempts.", retry_after_s=120)
@@ -102,7 +107,7 @@ def identity_app(state: Upstream) -> web.Application:
     async def member(request: web.Request) -> web.Response:
         return json_response({"member_id": request.match_info["id"], "username": "maria", **MEMBER,
                               "accounts": [{"billing_account_number": BAN_A, "plan_type": "health"}],
-                              "contact": {"email": "maria@example.org", "phone": "6175550101",
+                              "contact": {"email": "maria@example.org", "phone": state.member_phone,
                                           "language": "en", "email_enabled": True, "sms_enabled": False}})
 
     async def accepted(_: web.Request) -> web.Response:
@@ -115,7 +120,7 @@ def identity_app(state: Upstream) -> web.Application:
     app.router.add_patch("/members/{id}/contact", member)
     async def reset_check(request: web.Request) -> web.Response:
         return json_response({"state": {"used-token": "used", "old-token": "expired"}.get(
-            request["body"]["token"], "usable")})
+            request[BODY]["token"], "usable")})
 
     app.router.add_post("/password-resets", accepted)
     app.router.add_post("/password-resets/check", reset_check)
@@ -170,7 +175,7 @@ def payments_app(state: Upstream) -> web.Application:
         return json_response({"cards_enabled": state.cards_enabled, "program": "Health Connector"})
 
     async def pay(request: web.Request) -> web.Response:
-        b = request["body"]
+        b = request[BODY]
         key = b["idempotency_key"]
         if key in state.payments:
             first_body, result = state.payments[key]
@@ -205,7 +210,7 @@ def payments_app(state: Upstream) -> web.Application:
         if ban in state.autopay:
             return error_response(409, "autopay_exists", "Exists.")
         state.autopay[ban] = {"mandate_id": "md-1", "status": "active", "next_draft_date": "2030-12-22",
-                              "method": {"type": request["body"]["method"]["type"], "last4": "6789"},
+                              "method": {"type": request[BODY]["method"]["type"], "last4": "6789"},
                               "created_at": "2030-11-20T10:00:00Z"}
         return json_response(state.autopay[ban], status=201)
 
@@ -213,8 +218,8 @@ def payments_app(state: Upstream) -> web.Application:
         mandate = state.autopay.get(request.match_info["ban"])
         if not mandate:
             return error_response(404, "no_autopay", "None.")
-        mandate["method"] = {"type": request["body"]["method"]["type"],
-                             "last4": request["body"]["method"]["account_number"][-4:]}
+        mandate["method"] = {"type": request[BODY]["method"]["type"],
+                             "last4": request[BODY]["method"]["account_number"][-4:]}
         return json_response(mandate)
 
     async def delete_autopay(request: web.Request) -> web.Response:
