@@ -1,18 +1,21 @@
-"""PostgreSQL plumbing: the connection pool and the ordered SQL migration runner."""
+"""PostgreSQL plumbing: the connection pool, advisory locks and the ordered SQL migration
+runner."""
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import orjson
 
+from shared import locks
+
 log = logging.getLogger(__name__)
 
 BACKBONE_MIGRATIONS = Path(__file__).parent / "migrations"
-# One advisory lock id for "migrating this database": replicas starting together wait on it.
-MIGRATION_LOCK_ID = 7_100_001
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -31,6 +34,34 @@ async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10,
     return pool
 
 
+@contextlib.asynccontextmanager
+async def advisory_lock(conn_or_pool: asyncpg.Connection | asyncpg.Pool, lock_id: int, *,
+                        wait: bool = False) -> AsyncIterator[bool]:
+    """Hold the session advisory lock `lock_id` (one of `shared.locks`) for the block.
+
+    Yields whether this session got it: a try (`pg_try_advisory_lock`) by default, so a
+    replica that finds it taken goes on at once; with `wait` it queues for it and always
+    gets it. Given a pool, a connection is taken for as long as the lock is held. The lock
+    is released on the way out, however the block ends; if the connection itself was lost
+    the lock went with it.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        if isinstance(conn_or_pool, asyncpg.Pool):
+            conn = await stack.enter_async_context(conn_or_pool.acquire())
+        else:
+            conn = conn_or_pool
+        if wait:
+            await conn.execute("SELECT pg_advisory_lock($1)", lock_id)
+            got = True
+        else:
+            got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_id))
+        try:
+            yield got
+        finally:
+            if got and not conn.is_closed():
+                await conn.execute("SELECT pg_advisory_unlock($1)", lock_id)
+
+
 def _migration_files(directory: Path, prefix: str) -> list[tuple[str, Path]]:
     return [(f"{prefix}:{f.name}", f) for f in sorted(directory.glob("*.sql"))]
 
@@ -46,22 +77,18 @@ async def migrate(pool: asyncpg.Pool, service_migrations: Path | None) -> list[s
     if service_migrations is not None:
         files += _migration_files(service_migrations, "service")
     applied_now: list[str] = []
-    async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
-        try:
-            await conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
-                version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())""")
-            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-            for version, path in files:
-                if version in done:
-                    continue
-                async with conn.transaction():
-                    await conn.execute(path.read_text())
-                    await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
-                applied_now.append(version)
-                log.info("migration applied", extra={"version": version})
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+    async with pool.acquire() as conn, advisory_lock(conn, locks.MIGRATIONS, wait=True):
+        await conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+            version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())""")
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, path in files:
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(path.read_text())
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+            applied_now.append(version)
+            log.info("migration applied", extra={"version": version})
     return applied_now
 
 

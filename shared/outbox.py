@@ -33,14 +33,13 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-from shared import business_metrics, metrics, tracing
+from shared import business_metrics, locks, metrics, tracing
 from shared.contracts.envelope import HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_EVENT_VERSION, Envelope
 from shared.contracts.topics import topic_for
+from shared.db import advisory_lock
 from shared.kafka import PLAINTEXT, KafkaAuth
 
 log = logging.getLogger(__name__)
-
-RELAY_LOCK_ID = 7_100_002
 
 
 async def enqueue(conn: asyncpg.Connection, *events: Envelope, topic: str | None = None) -> None:
@@ -140,7 +139,8 @@ class OutboxRelay:
         """Publish one batch and delete it, in one transaction (operators' and tests' one-shot
         use); returns how many rows were published, 0 when idle or another relay leads."""
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK_ID):
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)",
+                                       locks.OUTBOX_RELAY):
                 return 0
             rows = await _claim(conn, 0, self.batch_size)
             if not rows:
@@ -215,8 +215,8 @@ class OutboxRelay:
         connection); the others stand by and take over when the leader's connection ends."""
         while not self._stopping.is_set():
             try:
-                async with self.pool.acquire() as lock_conn:
-                    if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_ID):
+                async with advisory_lock(self.pool, locks.OUTBOX_RELAY) as leader:
+                    if not leader:
                         await self._sleep(self.standby_poll_s)
                         continue
                     self.is_leader = True
@@ -224,7 +224,6 @@ class OutboxRelay:
                         await self._lead()
                     finally:
                         self.is_leader = False
-                        await lock_conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK_ID)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: rows stay unsent, retried

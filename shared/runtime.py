@@ -1,7 +1,7 @@
 """Runs one service process: database, migrations, outbox relay, consumers, HTTP server.
 
 A service describes itself with a `Service` (its name, settings, migrations, consumers,
-routes and background jobs) and calls `service.run()`. The same object starts inside tests
+routes, background jobs and daily jobs) and calls `service.run()`. The same object starts inside tests
 with `await service.start()` / `await service.stop()`, so tests exercise the real wiring.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,11 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from shared import metrics, process, tracing
+from shared.calendar import NEW_YORK, Clock, business_now, business_today
 from shared.consumer import BatchHandler, DeadLetters, Handler, IdempotentConsumer, subscribe
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import TOPICS, dlq_topic
-from shared.db import create_pool, migrate, pending_migrations
+from shared.db import advisory_lock, create_pool, migrate, pending_migrations
 from shared.dead_letters import DeadLetterVault
 from shared.http import create_app, json_response
 from shared.kafka import bootstrap_servers, ensure_topics, kafka_reachable
@@ -56,6 +58,24 @@ async def _bounded(step: str, work: Awaitable[Any]) -> bool:
 
 BackgroundJob = Callable[["Service"], Awaitable[None]]
 Hook = Callable[["Service"], Awaitable[None]]
+# A day's work for one business date; it must change nothing when run again for that date.
+DailyJob = Callable[["Service", date], Awaitable[object]]
+# When a daily job is due: the business date to run at this moment, or None (not yet).
+DueRule = Callable[[datetime], date | None]
+
+
+def due_after(hour: int) -> DueRule:
+    """Due once `hour` o'clock New York time has passed: that day's business date."""
+    assert 0 <= hour <= 23, hour
+
+    def rule(now: datetime) -> date | None:
+        return business_today(now) if now.astimezone(NEW_YORK).hour >= hour else None
+    return rule
+
+
+def due_every_day(now: datetime) -> date:
+    """Due as soon as the business date begins."""
+    return business_today(now)
 
 
 @dataclass
@@ -132,6 +152,55 @@ class Service:
         """Declare a coroutine that runs for the life of the process (a scheduler, say)."""
         self.jobs.append(fn)
         return fn
+
+    def daily(self, name: str, lock_id: int, job: DailyJob, *, due: DueRule | None = None,
+              hour: int | None = None, catch_up_days: int = 0, poll_s: float = 60.0,
+              clock: Clock = business_now) -> BackgroundJob:
+        """Declare a job run once per business date by one replica of the service.
+
+        Every `poll_s` seconds the rule (`due`, or `due_after(hour)`, or else every day)
+        names the business date due at `clock()`; that date and the `catch_up_days` before
+        it, oldest first, are each run unless `daily_runs` records them done. A date is run
+        while holding the advisory lock `lock_id` (one of `shared.locks`) for the whole job,
+        re-checked under the lock, and recorded once the job returns; a replica that finds
+        the lock taken tries again at its next poll. Nothing is remembered in memory, so
+        every replica decides alike and a restarted one picks up where the database says.
+        A job that fails is not recorded: the supervisor restarts the loop and the date is
+        tried again. (The job must still be idempotent per date: an operator may run it
+        from the CLI, and a replica can die after the job and before the record.)
+        """
+        assert due is None or hour is None, "a rule or an hour, not both"
+        assert catch_up_days >= 0 and poll_s > 0, (catch_up_days, poll_s)
+        rule = due or (due_after(hour) if hour is not None else due_every_day)
+
+        async def daily_loop(svc: Service) -> None:
+            while True:
+                day = rule(clock())
+                if day is not None:
+                    for back in range(catch_up_days, -1, -1):
+                        if not await svc.run_daily(name, lock_id, job, day - timedelta(days=back)):
+                            break  # another replica is running the day's job: next poll
+                await asyncio.sleep(poll_s)
+        daily_loop.__name__ = daily_loop.__qualname__ = name
+        return self.job(daily_loop)
+
+    async def run_daily(self, name: str, lock_id: int, job: DailyJob, day: date) -> bool:
+        """Run a daily job for `day` unless it is recorded done; False when another
+        replica holds the lock (and the date may still be undone)."""
+        assert self.pool is not None
+        if await self.pool.fetchval(_DAILY_DONE, name, day):
+            return True
+        async with advisory_lock(self.pool, lock_id) as got:
+            if not got:
+                return False
+            # The replica that held the lock a moment ago may have just finished this date.
+            if await self.pool.fetchval(_DAILY_DONE, name, day):
+                return True
+            await job(self, day)
+            await self.pool.execute("INSERT INTO daily_runs (name, business_date) VALUES ($1, $2)"
+                                    " ON CONFLICT DO NOTHING", name, day)
+        log.info("daily run done", extra={"job": name, "business_date": day.isoformat()})
+        return True
 
     def on_startup(self, fn: Hook) -> Hook:
         self.startup_hooks.append(fn)
@@ -343,6 +412,8 @@ class Service:
         await self.stop()
         tracing.shutdown()
 
+
+_DAILY_DONE = "SELECT true FROM daily_runs WHERE name = $1 AND business_date = $2"
 
 # The Service an app belongs to, for routes that need its pool or state.
 SERVICE = web.AppKey("service", Service)

@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -14,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared.calendar import NEW_YORK, business_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import TOPICS, topic_for
 from shared.service_auth import TokenSigner
@@ -32,6 +34,22 @@ async def wait_for(predicate, timeout_s: float = 30.0, what: str = "condition",
             return result
         await asyncio.sleep(poll_s)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class DayClock:
+    """A service's clock that a test can pin to a business date (10:00 in New York that
+    day): `fix(day)`; `fix(None)` (and the start) is the real clock."""
+
+    def __init__(self, day: date | None = None, hour: int = 10) -> None:
+        self.day, self.hour = day, hour
+
+    def fix(self, day: date | None, hour: int = 10) -> None:
+        self.day, self.hour = day, hour
+
+    def __call__(self) -> datetime:
+        if self.day is None:
+            return business_now()
+        return datetime(self.day.year, self.day.month, self.day.day, self.hour, tzinfo=NEW_YORK)
 
 
 def service_client(service: Any, caller: str = "operator", app: web.Application | None = None,

@@ -1,59 +1,58 @@
-"""Wires the billing service: consumers, HTTP routes and the daily jobs scheduler."""
+"""Wires the billing service: consumers, HTTP routes and the daily jobs (`Service.daily`:
+one replica runs each business date's jobs, as soon as the date begins)."""
 from __future__ import annotations
 
-import asyncio
 import logging
+from datetime import date
+from functools import partial
 from pathlib import Path
 
 from services.billing.config import Settings
 from services.billing.entrypoints import http
-from services.billing.service_layer import accounts, clock, jobs
-from shared import metrics
+from services.billing.service_layer import accounts, jobs
+from shared import locks, metrics
+from shared.calendar import Clock, business_now
 from shared.contracts import topics
 from shared.runtime import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEDULER_LOCK_ID = 7_200_201
 log = logging.getLogger(__name__)
 
 
-def build_service(settings: Settings) -> Service:
+def build_service(settings: Settings, clock: Clock = business_now) -> Service:
+    """The billing service; `clock` is its one source of the business date (events booked,
+    answers given and the daily jobs' date), the real New York clock unless a test fixes it."""
     service = Service("billing", settings, MIGRATIONS, produces=[topics.BILLING_V1])
+    on_enrollment = partial(accounts.on_enrollment, clock=clock)
     service.consume(settings.enrollments_group, topics.ENROLLMENT_V1, handlers={
-        "enrollment.created": accounts.on_enrollment,
-        "enrollment.updated": accounts.on_enrollment,
+        "enrollment.created": on_enrollment,
+        "enrollment.updated": on_enrollment,
         "enrollment.terminated": accounts.on_enrollment_terminated,
     })
     service.consume(settings.payments_group, topics.PAYMENTS_V1, handlers={
         "payment.submitted": accounts.on_payment_submitted,
-        "payment.settled": accounts.on_payment_settled,
-        "payment.returned": accounts.on_payment_returned,
+        "payment.settled": partial(accounts.on_payment_settled, clock=clock),
+        "payment.returned": partial(accounts.on_payment_returned, clock=clock),
         "payment.failed": accounts.on_payment_failed,
     })
-    http.register(service.app, lambda: service.pool)
+    http.register(service.app, lambda: service.pool, clock)
 
     if settings.run_scheduler:
-        @service.job
-        async def daily_jobs(svc: Service) -> None:
-            """Once per business date: the invoice cycle, binder deadline and delinquency.
-            One replica runs them (advisory lock); each job is idempotent per date anyway."""
-            while True:
-                today = clock.today()
-                async with svc.pool.acquire() as conn:
-                    leader = await conn.fetchval("SELECT pg_try_advisory_lock($1)", SCHEDULER_LOCK_ID)
-                    try:
-                        if leader:
-                            for name, job in (("invoice-cycle", jobs.invoice_cycle),
-                                              ("binder-deadline", jobs.binder_deadline),
-                                              ("delinquency", jobs.delinquency)):
-                                if not await conn.fetchval(
-                                        "SELECT 1 FROM job_runs WHERE job = $1 AND business_date = $2",
-                                        name, today):
-                                    with metrics.job_run(name):
-                                        result = await job(svc.pool, today)
-                                    log.info("daily job done", extra={"job": name, "result": result})
-                    finally:
-                        if leader:
-                            await conn.execute("SELECT pg_advisory_unlock($1)", SCHEDULER_LOCK_ID)
-                await asyncio.sleep(settings.scheduler_poll_s)
+        service.daily("billing-daily", locks.BILLING_SCHEDULER, run_daily_jobs,
+                      poll_s=settings.scheduler_poll_s, clock=clock)
     return service
+
+
+async def run_daily_jobs(svc: Service, day: date) -> None:
+    """A business date's jobs: the invoice cycle, binder deadline and delinquency, each
+    skipped when `job_runs` records it done for the date (an operator's CLI run, say)."""
+    assert svc.pool is not None
+    for name, job in (("invoice-cycle", jobs.invoice_cycle),
+                      ("binder-deadline", jobs.binder_deadline),
+                      ("delinquency", jobs.delinquency)):
+        if await svc.pool.fetchval(
+                "SELECT 1 FROM job_runs WHERE job = $1 AND business_date = $2", name, day):
+            continue
+        with metrics.job_run(name):
+            result = await job(svc.pool, day)
+        log.info("daily job done", extra={"job": name, "result": result})

@@ -170,12 +170,14 @@ Method = Annotated[BankMethod | CardMethod, Field(discriminator="type")]
 class Contact(Model):
     email: str = Field(max_length=254, pattern=EMAIL)
     email_confirmation: str = Field(max_length=254, pattern=EMAIL)
-    phone: str = Field(min_length=10, max_length=20, pattern=PHONE)
+    # A member with no phone on file pays without one (null or left out); a phone given
+    # must be a real one, so the portal's contact form still refuses an empty field.
+    phone: str | None = Field(None, min_length=10, max_length=20, pattern=PHONE)
     language: Literal["en", "es"] | None = Field(None, description="The language of the "
                                                  "confirmation messages (the portal sends its own)")
 
     _email = field_validator("email")(lambda v: rules.check_email(v))
-    _phone = field_validator("phone")(lambda v: rules.check_phone(v))
+    _phone = field_validator("phone")(lambda v: None if v is None else rules.check_phone(v))
 
     @model_validator(mode="after")
     def _same_email(self) -> Contact:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import date
 from pathlib import Path
 
 from services.notify.adapters.email import SmtpPool
@@ -16,14 +16,15 @@ from services.notify.service_layer.compose import Composer
 from services.notify.service_layer.intake import PROJECTION_EVENT_TYPES, Intake
 from services.notify.service_layer.reminders import JOB, run_reminders
 from services.notify.service_layer.sender import Sender, SenderConfig
-from shared import metrics
-from shared.calendar import business_now
+from shared import locks, metrics
+from shared.calendar import Clock, business_now
 from shared.contracts import topics
 from shared.runtime import Service
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEDULER_LOCK_ID = 7_200_401
+# How often the reminder scheduler looks whether a business date is due.
+REMINDER_POLL_S = 300.0
 
 
 def make_composer(settings: Settings) -> Composer:
@@ -46,7 +47,7 @@ def make_sender(service: Service, settings: Settings) -> Sender:
     return Sender(service.pool, smtp, make_sms_provider(settings), config)
 
 
-def build_service(settings: Settings) -> Service:
+def build_service(settings: Settings, clock: Clock = business_now) -> Service:
     service = Service("notify", settings, MIGRATIONS, produces=[topics.NOTIFY_V1])
     composer = make_composer(settings)
     intake = Intake(composer)
@@ -74,30 +75,23 @@ def build_service(settings: Settings) -> Service:
         service.job(sender_job)
 
     if settings.run_scheduler:
-        async def reminder_scheduler(svc: Service) -> None:
-            await _schedule_reminders(svc, composer, settings)
-        service.job(reminder_scheduler)
+        # Once a day, after `reminder_hour` New York time, today's reminders, and
+        # yesterday's too if the service was down then.
+        async def reminders(svc: Service, day: date) -> None:
+            await _run_reminders(svc, composer, settings, day)
+        service.daily("notify-reminders", locks.NOTIFY_SCHEDULER, reminders,
+                      hour=settings.reminder_hour, catch_up_days=1,
+                      poll_s=REMINDER_POLL_S, clock=clock)
     return service
 
 
-async def _schedule_reminders(service: Service, composer: Composer, settings: Settings) -> None:
-    """Once a day, after `reminder_hour` New York time, run the reminders for today (and
-    catch up yesterday if the service was down). One replica runs it (advisory lock); a
-    date already run is skipped, and a rerun would create nothing anyway."""
+async def _run_reminders(service: Service, composer: Composer, settings: Settings,
+                         day: date) -> None:
+    """The reminders of one business date, unless `job_runs` records them done already (an
+    operator's CLI run, say); a rerun would create nothing anyway."""
     assert service.pool is not None
-    while True:
-        now = business_now()
-        if now.hour >= settings.reminder_hour:
-            for day in (now.date() - timedelta(days=1), now.date()):
-                async with service.pool.acquire() as conn:
-                    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SCHEDULER_LOCK_ID):
-                        break
-                    try:
-                        done = await conn.fetchval(
-                            "SELECT 1 FROM job_runs WHERE job = $1 AND business_date = $2", JOB, day)
-                    finally:
-                        await conn.execute("SELECT pg_advisory_unlock($1)", SCHEDULER_LOCK_ID)
-                if not done:
-                    with metrics.job_run(JOB):
-                        await run_reminders(service.pool, composer, day, settings.reminder_days_before)
-        await asyncio.sleep(300)
+    if await service.pool.fetchval(
+            "SELECT 1 FROM job_runs WHERE job = $1 AND business_date = $2", JOB, day):
+        return
+    with metrics.job_run(JOB):
+        await run_reminders(service.pool, composer, day, settings.reminder_days_before)

@@ -7,16 +7,20 @@ from pathlib import Path
 from services.payments.adapters.processor import CardProcessor
 from services.payments.config import Settings
 from services.payments.entrypoints.http import DEPS, routes
-from services.payments.entrypoints.scheduler import daily_jobs
+from services.payments.entrypoints.scheduler import schedule_daily_jobs
 from services.payments.service_layer import projection, return_rates
 from services.payments.service_layer.deps import build_deps
+from shared.calendar import Clock, business_now
 from shared.contracts import topics
 from shared.runtime import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_service(settings: Settings, processor: CardProcessor | None = None) -> Service:
+def build_service(settings: Settings, processor: CardProcessor | None = None,
+                  clock: Clock = business_now) -> Service:
+    """The payments service; `clock` is the time its use cases and daily jobs read (tests
+    give a fixed one)."""
     service = Service("payments", settings, MIGRATIONS, produces=[topics.PAYMENTS_V1])
     service.consume(settings.consumer_group, topics.BILLING_V1, handlers=projection.HANDLERS)
     service.app.add_routes(routes)
@@ -24,7 +28,7 @@ def build_service(settings: Settings, processor: CardProcessor | None = None) ->
     @service.on_startup
     async def _deps(svc: Service) -> None:
         assert svc.pool is not None
-        svc.app[DEPS] = svc.state["deps"] = build_deps(svc.pool, settings, processor)
+        svc.app[DEPS] = svc.state["deps"] = build_deps(svc.pool, settings, processor, clock)
 
     @service.on_cleanup
     async def _close(svc: Service) -> None:
@@ -38,5 +42,5 @@ def build_service(settings: Settings, processor: CardProcessor | None = None) ->
         await return_rates.scrape(svc.pool)
 
     if settings.run_scheduler:
-        service.job(daily_jobs)
+        schedule_daily_jobs(service, settings)
     return service

@@ -12,7 +12,6 @@ import pytest
 from scripts.seed_demo import enrollment_event, publish
 from services.billing.app import build_service
 from services.billing.config import Settings
-from services.billing.service_layer import clock
 from shared.contracts.envelope import Envelope
 from shared.contracts.payments import PaymentReturnedData, PaymentSettledData, PaymentSubmittedData
 from shared.contracts.topics import PAYMENTS_V1
@@ -20,7 +19,7 @@ from shared.kafka import ensure_topics
 from shared.runtime import Service
 from tests.conftest import Infra, unique
 from tests.harness import ServiceEnv, running_service
-from tests.helpers import wait_for
+from tests.helpers import DayClock, wait_for
 
 PAYMENT_MODELS = {"payment.submitted": PaymentSubmittedData, "payment.settled": PaymentSettledData,
                   "payment.returned": PaymentReturnedData}
@@ -29,6 +28,7 @@ PAYMENT_MODELS = {"payment.submitted": PaymentSubmittedData, "payment.settled": 
 @dataclass
 class Billing(ServiceEnv):
     infra: Infra
+    clock: DayClock  # the service's business date: `billing.clock.fix(day)`
 
     async def enroll(self, *, household_id: str, coverage_start: date, premium_cents: int,
                      aptc: bool = False, plan_type: str = "health", enrollment_id: str | None = None,
@@ -119,6 +119,7 @@ async def billing(infra, fresh_db):
                         enrollments_group=unique("test-billing-enr-"),
                         payments_group=unique("test-billing-pay-"))
     await ensure_topics(infra.kafka_bootstrap)
+    clock = DayClock()
 
     async def far_from_others(service: Service) -> None:
         # Other suites publish payment events for small account numbers on the shared test
@@ -126,8 +127,6 @@ async def billing(infra, fresh_db):
         # enrollments may still open accounts here, so tests assert on their own accounts.
         await service.pool.execute("SELECT setval('ban_seq', $1)", random.randrange(10**6, 9 * 10**7))
 
-    try:
-        async with running_service(infra, settings, build_service, prepare=far_from_others) as env:
-            yield Billing.of(env, infra=infra)
-    finally:
-        clock.fix(None)
+    async with running_service(infra, settings, lambda s: build_service(s, clock=clock),
+                               prepare=far_from_others) as env:
+        yield Billing.of(env, infra=infra, clock=clock)

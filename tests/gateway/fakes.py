@@ -25,6 +25,10 @@ SLOW_HASH_S = 2.5
 MEMBER = {"first_name": "Maria", "last_name": "Santos", "date_of_birth": "1984-03-15"}
 
 
+# The JSON body a fake service was sent, read once by the recording middleware.
+BODY: web.RequestKey[Any] = web.RequestKey("body")
+
+
 @dataclass
 class Upstream:
     """The state of the fake services; tests flip `down` to stop one and put a path in
@@ -38,6 +42,7 @@ class Upstream:
     cards_enabled: bool = False
     payment_without_account: bool = False  # a payment record that does not name its account
     total_balance_cents: int = 19_300  # what billing says is owed on either account
+    member_phone: str | None = "6175550101"  # the member's phone on file (None: none given)
 
 
 def _record(state: Upstream, service: str):
@@ -104,7 +109,7 @@ def identity_app(state: Upstream) -> web.Application:
     async def member(request: web.Request) -> web.Response:
         return json_response({"member_id": request.match_info["id"], "username": "maria", **MEMBER,
                               "accounts": [{"billing_account_number": BAN_A, "plan_type": "health"}],
-                              "contact": {"email": "maria@example.org", "phone": "6175550101",
+                              "contact": {"email": "maria@example.org", "phone": state.member_phone,
                                           "language": "en", "email_enabled": True, "sms_enabled": False}})
 
     async def accepted(_: web.Request) -> web.Response:

@@ -241,6 +241,25 @@ async def test_member_pays_from_the_portal_once_per_form(gw_no_captcha, upstream
     assert body["channel"] == "member" and body["member_id"] == "m-1" and body["amount"] == "50.00"
 
 
+async def test_a_member_without_a_phone_pays_and_sets_up_autopay_with_no_phone_sent(gw_no_captcha,
+                                                                                 upstream):
+    gw = gw_no_captcha
+    upstream.member_phone = None
+    await login(gw, upstream)
+    page = await (await gw.get(f"/accounts/{fakes.BAN_A}/pay")).text()
+    form = {**BILLING, "csrf_token": csrf_of(page), "idempotency_key": hidden_of(page)["idempotency_key"]}
+    assert "Payment received" in await (await gw.post(f"/accounts/{fakes.BAN_A}/pay", data=form)).text()
+    page = await (await gw.get(f"/accounts/{fakes.BAN_A}/autopay")).text()
+    form = {**BILLING, "csrf_token": csrf_of(page), "idempotency_key": hidden_of(page)["idempotency_key"]}
+    assert "Automatic payments are on" in await (await gw.post(f"/accounts/{fakes.BAN_A}/autopay",
+                                                               data=form)).text()
+    sent = [body for service, _, _, body in upstream.seen if service == "payments" and body]
+    contacts = [body["contact"] for body in sent if "contact" in body]
+    assert len(contacts) == 2  # the payment and the recurring set-up
+    assert all(c.get("phone") is None and c["email"] == "maria@example.org" for c in contacts), contacts
+    assert "0000000000" not in repr(sent)
+
+
 async def test_contact_details_and_preferences(gw_no_captcha, upstream):
     gw = gw_no_captcha
     csrf = await login(gw, upstream)

@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 
 from services.payments.service_layer import ach, autopay
+from shared import locks
+from shared.db import advisory_lock
 from tests.helpers import service_client, wait_for
 from tests.payments.conftest import CONTACT, bank_method, new_account, new_ban
 from tests.payments.seed import seed_mandates
@@ -136,11 +138,8 @@ async def test_autopay_killed_midway_then_rerun_drafts_each_mandate_once(payment
     # The killed run's database session ends when PostgreSQL notices the closed socket
     # (after any statement it was running); only then is its run lock free for the rerun.
     async def lock_free() -> bool:
-        async with env.pool.acquire() as conn:
-            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", autopay.AUTOPAY_LOCK):
-                await conn.execute("SELECT pg_advisory_unlock($1)", autopay.AUTOPAY_LOCK)
-                return True
-        return False
+        async with advisory_lock(env.pool, locks.PAYMENTS_AUTOPAY) as got:
+            return got
     await wait_for(lock_free, timeout_s=30, what="the killed run's lock to be released")
     result = await autopay.run_autopay(env.deps, day)
     assert result["drafted"] == owing - partial

@@ -229,3 +229,23 @@ async def test_a_total_that_changed_since_review_is_refused_and_nothing_is_charg
     assert status == 422 and "expected_amount" in body["error"]["fields"]
     submitted = await env.events("payment.submitted", ban)
     assert [(e["attempt"], e["retry_of"]) for e in submitted] == [(1, None), (1, None)]
+
+
+async def test_a_payer_without_a_phone_pays_and_the_event_carries_no_phone(payments_env):
+    env = payments_env
+    ban = new_ban()
+    await env.open_account(ban, {2026: 15000})
+    no_phone = {"email": CONTACT["email"], "email_confirmation": CONTACT["email"], "phone": None,
+                "language": "en"}
+    status, body = await env.pay({"billing_account_number": ban, "kind": "one_time", "amount": "50.00",
+                                  "method": bank_method(new_account()), "contact": no_phone})
+    assert status == 201, body
+    left_out = {k: v for k, v in no_phone.items() if k != "phone"}
+    status, body = await env.pay({"billing_account_number": ban, "kind": "one_time", "amount": "25.00",
+                                  "method": bank_method(new_account()), "contact": left_out})
+    assert status == 201, body
+    status, body = await env.pay({"billing_account_number": ban, "kind": "one_time", "amount": "10.00",
+                                  "method": bank_method(new_account())})  # with the payer's phone
+    assert status == 201, body
+    events = await env.events("payment.submitted", ban)
+    assert [e["contact"]["phone"] for e in events] == [None, None, CONTACT["phone"]]

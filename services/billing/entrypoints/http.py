@@ -10,6 +10,7 @@ from services.billing.domain.numbers import is_valid_ban
 from services.billing.domain.rules import BillingError
 from services.billing.service_layer import queries
 from services.billing.service_layer.errors import NoPaymentPlan, UnknownAccount
+from shared.calendar import Clock, business_today
 from shared.http import ApiError, json_response, read_json, translated
 
 # The status of each of the expected failures (docs/internal-api.md).
@@ -24,10 +25,14 @@ def _ban(request: web.Request) -> str:
     return ban
 
 
-def register(app: web.Application, pool_of) -> None:
+def register(app: web.Application, pool_of, clock: Clock) -> None:
+    """Billing's routes; every answer is as of the business date at `clock()`."""
+    def today() -> date:
+        return business_today(clock())
+
     async def summary(request: web.Request) -> web.Response:
         async with pool_of().acquire() as conn:
-            body = await queries.account_summary(conn, _ban(request))
+            body = await queries.account_summary(conn, _ban(request), today())
         if body is None:
             raise UnknownAccount()
         return json_response(body)
@@ -38,7 +43,7 @@ def register(app: web.Application, pool_of) -> None:
             raise ApiError(422, "invalid_input", "Give a household_id.", {"household_id": "required"})
         async with pool_of().acquire() as conn:
             bans = await repo.accounts_of_household(conn, household)
-            accounts = [await queries.account_summary(conn, b) for b in bans]
+            accounts = [await queries.account_summary(conn, b, today()) for b in bans]
         return json_response({"accounts": accounts})
 
     async def invoices(request: web.Request) -> web.Response:
@@ -58,14 +63,14 @@ def register(app: web.Application, pool_of) -> None:
             raise ApiError(422, "invalid_input", "The month looks like 2026-11.",
                            {"month": "YYYY-MM"}) from None
         async with pool_of().acquire() as conn:
-            data = await queries.statement(conn, _ban(request), month)
+            data = await queries.statement(conn, _ban(request), month, today())
         if data is None:
             raise UnknownAccount()
         return json_response(data)
 
     async def get_plan(request: web.Request) -> web.Response:
         async with pool_of().acquire() as conn:
-            plan = await queries.plan_view(conn, await repo.latest_plan(conn, _ban(request)))
+            plan = await queries.plan_view(conn, await repo.latest_plan(conn, _ban(request)), today())
         if plan is None:
             raise NoPaymentPlan()
         return json_response(plan)
@@ -76,7 +81,7 @@ def register(app: web.Application, pool_of) -> None:
         if not isinstance(months, int) or isinstance(months, bool):
             raise ApiError(422, "invalid_input", "Say how many months.", {"months": "a whole number, 2 to 12"})
         async with pool_of().acquire() as conn, conn.transaction():
-            plan = await queries.create_payment_plan(conn, _ban(request), months)
+            plan = await queries.create_payment_plan(conn, _ban(request), months, today())
         return json_response(plan, status=201)
 
     answer = translated(STATUSES)

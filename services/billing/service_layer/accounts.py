@@ -1,7 +1,8 @@
 """Use cases driven by enrollment.v1 and payments.v1 events, and the events billing emits.
 
 Every function runs inside the consumer's transaction (the event id is recorded in the same
-transaction); events go out only through the outbox.
+transaction); events go out only through the outbox. Handlers that book on a business date
+read it from the `clock` the service gives them (app.py binds it).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import asyncpg
 
 from services.billing.adapters import repository as repo
 from services.billing.domain.rules import add_months, allocate, cycle_month, due_date_for, first_of_month
-from services.billing.service_layer import clock
+from shared.calendar import Clock, business_today
 from shared.contracts.billing import MODELS
 from shared.contracts.envelope import Envelope
 from shared.outbox import enqueue
@@ -49,11 +50,11 @@ async def total_balance(conn: asyncpg.Connection, ban: str) -> int:
 
 # ------------------------------------------------------------------ enrollments
 
-async def on_enrollment(conn: asyncpg.Connection, event: Envelope) -> None:
+async def on_enrollment(conn: asyncpg.Connection, event: Envelope, *, clock: Clock) -> None:
     """enrollment.created / .updated: open the account and line, bill the binder, or take a
     premium change from the next cycle. (The subscriber's SSN is never read here.)"""
     d = event.data
-    today = clock.today()
+    today = business_today(clock())
     existing = await repo.line_by_enrollment(conn, d["enrollment_id"])
     if existing is not None:
         await _update_line(conn, existing, d)
@@ -164,7 +165,7 @@ async def on_payment_failed(conn: asyncpg.Connection, event: Envelope) -> None:
                               [], failed=True)
 
 
-async def on_payment_settled(conn: asyncpg.Connection, event: Envelope) -> None:
+async def on_payment_settled(conn: asyncpg.Connection, event: Envelope, *, clock: Clock) -> None:
     """Credit the payment: oldest unpaid month first (directed years first), the rest as
     credit. Safe in any order: a payment already returned is never credited."""
     d = event.data
@@ -178,7 +179,7 @@ async def on_payment_settled(conn: asyncpg.Connection, event: Envelope) -> None:
     await repo.upsert_payment(conn, d["payment_id"], ban, _amount(d), d.get("allocations") or [],
                               settled=True, credited=True,
                               settled_on=date.fromisoformat(d["settled_on"]))
-    today = clock.today()
+    today = business_today(clock())
     directed = {a["coverage_year"]: a["amount_cents"] for a in d.get("allocations") or []}
     apps, credit = allocate(_amount(d), await repo.open_invoices(conn, ban), directed)
     await repo.record_applications(conn, ban, d["payment_id"], apps, today)
@@ -196,7 +197,7 @@ async def on_payment_settled(conn: asyncpg.Connection, event: Envelope) -> None:
     await enqueue(conn, *events)
 
 
-async def on_payment_returned(conn: asyncpg.Connection, event: Envelope) -> None:
+async def on_payment_returned(conn: asyncpg.Connection, event: Envelope, *, clock: Clock) -> None:
     """Reverse a returned payment's credit (once); a return that arrives before the
     settlement just marks the payment so the settlement is never credited."""
     d = event.data
@@ -209,7 +210,7 @@ async def on_payment_returned(conn: asyncpg.Connection, event: Envelope) -> None
                               return_code=d["return_code"])
     if before is None or not before["credited"]:
         return
-    today = clock.today()
+    today = business_today(clock())
     amount = await repo.reverse_payment(conn, ban, d["payment_id"], today)
     await enqueue(conn, _event(event, "payment.reversed", ban, {
         "billing_account_number": ban, "payment_id": d["payment_id"], "amount_cents": amount,

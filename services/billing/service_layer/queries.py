@@ -1,4 +1,7 @@
-"""Read models for the gateway: account summary, invoices, ledger, statements, plans."""
+"""Read models for the gateway: account summary, invoices, ledger, statements, plans.
+
+Each takes the business date it answers for (`today`): the entrypoint reads it from the
+service's clock."""
 from __future__ import annotations
 
 import uuid
@@ -20,12 +23,10 @@ from services.billing.domain.rules import (
     plan_refusal,
     plan_schedule,
 )
-from services.billing.service_layer import clock
 from services.billing.service_layer.errors import UnknownAccount
 
 
-async def account_summary(conn: asyncpg.Connection, ban: str, today: date | None = None) -> dict | None:
-    today = today or clock.today()
+async def account_summary(conn: asyncpg.Connection, ban: str, today: date) -> dict | None:
     acct = await repo.summary_head(conn, ban)
     if acct is None:
         return None
@@ -78,13 +79,12 @@ def _installment_left(plan: dict | None, installment: dict | None) -> int:
 
 
 async def plan_view(conn: asyncpg.Connection, plan: asyncpg.Record | None,
-                    today: date | None = None) -> dict | None:
+                    today: date) -> dict | None:
     """A hardship plan with each installment's status and what has been paid towards it.
     An active plan's status is `current`, `completed` or `broken` as of today (the daily
     delinquency job records the change); a closed plan keeps its recorded status."""
     if plan is None:
         return None
-    today = today or clock.today()
     progress = plan_progress(plan["schedule"], await repo.paid_since(
         conn, plan["billing_account_number"], plan["created_on"]), today)
     return {"plan_id": str(plan["plan_id"]),
@@ -116,9 +116,9 @@ async def ledger(conn: asyncpg.Connection, ban: str, limit: int = 500) -> list[d
              "created_at": r["created_at"].isoformat()} for r in rows]
 
 
-async def statement(conn: asyncpg.Connection, ban: str, month: date) -> dict | None:
+async def statement(conn: asyncpg.Connection, ban: str, month: date, today: date) -> dict | None:
     """What was billed and paid during a calendar month, and the balance at its end."""
-    summary = await account_summary(conn, ban)
+    summary = await account_summary(conn, ban, today)
     if summary is None:
         return None
     start, end = first_of_month(month), add_months(first_of_month(month), 1)
@@ -143,9 +143,8 @@ PLAN_REFUSALS = {
 
 
 async def create_payment_plan(conn: asyncpg.Connection, ban: str, months: int,
-                              today: date | None = None) -> dict:
+                              today: date) -> dict:
     """Spread what is past due over `months` monthly installments (hardship plan)."""
-    today = today or clock.today()
     if await repo.account(conn, ban, lock=True) is None:
         raise UnknownAccount()
     if not PLAN_MONTHS_MIN <= months <= PLAN_MONTHS_MAX:

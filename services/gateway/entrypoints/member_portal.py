@@ -121,7 +121,7 @@ async def post_pay(request: web.Request) -> web.Response:
     profile = await use_cases.member(member["member_id"])
     contact = profile.get("contact", {})
     contact = {"email": contact.get("email", ""), "email_confirmation": contact.get("email", ""),
-               "phone": contact.get("phone") or "0000000000", "language": member_language(request, contact)}
+               "phone": contact.get("phone") or None, "language": member_language(request, contact)}
     try:
         req = s.PaymentRequest.model_validate(forms.payment_body(f, ban, contact))
     except ValidationError as exc:
@@ -150,7 +150,7 @@ async def post_autopay(request: web.Request) -> web.Response:
     profile = await use_cases.member(member["member_id"])
     c = profile.get("contact", {})
     body = {"method": forms.method_body(f), "contact": {
-        "email": c.get("email", ""), "email_confirmation": c.get("email", ""), "phone": c.get("phone") or "0000000000",
+        "email": c.get("email", ""), "email_confirmation": c.get("email", ""), "phone": c.get("phone") or None,
         "language": member_language(request, c)},
         "terms_language": language(request)}  # the terms were shown in the page's language
     try:

@@ -1,21 +1,24 @@
 """The daily jobs inside the service: each business date, once the cutoff hour has passed,
 return intake, settlement, autopay (on the draft day) and the ACH cutoff run for that date.
-Every job is idempotent per date and guarded by an advisory lock, so several replicas (or an
-operator's CLI run) never do the work twice."""
+One replica runs a date (`Service.daily`: the scheduler's advisory lock is held for the
+whole run, and the date is recorded done in the database); autopay and the cutoff also
+take their own locks, so an operator's CLI run beside the scheduler never does the work
+twice either, and every job is idempotent per date."""
 from __future__ import annotations
 
-import asyncio
 import logging
+from datetime import date, datetime
 
+from services.payments.config import Settings
 from services.payments.service_layer import ach, autopay
-from shared import metrics
-from shared.calendar import business_today
+from shared import locks, metrics
 from shared.runtime import Service
 
 log = logging.getLogger(__name__)
+NAME = "payments-daily"
 
 
-async def run_day(svc: Service, day) -> None:
+async def run_day(svc: Service, day: date) -> None:
     deps = svc.state["deps"]
     info = lambda msg: log.info(msg, extra={"business_date": day.isoformat()})  # noqa: E731
     for name, job in (("returns", ach.run_returns), ("settlement", ach.run_settlement),
@@ -24,13 +27,14 @@ async def run_day(svc: Service, day) -> None:
             await job(deps, day, info)
 
 
-async def daily_jobs(svc: Service) -> None:
-    deps = svc.state["deps"]
-    done = None
-    while True:
-        now = deps.clock()
-        day = business_today(now)
-        if now.hour >= deps.settings.ach_cutoff_hour and done != day:
-            await run_day(svc, day)
-            done = day
-        await asyncio.sleep(deps.settings.scheduler_poll_s)
+def schedule_daily_jobs(service: Service, settings: Settings) -> None:
+    """Run `run_day` once per business date after the ACH cutoff hour, by the clock the
+    service's dependencies carry (built at start; tests move it)."""
+    def now() -> datetime:
+        moment: datetime = service.state["deps"].clock()
+        return moment
+
+    async def daily_jobs(svc: Service, day: date) -> None:
+        await run_day(svc, day)
+    service.daily(NAME, locks.PAYMENTS_SCHEDULER, daily_jobs, hour=settings.ach_cutoff_hour,
+                  poll_s=settings.scheduler_poll_s, clock=now)

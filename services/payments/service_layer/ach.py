@@ -22,11 +22,12 @@ from services.payments.domain import nacha, schedule
 from services.payments.domain.returns import NOC_CODES, decide_return, parse_correction
 from services.payments.service_layer import events, return_rates
 from services.payments.service_layer.deps import Deps
+from shared import locks
 from shared.calendar import add_banking_days, is_banking_day
+from shared.db import advisory_lock
 from shared.files import open_private, private_dir
 from shared.outbox import enqueue, enqueue_many
 
-CUTOFF_LOCK = 7_105_002
 Progress = Callable[[str], None]
 log = logging.getLogger(__name__)
 # An operator alerts on any increase: a debit on file that the NACHA format cannot carry
@@ -55,16 +56,14 @@ async def run_cutoff(deps: Deps, day: date, progress: Progress = _quiet) -> dict
         progress(f"{day}: not a banking day; pending debits wait for the next cutoff")
         return {"file": None, "entries": 0}
     out_dir = private_dir(Path(s.ach_outbound_dir))
-    async with deps.pool.acquire() as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", CUTOFF_LOCK):
+    async with deps.pool.acquire() as conn, advisory_lock(conn, locks.PAYMENTS_CUTOFF) as got:
+        if not got:
             progress("another cutoff run holds the lock; nothing done")
             return {"file": None, "entries": 0, "busy": True}
         try:
             return await _cutoff(conn, deps, day, out_dir, progress)
         except _NothingToSend:
             return {"file": None, "entries": 0}
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", CUTOFF_LOCK)
 
 
 async def _cutoff(conn: asyncpg.Connection, deps: Deps, day: date, out_dir: Path,

@@ -14,9 +14,10 @@ from services.payments.adapters import repository as repo
 from services.payments.domain import schedule
 from services.payments.service_layer import events
 from services.payments.service_layer.deps import Deps
+from shared import locks
+from shared.db import advisory_lock
 from shared.outbox import enqueue_many
 
-AUTOPAY_LOCK = 7_105_001
 Progress = Callable[[str], None]
 
 
@@ -29,32 +30,29 @@ async def run_autopay(deps: Deps, run_date: date, progress: Progress = lambda _:
         progress(f"{run_date}: not an autopay draft day (next: {nxt}); nothing to do")
         return {"cycle": None, "drafted": 0, "next_draft_date": nxt.isoformat()}
     withdrawal = schedule.autopay_withdrawal_date(run_date)
-    async with deps.pool.acquire() as lock_conn:
-        if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", AUTOPAY_LOCK):
+    async with deps.pool.acquire() as lock_conn, advisory_lock(lock_conn, locks.PAYMENTS_AUTOPAY) as got:
+        if not got:
             progress("another autopay run holds the lock; nothing done")
             return {"cycle": cycle, "drafted": 0, "busy": True}
-        try:
-            total = await ach_store.count_active_mandates(lock_conn)
-            progress(f"autopay {cycle} (run {run_date}, withdrawal {withdrawal}): "
-                     f"{total} active mandates")
-            started = time.perf_counter()
-            cursor, seen, drafted = uuid.UUID(int=0), 0, 0
-            while True:
-                async with deps.pool.acquire() as conn, conn.transaction():
-                    ids = await ach_store.next_mandates(conn, cursor, s.autopay_batch)
-                    if not ids:
-                        break
-                    rows = await ach_store.draft(conn, ids, run_date, withdrawal, cycle)
-                    await enqueue_many(conn, (events.submitted(r) for r in rows))
-                cursor, seen, drafted = ids[-1], seen + len(ids), drafted + len(rows)
-                rate = drafted / max(time.perf_counter() - started, 1e-9)
-                progress(f"  {seen}/{total} mandates looked at, {drafted} drafted now ({rate:,.0f}/s)")
-            async with deps.pool.acquire() as conn:
-                summary = {"cycle": cycle, "mandates": seen, "drafted": drafted,
-                           "already_drafted_or_nothing_owed": seen - drafted}
-                await repo.record_job(conn, "autopay", run_date, summary)
-            progress(f"done: {drafted} drafted now; {seen - drafted} already drafted, "
-                     "nothing owed or method disabled")
-            return summary
-        finally:
-            await lock_conn.execute("SELECT pg_advisory_unlock($1)", AUTOPAY_LOCK)
+        total = await ach_store.count_active_mandates(lock_conn)
+        progress(f"autopay {cycle} (run {run_date}, withdrawal {withdrawal}): "
+                 f"{total} active mandates")
+        started = time.perf_counter()
+        cursor, seen, drafted = uuid.UUID(int=0), 0, 0
+        while True:
+            async with deps.pool.acquire() as conn, conn.transaction():
+                ids = await ach_store.next_mandates(conn, cursor, s.autopay_batch)
+                if not ids:
+                    break
+                rows = await ach_store.draft(conn, ids, run_date, withdrawal, cycle)
+                await enqueue_many(conn, (events.submitted(r) for r in rows))
+            cursor, seen, drafted = ids[-1], seen + len(ids), drafted + len(rows)
+            rate = drafted / max(time.perf_counter() - started, 1e-9)
+            progress(f"  {seen}/{total} mandates looked at, {drafted} drafted now ({rate:,.0f}/s)")
+        async with deps.pool.acquire() as conn:
+            summary = {"cycle": cycle, "mandates": seen, "drafted": drafted,
+                       "already_drafted_or_nothing_owed": seen - drafted}
+            await repo.record_job(conn, "autopay", run_date, summary)
+        progress(f"done: {drafted} drafted now; {seen - drafted} already drafted, "
+                 "nothing owed or method disabled")
+        return summary

@@ -31,9 +31,10 @@ class Deps:
 
 
 def build_deps(pool: asyncpg.Pool, settings: Settings,
-               processor: CardProcessor | None = None) -> Deps:
+               processor: CardProcessor | None = None, clock: Clock = business_now) -> Deps:
     return Deps(pool, settings,
                 AccountCipher(settings.account_key_id, settings.account_key, settings.account_old_keys),
                 Hasher(settings.hash_key),
                 processor or HttpCardProcessor(settings.card_processor_url,
-                                               settings.card_processor_timeout_s))
+                                               settings.card_processor_timeout_s),
+                clock)

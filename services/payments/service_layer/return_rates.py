@@ -13,12 +13,10 @@ from prometheus_client import Gauge
 from services.payments.adapters import ach_store
 from services.payments.domain import return_rates as rr
 from services.payments.service_layer import events
+from shared import locks
 from shared.contracts import payments as ev
 from shared.outbox import enqueue
 
-# Two evaluations at once (two replicas' day jobs, an operator's CLI) take turns, so a
-# crossing is announced once.
-RETURN_RATES_LOCK = 7_105_003
 ALERT_KEY = "return-rates"
 Progress = Callable[[str], None]
 
@@ -55,7 +53,7 @@ async def evaluate(pool: asyncpg.Pool, day: date, progress: Progress = lambda _:
     day's intake does not move today's levels back); the same date twice announces
     nothing new."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", RETURN_RATES_LOCK)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", locks.PAYMENTS_RETURN_RATES)
         known = await ach_store.return_rate_levels(conn)
         if any(r["business_date"] > day for r in known.values()):
             progress(f"return rates: already measured for a later date; {day} changes nothing")

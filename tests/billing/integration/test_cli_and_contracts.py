@@ -7,7 +7,7 @@ import os
 import sys
 from datetime import date
 
-from services.billing.service_layer import clock, jobs
+from services.billing.service_layer import jobs
 from shared.contracts.billing import MODELS
 from shared.contracts.envelope import Envelope
 from shared.contracts.topics import BILLING_V1
@@ -25,7 +25,7 @@ async def cli(billing, *args: str) -> tuple[int, str]:
 
 
 async def test_the_cycle_from_the_command_line_runs_once_per_month_and_reconcile_exits_1(billing):
-    clock.fix(date(2026, 12, 1))
+    billing.clock.fix(date(2026, 12, 1))
     bans = [await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
                                  premium_cents=150_00 + n) for n in range(3)]
     code, out = await cli(billing, "invoice-cycle", "--date", "2027-01-06")
@@ -56,19 +56,19 @@ async def test_the_cycle_from_the_command_line_runs_once_per_month_and_reconcile
 
 
 async def test_an_unpaid_binder_means_coverage_never_starts_and_nothing_is_owed(billing):
-    clock.fix(date(2026, 11, 10))
+    billing.clock.fix(date(2026, 11, 10))
     unpaid = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
                                   premium_cents=210_00)
     paid = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
                                 premium_cents=210_00)
     settled = await billing.publish_payment("payment.settled", paid, unique("pay-"), 210_00,
                                             settled_on="2026-12-22")
-    clock.fix(date(2026, 12, 22))
+    billing.clock.fix(date(2026, 12, 22))
     await billing.applied(settled)
     # On the due date itself nothing happens; the day after, the unpaid one is cancelled.
     await jobs.binder_deadline(billing.pool, date(2026, 12, 23))
     assert await billing.outbox(unpaid, "coverage.terminated") == []
-    clock.fix(date(2026, 12, 24))
+    billing.clock.fix(date(2026, 12, 24))
     await jobs.binder_deadline(billing.pool, date(2026, 12, 24))
     await jobs.binder_deadline(billing.pool, date(2026, 12, 24))
     ended = await billing.outbox(unpaid, "coverage.terminated")
@@ -89,7 +89,7 @@ async def test_an_unpaid_binder_means_coverage_never_starts_and_nothing_is_owed(
 
 async def test_every_event_billing_writes_has_the_documented_shape(billing):
     """Events built in Python and those the invoice cycle builds in SQL alike."""
-    clock.fix(date(2026, 12, 1))
+    billing.clock.fix(date(2026, 12, 1))
     household = unique("HH-")
     ban = await billing.enroll(household_id=household, coverage_start=date(2027, 1, 1),
                                premium_cents=99_99, aptc=True)
@@ -102,7 +102,7 @@ async def test_every_event_billing_writes_has_the_documented_shape(billing):
     await jobs.invoice_cycle(billing.pool, date(2027, 2, 5))  # both: the SQL path
     await billing.applied(await billing.publish_payment("payment.returned", ban, pid, 150_00))
     for day in (date(2027, 2, 24), date(2027, 3, 24), date(2027, 4, 24), date(2027, 5, 2)):
-        clock.fix(day)
+        billing.clock.fix(day)
         await jobs.delinquency(billing.pool, day)
     # Every event on billing's topic about an account of this billing service (the topic is
     # shared with whoever else uses this Kafka), as a subscriber receives it.
@@ -137,6 +137,7 @@ async def test_the_scheduler_runs_each_daily_job_once_for_the_business_date(infr
     from services.billing.app import build_service
     from services.billing.config import Settings
     from tests.billing.conftest import wait_for
+    from tests.helpers import DayClock
 
     runs: list[str] = []
     for name in ("invoice_cycle", "binder_deadline", "delinquency"):
@@ -146,11 +147,12 @@ async def test_the_scheduler_runs_each_daily_job_once_for_the_business_date(infr
                 return await real(pool, day, *args)
             return run
         monkeypatch.setattr(jobs, name, counted(getattr(jobs, name), name))
+    clock = DayClock()
     clock.fix(date(2027, 3, 4))
     settings = Settings(database_url=fresh_db, KAFKA_BOOTSTRAP=infra.kafka_bootstrap,
                         run_scheduler=True, run_consumers=False, run_relay=False,
                         scheduler_poll_s=0.2)
-    service = build_service(settings)
+    service = build_service(settings, clock=clock)
     await service.start(http=False)
     try:
         async def ran():
@@ -164,5 +166,4 @@ async def test_the_scheduler_runs_each_daily_job_once_for_the_business_date(infr
             "SELECT summary FROM job_runs WHERE job = 'invoice-cycle'")
         assert summary["coverage_month"] == "2027-04-01"
     finally:
-        clock.fix(None)
         await service.stop()

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.billing.service_layer import clock, jobs
+from services.billing.service_layer import jobs
 from tests.conftest import unique
 
 PREMIUM = 312_47  # $312.47 a month
 
 
 async def cycle(billing, day: date) -> dict:
-    clock.fix(day)
+    billing.clock.fix(day)
     return await jobs.invoice_cycle(billing.pool, day)
 
 
 async def settle(billing, ban: str, cents: int, day: date, **extra) -> str:
-    clock.fix(day)
+    billing.clock.fix(day)
     payment_id = unique("pay-")
     submitted = await billing.publish_payment("payment.submitted", ban, payment_id, cents)
     await billing.applied(submitted)
@@ -28,7 +28,7 @@ async def settle(billing, ban: str, cents: int, day: date, **extra) -> str:
 
 async def test_a_year_of_binder_invoices_payments_return_grace_termination_reinstatement(billing):
     household = unique("HH-")
-    clock.fix(date(2026, 12, 5))
+    billing.clock.fix(date(2026, 12, 5))
     ban = await billing.enroll(household_id=household, coverage_start=date(2027, 1, 1),
                                premium_cents=PREMIUM, aptc=False)
     s = await billing.summary(ban)
@@ -43,7 +43,7 @@ async def test_a_year_of_binder_invoices_payments_return_grace_termination_reins
     assert (await billing.outbox(ban, "account.opened"))[0]["billing_account_number"] == ban
 
     # A payment submitted is shown as pending, not credited.
-    clock.fix(date(2026, 12, 10))
+    billing.clock.fix(date(2026, 12, 10))
     pending = await billing.publish_payment("payment.submitted", ban, unique("pay-"), PREMIUM)
     await billing.applied(pending)
     s = await billing.summary(ban)
@@ -70,7 +70,7 @@ async def test_a_year_of_binder_invoices_payments_return_grace_termination_reins
 
     # February: March billed; not paid by the 23rd -> a one-month grace period begins.
     await cycle(billing, date(2027, 2, 5))
-    clock.fix(date(2027, 2, 24))
+    billing.clock.fix(date(2027, 2, 24))
     await jobs.delinquency(billing.pool, date(2027, 2, 24))
     await jobs.delinquency(billing.pool, date(2027, 2, 24))
     assert len(await billing.outbox(ban, "account.delinquent")) == 1
@@ -95,7 +95,7 @@ async def test_a_year_of_binder_invoices_payments_return_grace_termination_reins
     await cycle(billing, date(2027, 3, 5))
     paid = await settle(billing, ban, PREMIUM, date(2027, 3, 20))
     assert await billing.balance(ban) == 0
-    clock.fix(date(2027, 3, 26))
+    billing.clock.fix(date(2027, 3, 26))
     returned = await billing.publish_payment("payment.returned", ban, paid, PREMIUM, return_code="R01")
     await billing.applied(returned)
     assert await billing.balance(ban) == PREMIUM
@@ -112,9 +112,9 @@ async def test_a_year_of_binder_invoices_payments_return_grace_termination_reins
     # retroactive to the last day of the last month paid for (March 31).
     await cycle(billing, date(2027, 4, 5))
     assert await billing.balance(ban) == 2 * PREMIUM
-    clock.fix(date(2027, 4, 24))
+    billing.clock.fix(date(2027, 4, 24))
     await jobs.delinquency(billing.pool, date(2027, 4, 24))
-    clock.fix(date(2027, 5, 1))
+    billing.clock.fix(date(2027, 5, 1))
     await jobs.delinquency(billing.pool, date(2027, 5, 1))
     terminated = (await billing.outbox(ban, "coverage.terminated"))[0]
     assert terminated["effective_date"] == "2027-03-31" and terminated["reason"] == "non_payment"
@@ -151,19 +151,19 @@ async def test_a_year_of_binder_invoices_payments_return_grace_termination_reins
 
 
 async def test_aptc_members_get_three_months_of_grace(billing):
-    clock.fix(date(2026, 12, 1))
+    billing.clock.fix(date(2026, 12, 1))
     ban = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
                                premium_cents=100_00, aptc=True)
     await settle(billing, ban, 100_00, date(2026, 12, 2))
     for day in (date(2027, 1, 5), date(2027, 2, 5), date(2027, 3, 5), date(2027, 4, 5)):
         await cycle(billing, day)
     for day in (date(2027, 1, 24), date(2027, 2, 24), date(2027, 3, 24), date(2027, 4, 24)):
-        clock.fix(day)
+        billing.clock.fix(day)
         await jobs.delinquency(billing.pool, day)
     stages = [(n["stage"], n["month_of_grace"]) for n in await billing.outbox(ban, "account.delinquent")]
     assert stages == [("grace_started", 1), ("grace_notice", 2), ("grace_notice", 3)]
     assert (await billing.summary(ban))["delinquency"]["grace_end"] == "2027-04-30"
-    clock.fix(date(2027, 5, 1))
+    billing.clock.fix(date(2027, 5, 1))
     await jobs.delinquency(billing.pool, date(2027, 5, 1))
     terminated = (await billing.outbox(ban, "coverage.terminated"))[0]
     assert terminated["effective_date"] == "2027-02-28"  # end of the first grace month
@@ -171,12 +171,12 @@ async def test_aptc_members_get_three_months_of_grace(billing):
 
 async def test_open_enrollment_shows_both_years_and_directed_payments(billing):
     household = unique("HH-")
-    clock.fix(date(2025, 12, 1))
+    billing.clock.fix(date(2025, 12, 1))
     ban = await billing.enroll(household_id=household, coverage_start=date(2026, 1, 1),
                                premium_cents=200_00)
     await settle(billing, ban, 200_00, date(2025, 12, 2))
     await cycle(billing, date(2026, 11, 3))  # December 2026 billed
-    clock.fix(date(2026, 11, 5))  # open enrollment: the renewal adds 2027
+    billing.clock.fix(date(2026, 11, 5))  # open enrollment: the renewal adds 2027
     assert await billing.enroll(household_id=household, coverage_start=date(2027, 1, 1),
                                 premium_cents=250_00) == ban
     s = await billing.summary(ban)
@@ -201,7 +201,7 @@ async def test_open_enrollment_shows_both_years_and_directed_payments(billing):
 
 async def test_premium_change_takes_effect_from_the_next_cycle(billing):
     household = unique("HH-")
-    clock.fix(date(2026, 12, 1))
+    billing.clock.fix(date(2026, 12, 1))
     enrollment_id = unique("E")
     ban = await billing.enroll(household_id=household, coverage_start=date(2027, 1, 1),
                                premium_cents=100_00, enrollment_id=enrollment_id)

@@ -7,12 +7,12 @@ from datetime import date
 
 from aiohttp.test_utils import TestClient
 
-from services.billing.service_layer import clock, jobs
+from services.billing.service_layer import jobs
 from tests.conftest import unique
 
 
 async def test_redelivered_and_reordered_payment_events_give_the_same_balances(billing):
-    clock.fix(date(2026, 12, 1))
+    billing.clock.fix(date(2026, 12, 1))
     in_order = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
                                     premium_cents=400_00)
     shuffled = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
@@ -47,7 +47,7 @@ async def test_redelivered_and_reordered_payment_events_give_the_same_balances(b
 
 
 async def test_a_return_that_arrives_before_its_settlement_is_never_credited(billing):
-    clock.fix(date(2026, 12, 1))
+    billing.clock.fix(date(2026, 12, 1))
     ban = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
                                premium_cents=100_00)
     pid = unique("pay-")
@@ -65,7 +65,7 @@ async def test_http_answers_for_unknown_and_malformed_accounts_and_statements(bi
     r = await client.get("/accounts/1234")
     assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
     assert (await client.get("/accounts")).status == 422
-    clock.fix(date(2026, 12, 1))
+    billing.clock.fix(date(2026, 12, 1))
     ban = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
                                premium_cents=123_45)
     month = "2026-12"  # the business month the binder was billed in
@@ -82,13 +82,13 @@ async def test_http_answers_for_unknown_and_malformed_accounts_and_statements(bi
 
 
 async def test_payment_plan_spreads_past_due_and_suspends_delinquency(billing):
-    clock.fix(date(2026, 12, 1))
+    billing.clock.fix(date(2026, 12, 1))
     ban = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2027, 1, 1),
                                premium_cents=300_00)
     pid = unique("pay-")
     await billing.applied(await billing.publish_payment("payment.settled", ban, pid, 300_00))
     await jobs.invoice_cycle(billing.pool, date(2027, 1, 5))
-    clock.fix(date(2027, 1, 26))
+    billing.clock.fix(date(2027, 1, 26))
     r = await billing.client.post(f"/accounts/{ban}/payment-plan", json={"months": 3})
     assert r.status == 201, await r.text()
     plan = await r.json()
@@ -107,7 +107,7 @@ async def test_payment_plan_spreads_past_due_and_suspends_delinquency(billing):
     assert shown["status"] == "current" and shown["suspends_delinquency"] is True
     assert [i["status"] for i in shown["schedule"]] == ["due", "upcoming", "upcoming"]
     # An installment missed: the plan is broken and delinquency proceeds.
-    clock.fix(date(2027, 2, 25))
+    billing.clock.fix(date(2027, 2, 25))
     await jobs.delinquency(billing.pool, date(2027, 2, 25))
     assert [n["stage"] for n in await billing.outbox(ban, "account.delinquent")] == ["grace_started"]
     assert (await billing.summary(ban))["payment_plan"] is None
@@ -116,7 +116,7 @@ async def test_payment_plan_spreads_past_due_and_suspends_delinquency(billing):
 
 
 async def test_coverage_already_in_force_arrives_active_and_billed_for_next_month(billing):
-    clock.fix(date(2026, 11, 23))
+    billing.clock.fix(date(2026, 11, 23))
     ban = await billing.enroll(household_id=unique("HH-"), coverage_start=date(2026, 1, 1),
                                premium_cents=94_00)
     s = await billing.summary(ban)
