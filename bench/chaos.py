@@ -107,6 +107,7 @@ class Clients:
         the first answer is lost on its way back (the client drops it unread, as when a
         connection breaks after the server has done the work) and the client asks again."""
         attempt = 0
+        mine: int | None = None  # this call's line in `cut`, once its answer was cut off
         while True:
             url = self.gateways[(first + attempt) % 2] + path
             attempt += 1
@@ -119,10 +120,11 @@ class Clients:
                     if r.status in ok and cut:
                         cut = False
                         self.cut.append(f"{path}: {r.status} on try {attempt} lost")
+                        mine = len(self.cut) - 1
                     elif r.status in ok:
                         self.replayed += replayed
-                        if self.cut and self.cut[-1].startswith(path) and "then" not in self.cut[-1]:
-                            self.cut[-1] += f", then {r.status}{' replayed' if replayed else ''} on try {attempt}"
+                        if mine is not None:
+                            self.cut[mine] += f", then {r.status}{' replayed' if replayed else ''} on try {attempt}"
                         return r.status, body
                     elif r.status >= 500:
                         self.lost += 1
@@ -529,7 +531,9 @@ def report(chaos: Chaos, rows: list[audit.Row], failed: list, killed: str) -> bo
     repeats = int(str(next(r.value for r in rows if r.label.startswith("emails received"))).split(" / ")[1])
     c = chaos.clients
     replayed = c.replayed if c else 0
-    ok = (all(r.ok for r in rows) and repeats <= chaos.bound and not failed and replayed > 0
+    # Every answer cut off was given again on the retry, as a replay of the same payment.
+    cut_replayed = bool(c and c.cut) and all(" replayed on try " in line for line in c.cut)
+    ok = (all(r.ok for r in rows) and repeats <= chaos.bound and not failed and cut_replayed
           and not any("NOT INJECTED" in f for f in chaos.faults))
     print(("VERDICT: PASS" if ok else "VERDICT: FAIL") + f" - {chaos.n} payments and {chaos.mandates} "
           f"mandates, each exactly once; {replayed} replayed answer(s); {repeats} repeated email(s) "
