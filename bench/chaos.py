@@ -58,6 +58,7 @@ SERVICES = ("identity", "billing", "payments", "notify", "gateway")
 MODULES = {n: m for n, m, _ in PROCESSES}
 PREFIXES = {n: p for n, _, p in PROCESSES}
 HARD_LIMIT_S = 15 * 60
+FAULT_SETTLE_S = 5.0
 R01_ACCOUNT = "123456701"  # the bank sandbox returns R01 for an account ending in 01
 AMOUNT = "25.00"
 
@@ -99,6 +100,7 @@ class Clients:
         self.deadline = deadline
         self.tries = self.lost = self.replayed = self.in_flight = 0
         self.cut: list[str] = []  # the answers the run cut off on purpose, and what came next
+        self.lost_at: list[float] = []  # when each lost try ended (monotonic seconds)
 
     async def call(self, http: aiohttp.ClientSession, method: str, path: str, *, ok: tuple[int, ...],
                    first: int, cut: bool = False, **kw) -> tuple[int, dict]:
@@ -128,10 +130,12 @@ class Clients:
                         return r.status, body
                     elif r.status >= 500:
                         self.lost += 1
+                        self.lost_at.append(time.monotonic())
                     elif r.status not in (404, 409, 429):
                         raise RuntimeError(f"{method} {url}: {r.status} {body}")
             except (TimeoutError, aiohttp.ClientError):
                 self.lost += 1
+                self.lost_at.append(time.monotonic())
             finally:
                 self.in_flight -= 1
             if time.monotonic() > self.deadline:
@@ -177,6 +181,9 @@ class Chaos:
         self.mandates = 2 if small else 10
         self.s = s = Servers(shift)
         self.faults: list[str] = []
+        # From each fault's injection until it is over and FAULT_SETTLE_S more (a restarted
+        # gateway's pooled connections, a broker's partitions moving back).
+        self.windows: list[tuple[float, float]] = []
         self.clients: Clients | None = None
         env = {**s.cluster.environment(),
                **{f"GATEWAY_{svc.upper()}_URL": s.urls(svc) for svc in SERVICES if svc != "gateway"},
@@ -292,7 +299,11 @@ class Chaos:
             await self.restart(name, down_s)
             kind += f" ({flying} requests in flight)"
         self.faults.append(f"{kind}: back in {time.monotonic() - started:.1f} s")
+        self.windows.append((started, time.monotonic() + FAULT_SETTLE_S))
         say(self.faults[-1])
+
+    def lost_outside_faults(self, lost_at: list[float]) -> int:
+        return sum(1 for t in lost_at if not any(a <= t <= b for a, b in self.windows))
 
     async def inject_reported(self, kind: str) -> None:
         try:
@@ -476,6 +487,7 @@ async def audit_rows(chaos: Chaos, paid: list, mandates: list, outbox: int, lag:
     chaos.dead = dead
     c = chaos.clients
     assert c is not None
+    outside = chaos.lost_outside_faults(c.lost_at)
     # notify's documented bound (docs/operations.md): a SIGKILL mid-send may repeat up to
     # 2 x NOTIFY_SMTP_CONNECTIONS emails (16 by default); a database outage repeats none.
     bound = 16 * sum(1 for f in chaos.faults if f.startswith("kill notify"))
@@ -515,7 +527,8 @@ async def audit_rows(chaos: Chaos, paid: list, mandates: list, outbox: int, lag:
         R("consumer lag (all groups)", lag, 0),
         R("dead letters", len(dead), 0),
         R("billing reconcile", reconcile, "clean"),
-        R("client tries / answers lost to faults / replayed", f"{c.tries} / {c.lost} / {c.replayed}"),
+        R("client tries / failed while a fault lasted / failed otherwise / replayed",
+          f"{c.tries} / {c.lost - outside} / {outside} / {c.replayed}"),
     ]
 
 

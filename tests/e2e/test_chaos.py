@@ -58,9 +58,11 @@ def test_the_reduced_chaos_run_audits_every_payment_exactly_once():
     for label in ("outbox rows left (all services)", "consumer lag (all groups)", "dead letters"):
         assert rows[label] == "0", label
     assert rows["billing reconcile"] == "clean"
-    _, _, replayed = rows["client tries / answers lost to faults / replayed"].split(" / ")
+    _, _, _, replayed = rows["client tries / failed while a fault lasted / failed otherwise / replayed"].split(" / ")
     assert int(replayed) >= 1  # a retry on the same key was answered with the first answer
     faults = [line for line in out.splitlines() if line.startswith("  - ")]
+    cut = [f for f in faults if "answer lost on its way back" in f]
+    assert cut and all(" replayed on try " in f for f in cut), cut
     assert any("kill broker node 1" in f for f in faults)
     assert any("mid-file" in f for f in faults)
     assert not any("NOT INJECTED" in f for f in faults)
