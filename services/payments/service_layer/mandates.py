@@ -26,15 +26,20 @@ TERMS = {
         "I authorize {program} to debit the bank account I give for automatic payments on day "
         "{day} of each month, or the next banking day when that day is not one, for the total "
         "amount owed then on billing account {ban}. This authorization stays in effect until I "
-        "cancel it, which I may do at any time on this site; a cancellation applies to every "
-        "draft not yet made. I may also revoke it through my bank."),
+        "cancel it, which I may do at any time on this site; a cancellation made at least 3 "
+        "banking days before a draft stops that draft and every later one, and a later "
+        "cancellation stops the drafts after it. When an amount differs from the previous "
+        "draft, I will be told the amount and date at least 10 days before it. I may also "
+        "revoke it through my bank."),
     "es": (
         "Autorizo a {program} a debitar la cuenta bancaria que indico para pagos automáticos el "
         "día {day} de cada mes, o el siguiente día hábil bancario cuando ese día no lo sea, por "
         "el total que se deba entonces en la cuenta de facturación {ban}. Esta autorización sigue "
         "vigente hasta que yo la cancele, lo que puedo hacer en cualquier momento en este sitio; "
-        "una cancelación se aplica a todos los débitos aún no realizados. También puedo revocarla "
-        "a través de mi banco."),
+        "una cancelación hecha al menos 3 días hábiles bancarios antes de un débito detiene ese "
+        "débito y todos los siguientes, y una cancelación posterior detiene los débitos que le "
+        "siguen. Cuando un monto sea distinto del débito anterior, se me informará el monto y la "
+        "fecha al menos 10 días antes. También puedo revocarla a través de mi banco."),
 }
 ACCOUNT = {"en": " Account: {type} ending in {last4} (routing number {routing}).",
            "es": " Cuenta: {type} que termina en {last4} (número de ruta {routing})."}
