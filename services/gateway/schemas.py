@@ -275,12 +275,22 @@ class AutopayTerms(Model):
     first_draft_date: str
 
 
+class NoticeRange(Model):
+    """Regulation E (12 CFR 1005.10(d)(2)): hear of a draft only when its amount falls
+    outside low..high (dollars and cents, low no more than high)."""
+    low: str = Field(pattern=AMOUNT, max_length=13, description="Dollars and cents, like 200.00")
+    high: str = Field(pattern=AMOUNT, max_length=13, description="Dollars and cents, like 400.00")
+
+
 class AutopayRequest(Model):
     method: Method
     contact: Contact
     terms_language: Literal["en", "es"] | None = Field(
         None, description="The language the member read the authorization in, when it is not "
         "the contact's language; the record kept is the text in that language.")
+    notice_range: NoticeRange | None = Field(
+        None, description="Optional: a notice of a draft's amount and date comes only when it "
+        "is outside this range; without one, whenever the amount differs from the previous draft.")
 
 
 class AutopayMethodChange(Model):
@@ -522,6 +532,15 @@ class DraftInFlight(Model):
     expected_withdrawal_date: str
 
 
+class CancellationCutOff(Model):
+    """What cancelling today does (Regulation E: 3 banking days before a draft):
+    "Cancel by `cancel_by` to stop the `stops_draft_date` withdrawal"."""
+    cancel_by: str = Field(json_schema_extra={"format": "date"})
+    stops_draft_date: str = Field(json_schema_extra={"format": "date"})
+    still_drafted_on: str | None = Field(None, description="The upcoming draft past its cut-off: "
+                                         "a cancellation today no longer stops it")
+
+
 class Mandate(Open):
     mandate_id: str
     confirmation_number: str | None = None
@@ -533,6 +552,8 @@ class Mandate(Open):
     authorization_text: str | None = None
     drafts_in_flight: list[DraftInFlight] = Field([], description="Drafts already made and on "
                                                   "their way: cancelling does not stop them")
+    cancellation: CancellationCutOff | None = None
+    notice_range: NoticeRange | None = None
 
 
 class PaymentView(Open):

@@ -2,10 +2,12 @@
 progress; running one twice for the same date changes nothing the second time.
 
     python -m services.payments.cli autopay --date YYYY-MM-DD     # draft day: draft every mandate
+    python -m services.payments.cli autopay-notices --date YYYY-MM-DD  # Regulation E: notices of
+                                                                  # the drafts 10 days ahead
     python -m services.payments.cli ach-cutoff --date YYYY-MM-DD  # the day's NACHA file
     python -m services.payments.cli settle --date YYYY-MM-DD      # effective date reached: settled
     python -m services.payments.cli returns --date YYYY-MM-DD     # read the bank's return files
-    python -m services.payments.cli day --date YYYY-MM-DD         # all four, as the scheduler does
+    python -m services.payments.cli day --date YYYY-MM-DD         # all five, as the scheduler does
     python -m services.payments.cli return-rates --date YYYY-MM-DD  # the 60-day ACH return rates
                                                                   # against Nacha's limits (exit 1
                                                                   # when one is over its limit)
@@ -21,13 +23,14 @@ from datetime import date
 
 from services.payments.app import MIGRATIONS
 from services.payments.config import Settings
-from services.payments.service_layer import ach, autopay, return_rates
+from services.payments.service_layer import ach, autopay, autopay_notices, return_rates
 from services.payments.service_layer.deps import build_deps
 from shared import ops
 from shared.calendar import business_today
 from shared.db import create_pool, migrate
 
-JOBS = ("autopay", "ach-cutoff", "settle", "returns", "day", "return-rates", "archive-verify")
+JOBS = ("autopay", "autopay-notices", "ach-cutoff", "settle", "returns", "day", "return-rates",
+        "archive-verify")
 
 
 def say(message: str) -> None:
@@ -41,6 +44,8 @@ async def run(settings: Settings, job: str, day: date) -> dict:
         await migrate(pool, MIGRATIONS)
         if job == "autopay":
             return await autopay.run_autopay(deps, day, say)
+        if job == "autopay-notices":
+            return await autopay_notices.run_notices(deps, day, say)
         if job == "ach-cutoff":
             return await ach.run_cutoff(deps, day, say)
         if job == "settle":
@@ -59,6 +64,7 @@ async def run(settings: Settings, job: str, day: date) -> dict:
         out = {"returns": await ach.run_returns(deps, day, say),
                "settle": await ach.run_settlement(deps, day, say),
                "autopay": await autopay.run_autopay(deps, day, say),
+               "notices": await autopay_notices.run_notices(deps, day, say),
                "cutoff": await ach.run_cutoff(deps, day, say)}
         return out
     finally:

@@ -15,6 +15,7 @@ AUTOPAY_CANCELLED = "autopay.cancelled"
 AUTOPAY_UPDATED = "autopay.updated"
 METHOD_UPDATED = "method.updated"
 RETURN_RATE_ALERT = "return_rate.alert"
+AUTOPAY_UPCOMING = "autopay.upcoming"
 
 
 class _Model(BaseModel):
@@ -106,6 +107,15 @@ class AutopayCreatedData(_Model):
     confirmation_number: str | None = None   # the set-up's own number (AUT-...)
     plan_type: str | None = None
     authorization_text: str | None = None    # the terms the member agreed to
+    # Set up fewer than 10 days before the first draft (Regulation E): the most that draft
+    # takes, stated with its date, so this confirmation is that draft's notice.
+    first_draft_amount_cents: int | None = Field(default=None, ge=0)
+
+
+class NoticeRange(_Model):
+    """The range a member chose at set-up: only a draft outside low..high is noticed."""
+    low_cents: int = Field(ge=0)
+    high_cents: int = Field(ge=0)
 
 
 class DraftInFlight(_Model):
@@ -156,10 +166,30 @@ class ReturnRateAlertData(_Model):
     window_end: str
 
 
+class AutopayUpcomingData(_Model):
+    """Regulation E's notice of a varying autopay draft, sent at least 10 days before it:
+    the draft on `draft_date` takes `amount_cents` (less when less is owed then, never
+    more). `previous_amount_cents`: the mandate's previous draft, null for its first;
+    `reason`: why it is noticed (`first`, `changed`, or `outside_range` of the member's
+    `notice_range`); `cancel_by`: the last day a cancellation stops this draft."""
+    mandate_id: str
+    billing_account_number: str
+    amount_cents: int = Field(gt=0)
+    draft_date: str
+    previous_amount_cents: int | None = Field(ge=0)
+    contact: Contact
+    method: Method
+    cycle: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$")
+    reason: Literal["first", "changed", "outside_range"]
+    cancel_by: str
+    plan_type: str | None = None
+    notice_range: NoticeRange | None = None
+
+
 DATA_MODELS: dict[str, type[_Model]] = {
     PAYMENT_SUBMITTED: PaymentSubmittedData, PAYMENT_SETTLED: PaymentSettledData,
     PAYMENT_FAILED: PaymentFailedData, PAYMENT_RETURNED: PaymentReturnedData,
     AUTOPAY_CREATED: AutopayCreatedData, AUTOPAY_CANCELLED: AutopayCancelledData,
     AUTOPAY_UPDATED: AutopayUpdatedData, METHOD_UPDATED: MethodUpdatedData,
-    RETURN_RATE_ALERT: ReturnRateAlertData,
+    RETURN_RATE_ALERT: ReturnRateAlertData, AUTOPAY_UPCOMING: AutopayUpcomingData,
 }

@@ -39,7 +39,7 @@ TOPICS: dict[str, Topic] = {
         Topic(PAYMENTS_V1, "payments", (
             "payment.submitted", "payment.settled", "payment.failed", "payment.returned",
             "autopay.created", "autopay.cancelled", "autopay.updated", "method.updated",
-            "return_rate.alert")),
+            "return_rate.alert", "autopay.upcoming")),
         Topic(NOTIFY_V1, "notify", ("notification.sent", "notification.failed")),
     )
 }

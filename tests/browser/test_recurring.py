@@ -1,7 +1,8 @@
 """Browser tests: a recurring payment set-up says exactly what will happen (today's amount,
 the total owed on every 22nd from the first one's date) and shows the authorization before
 it is submitted; it has its own confirmation number, sent by email with the authorization;
-cancelling asks first and says whether a withdrawal already made still happens. Desktop and
+cancelling asks first and says whether a withdrawal already made still happens, and the page
+says by when a cancellation stops which withdrawal. Desktop and
 375 px, English and Spanish; every page passes axe-core."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from playwright.async_api import expect
 
 from services.gateway.entrypoints.pages import long_date
+from services.payments.domain.regulation_e import cancel_window
 from services.payments.domain.schedule import next_draft_date
 from shared.calendar import business_today
 from tests.browser.conftest import check_page, choose
@@ -20,6 +22,14 @@ pytestmark = pytest.mark.browser
 
 def first_draft(lang: str) -> str:
     return long_date(next_draft_date(business_today()).isoformat(), lang)
+
+
+def cut_off(lang: str) -> str:
+    """What the autopay page says a cancellation today stops (Regulation E's cut-off)."""
+    window = cancel_window(business_today())
+    cancel_by, stops = (long_date(d.isoformat(), lang) for d in (window.cancel_by, window.stops_draft_date))
+    return (f"Cancel by {cancel_by} to stop the {stops} withdrawal." if lang == "en" else
+            f"Cancele a más tardar el {cancel_by} para detener el retiro del {stops}.")
 
 
 @pytest.mark.parametrize("lang,width", [("en", 1280), ("es", 375)])
@@ -45,6 +55,7 @@ async def test_member_sets_up_autopay_sees_terms_first_gets_its_number_and_cance
     saved = page.locator("#autopay-saved")
     await expect(saved).to_contain_text("AUT-")
     number = (await saved.inner_text()).split("AUT-", 1)[1][:12]
+    await expect(page.locator("#autopay-cut-off")).to_contain_text(cut_off(lang))
     await check_page(page, f"autopay-saved-{lang}")
     mail = await wait_for_mail(stack, member["email"], "AUT-" + number)
     assert "The authorization you agreed to" in mail["text"] or "La autorización que usted aceptó" in mail["text"]
@@ -53,7 +64,8 @@ async def test_member_sets_up_autopay_sees_terms_first_gets_its_number_and_cance
     assert first_draft(lang) in mail["text"]
 
     await page.click("#cancel-autopay")
-    await expect(page.locator("#cancel-next")).to_contain_text(first_draft(lang))
+    stops = long_date(cancel_window(business_today()).stops_draft_date.isoformat(), lang)
+    await expect(page.locator("#cancel-next")).to_contain_text(stops)
     await expect(page.locator("#cancel-in-flight")).to_contain_text(
         "No withdrawal is on its way" if lang == "en" else "No hay ningún retiro en camino")
     await check_page(page, f"autopay-cancel-confirm-{lang}")

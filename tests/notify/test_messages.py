@@ -45,6 +45,12 @@ EXPECTED = {
                                   "still be withdrawn on or about December 24, 2026"],
                            "es": ["antes del día 23", "Un pago de $310.00 ya enviado a su banco se "
                                   "retirará de todos modos alrededor del 24 de diciembre de 2026"]}),
+    "autopay_upcoming": ("Your automatic payment on December 22, 2026 will be $452.10",
+                         "Su pago automático del 22 de diciembre de 2026 será de $452.10",
+                         {"en": ["Amount: $452.10", "Cancel by December 17, 2026",
+                                 "to stop the December 22, 2026 withdrawal"],
+                          "es": ["Monto: $452.10", "Cancele a más tardar el 17 de diciembre de 2026",
+                                 "para detener el retiro del 22 de diciembre de 2026"]}),
     "bill_ready": ("January 2027 premium bill is ready", "Su factura de enero de 2027 está lista",
                    {"en": ["Due date: December 23, 2026", "Total balance owed: $1,234.56", "$250.00"],
                     "es": ["Fecha de vencimiento: 23 de diciembre de 2026", "Saldo total adeudado: $1,234.56"]}),

@@ -104,7 +104,9 @@ def public_mandate(m: dict[str, Any] | None) -> dict[str, Any] | None:
             "draft_day": m.get("draft_day"), "next_draft_date": m.get("next_draft_date"),
             "created_at": m.get("created_at"),
             "authorization_text": (m.get("authorization") or {}).get("text"),
-            "drafts_in_flight": [_with_money(d) for d in m.get("drafts_in_flight") or []]}
+            "drafts_in_flight": [_with_money(d) for d in m.get("drafts_in_flight") or []],
+            "cancellation": m.get("cancellation"),
+            "notice_range": _with_money(m["notice_range"]) if m.get("notice_range") else None}
 
 
 def public_cancellation(c: dict[str, Any]) -> dict[str, Any]:

@@ -301,6 +301,8 @@ class UseCases:
                 "contact": req.contact.model_dump()}
         if req.terms_language:
             body["terms_language"] = req.terms_language
+        if req.notice_range:
+            body["notice_range"] = req.notice_range.model_dump()
         if member_id:
             body["member_id"] = member_id
         try:

@@ -64,7 +64,8 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
     if event_type == "autopay.created":
         # The authorization is sent as the member agreed to it, except that messages name a
         # billing account by its last four digits only, as everywhere else.
-        facts = _pick(data, "method", "next_draft_date", "confirmation_number", "authorization_text")
+        facts = _pick(data, "method", "next_draft_date", "confirmation_number", "authorization_text",
+                      "first_draft_amount_cents")
         if facts["authorization_text"] and ban:
             ending = "que termina en" if (data.get("contact") or {}).get("language") == "es" \
                 else "ending in"
@@ -72,6 +73,10 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
                 ban, f"{ending} {ban[-4:]}")
         return Intent("autopay_created", billing_account_number=ban, contact=data.get("contact"),
                       facts=facts, allowed_numbers=(str(data.get("confirmation_number") or ""),))
+    if event_type == "autopay.upcoming":  # Regulation E: a varying draft, 10 days ahead
+        return Intent("autopay_upcoming", billing_account_number=ban, contact=data.get("contact"),
+                      facts=_pick(data, "amount_cents", "draft_date", "previous_amount_cents",
+                                  "method", "cancel_by", "reason"))
     if event_type == "autopay.updated":  # the member's new bank account for the drafts
         # The mandate's addresses; the language is the member's own (their profile), since
         # the contact saved with a mandate set up through the API carries none of its own.
@@ -141,7 +146,7 @@ def _contact(data: dict[str, Any]) -> dict[str, Any]:
 
 MESSAGE_EVENT_TYPES = (
     "payment.submitted", "payment.settled", "payment.failed", "payment.returned",
-    "autopay.created", "autopay.updated", "autopay.cancelled", "invoice.issued",
+    "autopay.created", "autopay.updated", "autopay.cancelled", "autopay.upcoming", "invoice.issued",
     "account.delinquent", "coverage.effectuated", "coverage.terminated", "password.reset_requested",
     "username.reminder_requested", "member.login_throttled", "member.password_changed",
     "member.email_changed", "member.registration_repeated",
@@ -151,7 +156,7 @@ TEMPLATES = (
     "autopay_created", "autopay_method_changed", "autopay_cancelled", "bill_ready", "due_reminder",
     "grace_started", "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
     "password_reset", "username_reminder", "login_throttled", "password_changed",
-    "email_changed", "already_registered", "plan_payable",
+    "email_changed", "already_registered", "plan_payable", "autopay_upcoming",
 )
 
 

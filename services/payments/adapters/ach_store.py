@@ -14,20 +14,24 @@ from services.payments.adapters.repository import PAYMENT_COLUMNS
 # positive lines when they add up to the total, else the whole total on the newest line.
 # Payments of the account still on their way (pending or originated, other than this very
 # draft) are subtracted, so autopay never charges again what a one-time payment covers.
+# Regulation E: a draft never takes more than the cycle's ceiling in autopay_notices (the
+# amount noticed, or the member's range's high end); a cycle with no row (a mandate loaded
+# around the notice job) takes what is owed, as before.
 _DRAFT = f"""
 INSERT INTO payments (payment_id, confirmation_number, billing_account_number, plan_type, kind,
     channel, rail, amount_cents, allocations, method_id, method_type, method_last4, method_brand,
     status, submitted_on, expected_withdrawal_date, mandate_id, cycle, contact, member_id)
 SELECT gen_random_uuid(),
        'PMT-' || upper(substr(md5(m.mandate_id::text || clock_timestamp()::text || random()::text), 1, 16)),
-       m.billing_account_number, m.plan_type, 'recurring', 'autopay', 'ach', o.total_balance_cents - fly.cents,
-       CASE WHEN pos.total = o.total_balance_cents - fly.cents THEN pos.allocs
+       m.billing_account_number, m.plan_type, 'recurring', 'autopay', 'ach', amt.cents,
+       CASE WHEN pos.total = amt.cents THEN pos.allocs
             ELSE jsonb_build_array(jsonb_build_object('coverage_year', pos.newest,
-                                                      'amount_cents', o.total_balance_cents - fly.cents)) END,
+                                                      'amount_cents', amt.cents)) END,
        x.method_id, x.type, x.last4, x.brand, 'pending', $2, $3, m.mandate_id, $4, m.contact, m.member_id
 FROM mandates m
 JOIN owed_accounts o ON o.billing_account_number = m.billing_account_number
 JOIN methods x ON x.method_id = m.method_id
+LEFT JOIN autopay_notices n ON n.mandate_id = m.mandate_id AND n.cycle = $4
 CROSS JOIN LATERAL (
     SELECT coalesce(sum(b) FILTER (WHERE b > 0), 0) AS total,
            coalesce(jsonb_agg(jsonb_build_object('coverage_year', y, 'amount_cents', b) ORDER BY y)
@@ -42,8 +46,12 @@ CROSS JOIN LATERAL (
       AND p.status IN ('pending', 'originated')
       AND (p.mandate_id IS DISTINCT FROM m.mandate_id OR p.cycle IS DISTINCT FROM $4)
 ) fly
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN n.ceiling_cents IS NULL THEN o.total_balance_cents - fly.cents
+                ELSE least(o.total_balance_cents - fly.cents, n.ceiling_cents) END AS cents
+) amt
 WHERE m.mandate_id = ANY($1::uuid[]) AND m.status = 'active' AND x.status = 'active'
-  AND x.type IN ('checking', 'savings') AND o.total_balance_cents - fly.cents > 0
+  AND x.type IN ('checking', 'savings') AND amt.cents > 0
 ON CONFLICT (mandate_id, cycle) WHERE mandate_id IS NOT NULL AND cycle IS NOT NULL AND retry_of IS NULL
 DO NOTHING
 RETURNING {PAYMENT_COLUMNS}"""

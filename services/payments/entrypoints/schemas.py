@@ -169,6 +169,23 @@ def _terms_language(value: Any) -> str | None:
     return value
 
 
+def _notice_range(value: Any) -> tuple[int, int] | None:
+    """{low, high} in dollars and cents ("100.00"): the member hears of a draft only when
+    it falls outside them (Regulation E, 12 CFR 1005.10(d)(2))."""
+    if value is None:
+        return None
+    message = "notice_range is {low, high}, amounts like 125.50, low no more than high."
+    if not isinstance(value, dict) or set(value) != {"low", "high"}:
+        raise ValueError(message)
+    try:
+        low, high = parse_amount(value["low"]), parse_amount(value["high"])
+    except InvalidAmount:
+        raise ValueError(message) from None
+    if low > high or high == 0:
+        raise ValueError(message)
+    return low, high
+
+
 class AutopayBody(_Checked):
     """POST /accounts/{ban}/autopay. Fields in the order their refusals are listed."""
 
@@ -178,6 +195,7 @@ class AutopayBody(_Checked):
     method: BankMethodField = Field(default_factory=dict)
     member_id: Annotated[str | None, PlainValidator(_text_or_none)] = None
     client_ip: Any = None
+    notice_range: Annotated[tuple[int, int] | None, PlainValidator(_notice_range)] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -191,7 +209,7 @@ def autopay_request(body: Any, client_ip: str | None) -> AutopayRequest:
     return AutopayRequest(
         key=a.idempotency_key, method=a.method.typed(), contact=a.contact.model_dump(),
         terms_language=a.terms_language, member_id=a.member_id,
-        client_ip=a.client_ip or client_ip, body=body)
+        client_ip=a.client_ip or client_ip, body=body, notice_range=a.notice_range)
 
 
 class AutopayMethodBody(_Checked):

@@ -79,13 +79,34 @@ def returned(p: Mapping[str, Any], code: str, reason: str, returned_on: date, wi
 
 
 def autopay_created(m: Mapping[str, Any], method: Mapping[str, Any], next_draft: date,
-                    terms: str) -> Envelope:
-    """`authorization_text`: the terms the member agreed to (the account is in `method`)."""
-    return envelope(ev.AUTOPAY_CREATED, m["billing_account_number"], {
+                    terms: str, first_draft_cents: int | None = None) -> Envelope:
+    """`authorization_text`: the terms the member agreed to (the account is in `method`);
+    `first_draft_cents`: the first draft's most, stated when the set-up is inside that
+    draft's notice window (Regulation E), else left out."""
+    data = {
         "mandate_id": str(m["mandate_id"]), "billing_account_number": m["billing_account_number"],
         "method": method_of(method), "next_draft_date": next_draft.isoformat(),
         "contact": contact_of(m["contact"]), "confirmation_number": m["confirmation_number"],
-        "plan_type": m["plan_type"], "authorization_text": terms})
+        "plan_type": m["plan_type"], "authorization_text": terms}
+    if first_draft_cents is not None:
+        data["first_draft_amount_cents"] = first_draft_cents
+    return envelope(ev.AUTOPAY_CREATED, m["billing_account_number"], data)
+
+
+def autopay_upcoming(m: Mapping[str, Any], draft_date: date, cycle: str, amount_cents: int,
+                     previous_cents: int | None, reason: str, cancel_by: date) -> Envelope:
+    """Regulation E's notice of the draft on `draft_date` (`m`: a mandate row with its
+    method's type, last4 and brand)."""
+    data: dict[str, Any] = {
+        "mandate_id": str(m["mandate_id"]), "billing_account_number": m["billing_account_number"],
+        "amount_cents": amount_cents, "draft_date": draft_date.isoformat(),
+        "previous_amount_cents": previous_cents, "contact": contact_of(m["contact"]),
+        "method": method_of(m), "cycle": cycle, "reason": reason,
+        "cancel_by": cancel_by.isoformat(), "plan_type": m["plan_type"]}
+    if m["notice_low_cents"] is not None and m["notice_high_cents"] is not None:
+        data["notice_range"] = {"low_cents": m["notice_low_cents"],
+                                "high_cents": m["notice_high_cents"]}
+    return envelope(ev.AUTOPAY_UPCOMING, m["billing_account_number"], data)
 
 
 def autopay_cancelled(m: Mapping[str, Any], reason: str,

@@ -11,12 +11,12 @@ import asyncpg
 from services.payments.adapters import repository as repo
 from services.payments.domain import schedule
 from services.payments.domain.methods import parse_bank_account
-from services.payments.service_layer import events
+from services.payments.service_layer import autopay_notices, events
 from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.errors import AutopayExists, NoAutopay, UnknownAccount
 from services.payments.service_layer.methods import save_bank_account
 from services.payments.service_layer.submissions import Answer, replay, request_hash, store
-from shared.outbox import enqueue
+from shared.outbox import enqueue, enqueue_many
 
 # The terms the member agrees to, in their language (en, es), shown before the set-up is
 # submitted and sent with its confirmation; the record kept adds the account they were
@@ -26,15 +26,20 @@ TERMS = {
         "I authorize {program} to debit the bank account I give for automatic payments on day "
         "{day} of each month, or the next banking day when that day is not one, for the total "
         "amount owed then on billing account {ban}. This authorization stays in effect until I "
-        "cancel it, which I may do at any time on this site; a cancellation applies to every "
-        "draft not yet made. I may also revoke it through my bank."),
+        "cancel it, which I may do at any time on this site; a cancellation made at least 3 "
+        "banking days before a draft stops that draft and every later one, and a later "
+        "cancellation stops the drafts after it. When an amount differs from the previous "
+        "draft, I will be told the amount and date at least 10 days before it. I may also "
+        "revoke it through my bank."),
     "es": (
         "Autorizo a {program} a debitar la cuenta bancaria que indico para pagos automáticos el "
         "día {day} de cada mes, o el siguiente día hábil bancario cuando ese día no lo sea, por "
         "el total que se deba entonces en la cuenta de facturación {ban}. Esta autorización sigue "
         "vigente hasta que yo la cancele, lo que puedo hacer en cualquier momento en este sitio; "
-        "una cancelación se aplica a todos los débitos aún no realizados. También puedo revocarla "
-        "a través de mi banco."),
+        "una cancelación hecha al menos 3 días hábiles bancarios antes de un débito detiene ese "
+        "débito y todos los siguientes, y una cancelación posterior detiene los débitos que le "
+        "siguen. Cuando un monto sea distinto del débito anterior, se me informará el monto y la "
+        "fecha al menos 10 días antes. También puedo revocarla a través de mi banco."),
 }
 ACCOUNT = {"en": " Account: {type} ending in {last4} (routing number {routing}).",
            "es": " Cuenta: {type} que termina en {last4} (número de ruta {routing})."}
@@ -71,23 +76,29 @@ def terms_view(deps: Deps, ban: str, language: str = "en") -> dict[str, Any]:
 async def create_mandate(conn: asyncpg.Connection, deps: Deps, ban: str, plan_type: str,
                          method: asyncpg.Record, contact: dict, member_id: str | None,
                          client_ip: str | None, key: str | None, today: date,
-                         read_in: str | None = None) -> asyncpg.Record:
+                         read_in: str | None = None,
+                         notice_range: tuple[int, int] | None = None) -> asyncpg.Record:
     """`read_in`: the language the member read the terms in, when it is not the language of
-    their messages (a member whose profile says English reading the Spanish page)."""
+    their messages (a member whose profile says English reading the Spanish page);
+    `notice_range`: (low, high) cents, when the member asked to hear of a draft only when
+    it falls outside them (Regulation E)."""
     s = deps.settings
     lang = terms_language(read_in or contact.get("language"))
     text = authorization_record(s, ban, method, lang)
+    ranged = {"notice_low_cents": notice_range[0], "notice_high_cents": notice_range[1]} \
+        if notice_range else {}
     mandate = await repo.insert_mandate(
         conn, mandate_id=events.new_id(), confirmation_number=schedule.mandate_confirmation_number(),
         billing_account_number=ban, plan_type=plan_type,
         method_id=method["method_id"], contact=contact, member_id=member_id,
         authorization_text=text, authorized_at=deps.clock(), authorized_ip=client_ip,
-        authorized_method_last4=method["last4"], idempotency_key=key)
+        authorized_method_last4=method["last4"], idempotency_key=key, **ranged)
     if mandate is None:
         raise AutopayExists()
+    first_draft_cents = await autopay_notices.state_first_draft(conn, deps, mandate, today)
     await enqueue(conn, events.autopay_created(
         mandate, method, schedule.next_draft_date(today, s.autopay_day),
-        authorization_terms(s, ban, lang)))
+        authorization_terms(s, ban, lang), first_draft_cents))
     return mandate
 
 
@@ -117,6 +128,7 @@ class AutopayRequest:
     member_id: str | None
     client_ip: str | None
     body: dict  # the body as sent, which the idempotency key's hash covers
+    notice_range: tuple[int, int] | None = None  # (low, high) cents: notices outside only
 
 
 async def create_autopay(deps: Deps, ban: str, req: AutopayRequest) -> Answer:
@@ -135,7 +147,7 @@ async def create_autopay(deps: Deps, ban: str, req: AutopayRequest) -> Answer:
             raise AutopayExists()
         method = await save_bank_account(conn, deps, ban, account)
         await create_mandate(conn, deps, ban, owed["plan_type"], method, req.contact, req.member_id,
-                             req.client_ip, req.key, today, req.terms_language)
+                             req.client_ip, req.key, today, req.terms_language, req.notice_range)
         answer = Answer(mandate_view(await repo.active_mandate(conn, ban), today,
                                      deps.settings.autopay_day))
         await store(conn, req.key, answer)
@@ -148,16 +160,22 @@ async def get_autopay(deps: Deps, ban: str) -> dict:
         in_flight = await repo.drafts_in_flight(conn, m["mandate_id"]) if m else []
     if m is None:
         raise NoAutopay()
-    return {**mandate_view(m, deps.today(), deps.settings.autopay_day),
-            "drafts_in_flight": [events.draft_of(p) for p in in_flight]}
+    today, day = deps.today(), deps.settings.autopay_day
+    return {**mandate_view(m, today, day),
+            "drafts_in_flight": [events.draft_of(p) for p in in_flight],
+            "cancellation": autopay_notices.cancellation_view(today, day),
+            "notice_range": autopay_notices.notice_range_view(m)}
 
 
 async def cancel_autopay(deps: Deps, ban: str, reason: str = "member_request") -> dict:
     async with deps.pool.acquire() as conn, conn.transaction():
         m = await repo.active_mandate(conn, ban)
+        # Past the cut-off (Regulation E), the upcoming draft still happens: made now.
+        still = await autopay_notices.draft_past_cut_off(conn, deps, m, deps.today()) if m else []
         cancelled = await repo.cancel_mandate(conn, m["mandate_id"], reason) if m else None
         if cancelled is None:
             raise NoAutopay()
+        await enqueue_many(conn, still)
         # A draft already made is on its way to the bank: cancelling stops only the next ones.
         in_flight = await repo.drafts_in_flight(conn, cancelled["mandate_id"])
         await enqueue(conn, events.autopay_cancelled(cancelled, reason, in_flight))
