@@ -9,7 +9,7 @@ from services.billing.config import Settings
 from services.billing.entrypoints import http
 from services.billing.service_layer import accounts, clock, jobs
 from shared import metrics
-from shared.contracts import topics
+from shared.contracts import enrollment, payments, topics
 from shared.runtime import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -20,15 +20,15 @@ log = logging.getLogger(__name__)
 def build_service(settings: Settings) -> Service:
     service = Service("billing", settings, MIGRATIONS, produces=[topics.BILLING_V1])
     service.consume(settings.enrollments_group, topics.ENROLLMENT_V1, handlers={
-        "enrollment.created": accounts.on_enrollment,
-        "enrollment.updated": accounts.on_enrollment,
-        "enrollment.terminated": accounts.on_enrollment_terminated,
+        enrollment.ENROLLMENT_CREATED: accounts.on_enrollment,
+        enrollment.ENROLLMENT_UPDATED: accounts.on_enrollment,
+        enrollment.ENROLLMENT_TERMINATED: accounts.on_enrollment_terminated,
     })
     service.consume(settings.payments_group, topics.PAYMENTS_V1, handlers={
-        "payment.submitted": accounts.on_payment_submitted,
-        "payment.settled": accounts.on_payment_settled,
-        "payment.returned": accounts.on_payment_returned,
-        "payment.failed": accounts.on_payment_failed,
+        payments.PAYMENT_SUBMITTED: accounts.on_payment_submitted,
+        payments.PAYMENT_SETTLED: accounts.on_payment_settled,
+        payments.PAYMENT_RETURNED: accounts.on_payment_returned,
+        payments.PAYMENT_FAILED: accounts.on_payment_failed,
     })
     http.register(service.app, lambda: service.pool)
 

@@ -2,9 +2,11 @@
 account number. Methods appear as {type, last4, brand?} only: never a full number."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from shared.contracts.base import Payload, is_none
 
 PAYMENT_SUBMITTED = "payment.submitted"
 PAYMENT_SETTLED = "payment.settled"
@@ -16,28 +18,25 @@ AUTOPAY_UPDATED = "autopay.updated"
 METHOD_UPDATED = "method.updated"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Method(_Model):
+class Method(Payload):
     type: Literal["checking", "savings", "card"]
     last4: str = Field(pattern=r"^[0-9]{4}$")
-    brand: str | None = None
+    brand: str | None = Field(default=None, exclude_if=is_none)  # cards only
 
 
-class Contact(_Model):
+class Contact(Payload):
     email: str | None = None
     phone: str | None = None
     language: str = "en"
 
 
-class Allocation(_Model):
+class Allocation(Payload):
     coverage_year: int
     amount_cents: int = Field(gt=0)
 
 
-class PaymentSubmittedData(_Model):
+class PaymentSubmittedData(Payload):
+    EVENT_TYPE: ClassVar[str] = PAYMENT_SUBMITTED
     payment_id: str
     confirmation_number: str
     billing_account_number: str
@@ -56,7 +55,8 @@ class PaymentSubmittedData(_Model):
     retry_of: str | None = None
 
 
-class PaymentSettledData(_Model):
+class PaymentSettledData(Payload):
+    EVENT_TYPE: ClassVar[str] = PAYMENT_SETTLED
     payment_id: str
     confirmation_number: str
     billing_account_number: str
@@ -68,7 +68,8 @@ class PaymentSettledData(_Model):
     kind: Literal["one_time", "recurring"] | None = None
 
 
-class PaymentFailedData(_Model):
+class PaymentFailedData(Payload):
+    EVENT_TYPE: ClassVar[str] = PAYMENT_FAILED
     payment_id: str
     confirmation_number: str
     billing_account_number: str
@@ -80,7 +81,8 @@ class PaymentFailedData(_Model):
     kind: Literal["one_time", "recurring"] | None = None
 
 
-class PaymentReturnedData(_Model):
+class PaymentReturnedData(Payload):
+    EVENT_TYPE: ClassVar[str] = PAYMENT_RETURNED
     payment_id: str
     confirmation_number: str
     billing_account_number: str
@@ -96,7 +98,8 @@ class PaymentReturnedData(_Model):
     kind: Literal["one_time", "recurring"] | None = None
 
 
-class AutopayCreatedData(_Model):
+class AutopayCreatedData(Payload):
+    EVENT_TYPE: ClassVar[str] = AUTOPAY_CREATED
     mandate_id: str
     billing_account_number: str
     method: Method
@@ -107,14 +110,15 @@ class AutopayCreatedData(_Model):
     authorization_text: str | None = None    # the terms the member agreed to
 
 
-class DraftInFlight(_Model):
+class DraftInFlight(Payload):
     """A draft already sent towards the bank: cancelling the recurring payment does not stop it."""
     payment_id: str
     amount_cents: int = Field(gt=0)
     expected_withdrawal_date: str
 
 
-class AutopayCancelledData(_Model):
+class AutopayCancelledData(Payload):
+    EVENT_TYPE: ClassVar[str] = AUTOPAY_CANCELLED
     mandate_id: str
     billing_account_number: str
     reason: str
@@ -122,8 +126,9 @@ class AutopayCancelledData(_Model):
     drafts_in_flight: list[DraftInFlight] = []
 
 
-class AutopayUpdatedData(_Model):
+class AutopayUpdatedData(Payload):
     """The recurring payment now draws from another bank account (a new authorization)."""
+    EVENT_TYPE: ClassVar[str] = AUTOPAY_UPDATED
     mandate_id: str
     billing_account_number: str
     method: Method
@@ -132,17 +137,11 @@ class AutopayUpdatedData(_Model):
     contact: Contact
 
 
-class MethodUpdatedData(_Model):
+class MethodUpdatedData(Payload):
+    EVENT_TYPE: ClassVar[str] = METHOD_UPDATED
     method_id: str
     billing_account_number: str
     method: Method
     status: Literal["active", "disabled", "corrected", "removed"]
     reason: str
 
-
-DATA_MODELS: dict[str, type[_Model]] = {
-    PAYMENT_SUBMITTED: PaymentSubmittedData, PAYMENT_SETTLED: PaymentSettledData,
-    PAYMENT_FAILED: PaymentFailedData, PAYMENT_RETURNED: PaymentReturnedData,
-    AUTOPAY_CREATED: AutopayCreatedData, AUTOPAY_CANCELLED: AutopayCancelledData,
-    AUTOPAY_UPDATED: AutopayUpdatedData, METHOD_UPDATED: MethodUpdatedData,
-}

@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shared.contracts import billing as bl
+from shared.contracts import identity as idn
+from shared.contracts import payments as pay
+
 # How channels are chosen:
 # - "preferences": email if the member has email on, SMS if they opted into texts;
 # - "email_always": the payer asked for this email (a guest's receipt), SMS per preference;
@@ -47,21 +51,21 @@ def _payment(template: str, data: dict[str, Any], *names: str, policy: Policy = 
 def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
     """The message an event asks for, or None (projection-only events)."""
     ban = data.get("billing_account_number")
-    if event_type == "payment.submitted":
+    if event_type == pay.PAYMENT_SUBMITTED:
         policy: Policy = "email_always" if data.get("channel") == "guest" else "preferences"
         if data.get("retry_of"):  # a returned payment presented again: not a new payment
             return _payment("payment_retry", data, "expected_withdrawal_date", "kind", "plan_type",
                             "attempt", policy=policy)
         return _payment("payment_received", data, "expected_withdrawal_date", "kind",
                         "plan_type", "allocations", policy=policy)
-    if event_type == "payment.settled":
+    if event_type == pay.PAYMENT_SETTLED:
         return _payment("payment_settled", data, "settled_on")
-    if event_type == "payment.failed":
+    if event_type == pay.PAYMENT_FAILED:
         return _payment("payment_failed", data, "reason_code", "reason")
-    if event_type == "payment.returned":
+    if event_type == pay.PAYMENT_RETURNED:
         return _payment("payment_returned", data, "return_code", "return_reason", "returned_on",
                         "will_retry", "method_disabled", "mandate_cancelled")
-    if event_type == "autopay.created":
+    if event_type == pay.AUTOPAY_CREATED:
         # The authorization is sent as the member agreed to it, except that messages name a
         # billing account by its last four digits only, as everywhere else.
         facts = _pick(data, "method", "next_draft_date", "confirmation_number", "authorization_text")
@@ -72,57 +76,57 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
                 ban, f"{ending} {ban[-4:]}")
         return Intent("autopay_created", billing_account_number=ban, contact=data.get("contact"),
                       facts=facts, allowed_numbers=(str(data.get("confirmation_number") or ""),))
-    if event_type == "autopay.updated":  # the member's new bank account for the drafts
+    if event_type == pay.AUTOPAY_UPDATED:  # the member's new bank account for the drafts
         # The mandate's addresses; the language is the member's own (their profile), since
         # the contact saved with a mandate set up through the API carries none of its own.
         contact = data.get("contact") or {}
         return Intent("autopay_method_changed", billing_account_number=ban,
                       contact={"email": contact.get("email"), "phone": contact.get("phone")},
                       facts=_pick(data, "method", "next_draft_date"))
-    if event_type == "autopay.cancelled":
+    if event_type == pay.AUTOPAY_CANCELLED:
         # Cancelled by the member or after a return ("R07: ..."); drafts already made still happen.
         reason = str(data.get("reason") or "")
         returned = len(reason) >= 3 and reason[0] == "R" and reason[1:3].isascii() and reason[1:3].isdigit()
         return Intent("autopay_cancelled", billing_account_number=ban, contact=data.get("contact"),
                       facts={"reason": reason, "returned": returned,
                              "drafts_in_flight": list(data.get("drafts_in_flight") or [])})
-    if event_type == "invoice.issued":
+    if event_type == bl.INVOICE_ISSUED:
         return Intent("bill_ready", billing_account_number=ban, facts=_pick(
             data, "kind", "coverage_year", "coverage_month", "amount_cents", "due_date",
             "total_balance_cents"))
-    if event_type == "account.delinquent":
+    if event_type == bl.ACCOUNT_DELINQUENT:
         stage = data.get("stage")
         if stage not in ("grace_started", "grace_notice", "grace_ended"):
             return None
         return Intent(stage, billing_account_number=ban, facts=_pick(
             data, "aptc", "past_due_cents", "grace_start", "grace_end", "month_of_grace"))
-    if event_type == "coverage.effectuated":
+    if event_type == bl.COVERAGE_EFFECTUATED:
         return Intent("coverage_effectuated", billing_account_number=ban,
                       facts=_pick(data, "coverage_year", "coverage_start"))
-    if event_type == "coverage.terminated":
+    if event_type == bl.COVERAGE_TERMINATED:
         return Intent("coverage_terminated", billing_account_number=ban,
                       facts=_pick(data, "coverage_year", "effective_date", "reason"))
-    if event_type == "password.reset_requested":
+    if event_type == idn.PASSWORD_RESET_REQUESTED:
         return Intent("password_reset", member_id=data["member_id"], contact=_contact(data),
                       policy="email_only", facts=_pick(data, "reset_url", "expires_at"),
                       allowed_numbers=(str(data.get("reset_url") or ""),))
-    if event_type == "username.reminder_requested":
+    if event_type == idn.USERNAME_REMINDER_REQUESTED:
         return Intent("username_reminder", member_id=data["member_id"], contact=_contact(data),
                       policy="email_only", facts=_pick(data, "username"))
-    if event_type == "member.login_throttled":
+    if event_type == idn.MEMBER_LOGIN_THROTTLED:
         bans = data.get("billing_account_numbers") or []
         return Intent("login_throttled", member_id=data["member_id"],
                       billing_account_number=bans[0] if bans else None,
                       contact=_contact(data), facts=_pick(data, "retry_at"))
-    if event_type == "member.password_changed":
+    if event_type == idn.MEMBER_PASSWORD_CHANGED:
         return Intent("password_changed", member_id=data["member_id"], contact=_contact(data),
                       policy="email_only", facts=_pick(data, "changed_at"))
-    if event_type == "member.email_changed":
+    if event_type == idn.MEMBER_EMAIL_CHANGED:
         return Intent("email_changed", member_id=data["member_id"],
                       contact={"email": data.get("new_email"), "language": data.get("language")},
                       policy="email_only", previous_email=data.get("old_email"),
                       facts=_pick(data, "new_email", "changed_at"))
-    if event_type == "member.registration_repeated":
+    if event_type == idn.MEMBER_REGISTRATION_REPEATED:
         return Intent("already_registered", member_id=data["member_id"], contact=_contact(data),
                       policy="email_only", facts=_pick(data, "username"))
     return None
@@ -140,11 +144,11 @@ def _contact(data: dict[str, Any]) -> dict[str, Any]:
 
 
 MESSAGE_EVENT_TYPES = (
-    "payment.submitted", "payment.settled", "payment.failed", "payment.returned",
-    "autopay.created", "autopay.updated", "autopay.cancelled", "invoice.issued",
-    "account.delinquent", "coverage.effectuated", "coverage.terminated", "password.reset_requested",
-    "username.reminder_requested", "member.login_throttled", "member.password_changed",
-    "member.email_changed", "member.registration_repeated",
+    pay.PAYMENT_SUBMITTED, pay.PAYMENT_SETTLED, pay.PAYMENT_FAILED, pay.PAYMENT_RETURNED,
+    pay.AUTOPAY_CREATED, pay.AUTOPAY_UPDATED, pay.AUTOPAY_CANCELLED, bl.INVOICE_ISSUED,
+    bl.ACCOUNT_DELINQUENT, bl.COVERAGE_EFFECTUATED, bl.COVERAGE_TERMINATED, idn.PASSWORD_RESET_REQUESTED,
+    idn.USERNAME_REMINDER_REQUESTED, idn.MEMBER_LOGIN_THROTTLED, idn.MEMBER_PASSWORD_CHANGED,
+    idn.MEMBER_EMAIL_CHANGED, idn.MEMBER_REGISTRATION_REPEATED,
 )
 TEMPLATES = (
     "payment_received", "payment_retry", "payment_settled", "payment_failed", "payment_returned",

@@ -16,7 +16,6 @@ from services.payments.service_layer.errors import invalid, unknown_account
 from services.payments.service_layer.methods import save_bank_account
 from services.payments.service_layer.submissions import parse_contact, replay, request_hash
 from shared.http import ApiError
-from shared.outbox import enqueue
 
 # The terms the member agrees to, in their language (en, es), shown before the set-up is
 # submitted and sent with its confirmation; the record kept adds the account they were
@@ -90,7 +89,7 @@ async def create_mandate(conn: asyncpg.Connection, deps: Deps, ban: str, plan_ty
         authorized_method_last4=method["last4"], idempotency_key=key)
     if mandate is None:
         raise _exists()
-    await enqueue(conn, events.autopay_created(
+    await events.enqueue(conn, events.autopay_created(
         mandate, method, schedule.next_draft_date(today, s.autopay_day),
         authorization_terms(s, ban, lang)))
     return mandate
@@ -160,7 +159,7 @@ async def get_autopay(deps: Deps, ban: str) -> dict:
     if m is None:
         raise ApiError(404, "no_autopay", "This account has no recurring payment.")
     return {**mandate_view(m, deps.today(), deps.settings.autopay_day),
-            "drafts_in_flight": [events.draft_of(p) for p in in_flight]}
+            "drafts_in_flight": [events.draft_of(p).to_data() for p in in_flight]}
 
 
 async def cancel_autopay(deps: Deps, ban: str, reason: str = "member_request") -> dict:
@@ -171,10 +170,10 @@ async def cancel_autopay(deps: Deps, ban: str, reason: str = "member_request") -
             raise ApiError(404, "no_autopay", "This account has no recurring payment.")
         # A draft already made is on its way to the bank: cancelling stops only the next ones.
         in_flight = await repo.drafts_in_flight(conn, cancelled["mandate_id"])
-        await enqueue(conn, events.autopay_cancelled(cancelled, reason, in_flight))
+        await events.enqueue(conn, events.autopay_cancelled(cancelled, reason, in_flight))
     return {"status": "cancelled", "mandate_id": str(cancelled["mandate_id"]),
             "confirmation_number": cancelled["confirmation_number"],
-            "drafts_in_flight": [events.draft_of(p) for p in in_flight]}
+            "drafts_in_flight": [events.draft_of(p).to_data() for p in in_flight]}
 
 
 async def change_autopay_method(deps: Deps, ban: str, body: Any, client_ip: str | None) -> dict:
@@ -202,12 +201,12 @@ async def change_autopay_method(deps: Deps, ban: str, body: Any, client_ip: str 
             raise invalid(exc) from None
         if method["method_id"] != current["method_id"]:
             text = authorization_record(deps.settings, ban, method,
-                                        events.contact_of(current["contact"])["language"])
+                                        events.contact_of(current["contact"]).language)
             await repo.change_mandate_method(conn, current["mandate_id"], method["method_id"], text,
                                              deps.clock(), (body or {}).get("client_ip") or client_ip,
                                              method["last4"])
-            await enqueue(conn, events.method_updated(method, "active", "autopay_method_changed"),
-                          events.autopay_updated(current, method,
-                                                 schedule.next_draft_date(today, deps.settings.autopay_day)))
+            await events.enqueue(conn, events.method_updated(method, "active", "autopay_method_changed"),
+                                 events.autopay_updated(current, method,
+                                                        schedule.next_draft_date(today, deps.settings.autopay_day)))
         mandate = await repo.active_mandate(conn, ban)
     return mandate_view(mandate, today, deps.settings.autopay_day)

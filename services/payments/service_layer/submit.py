@@ -19,7 +19,6 @@ from services.payments.service_layer.methods import save_bank_account, save_card
 from services.payments.service_layer.submissions import parse_contact, replay, request_hash
 from shared.http import ApiError
 from shared.money import InvalidAmount, parse_amount
-from shared.outbox import enqueue
 
 
 @dataclass(frozen=True)
@@ -187,7 +186,7 @@ async def _pay(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest, plan_t
         contact=req.contact, member_id=req.member_id)
     if card:
         return await _charge_card(conn, deps, req, payment, method_row, today)
-    await enqueue(conn, events.submitted(payment))
+    await events.enqueue(conn, events.submitted(payment))
     return 201, answer_of(payment)
 
 
@@ -206,13 +205,13 @@ async def _charge_card(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest
         payment = await repo.set_payment(conn, payment["payment_id"], status="failed",
                                          failure_code=result.code,
                                          processor_charge_id=result.charge_id)
-        await enqueue(conn, events.failed(payment, result.code, result.message))
+        await events.enqueue(conn, events.failed(payment, result.code, result.message))
         return 402, {"error": {"code": "card_declined", "message": result.message,
                                "fields": {}, "reason_code": result.code,
                                "payment_id": str(payment["payment_id"])}}
     payment = await repo.set_payment(conn, payment["payment_id"], status="settled", settled_on=today,
                                      effective_date=today, processor_charge_id=result.charge_id)
-    await enqueue(conn, events.submitted(payment), events.settled(payment, today))
+    await events.enqueue(conn, events.submitted(payment), events.settled(payment, today))
     return 201, answer_of(payment)
 
 

@@ -8,8 +8,8 @@ import sys
 from datetime import date
 
 from services.billing.service_layer import clock, jobs
-from shared.contracts.billing import MODELS
 from shared.contracts.envelope import Envelope
+from shared.contracts.registry import PAYLOADS
 from shared.contracts.topics import BILLING_V1
 from tests.conftest import ROOT, unique
 
@@ -119,7 +119,7 @@ async def test_every_event_billing_writes_has_the_documented_shape(billing):
         assert record.headers["event_type"].decode() == envelope.event_type
         assert record.headers["event_id"].decode() == str(envelope.event_id)
         assert envelope.producer == "billing"
-        MODELS[envelope.event_type].model_validate(envelope.data)
+        PAYLOADS[envelope.event_type].model_validate(envelope.data)
         seen.add(envelope.event_type)
     assert seen >= {"account.opened", "invoice.issued", "balance.changed", "payment.applied",
                     "payment.reversed", "account.delinquent", "coverage.effectuated",
