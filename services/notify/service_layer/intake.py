@@ -95,7 +95,7 @@ class Intake:
         for event in events:
             if event.event_type in PROJECTION_EVENT_TYPES:
                 await apply_projection(conn, event)
-        wanted = [(e, i) for e in events if (i := intent_for(e.event_type, e.data.to_data())) is not None]
+        wanted = [(e, i) for e in events if (i := intent_for(e.data)) is not None]
         if not wanted:
             return
         accounts = await repo.account_profiles(
