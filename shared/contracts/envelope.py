@@ -122,6 +122,14 @@ class Envelope(BaseModel):
 
 
 _ENVELOPE_LIST = TypeAdapter(list[Envelope])
+_TIME = TypeAdapter(UtcDatetime)
+
+
+def wire_time(value: datetime) -> str:
+    """A time as envelopes carry `occurred_at` (what `to_bytes` writes), for envelopes
+    generated outside Python (the invoice cycle's SQL)."""
+    text: str = _TIME.dump_python(value, mode="json")
+    return text
 
 
 P = TypeVar("P", covariant=True)
