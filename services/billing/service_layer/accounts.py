@@ -20,7 +20,6 @@ from shared.contracts.envelope import Event
 from shared.outbox import enqueue
 
 log = logging.getLogger(__name__)
-PRODUCER = "billing"
 
 
 async def balance_changed(conn: asyncpg.Connection, ban: str, reason: str,

@@ -11,9 +11,9 @@ import asyncpg
 from services.billing.adapters import cycle_sql
 from services.billing.adapters import repository as repo
 from services.billing.domain.rules import cycle_month, due_date_for
-from services.billing.service_layer.accounts import PRODUCER, after_invoices
+from services.billing.service_layer.accounts import after_invoices
 from shared.contracts.envelope import wire_time
-from shared.contracts.topics import BILLING_V1
+from shared.contracts.topics import BILLING_V1, TOPICS
 from shared.outbox import enqueue
 
 Progress = Callable[[str], None]
@@ -78,5 +78,6 @@ async def _cycle_events(conn: asyncpg.Connection, invoices: list[asyncpg.Record]
     ids = [i for ids in by_account.values() for i in ids]
     if ids:
         written += await cycle_sql.enqueue_cycle_events(
-            conn, ids, BILLING_V1, wire_time(datetime.now(timezone.utc)), PRODUCER)
+            conn, ids, BILLING_V1, wire_time(datetime.now(timezone.utc)),
+            TOPICS[BILLING_V1].producer)
     return written

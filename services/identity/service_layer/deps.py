@@ -12,8 +12,6 @@ from services.identity.domain.accounts import Backoff
 from services.identity.domain.passwords import PasswordPolicy, load_common_passwords
 from shared.calendar import Clock
 
-PRODUCER = "identity"
-
 
 def utcnow() -> datetime:
     """Identity's clock: the instants it stores and compares are kept in UTC."""

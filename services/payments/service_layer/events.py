@@ -14,8 +14,6 @@ from shared import outbox
 from shared.contracts import payments as ev
 from shared.contracts.envelope import Envelope
 
-PRODUCER = "payments"
-
 PaymentsPayload = (ev.PaymentSubmittedData | ev.PaymentSettledData | ev.PaymentFailedData
                    | ev.PaymentReturnedData | ev.AutopayCreatedData | ev.AutopayCancelledData
                    | ev.AutopayUpdatedData | ev.MethodUpdatedData)
