@@ -11,7 +11,7 @@ producing service and the consuming service are in the running system, and every
 - backbone: N events already in the producing service's outbox (written in transactions,
   as services do; that write rate is printed too). The relay publishes them; in another
   process a FastStream batch subscriber feeds the idempotent consumer, which records each
-  event id and applies a one-row effect per event (one statement per batch: the
+  event id, validates its payload against the contract and applies a one-row effect per event (one statement per batch: the
   `batch_handler` shape of hot paths) in one transaction per batch, in a second database.
 
 Each rate is N / (time of the last event's effect - time the producing side started).
@@ -43,18 +43,24 @@ from aiokafka import AIOKafkaConsumer  # noqa: E402
 from bench.cpu import CpuSampler, kafka_pids, postgres_pids  # noqa: E402
 from scripts import infra  # noqa: E402
 from shared import metrics, process  # noqa: E402
-from shared.contracts.envelope import Envelope  # noqa: E402
+from shared.contracts.envelope import Envelope, Event  # noqa: E402
+from shared.contracts.payments import Allocation, Contact, Method, PaymentSettledData  # noqa: E402
 from shared.db import create_pool, migrate  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
 from shared.outbox import OutboxRelay, enqueue_many, make_producer  # noqa: E402
 
-PAYLOAD = {"billing_account_number": "7000000000", "amount_cents": 12345,
-           "payment_id": "00000000-0000-0000-0000-000000000000", "note": "x" * 40}
+# A `payment.settled` as payments publishes it: the consumer validates every event's data
+# against its contract (shared.contracts.registry) before its handler runs.
+PAYLOAD = PaymentSettledData(
+    payment_id="00000000-0000-0000-0000-000000000000", confirmation_number="PC-0000000000",
+    billing_account_number="7000000000", amount_cents=12345,
+    allocations=[Allocation(coverage_year=2027, amount_cents=12345)],
+    method=Method(type="checking", last4="6789"), settled_on="2027-01-27",
+    contact=Contact(email="member@example.org", phone=None, language="en"), kind="one_time")
 
 
 def event(i: int) -> Envelope:
-    return Envelope(event_type="payment.settled", producer="bench",
-                    key=f"70000{i % 5000:05d}", data=PAYLOAD)
+    return Envelope.of(PAYLOAD, key=f"70000{i % 5000:05d}")
 
 
 # ------------------------------------------------------------------ consuming processes
@@ -89,13 +95,13 @@ async def _idempotent_consume(bootstrap: str, topic: str, dsn: str, n: int, read
 
     applied = 0
 
-    async def apply_effects(conn, events: list[Envelope]) -> None:
+    async def apply_effects(conn, events: list[Event[PaymentSettledData]]) -> None:
         nonlocal applied
         # One row per event, written as the services' hot-path batch handlers write theirs
         # (notify's intake: one INSERT ... SELECT FROM unnest(arrays) per batch).
         await conn.execute(
             "INSERT INTO effects SELECT * FROM unnest($1::uuid[], $2::bigint[])",
-            [e.event_id for e in events], [e.data["amount_cents"] for e in events])
+            [e.event_id for e in events], [e.data.amount_cents for e in events])
         applied += len(events)  # counted before the commit: the effects are counted after
 
     broker = KafkaBroker(bootstrap, logger=None)

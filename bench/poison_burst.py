@@ -46,7 +46,7 @@ from shared.outbox import make_producer  # noqa: E402
 
 BENCH_PROFILE = infra.PROFILES["bench"]  # its ports follow TEST_PORT_SHIFT
 
-EVENT_TYPE = "notification.sent"
+EVENT_TYPE = "bench.effect_wanted"  # outside the contracts: its data stays a dict for the handler
 GOAL_S = 10.0
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 from prometheus_client import Counter
 
+from shared.contracts import billing, notify, payments
+
 PAYMENTS = Counter("payments_total",
                    "Payments by kind, rail (ach, card) and status (submitted, settled, failed, returned)",
                    ["kind", "rail", "status"])
@@ -60,18 +62,18 @@ def _notification(outcome: str) -> Callable[[dict[str, Any]], None]:
 
 
 _OBSERVERS: dict[str, Callable[[dict[str, Any]], None]] = {
-    "payment.submitted": _payment("submitted"),
-    "payment.settled": _payment("settled"),
-    "payment.failed": _payment("failed"),
-    "payment.returned": _payment("returned"),
-    "method.updated": _method_updated,
-    "autopay.created": lambda _: AUTOPAY_MANDATES.labels("created").inc(),
-    "autopay.cancelled": lambda _: AUTOPAY_MANDATES.labels("cancelled").inc(),
-    "invoice.issued": lambda d: INVOICES.labels(str(d.get("kind") or "unknown")).inc(),
-    "account.delinquent": lambda d: DELINQUENCY.labels(str(d.get("stage") or "unknown")).inc(),
-    "coverage.terminated": lambda d: TERMINATIONS.labels(str(d.get("reason") or "unknown")).inc(),
-    "notification.sent": _notification("sent"),
-    "notification.failed": _notification("failed"),
+    payments.PAYMENT_SUBMITTED: _payment("submitted"),
+    payments.PAYMENT_SETTLED: _payment("settled"),
+    payments.PAYMENT_FAILED: _payment("failed"),
+    payments.PAYMENT_RETURNED: _payment("returned"),
+    payments.METHOD_UPDATED: _method_updated,
+    payments.AUTOPAY_CREATED: lambda _: AUTOPAY_MANDATES.labels("created").inc(),
+    payments.AUTOPAY_CANCELLED: lambda _: AUTOPAY_MANDATES.labels("cancelled").inc(),
+    billing.INVOICE_ISSUED: lambda d: INVOICES.labels(str(d.get("kind") or "unknown")).inc(),
+    billing.ACCOUNT_DELINQUENT: lambda d: DELINQUENCY.labels(str(d.get("stage") or "unknown")).inc(),
+    billing.COVERAGE_TERMINATED: lambda d: TERMINATIONS.labels(str(d.get("reason") or "unknown")).inc(),
+    notify.NOTIFICATION_SENT: _notification("sent"),
+    notify.NOTIFICATION_FAILED: _notification("failed"),
 }
 
 

@@ -3,7 +3,9 @@
 A consumed batch is applied in PostgreSQL transactions of up to `chunk_size` events, one
 after another in offset order: the event ids are inserted into `processed_events` (one
 `INSERT ... SELECT unnest ... ON CONFLICT DO NOTHING` per chunk) and only the fresh events
-reach their handlers, so a redelivered event has no second effect. While one chunk's
+reach their handlers, so a redelivered event has no second effect. Handlers are given typed
+events (`Event`): each event's `data` is validated against its type's contract model
+(`shared.contracts.registry`) before dispatch, and one that does not match is poison. While one chunk's
 transaction runs, the next chunk is parsed. Offsets are committed only after the batch's
 last transaction commits (FastStream's `AckPolicy.NACK_ON_ERROR` on a batch subscriber;
 never its Kafka default, which commits before the handler runs); the commit is sent without
@@ -12,12 +14,13 @@ waiting for Kafka's answer, so the next batch is applied meanwhile.
 If a chunk fails, it is split in halves and each half applied on its own, again and again,
 until the failing events stand alone (a few bad events among a thousand cost a few dozen
 transactions, not a thousand). An event that fails alone with a deterministic error (an
-invalid payload: `ValueError`, pydantic's `ValidationError`, `KeyError`, `TypeError`, bad
+invalid value: `ValueError`, pydantic's `ValidationError`, `KeyError`, `TypeError`, bad
 data refused by PostgreSQL, or `PoisonEventError` raised by a handler) would fail the same
 way every time: it is dead-lettered at once. Any other error is retried alone with backoff,
 up to `attempts_max` attempts in all. A dead letter is published to `dlq.<group>` with its
 error and origin (redacted; the original is sealed in the service's database for
-replay), recorded as dead-lettered, and the consumer moves on. Infrastructure
+replay), recorded as dead-lettered, and the consumer moves on; so is, without reaching a
+transaction, an event whose `data` does not match its contract. Infrastructure
 errors (database or broker unreachable) are not the message's fault: they propagate, the
 batch is not acknowledged and comes back later.
 
@@ -50,14 +53,17 @@ from faststream.middlewares import AckPolicy
 from opentelemetry.trace import SpanKind
 
 from shared import dead_letters, metrics, tracing
-from shared.contracts.envelope import Envelope
+from shared.contracts.base import Payload
+from shared.contracts.envelope import Envelope, Event
+from shared.contracts.registry import PAYLOADS
 from shared.contracts.topics import TOPICS, dlq_topic
 from shared.logging import log_context
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
-BatchHandler = Callable[[asyncpg.Connection, list[Envelope]], Awaitable[None]]
+# Handlers are given typed events: `event.data` is the contract's payload model.
+Handler = Callable[[asyncpg.Connection, Event[Any]], Awaitable[None]]
+BatchHandler = Callable[[asyncpg.Connection, list[Event[Any]]], Awaitable[None]]
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
@@ -181,26 +187,65 @@ class IdempotentConsumer:
         metrics.CONSUME_BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
 
     async def _parse(self, records: Sequence[ConsumerRecord]
-                     ) -> list[tuple[ConsumerRecord, Envelope]]:
-        """Envelopes of the records this consumer handles; poison goes to the DLQ at once.
+                     ) -> list[tuple[ConsumerRecord, Event[Any]]]:
+        """Typed events of the records this consumer handles; poison goes to the DLQ at once.
 
         Records are validated in slices, a slice in one call when every record in it is an
-        envelope, else record by record, which finds the poison. Yields to the event loop
-        between slices, so a chunk being applied meanwhile progresses through its
+        envelope, else record by record, which finds the poison; then the `data` of the
+        events handled is validated against the contracts (`_typed`). Yields to the event
+        loop between slices, so a chunk being applied meanwhile progresses through its
         statements."""
-        items: list[tuple[ConsumerRecord, Envelope]] = []
+        items: list[tuple[ConsumerRecord, Event[Any]]] = []
         wanted = self.event_types
         for start in range(0, len(records), _PARSE_SLICE):
             part = records[start:start + _PARSE_SLICE]
             together = _parse_together(part)
             parsed = await self._parse_each(part) if together is None else list(zip(part, together))
-            if all(e.event_type in wanted for _, e in parsed):
-                items += parsed  # the usual case
-            else:
-                items += [item for item in parsed if item[1].event_type in wanted]
+            if not all(e.event_type in wanted for _, e in parsed):
                 await self._skip([item for item in parsed if item[1].event_type not in wanted])
+                parsed = [item for item in parsed if item[1].event_type in wanted]
+            items += await self._typed(parsed)
             await asyncio.sleep(0)
         return items
+
+    async def _typed(self, parsed: Sequence[tuple[ConsumerRecord, Envelope]]
+                     ) -> list[tuple[ConsumerRecord, Event[Any]]]:
+        """The events with their `data` validated against the registry's model of their
+        type (unknown fields ignored), in order. An event whose payload does not match its
+        contract can never be applied: it is dead-lettered at once like any poison event
+        (and recorded as such), and the others go on. The events of one type are validated
+        in one call; only when that fails is each validated alone, to find the culprits.
+        A type the contracts do not name (a test's own, say) keeps its `data` dict."""
+        by_type: dict[str, list[int]] = {}
+        for i, (_, envelope) in enumerate(parsed):
+            by_type.setdefault(envelope.event_type, []).append(i)
+        payloads: list[Any] = [None] * len(parsed)
+        poison: dict[int, BaseException] = {}
+        for event_type, positions in by_type.items():
+            model = PAYLOADS.get(event_type)
+            if model is None:
+                for i in positions:
+                    payloads[i] = parsed[i][1].data
+                continue
+            try:
+                values = _list_of(model).validate_python(
+                    [parsed[i][1].data for i in positions], extra="ignore")
+            except pydantic.ValidationError:
+                values = []
+                for i in positions:
+                    try:
+                        values.append(model.read(parsed[i][1].data))
+                    except pydantic.ValidationError as exc:
+                        poison[i] = exc
+                        values.append(None)
+            for i, value in zip(positions, values):
+                payloads[i] = value
+        events = [(record, Event(envelope, payload))
+                  for (record, envelope), payload in zip(parsed, payloads)]
+        if not poison:
+            return events
+        await self._dead_letter([(*events[i], exc, 1) for i, exc in sorted(poison.items())])
+        return [item for i, item in enumerate(events) if i not in poison]
 
     async def _parse_each(self, records: Sequence[ConsumerRecord]
                           ) -> list[tuple[ConsumerRecord, Envelope]]:
@@ -220,7 +265,7 @@ class IdempotentConsumer:
         """Count (and log the first of each type, and optionally dead-letter) the events of
         types this consumer has no handler for."""
         counts: Counter[tuple[str, str]] = Counter()
-        unknown: list[tuple[ConsumerRecord, Envelope, BaseException, int]] = []
+        unknown: list[tuple[ConsumerRecord, Event[Any], BaseException, int]] = []
         for record, envelope in items:
             event_type = envelope.event_type
             topic = TOPICS.get(record.topic)
@@ -237,14 +282,14 @@ class IdempotentConsumer:
                             "event_type": event_type[:100], "registered": registered,
                             "event_id": str(envelope.event_id)})
             if not registered and self.dead_letter_unknown:
-                unknown.append((record, envelope, UnknownEventTypeError(
+                unknown.append((record, Event(envelope, envelope.data), UnknownEventTypeError(
                     f"event type {event_type!r} is not in the contract of topic {record.topic}"), 1))
         for (label, registered_label), n in counts.items():
             metrics.EVENTS_SKIPPED.labels(self.group_id, label, registered_label).inc(n)
         if unknown:
             await self._dead_letter(unknown)
 
-    async def _apply_chunk(self, items: Sequence[tuple[ConsumerRecord, Envelope]]) -> None:
+    async def _apply_chunk(self, items: Sequence[tuple[ConsumerRecord, Event[Any]]]) -> None:
         try:
             await self._apply(items)
         except TRANSIENT_ERRORS:
@@ -254,14 +299,14 @@ class IdempotentConsumer:
             log.warning("chunk failed; applying it in halves to find the failing events",
                         extra={"group": self.group_id, "size": len(items),
                                "error_type": type(exc).__name__})
-            dead: list[tuple[ConsumerRecord, Envelope, BaseException, int]] = []
+            dead: list[tuple[ConsumerRecord, Event[Any], BaseException, int]] = []
             await self._bisect(items, exc, dead)
             if dead:
                 await self._dead_letter(dead)
 
-    async def _bisect(self, items: Sequence[tuple[ConsumerRecord, Envelope]],
+    async def _bisect(self, items: Sequence[tuple[ConsumerRecord, Event[Any]]],
                       error: BaseException,
-                      dead: list[tuple[ConsumerRecord, Envelope, BaseException, int]]) -> None:
+                      dead: list[tuple[ConsumerRecord, Event[Any], BaseException, int]]) -> None:
         """`items` failed together with `error`: apply each half on its own (in order, so
         good events keep their order), halving again whatever fails; a group small enough is
         applied event by event in one transaction (a savepoint each), which is cheaper than
@@ -284,8 +329,8 @@ class IdempotentConsumer:
             except Exception as exc:  # noqa: BLE001 - halve again
                 await self._bisect(half, exc, dead)
 
-    async def _resolve_failed(self, item: tuple[ConsumerRecord, Envelope], error: BaseException,
-                              dead: list[tuple[ConsumerRecord, Envelope, BaseException, int]]) -> None:
+    async def _resolve_failed(self, item: tuple[ConsumerRecord, Event[Any]], error: BaseException,
+                              dead: list[tuple[ConsumerRecord, Event[Any], BaseException, int]]) -> None:
         """One event failed alone: dead-lettered at once if the error is deterministic, else
         retried with backoff and dead-lettered if it keeps failing."""
         record, envelope = item
@@ -296,11 +341,11 @@ class IdempotentConsumer:
         if last is not None:
             dead.append((record, envelope, last, self.attempts_max))
 
-    async def _apply_each(self, items: Sequence[tuple[ConsumerRecord, Envelope]]
-                          ) -> list[tuple[tuple[ConsumerRecord, Envelope], BaseException]]:
+    async def _apply_each(self, items: Sequence[tuple[ConsumerRecord, Event[Any]]]
+                          ) -> list[tuple[tuple[ConsumerRecord, Event[Any]], BaseException]]:
         """Apply events one by one in one transaction, each in a savepoint, so a failing event
         undoes only itself; returns the failing events with their errors."""
-        failures: list[tuple[tuple[ConsumerRecord, Envelope], BaseException]] = []
+        failures: list[tuple[tuple[ConsumerRecord, Event[Any]], BaseException]] = []
         applied = 0
         async with self.pool.acquire() as conn, conn.transaction():
             for item in items:
@@ -317,7 +362,7 @@ class IdempotentConsumer:
         metrics.EVENTS_CONSUMED.labels(self.group_id, "applied").inc(applied)
         return failures
 
-    async def _retry_one(self, record: ConsumerRecord, envelope: Envelope,
+    async def _retry_one(self, record: ConsumerRecord, envelope: Event[Any],
                          error: BaseException) -> BaseException | None:
         """Attempts 2 to `attempts_max` of an event that failed alone with `error`, one that
         may pass (not a deterministic one), with backoff; the last error, or None once applied."""
@@ -335,7 +380,7 @@ class IdempotentConsumer:
                 error = exc
         return error
 
-    async def _dead_letter(self, dead: Sequence[tuple[ConsumerRecord, Envelope, BaseException, int]]
+    async def _dead_letter(self, dead: Sequence[tuple[ConsumerRecord, Event[Any], BaseException, int]]
                            ) -> None:
         """Publish the dead letters (concurrently: the producer batches them) and record
         their events as dead-lettered, in one statement."""
@@ -348,14 +393,14 @@ class IdempotentConsumer:
                 self.group_id, [envelope.event_id for _, envelope, _, _ in dead])
         metrics.EVENTS_CONSUMED.labels(self.group_id, "dead_lettered").inc(len(dead))
 
-    async def _apply(self, items: Sequence[tuple[ConsumerRecord, Envelope]]) -> None:
+    async def _apply(self, items: Sequence[tuple[ConsumerRecord, Event[Any]]]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             applied = await self._record_and_run(conn, items)
         metrics.EVENTS_CONSUMED.labels(self.group_id, "applied").inc(applied)
         metrics.EVENTS_CONSUMED.labels(self.group_id, "duplicate").inc(len(items) - applied)
 
     async def _record_and_run(self, conn: asyncpg.Connection,
-                              items: Sequence[tuple[ConsumerRecord, Envelope]]) -> int:
+                              items: Sequence[tuple[ConsumerRecord, Event[Any]]]) -> int:
         """Record the events' ids as processed and run the handlers of the fresh ones, in
         the caller's transaction; returns how many were fresh."""
         ids = [e.event_id for _, e in items]
@@ -380,7 +425,7 @@ class IdempotentConsumer:
         await self._run_handlers(conn, todo, parents)
         return len(todo)
 
-    async def _run_handlers(self, conn: asyncpg.Connection, events: list[Envelope],
+    async def _run_handlers(self, conn: asyncpg.Connection, events: list[Event[Any]],
                             parents: dict[Any, str | None] | None = None) -> None:
         """Each event's handler, in a consumer span that continues the trace of the action
         that published it (`parents`: event id -> traceparent, while tracing is on)."""
@@ -414,6 +459,17 @@ class IdempotentConsumer:
 
 _EACH_MAX = 16  # a failing group this small is applied event by event (savepoints)
 _PARSE_SLICE = 100  # records parsed between yields (smaller keeps the database busier)
+
+
+_LIST_ADAPTERS: dict[type[Payload], pydantic.TypeAdapter[list[Any]]] = {}
+
+
+def _list_of(model: type[Payload]) -> pydantic.TypeAdapter[list[Any]]:
+    """A validator of a list of `model` (one call validates a slice's events of a type)."""
+    adapter = _LIST_ADAPTERS.get(model)
+    if adapter is None:
+        adapter = _LIST_ADAPTERS[model] = pydantic.TypeAdapter(list[model])  # type: ignore[valid-type]
+    return adapter
 
 
 def _parse_together(records: Sequence[ConsumerRecord]) -> list[Envelope] | None:

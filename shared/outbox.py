@@ -34,7 +34,14 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 from shared import business_metrics, locks, metrics, tracing
-from shared.contracts.envelope import HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_EVENT_VERSION, Envelope
+from shared.contracts.base import Payload
+from shared.contracts.envelope import (
+    HEADER_EVENT_ID,
+    HEADER_EVENT_TYPE,
+    HEADER_EVENT_VERSION,
+    Envelope,
+    Event,
+)
 from shared.contracts.topics import topic_for
 from shared.db import advisory_lock
 from shared.kafka import PLAINTEXT, KafkaAuth
@@ -42,14 +49,25 @@ from shared.kafka import PLAINTEXT, KafkaAuth
 log = logging.getLogger(__name__)
 
 
-async def enqueue(conn: asyncpg.Connection, *events: Envelope, topic: str | None = None) -> None:
-    """Record events for publication in the caller's transaction."""
-    await enqueue_many(conn, events, topic=topic)
+async def enqueue(conn: asyncpg.Connection, *payloads: Payload, key: str,
+                  cause: Envelope | Event[Any] | None = None, correlation_id: str | None = None,
+                  topic: str | None = None) -> None:
+    """Record events for publication in the caller's transaction, one per payload, all
+    under `key`: each envelope is built from its payload (`Envelope.of`: type, version,
+    data), caused by `cause` when given (its correlation id, causation = its event id)."""
+    if cause is not None:
+        correlation_id, causation_id = cause.correlation_id, str(cause.event_id)
+    else:
+        causation_id = None
+    await enqueue_many(conn, [Envelope.of(p, key=key, correlation_id=correlation_id,
+                                          causation_id=causation_id) for p in payloads],
+                       topic=topic)
 
 
 async def enqueue_many(conn: asyncpg.Connection, events: Iterable[Envelope],
                        topic: str | None = None) -> None:
-    """Record events; each goes to its type's topic unless `topic` names another (a v2
+    """Record envelopes (built with `Envelope.of`, or `caused`, when events for several keys
+    are written at once); each goes to its type's topic unless `topic` names another (a v2
     topic published beside v1, say)."""
     traceparent = tracing.current_traceparent()
     rows = [(e.event_id, topic or topic_for(e.event_type), e.key, e.event_type,

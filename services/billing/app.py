@@ -12,7 +12,7 @@ from services.billing.entrypoints import http
 from services.billing.service_layer import accounts, jobs
 from shared import locks, metrics
 from shared.calendar import Clock, business_now
-from shared.contracts import topics
+from shared.contracts import enrollment, payments, topics
 from shared.runtime import Service
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -25,15 +25,15 @@ def build_service(settings: Settings, clock: Clock = business_now) -> Service:
     service = Service("billing", settings, MIGRATIONS, produces=[topics.BILLING_V1])
     on_enrollment = partial(accounts.on_enrollment, clock=clock)
     service.consume(settings.enrollments_group, topics.ENROLLMENT_V1, handlers={
-        "enrollment.created": on_enrollment,
-        "enrollment.updated": on_enrollment,
-        "enrollment.terminated": accounts.on_enrollment_terminated,
+        enrollment.ENROLLMENT_CREATED: on_enrollment,
+        enrollment.ENROLLMENT_UPDATED: on_enrollment,
+        enrollment.ENROLLMENT_TERMINATED: accounts.on_enrollment_terminated,
     })
     service.consume(settings.payments_group, topics.PAYMENTS_V1, handlers={
-        "payment.submitted": accounts.on_payment_submitted,
-        "payment.settled": partial(accounts.on_payment_settled, clock=clock),
-        "payment.returned": partial(accounts.on_payment_returned, clock=clock),
-        "payment.failed": accounts.on_payment_failed,
+        payments.PAYMENT_SUBMITTED: accounts.on_payment_submitted,
+        payments.PAYMENT_SETTLED: partial(accounts.on_payment_settled, clock=clock),
+        payments.PAYMENT_RETURNED: partial(accounts.on_payment_returned, clock=clock),
+        payments.PAYMENT_FAILED: accounts.on_payment_failed,
     })
     http.register(service.app, lambda: service.pool, clock)
 

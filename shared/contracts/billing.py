@@ -1,14 +1,16 @@
 """`billing.v1`: what the billing service publishes (docs/events.md). Keyed by billing
 account number. Money is integer cents; dates are `YYYY-MM-DD`, months `YYYY-MM`.
 
-Billing validates every event it enqueues against these models, so a payload that drifts
-from docs/events.md fails in billing's own tests rather than in a subscriber.
+Billing builds every event it enqueues from these models, so a payload that drifts from
+docs/events.md fails in billing's own tests rather than in a subscriber.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from shared.contracts.base import Payload, is_none
 
 ACCOUNT_OPENED = "account.opened"
 INVOICE_ISSUED = "invoice.issued"
@@ -24,12 +26,9 @@ DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 MONTH_PATTERN = r"^[0-9]{4}-[0-9]{2}$"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class AccountOpenedData(_Model):
+class AccountOpenedData(Payload):
     """Sent when an account opens, and again (with the new year) when a renewal adds a line."""
+    EVENT_TYPE: ClassVar[str] = ACCOUNT_OPENED
     billing_account_number: str = Field(pattern=BAN_PATTERN)
     household_id: str
     plan_type: Literal["health", "dental"]
@@ -38,7 +37,8 @@ class AccountOpenedData(_Model):
     aptc: bool
 
 
-class InvoiceIssuedData(_Model):
+class InvoiceIssuedData(Payload):
+    EVENT_TYPE: ClassVar[str] = INVOICE_ISSUED
     billing_account_number: str = Field(pattern=BAN_PATTERN)
     invoice_id: str
     kind: Literal["binder", "monthly"]
@@ -49,15 +49,16 @@ class InvoiceIssuedData(_Model):
     total_balance_cents: int
 
 
-class BalanceLine(_Model):
+class BalanceLine(Payload):
     coverage_year: int
     balance_cents: int
     current_premium_cents: int = Field(ge=0)
     due_date: str | None = Field(pattern=DATE_PATTERN)
 
 
-class BalanceChangedData(_Model):
+class BalanceChangedData(Payload):
     """The whole owed picture of one account (payments keeps a projection of it)."""
+    EVENT_TYPE: ClassVar[str] = BALANCE_CHANGED
     billing_account_number: str = Field(pattern=BAN_PATTERN)
     plan_type: Literal["health", "dental"]
     total_balance_cents: int
@@ -65,13 +66,14 @@ class BalanceChangedData(_Model):
     reason: str
 
 
-class AppliedAllocation(_Model):
+class AppliedAllocation(Payload):
     coverage_year: int
     coverage_month: str = Field(pattern=MONTH_PATTERN)
     amount_cents: int = Field(gt=0)
 
 
-class PaymentAppliedData(_Model):
+class PaymentAppliedData(Payload):
+    EVENT_TYPE: ClassVar[str] = PAYMENT_APPLIED
     billing_account_number: str = Field(pattern=BAN_PATTERN)
     payment_id: str
     amount_cents: int = Field(gt=0)
@@ -80,7 +82,8 @@ class PaymentAppliedData(_Model):
     total_balance_cents: int
 
 
-class PaymentReversedData(_Model):
+class PaymentReversedData(Payload):
+    EVENT_TYPE: ClassVar[str] = PAYMENT_REVERSED
     billing_account_number: str = Field(pattern=BAN_PATTERN)
     payment_id: str
     amount_cents: int = Field(ge=0)
@@ -88,7 +91,8 @@ class PaymentReversedData(_Model):
     total_balance_cents: int
 
 
-class AccountDelinquentData(_Model):
+class AccountDelinquentData(Payload):
+    EVENT_TYPE: ClassVar[str] = ACCOUNT_DELINQUENT
     billing_account_number: str = Field(pattern=BAN_PATTERN)
     stage: Literal["grace_started", "grace_notice", "grace_ended"]
     aptc: bool
@@ -98,15 +102,17 @@ class AccountDelinquentData(_Model):
     month_of_grace: int = Field(ge=1, le=3)
 
 
-class CoverageEffectuatedData(_Model):
+class CoverageEffectuatedData(Payload):
+    EVENT_TYPE: ClassVar[str] = COVERAGE_EFFECTUATED
     billing_account_number: str = Field(pattern=BAN_PATTERN)
     enrollment_id: str
     coverage_year: int
     coverage_start: str = Field(pattern=DATE_PATTERN)
-    reinstated: bool | None = None  # true when paying in full undid a non-payment termination
+    reinstated: bool | None = Field(default=None, exclude_if=is_none)  # true when paying in full undid a non-payment termination
 
 
-class CoverageTerminatedData(_Model):
+class CoverageTerminatedData(Payload):
+    EVENT_TYPE: ClassVar[str] = COVERAGE_TERMINATED
     billing_account_number: str = Field(pattern=BAN_PATTERN)
     enrollment_ids: list[str]
     coverage_year: int
@@ -114,13 +120,6 @@ class CoverageTerminatedData(_Model):
     reason: Literal["non_payment", "binder_unpaid", "enrollment_terminated"]
 
 
-MODELS: dict[str, type[_Model]] = {
-    ACCOUNT_OPENED: AccountOpenedData,
-    INVOICE_ISSUED: InvoiceIssuedData,
-    BALANCE_CHANGED: BalanceChangedData,
-    PAYMENT_APPLIED: PaymentAppliedData,
-    PAYMENT_REVERSED: PaymentReversedData,
-    ACCOUNT_DELINQUENT: AccountDelinquentData,
-    COVERAGE_EFFECTUATED: CoverageEffectuatedData,
-    COVERAGE_TERMINATED: CoverageTerminatedData,
-}
+BillingPayload = (AccountOpenedData | InvoiceIssuedData | BalanceChangedData | PaymentAppliedData
+                  | PaymentReversedData | AccountDelinquentData | CoverageEffectuatedData
+                  | CoverageTerminatedData)

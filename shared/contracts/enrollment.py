@@ -3,9 +3,11 @@ plays it). Keyed by household id. Only identity may read the subscriber's SSN.""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from shared.contracts.base import Payload
 
 ENROLLMENT_CREATED = "enrollment.created"
 ENROLLMENT_UPDATED = "enrollment.updated"
@@ -14,25 +16,22 @@ ENROLLMENT_TERMINATED = "enrollment.terminated"
 PlanType = Literal["health", "dental"]
 
 
-class Subscriber(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Subscriber(Payload):
     first_name: str = Field(min_length=1, max_length=100)
     last_name: str = Field(min_length=1, max_length=100)
     date_of_birth: date
     ssn: str | None = Field(default=None, pattern=r"^[0-9]{9}$")
 
 
-class Contact(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Contact(Payload):
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=20)
     language: str = Field(default="en", max_length=10)
 
 
-class EnrollmentData(BaseModel):
+class EnrollmentData(Payload):
     """`data` of `enrollment.created` and `enrollment.updated`."""
 
-    model_config = ConfigDict(frozen=True)
     enrollment_id: str = Field(min_length=1, max_length=30)
     household_id: str = Field(min_length=1, max_length=30)
     plan_type: PlanType
@@ -47,8 +46,18 @@ class EnrollmentData(BaseModel):
     contact: Contact
 
 
-class EnrollmentTerminatedData(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class EnrollmentCreatedData(EnrollmentData):
+    """`data` of `enrollment.created` (an enrollment the exchange sends for the first time)."""
+    EVENT_TYPE: ClassVar[str] = ENROLLMENT_CREATED
+
+
+class EnrollmentUpdatedData(EnrollmentData):
+    """`data` of `enrollment.updated` (the same fields; the premium or plan changed)."""
+    EVENT_TYPE: ClassVar[str] = ENROLLMENT_UPDATED
+
+
+class EnrollmentTerminatedData(Payload):
+    EVENT_TYPE: ClassVar[str] = ENROLLMENT_TERMINATED
     enrollment_id: str = Field(min_length=1, max_length=30)
     reason: str = Field(max_length=200)
     effective_date: date

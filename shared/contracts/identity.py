@@ -2,7 +2,11 @@
 Keyed by member id. No event carries an SSN (not even its last four digits) or a password."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import ClassVar
+
+from pydantic import Field
+
+from shared.contracts.base import Payload
 
 MEMBER_REGISTERED = "member.registered"
 MEMBER_CONTACT_CHANGED = "member.contact_changed"
@@ -14,11 +18,8 @@ PASSWORD_RESET_REQUESTED = "password.reset_requested"
 USERNAME_REMINDER_REQUESTED = "username.reminder_requested"
 
 
-class _Data(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class MemberRegisteredData(_Data):
+class MemberRegisteredData(Payload):
+    EVENT_TYPE: ClassVar[str] = MEMBER_REGISTERED
     member_id: str
     username: str
     first_name: str
@@ -29,7 +30,8 @@ class MemberRegisteredData(_Data):
     language: str = "en"
 
 
-class MemberContactChangedData(_Data):
+class MemberContactChangedData(Payload):
+    EVENT_TYPE: ClassVar[str] = MEMBER_CONTACT_CHANGED
     member_id: str
     billing_account_numbers: list[str]
     email: str | None = None
@@ -39,8 +41,9 @@ class MemberContactChangedData(_Data):
     sms_enabled: bool = False
 
 
-class MemberLoginThrottledData(_Data):
+class MemberLoginThrottledData(Payload):
     """Log-ins to the account are paused after repeated wrong passwords (the member is told)."""
+    EVENT_TYPE: ClassVar[str] = MEMBER_LOGIN_THROTTLED
     member_id: str
     billing_account_numbers: list[str]
     retry_at: str = Field(description="ISO 8601 time with zone: log-ins are refused until then")
@@ -49,8 +52,9 @@ class MemberLoginThrottledData(_Data):
     language: str = "en"
 
 
-class MemberPasswordChangedData(_Data):
+class MemberPasswordChangedData(Payload):
     """The account's password was changed (by a reset link); every other session ended."""
+    EVENT_TYPE: ClassVar[str] = MEMBER_PASSWORD_CHANGED
     member_id: str
     changed_at: str = Field(description="ISO 8601 time with zone")
     email: str | None = None
@@ -58,8 +62,9 @@ class MemberPasswordChangedData(_Data):
     language: str = "en"
 
 
-class MemberEmailChangedData(_Data):
+class MemberEmailChangedData(Payload):
     """The account's email address changed: both addresses are told."""
+    EVENT_TYPE: ClassVar[str] = MEMBER_EMAIL_CHANGED
     member_id: str
     old_email: str | None = None
     new_email: str
@@ -67,16 +72,18 @@ class MemberEmailChangedData(_Data):
     language: str = "en"
 
 
-class MemberRegistrationRepeatedData(_Data):
+class MemberRegistrationRepeatedData(Payload):
     """Someone registered again for a member who already has a portal account: the answer
     was the same as a new registration's; the account's own address is told instead."""
+    EVENT_TYPE: ClassVar[str] = MEMBER_REGISTRATION_REPEATED
     member_id: str
     username: str
     email: str | None = None
     language: str = "en"
 
 
-class PasswordResetRequestedData(_Data):
+class PasswordResetRequestedData(Payload):
+    EVENT_TYPE: ClassVar[str] = PASSWORD_RESET_REQUESTED
     member_id: str
     email: str | None = None
     phone: str | None = None
@@ -85,7 +92,8 @@ class PasswordResetRequestedData(_Data):
     expires_at: str = Field(description="ISO 8601 time with zone")
 
 
-class UsernameReminderRequestedData(_Data):
+class UsernameReminderRequestedData(Payload):
+    EVENT_TYPE: ClassVar[str] = USERNAME_REMINDER_REQUESTED
     member_id: str
     username: str
     email: str | None = None

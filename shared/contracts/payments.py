@@ -2,9 +2,11 @@
 account number. Methods appear as {type, last4, brand?} only: never a full number."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from shared.contracts.base import Payload, is_none
 
 PAYMENT_SUBMITTED = "payment.submitted"
 PAYMENT_SETTLED = "payment.settled"
@@ -18,28 +20,25 @@ RETURN_RATE_ALERT = "return_rate.alert"
 AUTOPAY_UPCOMING = "autopay.upcoming"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Method(_Model):
+class Method(Payload):
     type: Literal["checking", "savings", "card"]
     last4: str = Field(pattern=r"^[0-9]{4}$")
-    brand: str | None = None
+    brand: str | None = Field(default=None, exclude_if=is_none)  # cards only
 
 
-class Contact(_Model):
+class Contact(Payload):
     email: str | None = None
     phone: str | None = None
     language: str = "en"
 
 
-class Allocation(_Model):
+class Allocation(Payload):
     coverage_year: int
     amount_cents: int = Field(gt=0)
 
 
-class PaymentSubmittedData(_Model):
+class PaymentSubmittedData(Payload):
+    EVENT_TYPE: ClassVar[str] = PAYMENT_SUBMITTED
     payment_id: str
     confirmation_number: str
     billing_account_number: str
@@ -58,7 +57,8 @@ class PaymentSubmittedData(_Model):
     retry_of: str | None = None
 
 
-class PaymentSettledData(_Model):
+class PaymentSettledData(Payload):
+    EVENT_TYPE: ClassVar[str] = PAYMENT_SETTLED
     payment_id: str
     confirmation_number: str
     billing_account_number: str
@@ -70,7 +70,8 @@ class PaymentSettledData(_Model):
     kind: Literal["one_time", "recurring"] | None = None
 
 
-class PaymentFailedData(_Model):
+class PaymentFailedData(Payload):
+    EVENT_TYPE: ClassVar[str] = PAYMENT_FAILED
     payment_id: str
     confirmation_number: str
     billing_account_number: str
@@ -82,7 +83,8 @@ class PaymentFailedData(_Model):
     kind: Literal["one_time", "recurring"] | None = None
 
 
-class PaymentReturnedData(_Model):
+class PaymentReturnedData(Payload):
+    EVENT_TYPE: ClassVar[str] = PAYMENT_RETURNED
     payment_id: str
     confirmation_number: str
     billing_account_number: str
@@ -98,7 +100,8 @@ class PaymentReturnedData(_Model):
     kind: Literal["one_time", "recurring"] | None = None
 
 
-class AutopayCreatedData(_Model):
+class AutopayCreatedData(Payload):
+    EVENT_TYPE: ClassVar[str] = AUTOPAY_CREATED
     mandate_id: str
     billing_account_number: str
     method: Method
@@ -108,24 +111,26 @@ class AutopayCreatedData(_Model):
     plan_type: str | None = None
     authorization_text: str | None = None    # the terms the member agreed to
     # Set up fewer than 10 days before the first draft (Regulation E): the most that draft
-    # takes, stated with its date, so this confirmation is that draft's notice.
-    first_draft_amount_cents: int | None = Field(default=None, ge=0)
+    # takes, stated with its date, so this confirmation is that draft's notice; left out
+    # otherwise.
+    first_draft_amount_cents: int | None = Field(default=None, ge=0, exclude_if=is_none)
 
 
-class NoticeRange(_Model):
+class NoticeRange(Payload):
     """The range a member chose at set-up: only a draft outside low..high is noticed."""
     low_cents: int = Field(ge=0)
     high_cents: int = Field(ge=0)
 
 
-class DraftInFlight(_Model):
+class DraftInFlight(Payload):
     """A draft already sent towards the bank: cancelling the recurring payment does not stop it."""
     payment_id: str
     amount_cents: int = Field(gt=0)
     expected_withdrawal_date: str
 
 
-class AutopayCancelledData(_Model):
+class AutopayCancelledData(Payload):
+    EVENT_TYPE: ClassVar[str] = AUTOPAY_CANCELLED
     mandate_id: str
     billing_account_number: str
     reason: str
@@ -133,8 +138,9 @@ class AutopayCancelledData(_Model):
     drafts_in_flight: list[DraftInFlight] = []
 
 
-class AutopayUpdatedData(_Model):
+class AutopayUpdatedData(Payload):
     """The recurring payment now draws from another bank account (a new authorization)."""
+    EVENT_TYPE: ClassVar[str] = AUTOPAY_UPDATED
     mandate_id: str
     billing_account_number: str
     method: Method
@@ -143,7 +149,8 @@ class AutopayUpdatedData(_Model):
     contact: Contact
 
 
-class MethodUpdatedData(_Model):
+class MethodUpdatedData(Payload):
+    EVENT_TYPE: ClassVar[str] = METHOD_UPDATED
     method_id: str
     billing_account_number: str
     method: Method
@@ -151,10 +158,11 @@ class MethodUpdatedData(_Model):
     reason: str
 
 
-class ReturnRateAlertData(_Model):
+class ReturnRateAlertData(Payload):
     """An ACH return rate reached 80 % of its Nacha limit (`warning`) or crossed it (`over`),
     over the 60 days ending on `window_end`. Keyed `return-rates`; for operators: it names
     no account."""
+    EVENT_TYPE: ClassVar[str] = RETURN_RATE_ALERT
     category: Literal["unauthorized", "administrative", "overall"]
     level: Literal["warning", "over"]
     returns: int = Field(ge=0)
@@ -166,12 +174,14 @@ class ReturnRateAlertData(_Model):
     window_end: str
 
 
-class AutopayUpcomingData(_Model):
+class AutopayUpcomingData(Payload):
     """Regulation E's notice of a varying autopay draft, sent at least 10 days before it:
     the draft on `draft_date` takes `amount_cents` (less when less is owed then, never
     more). `previous_amount_cents`: the mandate's previous draft, null for its first;
     `reason`: why it is noticed (`first`, `changed`, or `outside_range` of the member's
-    `notice_range`); `cancel_by`: the last day a cancellation stops this draft."""
+    `notice_range`, left out when the member chose none); `cancel_by`: the last day a
+    cancellation stops this draft."""
+    EVENT_TYPE: ClassVar[str] = AUTOPAY_UPCOMING
     mandate_id: str
     billing_account_number: str
     amount_cents: int = Field(gt=0)
@@ -183,13 +193,5 @@ class AutopayUpcomingData(_Model):
     reason: Literal["first", "changed", "outside_range"]
     cancel_by: str
     plan_type: str | None = None
-    notice_range: NoticeRange | None = None
+    notice_range: NoticeRange | None = Field(default=None, exclude_if=is_none)
 
-
-DATA_MODELS: dict[str, type[_Model]] = {
-    PAYMENT_SUBMITTED: PaymentSubmittedData, PAYMENT_SETTLED: PaymentSettledData,
-    PAYMENT_FAILED: PaymentFailedData, PAYMENT_RETURNED: PaymentReturnedData,
-    AUTOPAY_CREATED: AutopayCreatedData, AUTOPAY_CANCELLED: AutopayCancelledData,
-    AUTOPAY_UPDATED: AutopayUpdatedData, METHOD_UPDATED: MethodUpdatedData,
-    RETURN_RATE_ALERT: ReturnRateAlertData, AUTOPAY_UPCOMING: AutopayUpcomingData,
-}

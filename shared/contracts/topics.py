@@ -1,4 +1,5 @@
-"""Topic names, partition counts, event types and consumer group ids: the one place they live.
+"""Topic names, partition counts, event types and consumer group ids: the one place they live
+(each event type is a constant of its producer's contract module, e.g. `payments.PAYMENT_SETTLED`).
 
 Topics are one per producer and major version. Keys: the billing account number, except
 `enrollment.v1` (household id) and `identity.v1` (member id), so one key's events stay in
@@ -7,6 +8,8 @@ order on one partition.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from shared.contracts import billing, enrollment, identity, notify, payments
 
 
 @dataclass(frozen=True)
@@ -27,20 +30,23 @@ TOPICS: dict[str, Topic] = {
     t.name: t
     for t in (
         Topic(ENROLLMENT_V1, "enrollment", (
-            "enrollment.created", "enrollment.updated", "enrollment.terminated")),
+            enrollment.ENROLLMENT_CREATED, enrollment.ENROLLMENT_UPDATED,
+            enrollment.ENROLLMENT_TERMINATED)),
         Topic(IDENTITY_V1, "identity", (
-            "member.registered", "member.contact_changed", "member.login_throttled",
-            "member.password_changed", "member.email_changed", "member.registration_repeated",
-            "password.reset_requested", "username.reminder_requested")),
+            identity.MEMBER_REGISTERED, identity.MEMBER_CONTACT_CHANGED,
+            identity.MEMBER_LOGIN_THROTTLED, identity.MEMBER_PASSWORD_CHANGED,
+            identity.MEMBER_EMAIL_CHANGED, identity.MEMBER_REGISTRATION_REPEATED,
+            identity.PASSWORD_RESET_REQUESTED, identity.USERNAME_REMINDER_REQUESTED)),
         Topic(BILLING_V1, "billing", (
-            "account.opened", "invoice.issued", "balance.changed", "payment.applied",
-            "payment.reversed", "account.delinquent", "coverage.effectuated",
-            "coverage.terminated")),
+            billing.ACCOUNT_OPENED, billing.INVOICE_ISSUED, billing.BALANCE_CHANGED,
+            billing.PAYMENT_APPLIED, billing.PAYMENT_REVERSED, billing.ACCOUNT_DELINQUENT,
+            billing.COVERAGE_EFFECTUATED, billing.COVERAGE_TERMINATED)),
         Topic(PAYMENTS_V1, "payments", (
-            "payment.submitted", "payment.settled", "payment.failed", "payment.returned",
-            "autopay.created", "autopay.cancelled", "autopay.updated", "method.updated",
-            "return_rate.alert", "autopay.upcoming")),
-        Topic(NOTIFY_V1, "notify", ("notification.sent", "notification.failed")),
+            payments.PAYMENT_SUBMITTED, payments.PAYMENT_SETTLED, payments.PAYMENT_FAILED,
+            payments.PAYMENT_RETURNED, payments.AUTOPAY_CREATED, payments.AUTOPAY_CANCELLED,
+            payments.AUTOPAY_UPDATED, payments.METHOD_UPDATED, payments.RETURN_RATE_ALERT,
+            payments.AUTOPAY_UPCOMING)),
+        Topic(NOTIFY_V1, "notify", (notify.NOTIFICATION_SENT, notify.NOTIFICATION_FAILED)),
     )
 }
 

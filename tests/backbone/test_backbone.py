@@ -20,11 +20,11 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.topics import dlq_topic
 from shared.db import create_pool, migrate
 from shared.kafka import ensure_topics
-from shared.outbox import OutboxRelay, enqueue, make_producer
+from shared.outbox import OutboxRelay, enqueue_many, make_producer
 from tests.conftest import ROOT, unique
 from tests.helpers import wait_for
 
-EVENT_TYPE = "notification.sent"  # any registered type; the tests publish to a private topic
+EVENT_TYPE = "test.effect_wanted"  # a type the contracts do not name: its data stays a dict
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ async def test_relay_killed_between_publish_and_commit_still_gives_one_effect(in
     async with db.acquire() as conn, conn.transaction():
         for e in events:  # one state change, one event, one transaction
             await conn.execute("INSERT INTO accounts VALUES ($1, 'open')", e.key)
-            await enqueue(conn, e, topic=topic)
+            await enqueue_many(conn, [e], topic=topic)
 
     crashed = subprocess.run([sys.executable, str(Path(__file__).with_name("crashing_relay.py")),
                               fresh_db, infra.kafka_bootstrap], cwd=ROOT,
@@ -210,7 +210,7 @@ async def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(i
 async def test_two_relays_and_two_consumers_do_no_work_twice(infra, db, topic):
     events = [make_event(f"acct-{i % 97}", n=i) for i in range(2000)]
     async with db.acquire() as conn, conn.transaction():
-        await enqueue(conn, *events, topic=topic)
+        await enqueue_many(conn, events, topic=topic)
 
     producers = [make_producer(infra.kafka_bootstrap, f"relay-{i}") for i in range(2)]
     for p in producers:
@@ -254,7 +254,7 @@ class UnconfirmedRelay(OutboxRelay):
 async def test_a_batch_kafka_does_not_confirm_stays_in_the_outbox(infra, db, topic):
     events = [make_event(unique("acct-"), n=i) for i in range(20)]
     async with db.acquire() as conn, conn.transaction():
-        await enqueue(conn, *events, topic=topic)
+        await enqueue_many(conn, events, topic=topic)
     producer = make_producer(infra.kafka_bootstrap, "test-relay-unconfirmed")
     await producer.start()
     try:
@@ -289,9 +289,9 @@ async def test_a_row_committed_late_below_the_cursor_is_still_published(infra, d
         async with db.acquire() as slow:
             tx = slow.transaction()
             await tx.start()
-            await enqueue(slow, late, topic=topic)  # the lowest id, not yet committed
+            await enqueue_many(slow, [late], topic=topic)  # the lowest id, not yet committed
             async with db.acquire() as conn, conn.transaction():
-                await enqueue(conn, *early, topic=topic)
+                await enqueue_many(conn, early, topic=topic)
             assert len(await read_topic(infra.kafka_bootstrap, topic, expect=20)) == 20
             await tx.commit()
         await wait_for(lambda: db.fetchval("SELECT count(*) = 0 FROM outbox"), what="outbox empty")

@@ -8,6 +8,7 @@ import aiosmtplib
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import ValidationError
 
 from sandboxes import mail, sms
 from sandboxes.settings import SandboxSettings
@@ -17,6 +18,14 @@ from services.notify.domain.format import format_date, format_datetime, format_m
 from services.notify.domain.messages import Intent, intent_for
 from services.notify.domain.recipients import Profile, deliveries
 from services.notify.domain.redaction import find_secrets, redact_secrets
+from shared.contracts.enrollment import EnrollmentCreatedData
+from shared.contracts.payments import (
+    AutopayCancelledData,
+    AutopayCreatedData,
+    AutopayUpcomingData,
+    PaymentSubmittedData,
+)
+from shared.contracts.registry import read
 from shared.http import errors_middleware
 
 
@@ -68,22 +77,36 @@ def test_html_is_escaped_and_text_is_not():
     assert "&lt;b&gt;&amp;you&lt;/b&gt;" in out.html and "<b>&you</b>" not in out.html
 
 
+def _submitted(**fields) -> PaymentSubmittedData:
+    base = {"payment_id": "p2", "confirmation_number": "PC-1", "billing_account_number": "7000000001",
+            "plan_type": "health", "kind": "one_time", "amount_cents": 5_850, "allocations": [],
+            "method": {"type": "checking", "last4": "6789"}, "expected_withdrawal_date": "2030-12-09",
+            "mandate_id": None, "contact": {}, "channel": "member"}
+    return PaymentSubmittedData(**{**base, **fields})
+
+
 def test_channels_follow_preferences_and_policy():
-    payment = intent_for("payment.submitted", {"billing_account_number": "7000000001", "channel": "member",
-                                               "contact": {"email": "a@x.org", "phone": "6175550101"}})
+    payment = intent_for(_submitted(contact={"email": "a@x.org", "phone": "6175550101"}))
     assert payment is not None
     off = Profile(email_enabled=False, sms_enabled=True)
     assert [(d.channel, d.recipient) for d in deliveries(payment, off)] == [("sms", "+16175550101")]
     assert [d.channel for d in deliveries(payment, Profile())] == ["email"]  # texts need opt-in
-    guest = intent_for("payment.submitted", {"billing_account_number": "7000000001", "channel": "guest",
-                                             "contact": {"email": "g@x.org"}})
+    guest = intent_for(_submitted(channel="guest", contact={"email": "g@x.org"}))
     assert [d.recipient for d in deliveries(guest, off)] == ["g@x.org"]  # the payer asked for it
     reset = Intent("password_reset", member_id="m", contact={"email": "r@x.org", "phone": "6175550101"},
                    policy="email_only")
     assert [d.channel for d in deliveries(reset, Profile(sms_enabled=True))] == ["email"]
     assert deliveries(Intent("bill_ready", billing_account_number="7"), Profile(email=None)) == []
-    assert intent_for("enrollment.created", {}) is None
-    assert intent_for("account.delinquent", {"billing_account_number": "7", "stage": "other"}) is None
+    assert intent_for(EnrollmentCreatedData(
+        enrollment_id="E-1", household_id="H-1", plan_type="health", coverage_year=2030,
+        coverage_start="2030-01-01", plan_name="p", carrier="c", premium_cents=1,
+        shopped_at="2029-11-02T10:00:00Z", subscriber={"first_name": "A", "last_name": "B",
+                                                       "date_of_birth": "1980-01-01"},
+        contact={})) is None  # projection only
+    with pytest.raises(ValidationError):  # a stage the contract does not know never gets here
+        read("account.delinquent", {"billing_account_number": "7000000001", "stage": "other",
+                                    "aptc": False, "past_due_cents": 1, "grace_start": "2030-01-01",
+                                    "grace_end": "2030-01-31", "month_of_grace": 1})
 
 
 async def test_mail_catcher_pages_escape_and_the_api_filters(tmp_path):
@@ -144,27 +167,45 @@ async def test_sms_sandbox_records_and_refuses_like_a_provider(tmp_path):
 
 
 def test_a_retry_after_a_return_is_announced_as_a_retry_not_as_a_new_payment():
-    from services.notify.domain.messages import intent_for
-    base = {"payment_id": "p2", "confirmation_number": "PC-1", "billing_account_number": "7000000001",
-            "plan_type": "health", "kind": "one_time", "amount_cents": 5_850, "allocations": [],
-            "method": {"type": "checking", "last4": "6789"}, "expected_withdrawal_date": "2030-12-09",
-            "mandate_id": None, "contact": {}, "channel": "member"}
-    assert intent_for("payment.submitted", base).template == "payment_received"
-    retry = intent_for("payment.submitted", {**base, "attempt": 2, "retry_of": "p1"})
+    assert intent_for(_submitted()).template == "payment_received"
+    retry = intent_for(_submitted(attempt=2, retry_of="p1"))
     assert retry.template == "payment_retry" and retry.facts["expected_withdrawal_date"] == "2030-12-09"
 
 
 def test_a_cancellation_after_a_return_says_so_and_names_no_draft_when_none_is_left():
     data = {"billing_account_number": "7000000001", "mandate_id": "m", "reason": "R07: authorization revoked",
             "contact": {"email": "a@x.org"}, "drafts_in_flight": []}
-    intent = intent_for("autopay.cancelled", data)
+    intent = intent_for(AutopayCancelledData(**data))
     assert intent is not None and intent.facts["returned"] is True
     ctx = {"first_name": None, "ban_last4": "0001", "plan_type": "health", "portal_url": "https://p", "support_phone": "1",
            **intent.facts}
     out = Renderer().render("autopay_cancelled", "en", ctx)
     assert "have been cancelled because your bank returned a payment." in out.text
     assert "No withdrawal is scheduled any more." in out.text and "already sent" not in out.text
-    asked = intent_for("autopay.cancelled", {**data, "reason": "member_request"})
+    asked = intent_for(AutopayCancelledData(**{**data, "reason": "member_request"}))
     assert asked is not None and asked.facts["returned"] is False
     out = Renderer().render("autopay_cancelled", "es", {**ctx, **asked.facts})
     assert "se cancelaron." in out.text and "devolvió" not in out.text
+
+
+def test_the_autopay_notice_and_a_set_up_s_first_draft_are_read_from_their_typed_payloads():
+    contact = {"email": "a@x.org", "phone": None, "language": "es"}
+    method = {"type": "checking", "last4": "6789"}
+    notice = read("autopay.upcoming", {
+        "mandate_id": "m", "billing_account_number": "7000000001", "amount_cents": 45210,
+        "draft_date": "2026-12-22", "previous_amount_cents": None, "contact": contact,
+        "method": method, "cycle": "2026-12", "reason": "first", "cancel_by": "2026-12-17",
+        "notice_range": {"low_cents": 1, "high_cents": 2}, "added_later": True})
+    assert isinstance(notice, AutopayUpcomingData)
+    intent = intent_for(notice)
+    assert intent is not None and intent.template == "autopay_upcoming"
+    assert intent.contact == contact and intent.billing_account_number == "7000000001"
+    assert intent.facts == {"amount_cents": 45210, "draft_date": "2026-12-22",
+                            "previous_amount_cents": None, "method": method,
+                            "cancel_by": "2026-12-17", "reason": "first"}
+    created = dict(mandate_id="m", billing_account_number="7000000001", method=method,
+                   next_draft_date="2026-12-22", contact=contact, confirmation_number="AUT-1")
+    stated = intent_for(AutopayCreatedData(**created, first_draft_amount_cents=31000))
+    assert stated is not None and stated.facts["first_draft_amount_cents"] == 31000
+    plain = intent_for(AutopayCreatedData(**created))
+    assert plain is not None and plain.facts["first_draft_amount_cents"] is None

@@ -21,7 +21,7 @@ from services.payments.config import Settings
 from shared.calendar import NEW_YORK
 from shared.contracts import topics
 from shared.contracts.envelope import Envelope
-from shared.contracts.payments import DATA_MODELS
+from shared.contracts.registry import PAYLOADS
 from shared.kafka import ensure_topics
 from shared.numbers import make_ban
 from shared.runtime import Service
@@ -112,7 +112,7 @@ class PaymentsEnv(ServiceEnv):
         await self.tap.settled(self.pool)
         out = []
         for e in self.tap.events(event_type, key=ban):
-            DATA_MODELS[event_type].model_validate(e.data)
+            PAYLOADS[event_type].model_validate(e.data)
             out.append(e.data)
         return out
 

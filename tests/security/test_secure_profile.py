@@ -28,10 +28,11 @@ from scripts.stack import Ports, Stack, StackConfig
 from shared.calendar import add_banking_days, business_today, is_banking_day
 from shared.consumer import DeadLetters, IdempotentConsumer, subscribe
 from shared.contracts.envelope import Envelope
+from shared.contracts.payments import Allocation, Contact, Method, PaymentSettledData
 from shared.contracts.topics import BILLING_V1, IDENTITY_V1, PAYMENTS_V1
 from shared.db import create_pool, migrate
 from shared.kafka import KafkaAuth
-from shared.outbox import OutboxRelay, enqueue, make_producer
+from shared.outbox import OutboxRelay, enqueue_many, make_producer
 from tests.conftest import ROOT, Infra
 from tests.helpers import wait_for
 from tests.stack import RunningStack
@@ -180,8 +181,12 @@ async def test_outbox_relay_consumer_round_trip_as_service_users(secure):
         await broker.start()
         keys = [f"70000000{i:02d}" for i in range(5)]
         async with pay_pool.acquire() as conn, conn.transaction():
-            await enqueue(conn, *(Envelope(event_type="payment.settled", producer="payments", key=k,
-                                           data={"secure": True}) for k in keys))
+            await enqueue_many(conn, [Envelope.of(PaymentSettledData(
+                payment_id=str(uuid.uuid4()), confirmation_number="PC-SECURE",
+                billing_account_number=k, amount_cents=100,
+                allocations=[Allocation(coverage_year=2027, amount_cents=100)],
+                method=Method(type="checking", last4="6789"), settled_on="2027-01-27",
+                contact=Contact()), key=k) for k in keys])
         relay = OutboxRelay(pay_pool, producer)
         task = asyncio.create_task(relay.run())
         try:

@@ -16,6 +16,7 @@ from faststream.kafka import KafkaBroker
 from shared import metrics
 from shared.consumer import DeadLetters, IdempotentConsumer, subscribe
 from shared.contracts.envelope import Envelope
+from shared.contracts.notify import NOTIFICATION_SENT, NotificationSentData
 from shared.contracts.topics import NOTIFY_V1, dlq_topic
 from shared.db import create_pool, migrate
 from shared.kafka import ensure_topics
@@ -24,7 +25,7 @@ from tests.backbone.test_backbone import read_topic
 from tests.conftest import unique
 from tests.helpers import wait_for
 
-EVENT_TYPE = "notification.sent"
+EVENT_TYPE = "test.effect_wanted"  # outside the contracts: handlers get its data as a dict
 
 
 @pytest.fixture
@@ -200,7 +201,7 @@ async def test_unknown_event_types_are_dead_lettered_when_the_setting_is_on(infr
 async def test_a_registered_type_the_group_does_not_handle_is_counted_but_never_dead_lettered(
         infra, db):
     """notify.v1's contract lists notification.failed: a group handling only
-    notification.sent skips it as registered, even with dead-lettering of unknown types on."""
+    a type of its own skips it as registered, even with dead-lettering of unknown types on."""
     group = unique("g-registered-")
     failed = [event(unique("r-"), "notification.failed") for _ in range(2)]
     async with consuming(infra, db, NOTIFY_V1, group, dead_letter_unknown=True,
@@ -210,3 +211,49 @@ async def test_a_registered_type_the_group_does_not_handle_is_counted_but_never_
                        what="the registered type counted as skipped")
     assert skipped(group, "notification.failed", "false") == 0
     assert await read_topic(infra.kafka_bootstrap, dlq_topic(group), expect=0, timeout_s=2) == []
+
+
+async def test_a_payload_that_breaks_its_contract_is_dead_lettered_and_handlers_get_typed_events(
+        infra, db, topic):
+    """The consumer validates `data` against the registry before dispatch: a handler is given
+    the contract's model (unknown fields ignored), and an event whose data does not match
+    (a missing field, a wrong type) is dead-lettered and recorded, while the others apply."""
+    group = unique("g-contract-")
+    await ensure_topics(infra.kafka_bootstrap, extra={dlq_topic(group): 1})
+    seen: list = []
+
+    async def on_sent(conn, e) -> None:
+        seen.append(e.data)
+        await conn.execute("INSERT INTO effects (event_id, n) VALUES ($1, 1)", e.event_id)
+
+    sent = dict(notification_id="n-1", source_event_id="s-1", source_event_type="payment.settled",
+                channel="email", template="payment_settled", language="en",
+                recipient_masked="m***@example.org")
+    good = Envelope(event_type=NOTIFICATION_SENT, producer="notify", key="k-good",
+                    data={**sent, "added_later": "an optional field a producer added"})
+    broken = [Envelope(event_type=NOTIFICATION_SENT, producer="notify", key=f"k-bad-{i}", data=data)
+              for i, data in enumerate(({**sent, "channel": "pigeon"},
+                                        {k: v for k, v in sent.items() if k != "template"}))]
+    producer = make_producer(infra.kafka_bootstrap, "test-dlq")
+    await producer.start()
+    broker = KafkaBroker(infra.kafka_bootstrap)
+    consumer = IdempotentConsumer(db, group, DeadLetters(producer, group),
+                                  handlers={NOTIFICATION_SENT: on_sent})
+    subscribe(broker, consumer, topic)
+    await broker.start()
+    try:
+        await publish(infra, topic, [broken[0], good, broken[1]])
+        await wait_for(lambda: db.fetchval(
+            "SELECT count(*) = 3 FROM processed_events WHERE consumer_group = $1", group),
+            what="the good event applied and the broken ones recorded")
+    finally:
+        await broker.stop()
+        await producer.stop()
+    assert seen == [NotificationSentData(**sent)]
+    assert set(await effects(db)) == {good.event_id}
+    dead = await read_topic(infra.kafka_bootstrap, dlq_topic(group), expect=2)
+    assert sorted(str(Envelope.from_bytes(r.value).event_id) for r in dead) == \
+        sorted(str(e.event_id) for e in broken)
+    assert {orjson.loads(dict(r.headers)["dlq_error"])["error_type"] for r in dead} == {"ValidationError"}
+    assert await db.fetchval("""SELECT count(*) FROM processed_events WHERE consumer_group = $1
+                                AND dead_lettered""", group) == 2

@@ -11,7 +11,7 @@ import pytest
 from shared.contracts.envelope import Envelope
 from shared.kafka import bootstrap_servers, ensure_topics, kafka_reachable
 from shared.ops import group_lag
-from shared.outbox import enqueue, make_producer
+from shared.outbox import enqueue_many, make_producer
 from shared.runtime import Service
 from shared.settings import ServiceSettings
 from tests.conftest import unique
@@ -49,7 +49,7 @@ async def test_a_service_whose_first_bootstrap_broker_is_down_starts_publishes_a
         seen.append(event.key)
 
     key = unique("acct-")
-    service.consume(group, topic, handlers={"notification.sent": on_sent})
+    service.consume(group, topic, handlers={"test.probe_sent": on_sent})
     await service.start(http=False)
     try:
         await service.wait_until_consuming()
@@ -57,8 +57,8 @@ async def test_a_service_whose_first_bootstrap_broker_is_down_starts_publishes_a
             ready = await (await client.get("/readyz")).json()
             assert ready["checks"]["kafka"] is True and ready["checks"]["consumers"] is True
         async with service.pool.acquire() as conn:  # type: ignore[union-attr]
-            await enqueue(conn, Envelope(event_type="notification.sent", producer="probe",
-                                         key=key, data={"channel": "email"}), topic=topic)
+            await enqueue_many(conn, [Envelope(event_type="test.probe_sent", producer="probe",
+                                         key=key, data={"channel": "email"})], topic=topic)
         # The relay publishes the outbox row; the service's own consumer group applies it.
         await wait_for(lambda: key in seen, what="the event consumed through the listed brokers")
         await wait_for(lambda: service.pool.fetchval("SELECT count(*) = 0 FROM outbox"),  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.calendar import add_banking_days, business_today, is_banking_day, next_banking_day
+from shared.contracts.billing import PaymentReversedData
 from shared.contracts.envelope import Envelope, uuid7
 from shared.contracts.topics import TOPICS, dlq_topic, topic_for
 from shared.logging import JsonFormatter, log_context, redact
@@ -75,8 +76,12 @@ def test_envelope_round_trip_and_headers():
     back = Envelope.from_bytes(e.to_bytes())
     assert back == e
     assert dict(e.headers())["event_type"] == b"payment.settled"
-    caused = e.caused("payment.applied", "billing", e.key, {})
+    caused = e.caused(PaymentReversedData(billing_account_number=e.key, payment_id="p1", amount_cents=100,
+                                          return_code="R01", total_balance_cents=100), e.key)
     assert caused.correlation_id == e.correlation_id and caused.causation_id == str(e.event_id)
+    assert (caused.event_type, caused.producer) == ("payment.reversed", "billing")
+    assert caused.data == {"billing_account_number": e.key, "payment_id": "p1", "amount_cents": 100,
+                           "return_code": "R01", "total_balance_cents": 100}
 
 
 def test_envelope_refuses_naive_times_and_missing_fields():

@@ -12,7 +12,7 @@ from shared import tracing
 from shared.contracts.envelope import Envelope
 from shared.db import create_pool, migrate
 from shared.logging import JsonFormatter
-from shared.outbox import enqueue
+from shared.outbox import enqueue_many
 
 CALLER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -36,8 +36,8 @@ async def test_on_spans_continue_the_caller_and_reach_the_outbox_and_the_logs(fr
             record = logging.makeLogRecord({"msg": "inside", "levelno": 20, "levelname": "INFO"})
             line = orjson.loads(JsonFormatter("svc").format(record))
             async with pool.acquire() as conn:
-                await enqueue(conn, Envelope(event_type="payment.submitted", producer="svc",
-                                             key="7000000001", data={}))
+                await enqueue_many(conn, [Envelope(event_type="payment.submitted", producer="svc",
+                                             key="7000000001", data={})])
         stored = await pool.fetchval("SELECT traceparent FROM outbox")
     finally:
         await pool.close()

@@ -1,11 +1,17 @@
 """The invoice cycle's SQL: set-based statements over one keyset-paginated range of
 accounts at a time. PostgreSQL does the per-invoice work (invoice rows, ledger entries,
-event payloads for the outbox); Python only walks the ranges, so memory stays flat."""
+event envelopes for the outbox, generated from the contract models' fields); Python only
+walks the ranges, so memory stays flat."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 import asyncpg
+from pydantic import BaseModel
+
+from shared.contracts.billing import BalanceChangedData, BalanceLine, InvoiceIssuedData
+from shared.contracts.envelope import Envelope
 
 
 async def range_end(conn: asyncpg.Connection, after: str, size: int) -> str | None:
@@ -64,60 +70,87 @@ async def invoices_by_id(conn: asyncpg.Connection, ids: list) -> list[asyncpg.Re
     return await conn.fetch("SELECT * FROM invoices WHERE invoice_id = ANY($1::uuid[])", ids)
 
 
+def _json_object(model: type[BaseModel], columns: Mapping[str, str]) -> str:
+    """`json_build_object(...)` over SQL expressions for exactly `model`'s fields, in its
+    order: the SQL-built payload cannot drop, add or misname a field of the contract (a
+    field added to the model without its column fails here, when the module loads)."""
+    assert list(columns) == list(model.model_fields), f"{model.__name__}: {list(columns)}"
+    return "json_build_object(" + ", ".join(f"'{k}', {v}" for k, v in columns.items()) + ")"
+
+
+# A version 7 UUID, as `shared.contracts.envelope.uuid7` makes them (48 bits of Unix time in
+# milliseconds, then random bits): a random (version 4) UUID whose first 6 bytes are
+# replaced by the time, and whose version nibble is set from 4 (0100) to 7 (0111).
+UUID7_SQL = """encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
+    substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+    FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"""
+
+_INVOICE_ISSUED = _json_object(InvoiceIssuedData, {
+    "billing_account_number": "inv.billing_account_number", "invoice_id": "inv.invoice_id",
+    "kind": "inv.kind", "coverage_year": "inv.coverage_year",
+    "coverage_month": "to_char(inv.coverage_month, 'YYYY-MM')",
+    "amount_cents": "inv.amount_cents", "due_date": "inv.due_date",
+    "total_balance_cents": "acct.total"})
+_BALANCE_LINE = _json_object(BalanceLine, {
+    "coverage_year": "lb.coverage_year", "balance_cents": "lb.balance",
+    "current_premium_cents": "lb.premium", "due_date": "lb.due"})
+_BALANCE_CHANGED = _json_object(BalanceChangedData, {
+    "billing_account_number": "ban", "plan_type": "plan_type", "total_balance_cents": "total",
+    "lines": "lines", "reason": "'invoice_issued'"})
+_ENVELOPE = _json_object(Envelope, {
+    "event_id": "event_id", "event_type": "event_type", "event_version": "event_version",
+    "occurred_at": "$3::text", "producer": "$4::text",
+    "correlation_id": "gen_random_uuid()::text", "causation_id": "NULL", "key": "ban",
+    "data": "data"})
+
+_CYCLE_EVENTS = f"""
+    WITH inv AS (SELECT * FROM invoices WHERE invoice_id = ANY($1::uuid[])),
+    bans AS (SELECT DISTINCT billing_account_number AS ban FROM inv),
+    lb AS (
+      SELECT l.billing_account_number AS ban, l.coverage_year, g.balance,
+             coalesce(iv.last_amount, l.premium_cents) AS premium,
+             coalesce(iv.open_due, iv.last_due) AS due
+      FROM bans b JOIN lines l ON l.billing_account_number = b.ban
+      CROSS JOIN LATERAL (
+        SELECT coalesce(sum(amount_cents), 0)::bigint AS balance FROM ledger g
+        WHERE g.billing_account_number = l.billing_account_number
+          AND g.coverage_year = l.coverage_year) g
+      CROSS JOIN LATERAL (
+        SELECT min(due_date) FILTER (WHERE paid_cents < amount_cents) AS open_due,
+               max(due_date) AS last_due,
+               (array_agg(amount_cents ORDER BY coverage_month DESC))[1] AS last_amount
+        FROM invoices i WHERE i.billing_account_number = l.billing_account_number
+          AND i.coverage_year = l.coverage_year) iv),
+    acct AS (
+      SELECT lb.ban, a.plan_type, sum(lb.balance)::bigint AS total,
+             json_agg({_BALANCE_LINE} ORDER BY lb.coverage_year) AS lines
+      FROM lb JOIN accounts a ON a.billing_account_number = lb.ban
+      GROUP BY lb.ban, a.plan_type),
+    ev AS (
+      SELECT inv.billing_account_number AS ban, 1 AS ord, inv.coverage_month AS month,
+             '{InvoiceIssuedData.EVENT_TYPE}' AS event_type,
+             {InvoiceIssuedData.EVENT_VERSION} AS event_version, {_INVOICE_ISSUED} AS data
+      FROM inv JOIN acct ON acct.ban = inv.billing_account_number
+      UNION ALL
+      SELECT ban, 2, NULL, '{BalanceChangedData.EVENT_TYPE}', {BalanceChangedData.EVENT_VERSION},
+             {_BALANCE_CHANGED}
+      FROM acct),
+    ids AS (SELECT ev.*, {UUID7_SQL} AS event_id FROM ev)
+    INSERT INTO outbox (event_id, topic, key, event_type, event_version, payload)
+    SELECT event_id, $2, ban, event_type, event_version, convert_to({_ENVELOPE}::text, 'UTF8')
+    FROM ids ORDER BY ban, ord, month"""
+
+
 async def enqueue_cycle_events(conn: asyncpg.Connection, invoice_ids: list, topic: str,
                                occurred_at: str, producer: str) -> int:
     """`invoice.issued` for each invoice and one `balance.changed` per account (its lines as
     docs/events.md shapes them), built and written to the outbox by one INSERT ... SELECT,
     in key order with each account's invoices before its balance. For accounts holding no
-    credit (the total is the sum of the lines). Returns how many rows were written."""
-    status = await conn.execute(
-        """WITH inv AS (SELECT * FROM invoices WHERE invoice_id = ANY($1::uuid[])),
-           bans AS (SELECT DISTINCT billing_account_number AS ban FROM inv),
-           lb AS (
-             SELECT l.billing_account_number AS ban, l.coverage_year, g.balance,
-                    coalesce(iv.last_amount, l.premium_cents) AS premium,
-                    coalesce(iv.open_due, iv.last_due) AS due
-             FROM bans b JOIN lines l ON l.billing_account_number = b.ban
-             CROSS JOIN LATERAL (
-               SELECT coalesce(sum(amount_cents), 0)::bigint AS balance FROM ledger g
-               WHERE g.billing_account_number = l.billing_account_number
-                 AND g.coverage_year = l.coverage_year) g
-             CROSS JOIN LATERAL (
-               SELECT min(due_date) FILTER (WHERE paid_cents < amount_cents) AS open_due,
-                      max(due_date) AS last_due,
-                      (array_agg(amount_cents ORDER BY coverage_month DESC))[1] AS last_amount
-               FROM invoices i WHERE i.billing_account_number = l.billing_account_number
-                 AND i.coverage_year = l.coverage_year) iv),
-           acct AS (
-             SELECT lb.ban, a.plan_type, sum(lb.balance)::bigint AS total,
-                    json_agg(json_build_object(
-                      'coverage_year', lb.coverage_year, 'balance_cents', lb.balance,
-                      'current_premium_cents', lb.premium, 'due_date', lb.due)
-                      ORDER BY lb.coverage_year) AS lines
-             FROM lb JOIN accounts a ON a.billing_account_number = lb.ban
-             GROUP BY lb.ban, a.plan_type),
-           ev AS (
-             SELECT inv.billing_account_number AS ban, 1 AS ord, inv.coverage_month AS month,
-                    'invoice.issued' AS event_type, json_build_object(
-                      'billing_account_number', inv.billing_account_number,
-                      'invoice_id', inv.invoice_id, 'kind', inv.kind,
-                      'coverage_year', inv.coverage_year,
-                      'coverage_month', to_char(inv.coverage_month, 'YYYY-MM'),
-                      'amount_cents', inv.amount_cents, 'due_date', inv.due_date,
-                      'total_balance_cents', acct.total) AS data
-             FROM inv JOIN acct ON acct.ban = inv.billing_account_number
-             UNION ALL
-             SELECT ban, 2, NULL, 'balance.changed', json_build_object(
-                      'billing_account_number', ban, 'plan_type', plan_type,
-                      'total_balance_cents', total, 'lines', lines, 'reason', 'invoice_issued')
-             FROM acct),
-           ids AS (SELECT ev.*, gen_random_uuid() AS event_id FROM ev)
-           INSERT INTO outbox (event_id, topic, key, event_type, event_version, payload)
-           SELECT event_id, $2, ban, event_type, 1, convert_to(json_build_object(
-                    'event_id', event_id, 'event_type', event_type, 'event_version', 1,
-                    'occurred_at', $3::text, 'producer', $4::text,
-                    'correlation_id', gen_random_uuid()::text, 'causation_id', NULL,
-                    'key', ban, 'data', data)::text, 'UTF8')
-           FROM ids ORDER BY ban, ord, month""",
-        invoice_ids, topic, occurred_at, producer)
+    credit (the total is the sum of the lines). Returns how many rows were written.
+
+    The envelopes are those `Envelope.of` builds from the same models (`_json_object` keeps
+    the SQL to the models' fields): UUIDv7 event ids, `occurred_at` as envelopes write it
+    (`wire_time`), a fresh correlation id per event. Building them in PostgreSQL keeps the
+    cycle set-based: no row comes back to Python."""
+    status = await conn.execute(_CYCLE_EVENTS, invoice_ids, topic, occurred_at, producer)
     return int(status.split()[-1])

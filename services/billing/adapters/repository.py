@@ -12,6 +12,7 @@ import asyncpg
 from services.billing.domain.coverage import BilledMonth
 from services.billing.domain.numbers import make_ban
 from services.billing.domain.rules import Application, OpenInvoice
+from shared.contracts.enrollment import EnrollmentData
 
 
 async def account_by_household(conn: asyncpg.Connection, household_id: str,
@@ -54,13 +55,13 @@ async def lines(conn: asyncpg.Connection, ban: str) -> list[asyncpg.Record]:
                                ORDER BY coverage_year""", ban)
 
 
-async def insert_line(conn: asyncpg.Connection, ban: str, d: dict, status: str) -> None:
+async def insert_line(conn: asyncpg.Connection, ban: str, d: EnrollmentData, status: str) -> None:
     await conn.execute(
         """INSERT INTO lines (billing_account_number, coverage_year, enrollment_id, plan_name,
                               carrier, premium_cents, coverage_start, status)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        ban, d["coverage_year"], d["enrollment_id"], d["plan_name"], d["carrier"],
-        d["premium_cents"], date.fromisoformat(d["coverage_start"]), status)
+        ban, d.coverage_year, d.enrollment_id, d.plan_name, d.carrier, d.premium_cents,
+        d.coverage_start, status)
 
 
 async def set_line_status(conn: asyncpg.Connection, ban: str, year: int, status: str,

@@ -14,33 +14,24 @@ import asyncpg
 from services.billing.adapters import repository as repo
 from services.billing.domain.rules import add_months, allocate, cycle_month, due_date_for, first_of_month
 from shared.calendar import Clock, business_today
-from shared.contracts.billing import MODELS
-from shared.contracts.envelope import Envelope
+from shared.contracts import billing as ev
+from shared.contracts import payments as pay
+from shared.contracts.enrollment import EnrollmentData, EnrollmentTerminatedData
+from shared.contracts.envelope import Event
 from shared.outbox import enqueue
 
 log = logging.getLogger(__name__)
-PRODUCER = "billing"
 
 
-def _event(cause: Envelope | None, event_type: str, ban: str, data: dict) -> Envelope:
-    """A billing.v1 event, its payload checked against shared.contracts.billing (an event
-    that drifts from docs/events.md is a programming error, caught here, not downstream)."""
-    MODELS[event_type].model_validate(data)
-    if cause is None:
-        return Envelope(event_type=event_type, producer=PRODUCER, key=ban, data=data)
-    return cause.caused(event_type, PRODUCER, ban, data)
-
-
-async def balance_changed(conn: asyncpg.Connection, ban: str, reason: str, today: date,
-                          cause: Envelope | None = None) -> Envelope:
+async def balance_changed(conn: asyncpg.Connection, ban: str, reason: str,
+                          today: date) -> ev.BalanceChangedData:
     acct = await repo.account(conn, ban)
     snap = (await repo.snapshots(conn, [ban], today)).get(ban, {"lines": []})
     lines = [{k: ln[k] for k in ("coverage_year", "balance_cents", "current_premium_cents",
                                  "due_date")} for ln in snap["lines"]]
     total = sum(ln["balance_cents"] for ln in lines) - await repo.credit_cents(conn, ban)
-    return _event(cause, "balance.changed", ban, {
-        "billing_account_number": ban, "plan_type": acct["plan_type"],
-        "total_balance_cents": total, "lines": lines, "reason": reason})
+    return ev.BalanceChangedData(billing_account_number=ban, plan_type=acct["plan_type"],
+                                 total_balance_cents=total, lines=lines, reason=reason)
 
 
 async def total_balance(conn: asyncpg.Connection, ban: str) -> int:
@@ -50,82 +41,83 @@ async def total_balance(conn: asyncpg.Connection, ban: str) -> int:
 
 # ------------------------------------------------------------------ enrollments
 
-async def on_enrollment(conn: asyncpg.Connection, event: Envelope, *, clock: Clock) -> None:
+async def on_enrollment(conn: asyncpg.Connection, event: Event[EnrollmentData], *,
+                        clock: Clock) -> None:
     """enrollment.created / .updated: open the account and line, bill the binder, or take a
     premium change from the next cycle. (The subscriber's SSN is never read here.)"""
     d = event.data
     today = business_today(clock())
-    existing = await repo.line_by_enrollment(conn, d["enrollment_id"])
+    existing = await repo.line_by_enrollment(conn, d.enrollment_id)
     if existing is not None:
         await _update_line(conn, existing, d)
         return
-    acct = await repo.account_by_household(conn, d["household_id"], d["plan_type"])
+    acct = await repo.account_by_household(conn, d.household_id, d.plan_type)
     new_account = acct is None
-    ban = (await repo.open_account(conn, d["household_id"], d["plan_type"], bool(d["aptc"]))
+    ban = (await repo.open_account(conn, d.household_id, d.plan_type, d.aptc)
            if new_account else acct["billing_account_number"])
-    if not new_account and bool(d["aptc"]) != acct["aptc"]:
+    if not new_account and d.aptc != acct["aptc"]:
         await conn.execute("UPDATE accounts SET aptc = $2 WHERE billing_account_number = $1",
-                           ban, bool(d["aptc"]))
-    if await repo.line(conn, ban, d["coverage_year"]) is not None:
+                           ban, d.aptc)
+    if await repo.line(conn, ban, d.coverage_year) is not None:
         log.warning("a second enrollment for one coverage year; kept the first",
-                    extra={"billing_account_number": ban, "coverage_year": d["coverage_year"]})
+                    extra={"billing_account_number": ban, "coverage_year": d.coverage_year})
         return
     # A renewal continues coverage already in force, and an enrollment whose coverage began
     # before this month arrives already effectuated (taken over from the exchange's records):
     # no binder for either, the line is active at once.
-    start_month = first_of_month(date.fromisoformat(d["coverage_start"]))
+    start_month = first_of_month(d.coverage_start)
     in_force = start_month <= first_of_month(today)
     renewal = any(ln["status"] == "active" for ln in await repo.lines(conn, ban))
     await repo.insert_line(conn, ban, d, "active" if renewal or in_force else "pending_binder")
     all_lines = await repo.lines(conn, ban)
-    events = [_event(event, "account.opened", ban, {
-        "billing_account_number": ban, "household_id": d["household_id"],
-        "plan_type": d["plan_type"], "enrollment_ids": [ln["enrollment_id"] for ln in all_lines],
-        "coverage_years": [ln["coverage_year"] for ln in all_lines], "aptc": bool(d["aptc"])})]
+    events: list[ev.BillingPayload] = [ev.AccountOpenedData(
+        billing_account_number=ban, household_id=d.household_id, plan_type=d.plan_type,
+        enrollment_ids=[ln["enrollment_id"] for ln in all_lines],
+        coverage_years=[ln["coverage_year"] for ln in all_lines], aptc=d.aptc)]
     invoices = []
     if not in_force:  # the first bill: the binder, or a renewal's first month
         invoices.append(await repo.insert_invoice(
-            conn, ban, d["coverage_year"], start_month, "monthly" if renewal else "binder",
-            d["premium_cents"], due_date_for(start_month), today))
+            conn, ban, d.coverage_year, start_month, "monthly" if renewal else "binder",
+            d.premium_cents, due_date_for(start_month), today))
     # The month the current cycle bills, in case today's cycle ran before this enrollment.
     billed_now = cycle_month(today)
-    if start_month <= billed_now and billed_now.year == d["coverage_year"]:
-        invoices.append(await repo.insert_invoice(conn, ban, d["coverage_year"], billed_now,
-                                                  "monthly", d["premium_cents"],
+    if start_month <= billed_now and billed_now.year == d.coverage_year:
+        invoices.append(await repo.insert_invoice(conn, ban, d.coverage_year, billed_now,
+                                                  "monthly", d.premium_cents,
                                                   due_date_for(billed_now), today))
     invoices = [inv for inv in invoices if inv is not None]
     if invoices:
-        events += await after_invoices(conn, ban, invoices, today, event)
-    await enqueue(conn, *events)
+        events += await after_invoices(conn, ban, invoices, today)
+    await enqueue(conn, *events, key=ban, cause=event)
 
 
-async def _update_line(conn: asyncpg.Connection, line: asyncpg.Record, d: dict) -> None:
+async def _update_line(conn: asyncpg.Connection, line: asyncpg.Record, d: EnrollmentData) -> None:
     await conn.execute(
         """UPDATE lines SET plan_name = $3, carrier = $4,
                next_premium_cents = CASE WHEN $5::bigint <> premium_cents THEN $5 END
            WHERE billing_account_number = $1 AND coverage_year = $2""",
-        line["billing_account_number"], line["coverage_year"], d["plan_name"], d["carrier"],
-        d["premium_cents"])
+        line["billing_account_number"], line["coverage_year"], d.plan_name, d.carrier,
+        d.premium_cents)
     await conn.execute("UPDATE accounts SET aptc = $2 WHERE billing_account_number = $1",
-                       line["billing_account_number"], bool(d["aptc"]))
+                       line["billing_account_number"], d.aptc)
 
 
-async def on_enrollment_terminated(conn: asyncpg.Connection, event: Envelope) -> None:
+async def on_enrollment_terminated(conn: asyncpg.Connection,
+                                   event: Event[EnrollmentTerminatedData]) -> None:
     d = event.data
-    line = await repo.line_by_enrollment(conn, d["enrollment_id"])
+    line = await repo.line_by_enrollment(conn, d.enrollment_id)
     if line is None or line["status"] in ("terminated", "cancelled"):
         return
     ban = line["billing_account_number"]
-    await repo.set_line_status(conn, ban, line["coverage_year"], "terminated",
-                               date.fromisoformat(d["effective_date"]))
-    await enqueue(conn, _event(event, "coverage.terminated", ban, {
-        "billing_account_number": ban, "enrollment_ids": [d["enrollment_id"]],
-        "coverage_year": line["coverage_year"], "effective_date": d["effective_date"],
-        "reason": "enrollment_terminated"}))
+    await repo.set_line_status(conn, ban, line["coverage_year"], "terminated", d.effective_date)
+    await enqueue(conn, ev.CoverageTerminatedData(
+        billing_account_number=ban, enrollment_ids=[d.enrollment_id],
+        coverage_year=line["coverage_year"], effective_date=d.effective_date.isoformat(),
+        reason="enrollment_terminated"), key=ban, cause=event)
 
 
-async def after_invoices(conn: asyncpg.Connection, ban: str, invoices: list, today: date,
-                         cause: Envelope | None = None) -> list[Envelope]:
+async def after_invoices(conn: asyncpg.Connection, ban: str, invoices: list,
+                         today: date) -> list[ev.BillingPayload]:
     """Use any credit on the new invoices, then announce them and the new balance."""
     credit = await repo.credit_cents(conn, ban)
     if credit > 0:
@@ -135,91 +127,92 @@ async def after_invoices(conn: asyncpg.Connection, ban: str, invoices: list, tod
             await repo.add_entry(conn, ban, "credit_applied", used, today)
             await repo.record_applications(conn, ban, None, apps, today, kind="credit_applied")
     total = await total_balance(conn, ban)
-    events = [_event(cause, "invoice.issued", ban, {
-        "billing_account_number": ban, "invoice_id": str(inv["invoice_id"]), "kind": inv["kind"],
-        "coverage_year": inv["coverage_year"],
-        "coverage_month": inv["coverage_month"].strftime("%Y-%m"),
-        "amount_cents": inv["amount_cents"], "due_date": inv["due_date"].isoformat(),
-        "total_balance_cents": total}) for inv in invoices]
-    events.append(await balance_changed(conn, ban, "invoice_issued", today, cause))
+    events: list[ev.BillingPayload] = [ev.InvoiceIssuedData(
+        billing_account_number=ban, invoice_id=str(inv["invoice_id"]), kind=inv["kind"],
+        coverage_year=inv["coverage_year"], coverage_month=inv["coverage_month"].strftime("%Y-%m"),
+        amount_cents=inv["amount_cents"], due_date=inv["due_date"].isoformat(),
+        total_balance_cents=total) for inv in invoices]
+    events.append(await balance_changed(conn, ban, "invoice_issued", today))
     return events
 
 
 # ------------------------------------------------------------------ payments
 
-def _amount(d: dict) -> int:
-    amount = d["amount_cents"]
-    assert isinstance(amount, int) and amount > 0, "a payment amount is positive integer cents"
+def _amount(d: pay.PaymentSubmittedData | pay.PaymentSettledData | pay.PaymentFailedData
+            | pay.PaymentReturnedData) -> int:
+    amount = d.amount_cents
+    assert amount > 0, "a payment amount is positive integer cents"
     return amount
 
 
-async def on_payment_submitted(conn: asyncpg.Connection, event: Envelope) -> None:
+async def on_payment_submitted(conn: asyncpg.Connection, event: Event[pay.PaymentSubmittedData]) -> None:
     d = event.data
-    await repo.upsert_payment(conn, d["payment_id"], d["billing_account_number"], _amount(d),
-                              d.get("allocations") or [], submitted=True)
+    await repo.upsert_payment(conn, d.payment_id, d.billing_account_number, _amount(d),
+                              [a.to_data() for a in d.allocations], submitted=True)
 
 
-async def on_payment_failed(conn: asyncpg.Connection, event: Envelope) -> None:
+async def on_payment_failed(conn: asyncpg.Connection, event: Event[pay.PaymentFailedData]) -> None:
     d = event.data
-    await repo.upsert_payment(conn, d["payment_id"], d["billing_account_number"], _amount(d),
+    await repo.upsert_payment(conn, d.payment_id, d.billing_account_number, _amount(d),
                               [], failed=True)
 
 
-async def on_payment_settled(conn: asyncpg.Connection, event: Envelope, *, clock: Clock) -> None:
+async def on_payment_settled(conn: asyncpg.Connection, event: Event[pay.PaymentSettledData], *,
+                             clock: Clock) -> None:
     """Credit the payment: oldest unpaid month first (directed years first), the rest as
     credit. Safe in any order: a payment already returned is never credited."""
     d = event.data
-    ban = d["billing_account_number"]
+    ban = d.billing_account_number
     if await repo.account(conn, ban, lock=True) is None:
-        raise LookupError(f"payment {d['payment_id']} for unknown billing account {ban}")
-    before = await repo.payment(conn, d["payment_id"])
+        raise LookupError(f"payment {d.payment_id} for unknown billing account {ban}")
+    before = await repo.payment(conn, d.payment_id)
     if before is not None and (before["settled"] or before["returned"]):
-        await repo.upsert_payment(conn, d["payment_id"], ban, _amount(d), [], settled=True)
+        await repo.upsert_payment(conn, d.payment_id, ban, _amount(d), [], settled=True)
         return
-    await repo.upsert_payment(conn, d["payment_id"], ban, _amount(d), d.get("allocations") or [],
-                              settled=True, credited=True,
-                              settled_on=date.fromisoformat(d["settled_on"]))
+    await repo.upsert_payment(conn, d.payment_id, ban, _amount(d),
+                              [a.to_data() for a in d.allocations], settled=True, credited=True,
+                              settled_on=date.fromisoformat(d.settled_on))
     today = business_today(clock())
-    directed = {a["coverage_year"]: a["amount_cents"] for a in d.get("allocations") or []}
+    directed = {a.coverage_year: a.amount_cents for a in d.allocations}
     apps, credit = allocate(_amount(d), await repo.open_invoices(conn, ban), directed)
-    await repo.record_applications(conn, ban, d["payment_id"], apps, today)
+    await repo.record_applications(conn, ban, d.payment_id, apps, today)
     if credit:
-        await repo.add_entry(conn, ban, "credit", -credit, today, d["payment_id"])
-    events = [_event(event, "payment.applied", ban, {
-        "billing_account_number": ban, "payment_id": d["payment_id"], "amount_cents": _amount(d),
-        "allocations": [{"coverage_year": a.coverage_year,
-                         "coverage_month": a.coverage_month.strftime("%Y-%m"),
-                         "amount_cents": a.amount_cents} for a in apps],
-        "credit_cents": credit, "total_balance_cents": await total_balance(conn, ban)})]
-    events += await effectuate_paid_binders(conn, ban, event)
-    events += await resolve_delinquency(conn, ban, today, event)
-    events.append(await balance_changed(conn, ban, "payment_applied", today, event))
-    await enqueue(conn, *events)
+        await repo.add_entry(conn, ban, "credit", -credit, today, d.payment_id)
+    events: list[ev.BillingPayload] = [ev.PaymentAppliedData(
+        billing_account_number=ban, payment_id=d.payment_id, amount_cents=_amount(d),
+        allocations=[ev.AppliedAllocation(coverage_year=a.coverage_year,
+                                          coverage_month=a.coverage_month.strftime("%Y-%m"),
+                                          amount_cents=a.amount_cents) for a in apps],
+        credit_cents=credit, total_balance_cents=await total_balance(conn, ban))]
+    events += await effectuate_paid_binders(conn, ban)
+    events += await resolve_delinquency(conn, ban, today)
+    events.append(await balance_changed(conn, ban, "payment_applied", today))
+    await enqueue(conn, *events, key=ban, cause=event)
 
 
-async def on_payment_returned(conn: asyncpg.Connection, event: Envelope, *, clock: Clock) -> None:
+async def on_payment_returned(conn: asyncpg.Connection, event: Event[pay.PaymentReturnedData], *,
+                              clock: Clock) -> None:
     """Reverse a returned payment's credit (once); a return that arrives before the
     settlement just marks the payment so the settlement is never credited."""
     d = event.data
-    ban = d["billing_account_number"]
+    ban = d.billing_account_number
     await repo.account(conn, ban, lock=True)
-    before = await repo.payment(conn, d["payment_id"])
+    before = await repo.payment(conn, d.payment_id)
     if before is not None and before["returned"]:
         return
-    await repo.upsert_payment(conn, d["payment_id"], ban, _amount(d), [], returned=True,
-                              return_code=d["return_code"])
+    await repo.upsert_payment(conn, d.payment_id, ban, _amount(d), [], returned=True,
+                              return_code=d.return_code)
     if before is None or not before["credited"]:
         return
     today = business_today(clock())
-    amount = await repo.reverse_payment(conn, ban, d["payment_id"], today)
-    await enqueue(conn, _event(event, "payment.reversed", ban, {
-        "billing_account_number": ban, "payment_id": d["payment_id"], "amount_cents": amount,
-        "return_code": d["return_code"], "total_balance_cents": await total_balance(conn, ban)}),
-        await balance_changed(conn, ban, "payment_reversed", today, event))
+    amount = await repo.reverse_payment(conn, ban, d.payment_id, today)
+    await enqueue(conn, ev.PaymentReversedData(
+        billing_account_number=ban, payment_id=d.payment_id, amount_cents=amount,
+        return_code=d.return_code, total_balance_cents=await total_balance(conn, ban)),
+        await balance_changed(conn, ban, "payment_reversed", today), key=ban, cause=event)
 
 
-async def effectuate_paid_binders(conn: asyncpg.Connection, ban: str,
-                                  cause: Envelope | None) -> list[Envelope]:
+async def effectuate_paid_binders(conn: asyncpg.Connection, ban: str) -> list[ev.BillingPayload]:
     """A binder paid in full completes the enrollment: `coverage.effectuated`, once."""
     rows = await conn.fetch(
         """UPDATE lines l SET status = 'active' FROM invoices i
@@ -228,14 +221,14 @@ async def effectuate_paid_binders(conn: asyncpg.Connection, ban: str,
              AND i.coverage_year = l.coverage_year AND i.kind = 'binder'
              AND i.paid_cents = i.amount_cents
            RETURNING l.enrollment_id, l.coverage_year, l.coverage_start""", ban)
-    return [_event(cause, "coverage.effectuated", ban, {
-        "billing_account_number": ban, "enrollment_id": r["enrollment_id"],
-        "coverage_year": r["coverage_year"], "coverage_start": r["coverage_start"].isoformat()})
+    return [ev.CoverageEffectuatedData(
+        billing_account_number=ban, enrollment_id=r["enrollment_id"],
+        coverage_year=r["coverage_year"], coverage_start=r["coverage_start"].isoformat())
         for r in rows]
 
 
-async def resolve_delinquency(conn: asyncpg.Connection, ban: str, today: date,
-                              cause: Envelope | None) -> list[Envelope]:
+async def resolve_delinquency(conn: asyncpg.Connection, ban: str,
+                              today: date) -> list[ev.BillingPayload]:
     """Paying everything past due ends a grace period; paying the whole balance after a
     termination for non-payment reinstates the coverage that was ended (the months billed
     after the termination date are part of what must be paid)."""
@@ -258,13 +251,13 @@ async def resolve_delinquency(conn: asyncpg.Connection, ban: str, today: date,
         ban, row["terminated_on"])
     await conn.execute("""UPDATE delinquencies SET status = 'reinstated', resolved_on = $2
                           WHERE billing_account_number = $1""", ban, today)
-    events = [_event(cause, "coverage.effectuated", ban, {
-        "billing_account_number": ban, "enrollment_id": r["enrollment_id"],
-        "coverage_year": r["coverage_year"], "coverage_start": r["coverage_start"].isoformat(),
-        "reinstated": True}) for r in lines]
+    events: list[ev.BillingPayload] = [ev.CoverageEffectuatedData(
+        billing_account_number=ban, enrollment_id=r["enrollment_id"],
+        coverage_year=r["coverage_year"], coverage_start=r["coverage_start"].isoformat(),
+        reinstated=True) for r in lines]
     invoices = await _bill_skipped_months(conn, ban, lines, today)
     if invoices:
-        events += await after_invoices(conn, ban, invoices, today, cause)
+        events += await after_invoices(conn, ban, invoices, today)
     return events
 
 

@@ -11,9 +11,10 @@ import asyncpg
 from services.billing.adapters import cycle_sql
 from services.billing.adapters import repository as repo
 from services.billing.domain.rules import cycle_month, due_date_for
-from services.billing.service_layer.accounts import PRODUCER, after_invoices
-from shared.contracts.topics import BILLING_V1
-from shared.outbox import enqueue_many
+from services.billing.service_layer.accounts import after_invoices
+from shared.contracts.envelope import wire_time
+from shared.contracts.topics import BILLING_V1, TOPICS
+from shared.outbox import enqueue
 
 Progress = Callable[[str], None]
 
@@ -72,10 +73,11 @@ async def _cycle_events(conn: asyncpg.Connection, invoices: list[asyncpg.Record]
     for ban in sorted(careful):  # rare: spend the credit, the slow careful way
         rows = await cycle_sql.invoices_by_id(conn, by_account.pop(ban))
         events = await after_invoices(conn, ban, list(rows), day)
-        await enqueue_many(conn, events)
+        await enqueue(conn, *events, key=ban)
         written += len(events)
     ids = [i for ids in by_account.values() for i in ids]
     if ids:
         written += await cycle_sql.enqueue_cycle_events(
-            conn, ids, BILLING_V1, datetime.now(timezone.utc).isoformat(), PRODUCER)
+            conn, ids, BILLING_V1, wire_time(datetime.now(timezone.utc)),
+            TOPICS[BILLING_V1].producer)
     return written

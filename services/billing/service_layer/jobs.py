@@ -16,8 +16,10 @@ import asyncpg
 
 from services.billing.adapters import repository as repo
 from services.billing.domain.rules import Grace, grace_for, month_of_grace, plan_progress, termination_date
-from services.billing.service_layer.accounts import _event, balance_changed
+from services.billing.service_layer.accounts import balance_changed
 from services.billing.service_layer.cycle import Progress, _quiet, invoice_cycle
+from shared.contracts import billing as ev
+from shared.contracts.envelope import Envelope
 from shared.outbox import enqueue, enqueue_many
 
 __all__ = ["binder_deadline", "delinquency", "invoice_cycle", "reconcile"]
@@ -39,12 +41,12 @@ async def binder_deadline(pool: asyncpg.Pool, day: date, progress: Progress = _q
         for r in sorted(rows, key=lambda r: (r["billing_account_number"], r["coverage_year"])):
             ban = r["billing_account_number"]
             await repo.void_open_invoices(conn, ban, r["coverage_year"], day)
-            events.append(_event(None, "coverage.terminated", ban, {
-                "billing_account_number": ban, "enrollment_ids": [r["enrollment_id"]],
-                "coverage_year": r["coverage_year"],
-                "effective_date": r["coverage_start"].isoformat(), "reason": "binder_unpaid"}))
+            events.append(Envelope.of(ev.CoverageTerminatedData(
+                billing_account_number=ban, enrollment_ids=[r["enrollment_id"]],
+                coverage_year=r["coverage_year"], effective_date=r["coverage_start"].isoformat(),
+                reason="binder_unpaid"), key=ban))
         for ban in sorted({r["billing_account_number"] for r in rows}):
-            events.append(await balance_changed(conn, ban, "binder_unpaid", day))
+            events.append(Envelope.of(await balance_changed(conn, ban, "binder_unpaid", day), key=ban))
         await enqueue_many(conn, events)
         await repo.record_job(conn, "binder-deadline", day, {"cancelled": len(rows)})
     progress(f"binder-deadline {day}: {len(rows)} enrollments did not start (binder unpaid)")
@@ -110,11 +112,11 @@ async def _delinquency_step(conn: asyncpg.Connection, ban: str, day: date) -> st
                               WHERE billing_account_number = $1""", ban, end)
         await _notice(conn, acct, grace, "grace_ended", grace.months, cents, day)
         for year in sorted({r["coverage_year"] for r in lines}):
-            await enqueue(conn, _event(None, "coverage.terminated", ban, {
-                "billing_account_number": ban, "coverage_year": year,
-                "enrollment_ids": [r["enrollment_id"] for r in lines if r["coverage_year"] == year],
-                "effective_date": end.isoformat(), "reason": "non_payment"}))
-        await enqueue(conn, await balance_changed(conn, ban, "coverage_terminated", day))
+            await enqueue(conn, ev.CoverageTerminatedData(
+                billing_account_number=ban, coverage_year=year,
+                enrollment_ids=[r["enrollment_id"] for r in lines if r["coverage_year"] == year],
+                effective_date=end.isoformat(), reason="non_payment"), key=ban)
+        await enqueue(conn, await balance_changed(conn, ban, "coverage_terminated", day), key=ban)
         return "terminated"
     month = month_of_grace(grace, day)
     if month > 1 and await _notice(conn, acct, grace, "grace_notice", month, cents, day):
@@ -127,10 +129,10 @@ async def _notice(conn: asyncpg.Connection, acct: asyncpg.Record, grace: Grace, 
     ban = acct["billing_account_number"]
     if not await repo.record_notice(conn, ban, grace.start, stage, month, day):
         return False
-    await enqueue(conn, _event(None, "account.delinquent", ban, {
-        "billing_account_number": ban, "stage": stage, "aptc": acct["aptc"],
-        "past_due_cents": cents, "grace_start": grace.start.isoformat(),
-        "grace_end": grace.end.isoformat(), "month_of_grace": month}))
+    await enqueue(conn, ev.AccountDelinquentData(
+        billing_account_number=ban, stage=stage, aptc=acct["aptc"], past_due_cents=cents,
+        grace_start=grace.start.isoformat(), grace_end=grace.end.isoformat(),
+        month_of_grace=month), key=ban)
     return True
 
 

@@ -6,9 +6,8 @@ import functools
 from services.identity.service_layer import intake
 from services.identity.service_layer.deps import Deps
 from shared.consumer import Handler
+from shared.contracts.billing import ACCOUNT_OPENED
 from shared.contracts.enrollment import ENROLLMENT_CREATED, ENROLLMENT_TERMINATED, ENROLLMENT_UPDATED
-
-ACCOUNT_OPENED = "account.opened"
 
 
 def handlers(deps: Deps) -> dict[str, Handler]:

@@ -19,7 +19,7 @@ from services.identity.adapters import repository as repo
 from services.identity.adapters import throttle
 from services.identity.adapters.crypto import new_reset_token, token_hash
 from services.identity.service_layer import errors
-from services.identity.service_layer.deps import Deps, event
+from services.identity.service_layer.deps import Deps
 from services.identity.service_layer.lookups import Identification, identify
 from shared.contracts import identity as contract
 from shared.outbox import enqueue
@@ -45,10 +45,9 @@ async def register(pool: asyncpg.Pool, deps: Deps, ident: Identification, *, use
         if existing is not None:
             view = await repo.member_view(conn, member_id)
             assert view is not None
-            await enqueue(conn, event(contract.MEMBER_REGISTRATION_REPEATED, member_id,
-                                      contract.MemberRegistrationRepeatedData(
+            await enqueue(conn, contract.MemberRegistrationRepeatedData(
                 member_id=str(member_id), username=existing["username"], email=existing["email"],
-                language=view["language"])))
+                language=view["language"]), key=str(member_id))
             log.info("registration repeated for an existing account", extra={"member_id": str(member_id)})
             return answer
         try:
@@ -63,11 +62,11 @@ async def register(pool: asyncpg.Pool, deps: Deps, ident: Identification, *, use
         await repo.update_contact(conn, member_id, changes)
         view = await repo.member_view(conn, member_id)
         assert view is not None
-        await enqueue(conn, event(contract.MEMBER_REGISTERED, member_id, contract.MemberRegisteredData(
+        await enqueue(conn, contract.MemberRegisteredData(
             member_id=str(member_id), username=username, first_name=view["first_name"],
             last_name=view["last_name"],
             billing_account_numbers=[a["billing_account_number"] for a in view["accounts"]],
-            email=email, phone=view["phone"], language=view["language"])))
+            email=email, phone=view["phone"], language=view["language"]), key=str(member_id))
     log.info("member registered", extra={"member_id": str(member_id)})
     return answer
 
@@ -105,11 +104,11 @@ async def _count_failure(conn: asyncpg.Connection, deps: Deps, now: datetime, us
         delay = max(delay, pause)
     if starts and account is not None:
         member_id = account["member_id"]
-        await enqueue(conn, event(contract.MEMBER_LOGIN_THROTTLED, member_id, contract.MemberLoginThrottledData(
+        await enqueue(conn, contract.MemberLoginThrottledData(
             member_id=str(member_id),
             billing_account_numbers=await repo.billing_account_numbers(conn, member_id),
             retry_at=(now + timedelta(seconds=delay)).isoformat(), email=account["email"],
-            phone=account["phone"], language=account["language"])))
+            phone=account["phone"], language=account["language"]), key=str(member_id))
         log.warning("log-ins paused after wrong passwords", extra={"member_id": str(member_id)})
     return delay
 
@@ -162,11 +161,10 @@ async def request_password_reset(pool: asyncpg.Pool, deps: Deps, username: str |
         for account in accounts:
             token, digest = new_reset_token()
             await repo.add_reset_token(conn, digest, account["member_id"], expires)
-            await enqueue(conn, event(contract.PASSWORD_RESET_REQUESTED, account["member_id"],
-                                      contract.PasswordResetRequestedData(
+            await enqueue(conn, contract.PasswordResetRequestedData(
                 member_id=str(account["member_id"]), email=account["email"],
                 phone=account["phone"], language=account["language"],
-                reset_url=reset_url(deps.settings.public_url, token), expires_at=expires.isoformat())))
+                reset_url=reset_url(deps.settings.public_url, token), expires_at=expires.isoformat()), key=str(account["member_id"]))
     log.info("password reset requested", extra={"accounts": len(accounts)})
 
 
@@ -196,10 +194,9 @@ async def confirm_password_reset(pool: asyncpg.Pool, deps: Deps, token: str, new
         await repo.forget_login_failures(conn, user_subject=user)
         account = await repo.account_by_username(conn, row["username"])
         assert account is not None
-        await enqueue(conn, event(contract.MEMBER_PASSWORD_CHANGED, row["member_id"],
-                                  contract.MemberPasswordChangedData(
+        await enqueue(conn, contract.MemberPasswordChangedData(
             member_id=str(row["member_id"]), changed_at=now.isoformat(), email=account["email"],
-            phone=account["phone"], language=account["language"])))
+            phone=account["phone"], language=account["language"]), key=str(row["member_id"]))
     log.info("password reset", extra={"member_id": str(row["member_id"])})
     return {"member_id": str(row["member_id"]), "username": row["username"]}
 
@@ -207,10 +204,9 @@ async def confirm_password_reset(pool: asyncpg.Pool, deps: Deps, token: str, new
 async def remind_username(pool: asyncpg.Pool, deps: Deps, email: str) -> None:
     async with pool.acquire() as conn, conn.transaction():
         for account in await repo.accounts_by_email(conn, email):
-            await enqueue(conn, event(contract.USERNAME_REMINDER_REQUESTED, account["member_id"],
-                                      contract.UsernameReminderRequestedData(
+            await enqueue(conn, contract.UsernameReminderRequestedData(
                 member_id=str(account["member_id"]), username=account["username"],
-                email=account["email"], language=account["language"])))
+                email=account["email"], language=account["language"]), key=str(account["member_id"]))
 
 
 async def member(pool: asyncpg.Pool, deps: Deps, member_id: UUID) -> dict:
@@ -243,15 +239,15 @@ async def change_contact(pool: asyncpg.Pool, deps: Deps, member_id: UUID, change
             raise errors.NotFound()
         row = await repo.member_view(conn, member_id)
         assert row is not None
-        await enqueue(conn, event(contract.MEMBER_CONTACT_CHANGED, member_id, contract.MemberContactChangedData(
+        await enqueue(conn, contract.MemberContactChangedData(
             member_id=str(member_id),
             billing_account_numbers=[a["billing_account_number"] for a in row["accounts"]],
             email=row["email"], phone=row["phone"], language=row["language"],
-            email_enabled=row["email_enabled"], sms_enabled=row["sms_enabled"])))
+            email_enabled=row["email_enabled"], sms_enabled=row["sms_enabled"]), key=str(member_id))
         if email_changes:
-            await enqueue(conn, event(contract.MEMBER_EMAIL_CHANGED, member_id, contract.MemberEmailChangedData(
+            await enqueue(conn, contract.MemberEmailChangedData(
                 member_id=str(member_id), old_email=old_email, new_email=row["email"],
-                changed_at=now.isoformat(), language=row["language"])))
+                changed_at=now.isoformat(), language=row["language"]), key=str(member_id))
     return _member_json(deps, row)
 
 

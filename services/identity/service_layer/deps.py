@@ -11,9 +11,6 @@ from services.identity.config import Settings
 from services.identity.domain.accounts import Backoff
 from services.identity.domain.passwords import PasswordPolicy, load_common_passwords
 from shared.calendar import Clock
-from shared.contracts.envelope import Envelope
-
-PRODUCER = "identity"
 
 
 def utcnow() -> datetime:
@@ -73,8 +70,3 @@ class Deps:
     def payable_wait(self) -> timedelta:
         return timedelta(seconds=self.settings.payable_after_shopping_s)
 
-
-def event(event_type: str, member_id: Any, data: Any) -> Envelope:
-    """An identity.v1 event keyed by member id (data: a contracts model)."""
-    return Envelope(event_type=event_type, producer=PRODUCER, key=str(member_id),
-                    data=data.model_dump(mode="json"))

@@ -1,5 +1,5 @@
 """Intake: members, enrollments and billing account numbers from enrollment.v1 and
-billing.v1. Each handler runs inside the consumer's batch transaction, after its event id
+billing.v1, read as the contracts' payloads (the consumer validated them). Each handler runs inside the consumer's batch transaction, after its event id
 was recorded, so a redelivered event has no second effect; the upserts are also safe to
 repeat, and an event older than what is on file changes nothing."""
 from __future__ import annotations
@@ -12,15 +12,16 @@ import asyncpg
 from services.identity.adapters import repository as repo
 from services.identity.domain.values import normalize_name
 from services.identity.service_layer.deps import Deps
+from shared.contracts.billing import AccountOpenedData
 from shared.contracts.enrollment import EnrollmentData, EnrollmentTerminatedData
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import Event
 
 log = logging.getLogger(__name__)
 
 
-async def enrollment_changed(conn: asyncpg.Connection, env: Envelope, deps: Deps) -> None:
+async def enrollment_changed(conn: asyncpg.Connection, env: Event[EnrollmentData], deps: Deps) -> None:
     """`enrollment.created` / `enrollment.updated`: the member and the enrollment as sent."""
-    data = EnrollmentData.model_validate(env.data)
+    data = env.data
     sub, contact = data.subscriber, data.contact
     first, last = sub.first_name.strip(), sub.last_name.strip()
     await repo.upsert_member(
@@ -42,20 +43,20 @@ async def enrollment_changed(conn: asyncpg.Connection, env: Envelope, deps: Deps
                                           "event_type": env.event_type})
 
 
-async def enrollment_terminated(conn: asyncpg.Connection, env: Envelope, deps: Deps) -> None:
+async def enrollment_terminated(conn: asyncpg.Connection, env: Event[EnrollmentTerminatedData],
+                                deps: Deps) -> None:
     """`enrollment.terminated`: the enrollment stays, marked terminated, with its history."""
-    data = EnrollmentTerminatedData.model_validate(env.data)
+    data = env.data
     await repo.terminate_enrollment(conn, data.enrollment_id, data.reason, data.effective_date)
     await repo.record_history(conn, env.event_id, data.enrollment_id, env.event_type,
                               env.occurred_at, data.model_dump(mode="json"))
     log.info("enrollment terminated", extra={"enrollment_id": data.enrollment_id})
 
 
-async def account_opened(conn: asyncpg.Connection, env: Envelope, deps: Deps) -> None:
+async def account_opened(conn: asyncpg.Connection, env: Event[AccountOpenedData], deps: Deps) -> None:
     """`account.opened`: the billing account number of a household's plan type."""
     d = env.data
-    ban, household, plan_type = str(d["billing_account_number"]), str(d["household_id"]), str(d["plan_type"])
-    assert plan_type in ("health", "dental"), f"unknown plan type {plan_type!r}"
+    ban, household, plan_type = d.billing_account_number, d.household_id, d.plan_type
     await repo.upsert_billing_account(conn, ban, household, plan_type)
     log.info("billing account known", extra={"billing_account_number": ban,
                                              "household_id": household})

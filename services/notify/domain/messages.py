@@ -7,8 +7,14 @@ Values stay raw here (cents, ISO dates); templates format them for the reader's 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from shared.contracts import billing as bl
+from shared.contracts import identity as idn
+from shared.contracts import payments as pay
+from shared.contracts.base import Payload
 
 # How channels are chosen:
 # - "preferences": email if the member has email on, SMS if they opted into texts;
@@ -33,104 +39,162 @@ class Intent:
         return self.billing_account_number or self.member_id or "unknown"
 
 
-def _pick(data: dict[str, Any], *names: str) -> dict[str, Any]:
-    return {n: data.get(n) for n in names}
+def _pick(payload: Payload, *names: str) -> dict[str, Any]:
+    """The named fields of a payload as raw JSON values (None for a field it does not have)."""
+    values = payload.model_dump(mode="json", include=set(names))
+    return {n: values.get(n) for n in names}
 
 
-def _payment(template: str, data: dict[str, Any], *names: str, policy: Policy = "preferences") -> Intent:
+PaymentPayload = (pay.PaymentSubmittedData | pay.PaymentSettledData | pay.PaymentFailedData
+                  | pay.PaymentReturnedData)
+
+
+def _payment(template: str, data: PaymentPayload, *names: str,
+             policy: Policy = "preferences") -> Intent:
     facts = _pick(data, "confirmation_number", "amount_cents", "method", *names)
-    return Intent(template, billing_account_number=data["billing_account_number"],
-                  contact=data.get("contact"), policy=policy, facts=facts,
-                  allowed_numbers=(str(data.get("confirmation_number") or ""),))
+    return Intent(template, billing_account_number=data.billing_account_number,
+                  contact=data.contact.to_data(), policy=policy, facts=facts,
+                  allowed_numbers=(data.confirmation_number,))
 
 
-def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
-    """The message an event asks for, or None (projection-only events)."""
-    ban = data.get("billing_account_number")
-    if event_type == "payment.submitted":
-        policy: Policy = "email_always" if data.get("channel") == "guest" else "preferences"
-        if data.get("retry_of"):  # a returned payment presented again: not a new payment
-            return _payment("payment_retry", data, "expected_withdrawal_date", "kind", "plan_type",
-                            "attempt", policy=policy)
-        return _payment("payment_received", data, "expected_withdrawal_date", "kind",
-                        "plan_type", "allocations", policy=policy)
-    if event_type == "payment.settled":
-        return _payment("payment_settled", data, "settled_on")
-    if event_type == "payment.failed":
-        return _payment("payment_failed", data, "reason_code", "reason")
-    if event_type == "payment.returned":
-        return _payment("payment_returned", data, "return_code", "return_reason", "returned_on",
-                        "will_retry", "method_disabled", "mandate_cancelled")
-    if event_type == "autopay.created":
-        # The authorization is sent as the member agreed to it, except that messages name a
-        # billing account by its last four digits only, as everywhere else.
-        facts = _pick(data, "method", "next_draft_date", "confirmation_number", "authorization_text",
-                      "first_draft_amount_cents")
-        if facts["authorization_text"] and ban:
-            ending = "que termina en" if (data.get("contact") or {}).get("language") == "es" \
-                else "ending in"
-            facts["authorization_text"] = facts["authorization_text"].replace(
-                ban, f"{ending} {ban[-4:]}")
-        return Intent("autopay_created", billing_account_number=ban, contact=data.get("contact"),
-                      facts=facts, allowed_numbers=(str(data.get("confirmation_number") or ""),))
-    if event_type == "autopay.upcoming":  # Regulation E: a varying draft, 10 days ahead
-        return Intent("autopay_upcoming", billing_account_number=ban, contact=data.get("contact"),
-                      facts=_pick(data, "amount_cents", "draft_date", "previous_amount_cents",
-                                  "method", "cancel_by", "reason"))
-    if event_type == "autopay.updated":  # the member's new bank account for the drafts
-        # The mandate's addresses; the language is the member's own (their profile), since
-        # the contact saved with a mandate set up through the API carries none of its own.
-        contact = data.get("contact") or {}
-        return Intent("autopay_method_changed", billing_account_number=ban,
-                      contact={"email": contact.get("email"), "phone": contact.get("phone")},
-                      facts=_pick(data, "method", "next_draft_date"))
-    if event_type == "autopay.cancelled":
-        # Cancelled by the member or after a return ("R07: ..."); drafts already made still happen.
-        reason = str(data.get("reason") or "")
-        returned = len(reason) >= 3 and reason[0] == "R" and reason[1:3].isascii() and reason[1:3].isdigit()
-        return Intent("autopay_cancelled", billing_account_number=ban, contact=data.get("contact"),
-                      facts={"reason": reason, "returned": returned,
-                             "drafts_in_flight": list(data.get("drafts_in_flight") or [])})
-    if event_type == "invoice.issued":
-        return Intent("bill_ready", billing_account_number=ban, facts=_pick(
-            data, "kind", "coverage_year", "coverage_month", "amount_cents", "due_date",
-            "total_balance_cents"))
-    if event_type == "account.delinquent":
-        stage = data.get("stage")
-        if stage not in ("grace_started", "grace_notice", "grace_ended"):
-            return None
-        return Intent(stage, billing_account_number=ban, facts=_pick(
-            data, "aptc", "past_due_cents", "grace_start", "grace_end", "month_of_grace"))
-    if event_type == "coverage.effectuated":
-        return Intent("coverage_effectuated", billing_account_number=ban,
-                      facts=_pick(data, "coverage_year", "coverage_start"))
-    if event_type == "coverage.terminated":
-        return Intent("coverage_terminated", billing_account_number=ban,
-                      facts=_pick(data, "coverage_year", "effective_date", "reason"))
-    if event_type == "password.reset_requested":
-        return Intent("password_reset", member_id=data["member_id"], contact=_contact(data),
-                      policy="email_only", facts=_pick(data, "reset_url", "expires_at"),
-                      allowed_numbers=(str(data.get("reset_url") or ""),))
-    if event_type == "username.reminder_requested":
-        return Intent("username_reminder", member_id=data["member_id"], contact=_contact(data),
-                      policy="email_only", facts=_pick(data, "username"))
-    if event_type == "member.login_throttled":
-        bans = data.get("billing_account_numbers") or []
-        return Intent("login_throttled", member_id=data["member_id"],
-                      billing_account_number=bans[0] if bans else None,
-                      contact=_contact(data), facts=_pick(data, "retry_at"))
-    if event_type == "member.password_changed":
-        return Intent("password_changed", member_id=data["member_id"], contact=_contact(data),
-                      policy="email_only", facts=_pick(data, "changed_at"))
-    if event_type == "member.email_changed":
-        return Intent("email_changed", member_id=data["member_id"],
-                      contact={"email": data.get("new_email"), "language": data.get("language")},
-                      policy="email_only", previous_email=data.get("old_email"),
-                      facts=_pick(data, "new_email", "changed_at"))
-    if event_type == "member.registration_repeated":
-        return Intent("already_registered", member_id=data["member_id"], contact=_contact(data),
-                      policy="email_only", facts=_pick(data, "username"))
-    return None
+def _submitted(data: pay.PaymentSubmittedData) -> Intent:
+    policy: Policy = "email_always" if data.channel == "guest" else "preferences"
+    if data.retry_of:  # a returned payment presented again: not a new payment
+        return _payment("payment_retry", data, "expected_withdrawal_date", "kind", "plan_type",
+                        "attempt", policy=policy)
+    return _payment("payment_received", data, "expected_withdrawal_date", "kind",
+                    "plan_type", "allocations", policy=policy)
+
+
+def _settled(data: pay.PaymentSettledData) -> Intent:
+    return _payment("payment_settled", data, "settled_on")
+
+
+def _failed(data: pay.PaymentFailedData) -> Intent:
+    return _payment("payment_failed", data, "reason_code", "reason")
+
+
+def _returned(data: pay.PaymentReturnedData) -> Intent:
+    return _payment("payment_returned", data, "return_code", "return_reason", "returned_on",
+                    "will_retry", "method_disabled", "mandate_cancelled")
+
+
+def _autopay_created(data: pay.AutopayCreatedData) -> Intent:
+    # The authorization is sent as the member agreed to it, except that messages name a
+    # billing account by its last four digits only, as everywhere else.
+    ban = data.billing_account_number
+    facts = _pick(data, "method", "next_draft_date", "confirmation_number", "authorization_text",
+                  "first_draft_amount_cents")
+    if data.authorization_text and ban:
+        ending = "que termina en" if data.contact.language == "es" else "ending in"
+        facts["authorization_text"] = data.authorization_text.replace(ban, f"{ending} {ban[-4:]}")
+    return Intent("autopay_created", billing_account_number=ban, contact=data.contact.to_data(),
+                  facts=facts, allowed_numbers=(data.confirmation_number or "",))
+
+
+def _autopay_upcoming(data: pay.AutopayUpcomingData) -> Intent:
+    """Regulation E: the notice of a varying draft, 10 days ahead."""
+    return Intent("autopay_upcoming", billing_account_number=data.billing_account_number,
+                  contact=data.contact.to_data(),
+                  facts=_pick(data, "amount_cents", "draft_date", "previous_amount_cents",
+                              "method", "cancel_by", "reason"))
+
+
+def _autopay_updated(data: pay.AutopayUpdatedData) -> Intent:
+    """The member's new bank account for the drafts. The mandate's addresses; the language
+    is the member's own (their profile), since the contact saved with a mandate set up
+    through the API carries none of its own."""
+    return Intent("autopay_method_changed", billing_account_number=data.billing_account_number,
+                  contact={"email": data.contact.email, "phone": data.contact.phone},
+                  facts=_pick(data, "method", "next_draft_date"))
+
+
+def _autopay_cancelled(data: pay.AutopayCancelledData) -> Intent:
+    # Cancelled by the member or after a return ("R07: ..."); drafts already made still happen.
+    reason = data.reason
+    returned = len(reason) >= 3 and reason[0] == "R" and reason[1:3].isascii() and reason[1:3].isdigit()
+    return Intent("autopay_cancelled", billing_account_number=data.billing_account_number,
+                  contact=data.contact.to_data(),
+                  facts={"reason": reason, "returned": returned,
+                         "drafts_in_flight": [d.to_data() for d in data.drafts_in_flight]})
+
+
+def _invoice(data: bl.InvoiceIssuedData) -> Intent:
+    return Intent("bill_ready", billing_account_number=data.billing_account_number, facts=_pick(
+        data, "kind", "coverage_year", "coverage_month", "amount_cents", "due_date",
+        "total_balance_cents"))
+
+
+def _delinquent(data: bl.AccountDelinquentData) -> Intent:
+    return Intent(data.stage, billing_account_number=data.billing_account_number, facts=_pick(
+        data, "aptc", "past_due_cents", "grace_start", "grace_end", "month_of_grace"))
+
+
+def _effectuated(data: bl.CoverageEffectuatedData) -> Intent:
+    return Intent("coverage_effectuated", billing_account_number=data.billing_account_number,
+                  facts=_pick(data, "coverage_year", "coverage_start"))
+
+
+def _terminated(data: bl.CoverageTerminatedData) -> Intent:
+    return Intent("coverage_terminated", billing_account_number=data.billing_account_number,
+                  facts=_pick(data, "coverage_year", "effective_date", "reason"))
+
+
+def _reset(data: idn.PasswordResetRequestedData) -> Intent:
+    return Intent("password_reset", member_id=data.member_id, contact=_contact(data),
+                  policy="email_only", facts=_pick(data, "reset_url", "expires_at"),
+                  allowed_numbers=(data.reset_url,))
+
+
+def _username(data: idn.UsernameReminderRequestedData) -> Intent:
+    return Intent("username_reminder", member_id=data.member_id, contact=_contact(data),
+                  policy="email_only", facts=_pick(data, "username"))
+
+
+def _throttled(data: idn.MemberLoginThrottledData) -> Intent:
+    bans = data.billing_account_numbers
+    return Intent("login_throttled", member_id=data.member_id,
+                  billing_account_number=bans[0] if bans else None,
+                  contact=_contact(data), facts=_pick(data, "retry_at"))
+
+
+def _password_changed(data: idn.MemberPasswordChangedData) -> Intent:
+    return Intent("password_changed", member_id=data.member_id, contact=_contact(data),
+                  policy="email_only", facts=_pick(data, "changed_at"))
+
+
+def _email_changed(data: idn.MemberEmailChangedData) -> Intent:
+    return Intent("email_changed", member_id=data.member_id,
+                  contact={"email": data.new_email, "language": data.language},
+                  policy="email_only", previous_email=data.old_email,
+                  facts=_pick(data, "new_email", "changed_at"))
+
+
+def _already_registered(data: idn.MemberRegistrationRepeatedData) -> Intent:
+    return Intent("already_registered", member_id=data.member_id, contact=_contact(data),
+                  policy="email_only", facts=_pick(data, "username"))
+
+
+# The message each event type asks for, keyed by the contracts' event types.
+_INTENTS: dict[str, Callable[[Any], Intent]] = {
+    pay.PAYMENT_SUBMITTED: _submitted, pay.PAYMENT_SETTLED: _settled,
+    pay.PAYMENT_FAILED: _failed, pay.PAYMENT_RETURNED: _returned,
+    pay.AUTOPAY_CREATED: _autopay_created, pay.AUTOPAY_UPDATED: _autopay_updated,
+    pay.AUTOPAY_CANCELLED: _autopay_cancelled, pay.AUTOPAY_UPCOMING: _autopay_upcoming,
+    bl.INVOICE_ISSUED: _invoice,
+    bl.ACCOUNT_DELINQUENT: _delinquent, bl.COVERAGE_EFFECTUATED: _effectuated,
+    bl.COVERAGE_TERMINATED: _terminated, idn.PASSWORD_RESET_REQUESTED: _reset,
+    idn.USERNAME_REMINDER_REQUESTED: _username, idn.MEMBER_LOGIN_THROTTLED: _throttled,
+    idn.MEMBER_PASSWORD_CHANGED: _password_changed, idn.MEMBER_EMAIL_CHANGED: _email_changed,
+    idn.MEMBER_REGISTRATION_REPEATED: _already_registered,
+}
+
+
+def intent_for(data: Payload) -> Intent | None:
+    """The message an event asks for (given its typed payload), or None (projection-only
+    events)."""
+    build = _INTENTS.get(data.EVENT_TYPE)
+    return build(data) if build is not None else None
 
 
 def reminder_intent(billing_account_number: str, due_date: str, total_balance_cents: int) -> Intent:
@@ -139,18 +203,13 @@ def reminder_intent(billing_account_number: str, due_date: str, total_balance_ce
                   facts={"due_date": due_date, "total_balance_cents": total_balance_cents})
 
 
-def _contact(data: dict[str, Any]) -> dict[str, Any]:
-    return {"email": data.get("email"), "phone": data.get("phone"),
-            "language": data.get("language")}
+def _contact(data: idn.MemberLoginThrottledData | idn.MemberPasswordChangedData
+             | idn.MemberRegistrationRepeatedData | idn.PasswordResetRequestedData
+             | idn.UsernameReminderRequestedData) -> dict[str, Any]:
+    return {"email": data.email, "phone": getattr(data, "phone", None), "language": data.language}
 
 
-MESSAGE_EVENT_TYPES = (
-    "payment.submitted", "payment.settled", "payment.failed", "payment.returned",
-    "autopay.created", "autopay.updated", "autopay.cancelled", "autopay.upcoming", "invoice.issued",
-    "account.delinquent", "coverage.effectuated", "coverage.terminated", "password.reset_requested",
-    "username.reminder_requested", "member.login_throttled", "member.password_changed",
-    "member.email_changed", "member.registration_repeated",
-)
+MESSAGE_EVENT_TYPES = tuple(_INTENTS)
 TEMPLATES = (
     "payment_received", "payment_retry", "payment_settled", "payment_failed", "payment_returned",
     "autopay_created", "autopay_method_changed", "autopay_cancelled", "bill_ready", "due_reminder",

@@ -12,49 +12,76 @@ from services.notify.adapters import repository as repo
 from services.notify.domain.format import normalize_language
 from services.notify.domain.messages import intent_for
 from services.notify.service_layer.compose import Composer
-from shared.contracts.envelope import Envelope
+from shared.consumer import Handler
+from shared.contracts import billing as bl
+from shared.contracts import enrollment as en
+from shared.contracts import identity as idn
+from shared.contracts import payments as pay
+from shared.contracts.envelope import Event
 
 log = logging.getLogger(__name__)
 
 
-async def apply_projection(conn: asyncpg.Connection, event: Envelope) -> None:
+async def _household(conn: asyncpg.Connection, event: Event[en.EnrollmentData]) -> None:
+    d = event.data  # only the subscriber's first name is read; never the SSN
+    await repo.upsert_household(conn, d.household_id, d.subscriber.first_name, d.contact.email,
+                                d.contact.phone, normalize_language(d.contact.language))
+
+
+async def _account(conn: asyncpg.Connection, event: Event[bl.AccountOpenedData]) -> None:
+    d = event.data
+    await repo.upsert_account(conn, d.billing_account_number, d.household_id, d.plan_type, d.aptc)
+
+
+async def _member_registered(conn: asyncpg.Connection, event: Event[idn.MemberRegisteredData]) -> None:
+    d = event.data
+    await repo.upsert_member(conn, d.member_id, d.billing_account_numbers, first_name=d.first_name,
+                             email=d.email, phone=d.phone, language=normalize_language(d.language))
+
+
+async def _contact_changed(conn: asyncpg.Connection,
+                           event: Event[idn.MemberContactChangedData]) -> None:
+    d = event.data
+    await repo.upsert_member(conn, d.member_id, d.billing_account_numbers, email=d.email,
+                             phone=d.phone,
+                             language=normalize_language(d.language) if d.language else None,
+                             email_enabled=d.email_enabled, sms_enabled=d.sms_enabled,
+                             phone_is_current=True)
+
+
+async def _balance(conn: asyncpg.Connection, event: Event[bl.BalanceChangedData]) -> None:
+    d = event.data
+    await repo.set_balance(conn, d.billing_account_number, d.total_balance_cents,
+                           [line.to_data() for line in d.lines], event.occurred_at)
+
+
+async def _autopay_created(conn: asyncpg.Connection, event: Event[pay.AutopayCreatedData]) -> None:
+    d = event.data
+    await repo.set_autopay(conn, d.billing_account_number, d.mandate_id, True, event.occurred_at)
+
+
+async def _autopay_cancelled(conn: asyncpg.Connection,
+                             event: Event[pay.AutopayCancelledData]) -> None:
+    d = event.data
+    await repo.set_autopay(conn, d.billing_account_number, d.mandate_id, False, event.occurred_at)
+
+
+# What notify knows about households, accounts, members, balances and autopay, kept current
+# from these events (keyed by the contracts' event types).
+PROJECTIONS: dict[str, Handler] = {
+    en.ENROLLMENT_CREATED: _household, en.ENROLLMENT_UPDATED: _household,
+    bl.ACCOUNT_OPENED: _account, idn.MEMBER_REGISTERED: _member_registered,
+    idn.MEMBER_CONTACT_CHANGED: _contact_changed, bl.BALANCE_CHANGED: _balance,
+    pay.AUTOPAY_CREATED: _autopay_created, pay.AUTOPAY_CANCELLED: _autopay_cancelled,
+}
+PROJECTION_EVENT_TYPES = tuple(PROJECTIONS)
+
+
+async def apply_projection(conn: asyncpg.Connection, event: Event[Any]) -> None:
     """Update what notify knows about households, accounts, members, balances, autopay."""
-    t, d = event.event_type, event.data
-    if t in ("enrollment.created", "enrollment.updated"):
-        contact: dict[str, Any] = d.get("contact") or {}
-        subscriber = d.get("subscriber") or {}  # only first_name is read; never the SSN
-        await repo.upsert_household(conn, d["household_id"], subscriber.get("first_name"),
-                                    contact.get("email"), contact.get("phone"),
-                                    normalize_language(contact.get("language")))
-    elif t == "account.opened":
-        await repo.upsert_account(conn, d["billing_account_number"], d["household_id"],
-                                  d.get("plan_type"), bool(d.get("aptc")))
-    elif t == "member.registered":
-        await repo.upsert_member(conn, d["member_id"], d.get("billing_account_numbers") or [],
-                                 first_name=d.get("first_name"), email=d.get("email"),
-                                 phone=d.get("phone"),
-                                 language=normalize_language(d.get("language")))
-    elif t == "member.contact_changed":
-        await repo.upsert_member(conn, d["member_id"], d.get("billing_account_numbers") or [],
-                                 email=d.get("email"), phone=d.get("phone"),
-                                 language=normalize_language(d.get("language")) if d.get("language") else None,
-                                 email_enabled=d.get("email_enabled"),
-                                 sms_enabled=d.get("sms_enabled"), phone_is_current=True)
-    elif t == "balance.changed":
-        await repo.set_balance(conn, d["billing_account_number"], int(d["total_balance_cents"]),
-                               d.get("lines") or [], event.occurred_at)
-    elif t == "autopay.created":
-        await repo.set_autopay(conn, d["billing_account_number"], str(d["mandate_id"]), True,
-                               event.occurred_at)
-    elif t == "autopay.cancelled":
-        await repo.set_autopay(conn, d["billing_account_number"], str(d["mandate_id"]), False,
-                               event.occurred_at)
-
-
-PROJECTION_EVENT_TYPES = (
-    "enrollment.created", "enrollment.updated", "account.opened", "member.registered",
-    "member.contact_changed", "balance.changed", "autopay.created", "autopay.cancelled",
-)
+    handler = PROJECTIONS.get(event.event_type)
+    if handler is not None:
+        await handler(conn, event)
 
 
 class Intake:
@@ -63,12 +90,12 @@ class Intake:
     def __init__(self, composer: Composer) -> None:
         self.composer = composer
 
-    async def handle_batch(self, conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    async def handle_batch(self, conn: asyncpg.Connection, events: list[Event[Any]]) -> None:
         # Projections first, in order, so a message in the same batch sees them.
         for event in events:
             if event.event_type in PROJECTION_EVENT_TYPES:
                 await apply_projection(conn, event)
-        wanted = [(e, i) for e in events if (i := intent_for(e.event_type, e.data)) is not None]
+        wanted = [(e, i) for e in events if (i := intent_for(e.data)) is not None]
         if not wanted:
             return
         accounts = await repo.account_profiles(

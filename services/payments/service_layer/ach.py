@@ -26,7 +26,7 @@ from shared import locks
 from shared.calendar import add_banking_days, is_banking_day
 from shared.db import advisory_lock
 from shared.files import open_private, private_dir
-from shared.outbox import enqueue, enqueue_many
+from shared.outbox import enqueue_many
 
 Progress = Callable[[str], None]
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ async def _fail_held_out(conn: asyncpg.Connection, held: list[tuple[Any, str]],
     hear of it), counted for the operator and logged without any account number."""
     for payment_id, field in held:
         p = await ach_store.hold_out(conn, payment_id, HELD_OUT_CODE)
-        await enqueue(conn, events.failed(p, HELD_OUT_CODE, HELD_OUT_REASON))
+        await events.enqueue(conn, events.failed(p, HELD_OUT_CODE, HELD_OUT_REASON))
         HELD_OUT.labels(field).inc()
         log.error("ACH debit held out of the file: it cannot be written",
                   extra={"payment_id": str(payment_id), "field": field,
@@ -171,7 +171,7 @@ async def run_settlement(deps: Deps, day: date, progress: Progress = _quiet,
     while True:
         async with deps.pool.acquire() as conn, conn.transaction():
             rows = await ach_store.settle_batch(conn, day, batch)
-            await enqueue_many(conn, (events.settled(r, r["settled_on"]) for r in rows))
+            await enqueue_many(conn, (events.envelope(events.settled(r, r["settled_on"])) for r in rows))
         settled += len(rows)
         if len(rows) < batch:
             break
@@ -272,7 +272,7 @@ async def _apply_return(conn: asyncpg.Connection, deps: Deps, day: date, p: asyn
             mandate_id=p["mandate_id"], cycle=p["cycle"], attempt=p["attempt"] + 1,
             retry_of=p["retry_of"] or p["payment_id"], contact=p["contact"], member_id=p["member_id"])
         follow.append(events.submitted(retry))
-    await enqueue(conn, events.returned(p2, code, d.reason, day, d.will_retry, d.method_disabled,
+    await events.enqueue(conn, events.returned(p2, code, d.reason, day, d.will_retry, d.method_disabled,
                                         cancelled is not None), *follow)
 
 
@@ -287,7 +287,7 @@ async def _apply_noc(conn: asyncpg.Connection, deps: Deps, p: asyncpg.Record, it
         last4 = fix.account_number[-4:]
     m = await repo.correct_method(conn, p["method_id"], routing=fix.routing_number, ciphertext=blob,
                                   key_id=key_id, last4=last4, account_type=fix.account_type)
-    await enqueue(conn, events.method_updated(m, "corrected", f"{item.code}: {NOC_CODES.get(item.code, 'corrected')}"))
+    await events.enqueue(conn, events.method_updated(m, "corrected", f"{item.code}: {NOC_CODES.get(item.code, 'corrected')}"))
 
 
 # ------------------------------------------------------------------ archive

@@ -25,8 +25,7 @@ from services.payments.adapters import repository as repo
 from services.payments.domain import regulation_e, schedule
 from services.payments.service_layer import events
 from services.payments.service_layer.deps import Deps
-from shared.contracts.envelope import Envelope
-from shared.outbox import enqueue_many
+from shared.contracts import payments as ev
 
 Progress = Callable[[str], None]
 
@@ -57,7 +56,7 @@ async def run_notices(deps: Deps, run_date: date, progress: Progress = lambda _:
             rows = await notice_store.mandates_to_notice(conn, cycle, cursor, s.autopay_batch)
             if not rows:
                 break
-            outgoing: list[Envelope] = []
+            outgoing: list[ev.AutopayUpcomingData] = []
             for m in rows:
                 decision = regulation_e.decide_notice(m["amount_cents"], m["previous_amount_cents"],
                                                       _range_of(m))
@@ -70,7 +69,7 @@ async def run_notices(deps: Deps, run_date: date, progress: Progress = lambda _:
                     outgoing.append(events.autopay_upcoming(
                         m, draft, cycle, m["amount_cents"], m["previous_amount_cents"],
                         decision.reason, cut_off))
-            await enqueue_many(conn, outgoing)
+            await events.enqueue(conn, *outgoing)
         cursor, seen, noticed = rows[-1]["mandate_id"], seen + len(rows), noticed + len(outgoing)
         progress(f"  {seen} mandates looked at, {noticed} noticed")
     summary = {"cycle": cycle, "draft_date": draft.isoformat(), "mandates": seen,
@@ -101,7 +100,7 @@ async def state_first_draft(conn: asyncpg.Connection, deps: Deps, mandate: Any,
 
 
 async def draft_past_cut_off(conn: asyncpg.Connection, deps: Deps, mandate: Any,
-                             today: date) -> list[Envelope]:
+                             today: date) -> list[ev.PaymentSubmittedData]:
     """Before a cancellation on `today`: the upcoming draft whose cut-off has passed still
     happens, so it is made now for its own date (and its withdrawal date); nothing when it
     was already made or nothing is owed. Returns its `payment.submitted`."""

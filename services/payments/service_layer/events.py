@@ -1,4 +1,5 @@
-"""Building the payments.v1 envelopes (docs/events.md) from rows; the outbox publishes them."""
+"""Building the payments.v1 payloads (docs/events.md) from rows, as the contract's models (so
+a payload that drifts from the contract fails here); the outbox publishes them."""
 from __future__ import annotations
 
 import uuid
@@ -6,135 +7,139 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
+import asyncpg
 import orjson
 
+from shared import outbox
 from shared.contracts import payments as ev
 from shared.contracts.envelope import Envelope
 
-PRODUCER = "payments"
+PaymentsPayload = (ev.PaymentSubmittedData | ev.PaymentSettledData | ev.PaymentFailedData
+                   | ev.PaymentReturnedData | ev.AutopayCreatedData | ev.AutopayCancelledData
+                   | ev.AutopayUpdatedData | ev.MethodUpdatedData | ev.AutopayUpcomingData)
 
 
-def method_of(row: Mapping[str, Any]) -> dict[str, Any]:
+def method_of(row: Mapping[str, Any]) -> ev.Method:
     """{type, last4, brand?} from a payment row (method_type...) or a method row (type...)."""
     kind = row["method_type"] if "method_type" in row else row["type"]
     last4 = row["method_last4"] if "method_last4" in row else row["last4"]
     brand = row["method_brand"] if "method_brand" in row else row.get("brand")
-    out = {"type": kind, "last4": last4}
-    if brand:
-        out["brand"] = brand
-    return out
+    return ev.Method(type=kind, last4=last4, brand=brand or None)
 
 
-def contact_of(value: Any) -> dict[str, Any]:
+def contact_of(value: Any) -> ev.Contact:
     c = value if isinstance(value, dict) else orjson.loads(value or "{}")
-    return {"email": c.get("email"), "phone": c.get("phone"), "language": c.get("language") or "en"}
+    return ev.Contact(email=c.get("email"), phone=c.get("phone"), language=c.get("language") or "en")
 
 
-def envelope(event_type: str, key: str, data: dict[str, Any],
-             correlation_id: str | None = None) -> Envelope:
-    kwargs = {"correlation_id": correlation_id} if correlation_id else {}
-    return Envelope(event_type=event_type, producer=PRODUCER, key=key, data=data, **kwargs)
+async def enqueue(conn: asyncpg.Connection, *payloads: PaymentsPayload) -> None:
+    """Record payments.v1 events in the caller's transaction, each keyed by its account."""
+    await outbox.enqueue_many(conn, [envelope(p) for p in payloads])
+
+
+def envelope(payload: PaymentsPayload) -> Envelope:
+    """The envelope of a payload keyed by its account (for writing many at once)."""
+    return Envelope.of(payload, key=payload.billing_account_number)
 
 
 def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def submitted(p: Mapping[str, Any]) -> Envelope:
-    return envelope(ev.PAYMENT_SUBMITTED, p["billing_account_number"], {
-        "payment_id": str(p["payment_id"]), "confirmation_number": p["confirmation_number"],
-        "billing_account_number": p["billing_account_number"], "plan_type": p["plan_type"],
-        "kind": p["kind"], "amount_cents": p["amount_cents"], "allocations": _allocs(p),
-        "method": method_of(p), "expected_withdrawal_date": _iso(p["expected_withdrawal_date"]),
-        "mandate_id": str(p["mandate_id"]) if p["mandate_id"] else None,
-        "contact": contact_of(p["contact"]), "channel": p["channel"], "cycle": p["cycle"],
-        "attempt": p["attempt"], "retry_of": str(p["retry_of"]) if p["retry_of"] else None})
+def submitted(p: Mapping[str, Any]) -> ev.PaymentSubmittedData:
+    return ev.PaymentSubmittedData(
+        payment_id=str(p["payment_id"]), confirmation_number=p["confirmation_number"],
+        billing_account_number=p["billing_account_number"], plan_type=p["plan_type"],
+        kind=p["kind"], amount_cents=p["amount_cents"], allocations=_allocs(p),
+        method=method_of(p), expected_withdrawal_date=_iso(p["expected_withdrawal_date"]),
+        mandate_id=str(p["mandate_id"]) if p["mandate_id"] else None,
+        contact=contact_of(p["contact"]), channel=p["channel"], cycle=p["cycle"],
+        attempt=p["attempt"], retry_of=str(p["retry_of"]) if p["retry_of"] else None)
 
 
-def settled(p: Mapping[str, Any], settled_on: date) -> Envelope:
-    return envelope(ev.PAYMENT_SETTLED, p["billing_account_number"], {
-        "payment_id": str(p["payment_id"]), "confirmation_number": p["confirmation_number"],
-        "billing_account_number": p["billing_account_number"], "amount_cents": p["amount_cents"],
-        "allocations": _allocs(p), "method": method_of(p), "settled_on": settled_on.isoformat(),
-        "contact": contact_of(p["contact"]), "kind": p["kind"]})
+def settled(p: Mapping[str, Any], settled_on: date) -> ev.PaymentSettledData:
+    return ev.PaymentSettledData(
+        payment_id=str(p["payment_id"]), confirmation_number=p["confirmation_number"],
+        billing_account_number=p["billing_account_number"], amount_cents=p["amount_cents"],
+        allocations=_allocs(p), method=method_of(p), settled_on=settled_on.isoformat(),
+        contact=contact_of(p["contact"]), kind=p["kind"])
 
 
-def failed(p: Mapping[str, Any], code: str, reason: str) -> Envelope:
-    return envelope(ev.PAYMENT_FAILED, p["billing_account_number"], {
-        "payment_id": str(p["payment_id"]), "confirmation_number": p["confirmation_number"],
-        "billing_account_number": p["billing_account_number"], "amount_cents": p["amount_cents"],
-        "method": method_of(p), "reason_code": code, "reason": reason,
-        "contact": contact_of(p["contact"]), "kind": p["kind"]})
+def failed(p: Mapping[str, Any], code: str, reason: str) -> ev.PaymentFailedData:
+    return ev.PaymentFailedData(
+        payment_id=str(p["payment_id"]), confirmation_number=p["confirmation_number"],
+        billing_account_number=p["billing_account_number"], amount_cents=p["amount_cents"],
+        method=method_of(p), reason_code=code, reason=reason,
+        contact=contact_of(p["contact"]), kind=p["kind"])
 
 
 def returned(p: Mapping[str, Any], code: str, reason: str, returned_on: date, will_retry: bool,
-             method_disabled: bool, mandate_cancelled: bool) -> Envelope:
-    return envelope(ev.PAYMENT_RETURNED, p["billing_account_number"], {
-        "payment_id": str(p["payment_id"]), "confirmation_number": p["confirmation_number"],
-        "billing_account_number": p["billing_account_number"], "amount_cents": p["amount_cents"],
-        "method": method_of(p), "return_code": code, "return_reason": reason,
-        "returned_on": returned_on.isoformat(), "will_retry": will_retry,
-        "method_disabled": method_disabled, "mandate_cancelled": mandate_cancelled,
-        "contact": contact_of(p["contact"]), "kind": p["kind"]})
+             method_disabled: bool, mandate_cancelled: bool) -> ev.PaymentReturnedData:
+    return ev.PaymentReturnedData(
+        payment_id=str(p["payment_id"]), confirmation_number=p["confirmation_number"],
+        billing_account_number=p["billing_account_number"], amount_cents=p["amount_cents"],
+        method=method_of(p), return_code=code, return_reason=reason,
+        returned_on=returned_on.isoformat(), will_retry=will_retry,
+        method_disabled=method_disabled, mandate_cancelled=mandate_cancelled,
+        contact=contact_of(p["contact"]), kind=p["kind"])
 
 
 def autopay_created(m: Mapping[str, Any], method: Mapping[str, Any], next_draft: date,
-                    terms: str, first_draft_cents: int | None = None) -> Envelope:
+                    terms: str, first_draft_cents: int | None = None) -> ev.AutopayCreatedData:
     """`authorization_text`: the terms the member agreed to (the account is in `method`);
     `first_draft_cents`: the first draft's most, stated when the set-up is inside that
     draft's notice window (Regulation E), else left out."""
-    data = {
-        "mandate_id": str(m["mandate_id"]), "billing_account_number": m["billing_account_number"],
-        "method": method_of(method), "next_draft_date": next_draft.isoformat(),
-        "contact": contact_of(m["contact"]), "confirmation_number": m["confirmation_number"],
-        "plan_type": m["plan_type"], "authorization_text": terms}
-    if first_draft_cents is not None:
-        data["first_draft_amount_cents"] = first_draft_cents
-    return envelope(ev.AUTOPAY_CREATED, m["billing_account_number"], data)
+    return ev.AutopayCreatedData(
+        mandate_id=str(m["mandate_id"]), billing_account_number=m["billing_account_number"],
+        method=method_of(method), next_draft_date=next_draft.isoformat(),
+        contact=contact_of(m["contact"]), confirmation_number=m["confirmation_number"],
+        plan_type=m["plan_type"], authorization_text=terms,
+        first_draft_amount_cents=first_draft_cents)
 
 
 def autopay_upcoming(m: Mapping[str, Any], draft_date: date, cycle: str, amount_cents: int,
-                     previous_cents: int | None, reason: str, cancel_by: date) -> Envelope:
+                     previous_cents: int | None, reason: str,
+                     cancel_by: date) -> ev.AutopayUpcomingData:
     """Regulation E's notice of the draft on `draft_date` (`m`: a mandate row with its
     method's type, last4 and brand)."""
-    data: dict[str, Any] = {
-        "mandate_id": str(m["mandate_id"]), "billing_account_number": m["billing_account_number"],
-        "amount_cents": amount_cents, "draft_date": draft_date.isoformat(),
-        "previous_amount_cents": previous_cents, "contact": contact_of(m["contact"]),
-        "method": method_of(m), "cycle": cycle, "reason": reason,
-        "cancel_by": cancel_by.isoformat(), "plan_type": m["plan_type"]}
+    notice_range = None
     if m["notice_low_cents"] is not None and m["notice_high_cents"] is not None:
-        data["notice_range"] = {"low_cents": m["notice_low_cents"],
-                                "high_cents": m["notice_high_cents"]}
-    return envelope(ev.AUTOPAY_UPCOMING, m["billing_account_number"], data)
+        notice_range = ev.NoticeRange(low_cents=m["notice_low_cents"],
+                                      high_cents=m["notice_high_cents"])
+    return ev.AutopayUpcomingData(
+        mandate_id=str(m["mandate_id"]), billing_account_number=m["billing_account_number"],
+        amount_cents=amount_cents, draft_date=draft_date.isoformat(),
+        previous_amount_cents=previous_cents, contact=contact_of(m["contact"]),
+        method=method_of(m), cycle=cycle, reason=reason, cancel_by=cancel_by.isoformat(),
+        plan_type=m["plan_type"], notice_range=notice_range)
 
 
 def autopay_cancelled(m: Mapping[str, Any], reason: str,
-                      in_flight: Iterable[Mapping[str, Any]] = ()) -> Envelope:
+                      in_flight: Iterable[Mapping[str, Any]] = ()) -> ev.AutopayCancelledData:
     """`in_flight`: the mandate's drafts already made, which still happen (the member is told)."""
-    return envelope(ev.AUTOPAY_CANCELLED, m["billing_account_number"], {
-        "mandate_id": str(m["mandate_id"]), "billing_account_number": m["billing_account_number"],
-        "reason": reason, "contact": contact_of(m["contact"]),
-        "drafts_in_flight": [draft_of(p) for p in in_flight]})
+    return ev.AutopayCancelledData(
+        mandate_id=str(m["mandate_id"]), billing_account_number=m["billing_account_number"],
+        reason=reason, contact=contact_of(m["contact"]),
+        drafts_in_flight=[draft_of(p) for p in in_flight])
 
 
-def draft_of(p: Mapping[str, Any]) -> dict[str, Any]:
-    return {"payment_id": str(p["payment_id"]), "amount_cents": p["amount_cents"],
-            "expected_withdrawal_date": p["expected_withdrawal_date"].isoformat()}
+def draft_of(p: Mapping[str, Any]) -> ev.DraftInFlight:
+    return ev.DraftInFlight(payment_id=str(p["payment_id"]), amount_cents=p["amount_cents"],
+                            expected_withdrawal_date=p["expected_withdrawal_date"].isoformat())
 
 
-def autopay_updated(m: Mapping[str, Any], method: Mapping[str, Any], next_draft: date) -> Envelope:
-    return envelope(ev.AUTOPAY_UPDATED, m["billing_account_number"], {
-        "mandate_id": str(m["mandate_id"]), "billing_account_number": m["billing_account_number"],
-        "method": method_of(method), "next_draft_date": next_draft.isoformat(),
-        "reason": "method_changed", "contact": contact_of(m["contact"])})
+def autopay_updated(m: Mapping[str, Any], method: Mapping[str, Any], next_draft: date) -> ev.AutopayUpdatedData:
+    return ev.AutopayUpdatedData(
+        mandate_id=str(m["mandate_id"]), billing_account_number=m["billing_account_number"],
+        method=method_of(method), next_draft_date=next_draft.isoformat(),
+        reason="method_changed", contact=contact_of(m["contact"]))
 
 
-def method_updated(method: Mapping[str, Any], status: str, reason: str) -> Envelope:
-    return envelope(ev.METHOD_UPDATED, method["billing_account_number"], {
-        "method_id": str(method["method_id"]),
-        "billing_account_number": method["billing_account_number"],
-        "method": method_of(method), "status": status, "reason": reason})
+def method_updated(method: Mapping[str, Any], status: str, reason: str) -> ev.MethodUpdatedData:
+    return ev.MethodUpdatedData(
+        method_id=str(method["method_id"]),
+        billing_account_number=method["billing_account_number"],
+        method=method_of(method), status=status, reason=reason)
 
 
 def _allocs(p: Mapping[str, Any]) -> list[dict[str, int]]:

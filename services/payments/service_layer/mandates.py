@@ -16,7 +16,6 @@ from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.errors import AutopayExists, NoAutopay, UnknownAccount
 from services.payments.service_layer.methods import save_bank_account
 from services.payments.service_layer.submissions import Answer, replay, request_hash, store
-from shared.outbox import enqueue, enqueue_many
 
 # The terms the member agrees to, in their language (en, es), shown before the set-up is
 # submitted and sent with its confirmation; the record kept adds the account they were
@@ -96,7 +95,7 @@ async def create_mandate(conn: asyncpg.Connection, deps: Deps, ban: str, plan_ty
     if mandate is None:
         raise AutopayExists()
     first_draft_cents = await autopay_notices.state_first_draft(conn, deps, mandate, today)
-    await enqueue(conn, events.autopay_created(
+    await events.enqueue(conn, events.autopay_created(
         mandate, method, schedule.next_draft_date(today, s.autopay_day),
         authorization_terms(s, ban, lang), first_draft_cents))
     return mandate
@@ -162,7 +161,7 @@ async def get_autopay(deps: Deps, ban: str) -> dict:
         raise NoAutopay()
     today, day = deps.today(), deps.settings.autopay_day
     return {**mandate_view(m, today, day),
-            "drafts_in_flight": [events.draft_of(p) for p in in_flight],
+            "drafts_in_flight": [events.draft_of(p).to_data() for p in in_flight],
             "cancellation": autopay_notices.cancellation_view(today, day),
             "notice_range": autopay_notices.notice_range_view(m)}
 
@@ -175,13 +174,13 @@ async def cancel_autopay(deps: Deps, ban: str, reason: str = "member_request") -
         cancelled = await repo.cancel_mandate(conn, m["mandate_id"], reason) if m else None
         if cancelled is None:
             raise NoAutopay()
-        await enqueue_many(conn, still)
+        await events.enqueue(conn, *still)
         # A draft already made is on its way to the bank: cancelling stops only the next ones.
         in_flight = await repo.drafts_in_flight(conn, cancelled["mandate_id"])
-        await enqueue(conn, events.autopay_cancelled(cancelled, reason, in_flight))
+        await events.enqueue(conn, events.autopay_cancelled(cancelled, reason, in_flight))
     return {"status": "cancelled", "mandate_id": str(cancelled["mandate_id"]),
             "confirmation_number": cancelled["confirmation_number"],
-            "drafts_in_flight": [events.draft_of(p) for p in in_flight]}
+            "drafts_in_flight": [events.draft_of(p).to_data() for p in in_flight]}
 
 
 async def change_autopay_method(deps: Deps, ban: str, raw: dict, client_ip: str | None) -> dict:
@@ -201,11 +200,11 @@ async def change_autopay_method(deps: Deps, ban: str, raw: dict, client_ip: str 
         method = await save_bank_account(conn, deps, ban, account)
         if method["method_id"] != current["method_id"]:
             text = authorization_record(deps.settings, ban, method,
-                                        events.contact_of(current["contact"])["language"])
+                                        events.contact_of(current["contact"]).language)
             await repo.change_mandate_method(conn, current["mandate_id"], method["method_id"], text,
                                              deps.clock(), client_ip, method["last4"])
-            await enqueue(conn, events.method_updated(method, "active", "autopay_method_changed"),
-                          events.autopay_updated(current, method,
-                                                 schedule.next_draft_date(today, deps.settings.autopay_day)))
+            await events.enqueue(conn, events.method_updated(method, "active", "autopay_method_changed"),
+                                 events.autopay_updated(current, method,
+                                                        schedule.next_draft_date(today, deps.settings.autopay_day)))
         mandate = await repo.active_mandate(conn, ban)
     return mandate_view(mandate, today, deps.settings.autopay_day)

@@ -12,7 +12,6 @@ from services.payments.domain.methods import BankAccount, Card, InvalidInput
 from services.payments.service_layer import events
 from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.errors import MethodInUse, NoMethod
-from shared.outbox import enqueue
 
 
 async def save_bank_account(conn: asyncpg.Connection, deps: Deps, ban: str,
@@ -33,7 +32,7 @@ async def save_bank_account(conn: asyncpg.Connection, deps: Deps, ban: str,
         conn, method_id=method_id, billing_account_number=ban, type=account.type,
         holder_name=account.holder_name, routing_number=account.routing_number,
         account_ciphertext=blob, key_id=key_id, last4=account.last4, fingerprint=fp)
-    await enqueue(conn, events.method_updated(row, "active", "added"))
+    await events.enqueue(conn, events.method_updated(row, "active", "added"))
     return row
 
 
@@ -50,7 +49,7 @@ async def save_card(conn: asyncpg.Connection, deps: Deps, ban: str, card: Card,
         holder_name=card.holder_name, card_token=token.token, brand=token.brand,
         expiry_month=card.expiry_month, expiry_year=card.expiry_year, last4=card.last4,
         fingerprint=fp)
-    await enqueue(conn, events.method_updated(row, "active", "added"))
+    await events.enqueue(conn, events.method_updated(row, "active", "added"))
     return row
 
 
@@ -59,7 +58,7 @@ async def _restored(conn: asyncpg.Connection, found: asyncpg.Record) -> asyncpg.
     if found["removed_at"] is None:
         return found
     row = await repo.set_method_removed(conn, found["method_id"], False)
-    await enqueue(conn, events.method_updated(row, "active", "added"))
+    await events.enqueue(conn, events.method_updated(row, "active", "added"))
     return row
 
 
@@ -80,5 +79,5 @@ async def remove_method(deps: Deps, ban: str, method_id: str) -> dict:
         if mandate is not None and mandate["method_id"] == mid:
             raise MethodInUse()
         row = await repo.set_method_removed(conn, mid, True)
-        await enqueue(conn, events.method_updated(row, "removed", "member_request"))
+        await events.enqueue(conn, events.method_updated(row, "removed", "member_request"))
     return {"method_id": str(mid), "status": "removed"}

@@ -5,25 +5,28 @@ from __future__ import annotations
 import asyncpg
 
 from services.payments.adapters import repository as repo
-from shared.contracts.envelope import Envelope
+from shared.consumer import Handler
+from shared.contracts import billing
+from shared.contracts.envelope import Event
 
 
-async def on_account_opened(conn: asyncpg.Connection, e: Envelope) -> None:
+async def on_account_opened(conn: asyncpg.Connection, e: Event[billing.AccountOpenedData]) -> None:
     d = e.data
-    await repo.account_opened(conn, d["billing_account_number"], d["plan_type"],
-                              d.get("household_id"), [int(y) for y in d.get("coverage_years") or []])
+    await repo.account_opened(conn, d.billing_account_number, d.plan_type, d.household_id,
+                              list(d.coverage_years))
 
 
-async def on_balance_changed(conn: asyncpg.Connection, e: Envelope) -> None:
+async def on_balance_changed(conn: asyncpg.Connection, e: Event[billing.BalanceChangedData]) -> None:
     d = e.data
-    lines = [{"coverage_year": int(x["coverage_year"]), "balance_cents": int(x["balance_cents"]),
-              "current_premium_cents": int(x.get("current_premium_cents") or 0),
-              "due_date": x.get("due_date")} for x in d.get("lines") or []]
-    await repo.balance_changed(conn, d["billing_account_number"], d.get("plan_type") or "health",
-                               int(d["total_balance_cents"]), lines, e.occurred_at)
+    lines = [{"coverage_year": x.coverage_year, "balance_cents": x.balance_cents,
+              "current_premium_cents": x.current_premium_cents, "due_date": x.due_date}
+             for x in d.lines]
+    await repo.balance_changed(conn, d.billing_account_number, d.plan_type,
+                               d.total_balance_cents, lines, e.occurred_at)
 
 
-HANDLERS = {"account.opened": on_account_opened, "balance.changed": on_balance_changed}
+HANDLERS: dict[str, Handler] = {billing.ACCOUNT_OPENED: on_account_opened,
+                                billing.BALANCE_CHANGED: on_balance_changed}
 
 
 async def owed(conn: asyncpg.Connection, ban: str) -> dict | None:

@@ -12,7 +12,6 @@ from prometheus_client import Gauge
 
 from services.payments.adapters import ach_store
 from services.payments.domain import return_rates as rr
-from services.payments.service_layer import events
 from shared import locks
 from shared.contracts import payments as ev
 from shared.outbox import enqueue
@@ -59,16 +58,15 @@ async def evaluate(pool: asyncpg.Pool, day: date, progress: Progress = lambda _:
             progress(f"return rates: already measured for a later date; {day} changes nothing")
             return await measure(conn, day)
         measured = await measure(conn, day)
-        alerts = []
+        alerts: list[ev.ReturnRateAlertData] = []
         for rate in measured:
             before = known.get(rate.category.name)
             if rr.raised(before["level"] if before else None, rate.level):
-                alerts.append(events.envelope(ev.RETURN_RATE_ALERT, ALERT_KEY,
-                                              _alert(rate, day).model_dump()))
+                alerts.append(_alert(rate, day))
             await ach_store.save_return_rate_level(conn, rate.category.name, rate.level, day,
                                                    rate.returns, rate.entries)
         if alerts:
-            await enqueue(conn, *alerts)
+            await enqueue(conn, *alerts, key=ALERT_KEY)
     for rate in measured:
         progress(f"  return rate {rate.category.name}: {rate.returns}/{rate.entries} = "
                  f"{rate.percent}% (limit {rate.limit_percent}%) {rate.level.upper()}")

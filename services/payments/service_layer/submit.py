@@ -23,7 +23,6 @@ from services.payments.service_layer.errors import (
 from services.payments.service_layer.methods import save_bank_account, save_card
 from services.payments.service_layer.submissions import Answer, replay, request_hash, store
 from shared.errors import error_body
-from shared.outbox import enqueue
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,7 @@ async def _pay(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest, plan_t
         contact=req.contact, member_id=req.member_id)
     if card:
         return await _charge_card(conn, deps, req, payment, method_row, today)
-    await enqueue(conn, events.submitted(payment))
+    await events.enqueue(conn, events.submitted(payment))
     return Answer(answer_of(payment))
 
 
@@ -159,12 +158,12 @@ async def _charge_card(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest
         payment = await repo.set_payment(conn, payment["payment_id"], status="failed",
                                          failure_code=result.code,
                                          processor_charge_id=result.charge_id)
-        await enqueue(conn, events.failed(payment, result.code, result.message))
+        await events.enqueue(conn, events.failed(payment, result.code, result.message))
         return Answer(error_body("card_declined", result.message, reason_code=result.code,
                                  payment_id=str(payment["payment_id"])), declined=True)
     payment = await repo.set_payment(conn, payment["payment_id"], status="settled", settled_on=today,
                                      effective_date=today, processor_charge_id=result.charge_id)
-    await enqueue(conn, events.submitted(payment), events.settled(payment, today))
+    await events.enqueue(conn, events.submitted(payment), events.settled(payment, today))
     return Answer(answer_of(payment))
 
 

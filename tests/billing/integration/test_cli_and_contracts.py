@@ -7,9 +7,11 @@ import os
 import sys
 from datetime import date
 
+import orjson
+
 from services.billing.service_layer import jobs
-from shared.contracts.billing import MODELS
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import Envelope, wire_time
+from shared.contracts.registry import PAYLOADS
 from shared.contracts.topics import BILLING_V1
 from tests.conftest import ROOT, unique
 
@@ -119,7 +121,12 @@ async def test_every_event_billing_writes_has_the_documented_shape(billing):
         assert record.headers["event_type"].decode() == envelope.event_type
         assert record.headers["event_id"].decode() == str(envelope.event_id)
         assert envelope.producer == "billing"
-        MODELS[envelope.event_type].model_validate(envelope.data)
+        PAYLOADS[envelope.event_type].model_validate(envelope.data)  # strictly: no unknown field
+        # Every path (the cycle's SQL too) writes the envelope Envelope.of writes: the same
+        # fields, a UUIDv7 id, the time as envelopes carry it.
+        raw = orjson.loads(record.value)
+        assert list(raw) == list(Envelope.model_fields)
+        assert envelope.event_id.version == 7 and raw["occurred_at"] == wire_time(envelope.occurred_at)
         seen.add(envelope.event_type)
     assert seen >= {"account.opened", "invoice.issued", "balance.changed", "payment.applied",
                     "payment.reversed", "account.delinquent", "coverage.effectuated",

@@ -1,0 +1,64 @@
+"""The event contracts: one payload base (strict when built, tolerant when read), one
+registry over every topic's event types, envelopes built from the payloads."""
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from shared.contracts import billing, payments
+from shared.contracts.base import Payload
+from shared.contracts.envelope import Envelope
+from shared.contracts.registry import PAYLOADS, model_of, read
+from shared.contracts.topics import TOPIC_OF_EVENT, TOPICS
+
+
+def test_the_registry_names_every_event_type_of_every_topic_and_nothing_else():
+    assert set(PAYLOADS) == set(TOPIC_OF_EVENT)
+    for event_type, model in PAYLOADS.items():
+        assert issubclass(model, Payload) and model.EVENT_TYPE == event_type
+    with pytest.raises(ValueError, match="unknown event type"):
+        model_of("payment.teleported")
+
+
+def _method() -> dict:
+    return {"type": "checking", "last4": "6789"}
+
+
+def test_a_payload_is_strict_when_built_and_tolerant_when_read():
+    fields = dict(method_id="m-1", billing_account_number="7000000018", method=_method(),
+                  status="active", reason="added")
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        payments.MethodUpdatedData(**fields, surprise=1)
+    with pytest.raises(ValidationError, match="Extra inputs"):  # nested values too
+        payments.MethodUpdatedData(**{**fields, "method": {**_method(), "colour": "blue"}})
+    # A producer that adds an optional field (same version) does not break a reader.
+    later = {**fields, "surprise": 1, "method": {**_method(), "colour": "blue"}}
+    got = read("method.updated", later)
+    assert got == payments.MethodUpdatedData(**fields)
+    with pytest.raises(ValidationError):  # frozen
+        got.reason = "x"  # type: ignore[misc]
+    with pytest.raises(ValidationError):  # a field missing is not tolerated
+        read("method.updated", {k: v for k, v in fields.items() if k != "status"})
+
+
+def test_optional_fields_marked_so_are_left_out_while_unset_as_the_wire_always_had_them():
+    card = payments.Method(type="card", last4="4242", brand="visa")
+    assert payments.Method(type="checking", last4="6789").to_data() == _method()
+    assert card.to_data() == {"type": "card", "last4": "4242", "brand": "visa"}
+    effectuated = dict(billing_account_number="7000000018", enrollment_id="E-1", coverage_year=2027,
+                       coverage_start="2027-01-01")
+    assert billing.CoverageEffectuatedData(**effectuated).to_data() == effectuated
+    assert billing.CoverageEffectuatedData(**effectuated, reinstated=True).to_data() == {
+        **effectuated, "reinstated": True}
+
+
+def test_an_envelope_is_built_from_its_payload():
+    data = billing.PaymentReversedData(billing_account_number="7000000018", payment_id="p-1",
+                                       amount_cents=100, return_code="R01", total_balance_cents=100)
+    e = Envelope.of(data, key="7000000018", correlation_id="c-1")
+    assert (e.event_type, e.event_version, e.producer, e.key) == (
+        "payment.reversed", 1, TOPICS["billing.v1"].producer, "7000000018")
+    assert e.data == data.to_data() and e.correlation_id == "c-1" and e.causation_id is None
+    assert e.event_id.version == 7
+    with pytest.raises(AssertionError, match="not an event payload"):
+        Envelope.of(payments.Method(type="checking", last4="6789"), key="k")
