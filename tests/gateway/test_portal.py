@@ -340,3 +340,24 @@ async def test_purge_job_removes_expired_sessions_only(gateway_db):
     left = await conn.fetch("SELECT session_id_hash FROM sessions WHERE session_id_hash = ANY($1)", [old, live])
     assert [r["session_id_hash"] for r in left] == [live]
     await conn.close()
+
+
+async def test_history_shows_a_check_and_a_money_order_by_their_numbers(gw_no_captcha, upstream):
+    """A check or money order paid by mail or at a counter reads 'Check #1234', not an
+    account ending, in both languages; bank accounts keep their ending."""
+    gw = gw_no_captcha
+    await login(gw, upstream)
+    for key, method in (("lockbox-1", {"type": "check", "last4": "1234"}),
+                        ("lockbox-2", {"type": "money_order", "last4": "0077"}),
+                        ("web-1", {"type": "checking", "last4": "6789"})):
+        upstream.payments[key] = ({}, {
+            "payment_id": key, "confirmation_number": f"PMT-{key.upper()}", "kind": "one_time",
+            "channel": "lockbox" if key.startswith("lockbox") else "member",
+            "billing_account_number": fakes.BAN_A, "status": "settled", "amount_cents": 31000,
+            "method": method, "submitted_on": "2030-11-30", "expected_withdrawal_date": "2030-11-30"})
+    page = await (await gw.get(f"/accounts/{fakes.BAN_A}/history?lang=en")).text()
+    assert "Check #1234" in page and "Money order #0077" in page
+    assert "Checking account ending in 6789" in page and "ending in 1234" not in page
+    page = await (await gw.get(f"/accounts/{fakes.BAN_A}/history?lang=es")).text()
+    assert "Cheque n.º 1234" in page and "Giro postal n.º 0077" in page
+    await gw.get(f"/accounts/{fakes.BAN_A}/history?lang=en")

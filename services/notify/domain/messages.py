@@ -44,8 +44,35 @@ def _payment(template: str, data: dict[str, Any], *names: str, policy: Policy = 
                   allowed_numbers=(str(data.get("confirmation_number") or ""),))
 
 
+# Methods that are items received (by mail through the lockbox, or at a counter), not
+# accounts drawn on: the payment is settled as soon as it is announced.
+RECEIVED_ITEM_TYPES = ("check", "money_order")
+
+
+def received_item_intent(event_type: str, data: dict[str, Any]) -> Intent | None:
+    """A check or money order's one receipt. Its `payment.submitted` (channel `lockbox`)
+    says it was received and applied; its `payment.settled`, published with it, asks for
+    nothing more. No contact travels with a check: the household's or member's own
+    addresses and language are used."""
+    if event_type == "payment.submitted" and data.get("channel") == "lockbox":
+        facts = _pick(data, "confirmation_number", "amount_cents", "method", "plan_type",
+                      "expected_withdrawal_date")
+        facts["deposit_date"] = facts.pop("expected_withdrawal_date")
+        return Intent("check_received", billing_account_number=data["billing_account_number"],
+                      facts=facts, allowed_numbers=(str(data.get("confirmation_number") or ""),))
+    return None
+
+
+def _is_received_item(event_type: str, data: dict[str, Any]) -> bool:
+    return event_type in ("payment.submitted", "payment.settled") and (
+        data.get("channel") == "lockbox"
+        or (data.get("method") or {}).get("type") in RECEIVED_ITEM_TYPES)
+
+
 def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
     """The message an event asks for, or None (projection-only events)."""
+    if _is_received_item(event_type, data):
+        return received_item_intent(event_type, data)
     ban = data.get("billing_account_number")
     if event_type == "payment.submitted":
         policy: Policy = "email_always" if data.get("channel") == "guest" else "preferences"
@@ -157,6 +184,7 @@ TEMPLATES = (
     "grace_started", "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
     "password_reset", "username_reminder", "login_throttled", "password_changed",
     "email_changed", "already_registered", "plan_payable", "autopay_upcoming",
+    "check_received",
 )
 
 
