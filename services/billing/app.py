@@ -30,7 +30,7 @@ def build_service(settings: Settings, clock: Clock = business_now) -> Service:
         "enrollment.terminated": accounts.on_enrollment_terminated,
     })
     service.consume(settings.payments_group, topics.PAYMENTS_V1, handlers={
-        "payment.submitted": accounts.on_payment_submitted,
+        "payment.submitted": partial(accounts.on_payment_submitted, clock=clock),
         "payment.settled": partial(accounts.on_payment_settled, clock=clock),
         "payment.returned": partial(accounts.on_payment_returned, clock=clock),
         "payment.failed": accounts.on_payment_failed,

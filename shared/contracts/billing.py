@@ -112,6 +112,9 @@ class CoverageTerminatedData(_Model):
     coverage_year: int
     effective_date: str = Field(pattern=DATE_PATTERN)
     reason: Literal["non_payment", "binder_unpaid", "enrollment_terminated"]
+    # non_payment only: what reinstates the coverage and the last day to pay it (956 CMR 12.12)
+    reinstatement_amount_cents: int | None = Field(default=None, ge=0)
+    reinstate_by: str | None = Field(default=None, pattern=DATE_PATTERN)
 
 
 MODELS: dict[str, type[_Model]] = {

@@ -135,7 +135,9 @@ class Household:
                                                 "coverage_year": 2027, "coverage_start": "2027-01-01"}),
             event("coverage.terminated", ban, {"billing_account_number": ban, "enrollment_ids": ["331"],
                                                "coverage_year": 2027, "effective_date": "2027-04-30",
-                                               "reason": "non_payment"}),
+                                               "reason": "non_payment",
+                                               "reinstatement_amount_cents": 62494,
+                                               "reinstate_by": "2027-06-05"}),
             event("password.reset_requested", self.member_id, {
                 "member_id": self.member_id, "email": self.email, "phone": self.phone,
                 "language": self.language, "reset_url": f"https://portal.example.org/reset?token=tok{self.tag}",

@@ -65,7 +65,10 @@ EXPECTED = {
     "coverage_effectuated": ("coverage starts January 1, 2027", "comienza el 1 de enero de 2027",
                              {"en": ["Welcome"], "es": ["Bienvenido"]}),
     "coverage_terminated": ("coverage has ended", "terminó",
-                            {"en": ["April 30, 2027", "grace period"], "es": ["30 de abril de 2027"]}),
+                            {"en": ["April 30, 2027", "grace period",
+                                    "To restore this coverage, pay $624.94 by June 5, 2027"],
+                             "es": ["30 de abril de 2027", "Para restablecer esta cobertura, pague $624.94 "
+                                    "a más tardar el 5 de junio de 2027"]}),
     "password_reset": ("Reset your Health Connector password", "Restablezca su contraseña",
                        {"en": ["https://portal.example.org/reset?token=tok{tag}", "November 23, 2026 at 3:05 PM ET"],
                         "es": ["https://portal.example.org/reset?token=tok{tag}", "23 de noviembre de 2026 a las 3:05 p. m. ET"]}),

@@ -13,6 +13,7 @@ import asyncpg
 
 from services.billing.adapters import repository as repo
 from services.billing.domain.rules import add_months, allocate, cycle_month, due_date_for, first_of_month
+from services.billing.service_layer.reinstatement import payment_reinstates
 from shared.calendar import Clock, business_today
 from shared.contracts.billing import MODELS
 from shared.contracts.envelope import Envelope
@@ -153,10 +154,16 @@ def _amount(d: dict) -> int:
     return amount
 
 
-async def on_payment_submitted(conn: asyncpg.Connection, event: Envelope) -> None:
+async def on_payment_submitted(conn: asyncpg.Connection, event: Envelope, *,
+                               clock: Clock | None = None) -> None:
+    """Record a payment in flight, with the business date it was made (a reinstatement
+    counts that day, not the later settlement)."""
     d = event.data
+    flags: dict = {"submitted": True}
+    if clock is not None:
+        flags["submitted_on"] = business_today(clock())
     await repo.upsert_payment(conn, d["payment_id"], d["billing_account_number"], _amount(d),
-                              d.get("allocations") or [], submitted=True)
+                              d.get("allocations") or [], **flags)
 
 
 async def on_payment_failed(conn: asyncpg.Connection, event: Envelope) -> None:
@@ -192,7 +199,8 @@ async def on_payment_settled(conn: asyncpg.Connection, event: Envelope, *, clock
                          "amount_cents": a.amount_cents} for a in apps],
         "credit_cents": credit, "total_balance_cents": await total_balance(conn, ban)})]
     events += await effectuate_paid_binders(conn, ban, event)
-    events += await resolve_delinquency(conn, ban, today, event)
+    paid_on = before["submitted_on"] if before is not None and before["submitted_on"] else today
+    events += await resolve_delinquency(conn, ban, today, event, paid_on=paid_on)
     events.append(await balance_changed(conn, ban, "payment_applied", today, event))
     await enqueue(conn, *events)
 
@@ -235,10 +243,12 @@ async def effectuate_paid_binders(conn: asyncpg.Connection, ban: str,
 
 
 async def resolve_delinquency(conn: asyncpg.Connection, ban: str, today: date,
-                              cause: Envelope | None) -> list[Envelope]:
+                              cause: Envelope | None, paid_on: date | None = None) -> list[Envelope]:
     """Paying everything past due ends a grace period; paying the whole balance after a
-    termination for non-payment reinstates the coverage that was ended (the months billed
-    after the termination date are part of what must be paid)."""
+    termination for non-payment, by the 35th day after the termination notice (the payment
+    made on `paid_on`, today unless given), reinstates the coverage that was ended (the
+    months billed after the termination date are part of what must be paid). A later
+    payment only pays down the balance."""
     row = await repo.delinquency(conn, ban)
     if row is None or row["status"] not in ("in_grace", "terminated"):
         return []
@@ -249,7 +259,7 @@ async def resolve_delinquency(conn: asyncpg.Connection, ban: str, today: date,
         await conn.execute("""UPDATE delinquencies SET status = 'resolved', resolved_on = $2
                               WHERE billing_account_number = $1""", ban, today)
         return []
-    if await total_balance(conn, ban) > 0:
+    if not await payment_reinstates(conn, ban, row, paid_on or today, await total_balance(conn, ban)):
         return []
     lines = await conn.fetch(
         """UPDATE lines SET status = 'active', terminated_on = NULL

@@ -133,7 +133,8 @@ def intent_for(event_type: str, data: dict[str, Any]) -> Intent | None:
                       facts=_pick(data, "coverage_year", "coverage_start"))
     if event_type == "coverage.terminated":
         return Intent("coverage_terminated", billing_account_number=ban,
-                      facts=_pick(data, "coverage_year", "effective_date", "reason"))
+                      facts=_pick(data, "coverage_year", "effective_date", "reason",
+                                  "reinstatement_amount_cents", "reinstate_by"))
     if event_type == "password.reset_requested":
         return Intent("password_reset", member_id=data["member_id"], contact=_contact(data),
                       policy="email_only", facts=_pick(data, "reset_url", "expires_at"),
