@@ -22,6 +22,9 @@ from shared.contracts import billing, notify, payments
 PAYMENTS = Counter("payments_total",
                    "Payments by kind, rail (ach, card) and status (submitted, settled, failed, returned)",
                    ["kind", "rail", "status"])
+# The rail a payment went by, from its method's type: bank accounts are ACH debits; checks
+# and money orders came through the lockbox (or a counter) and have a rail of their own.
+RAIL_OF_METHOD = {"card": "card", "check": "lockbox", "money_order": "lockbox"}
 PAYMENTS_CENTS = Counter("payments_cents_total", "Cents of payments by kind, rail and status",
                          ["kind", "rail", "status"])
 ACH_RETURNS = Counter("ach_returns_total", "ACH returns by return code", ["code"])
@@ -39,7 +42,7 @@ NOTIFICATIONS = Counter("notifications_total", "Notifications by source event ty
 def _payment(status: str) -> Callable[[dict[str, Any]], None]:
     def observe(data: dict[str, Any]) -> None:
         kind = data.get("kind") or "unknown"
-        rail = "card" if (data.get("method") or {}).get("type") == "card" else "ach"
+        rail = RAIL_OF_METHOD.get(str((data.get("method") or {}).get("type")), "ach")
         PAYMENTS.labels(kind, rail, status).inc()
         PAYMENTS_CENTS.labels(kind, rail, status).inc(int(data.get("amount_cents") or 0))
         if status == "submitted" and data.get("channel") == "autopay":

@@ -30,7 +30,7 @@ def build_service(settings: Settings, clock: Clock = business_now) -> Service:
         enrollment.ENROLLMENT_TERMINATED: accounts.on_enrollment_terminated,
     })
     service.consume(settings.payments_group, topics.PAYMENTS_V1, handlers={
-        payments.PAYMENT_SUBMITTED: accounts.on_payment_submitted,
+        payments.PAYMENT_SUBMITTED: partial(accounts.on_payment_submitted, clock=clock),
         payments.PAYMENT_SETTLED: partial(accounts.on_payment_settled, clock=clock),
         payments.PAYMENT_RETURNED: partial(accounts.on_payment_returned, clock=clock),
         payments.PAYMENT_FAILED: accounts.on_payment_failed,

@@ -443,6 +443,30 @@ class PaymentPlanOffer(Model):
     first_due_date: str
 
 
+class RestoredCoverage(Model):
+    coverage_year: int
+    coverage_start: str
+    restored_from: str = Field(description="The day after the termination's effective date: "
+                               "coverage resumes from it with no gap")
+    then_billed_months: list[str] = Field(description="Months (YYYY-MM) skipped while terminated, "
+                                          "billed once coverage is restored (not in amount)")
+    then_billed: str
+
+
+class Reinstatement(Model):
+    """After a termination for non-payment (956 CMR 12.12): paying `amount` in full by
+    `pay_by` (35 days after the termination notice) restores the coverage ended."""
+    possible: bool = Field(description="false once pay_by has passed: a payment then only pays "
+                           "down the balance")
+    amount: str = Field(description="What reinstates: the whole balance owed")
+    pay_by: str = Field(description="The last day to pay (America/New_York business date)")
+    noticed_on: str
+    terminated_on: str
+    plan_type: str
+    then_billed: str = Field(description="Billed after reinstating: the skipped months")
+    restores: list[RestoredCoverage] = []
+
+
 class PaymentPlanRequest(Model):
     months: int = Field(ge=2, le=12, description="Months to spread what is past due over")
 
@@ -471,6 +495,7 @@ class AccountSummary(Model):
     delinquency: Delinquency | None = None
     payment_plan: PaymentPlan | None = None
     payment_plan_offer: PaymentPlanOffer | None = None
+    reinstatement: Reinstatement | None = None
     autopay: dict[str, Any] | None = None
     notices: list[Notice] = []
 

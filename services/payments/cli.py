@@ -13,6 +13,8 @@ progress; running one twice for the same date changes nothing the second time.
                                                                   # when one is over its limit)
     python -m services.payments.cli archive-verify                # the encrypted ACH archive
                                                                   # matches every file recorded
+    python -m services.payments.cli lockbox import|record|unapplied ...  # checks and money
+                                                                  # orders (cli_lockbox.py)
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import asyncio
 import sys
 from datetime import date
 
+from services.payments import cli_lockbox
 from services.payments.app import MIGRATIONS
 from services.payments.config import Settings
 from services.payments.service_layer import ach, autopay, autopay_notices, return_rates
@@ -87,4 +90,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     ops.handle("payments")  # status and the other operator commands (shared/ops.py)
+    if sys.argv[1:2] == ["lockbox"]:
+        sys.exit(cli_lockbox.main(sys.argv[2:]))
     sys.exit(main())

@@ -118,6 +118,10 @@ class CoverageTerminatedData(Payload):
     coverage_year: int
     effective_date: str = Field(pattern=DATE_PATTERN)
     reason: Literal["non_payment", "binder_unpaid", "enrollment_terminated"]
+    # non_payment only: what reinstates the coverage and the last day to pay it (956 CMR 12.12);
+    # left out for the other reasons
+    reinstatement_amount_cents: int | None = Field(default=None, ge=0, exclude_if=is_none)
+    reinstate_by: str | None = Field(default=None, pattern=DATE_PATTERN, exclude_if=is_none)
 
 
 BillingPayload = (AccountOpenedData | InvoiceIssuedData | BalanceChangedData | PaymentAppliedData

@@ -21,7 +21,9 @@ AUTOPAY_UPCOMING = "autopay.upcoming"
 
 
 class Method(Payload):
-    type: Literal["checking", "savings", "card"]
+    # check, money_order: an item received by mail (the lockbox) or at a counter; `last4`
+    # is then the last four digits of the check's or money order's own number.
+    type: Literal["checking", "savings", "card", "check", "money_order"]
     last4: str = Field(pattern=r"^[0-9]{4}$")
     brand: str | None = Field(default=None, exclude_if=is_none)  # cards only
 
@@ -50,7 +52,7 @@ class PaymentSubmittedData(Payload):
     expected_withdrawal_date: str
     mandate_id: str | None
     contact: Contact
-    channel: Literal["guest", "member", "autopay"]
+    channel: Literal["guest", "member", "autopay", "lockbox"]  # lockbox: a check or money order
     cycle: str | None = None  # an autopay draft's cycle, "YYYY-MM"
     # An R01/R09 return presented again: its attempt (2, 3) and the first presentment's id.
     attempt: int = Field(default=1, ge=1)

@@ -42,6 +42,7 @@ class Upstream:
     cards_enabled: bool = False
     payment_without_account: bool = False  # a payment record that does not name its account
     total_balance_cents: int = 19_300  # what billing says is owed on either account
+    account_extra: dict[str, Any] = field(default_factory=dict)  # more of billing's account answer
     member_phone: str | None = "6175550101"  # the member's phone on file (None: none given)
 
 
@@ -144,7 +145,7 @@ def billing_app(state: Upstream) -> web.Application:
                        "balance_cents": 9_400, "current_premium_cents": 9_400, "due_date": "2030-12-23", "status": "due"},
                       {"coverage_year": 2031, "plan_name": "Plan 2B", "carrier": "Tufts",
                        "balance_cents": 9_900, "current_premium_cents": 9_900, "due_date": "2030-12-23", "status": "due"}],
-            "delinquency": None, "payment_plan": None})
+            "delinquency": None, "payment_plan": None, **state.account_extra})
 
     async def invoices(_: web.Request) -> web.Response:
         return json_response({"invoices": [

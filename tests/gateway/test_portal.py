@@ -340,3 +340,51 @@ async def test_purge_job_removes_expired_sessions_only(gateway_db):
     left = await conn.fetch("SELECT session_id_hash FROM sessions WHERE session_id_hash = ANY($1)", [old, live])
     assert [r["session_id_hash"] for r in left] == [live]
     await conn.close()
+
+
+async def test_history_shows_a_check_and_a_money_order_by_their_numbers(gw_no_captcha, upstream):
+    """A check or money order paid by mail or at a counter reads 'Check #1234', not an
+    account ending, in both languages; bank accounts keep their ending."""
+    gw = gw_no_captcha
+    await login(gw, upstream)
+    for key, method in (("lockbox-1", {"type": "check", "last4": "1234"}),
+                        ("lockbox-2", {"type": "money_order", "last4": "0077"}),
+                        ("web-1", {"type": "checking", "last4": "6789"})):
+        upstream.payments[key] = ({}, {
+            "payment_id": key, "confirmation_number": f"PMT-{key.upper()}", "kind": "one_time",
+            "channel": "lockbox" if key.startswith("lockbox") else "member",
+            "billing_account_number": fakes.BAN_A, "status": "settled", "amount_cents": 31000,
+            "method": method, "submitted_on": "2030-11-30", "expected_withdrawal_date": "2030-11-30"})
+    page = await (await gw.get(f"/accounts/{fakes.BAN_A}/history?lang=en")).text()
+    assert "Check #1234" in page and "Money order #0077" in page
+    assert "Checking account ending in 6789" in page and "ending in 1234" not in page
+    page = await (await gw.get(f"/accounts/{fakes.BAN_A}/history?lang=es")).text()
+    assert "Cheque n.º 1234" in page and "Giro postal n.º 0077" in page
+    await gw.get(f"/accounts/{fakes.BAN_A}/history?lang=en")
+
+
+async def test_a_terminated_member_is_told_what_restores_the_coverage_and_can_pay_it(gw_no_captcha, upstream):
+    gw = gw_no_captcha
+    quote = {"possible": True, "amount_cents": 19_300, "pay_by": "2031-06-05", "noticed_on": "2031-05-01",
+             "terminated_on": "2031-03-31", "plan_type": "health", "then_billed_cents": 9_900,
+             "restores": [{"coverage_year": 2031, "enrollment_id": "E1", "coverage_start": "2031-01-01",
+                           "restored_from": "2031-04-01", "then_billed_months": ["2031-06"],
+                           "then_billed_cents": 9_900}]}
+    upstream.account_extra = {"status": "terminated", "reinstatement": quote}
+    upstream.users["maria.s"] = {"password": "correct horse battery", "member_id": "m-1"}
+    csrf = csrf_of(await (await gw.get("/login")).text())
+    page = await (await gw.post("/login", data={"username": "maria.s", "password": "correct horse battery",
+                                                "csrf_token": csrf})).text()
+    assert "Pay $193.00 by June 5, 2031 to restore your coverage." in page
+    assert f'href="/accounts/{fakes.BAN_A}/pay">Pay $193.00 now</a>' in page
+    # The button starts the usual payment with the total chosen and that total as expected.
+    pay = await (await gw.get(f"/accounts/{fakes.BAN_A}/pay")).text()
+    assert hidden_of(pay)["expected_amount"] == "193.00"
+    es = await (await gw.get("/dashboard?lang=es")).text()
+    assert "Pague $193.00 a más tardar el 5 de junio de 2031 para restablecer su cobertura." in es
+    assert "Pagar $193.00 ahora" in es
+    # After the last day: no amount to pay, whom to call instead.
+    upstream.account_extra = {"status": "terminated", "reinstatement": {**quote, "possible": False}}
+    page = await (await gw.get("/dashboard?lang=en")).text()
+    assert "Pay $193.00 now" not in page and "to restore your coverage" not in page
+    assert "so it can no longer be reinstated. Call the Health Connector at" in page

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import date
 
 import aiohttp
 
+from services.billing.domain.rules import add_months, first_of_month
 from services.gateway import schemas as s
+from shared.calendar import business_today
 from tests.helpers import wait_for
 
 BANK = {"type": "checking", "account_holder_name": "Pat Tester", "account_number": "123456789",
@@ -314,3 +317,54 @@ async def test_a_changed_autopay_bank_account_is_confirmed_by_email(stack, http)
     assert f"Próximo retiro: {long_date(mandate.next_draft_date, 'es')}" in message["text"]
     for part in ("subject", "text", "html"):
         assert new_number not in message.get(part, "") and BANK["account_number"] not in message.get(part, "")
+
+
+async def test_a_mailed_check_pays_the_oldest_month_and_shows_as_check_in_history(stack, tmp_path):
+    """The lockbox bank's file through the whole stack: payments records the check (once,
+    however often the file is imported), billing applies it to the oldest unpaid month,
+    and the member's history reads "Check #1234"."""
+    today = business_today()
+    this_month = first_of_month(today)
+    # Coverage in force since January (no binder); last month's and this month's bills,
+    # made by the cycles of the two months before: two months unpaid. (In January the
+    # first cycle bills last December, which this year's coverage does not include.)
+    member = await stack.seed_member(shopped_hours_ago=5, premium_cents=31_000,
+                                     coverage_start=date(today.year, 1, 1))
+    ban = member["billing_account_number"]
+    for months_back in (2, 1):
+        cycle_day = add_months(this_month, -months_back).replace(day=5)
+        await asyncio.to_thread(stack.run_cli, "billing", "invoice-cycle", "--date", cycle_day.isoformat())
+
+    async def invoices() -> list[dict]:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{stack.billing_url}/accounts/{ban}/invoices",
+                                headers=stack.headers("billing")) as r:
+                return sorted((await r.json())["invoices"], key=lambda i: i["coverage_month"])
+
+    assert [i["status"] for i in await invoices()] == ["open", "open"]
+    lockbox_file = tmp_path / "LBX.csv"
+    lockbox_file.write_text(
+        "batch_id,item_sequence,deposit_date,billing_account_number,amount,check_number,kind,payer_name\r\n"
+        f"{int(ban[1:9])},1,{today.isoformat()},{ban},310.00,1234,check,{member['first_name']} Tester\r\n",
+        encoding="utf-8")
+    out = await asyncio.to_thread(stack.run_cli, "payments", "lockbox", "import", str(lockbox_file))
+    assert "1 applied" in out
+    again = await asyncio.to_thread(stack.run_cli, "payments", "lockbox", "import", str(lockbox_file))
+    assert "already imported" in again
+
+    async def oldest_paid() -> list[dict] | None:
+        found = await invoices()
+        return found if found[0]["status"] == "paid" else None
+    first, second = await wait_for(oldest_paid, timeout_s=60, what="the check applied by billing")
+    assert first["coverage_month"] == add_months(this_month, -1).strftime("%Y-%m")
+    assert second["status"] == "open"
+
+    http, _ = await member_session(stack, member)
+    async with http:
+        async with http.get(f"{stack.gateway_url}/api/v1/billing-accounts/{ban}/payments") as r:
+            [payment] = (await r.json())["payments"]
+        assert payment["method"] == {"type": "check", "last4": "1234"} and payment["amount"] == "310.00"
+        async with http.get(f"{stack.gateway_url}/accounts/{ban}/history?lang=en") as r:
+            page = await r.text()
+        assert "Check #1234" in page and payment["confirmation_number"] in page
+    await stack.wait_for_email(member["email"], "check #1234")

@@ -139,3 +139,35 @@ async def me_in_grace(stack, http) -> None:
     assert (account["coverage"]["grace_type"], account["coverage"]["keep_coverage_by"]) == \
         ("standard_1_month", member["grace_end"].isoformat())
     assert account["payment_plan_offer"]["eligible"] is True
+
+
+async def test_a_member_terminated_for_non_payment_sees_the_quote_and_pays_it_in_one_step(stack, http):
+    import uuid
+    from datetime import timedelta
+
+    from services.billing.domain.rules import first_of_month
+    from tests.gateway.test_stack_api import BANK
+    member = await seed_past_due_member(stack, aptc=False)
+    noticed = add_months(first_of_month(business_today()), 1)  # the day after grace ends
+    stack.run_cli("billing", "delinquency", "--date", noticed.isoformat())
+    found = await lookup(http, stack, member)
+    ban, auth = found["billing_account_number"], {"Authorization": f"Bearer {found['lookup_token']}"}
+    body = await account(http, stack, ban, auth)
+    assert body["status"] == "terminated"
+    r = body["reinstatement"]
+    assert (r["possible"], r["amount"], r["pay_by"]) == (True, "250.00", (noticed + timedelta(days=35)).isoformat())
+    assert r["plan_type"] == "health"
+    assert r["restores"][0]["coverage_start"] == date(business_today().year, 1, 1).isoformat()
+    contact = {"email": member["email"], "email_confirmation": member["email"], "phone": member["phone"]}
+    await stack.wait_until_payments_knows(ban)
+
+    async def pay(expected: str) -> tuple[int, dict]:
+        pay_body = {"billing_account_number": ban, "kind": "one_time", "amount": "total", "method": BANK,
+                    "contact": contact, "expected_amount": expected}
+        async with http.post(f"{stack.gateway_url}/api/v1/payments", json=pay_body,
+                             headers={"Idempotency-Key": str(uuid.uuid4()), **auth}) as resp:
+            return resp.status, await resp.json()
+    status, refused = await pay("249.99")  # a total the member was not shown: nothing charged
+    assert status == 409 and refused["error"]["code"] == "amount_changed"
+    status, paid = await pay(r["amount"])
+    assert status == 201 and paid["amount"] == "250.00"

@@ -83,9 +83,17 @@ class Household:
                "contact": self.contact}
         grace = {"billing_account_number": ban, "aptc": True, "past_due_cents": 50000,
                  "grace_start": "2027-02-01", "grace_end": "2027-04-30", "month_of_grace": 2}
+        check = {**pay, "payment_id": str(uuid.uuid4()), "confirmation_number": f"PMT-CHK{self.tag}",
+                 "amount_cents": 31000, "method": {"type": "check", "last4": "1234"},
+                 "allocations": [], "contact": {"email": None, "phone": None, "language": "en"}}
         return [
             self.payment_submitted(confirmation),
             event("payment.settled", ban, {**pay, "allocations": [], "settled_on": "2026-11-27"}),
+            # A check received through the lockbox: one receipt, its settlement nothing more.
+            event("payment.submitted", ban, {**check, "plan_type": "health", "kind": "one_time",
+                                             "expected_withdrawal_date": "2026-11-30",
+                                             "mandate_id": None, "channel": "lockbox"}),
+            event("payment.settled", ban, {**check, "settled_on": "2026-11-30", "kind": "one_time"}),
             event("payment.failed", ban, {**pay, "reason_code": "insufficient_funds",
                                           "reason": "insufficient funds"}),
             event("payment.returned", ban, {**pay, "return_code": "R01",
@@ -127,7 +135,9 @@ class Household:
                                                 "coverage_year": 2027, "coverage_start": "2027-01-01"}),
             event("coverage.terminated", ban, {"billing_account_number": ban, "enrollment_ids": ["331"],
                                                "coverage_year": 2027, "effective_date": "2027-04-30",
-                                               "reason": "non_payment"}),
+                                               "reason": "non_payment",
+                                               "reinstatement_amount_cents": 62494,
+                                               "reinstate_by": "2027-06-05"}),
             event("password.reset_requested", self.member_id, {
                 "member_id": self.member_id, "email": self.email, "phone": self.phone,
                 "language": self.language, "reset_url": f"https://portal.example.org/reset?token=tok{self.tag}",

@@ -209,3 +209,22 @@ def test_the_autopay_notice_and_a_set_up_s_first_draft_are_read_from_their_typed
     assert stated is not None and stated.facts["first_draft_amount_cents"] == 31000
     plain = intent_for(AutopayCreatedData(**created))
     assert plain is not None and plain.facts["first_draft_amount_cents"] is None
+
+
+@pytest.mark.parametrize("language,said", [
+    ("en", "pay $624.94 by June 5, 2027"), ("es", "pague $624.94 a más tardar el 5 de junio de 2027")])
+def test_a_termination_notice_states_the_reinstatement_only_when_the_event_carries_it(language, said):
+    data = {"billing_account_number": "7000000001", "enrollment_ids": ["E1"], "coverage_year": 2027,
+            "effective_date": "2027-04-30", "reason": "non_payment"}
+    ctx = {"first_name": "Ann", "ban_last4": "0001", "plan_type": "health", "portal_url": "https://p",
+           "support_phone": "1-877-623-6765", "language": language}
+    quoted = intent_for(read("coverage.terminated", {**data, "reinstatement_amount_cents": 624_94,
+                                                     "reinstate_by": "2027-06-05"}))
+    assert quoted is not None
+    out = Renderer().render("coverage_terminated", language, {**ctx, **quoted.facts})
+    assert said in out.text and said in out.html.replace("<strong>", "").replace("</strong>", "")
+    assert "$624.94" in out.sms
+    plain = intent_for(read("coverage.terminated", data))
+    assert plain is not None
+    out = Renderer().render("coverage_terminated", language, {**ctx, **plain.facts})
+    assert "$" not in out.text and "$" not in out.sms

@@ -13,6 +13,7 @@ import asyncpg
 
 from services.billing.adapters import repository as repo
 from services.billing.domain.rules import add_months, allocate, cycle_month, due_date_for, first_of_month
+from services.billing.service_layer.reinstatement import payment_reinstates
 from shared.calendar import Clock, business_today
 from shared.contracts import billing as ev
 from shared.contracts import payments as pay
@@ -145,10 +146,16 @@ def _amount(d: pay.PaymentSubmittedData | pay.PaymentSettledData | pay.PaymentFa
     return amount
 
 
-async def on_payment_submitted(conn: asyncpg.Connection, event: Event[pay.PaymentSubmittedData]) -> None:
+async def on_payment_submitted(conn: asyncpg.Connection, event: Event[pay.PaymentSubmittedData], *,
+                               clock: Clock | None = None) -> None:
+    """Record a payment in flight, with the business date it was made (a reinstatement
+    counts that day, not the later settlement)."""
     d = event.data
+    flags: dict = {"submitted": True}
+    if clock is not None:
+        flags["submitted_on"] = business_today(clock())
     await repo.upsert_payment(conn, d.payment_id, d.billing_account_number, _amount(d),
-                              [a.to_data() for a in d.allocations], submitted=True)
+                              [a.to_data() for a in d.allocations], **flags)
 
 
 async def on_payment_failed(conn: asyncpg.Connection, event: Event[pay.PaymentFailedData]) -> None:
@@ -185,7 +192,8 @@ async def on_payment_settled(conn: asyncpg.Connection, event: Event[pay.PaymentS
                                           amount_cents=a.amount_cents) for a in apps],
         credit_cents=credit, total_balance_cents=await total_balance(conn, ban))]
     events += await effectuate_paid_binders(conn, ban)
-    events += await resolve_delinquency(conn, ban, today)
+    paid_on = before["submitted_on"] if before is not None and before["submitted_on"] else today
+    events += await resolve_delinquency(conn, ban, today, paid_on=paid_on)
     events.append(await balance_changed(conn, ban, "payment_applied", today))
     await enqueue(conn, *events, key=ban, cause=event)
 
@@ -227,11 +235,13 @@ async def effectuate_paid_binders(conn: asyncpg.Connection, ban: str) -> list[ev
         for r in rows]
 
 
-async def resolve_delinquency(conn: asyncpg.Connection, ban: str,
-                              today: date) -> list[ev.BillingPayload]:
+async def resolve_delinquency(conn: asyncpg.Connection, ban: str, today: date,
+                              paid_on: date | None = None) -> list[ev.BillingPayload]:
     """Paying everything past due ends a grace period; paying the whole balance after a
-    termination for non-payment reinstates the coverage that was ended (the months billed
-    after the termination date are part of what must be paid)."""
+    termination for non-payment, by the 35th day after the termination notice (the payment
+    made on `paid_on`, today unless given), reinstates the coverage that was ended (the
+    months billed after the termination date are part of what must be paid). A later
+    payment only pays down the balance."""
     row = await repo.delinquency(conn, ban)
     if row is None or row["status"] not in ("in_grace", "terminated"):
         return []
@@ -242,7 +252,7 @@ async def resolve_delinquency(conn: asyncpg.Connection, ban: str,
         await conn.execute("""UPDATE delinquencies SET status = 'resolved', resolved_on = $2
                               WHERE billing_account_number = $1""", ban, today)
         return []
-    if await total_balance(conn, ban) > 0:
+    if not await payment_reinstates(conn, ban, row, paid_on or today, await total_balance(conn, ban)):
         return []
     lines = await conn.fetch(
         """UPDATE lines SET status = 'active', terminated_on = NULL

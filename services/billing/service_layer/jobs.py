@@ -15,8 +15,9 @@ from datetime import date
 import asyncpg
 
 from services.billing.adapters import repository as repo
+from services.billing.domain.reinstatement import reinstate_by
 from services.billing.domain.rules import Grace, grace_for, month_of_grace, plan_progress, termination_date
-from services.billing.service_layer.accounts import balance_changed
+from services.billing.service_layer.accounts import balance_changed, total_balance
 from services.billing.service_layer.cycle import Progress, _quiet, invoice_cycle
 from shared.contracts import billing as ev
 from shared.contracts.envelope import Envelope
@@ -111,11 +112,14 @@ async def _delinquency_step(conn: asyncpg.Connection, ban: str, day: date) -> st
         await conn.execute("""UPDATE delinquencies SET status = 'terminated', terminated_on = $2
                               WHERE billing_account_number = $1""", ban, end)
         await _notice(conn, acct, grace, "grace_ended", grace.months, cents, day)
+        # Today's notice opens the 35 days in which paying the whole balance reinstates.
+        owed = await total_balance(conn, ban)
         for year in sorted({r["coverage_year"] for r in lines}):
             await enqueue(conn, ev.CoverageTerminatedData(
                 billing_account_number=ban, coverage_year=year,
                 enrollment_ids=[r["enrollment_id"] for r in lines if r["coverage_year"] == year],
-                effective_date=end.isoformat(), reason="non_payment"), key=ban)
+                effective_date=end.isoformat(), reason="non_payment",
+                reinstatement_amount_cents=owed, reinstate_by=reinstate_by(day).isoformat()), key=ban)
         await enqueue(conn, await balance_changed(conn, ban, "coverage_terminated", day), key=ban)
         return "terminated"
     month = month_of_grace(grace, day)

@@ -24,6 +24,7 @@ from services.billing.domain.rules import (
     plan_schedule,
 )
 from services.billing.service_layer.errors import UnknownAccount
+from services.billing.service_layer.reinstatement import account_quote
 
 
 async def account_summary(conn: asyncpg.Connection, ban: str, today: date) -> dict | None:
@@ -36,6 +37,7 @@ async def account_summary(conn: asyncpg.Connection, ban: str, today: date) -> di
     delinquency = await repo.delinquency(conn, ban) if acct["has_delinquency"] else None
     if delinquency is not None and delinquency["status"] in ("resolved", "reinstated"):
         delinquency = None
+    reinstatement = await account_quote(conn, ban, delinquency, total, acct["plan_type"], today)
     plan = await plan_view(conn, await repo.active_plan(conn, ban), today) if acct["has_plan"] else None
     past_due_cents = (await repo.past_due(conn, ban, today))[0]
     grace = (Grace(delinquency["grace_start"], delinquency["grace_end"], delinquency["grace_months"])
@@ -63,6 +65,7 @@ async def account_summary(conn: asyncpg.Connection, ban: str, today: date) -> di
             if delinquency["terminated_on"] else None,
             "past_due_cents": past_due_cents},
         "payment_plan": plan,
+        "reinstatement": reinstatement.as_dict() if reinstatement else None,
         "payment_plan_offer": {"eligible": refusal is None, "reason": refusal,
                                "past_due_cents": past_due_cents, "months_min": PLAN_MONTHS_MIN,
                                "months_max": PLAN_MONTHS_MAX,

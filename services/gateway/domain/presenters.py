@@ -55,7 +55,8 @@ def summarize(account: dict[str, Any], today: date) -> dict[str, Any]:
             "coverage": public_coverage(account.get("coverage")),
             "delinquency": public_delinquency(account.get("delinquency")),
             "payment_plan": public_plan(account.get("payment_plan")),
-            "payment_plan_offer": public_plan_offer(account.get("payment_plan_offer"))}
+            "payment_plan_offer": public_plan_offer(account.get("payment_plan_offer")),
+            "reinstatement": public_reinstatement(account.get("reinstatement"))}
 
 
 def _with_money(d: dict[str, Any]) -> dict[str, Any]:
@@ -87,6 +88,17 @@ def public_plan(p: dict[str, Any] | None) -> dict[str, Any] | None:
     out["schedule"] = [_with_money(i) for i in p.get("schedule", [])]
     out["next_installment"] = next((i for i in out["schedule"] if i["status"] in ("due", "missed")),
                                    None)
+    return out
+
+
+def public_reinstatement(r: dict[str, Any] | None) -> dict[str, Any] | None:
+    """After a termination for non-payment: the amount that reinstates, the last day to pay
+    it, whether that day has passed, the coverage it restores and what is billed after."""
+    if not r:
+        return None
+    out = _with_money({k: v for k, v in r.items() if k != "restores"})
+    out["restores"] = [_with_money({k: v for k, v in line.items() if k != "enrollment_id"})
+                       for line in r.get("restores", [])]
     return out
 
 

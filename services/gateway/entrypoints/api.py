@@ -63,9 +63,9 @@ def uc(request: web.Request):
 
 async def account_access(request: web.Request, ban: str) -> dict[str, Any]:
     """Who may touch this account: a lookup token bound to it, or a member who owns it."""
-    auth = request.headers.get("Authorization", "")
-    if auth.startswith("Bearer "):
-        token = uc(request).verify_lookup_token(auth.removeprefix("Bearer ").strip())
+    bearer = w.bearer_token(request)
+    if bearer is not None:
+        token = uc(request).verify_lookup_token(bearer)
         if token["ban"] != ban:
             raise ApiError(403, "forbidden", "You can only see the account you looked up.")
         return {"channel": "guest", "member_id": None, "token": token}
@@ -74,8 +74,7 @@ async def account_access(request: web.Request, ban: str) -> dict[str, Any]:
         raise ApiError(401, "unauthorized", "Look up your account or log in first.")
     if request.method not in ("GET", "HEAD"):
         w.check_csrf(request, request.headers.get("X-CSRF-Token"))
-    if ban not in member["data"].get("accounts", []):
-        raise ApiError(403, "forbidden", "This account is not one of yours.")
+    w.require_owner(member, ban)
     return {"channel": "member", "member_id": member["member_id"], "token": None}
 
 
@@ -193,9 +192,9 @@ async def get_payment(request: web.Request) -> web.Response:
 
 
 async def caller_accounts(request: web.Request) -> list[str]:
-    auth = request.headers.get("Authorization", "")
-    if auth.startswith("Bearer "):
-        return [uc(request).verify_lookup_token(auth.removeprefix("Bearer ").strip())["ban"]]
+    bearer = w.bearer_token(request)
+    if bearer is not None:
+        return [uc(request).verify_lookup_token(bearer)["ban"]]
     member = await w.current_member(request)
     if member is None:
         raise ApiError(401, "unauthorized", "Look up your account or log in first.")

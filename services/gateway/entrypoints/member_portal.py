@@ -39,8 +39,7 @@ async def need_member(request: web.Request) -> dict[str, Any]:
 async def own_account(request: web.Request) -> tuple[dict[str, Any], str]:
     member = await need_member(request)
     ban = request.match_info["ban"]
-    if ban not in member["data"].get("accounts", []):
-        raise ApiError(403, "forbidden", "This account is not one of yours.")
+    w.require_owner(member, ban)
     return member, ban
 
 

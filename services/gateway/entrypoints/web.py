@@ -155,7 +155,7 @@ def check_csrf(request: web.Request, submitted: str | None) -> None:
 
 async def current_member(request: web.Request) -> dict[str, Any] | None:
     """The logged-in member ({member_id, username, data}) or None; cached per request."""
-    if "member" in request:
+    if keys.MEMBER in request:
         return request[keys.MEMBER]
     member = None
     sid = get_cookie(request, SESSION_COOKIE)
@@ -166,6 +166,18 @@ async def current_member(request: web.Request) -> dict[str, Any] | None:
                                           settings.session_max_age_s)
     request[keys.MEMBER] = member
     return member
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The lookup token a guest's call carries (`Authorization: Bearer ...`), if any."""
+    auth = request.headers.get("Authorization", "")
+    return auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
+
+
+def require_owner(member: dict[str, Any], ban: str) -> None:
+    """A member may touch only the accounts of their own session."""
+    if ban not in member["data"].get("accounts", []):
+        raise ApiError(403, "forbidden", "This account is not one of yours.")
 
 
 def finish_cookies(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:

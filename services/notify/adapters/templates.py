@@ -61,6 +61,8 @@ def _method(ctx, method):
     method = method or {}
     es = ctx.get("language") == "es"
     kind = method.get("type")
+    if kind in _RECEIVED_ITEMS:  # 'check #1234': the check's own number, not an account
+        return _received_item(kind, fmt.last4(method.get("last4")), es)
     if kind == "card":
         name = method.get("brand") or ("tarjeta" if es else "card")
         name = f"{'tarjeta ' if es else ''}{name}" if method.get("brand") else name
@@ -70,6 +72,17 @@ def _method(ctx, method):
         name = "cuenta de cheques" if es else "checking account"
     digits = fmt.last4(method.get("last4"))
     return f"{name} {'que termina en' if es else 'ending in'} {digits}" if digits else name
+
+
+_RECEIVED_ITEMS = {"check": ("check", "cheque"), "money_order": ("money order", "giro postal")}
+
+
+def _received_item(kind: str, digits: str, es: bool) -> str:
+    """{'type': 'check', 'last4': '1234'} -> 'check #1234' / 'cheque n.º 1234'."""
+    en_name, es_name = _RECEIVED_ITEMS[kind]
+    if es:
+        return f"{es_name} n.º {digits}" if digits else es_name
+    return f"{en_name} #{digits}" if digits else en_name
 
 
 @pass_context

@@ -57,6 +57,29 @@ def _payment(template: str, data: PaymentPayload, *names: str,
                   allowed_numbers=(data.confirmation_number,))
 
 
+# Methods that are items received (by mail through the lockbox, or at a counter), not
+# accounts drawn on: the payment is settled as soon as it is announced.
+RECEIVED_ITEM_TYPES = ("check", "money_order")
+
+
+def received_item_intent(data: pay.PaymentSubmittedData | pay.PaymentSettledData) -> Intent | None:
+    """A check or money order's one receipt. Its `payment.submitted` (channel `lockbox`)
+    says it was received and applied; its `payment.settled`, published with it, asks for
+    nothing more. No contact travels with a check: the household's or member's own
+    addresses and language are used."""
+    if isinstance(data, pay.PaymentSubmittedData) and data.channel == "lockbox":
+        facts = _pick(data, "confirmation_number", "amount_cents", "method", "plan_type",
+                      "expected_withdrawal_date")
+        facts["deposit_date"] = facts.pop("expected_withdrawal_date")
+        return Intent("check_received", billing_account_number=data.billing_account_number,
+                      facts=facts, allowed_numbers=(data.confirmation_number,))
+    return None
+
+
+def _is_received_item(data: pay.PaymentSubmittedData | pay.PaymentSettledData) -> bool:
+    return getattr(data, "channel", None) == "lockbox" or data.method.type in RECEIVED_ITEM_TYPES
+
+
 def _submitted(data: pay.PaymentSubmittedData) -> Intent:
     policy: Policy = "email_always" if data.channel == "guest" else "preferences"
     if data.retry_of:  # a returned payment presented again: not a new payment
@@ -137,7 +160,8 @@ def _effectuated(data: bl.CoverageEffectuatedData) -> Intent:
 
 def _terminated(data: bl.CoverageTerminatedData) -> Intent:
     return Intent("coverage_terminated", billing_account_number=data.billing_account_number,
-                  facts=_pick(data, "coverage_year", "effective_date", "reason"))
+                  facts=_pick(data, "coverage_year", "effective_date", "reason",
+                              "reinstatement_amount_cents", "reinstate_by"))
 
 
 def _reset(data: idn.PasswordResetRequestedData) -> Intent:
@@ -193,6 +217,8 @@ _INTENTS: dict[str, Callable[[Any], Intent]] = {
 def intent_for(data: Payload) -> Intent | None:
     """The message an event asks for (given its typed payload), or None (projection-only
     events)."""
+    if isinstance(data, pay.PaymentSubmittedData | pay.PaymentSettledData) and _is_received_item(data):
+        return received_item_intent(data)
     build = _INTENTS.get(data.EVENT_TYPE)
     return build(data) if build is not None else None
 
@@ -216,6 +242,7 @@ TEMPLATES = (
     "grace_started", "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
     "password_reset", "username_reminder", "login_throttled", "password_changed",
     "email_changed", "already_registered", "plan_payable", "autopay_upcoming",
+    "check_received",
 )
 
 
