@@ -4,11 +4,15 @@ member in arrears asks for a hardship payment plan and sees its installments; de
 375 px, English and Spanish. Each page passes axe-core."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
+from services.billing.domain.rules import add_months, first_of_month
 from services.gateway.entrypoints.pages import long_date
+from shared.calendar import business_today
 from tests.arrears import seed_past_due_member
 from tests.browser.conftest import check_page
 from tests.browser.test_portal import dob
@@ -103,3 +107,28 @@ async def test_binder_owed_says_pay_by_the_23rd_to_start_coverage(page, stack, l
     await expect(standing).to_contain_text("start your coverage" if lang == "en" else "su cobertura comience")
     await fits_the_screen(page)
     await check_page(page, f"dashboard-binder-{lang}")
+
+
+@pytest.mark.parametrize("lang,width", [("en", 375), ("es", 1280)])
+async def test_terminated_for_non_payment_shows_what_restores_the_coverage_and_pays_it(page, stack, lang, width):
+    """956 CMR 12.12: after a termination for non-payment the dashboard states the amount
+    that reinstates the coverage and the last day to pay it, and one button starts the
+    payment of exactly that amount."""
+    await page.set_viewport_size({"width": width, "height": 900 if width > 400 else 667})
+    member = await seed_past_due_member(stack, aptc=False, language=lang)
+    noticed = add_months(first_of_month(business_today()), 1)  # the day after grace ends
+    stack.run_cli("billing", "delinquency", "--date", noticed.isoformat())
+    await log_in(page, stack, member, lang)
+    account = page.locator(f"section[data-ban='{member['billing_account_number']}']")
+    pay_by = long_date((noticed + timedelta(days=35)).isoformat(), lang)
+    quote = account.locator(".portal-reinstatement")
+    await expect(quote).to_have_attribute("data-possible", "true")
+    await expect(quote.locator(".portal-reinstate")).to_have_text(
+        f"Pay $250.00 by {pay_by} to restore your coverage." if lang == "en"
+        else f"Pague $250.00 a más tardar el {pay_by} para restablecer su cobertura.")
+    await check_page(page, f"dashboard-reinstate-{lang}")
+    await quote.locator(".portal-reinstate-pay").click()
+    # The usual payment, the total chosen and that total the one expected: a changed
+    # balance is refused, never charged.
+    await expect(page.locator("input[name='expected_amount']")).to_have_value("250.00")
+    await check_page(page, f"pay-reinstate-{lang}")
