@@ -6,6 +6,7 @@ import logging
 from datetime import date
 from pathlib import Path
 
+from services.notify.adapters import repository as repo
 from services.notify.adapters.email import SmtpPool
 from services.notify.adapters.sms import make_sms_provider
 from services.notify.adapters.templates import Renderer
@@ -91,8 +92,7 @@ async def _run_reminders(service: Service[Deps], composer: Composer, settings: S
     """The reminders of one business date, unless `job_runs` records them done already (an
     operator's CLI run, say); a rerun would create nothing anyway."""
     assert service.pool is not None
-    if await service.pool.fetchval(
-            "SELECT 1 FROM job_runs WHERE job = $1 AND business_date = $2", JOB, day):
+    if await repo.job_ran(service.pool, JOB, day):
         return
     with metrics.job_run(JOB):
         await run_reminders(service.pool, composer, day, settings.reminder_days_before)
