@@ -7,6 +7,7 @@ from datetime import date
 from functools import partial
 from pathlib import Path
 
+from services.billing.adapters import repository
 from services.billing.config import Settings
 from services.billing.entrypoints import http
 from services.billing.service_layer import accounts, jobs
@@ -52,8 +53,7 @@ async def run_daily_jobs(svc: Service[Deps], day: date) -> None:
     for name, job in (("invoice-cycle", jobs.invoice_cycle),
                       ("binder-deadline", jobs.binder_deadline),
                       ("delinquency", jobs.delinquency)):
-        if await svc.pool.fetchval(
-                "SELECT 1 FROM job_runs WHERE job = $1 AND business_date = $2", name, day):
+        if await repository.job_ran(svc.pool, name, day):
             continue
         with metrics.job_run(name):
             result = await job(svc.pool, day)
