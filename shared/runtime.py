@@ -1,7 +1,9 @@
 """Runs one service process: database, migrations, outbox relay, consumers, HTTP server.
 
 A service describes itself with a `Service` (its name, settings, migrations, consumers,
-routes, background jobs and daily jobs) and calls `service.run()`. The same object starts inside tests
+routes, background jobs and daily jobs) and calls `service.run()`. What its use cases need
+(its `Deps`: keys, clients, the clock) is one typed object, `Service[Deps].deps`, given with
+`provide()` when the service is built or in a startup hook. The same object starts inside tests
 with `await service.start()` / `await service.stop()`, so tests exercise the real wiring.
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from aiohttp import web
@@ -56,10 +58,11 @@ async def _bounded(step: str, work: Awaitable[Any]) -> bool:
                     extra={"step": step, "timeout_s": STOP_STEP_TIMEOUT_S})
         return False
 
-BackgroundJob = Callable[["Service"], Awaitable[None]]
-Hook = Callable[["Service"], Awaitable[None]]
+DepsT = TypeVar("DepsT")
+BackgroundJob = Callable[["Service[Any]"], Awaitable[None]]
+Hook = Callable[["Service[Any]"], Awaitable[None]]
 # A day's work for one business date; it must change nothing when run again for that date.
-DailyJob = Callable[["Service", date], Awaitable[object]]
+DailyJob = Callable[["Service[Any]", date], Awaitable[object]]
 # When a daily job is due: the business date to run at this moment, or None (not yet).
 DueRule = Callable[[datetime], date | None]
 
@@ -89,8 +92,9 @@ class ConsumerSpec:
     consumer: IdempotentConsumer | None = field(default=None, repr=False)
 
 
-class Service:
-    """One service process. Add consumers, routes and jobs, then `run()`."""
+class Service(Generic[DepsT]):
+    """One service process. Add consumers, routes and jobs, then `run()`; `DepsT` is the
+    service's dependencies object (`deps`)."""
 
     def __init__(self, name: str, settings: ServiceSettings,
                  migrations: Path | None = None, *, produces: Sequence[str] = ()) -> None:
@@ -116,7 +120,7 @@ class Service:
         self.startup_hooks: list[Hook] = []
         self.cleanup_hooks: list[Hook] = []
         self.scrape_hooks: list[Hook] = []
-        self.state: dict[str, Any] = {}
+        self._deps: DepsT | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._started = False
@@ -128,6 +132,26 @@ class Service:
             self.broker.publisher(topic, title=f"{topic}:publish", schema=Envelope,
                                   description=f"Event types: {', '.join(TOPICS[topic].event_types)}")
         self.app.router.add_get("/asyncapi.json", self._asyncapi)
+
+    # ------------------------------------------------------------- dependencies
+    def provide(self, deps: DepsT) -> DepsT:
+        """Sets what the use cases need (at build time, or in a startup hook when it needs
+        the pool); returns it."""
+        self._deps = deps
+        return deps
+
+    @property
+    def deps(self) -> DepsT:
+        """The service's dependencies; reading them before `provide()` is a defect."""
+        if self._deps is None:
+            raise RuntimeError(f"{self.name}: dependencies read before they were provided")
+        return self._deps
+
+    @property
+    def deps_if_provided(self) -> DepsT | None:
+        """The dependencies, or None when they were never provided (a start that failed
+        before its startup hooks ran: cleanup hooks then have nothing to close)."""
+        return self._deps
 
     # ------------------------------------------------------------- declaration
     def consume(self, group_id: str, *topics: str, handlers: dict[str, Handler] | None = None,
@@ -173,7 +197,7 @@ class Service:
         assert catch_up_days >= 0 and poll_s > 0, (catch_up_days, poll_s)
         rule = due or (due_after(hour) if hour is not None else due_every_day)
 
-        async def daily_loop(svc: Service) -> None:
+        async def daily_loop(svc: Service[Any]) -> None:
             while True:
                 day = rule(clock())
                 if day is not None:
@@ -415,8 +439,8 @@ class Service:
 
 _DAILY_DONE = "SELECT true FROM daily_runs WHERE name = $1 AND business_date = $2"
 
-# The Service an app belongs to, for routes that need its pool or state.
-SERVICE = web.AppKey("service", Service)
+# The Service an app belongs to, for routes that need its pool or dependencies.
+SERVICE: web.AppKey[Service[Any]] = web.AppKey("service")
 
 
 def _kafka_consumer(subscriber: object) -> Any:

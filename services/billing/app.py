@@ -7,9 +7,11 @@ from datetime import date
 from functools import partial
 from pathlib import Path
 
+from services.billing.adapters import repository
 from services.billing.config import Settings
 from services.billing.entrypoints import http
 from services.billing.service_layer import accounts, jobs
+from services.billing.service_layer.deps import Deps
 from shared import locks, metrics
 from shared.calendar import Clock, business_now
 from shared.contracts import enrollment, payments, topics
@@ -19,39 +21,39 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
 
 
-def build_service(settings: Settings, clock: Clock = business_now) -> Service:
+def build_service(settings: Settings, clock: Clock = business_now) -> Service[Deps]:
     """The billing service; `clock` is its one source of the business date (events booked,
     answers given and the daily jobs' date), the real New York clock unless a test fixes it."""
-    service = Service("billing", settings, MIGRATIONS, produces=[topics.BILLING_V1])
-    on_enrollment = partial(accounts.on_enrollment, clock=clock)
+    service: Service[Deps] = Service("billing", settings, MIGRATIONS, produces=[topics.BILLING_V1])
+    deps = service.provide(Deps(settings, clock))
+    on_enrollment = partial(accounts.on_enrollment, clock=deps.clock)
     service.consume(settings.enrollments_group, topics.ENROLLMENT_V1, handlers={
         enrollment.ENROLLMENT_CREATED: on_enrollment,
         enrollment.ENROLLMENT_UPDATED: on_enrollment,
         enrollment.ENROLLMENT_TERMINATED: accounts.on_enrollment_terminated,
     })
     service.consume(settings.payments_group, topics.PAYMENTS_V1, handlers={
-        payments.PAYMENT_SUBMITTED: partial(accounts.on_payment_submitted, clock=clock),
-        payments.PAYMENT_SETTLED: partial(accounts.on_payment_settled, clock=clock),
-        payments.PAYMENT_RETURNED: partial(accounts.on_payment_returned, clock=clock),
+        payments.PAYMENT_SUBMITTED: partial(accounts.on_payment_submitted, clock=deps.clock),
+        payments.PAYMENT_SETTLED: partial(accounts.on_payment_settled, clock=deps.clock),
+        payments.PAYMENT_RETURNED: partial(accounts.on_payment_returned, clock=deps.clock),
         payments.PAYMENT_FAILED: accounts.on_payment_failed,
     })
-    http.register(service.app, lambda: service.pool, clock)
+    http.register(service.app, lambda: service.pool, deps.clock)
 
     if settings.run_scheduler:
         service.daily("billing-daily", locks.BILLING_SCHEDULER, run_daily_jobs,
-                      poll_s=settings.scheduler_poll_s, clock=clock)
+                      poll_s=settings.scheduler_poll_s, clock=deps.clock)
     return service
 
 
-async def run_daily_jobs(svc: Service, day: date) -> None:
+async def run_daily_jobs(svc: Service[Deps], day: date) -> None:
     """A business date's jobs: the invoice cycle, binder deadline and delinquency, each
     skipped when `job_runs` records it done for the date (an operator's CLI run, say)."""
     assert svc.pool is not None
     for name, job in (("invoice-cycle", jobs.invoice_cycle),
                       ("binder-deadline", jobs.binder_deadline),
                       ("delinquency", jobs.delinquency)):
-        if await svc.pool.fetchval(
-                "SELECT 1 FROM job_runs WHERE job = $1 AND business_date = $2", name, day):
+        if await repository.job_ran(svc.pool, name, day):
             continue
         with metrics.job_run(name):
             result = await job(svc.pool, day)

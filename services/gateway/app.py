@@ -18,10 +18,11 @@ from services.gateway.adapters.store import Store
 from services.gateway.adapters.upstream import Upstreams
 from services.gateway.config import Settings
 from services.gateway.domain.tokens import Signer
-from services.gateway.entrypoints import api, docs, keys, portal
+from services.gateway.entrypoints import api, docs, errors, keys, portal
 from services.gateway.entrypoints import web as w
 from services.gateway.service_layer.account_cache import AccountCache
 from services.gateway.service_layer.captcha import Captchas
+from services.gateway.service_layer.deps import Deps
 from services.gateway.service_layer.use_cases import UseCases
 from shared import process, tracing
 from shared.contracts.topics import BILLING_V1, PAYMENTS_V1
@@ -37,12 +38,13 @@ USWDS = HERE / "node_modules" / "@uswds" / "uswds" / "dist"
 
 
 def build_app(settings: Settings) -> web.Application:
-    state: dict = {}
+    app: web.Application
 
     async def readiness() -> dict[str, bool]:
-        pool = state.get("pool")
-        if pool is None:
+        deps = app.get(keys.DEPS)
+        if deps is None:
             return {"postgres": False, "migrations": False}
+        pool = deps.pool
         try:
             pending = await pending_migrations(pool, MIGRATIONS)
             return {"postgres": True, "migrations": not pending}
@@ -66,20 +68,20 @@ def build_app(settings: Settings) -> web.Application:
     app.middlewares.append(portal.html_errors_middleware)
     app.middlewares.append(w.rate_limit_middleware(
         w.RateLimiter(settings.rate_limit_per_minute, settings.sensitive_rate_limit_per_minute)))
+    # Innermost: a use case's domain error becomes the answer both middlewares above give.
+    app.middlewares.append(errors.translate_middleware)
     app.on_response_prepare.append(w.security_headers(settings))
 
     async def resources(app: web.Application):
         pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
         await migrate(pool, MIGRATIONS)
-        state["pool"] = pool
         store = Store(pool)
-        app[keys.STORE] = store
-        app[keys.CAPTCHAS] = Captchas(store, settings.captcha_ttl_s, settings.captcha_enabled)
-        app[keys.DRAFTS] = drafts = PaymentDrafts(pool, settings.secret_key, settings.lookup_token_ttl_s)
+        drafts = PaymentDrafts(pool, settings.secret_key, settings.lookup_token_ttl_s)
         await upstreams.start()
         cache, feed = _account_cache(settings, upstreams)
-        app[keys.ACCOUNT_CACHE], app[keys.CHANGE_FEED] = cache, feed
-        app[keys.USE_CASES] = UseCases(settings, upstreams, store, signer, cache)
+        app[keys.DEPS] = Deps(
+            pool, store, Captchas(store, settings.captcha_ttl_s, settings.captcha_enabled), drafts,
+            cache, feed, UseCases(settings, upstreams, store, signer, cache))
         tasks = [asyncio.create_task(_purge_forever(store, drafts))]
         if feed is not None:
             await feed.start()

@@ -9,7 +9,7 @@ from services.identity.adapters import repository, throttle
 from services.identity.adapters.batching import Batcher
 from services.identity.config import Settings
 from services.identity.entrypoints import consumers
-from services.identity.entrypoints.http import routes
+from services.identity.entrypoints.http import DEPS, routes
 from services.identity.service_layer.deps import Deps
 from shared.contracts import topics
 from shared.db import create_pool
@@ -24,17 +24,17 @@ async def _keep_session(conn) -> None:
     settings, locks, cursors or LISTEN), so there is nothing to reset."""
 
 
-def build_service(settings: Settings, deps: Deps | None = None) -> Service:
+def build_service(settings: Settings, deps: Deps | None = None) -> Service[Deps]:
     deps = deps or Deps.build(settings)
-    service = Service("identity", settings, MIGRATIONS, produces=[topics.IDENTITY_V1])
-    service.state["identity"] = deps
+    service: Service[Deps] = Service("identity", settings, MIGRATIONS, produces=[topics.IDENTITY_V1])
+    service.app[DEPS] = service.provide(deps)
     handlers = consumers.handlers(deps)
     service.consume(settings.intake_group, topics.ENROLLMENT_V1, topics.BILLING_V1,
                     handlers=handlers, event_types=tuple(handlers))
     service.app.add_routes(routes)
 
     @service.on_startup
-    async def open_lookup_pool(svc: Service) -> None:
+    async def open_lookup_pool(svc: Service[Deps]) -> None:
         # A generic plan, made once per connection: the lookup statements are fixed and their
         # custom planning would cost more than their execution.
         deps.lookup_pool = await create_pool(
@@ -45,14 +45,14 @@ def build_service(settings: Settings, deps: Deps | None = None) -> Service:
                                       in_flight=settings.lookup_batches_in_flight)
 
     @service.on_cleanup
-    async def close_lookup_pool(svc: Service) -> None:
+    async def close_lookup_pool(svc: Service[Deps]) -> None:
         deps.lookup_batcher = None
         if deps.lookup_pool is not None:
             await deps.lookup_pool.close()
             deps.lookup_pool = None
 
     @service.job
-    async def purge_throttle_counters(svc: Service) -> None:
+    async def purge_throttle_counters(svc: Service[Deps]) -> None:
         """Forget throttle windows long over, so the counters table stays small."""
         longest = max(settings.lookup_ip_window_s, settings.lookup_pair_window_s,
                       settings.lookup_target_window_s, settings.login_ip_window_s)

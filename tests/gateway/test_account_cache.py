@@ -36,7 +36,7 @@ async def cached(infra, gateway_db, upstream):
     client = await _client(gateway_db, upstream, kafka_bootstrap=infra.kafka_bootstrap,
                            account_cache_ttl_s=60, account_cache_settle_s=0.5,
                            health_probe_interval_s=0.2, captcha_enabled=False)
-    assert await client.app[keys.CHANGE_FEED].wait_live(30), "the change feed never followed Kafka"
+    assert await client.app[keys.DEPS].change_feed.wait_live(30), "the change feed never followed Kafka"
     r = await client.post("/api/v1/lookups", json=LOOKUP)
     assert r.status == 201, await r.text()
     client.headers = {"Authorization": f"Bearer {(await r.json())['lookup_token']}"}
@@ -214,7 +214,7 @@ async def test_while_one_account_times_out_the_others_are_still_answered_from_th
                            account_cache_ttl_s=60, account_cache_settle_s=0.5,
                            upstream_timeout_s=0.3, captcha_enabled=False)
     try:
-        assert await client.app[keys.CHANGE_FEED].wait_live(30), "the change feed never followed Kafka"
+        assert await client.app[keys.DEPS].change_feed.wait_live(30), "the change feed never followed Kafka"
         tokens = {}
         for ban in (fakes.BAN_A, fakes.BAN_B):
             r = await client.post("/api/v1/lookups", json={

@@ -329,7 +329,7 @@ async def test_cards_only_when_the_program_takes_them(gw_no_captcha, upstream):
     r = await gw.post("/api/v1/payments", json=payment(method=card), headers=headers)
     assert r.status == 422 and "method.type" in (await r.json())["error"]["fields"]
     upstream.cards_enabled = True
-    gw.app[keys.USE_CASES]._config = None  # the program setting is cached for a minute
+    gw.app[keys.DEPS].use_cases._config = None  # the program setting is cached for a minute
     r = await gw.post("/api/v1/payments", json=payment(method=card), headers=headers)
     assert r.status == 201, await r.text()
     sent = upstream.payments["k-card-1"][0]["method"]

@@ -304,7 +304,7 @@ async def test_card_fields_appear_only_when_the_program_takes_cards(gw, upstream
                                                   "phone": "6175550101", "csrf_token": csrf})
     assert 'id="card-number"' not in await r.text()
     upstream.cards_enabled = True
-    gw.app[keys.USE_CASES]._config = None
+    gw.app[keys.DEPS].use_cases._config = None
     page = await (await gw.get("/quick-pay/billing")).text()
     assert 'value="card"' in page and 'id="card-number"' in page
 

@@ -167,3 +167,28 @@ def test_a_returned_payment_is_shown_until_a_later_payment_settles():
     assert returned_payment([returned])["retry_date"] is None
     assert returned_payment([{**retry, "status": "settled"}, returned]) is None
     assert returned_payment([]) is None
+
+
+def test_a_use_cases_domain_error_is_answered_with_its_status_and_a_refusal_with_the_services():
+    from services.gateway.adapters.upstream import Refused
+    from services.gateway.entrypoints.errors import as_api_error
+    from services.gateway.service_layer import errors
+    from shared.errors import DomainError
+    from shared.http import ApiError
+
+    down = as_api_error(errors.Unavailable("billing"))
+    assert (down.status, down.code, down.extra) == (503, "service_unavailable", {"service": "billing"})
+    changed = as_api_error(errors.AmountChanged("The total changed.", "12.34"))
+    assert (changed.status, changed.message, changed.extra) == (409, "The total changed.",
+                                                                {"current_amount": "12.34"})
+    captcha = as_api_error(errors.CaptchaInvalid(fields={"captcha": "err.captcha_invalid"}))
+    assert (captcha.status, captcha.fields) == (422, {"captcha": "err.captcha_invalid"})
+    refused = as_api_error(Refused(429, "throttled", "Too many tries.", retry_after_s=60))
+    assert (refused.status, refused.code, refused.extra) == (429, "throttled", {"retry_after_s": 60})
+    already = ApiError(403, "forbidden", "No.")
+    assert as_api_error(already) is already
+
+    class Unmapped(DomainError):
+        code = "unmapped"
+    with pytest.raises(Unmapped):  # no status given: a defect, answered 500 further out
+        as_api_error(Unmapped())

@@ -61,7 +61,7 @@ async def test_two_senders_never_send_one_notification_twice(notify_env):
                               correlation_id=None, intent=intent, profile=Profile())
     async with env.pool.acquire() as conn:
         assert await repo.insert_notifications(conn, rows) == 300
-    main: Sender = env.service.state["sender"]
+    main: Sender = env.service.deps.sender
     other = Sender(env.pool, main.smtp, main.sms, main.config.__class__(
         **{**main.config.__dict__, "batch": 40}))
     replica = Sender(env.pool, main.smtp, main.sms, main.config.__class__(

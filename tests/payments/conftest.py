@@ -79,7 +79,7 @@ class PaymentsEnv(ServiceEnv):
 
     @property
     def deps(self):
-        return self.service.state["deps"]
+        return self.service.deps
 
     async def open_account(self, ban: str, lines: dict[int, int], plan_type: str = "health") -> None:
         """Billing opens the account and announces its balance; waits for the projection."""
@@ -130,7 +130,7 @@ async def payments_env(infra, tmp_path_factory):
     clock = Clock()
 
     async def use_clock(service: Service) -> None:
-        service.state["deps"].clock = clock
+        service.deps.clock = clock
 
     async with database(infra, "t_payments_") as dsn, sandbox_server(card_routes(card)) as card_server:
         settings = Settings(

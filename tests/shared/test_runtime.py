@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from shared.db import BACKBONE_MIGRATIONS, create_pool, migrate, pending_migrations
@@ -124,3 +125,15 @@ async def test_a_stop_finishes_though_a_connection_is_never_given_back(infra, fr
     await service.pool.acquire()  # a use case that never gives its connection back
     await asyncio.wait_for(service.stop(), 40)
     assert any(getattr(r, "step", None) == "database pool" for r in caplog.records)
+
+
+def test_a_services_dependencies_are_read_only_once_provided(tmp_path: Path):
+    settings = ServiceSettings(database_url="postgresql://127.0.0.1:1/none",
+                               KAFKA_BOOTSTRAP="127.0.0.1:1")
+    service: Service[dict[str, int]] = Service("probe", settings, tmp_path)
+    assert service.deps_if_provided is None
+    with pytest.raises(RuntimeError, match="before they were provided"):
+        _ = service.deps
+    deps = {"answer": 42}
+    assert service.provide(deps) is deps
+    assert service.deps is deps and service.deps_if_provided is deps

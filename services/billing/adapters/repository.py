@@ -299,6 +299,12 @@ async def job_done(conn: asyncpg.Connection, job: str, day: date) -> dict | None
                                job, day)
 
 
+async def job_ran(conn: asyncpg.Connection | asyncpg.Pool, job: str, day: date) -> bool:
+    """Whether a run of `job` for the business date is recorded (by the scheduler or a CLI)."""
+    return bool(await conn.fetchval(
+        "SELECT 1 FROM job_runs WHERE job = $1 AND business_date = $2", job, day))
+
+
 async def record_job(conn: asyncpg.Connection, job: str, day: date, summary: dict) -> None:
     """The first completed run of a job for a date is kept (a rerun finds nothing to do, and
     its empty summary must not hide what the first run did)."""

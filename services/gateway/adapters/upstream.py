@@ -1,9 +1,10 @@
 """HTTP calls to the services behind the gateway, with per-call timeouts.
 
 Every call carries the gateway's service token for the called service (shared/service_auth.py),
-minted once a minute per service and reused until near its expiry. An upstream 4xx error is passed on as the same `ApiError` (the services already speak the
-public error shape); a timeout, a refused connection or a 5xx becomes `ServiceDown`, which
-callers turn into a partial answer with a notice or a 503.
+minted once a minute per service and reused until near its expiry. An upstream 4xx error is
+passed on as `Refused`, with the service's status, code, message, fields and extra facts (the
+services already speak the public error shape); a timeout, a refused connection or a 5xx
+becomes `ServiceDown`, which callers turn into a partial answer with a notice or a 503.
 
 A service may be given as several replicas, a comma-separated list of base URLs. Calls go
 to them in turn; a call that is safe to repeat (a GET, or a POST that carries an
@@ -32,7 +33,7 @@ import aiohttp
 import orjson
 
 from shared import tracing
-from shared.http import ApiError
+from shared.errors import DomainError
 from shared.logging import current_context
 from shared.service_auth import TokenSigner
 
@@ -47,6 +48,16 @@ class ServiceDown(Exception):
         super().__init__(f"{service}: {reason}")
         self.service = service
         self.reason = reason
+
+
+class Refused(DomainError):
+    """A service's 4xx answer: its code, message, fields and extra facts, and its status,
+    which the gateway's answer keeps."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 fields: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message, fields, code=code, **extra)
+        self.status = status
 
 
 class _Unreachable(Exception):
@@ -181,7 +192,7 @@ class Upstreams:
                 if resp.status >= 400:
                     error = data.get("error", {}) if isinstance(data, dict) else {}
                     extra = {k: v for k, v in error.items() if k not in ("code", "message", "fields")}
-                    raise ApiError(resp.status, error.get("code", "upstream_error"),
+                    raise Refused(resp.status, error.get("code", "upstream_error"),
                                    error.get("message", "The request was refused."),
                                    error.get("fields") or {}, **extra)
                 return resp.status, data

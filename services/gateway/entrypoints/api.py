@@ -58,7 +58,7 @@ def path_payment_id(request: web.Request) -> str:
 
 
 def uc(request: web.Request):
-    return request.app[keys.USE_CASES]
+    return request.app[keys.DEPS].use_cases
 
 
 async def account_access(request: web.Request, ban: str) -> dict[str, Any]:
@@ -89,7 +89,7 @@ def idempotency_key(request: web.Request) -> str:
 @api.route("GET", "/captcha", "A CAPTCHA challenge: its id, a PNG picture and a WAV recording",
            responses={200: s.Captcha})
 async def get_captcha(request: web.Request) -> web.Response:
-    captchas = request.app[keys.CAPTCHAS]
+    captchas = request.app[keys.DEPS].captchas
     captcha_id, expires = await captchas.new()
     png, wav = await captchas.image(captcha_id), await captchas.audio(captcha_id)
     return json_response({"captcha_id": captcha_id, "expires_at": expires.isoformat(timespec="seconds"),
@@ -165,7 +165,7 @@ async def post_payment(request: web.Request) -> web.Response:
     req = await parse(request, s.PaymentRequest)
     access = await account_access(request, req.billing_account_number)
     if access["channel"] == "guest":
-        await request.app[keys.CAPTCHAS].require(req.captcha)
+        await request.app[keys.DEPS].captchas.require(req.captcha)
     status, result = await uc(request).submit_payment(req, key, access["channel"], access["member_id"])
     response = json_response(result, status=status)
     if status == 200:  # the answer to an earlier request with this key, repeated
@@ -342,12 +342,12 @@ def path_captcha_id(request: web.Request) -> str:
 
 
 async def captcha_image(request: web.Request) -> web.Response:
-    png = await request.app[keys.CAPTCHAS].image(path_captcha_id(request))
+    png = await request.app[keys.DEPS].captchas.image(path_captcha_id(request))
     return web.Response(body=png, content_type="image/png")
 
 
 async def captcha_audio(request: web.Request) -> web.Response:
-    wav = await request.app[keys.CAPTCHAS].audio(path_captcha_id(request))
+    wav = await request.app[keys.DEPS].captchas.audio(path_captcha_id(request))
     return web.Response(body=wav, content_type="audio/wav")
 
 

@@ -8,25 +8,15 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from services.gateway.adapters.change_feed import ChangeFeed
-from services.gateway.adapters.drafts import PaymentDrafts
-from services.gateway.adapters.store import Store
 from services.gateway.adapters.upstream import Upstreams
 from services.gateway.config import Settings
 from services.gateway.domain.tokens import Signer
-from services.gateway.service_layer.account_cache import AccountCache
-from services.gateway.service_layer.captcha import Captchas
-from services.gateway.service_layer.use_cases import UseCases
+from services.gateway.service_layer.deps import Deps
 
 SETTINGS = web.AppKey("settings", Settings)
 SIGNER = web.AppKey("signer", Signer)
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
-STORE = web.AppKey("store", Store)
-CAPTCHAS = web.AppKey("captchas", Captchas)
-DRAFTS = web.AppKey("drafts", PaymentDrafts)
-ACCOUNT_CACHE = web.AppKey("account_cache", AccountCache)
-CHANGE_FEED: web.AppKey[ChangeFeed | None] = web.AppKey("change_feed")  # None: the cache is off
-USE_CASES = web.AppKey("use_cases", UseCases)
+DEPS = web.AppKey("deps", Deps)  # set at start, once the sessions database is open
 JINJA = web.AppKey("jinja", jinja2.Environment)
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from services.gateway import schemas as s
 from services.gateway.entrypoints import forms, keys
 from services.gateway.entrypoints import web as w
+from services.gateway.entrypoints.errors import REFUSALS, as_api_error
 from services.gateway.entrypoints.pages import form, language, redirect, render, throttled_message
 from shared.calendar import business_now
-from shared.http import ApiError
 
 
 # -- register, log in, log out, forgotten details ------------------------------------------
@@ -37,8 +37,9 @@ async def post_register(request: web.Request) -> web.Response:
     if errors or req is None:
         return render(request, "member/register.html", status=422, values=forms.kept(f), errors=errors)
     try:
-        await request.app[keys.USE_CASES].register(req, w.client_ip(request))
-    except ApiError as exc:
+        await request.app[keys.DEPS].use_cases.register(req, w.client_ip(request))
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         key = {404: "reg.not_found", 409: "reg.taken" if exc.code == "username_taken" else "reg.already",
                429: "qp.throttled", 503: "error.unavailable"}.get(exc.status)
         errors = {"_form": key} if key else forms.api_errors(exc, language(request))
@@ -86,8 +87,9 @@ async def post_login(request: web.Request) -> web.Response:
         errors = {k: "err.required" for k in ("username", "password") if not f.get(k)}
         return render(request, "member/login.html", status=422, values=values, errors=errors)
     try:
-        session_id, _ = await request.app[keys.USE_CASES].login(f["username"], f["password"], w.client_ip(request))
-    except ApiError as exc:
+        session_id, _ = await request.app[keys.DEPS].use_cases.login(f["username"], f["password"], w.client_ip(request))
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         retry_at = None
         if exc.status == 429:
             seconds = exc.extra.get("retry_after_s")
@@ -106,7 +108,7 @@ async def post_logout(request: web.Request) -> web.Response:
     await form(request)
     sid = w.get_cookie(request, w.SESSION_COOKIE)
     if sid:
-        await request.app[keys.USE_CASES].logout(sid)
+        await request.app[keys.DEPS].use_cases.logout(sid)
     response = redirect(request, "/?logged_out=1")
     w.del_cookie(request, response, w.SESSION_COOKIE)
     return response
@@ -120,7 +122,7 @@ async def forgot_page(request: web.Request) -> web.Response:
 async def post_forgot(request: web.Request) -> web.Response:
     kind = "username" if request.path.endswith("username") else "password"
     f = await form(request)
-    use_cases = request.app[keys.USE_CASES]
+    use_cases = request.app[keys.DEPS].use_cases
     if kind == "username":
         try:
             email = s.rules.check_email(f.get("email", ""))
@@ -139,7 +141,7 @@ async def post_forgot(request: web.Request) -> web.Response:
 async def reset_page(request: web.Request) -> web.Response:
     """The new-password form, or (before any typing) why the link no longer works."""
     token = request.query.get("token", "")
-    state = await request.app[keys.USE_CASES].reset_link_state(token) if token else "unknown"
+    state = await request.app[keys.DEPS].use_cases.reset_link_state(token) if token else "unknown"
     return render(request, "member/reset.html", values={"token": token}, link_state=state)
 
 
@@ -153,9 +155,10 @@ async def post_reset(request: web.Request) -> web.Response:
         return render(request, "member/reset.html", status=422, values=values,
                       errors={"password_confirmation": "err.password_mismatch"})
     try:
-        await request.app[keys.USE_CASES].confirm_reset(f.get("token", ""), f["new_password"],
+        await request.app[keys.DEPS].use_cases.confirm_reset(f.get("token", ""), f["new_password"],
                                                      w.get_cookie(request, w.SESSION_COOKIE))
-    except ApiError as exc:
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         key = "reset.invalid" if exc.status == 400 else None
         errors = {"_form": key} if key else forms.api_errors(exc, language(request))
         return render(request, "member/reset.html", status=exc.status, values=values, errors=errors)

@@ -16,10 +16,10 @@ from services.gateway import schemas as s
 from services.gateway.domain import tokens
 from services.gateway.entrypoints import forms, keys, quick_pay, statements
 from services.gateway.entrypoints import web as w
+from services.gateway.entrypoints.errors import REFUSALS, as_api_error
 from services.gateway.entrypoints.pages import form, language, redirect, render
 from services.gateway.translations import translate
 from shared.calendar import business_today
-from shared.http import ApiError
 from shared.money import format_dollars, parse_amount
 
 
@@ -46,18 +46,18 @@ async def own_account(request: web.Request) -> tuple[dict[str, Any], str]:
 # -- logged in -------------------------------------------------------------------------------
 async def dashboard(request: web.Request) -> web.Response:
     member = await need_member(request)
-    me = await request.app[keys.USE_CASES].me(member["member_id"])
+    me = await request.app[keys.DEPS].use_cases.me(member["member_id"])
     bans = [a["billing_account_number"] for a in me["accounts"]]
     if bans != member["data"].get("accounts"):
         member["data"]["accounts"] = bans
-        await request.app[keys.STORE].update_session_data(
+        await request.app[keys.DEPS].store.update_session_data(
             tokens.hash_session_id(w.get_cookie(request, w.SESSION_COOKIE)), member["data"])
     return render(request, "member/dashboard.html", me=me)
 
 
 async def history(request: web.Request) -> web.Response:
     _, ban = await own_account(request)
-    use_cases = request.app[keys.USE_CASES]
+    use_cases = request.app[keys.DEPS].use_cases
     payments = await use_cases.payment_history(ban)
     invoices = await use_cases.invoices(ban)
     # A statement covers a calendar month of activity: this month and every billing month.
@@ -77,8 +77,9 @@ async def statement(request: web.Request) -> web.Response:
             or int(month[:4]) < 2000:
         raise web.HTTPNotFound()
     try:
-        data = await request.app[keys.USE_CASES].statement(ban, month)
-    except ApiError as exc:
+        data = await request.app[keys.DEPS].use_cases.statement(ban, month)
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         if exc.status in (404, 422):
             raise web.HTTPNotFound() from None
         raise
@@ -96,7 +97,7 @@ async def statement(request: web.Request) -> web.Response:
 async def pay_page(request: web.Request, status: int = 200, values: dict | None = None,
                    errors: dict | None = None) -> web.Response:
     member, ban = await own_account(request)
-    use_cases = request.app[keys.USE_CASES]
+    use_cases = request.app[keys.DEPS].use_cases
     account = await use_cases.account_summary(ban)
     profile = await use_cases.member(member["member_id"])
     config = await use_cases.payments_config()
@@ -116,7 +117,7 @@ async def pay_page(request: web.Request, status: int = 200, values: dict | None 
 async def post_pay(request: web.Request) -> web.Response:
     member, ban = await own_account(request)
     f = await form(request)
-    use_cases = request.app[keys.USE_CASES]
+    use_cases = request.app[keys.DEPS].use_cases
     profile = await use_cases.member(member["member_id"])
     contact = profile.get("contact", {})
     contact = {"email": contact.get("email", ""), "email_confirmation": contact.get("email", ""),
@@ -131,7 +132,8 @@ async def post_pay(request: web.Request) -> web.Response:
     try:
         _, result = await use_cases.submit_payment(req, f.get("idempotency_key") or forms.new_key(),
                                                    "member", member["member_id"])
-    except ApiError as exc:
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         if exc.code == "amount_changed":  # nothing was charged: the page shows the new total
             message = translate(language(request), "qp.amount_changed",
                                 amount=format_dollars(parse_amount(exc.extra.get("current_amount") or "0.00")))
@@ -145,7 +147,7 @@ async def post_pay(request: web.Request) -> web.Response:
 async def post_autopay(request: web.Request) -> web.Response:
     member, ban = await own_account(request)
     f = await form(request)
-    use_cases = request.app[keys.USE_CASES]
+    use_cases = request.app[keys.DEPS].use_cases
     profile = await use_cases.member(member["member_id"])
     c = profile.get("contact", {})
     body = {"method": forms.method_body(f), "contact": {
@@ -163,7 +165,8 @@ async def post_autopay(request: web.Request) -> web.Response:
         else:
             await use_cases.create_autopay(ban, req, f.get("idempotency_key") or forms.new_key(),
                                            member["member_id"])
-    except ApiError as exc:
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         return await pay_page(request, exc.status, forms.kept(f), forms.api_errors(exc, language(request)))
     return redirect(request, f"/accounts/{ban}/autopay?saved=1")
 
@@ -172,7 +175,7 @@ async def cancel_autopay_page(request: web.Request) -> web.Response:
     """Asks to confirm, saying which withdrawal will no longer be made and whether one
     already made is still on its way (cancelling does not stop it)."""
     _, ban = await own_account(request)
-    account = await request.app[keys.USE_CASES].account_summary(ban)
+    account = await request.app[keys.DEPS].use_cases.account_summary(ban)
     mandate = account.get("autopay")
     if not mandate or mandate.get("status") != "active":
         return redirect(request, f"/accounts/{ban}/autopay")
@@ -183,8 +186,9 @@ async def post_cancel_autopay(request: web.Request) -> web.Response:
     _, ban = await own_account(request)
     await form(request)
     try:
-        cancelled = await request.app[keys.USE_CASES].cancel_autopay(ban)
-    except ApiError as exc:
+        cancelled = await request.app[keys.DEPS].use_cases.cancel_autopay(ban)
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         if exc.status != 404:
             raise
         return redirect(request, f"/accounts/{ban}/autopay")
@@ -196,11 +200,12 @@ async def plan_page(request: web.Request, status: int = 200, values: dict | None
     """The hardship payment plan: whether one is possible, the form to ask for one (months to
     spread what is past due over), and its installments and standing once it exists."""
     _, ban = await own_account(request)
-    use_cases = request.app[keys.USE_CASES]
+    use_cases = request.app[keys.DEPS].use_cases
     account = await use_cases.account_summary(ban)
     try:
         plan = await use_cases.payment_plan(ban)
-    except ApiError as exc:
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         if exc.status != 404:
             raise
         plan = None
@@ -217,8 +222,9 @@ async def post_plan(request: web.Request) -> web.Response:
     except ValidationError:
         return await plan_page(request, 422, forms.kept(f), {"months": "err.months"})
     try:
-        await request.app[keys.USE_CASES].create_payment_plan(ban, req.months)
-    except ApiError as exc:
+        await request.app[keys.DEPS].use_cases.create_payment_plan(ban, req.months)
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         if exc.status != 409:
             raise
         return await plan_page(request, 409, forms.kept(f),
@@ -232,7 +238,7 @@ async def plan_get(request: web.Request) -> web.Response:
 
 async def methods_page(request: web.Request) -> web.Response:
     member = await need_member(request)
-    use_cases = request.app[keys.USE_CASES]
+    use_cases = request.app[keys.DEPS].use_cases
     bans = member["data"].get("accounts", [])
     methods = {ban: await use_cases.methods(ban) for ban in bans}
     config = await use_cases.payments_config()
@@ -243,9 +249,10 @@ async def methods_page(request: web.Request) -> web.Response:
 
 async def _own_method(request: web.Request, member: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     try:
-        return await request.app[keys.USE_CASES].find_method(member["data"].get("accounts", []),
+        return await request.app[keys.DEPS].use_cases.find_method(member["data"].get("accounts", []),
                                                           request.match_info["method_id"])
-    except ApiError as exc:
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         if exc.code == "no_method":
             raise web.HTTPNotFound() from None
         raise
@@ -261,11 +268,12 @@ async def remove_method_page(request: web.Request) -> web.Response:
 async def post_remove_method(request: web.Request) -> web.Response:
     member = await need_member(request)
     await form(request)
-    use_cases = request.app[keys.USE_CASES]
+    use_cases = request.app[keys.DEPS].use_cases
     bans = member["data"].get("accounts", [])
     try:
         await use_cases.remove_method(bans, request.match_info["method_id"])
-    except ApiError as exc:
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         if exc.code == "no_method":
             raise web.HTTPNotFound() from None
         if exc.code != "method_in_use":
@@ -279,7 +287,7 @@ async def post_remove_method(request: web.Request) -> web.Response:
 async def profile_page(request: web.Request, status: int = 200, values: dict | None = None,
                        errors: dict | None = None, saved: bool = False) -> web.Response:
     member = await need_member(request)
-    profile = await request.app[keys.USE_CASES].member(member["member_id"])
+    profile = await request.app[keys.DEPS].use_cases.member(member["member_id"])
     contact = profile.get("contact", {})
     return render(request, "member/profile.html", status=status, profile=profile, saved=saved,
                   values=values or {**contact}, errors=errors or {})
@@ -301,8 +309,9 @@ async def post_profile(request: web.Request) -> web.Response:
     if errors:
         return await profile_page(request, 422, forms.kept(f), errors)
     try:
-        await request.app[keys.USE_CASES].update_contact(member["member_id"], req)
-    except ApiError as exc:
+        await request.app[keys.DEPS].use_cases.update_contact(member["member_id"], req)
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         errors = forms.api_errors(exc, language(request))
         if "current_password" in errors:  # identity's words, in the page's language
             errors["current_password"] = ("err.current_password_required" if req.current_password is None

@@ -16,6 +16,7 @@ from services.gateway import schemas as s
 from services.gateway.domain import rules, tokens
 from services.gateway.entrypoints import forms, keys
 from services.gateway.entrypoints import web as w
+from services.gateway.entrypoints.errors import REFUSALS, as_api_error
 from services.gateway.entrypoints.pages import form, language, redirect, render, throttled_message
 from services.gateway.translations import translate
 from shared.calendar import NEW_YORK
@@ -63,8 +64,9 @@ async def post_identify(request: web.Request) -> web.Response:
         return render(request, "quick_pay/identify.html", status=422, values=values,
                       errors=forms.lookup_errors(exc, f))
     try:
-        found = await request.app[keys.USE_CASES].lookup(req, w.client_ip(request))
-    except ApiError as exc:
+        found = await request.app[keys.DEPS].use_cases.lookup(req, w.client_ip(request))
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         if exc.code == "not_yet_payable" and exc.extra.get("payable_at"):
             return wait_page(request, str(exc.extra["payable_at"]), exc.status, values)
         problem = throttled_message(request, exc) if exc.status == 429 else lookup_problem(exc)
@@ -82,7 +84,7 @@ def wait_page(request: web.Request, when: str, status: int = 409, values: dict |
     """The 4-hour rule: when the plan can be paid (once, in ET), and an offer to email or
     text the member then. The time travels in a signed token, so a reminder can only be
     asked for at the time identity gave."""
-    token = request.app[keys.USE_CASES].signer.sign(tokens.PAYABLE, {"payable_at": when},
+    token = request.app[keys.DEPS].use_cases.signer.sign(tokens.PAYABLE, {"payable_at": when},
                                                  PAYABLE_TOKEN_TTL_S)
     return render(request, "quick_pay/identify.html", status=status, values=values or {},
                   errors=errors or {}, wait={"when": when, "token": token})
@@ -91,7 +93,7 @@ def wait_page(request: web.Request, when: str, status: int = 409, values: dict |
 async def post_payable_reminder(request: web.Request) -> web.Response:
     f = await form(request)
     try:
-        when = request.app[keys.USE_CASES].signer.verify(tokens.PAYABLE, f.get("payable_token", ""))["payable_at"]
+        when = request.app[keys.DEPS].use_cases.signer.verify(tokens.PAYABLE, f.get("payable_token", ""))["payable_at"]
     except tokens.InvalidToken:
         raise web.HTTPSeeOther("/quick-pay?expired=1") from None
     channel = f.get("reminder_channel", "")
@@ -108,9 +110,10 @@ async def post_payable_reminder(request: web.Request) -> web.Response:
         errors["reminder_" + ("email" if channel == "email" else "phone")] = str(exc)
     if not errors:
         try:
-            scheduled = await request.app[keys.USE_CASES].payable_reminder(
+            scheduled = await request.app[keys.DEPS].use_cases.payable_reminder(
                 channel, recipient, language(request), when)
-        except ApiError as exc:
+        except REFUSALS as caught:
+            exc = as_api_error(caught)
             if exc.status != 422:
                 raise
             errors["reminder_" + ("email" if channel == "email" else "phone")] = \
@@ -157,7 +160,7 @@ async def post_contact(request: web.Request) -> web.Response:
 
 async def billing_page(request: web.Request, state: dict[str, Any], status: int = 200,
                        values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> web.Response:
-    use_cases = request.app[keys.USE_CASES]
+    use_cases = request.app[keys.DEPS].use_cases
     account = await use_cases.account_summary(state["ban"])
     config = await use_cases.payments_config()
     return render(request, "quick_pay/billing.html", status=status, account=account,
@@ -181,7 +184,7 @@ async def post_billing(request: web.Request) -> web.Response:
         req = s.PaymentRequest.model_validate(forms.payment_body(f, state["ban"], state["contact"]))
     except ValidationError as exc:
         return await billing_page(request, state, 422, forms.kept(f), forms.model_errors(exc))
-    use_cases = request.app[keys.USE_CASES]
+    use_cases = request.app[keys.DEPS].use_cases
     account = await use_cases.account_summary(state["ban"])
     problem = await amount_problem(request, req, account)
     if problem:
@@ -194,7 +197,7 @@ async def post_billing(request: web.Request) -> web.Response:
 
 async def amount_problem(request: web.Request, req: s.PaymentRequest, account: dict[str, Any]) -> str | None:
     """Step 4's amount refused before the CAPTCHA, in the member's words, or None."""
-    config = await request.app[keys.USE_CASES].payments_config()
+    config = await request.app[keys.DEPS].use_cases.payments_config()
     found = rules.amount_problem(req.amount, req.kind, account.get("amount_due_now"),
                                  int(config.get("overpay_max_cents") or 0),
                                  int(config.get("payment_max_cents") or 5_000_000))
@@ -214,12 +217,12 @@ def reviewed_amount(req: s.PaymentRequest, account: dict[str, Any]) -> str:
 async def review_page(request: web.Request, state: dict[str, Any], fields: dict[str, str],
                       req: s.PaymentRequest, account: dict[str, Any] | None = None, status: int = 200,
                       errors: dict[str, str] | None = None) -> web.Response:
-    account = account or await request.app[keys.USE_CASES].account_summary(state["ban"])
-    captchas = request.app[keys.CAPTCHAS]
+    account = account or await request.app[keys.DEPS].use_cases.account_summary(state["ban"])
+    captchas = request.app[keys.DEPS].captchas
     captcha_id = (await captchas.new())[0] if captchas.enabled else None
-    state["draft"] = await request.app[keys.DRAFTS].save(fields, state.get("draft"))
+    state["draft"] = await request.app[keys.DEPS].drafts.save(fields, state.get("draft"))
     last4 = (getattr(req.method, "account_number", None) or getattr(req.method, "card_number", ""))[-4:]
-    terms = (await request.app[keys.USE_CASES].autopay_terms(state["ban"], language(request))
+    terms = (await request.app[keys.DEPS].use_cases.autopay_terms(state["ban"], language(request))
              if req.kind == "recurring" else None)
     response = render(request, "quick_pay/review.html", status=status, req=req,
                       amount=fields["expected_amount"], last4=last4, account=account,
@@ -232,7 +235,7 @@ async def review_page(request: web.Request, state: dict[str, Any], fields: dict[
 async def post_submit(request: web.Request) -> web.Response:
     state = require_progress(request, "contact")
     f = await form(request)
-    drafts = request.app[keys.DRAFTS]
+    drafts = request.app[keys.DEPS].drafts
     fields = await drafts.load(state.get("draft"))
     if fields is None:  # expired, or already submitted: start Step 4 again
         return await billing_page(request, state, 200, None, {"_form": "qp.review_expired"})
@@ -244,19 +247,20 @@ async def post_submit(request: web.Request) -> web.Response:
         return await billing_page(request, state, 200, forms.kept(fields))
     if f.get("action") == "refresh_captcha":
         return await review_page(request, state, fields, req)
-    use_cases = request.app[keys.USE_CASES]
+    use_cases = request.app[keys.DEPS].use_cases
     token = use_cases.verify_lookup_token(state["token"])
     if token["ban"] != state["ban"]:
         raise ApiError(403, "forbidden", "You can only pay the account you looked up.")
     try:
-        await request.app[keys.CAPTCHAS].require(
+        await request.app[keys.DEPS].captchas.require(
             s.CaptchaAnswer(id=f.get("captcha_id", ""), answer=f.get("captcha_answer", ""))
             if f.get("captcha_id") else None)
         # Confirmations go out in the language the member is reading the portal in.
         req.contact.language = req.contact.language or language(request)
         _, result = await use_cases.submit_payment(req, fields.get("idempotency_key") or forms.new_key(),
                                                    "guest", None)
-    except ApiError as exc:
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
         if exc.code.startswith("captcha"):
             return await review_page(request, state, fields, req, status=422,
                                      errors={"captcha_answer": exc.fields["captcha"]})

@@ -160,7 +160,7 @@ async def current_member(request: web.Request) -> dict[str, Any] | None:
     member = None
     sid = get_cookie(request, SESSION_COOKIE)
     if sid:
-        store = request.app[keys.STORE]
+        store = request.app[keys.DEPS].store
         settings = request.app[keys.SETTINGS]
         member = await store.load_session(tokens.hash_session_id(sid), settings.session_ttl_s,
                                           settings.session_max_age_s)

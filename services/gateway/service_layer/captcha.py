@@ -10,7 +10,7 @@ from captcha.audio import AudioCaptcha
 from captcha.image import ImageCaptcha
 
 from services.gateway.adapters.store import Store
-from shared.http import ApiError
+from services.gateway.service_layer import errors
 
 _image = ImageCaptcha(width=220, height=80)
 _audio = AudioCaptcha()
@@ -39,18 +39,15 @@ class Captchas:
     async def _answer(self, captcha_id: str) -> str:
         answer = await self.store.captcha_answer(captcha_id)
         if answer is None:
-            raise ApiError(404, "captcha_expired", "This picture has expired. Get a new one.")
+            raise errors.CaptchaExpired()
         return answer
 
     async def require(self, captcha: object | None) -> None:
-        """Raises 422 unless the challenge is answered right (when CAPTCHAs are on)."""
+        """Raises CaptchaRequired or CaptchaInvalid unless the challenge is answered right (when CAPTCHAs are on)."""
         if not self.enabled:
             return
         if captcha is None:
-            raise ApiError(422, "captcha_required", "Enter the characters you see in the picture.",
-                           {"captcha": "err.captcha_required"})
+            raise errors.CaptchaRequired(fields={"captcha": "err.captcha_required"})
         ok = await self.store.use_captcha(captcha.id, captcha.answer)  # type: ignore[attr-defined]
         if not ok:
-            raise ApiError(422, "captcha_invalid",
-                           "The characters did not match the picture. Try the new picture.",
-                           {"captcha": "err.captcha_invalid"})
+            raise errors.CaptchaInvalid(fields={"captcha": "err.captcha_invalid"})

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from services.gateway.adapters.store import Store
-from services.gateway.adapters.upstream import ServiceDown, Upstreams
+from services.gateway.adapters.upstream import Refused, ServiceDown, Upstreams
 from services.gateway.config import Settings
 from services.gateway.domain import tokens
 from services.gateway.domain.presenters import (
@@ -33,9 +33,10 @@ from services.gateway.schemas import (
     MemberRequest,
     PaymentRequest,
 )
+from services.gateway.service_layer import errors
 from services.gateway.service_layer.account_cache import AccountCache
 from shared.calendar import business_today
-from shared.http import ApiError
+from shared.errors import InvalidInput
 
 NOTICE = {
     "billing": "Balances are not available right now. Please try again in a few minutes.",
@@ -49,14 +50,12 @@ def upstream_path(*segments: str) -> str:
     """An internal API path from quoted segments: whatever a caller typed into an id stays
     one segment ("../accounts" is "..%2Faccounts"), and "." or ".." never walk the path."""
     if any(str(seg) in ("", ".", "..") for seg in segments):
-        raise ApiError(404, "not_found", "Not found.")
+        raise errors.NotFound()
     return "".join("/" + quote(str(seg), safe="") for seg in segments)
 
 
-def unavailable(service: str) -> ApiError:
-    return ApiError(503, "service_unavailable",
-                    "This part of the site is not answering right now. Please try again in a few minutes.",
-                    service=service)
+def unavailable(service: str) -> errors.Unavailable:
+    return errors.Unavailable(service)
 
 
 class UseCases:
@@ -77,7 +76,7 @@ class UseCases:
             return self._config[1]
         try:
             config = await self.up.call("payments", "GET", "/config")
-        except (ServiceDown, ApiError):
+        except (ServiceDown, Refused):
             return {"cards_enabled": False, "program": self.settings.program_name}
         self._config = (time.monotonic() + 60, config)
         return config
@@ -96,11 +95,10 @@ class UseCases:
                                  self.settings.lookup_token_ttl_s)
         try:
             summary = await self.account_summary(ban)
-        except ApiError as exc:
-            if exc.status != 404:
+        except (Refused, errors.NotFound) as exc:
+            if isinstance(exc, Refused) and exc.status != 404:
                 raise
-            raise ApiError(409, "account_not_ready", "Your account is being set up. "
-                           "Please try again in a few minutes.") from None
+            raise errors.AccountNotReady() from None
         expires = datetime.fromtimestamp(time.time() + self.settings.lookup_token_ttl_s, timezone.utc)
         return {"lookup_token": token, "expires_at": expires.isoformat(timespec="seconds"),
                 "billing_account_number": ban, "plan_type": found.get("plan_type") or req.plan_type,
@@ -130,8 +128,7 @@ class UseCases:
             try:
                 payload = self.signer.verify(tokens.LOOKUP, token)
             except tokens.InvalidToken:
-                raise ApiError(401, "invalid_token",
-                               "Your session has ended. Please look up your account again.") from None
+                raise errors.LookupExpired() from None
             if len(self._verified) >= 10_000:
                 self._verified.clear()
             self._verified[token] = payload
@@ -153,7 +150,7 @@ class UseCases:
             return_exceptions=True)
         notices: list[dict[str, str]] = []
         total_cents: int | None = None
-        if isinstance(account, ApiError):
+        if isinstance(account, Refused):
             raise account
         if isinstance(account, BaseException):
             notices.append({"service": "billing", "message": NOTICE["billing"]})
@@ -166,7 +163,7 @@ class UseCases:
                 total_cents = owed.get("total_balance_cents")
                 summary["total_balance"] = money(total_cents)
                 summary["lines"] = [public_line(x) for x in owed.get("lines", []) if "coverage_year" in x]
-            except (ServiceDown, ApiError):
+            except (ServiceDown, Refused):
                 pass
         else:
             summary = summarize(account, business_today())
@@ -176,7 +173,7 @@ class UseCases:
             if not any(n["service"] == "payments" for n in notices):
                 notices.append({"service": "payments", "message": NOTICE["payments"]})
         with_pending(summary, total_cents, pending)
-        if isinstance(autopay, ApiError):
+        if isinstance(autopay, Refused):
             summary["autopay"] = None
         elif isinstance(autopay, BaseException):
             summary["autopay"] = None
@@ -231,7 +228,7 @@ class UseCases:
     async def methods(self, ban: str) -> list[dict[str, Any]]:
         try:
             return (await self.up.call("payments", "GET", upstream_path("accounts", ban, "methods"))).get("methods", [])
-        except (ServiceDown, ApiError):
+        except (ServiceDown, Refused, errors.NotFound):
             return []
 
     async def find_method(self, bans: list[str], method_id: str) -> tuple[str, dict[str, Any]]:
@@ -245,7 +242,7 @@ class UseCases:
             for m in listed.get("methods", []):
                 if m.get("method_id") == method_id:
                     return ban, m
-        raise ApiError(404, "no_method", "You have no saved payment method with this id.")
+        raise errors.NoMethod()
 
     async def remove_method(self, bans: list[str], method_id: str) -> dict[str, Any]:
         """Removes one of the member's saved methods (payments keeps it for the history of
@@ -272,11 +269,10 @@ class UseCases:
                                                 with_status=True)
         except ServiceDown:
             raise unavailable("payments") from None
-        except ApiError as exc:
+        except Refused as exc:
             if exc.code != "amount_changed":
                 raise
-            raise ApiError(409, "amount_changed", exc.message,
-                           current_amount=money(exc.extra.get("current_amount_cents"))) from None
+            raise errors.AmountChanged(exc.message, money(exc.extra.get("current_amount_cents"))) from None
         finally:  # even a payment that timed out may have been taken
             self.cache.invalidate(req.billing_account_number, "gateway")
         # payments answers a replayed key with 200 and the first answer: passed on as such.
@@ -285,8 +281,7 @@ class UseCases:
     async def refuse_cards_unless_enabled(self, method_type: str) -> None:
         """The program setting (payments' /config) decides whether cards are taken at all."""
         if method_type == "card" and not (await self.payments_config()).get("cards_enabled"):
-            raise ApiError(422, "invalid_input", "Some fields are not valid.",
-                           {"method.type": "Cards are not accepted. Pay from a checking or savings account."})
+            raise InvalidInput(fields={"method.type": "Cards are not accepted. Pay from a checking or savings account."})
 
     async def payment(self, payment_id: str) -> dict[str, Any]:
         try:
@@ -384,7 +379,7 @@ class UseCases:
         form then answers as before)."""
         try:
             return (await self._identity("POST", "/password-resets/check", {"token": token})).get("state", "usable")
-        except ApiError:
+        except Refused:
             return "usable"
 
     async def confirm_reset(self, token: str, new_password: str, keep_session_id: str | None = None) -> None:

@@ -26,11 +26,12 @@ STATUSES = {
     errors.InvalidCredentials: 401, errors.InvalidToken: 400,
 }
 translated = http.translated(STATUSES)
+# What the use cases need (service_layer/deps.py), set when the service is built.
+DEPS = web.AppKey("identity_deps", Deps)
 
 
 def _ctx(request: web.Request) -> tuple:
-    service = request.app[SERVICE]
-    return service.pool, service.state["identity"]
+    return request.app[SERVICE].pool, request.app[DEPS]
 
 
 def _today(deps: Deps):

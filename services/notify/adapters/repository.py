@@ -241,6 +241,7 @@ async def record_job_run(conn: asyncpg.Connection, job: str, day: date, detail: 
     return row is not None
 
 
-async def job_ran(conn: asyncpg.Connection, job: str, day: date) -> bool:
+async def job_ran(conn: asyncpg.Connection | asyncpg.Pool, job: str, day: date) -> bool:
+    """Whether a run of `job` for the business date is recorded (by the scheduler or a CLI)."""
     return bool(await conn.fetchval(
         "SELECT 1 FROM job_runs WHERE job = $1 AND business_date = $2", job, day))

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.payments.adapters.repository import PAYMENT_COLUMNS
+from shared import locks
 
 # One autopay draft per mandate and cycle: INSERT ... SELECT ... ON CONFLICT DO NOTHING, so a
 # repeated or concurrent run inserts nothing twice. The split across coverage years is the
@@ -190,3 +191,17 @@ async def save_return_rate_level(conn: asyncpg.Connection, category: str, level:
            VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (category) DO UPDATE SET level = $2, business_date = $3, returns = $4,
                entries = $5, updated_at = now()""", category, level, day, returns, entries)
+
+
+async def archived_files(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every NACHA file sent and every return file read, by name, with the SHA-256 recorded
+    when it was written or read (a file not yet written has none and is left out)."""
+    return await conn.fetch(
+        """SELECT file_name, sha256 FROM ach_files WHERE sha256 <> ''
+           UNION ALL SELECT file_name, sha256 FROM ach_return_files ORDER BY 1""")
+
+
+async def lock_return_rates(conn: asyncpg.Connection) -> None:
+    """Holds the return-rate measurement's lock until the transaction ends: one measurement
+    at a time, so two intakes never announce the same rise twice."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", locks.PAYMENTS_RETURN_RATES)

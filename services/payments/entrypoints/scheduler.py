@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from services.payments.config import Settings
 from services.payments.service_layer import ach, autopay, autopay_notices
+from services.payments.service_layer.deps import Deps
 from shared import locks, metrics
 from shared.runtime import Service
 
@@ -19,8 +20,8 @@ log = logging.getLogger(__name__)
 NAME = "payments-daily"
 
 
-async def run_day(svc: Service, day: date) -> None:
-    deps = svc.state["deps"]
+async def run_day(svc: Service[Deps], day: date) -> None:
+    deps = svc.deps
     info = lambda msg: log.info(msg, extra={"business_date": day.isoformat()})  # noqa: E731
     for name, job in (("returns", ach.run_returns), ("settlement", ach.run_settlement),
                       ("autopay", autopay.run_autopay),
@@ -29,14 +30,13 @@ async def run_day(svc: Service, day: date) -> None:
             await job(deps, day, info)
 
 
-def schedule_daily_jobs(service: Service, settings: Settings) -> None:
+def schedule_daily_jobs(service: Service[Deps], settings: Settings) -> None:
     """Run `run_day` once per business date after the ACH cutoff hour, by the clock the
     service's dependencies carry (built at start; tests move it)."""
     def now() -> datetime:
-        moment: datetime = service.state["deps"].clock()
-        return moment
+        return service.deps.clock()
 
-    async def daily_jobs(svc: Service, day: date) -> None:
+    async def daily_jobs(svc: Service[Deps], day: date) -> None:
         await run_day(svc, day)
     service.daily(NAME, locks.PAYMENTS_SCHEDULER, daily_jobs, hour=settings.ach_cutoff_hour,
                   poll_s=settings.scheduler_poll_s, clock=now)

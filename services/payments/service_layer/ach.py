@@ -296,9 +296,7 @@ async def verify_archive(deps: Deps, progress: Progress = _quiet) -> dict:
     every return file read decrypts to the SHA-256 recorded when it was written or read."""
     archive = deps.archive
     async with deps.pool.acquire() as conn:
-        rows = await conn.fetch(
-            """SELECT file_name, sha256 FROM ach_files WHERE sha256 <> ''
-               UNION ALL SELECT file_name, sha256 FROM ach_return_files ORDER BY 1""")
+        rows = await ach_store.archived_files(conn)
     problems = []
     for r in rows:
         try:

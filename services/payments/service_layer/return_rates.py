@@ -12,7 +12,6 @@ from prometheus_client import Gauge
 
 from services.payments.adapters import ach_store
 from services.payments.domain import return_rates as rr
-from shared import locks
 from shared.contracts import payments as ev
 from shared.outbox import enqueue
 
@@ -52,7 +51,7 @@ async def evaluate(pool: asyncpg.Pool, day: date, progress: Progress = lambda _:
     day's intake does not move today's levels back); the same date twice announces
     nothing new."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", locks.PAYMENTS_RETURN_RATES)
+        await ach_store.lock_return_rates(conn)
         known = await ach_store.return_rate_levels(conn)
         if any(r["business_date"] > day for r in known.values()):
             progress(f"return rates: already measured for a later date; {day} changes nothing")

@@ -134,7 +134,7 @@ class IdentityEnv(ServiceEnvMixin):
 
     @property
     def deps(self):
-        return self.service.state["identity"]
+        return self.service.deps
 
     async def wait_for(self, predicate, timeout_s: float = 30.0, what: str = "condition") -> Any:
         return await wait_for(predicate, timeout_s, what)
