@@ -311,3 +311,71 @@ async def record_job(conn: asyncpg.Connection, job: str, day: date, summary: dic
     await conn.execute("""INSERT INTO job_runs (job, business_date, summary) VALUES ($1, $2, $3)
                           ON CONFLICT (job, business_date) DO NOTHING""", job, day, summary)
 
+
+
+# ------------------------------------------------------------------ accounts and lines
+
+async def total_balance(conn: asyncpg.Connection, ban: str) -> int:
+    """The account's balance: every ledger entry summed (credit counts against it)."""
+    return await conn.fetchval("""SELECT coalesce(sum(amount_cents), 0)::bigint FROM ledger
+                                  WHERE billing_account_number = $1""", ban)
+
+
+async def set_aptc(conn: asyncpg.Connection, ban: str, aptc: bool) -> None:
+    await conn.execute("UPDATE accounts SET aptc = $2 WHERE billing_account_number = $1",
+                       ban, aptc)
+
+
+async def update_line_plan(conn: asyncpg.Connection, ban: str, year: int, plan_name: str,
+                           carrier: str, premium_cents: int) -> None:
+    """A line's plan and carrier now; a premium change is kept for the next cycle."""
+    await conn.execute(
+        """UPDATE lines SET plan_name = $3, carrier = $4,
+               next_premium_cents = CASE WHEN $5::bigint <> premium_cents THEN $5 END
+           WHERE billing_account_number = $1 AND coverage_year = $2""",
+        ban, year, plan_name, carrier, premium_cents)
+
+
+async def activate_binder_lines(conn: asyncpg.Connection, ban: str) -> list[asyncpg.Record]:
+    """Lines waiting on a binder that is now paid in full become active; returns them."""
+    return await conn.fetch(
+        """UPDATE lines l SET status = 'active' FROM invoices i
+           WHERE l.billing_account_number = $1 AND l.status = 'pending_binder'
+             AND i.billing_account_number = l.billing_account_number
+             AND i.coverage_year = l.coverage_year AND i.kind = 'binder'
+             AND i.paid_cents = i.amount_cents
+           RETURNING l.enrollment_id, l.coverage_year, l.coverage_start""", ban)
+
+
+async def reinstate_lines(conn: asyncpg.Connection, ban: str,
+                          terminated_on: date) -> list[asyncpg.Record]:
+    """The lines a termination on `terminated_on` ended are active again; returns them."""
+    return await conn.fetch(
+        """UPDATE lines SET status = 'active', terminated_on = NULL
+           WHERE billing_account_number = $1 AND status = 'terminated' AND terminated_on = $2
+           RETURNING enrollment_id, coverage_year, coverage_start, premium_cents""",
+        ban, terminated_on)
+
+
+# ------------------------------------------------------------------ delinquencies
+
+async def delinquency_candidates(conn: asyncpg.Connection, day: date) -> list[str]:
+    """Accounts with money past due on an active line, or in a grace period."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT i.billing_account_number FROM invoices i
+           JOIN lines l ON l.billing_account_number = i.billing_account_number
+                       AND l.coverage_year = i.coverage_year AND l.status = 'active'
+           WHERE i.paid_cents < i.amount_cents AND i.due_date < $1
+           UNION SELECT billing_account_number FROM delinquencies WHERE status = 'in_grace'""",
+        day)
+    return [r[0] for r in rows]
+
+
+async def resolve_delinquency_row(conn: asyncpg.Connection, ban: str, day: date) -> None:
+    await conn.execute("""UPDATE delinquencies SET status = 'resolved', resolved_on = $2
+                          WHERE billing_account_number = $1""", ban, day)
+
+
+async def reinstate_delinquency_row(conn: asyncpg.Connection, ban: str, day: date) -> None:
+    await conn.execute("""UPDATE delinquencies SET status = 'reinstated', resolved_on = $2
+                          WHERE billing_account_number = $1""", ban, day)

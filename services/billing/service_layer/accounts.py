@@ -36,8 +36,7 @@ async def balance_changed(conn: asyncpg.Connection, ban: str, reason: str,
 
 
 async def total_balance(conn: asyncpg.Connection, ban: str) -> int:
-    return await conn.fetchval("""SELECT coalesce(sum(amount_cents), 0)::bigint FROM ledger
-                                  WHERE billing_account_number = $1""", ban)
+    return await repo.total_balance(conn, ban)
 
 
 # ------------------------------------------------------------------ enrollments
@@ -57,8 +56,7 @@ async def on_enrollment(conn: asyncpg.Connection, event: Event[EnrollmentData], 
     ban = (await repo.open_account(conn, d.household_id, d.plan_type, d.aptc)
            if new_account else acct["billing_account_number"])
     if not new_account and d.aptc != acct["aptc"]:
-        await conn.execute("UPDATE accounts SET aptc = $2 WHERE billing_account_number = $1",
-                           ban, d.aptc)
+        await repo.set_aptc(conn, ban, d.aptc)
     if await repo.line(conn, ban, d.coverage_year) is not None:
         log.warning("a second enrollment for one coverage year; kept the first",
                     extra={"billing_account_number": ban, "coverage_year": d.coverage_year})
@@ -93,14 +91,9 @@ async def on_enrollment(conn: asyncpg.Connection, event: Event[EnrollmentData], 
 
 
 async def _update_line(conn: asyncpg.Connection, line: asyncpg.Record, d: EnrollmentData) -> None:
-    await conn.execute(
-        """UPDATE lines SET plan_name = $3, carrier = $4,
-               next_premium_cents = CASE WHEN $5::bigint <> premium_cents THEN $5 END
-           WHERE billing_account_number = $1 AND coverage_year = $2""",
-        line["billing_account_number"], line["coverage_year"], d.plan_name, d.carrier,
-        d.premium_cents)
-    await conn.execute("UPDATE accounts SET aptc = $2 WHERE billing_account_number = $1",
-                       line["billing_account_number"], d.aptc)
+    await repo.update_line_plan(conn, line["billing_account_number"], line["coverage_year"],
+                                d.plan_name, d.carrier, d.premium_cents)
+    await repo.set_aptc(conn, line["billing_account_number"], d.aptc)
 
 
 async def on_enrollment_terminated(conn: asyncpg.Connection,
@@ -222,13 +215,7 @@ async def on_payment_returned(conn: asyncpg.Connection, event: Event[pay.Payment
 
 async def effectuate_paid_binders(conn: asyncpg.Connection, ban: str) -> list[ev.BillingPayload]:
     """A binder paid in full completes the enrollment: `coverage.effectuated`, once."""
-    rows = await conn.fetch(
-        """UPDATE lines l SET status = 'active' FROM invoices i
-           WHERE l.billing_account_number = $1 AND l.status = 'pending_binder'
-             AND i.billing_account_number = l.billing_account_number
-             AND i.coverage_year = l.coverage_year AND i.kind = 'binder'
-             AND i.paid_cents = i.amount_cents
-           RETURNING l.enrollment_id, l.coverage_year, l.coverage_start""", ban)
+    rows = await repo.activate_binder_lines(conn, ban)
     return [ev.CoverageEffectuatedData(
         billing_account_number=ban, enrollment_id=r["enrollment_id"],
         coverage_year=r["coverage_year"], coverage_start=r["coverage_start"].isoformat())
@@ -249,18 +236,12 @@ async def resolve_delinquency(conn: asyncpg.Connection, ban: str, today: date,
         cents, _ = await repo.past_due(conn, ban, today)
         if cents > 0:
             return []
-        await conn.execute("""UPDATE delinquencies SET status = 'resolved', resolved_on = $2
-                              WHERE billing_account_number = $1""", ban, today)
+        await repo.resolve_delinquency_row(conn, ban, today)
         return []
     if not await payment_reinstates(conn, ban, row, paid_on or today, await total_balance(conn, ban)):
         return []
-    lines = await conn.fetch(
-        """UPDATE lines SET status = 'active', terminated_on = NULL
-           WHERE billing_account_number = $1 AND status = 'terminated' AND terminated_on = $2
-           RETURNING enrollment_id, coverage_year, coverage_start, premium_cents""",
-        ban, row["terminated_on"])
-    await conn.execute("""UPDATE delinquencies SET status = 'reinstated', resolved_on = $2
-                          WHERE billing_account_number = $1""", ban, today)
+    lines = await repo.reinstate_lines(conn, ban, row["terminated_on"])
+    await repo.reinstate_delinquency_row(conn, ban, today)
     events: list[ev.BillingPayload] = [ev.CoverageEffectuatedData(
         billing_account_number=ban, enrollment_id=r["enrollment_id"],
         coverage_year=r["coverage_year"], coverage_start=r["coverage_start"].isoformat(),
