@@ -357,6 +357,28 @@ async def reinstate_lines(conn: asyncpg.Connection, ban: str,
         ban, terminated_on)
 
 
+async def terminate_active_lines(conn: asyncpg.Connection, ban: str,
+                                 terminated_on: date) -> list[asyncpg.Record]:
+    """Every active line ends on `terminated_on` (non-payment); returns them."""
+    return await conn.fetch(
+        """UPDATE lines SET status = 'terminated', terminated_on = $2
+           WHERE billing_account_number = $1 AND status = 'active'
+           RETURNING enrollment_id, coverage_year""", ban, terminated_on)
+
+
+async def cancel_unpaid_binders(conn: asyncpg.Connection, day: date) -> list[asyncpg.Record]:
+    """Lines whose binder is still unpaid after its due date never start (cancelled from
+    their coverage start); returns them."""
+    return await conn.fetch(
+        """UPDATE lines l SET status = 'cancelled', terminated_on = l.coverage_start
+           FROM invoices i
+           WHERE l.status = 'pending_binder' AND i.billing_account_number = l.billing_account_number
+             AND i.coverage_year = l.coverage_year AND i.kind = 'binder'
+             AND i.paid_cents < i.amount_cents AND i.due_date < $1
+           RETURNING l.billing_account_number, l.enrollment_id, l.coverage_year, l.coverage_start""",
+        day)
+
+
 # ------------------------------------------------------------------ delinquencies
 
 async def delinquency_candidates(conn: asyncpg.Connection, day: date) -> list[str]:
@@ -379,3 +401,65 @@ async def resolve_delinquency_row(conn: asyncpg.Connection, ban: str, day: date)
 async def reinstate_delinquency_row(conn: asyncpg.Connection, ban: str, day: date) -> None:
     await conn.execute("""UPDATE delinquencies SET status = 'reinstated', resolved_on = $2
                           WHERE billing_account_number = $1""", ban, day)
+
+
+async def terminate_delinquency_row(conn: asyncpg.Connection, ban: str,
+                                    terminated_on: date) -> None:
+    await conn.execute("""UPDATE delinquencies SET status = 'terminated', terminated_on = $2
+                          WHERE billing_account_number = $1""", ban, terminated_on)
+
+
+async def start_grace(conn: asyncpg.Connection, ban: str, grace_start: date, grace_end: date,
+                      grace_months: int, day: date) -> None:
+    """A grace period begins (a new row, or the account's earlier one reopened)."""
+    await conn.execute(
+        """INSERT INTO delinquencies (billing_account_number, grace_start, grace_end, grace_months,
+                                      status, started_on) VALUES ($1, $2, $3, $4, 'in_grace', $5)
+           ON CONFLICT (billing_account_number) DO UPDATE SET grace_start = $2, grace_end = $3,
+             grace_months = $4, status = 'in_grace', started_on = $5, resolved_on = NULL""",
+        ban, grace_start, grace_end, grace_months, day)
+
+
+# ------------------------------------------------------------------ reconcile
+
+async def invoice_cache_mismatches(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Invoices whose amount or paid cache differs from their ledger entries."""
+    return await conn.fetch(
+        """SELECT i.billing_account_number AS ban, i.invoice_id, i.amount_cents, i.paid_cents,
+                  coalesce(sum(l.amount_cents) FILTER (WHERE l.kind = 'invoice'), 0)::bigint AS billed,
+                  -coalesce(sum(l.amount_cents) FILTER (WHERE l.kind <> 'invoice'), 0)::bigint AS paid
+           FROM invoices i LEFT JOIN ledger l ON l.invoice_id = i.invoice_id
+           GROUP BY i.invoice_id
+           HAVING coalesce(sum(l.amount_cents) FILTER (WHERE l.kind = 'invoice'), 0) <> i.amount_cents
+               OR -coalesce(sum(l.amount_cents) FILTER (WHERE l.kind <> 'invoice'), 0) <> i.paid_cents""")
+
+
+async def credit_mismatches(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Accounts whose ledger credits differ from the settled, unreturned payments, or whose
+    credit-applied entries do not net to zero."""
+    return await conn.fetch(
+        """WITH credited AS (
+             SELECT billing_account_number AS ban, -sum(amount_cents)::bigint AS cents FROM ledger
+             WHERE kind IN ('payment', 'credit', 'reversal') GROUP BY 1),
+           received AS (
+             SELECT billing_account_number AS ban, sum(amount_cents)::bigint AS cents FROM payments
+             WHERE credited AND NOT returned GROUP BY 1),
+           pairs AS (
+             SELECT billing_account_number AS ban, sum(amount_cents)::bigint AS cents FROM ledger
+             WHERE kind = 'credit_applied' GROUP BY 1)
+           SELECT coalesce(c.ban, r.ban, p.ban) AS ban, coalesce(c.cents, 0) AS credited,
+                  coalesce(r.cents, 0) AS received, coalesce(p.cents, 0) AS credit_pairs
+           FROM credited c FULL JOIN received r ON r.ban = c.ban FULL JOIN pairs p
+             ON p.ban = coalesce(c.ban, r.ban)
+           WHERE coalesce(c.cents, 0) <> coalesce(r.cents, 0) OR coalesce(p.cents, 0) <> 0""")
+
+
+async def orphan_entries(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Per account, ledger entries of a coverage year on no invoice of that account and year."""
+    return await conn.fetch(
+        """SELECT g.billing_account_number AS ban, count(*) AS n, sum(g.amount_cents)::bigint AS cents
+           FROM ledger g LEFT JOIN invoices i ON i.invoice_id = g.invoice_id
+             AND i.billing_account_number = g.billing_account_number
+             AND i.coverage_year = g.coverage_year
+           WHERE g.coverage_year IS NOT NULL AND i.invoice_id IS NULL
+           GROUP BY 1""")

@@ -30,14 +30,7 @@ async def binder_deadline(pool: asyncpg.Pool, day: date, progress: Progress = _q
     """Lines whose binder is unpaid after its due date never start: `coverage.terminated`
     (binder_unpaid), what was billed for that year is voided, the new balance announced."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            """UPDATE lines l SET status = 'cancelled', terminated_on = l.coverage_start
-               FROM invoices i
-               WHERE l.status = 'pending_binder' AND i.billing_account_number = l.billing_account_number
-                 AND i.coverage_year = l.coverage_year AND i.kind = 'binder'
-                 AND i.paid_cents < i.amount_cents AND i.due_date < $1
-               RETURNING l.billing_account_number, l.enrollment_id, l.coverage_year, l.coverage_start""",
-            day)
+        rows = await repo.cancel_unpaid_binders(conn, day)
         events = []
         for r in sorted(rows, key=lambda r: (r["billing_account_number"], r["coverage_year"])):
             ban = r["billing_account_number"]
@@ -58,13 +51,7 @@ async def delinquency(pool: asyncpg.Pool, day: date, progress: Progress = _quiet
     """Start, notice and end grace periods for accounts with money past due."""
     counts = {"grace_started": 0, "grace_notice": 0, "terminated": 0, "resolved": 0}
     async with pool.acquire() as conn:
-        bans = [r[0] for r in await conn.fetch(
-            """SELECT DISTINCT i.billing_account_number FROM invoices i
-               JOIN lines l ON l.billing_account_number = i.billing_account_number
-                           AND l.coverage_year = i.coverage_year AND l.status = 'active'
-               WHERE i.paid_cents < i.amount_cents AND i.due_date < $1
-               UNION SELECT billing_account_number FROM delinquencies WHERE status = 'in_grace'""",
-            day)]
+        bans = await repo.delinquency_candidates(conn, day)
     for n, ban in enumerate(sorted(bans), 1):
         async with pool.acquire() as conn, conn.transaction():
             outcome = await _delinquency_step(conn, ban, day)
@@ -83,8 +70,7 @@ async def _delinquency_step(conn: asyncpg.Connection, ban: str, day: date) -> st
     row = await repo.delinquency(conn, ban)
     cents, oldest = await repo.past_due(conn, ban, day)
     if row is not None and row["status"] == "in_grace" and cents == 0:
-        await conn.execute("""UPDATE delinquencies SET status = 'resolved', resolved_on = $2
-                              WHERE billing_account_number = $1""", ban, day)
+        await repo.resolve_delinquency_row(conn, ban, day)
         return "resolved"
     if cents == 0 or oldest is None:
         return None
@@ -92,12 +78,7 @@ async def _delinquency_step(conn: asyncpg.Connection, ban: str, day: date) -> st
         return None  # a hardship plan that is being kept suspends delinquency
     if row is None or row["status"] in ("resolved", "reinstated"):
         grace = grace_for(oldest, acct["aptc"])
-        await conn.execute(
-            """INSERT INTO delinquencies (billing_account_number, grace_start, grace_end, grace_months,
-                                          status, started_on) VALUES ($1, $2, $3, $4, 'in_grace', $5)
-               ON CONFLICT (billing_account_number) DO UPDATE SET grace_start = $2, grace_end = $3,
-                 grace_months = $4, status = 'in_grace', started_on = $5, resolved_on = NULL""",
-            ban, grace.start, grace.end, grace.months, day)
+        await repo.start_grace(conn, ban, grace.start, grace.end, grace.months, day)
         await _notice(conn, acct, grace, "grace_started", 1, cents, day)
         return "grace_started"
     if row["status"] != "in_grace":
@@ -105,12 +86,8 @@ async def _delinquency_step(conn: asyncpg.Connection, ban: str, day: date) -> st
     grace = Grace(row["grace_start"], row["grace_end"], row["grace_months"])
     if day > grace.end:
         end = termination_date(grace, acct["aptc"])
-        lines = await conn.fetch(
-            """UPDATE lines SET status = 'terminated', terminated_on = $2
-               WHERE billing_account_number = $1 AND status = 'active'
-               RETURNING enrollment_id, coverage_year""", ban, end)
-        await conn.execute("""UPDATE delinquencies SET status = 'terminated', terminated_on = $2
-                              WHERE billing_account_number = $1""", ban, end)
+        lines = await repo.terminate_active_lines(conn, ban, end)
+        await repo.terminate_delinquency_row(conn, ban, end)
         await _notice(conn, acct, grace, "grace_ended", grace.months, cents, day)
         # Today's notice opens the 35 days in which paying the whole balance reinstates.
         owed = await total_balance(conn, ban)
@@ -160,38 +137,11 @@ async def reconcile(pool: asyncpg.Pool, progress: Progress = _quiet) -> list[dic
     from entries, is what its invoices still owe), and the money the ledger credits equals
     the settled, unreturned payments received. Returns the problems (empty: all agree)."""
     async with pool.acquire() as conn:
-        bad_invoices = await conn.fetch(
-            """SELECT i.billing_account_number AS ban, i.invoice_id, i.amount_cents, i.paid_cents,
-                      coalesce(sum(l.amount_cents) FILTER (WHERE l.kind = 'invoice'), 0)::bigint AS billed,
-                      -coalesce(sum(l.amount_cents) FILTER (WHERE l.kind <> 'invoice'), 0)::bigint AS paid
-               FROM invoices i LEFT JOIN ledger l ON l.invoice_id = i.invoice_id
-               GROUP BY i.invoice_id
-               HAVING coalesce(sum(l.amount_cents) FILTER (WHERE l.kind = 'invoice'), 0) <> i.amount_cents
-                   OR -coalesce(sum(l.amount_cents) FILTER (WHERE l.kind <> 'invoice'), 0) <> i.paid_cents""")
-        bad_credits = await conn.fetch(
-            """WITH credited AS (
-                 SELECT billing_account_number AS ban, -sum(amount_cents)::bigint AS cents FROM ledger
-                 WHERE kind IN ('payment', 'credit', 'reversal') GROUP BY 1),
-               received AS (
-                 SELECT billing_account_number AS ban, sum(amount_cents)::bigint AS cents FROM payments
-                 WHERE credited AND NOT returned GROUP BY 1),
-               pairs AS (
-                 SELECT billing_account_number AS ban, sum(amount_cents)::bigint AS cents FROM ledger
-                 WHERE kind = 'credit_applied' GROUP BY 1)
-               SELECT coalesce(c.ban, r.ban, p.ban) AS ban, coalesce(c.cents, 0) AS credited,
-                      coalesce(r.cents, 0) AS received, coalesce(p.cents, 0) AS credit_pairs
-               FROM credited c FULL JOIN received r ON r.ban = c.ban FULL JOIN pairs p
-                 ON p.ban = coalesce(c.ban, r.ban)
-               WHERE coalesce(c.cents, 0) <> coalesce(r.cents, 0) OR coalesce(p.cents, 0) <> 0""")
+        bad_invoices = await repo.invoice_cache_mismatches(conn)
+        bad_credits = await repo.credit_mismatches(conn)
         # Every entry with a coverage year sits on an invoice of that account and year, so
         # the balance per line (entries) equals what its invoices say is still owed.
-        orphans = await conn.fetch(
-            """SELECT g.billing_account_number AS ban, count(*) AS n, sum(g.amount_cents)::bigint AS cents
-               FROM ledger g LEFT JOIN invoices i ON i.invoice_id = g.invoice_id
-                 AND i.billing_account_number = g.billing_account_number
-                 AND i.coverage_year = g.coverage_year
-               WHERE g.coverage_year IS NOT NULL AND i.invoice_id IS NULL
-               GROUP BY 1""")
+        orphans = await repo.orphan_entries(conn)
     problems = [{"billing_account_number": r["ban"], "invoice_id": str(r["invoice_id"]),
                  "problem": f"invoice {r['amount_cents']} paid {r['paid_cents']} but ledger "
                             f"billed {r['billed']} paid {r['paid']}"} for r in bad_invoices]
