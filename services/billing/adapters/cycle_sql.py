@@ -14,6 +14,18 @@ from shared.contracts.billing import BalanceChangedData, BalanceLine, InvoiceIss
 from shared.contracts.envelope import Envelope
 
 
+async def account_count(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    """How many accounts there are (the cycle's progress reports against it)."""
+    return await conn.fetchval("SELECT count(*) FROM accounts")
+
+
+async def accounts_in_range(conn: asyncpg.Connection, lo: str, hi: str) -> int:
+    """How many accounts have a number after `lo` up to and including `hi`."""
+    return await conn.fetchval(
+        """SELECT count(*) FROM accounts WHERE billing_account_number > $1
+           AND billing_account_number <= $2""", lo, hi)
+
+
 async def range_end(conn: asyncpg.Connection, after: str, size: int) -> str | None:
     """The last account number of the next chunk of `size` accounts after `after`."""
     return await conn.fetchval(

@@ -37,7 +37,7 @@ async def invoice_cycle(pool: asyncpg.Pool, day: date, progress: Progress = _qui
     month = cycle_month(day)
     due = due_date_for(month)
     cursor, issued, accounts, events = "", 0, 0, 0
-    total = await pool.fetchval("SELECT count(*) FROM accounts")
+    total = await cycle_sql.account_count(pool)
     while True:
         async with pool.acquire() as conn, conn.transaction():
             hi = await cycle_sql.range_end(conn, cursor, chunk)
@@ -46,9 +46,7 @@ async def invoice_cycle(pool: asyncpg.Pool, day: date, progress: Progress = _qui
             await cycle_sql.take_premium_changes(conn, cursor, hi, month.year)
             invoices = await cycle_sql.bill_range(conn, cursor, hi, month, due, day)
             events += await _cycle_events(conn, invoices, day)
-            accounts += await conn.fetchval(
-                """SELECT count(*) FROM accounts WHERE billing_account_number > $1
-                   AND billing_account_number <= $2""", cursor, hi)
+            accounts += await cycle_sql.accounts_in_range(conn, cursor, hi)
         cursor = hi
         issued += len(invoices)
         progress(f"invoice-cycle {day}: {accounts:,}/{total:,} accounts, "
