@@ -463,3 +463,42 @@ async def orphan_entries(conn: asyncpg.Connection) -> list[asyncpg.Record]:
              AND i.coverage_year = g.coverage_year
            WHERE g.coverage_year IS NOT NULL AND i.invoice_id IS NULL
            GROUP BY 1""")
+
+
+# ------------------------------------------------------------------ read models
+
+async def invoice_rows(conn: asyncpg.Connection, ban: str) -> list[asyncpg.Record]:
+    """The account's invoices, newest coverage month first."""
+    return await conn.fetch("""SELECT * FROM invoices WHERE billing_account_number = $1
+                               ORDER BY coverage_month DESC, coverage_year DESC""", ban)
+
+
+async def ledger_rows(conn: asyncpg.Connection, ban: str, limit: int) -> list[asyncpg.Record]:
+    """The account's latest `limit` ledger entries, newest first."""
+    return await conn.fetch("""SELECT * FROM ledger WHERE billing_account_number = $1
+                               ORDER BY entry_id DESC LIMIT $2""", ban, limit)
+
+
+async def ledger_between(conn: asyncpg.Connection, ban: str, start: date,
+                         end: date) -> list[asyncpg.Record]:
+    """Entries booked from `start` up to (not including) `end`, in booking order."""
+    return await conn.fetch(
+        """SELECT * FROM ledger WHERE billing_account_number = $1 AND business_date >= $2
+           AND business_date < $3 ORDER BY business_date, entry_id""", ban, start, end)
+
+
+async def balance_before(conn: asyncpg.Connection, ban: str, day: date) -> int:
+    """The balance of every entry booked before `day`."""
+    return await conn.fetchval("""SELECT coalesce(sum(amount_cents), 0)::bigint FROM ledger
+                                  WHERE billing_account_number = $1 AND business_date < $2""",
+                               ban, day)
+
+
+async def insert_payment_plan(conn: asyncpg.Connection, ban: str, total_cents: int, months: int,
+                              created_on: date, schedule: list) -> asyncpg.Record:
+    """A new active hardship plan; returns its row."""
+    return await conn.fetchrow(
+        """INSERT INTO payment_plans (plan_id, billing_account_number, total_cents, months,
+                                      created_on, status, schedule)
+           VALUES ($1, $2, $3, $4, $5, 'active', $6) RETURNING *""",
+        uuid.uuid4(), ban, total_cents, months, created_on, schedule)

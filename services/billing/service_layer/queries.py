@@ -4,7 +4,6 @@ Each takes the business date it answers for (`today`): the entrypoint reads it f
 service's clock."""
 from __future__ import annotations
 
-import uuid
 from datetime import date
 
 import asyncpg
@@ -99,8 +98,7 @@ async def plan_view(conn: asyncpg.Connection, plan: asyncpg.Record | None,
 
 
 async def invoices(conn: asyncpg.Connection, ban: str) -> list[dict]:
-    rows = await conn.fetch("""SELECT * FROM invoices WHERE billing_account_number = $1
-                               ORDER BY coverage_month DESC, coverage_year DESC""", ban)
+    rows = await repo.invoice_rows(conn, ban)
     return [{"invoice_id": str(r["invoice_id"]), "kind": r["kind"],
              "coverage_year": r["coverage_year"], "coverage_month": r["coverage_month"].strftime("%Y-%m"),
              "amount_cents": r["amount_cents"], "paid_cents": r["paid_cents"],
@@ -110,8 +108,7 @@ async def invoices(conn: asyncpg.Connection, ban: str) -> list[dict]:
 
 
 async def ledger(conn: asyncpg.Connection, ban: str, limit: int = 500) -> list[dict]:
-    rows = await conn.fetch("""SELECT * FROM ledger WHERE billing_account_number = $1
-                               ORDER BY entry_id DESC LIMIT $2""", ban, limit)
+    rows = await repo.ledger_rows(conn, ban, limit)
     return [{"entry_id": r["entry_id"], "kind": r["kind"], "amount_cents": r["amount_cents"],
              "coverage_year": r["coverage_year"],
              "coverage_month": r["coverage_month"].strftime("%Y-%m") if r["coverage_month"] else None,
@@ -125,12 +122,8 @@ async def statement(conn: asyncpg.Connection, ban: str, month: date, today: date
     if summary is None:
         return None
     start, end = first_of_month(month), add_months(first_of_month(month), 1)
-    rows = await conn.fetch(
-        """SELECT * FROM ledger WHERE billing_account_number = $1 AND business_date >= $2
-           AND business_date < $3 ORDER BY business_date, entry_id""", ban, start, end)
-    opening = await conn.fetchval("""SELECT coalesce(sum(amount_cents), 0)::bigint FROM ledger
-                                     WHERE billing_account_number = $1 AND business_date < $2""",
-                                  ban, start)
+    rows = await repo.ledger_between(conn, ban, start, end)
+    opening = await repo.balance_before(conn, ban, start)
     entries = [{"date": r["business_date"].isoformat(), "kind": r["kind"],
                 "coverage_month": r["coverage_month"].strftime("%Y-%m") if r["coverage_month"] else "",
                 "amount_cents": r["amount_cents"]} for r in rows]
@@ -159,9 +152,5 @@ async def create_payment_plan(conn: asyncpg.Connection, ban: str, months: int,
     if refusal:
         raise BillingError(PLAN_REFUSALS[refusal], refusal)
     schedule = plan_schedule(cents, months, plan_first_due(today))
-    row = await conn.fetchrow(
-        """INSERT INTO payment_plans (plan_id, billing_account_number, total_cents, months,
-                                      created_on, status, schedule)
-           VALUES ($1, $2, $3, $4, $5, 'active', $6) RETURNING *""",
-        uuid.uuid4(), ban, cents, months, today, schedule)
+    row = await repo.insert_payment_plan(conn, ban, cents, months, today, schedule)
     return await plan_view(conn, row, today)
