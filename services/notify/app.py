@@ -31,7 +31,7 @@ REMINDER_POLL_S = 300.0
 
 def make_composer(settings: Settings) -> Composer:
     return Composer(Renderer(), portal_url=settings.public_url.rstrip("/"),
-                    support_phone=settings.support_phone)
+                    support_phone=settings.support_phone, operator_email=settings.operator_email)
 
 
 def make_sender(service: Service[Deps], settings: Settings) -> Sender:

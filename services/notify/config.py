@@ -25,6 +25,9 @@ class Settings(ServiceSettings):
     smtp_timeout_s: float = Field(default=10.0, gt=0, le=120)
     smtp_connections: int = Field(default=8, ge=1, le=64)
     mail_from: str = "Health Connector <no-reply@health-connector.example>"
+    # The exchange's payment operations mailbox: notices meant for operators, not members
+    # (an ACH return rate near or over its Nacha limit). Empty: none are sent.
+    operator_email: str = "payments-operations@health-connector.example"
 
     # SMS through an adapter: "sandbox" speaks the sandbox provider's HTTP API. A real
     # provider is another adapter in adapters/sms.py selected here.

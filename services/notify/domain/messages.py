@@ -33,10 +33,12 @@ class Intent:
     facts: dict[str, Any] = field(default_factory=dict)
     allowed_numbers: tuple[str, ...] = ()  # identifiers the redaction check must keep
     previous_email: str | None = None  # also told by email (an address change: the old one)
+    to_operators: bool = False  # for the exchange's operators (NOTIFY_OPERATOR_EMAIL), not a member
 
     @property
     def key(self) -> str:
-        return self.billing_account_number or self.member_id or "unknown"
+        return self.billing_account_number or self.member_id or (
+            "operators" if self.to_operators else "unknown")
 
 
 def _pick(payload: Payload, *names: str) -> dict[str, Any]:
@@ -199,6 +201,13 @@ def _already_registered(data: idn.MemberRegistrationRepeatedData) -> Intent:
                   policy="email_only", facts=_pick(data, "username"))
 
 
+def _return_rate_alert(data: pay.ReturnRateAlertData) -> Intent:
+    """An ACH return rate at 80 % of its Nacha limit or over it: the operators are told."""
+    return Intent("return_rate_alert", policy="email_only", to_operators=True,
+                  facts=_pick(data, "category", "level", "returns", "entries", "rate_percent",
+                              "limit_percent", "return_codes", "window_start", "window_end"))
+
+
 # The message each event type asks for, keyed by the contracts' event types.
 _INTENTS: dict[str, Callable[[Any], Intent]] = {
     pay.PAYMENT_SUBMITTED: _submitted, pay.PAYMENT_SETTLED: _settled,
@@ -211,6 +220,7 @@ _INTENTS: dict[str, Callable[[Any], Intent]] = {
     idn.USERNAME_REMINDER_REQUESTED: _username, idn.MEMBER_LOGIN_THROTTLED: _throttled,
     idn.MEMBER_PASSWORD_CHANGED: _password_changed, idn.MEMBER_EMAIL_CHANGED: _email_changed,
     idn.MEMBER_REGISTRATION_REPEATED: _already_registered,
+    pay.RETURN_RATE_ALERT: _return_rate_alert,
 }
 
 
@@ -242,8 +252,11 @@ TEMPLATES = (
     "grace_started", "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
     "password_reset", "username_reminder", "login_throttled", "password_changed",
     "email_changed", "already_registered", "plan_payable", "autopay_upcoming",
-    "check_received",
+    "check_received", "return_rate_alert",
 )
+# Written for the exchange's operators (NOTIFY_OPERATOR_EMAIL), not for a member: no portal
+# link, no member's language.
+OPERATOR_TEMPLATES = ("return_rate_alert",)
 
 
 def payable_intent(channel: str, recipient: str, language: str, payable_at: str) -> Intent:

@@ -1,6 +1,7 @@
 """Turns an intent into notification rows: one per channel, rendered and checked."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from typing import Any
@@ -23,15 +24,20 @@ def notification_id(source_event_id: uuid.UUID, channel: str) -> uuid.UUID:
 
 
 class Composer:
-    def __init__(self, renderer: Renderer, *, portal_url: str, support_phone: str) -> None:
+    def __init__(self, renderer: Renderer, *, portal_url: str, support_phone: str,
+                 operator_email: str = "") -> None:
         self.renderer = renderer
         self.portal_url = portal_url
         self.support_phone = support_phone
+        self.operator_email = operator_email  # where notices for the operators go (English)
 
     def rows(self, *, source_event_id: uuid.UUID, source_event_type: str,
              correlation_id: str | None, intent: Intent, profile: Profile | None) -> list[tuple]:
         """The notification rows (see repository.NOTIFICATION_COLUMNS) for this intent."""
         profile = profile or Profile()
+        if intent.to_operators:  # no member's profile or preferences: the operators' mailbox
+            intent = dataclasses.replace(intent, contact={"email": self.operator_email, "language": "en"})
+            profile = Profile()
         out = []
         per_channel: dict[str, int] = {}
         for delivery in deliveries(intent, profile):
