@@ -225,8 +225,8 @@ async def run(n: int, timeout_s: float) -> None:
         raw_rate = await raw_produce_rate(raw_count, size)
         total = t_end - t0
         print()
-        print(f"autopay benchmark: {n:,} mandates, 2 shared cores (Kafka, PostgreSQL, bench and "
-              "relay on the same machine, other engineers' work too)")
+        print(f"autopay benchmark: {n:,} mandates, {os.cpu_count()} cores shared by Kafka, "
+              "PostgreSQL, the bench and the relay")
         for name, secs in stages.items():
             print(f"  {name:<42} {secs:8.1f} s   {n / secs:10,.0f} payments/s")
         print(f"  {'bank sandbox validation (other side)':<42} {bank_s:8.1f} s   {n / bank_s:10,.0f} entries/s")

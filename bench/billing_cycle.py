@@ -67,7 +67,7 @@ async def main(accounts: int, steps: int, relay: bool) -> None:
     try:
         await migrate(pool, MIGRATIONS)
         seeded = 0
-        print("2 cores shared with the other engineers' work: figures move between runs.")
+        print("2 cores, shared by Kafka, PostgreSQL and the bench: figures move between runs.")
         print(f"{'accounts':>10} {'invoices':>10} {'outbox rows':>12} {'seconds':>8} {'invoices/s':>11} "
               f"{'peak RSS MB':>12}")
         for step in range(1, steps + 1):

@@ -50,7 +50,7 @@ import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
-from bench.notify import smtp_ceiling  # noqa: E402
+from bench.notify import SmtpSink, smtp_ceiling  # noqa: E402
 from scripts import infra  # noqa: E402
 from scripts.stack import DATABASES, Ports, Stack, StackConfig  # noqa: E402
 from services.billing.app import MIGRATIONS as BILLING_MIGRATIONS  # noqa: E402
@@ -80,50 +80,26 @@ def _sink_process(counts, total, last_at, ports) -> None:
     messages addressed to it (households are m<i>@example.org); others count in total only."""
     import uvloop
 
-    class Session(asyncio.Protocol):
-        def connection_made(self, transport) -> None:  # noqa: ANN001
-            self.t, self.buf, self.in_data, self.rcpt = transport, b"", False, []
-            transport.write(b"220 sink ESMTP\r\n")
+    class Session(SmtpSink):
+        """bench/notify.py's sink, counting each message for the households it is sent to."""
 
-        def data_received(self, data: bytes) -> None:
-            self.buf += data
-            while True:
-                if self.in_data:
-                    end = self.buf.find(b"\r\n.\r\n")
-                    if end < 0:
-                        return
-                    self.buf, self.in_data = self.buf[end + 5:], False
-                    for i in self.rcpt:
-                        counts[i] += 1
-                    self.rcpt = []
-                    total.value += 1
-                    last_at.value = time.time()
-                    self.t.write(b"250 OK queued\r\n")
-                    continue
-                end = self.buf.find(b"\r\n")
-                if end < 0:
-                    return
-                line, self.buf = self.buf[:end], self.buf[end + 2:]
-                verb = line[:4].upper()
-                if verb in (b"EHLO", b"HELO"):
-                    self.t.write(b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
-                elif verb == b"RCPT":
-                    address = line.split(b"<", 1)[-1].split(b">", 1)[0]
-                    local = address.split(b"@", 1)[0]
-                    if address.endswith(b"@example.org") and local[:1] == b"m" and local[1:].isdigit():
-                        i = int(local[1:])
-                        if i < len(counts):
-                            self.rcpt.append(i)
-                    self.t.write(b"250 OK\r\n")
-                elif verb == b"DATA":
-                    self.in_data = True
-                    self.t.write(b"354 go ahead\r\n")
-                elif verb == b"QUIT":
-                    self.t.write(b"221 bye\r\n")
-                    self.t.close()
-                    return
-                else:
-                    self.t.write(b"250 OK\r\n")
+        def connection_made(self, transport) -> None:  # noqa: ANN001
+            super().connection_made(transport)
+            self.rcpt: list[int] = []
+
+        def recipient(self, address: bytes) -> None:
+            local = address.split(b"@", 1)[0]
+            if address.endswith(b"@example.org") and local[:1] == b"m" and local[1:].isdigit():
+                i = int(local[1:])
+                if i < len(counts):
+                    self.rcpt.append(i)
+
+        def accepted(self) -> None:
+            for i in self.rcpt:
+                counts[i] += 1
+            self.rcpt = []
+            total.value += 1
+            last_at.value = time.time()
 
     async def serve() -> None:
         server = await asyncio.get_running_loop().create_server(Session, "127.0.0.1", 0)

@@ -43,7 +43,8 @@ BENCH_PROFILE = infra.PROFILES["bench"]  # its ports follow TEST_PORT_SHIFT
 
 class SmtpSink(asyncio.Protocol):
     """Just enough SMTP to accept mail (pipelined commands too) and count it. It runs in a
-    child process, as a mail server runs outside the service; `counter` is shared memory."""
+    child process, as a mail server runs outside the service; `counter` is shared memory.
+    A subclass may look at each recipient (`recipient`) and count otherwise (`accepted`)."""
 
     counter = None
 
@@ -52,6 +53,14 @@ class SmtpSink(asyncio.Protocol):
         self.buf = b""
         self.in_data = False
         transport.write(b"220 sink ESMTP\r\n")
+
+    def recipient(self, address: bytes) -> None:
+        """A RCPT TO address of the message being sent (the default ignores it)."""
+
+    def accepted(self) -> None:
+        """A whole message was accepted."""
+        with SmtpSink.counter.get_lock():
+            SmtpSink.counter.value += 1
 
     def data_received(self, data):
         self.buf += data
@@ -62,8 +71,7 @@ class SmtpSink(asyncio.Protocol):
                     return
                 self.buf = self.buf[end + 5:]
                 self.in_data = False
-                with SmtpSink.counter.get_lock():
-                    SmtpSink.counter.value += 1
+                self.accepted()
                 self.t.write(b"250 OK queued\r\n")
                 continue
             line_end = self.buf.find(b"\r\n")
@@ -73,6 +81,9 @@ class SmtpSink(asyncio.Protocol):
             verb = line[:4].upper()
             if verb in (b"EHLO", b"HELO"):
                 self.t.write(b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+            elif verb == b"RCPT":
+                self.recipient(line.split(b"<", 1)[-1].split(b">", 1)[0])
+                self.t.write(b"250 OK\r\n")
             elif verb == b"DATA":
                 self.in_data = True
                 self.t.write(b"354 go ahead\r\n")
