@@ -43,6 +43,7 @@ browser:
 	bash scripts/install_browser.sh
 
 stop:
+	$(PY) scripts/run.py --stop
 	$(PY) scripts/infra.py down --profile run
 	$(PY) scripts/infra.py down --profile test
 

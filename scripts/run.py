@@ -17,6 +17,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
@@ -147,9 +148,39 @@ async def serve(profile: infra.Profile, bootstrap: str, admin_dsn: str | None) -
             infra.stop_pid(profile.state / "kafka" / "kafka.pid", "Kafka")
 
 
+def stop_running(profile: infra.Profile, timeout_s: float = 90) -> None:
+    """`make stop`: a `make run` still running is asked to stop (SIGTERM, as Ctrl-C would)
+    and waited for, so no service is left answering without its servers."""
+    pid_file = profile.state / "run.pid"
+    pid = infra.pid_alive(pid_file)
+    try:  # a file left by a run that died: its pid may be another program's by now
+        ours = pid is not None and b"scripts/run.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        ours = pid is not None  # no /proc: trust the file
+    if not pid or not ours:
+        return
+    print(f"[run] stopping the running portal (pid {pid})...")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and infra.pid_alive(pid_file):
+        time.sleep(0.5)
+
+
 def main() -> int:
     profile = infra.PROFILES["run"]
     profile.state.mkdir(parents=True, exist_ok=True)
+    if sys.argv[1:] == ["--stop"]:
+        stop_running(profile)
+        return 0
+    pid_file = profile.state / "run.pid"
+    pid_file.write_text(f"{os.getpid()}\n")
+    try:
+        return _run(profile)
+    finally:
+        pid_file.unlink(missing_ok=True)
+
+
+def _run(profile: infra.Profile) -> int:
     admin_dsn = os.environ.get("PG_ADMIN_DSN")
     if admin_dsn is None:
         infra.pg_up(profile)
