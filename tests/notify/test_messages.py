@@ -64,7 +64,7 @@ EXPECTED = {
                     {"en": ["$500.00 still unpaid"], "es": ["$500.00 sin pagar"]}),
     "coverage_effectuated": ("coverage starts January 1, 2027", "comienza el 1 de enero de 2027",
                              {"en": ["Welcome"], "es": ["Bienvenido"]}),
-    "coverage_terminated": ("coverage has ended", "La cobertura de su",
+    "coverage_terminated": ("coverage has ended", "plan de salud terminó",
                             {"en": ["April 30, 2027", "grace period",
                                     "To restore this coverage, pay $624.94 by June 5, 2027"],
                              "es": ["30 de abril de 2027", "Para restablecer esta cobertura, pague $624.94 "
