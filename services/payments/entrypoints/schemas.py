@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from services.payments.domain.payers import parse_payer
 from services.payments.service_layer.mandates import AutopayRequest
 from services.payments.service_layer.submit import PaymentRequest
 from shared.money import InvalidAmount, parse_amount
@@ -123,6 +124,7 @@ class PaymentBody(_Checked):
     amount: Any = None  # "total" or the amount typed: resolved against what is owed
     member_id: Annotated[str | None, PlainValidator(_text_or_none)] = None
     client_ip: Annotated[str | None, PlainValidator(_text_or_none)] = None
+    payer: Any = None  # {kind, name, email}: checked by the domain (domain/payers.py)
 
     @model_validator(mode="before")
     @classmethod
@@ -140,7 +142,7 @@ def payment_request(body: Any, client_ip: str | None) -> PaymentRequest:
         allocations=p.allocations, method=p.method or {}, contact=p.contact.model_dump(),
         channel=p.channel, member_id=p.member_id,
         client_ip=p.client_ip if p.client_ip is not None else client_ip, body=body,
-        expected_cents=p.expected_amount)
+        expected_cents=p.expected_amount, payer=parse_payer(p.payer))
 
 
 def _not_a_card(value: Any) -> Any:
