@@ -97,7 +97,7 @@ def _plan(ctx, plan_type):
 
 
 _PAYER_KINDS = {
-    "representative": ("Authorised representative", "Representante autorizado"),
+    "representative": ("Authorized representative", "Representante autorizado"),
     "ryan_white": ("Ryan White program", "Programa Ryan White"),
     "tribe": ("Indian tribe", "Tribu indígena"),
     "tribal_organization": ("Tribal organization", "Organización tribal"),
