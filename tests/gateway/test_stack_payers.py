@@ -94,3 +94,7 @@ async def test_the_gateway_refuses_an_unknown_payer_or_a_third_party_without_a_n
             assert field in answer["error"]["fields"], answer
     async with http.get(f"{stack.gateway_url}/api/v1/billing-accounts/{ban}/payments", headers=auth) as r:
         assert (await r.json())["payments"] == []  # nothing was taken
+    async with http.get(f"{stack.gateway_url}/api/openapi.json") as r:  # the API's reference
+        schemas = (await r.json())["components"]["schemas"]
+    assert schemas["Payer"]["properties"]["kind"]["enum"] == list(s.PAYER_KINDS)
+    assert "payer" in schemas["PaymentRequest"]["properties"]
