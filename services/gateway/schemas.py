@@ -277,6 +277,14 @@ class PaymentRequest(Model):
             raise ValueError("err.amount_positive")
         return v
 
+    @model_validator(mode="after")
+    def _payer_pays_once(self) -> PaymentRequest:
+        """A representative or program pays one payment at a time: the recurring drafts
+        that follow a set-up are the member's own."""
+        if self.kind == "recurring" and self.payer is not None and self.payer.kind != "member":
+            raise _field_error("payer.kind", "err.payer_recurring")
+        return self
+
     @field_validator("expected_amount")
     @classmethod
     def _expected(cls, v: str | None) -> str | None:

@@ -86,8 +86,11 @@ async def test_the_gateway_refuses_an_unknown_payer_or_a_third_party_without_a_n
     base = {"billing_account_number": ban, "kind": "one_time", "amount": "10.00", "method": BANK,
             "contact": contact}
     for payer, field in (({"kind": "cousin", "name": "X"}, "payer.kind"),
-                         ({"kind": "tribe"}, "payer.name"), ({"kind": "tribe", "name": "   "}, "payer.name")):
-        async with http.post(f"{stack.gateway_url}/api/v1/payments", json={**base, "payer": payer},
+                         ({"kind": "tribe"}, "payer.name"), ({"kind": "tribe", "name": "   "}, "payer.name"),
+                         ({"kind": "tribe", "name": "T", "recurring": True}, "payer.kind")):
+        kind = "recurring" if payer.pop("recurring", False) else "one_time"  # drafts are the member's
+        async with http.post(f"{stack.gateway_url}/api/v1/payments",
+                             json={**base, "kind": kind, "payer": payer},
                              headers={"Idempotency-Key": str(uuid.uuid4()), **auth}) as r:
             answer = await r.json()
             assert r.status == 422, answer
