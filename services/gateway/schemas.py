@@ -186,6 +186,49 @@ class Contact(Model):
         return self
 
 
+PAYER_KINDS = ("member", "representative", "ryan_white", "tribe", "tribal_organization",
+               "urban_indian_organization", "government_program")
+
+
+class Payer(Model):
+    """Who is paying (45 CFR 156.1250): the member (the default), an authorised
+    representative, a Ryan White HIV/AIDS program, an Indian tribe, a tribal organization,
+    an urban Indian organization, or a state or federal government program."""
+    kind: str = Field("member", description="One of: " + ", ".join(PAYER_KINDS),
+                      json_schema_extra={"enum": list(PAYER_KINDS)})
+    name: str | None = Field(None, max_length=100, description="The payer's name: required "
+                             "for anyone but the member")
+    email: str | None = Field(None, max_length=254, pattern=EMAIL, description="Where the "
+                              "payer's own receipt goes (optional)")
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, v: object) -> object:
+        if v not in PAYER_KINDS:
+            raise ValueError("err.payer_kind")
+        return v
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, v: object) -> object:
+        return (" ".join(v.split()) or None) if isinstance(v, str) else v
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _email(cls, v: object) -> object:
+        return (v.strip() or None) if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _named(self) -> Payer:
+        if self.kind == "member":
+            self.name = self.email = None
+        elif not self.name:
+            raise _field_error("name", "err.payer_name")
+        elif not self.name.isprintable():
+            raise _field_error("name", "err.invalid")
+        return self
+
+
 class Allocation(Model):
     coverage_year: int = Field(ge=2000, le=2100)
     amount: str = Field(max_length=13, pattern=AMOUNT)
@@ -203,6 +246,7 @@ class PaymentRequest(Model):
     allocations: list[Allocation] | None = None
     method: Method
     contact: Contact
+    payer: Payer | None = Field(None, description="Who is paying; left out: the member")
     captcha: CaptchaAnswer | None = None
 
     @field_validator("billing_account_number")
@@ -232,6 +276,14 @@ class PaymentRequest(Model):
         if cents <= 0:
             raise ValueError("err.amount_positive")
         return v
+
+    @model_validator(mode="after")
+    def _payer_pays_once(self) -> PaymentRequest:
+        """A representative or program pays one payment at a time: the recurring drafts
+        that follow a set-up are the member's own."""
+        if self.kind == "recurring" and self.payer is not None and self.payer.kind != "member":
+            raise _field_error("payer.kind", "err.payer_recurring")
+        return self
 
     @field_validator("expected_amount")
     @classmethod
@@ -581,6 +633,11 @@ class Mandate(Open):
     notice_range: NoticeRange | None = None
 
 
+class PaymentPayer(Model):
+    kind: str
+    name: str | None = None
+
+
 class PaymentView(Open):
     payment_id: str
     confirmation_number: str
@@ -590,6 +647,8 @@ class PaymentView(Open):
     amount: str | None = None
     method: dict[str, Any] | None = None
     expected_withdrawal_date: str | None = None
+    payer: PaymentPayer | None = Field(None, description="Who paid: {kind: member} or a "
+                                       "representative's or third party's {kind, name}")
 
 
 class PaymentHistory(Model):

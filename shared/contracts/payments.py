@@ -34,6 +34,18 @@ class Contact(Payload):
     language: str = "en"
 
 
+PayerKind = Literal["representative", "ryan_white", "tribe", "tribal_organization",
+                    "urban_indian_organization", "government_program"]
+
+
+class Payer(Payload):
+    """Who paid on the member's behalf (45 CFR 156.1250): an authorised representative or a
+    third party. Left out of an event when the member paid for themselves."""
+    kind: PayerKind
+    name: str = Field(min_length=1, max_length=100)
+    email: str | None = Field(default=None, exclude_if=is_none)  # where the payer's receipt goes
+
+
 class Allocation(Payload):
     coverage_year: int
     amount_cents: int = Field(gt=0)
@@ -57,6 +69,7 @@ class PaymentSubmittedData(Payload):
     # An R01/R09 return presented again: its attempt (2, 3) and the first presentment's id.
     attempt: int = Field(default=1, ge=1)
     retry_of: str | None = None
+    payer: Payer | None = Field(default=None, exclude_if=is_none)  # a third party paid
 
 
 class PaymentSettledData(Payload):
@@ -70,6 +83,7 @@ class PaymentSettledData(Payload):
     settled_on: str
     contact: Contact
     kind: Literal["one_time", "recurring"] | None = None
+    payer: Payer | None = Field(default=None, exclude_if=is_none)  # a third party paid
 
 
 class PaymentFailedData(Payload):
@@ -83,6 +97,7 @@ class PaymentFailedData(Payload):
     reason: str
     contact: Contact
     kind: Literal["one_time", "recurring"] | None = None
+    payer: Payer | None = Field(default=None, exclude_if=is_none)  # a third party paid
 
 
 class PaymentReturnedData(Payload):
@@ -100,6 +115,7 @@ class PaymentReturnedData(Payload):
     mandate_cancelled: bool
     contact: Contact
     kind: Literal["one_time", "recurring"] | None = None
+    payer: Payer | None = Field(default=None, exclude_if=is_none)  # a third party paid
 
 
 class AutopayCreatedData(Payload):

@@ -34,6 +34,7 @@ class Household:
         self.member_id = f"M-{self.tag}"
         self.first_name = "María" if self.language == "es" else "Maria"
         self.contact = {"email": self.email, "phone": self.phone, "language": self.language}
+        self.payer_email = f"payer{self.tag}@example.org"  # a program paying for the member
 
     def enrollment(self) -> Envelope:
         return event("enrollment.created", self.household_id, {
@@ -86,8 +87,10 @@ class Household:
         check = {**pay, "payment_id": str(uuid.uuid4()), "confirmation_number": f"PMT-CHK{self.tag}",
                  "amount_cents": 31000, "method": {"type": "check", "last4": "1234"},
                  "allocations": [], "contact": {"email": None, "phone": None, "language": "en"}}
+        payer = {"kind": "ryan_white", "name": "Boston Health Care", "email": self.payer_email}
         return [
-            self.payment_submitted(confirmation),
+            # Paid by a Ryan White program: the member's receipt names it, the program gets its own.
+            self.payment_submitted(confirmation, payer=payer),
             event("payment.settled", ban, {**pay, "allocations": [], "settled_on": "2026-11-27"}),
             # A check received through the lockbox: one receipt, its settlement nothing more.
             event("payment.submitted", ban, {**check, "plan_type": "health", "kind": "one_time",

@@ -13,9 +13,11 @@ from tests.notify.events import Household, event
 EXPECTED = {
     "payment_received": ("We received your payment of $1,234.56", "Recibimos su pago de $1,234.56",
                          {"en": ["Confirmation number: {conf}", "Expected withdrawal date: November 25, 2026",
-                                 "checking account ending in 6789"],
+                                 "checking account ending in 6789",
+                                 "Paid by Ryan White program: Boston Health Care"],
                           "es": ["Número de confirmación: {conf}", "Fecha prevista de retiro: 25 de noviembre de 2026",
-                                 "cuenta de cheques que termina en 6789"]}),
+                                 "cuenta de cheques que termina en 6789",
+                                 "Pagado por Programa Ryan White: Boston Health Care"]}),
     "payment_settled": ("has been completed", "se completó",
                         {"en": ["November 27, 2026"], "es": ["27 de noviembre de 2026"]}),
     "check_received": ("We received your check #1234 for $310.00", "Recibimos su cheque n.º 1234 de $310.00",
@@ -121,6 +123,18 @@ async def test_every_message_arrives_with_its_content_in_the_members_language(no
     assert h.new_email in to_new["text"]
     receipt = next(m for m in emails if conf in m["subject"])
     assert conf in receipt["html"] and "$1,234.56" in receipt["html"]
+    # The program that paid gets its own receipt at the address it gave, in the payment's
+    # language: the accounts by their last four digits, the member not named.
+    [to_payer] = await env.wait_for_emails(h.payer_email, 1)
+    words = ("Receipt for the premium you paid on behalf of a member" if language == "en"
+             else "Recibo de la prima que pagó en nombre de un miembro")
+    assert words in to_payer["subject"] and conf in to_payer["subject"]
+    ending = "que termina en" if language == "es" else "ending in"
+    greeting = "Hola, Boston Health Care:" if language == "es" else "Hello Boston Health Care,"
+    assert greeting in to_payer["text"] and f"{ending} 6789" in to_payer["text"]
+    assert f"{ending} {h.ban[-4:]}" in to_payer["text"]
+    for part in (to_payer["subject"], to_payer["text"], to_payer["html"]):
+        assert h.ban not in part and h.first_name not in part and "123456789" not in part
 
 
 async def test_a_redelivered_event_is_sent_once(notify_env):

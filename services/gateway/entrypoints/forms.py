@@ -72,6 +72,10 @@ def payment_body(f: dict[str, str], ban: str, contact: dict[str, str]) -> dict[s
             "method": method_body(f), "contact": contact}
     if total and f.get("expected_amount"):  # the total the member was shown
         body["expected_amount"] = f["expected_amount"]
+    kind = f.get("payer_kind", "member") or "member"
+    if kind != "member":  # "Who is paying?": the member unless another is chosen
+        body["payer"] = {"kind": kind, "name": f.get("payer_name", ""),
+                         "email": f.get("payer_email", "") or None}
     return body
 
 
@@ -79,7 +83,9 @@ def model_errors(exc: ValidationError) -> dict[str, str]:
     errors = {}
     for path, key in s.field_errors(exc).items():
         field = path.split(".")[-1]
-        if path in ("amount", "expected_amount"):
+        if path.startswith("payer."):
+            field = "payer_" + field
+        elif path in ("amount", "expected_amount"):
             field = "other_amount"
         elif path in ("method", "method.type"):
             field = "method_type"

@@ -96,11 +96,31 @@ def _plan(ctx, plan_type):
     return "plan"
 
 
+_PAYER_KINDS = {
+    "representative": ("Authorized representative", "Representante autorizado"),
+    "ryan_white": ("Ryan White program", "Programa Ryan White"),
+    "tribe": ("Indian tribe", "Tribu indígena"),
+    "tribal_organization": ("Tribal organization", "Organización tribal"),
+    "urban_indian_organization": ("Urban Indian organization", "Organización indígena urbana"),
+    "government_program": ("Government program", "Programa del gobierno"),
+}
+
+
+@pass_context
+def _payer(ctx, payer):
+    """{'kind': 'ryan_white', 'name': 'Boston Health Care'} -> 'Ryan White program: Boston
+    Health Care' (the kind in the reader's language, the name as typed)."""
+    payer = payer or {}
+    en, es = _PAYER_KINDS.get(payer.get("kind"), ("Third party", "Tercero"))
+    return f"{es if ctx.get('language') == 'es' else en}: {payer.get('name') or ''}".strip()
+
+
 def _environment(template_dir: Path, autoescape: bool) -> Environment:
     env = Environment(loader=FileSystemLoader(template_dir), autoescape=autoescape,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=False)
-    env.filters.update(money=_money, date=_date, datetime=_datetime, month=_month, method=_method, plan=_plan)
+    env.filters.update(money=_money, date=_date, datetime=_datetime, month=_month, method=_method, plan=_plan,
+                       payer=_payer)
     return env
 
 

@@ -34,6 +34,7 @@ class Intent:
     allowed_numbers: tuple[str, ...] = ()  # identifiers the redaction check must keep
     previous_email: str | None = None  # also told by email (an address change: the old one)
     to_operators: bool = False  # for the exchange's operators (NOTIFY_OPERATOR_EMAIL), not a member
+    slot: str = ""  # a second message from the same event (the payer's receipt): its own ids
 
     @property
     def key(self) -> str:
@@ -54,8 +55,31 @@ PaymentPayload = (pay.PaymentSubmittedData | pay.PaymentSettledData | pay.Paymen
 def _payment(template: str, data: PaymentPayload, *names: str,
              policy: Policy = "preferences") -> Intent:
     facts = _pick(data, "confirmation_number", "amount_cents", "method", *names)
+    facts["payer"] = _payer_facts(data.payer)
     return Intent(template, billing_account_number=data.billing_account_number,
                   contact=data.contact.to_data(), policy=policy, facts=facts,
+                  allowed_numbers=(data.confirmation_number,))
+
+
+def _payer_facts(payer: pay.Payer | None) -> dict[str, str] | None:
+    """Who paid, for the member's receipts ("Paid by Ryan White program: ..."); None when
+    the member paid. The payer's email is not shown to the member."""
+    return {"kind": payer.kind, "name": payer.name} if payer is not None else None
+
+
+def payer_receipt_intent(data: pay.PaymentSubmittedData) -> Intent | None:
+    """A representative's or third party's own receipt, to the email they gave with the
+    payment, in the payment's language: the account paid from and the member's billing
+    account by their last four digits only (the template names no member)."""
+    payer = data.payer
+    if payer is None or not payer.email or data.retry_of or data.channel == "lockbox":
+        return None
+    facts = _pick(data, "confirmation_number", "amount_cents", "method", "plan_type",
+                  "expected_withdrawal_date", "kind")
+    facts["payer"] = _payer_facts(payer)
+    return Intent("payer_receipt", billing_account_number=data.billing_account_number,
+                  contact={"email": payer.email, "language": data.contact.language},
+                  policy="email_only", facts=facts, slot="payer",
                   allowed_numbers=(data.confirmation_number,))
 
 
@@ -233,6 +257,15 @@ def intent_for(data: Payload) -> Intent | None:
     return build(data) if build is not None else None
 
 
+def intents_for(data: Payload) -> list[Intent]:
+    """Every message an event asks for: `intent_for`'s, and a payment's receipt to a
+    third party who paid and gave an email."""
+    out = [i] if (i := intent_for(data)) is not None else []
+    if isinstance(data, pay.PaymentSubmittedData) and (payer := payer_receipt_intent(data)):
+        out.append(payer)
+    return out
+
+
 def reminder_intent(billing_account_number: str, due_date: str, total_balance_cents: int) -> Intent:
     """The due-date reminder the daily job sends when a balance is due and unpaid."""
     return Intent("due_reminder", billing_account_number=billing_account_number,
@@ -252,7 +285,7 @@ TEMPLATES = (
     "grace_started", "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
     "password_reset", "username_reminder", "login_throttled", "password_changed",
     "email_changed", "already_registered", "plan_payable", "autopay_upcoming",
-    "check_received", "return_rate_alert",
+    "check_received", "return_rate_alert", "payer_receipt",
 )
 # Written for the exchange's operators (NOTIFY_OPERATOR_EMAIL), not for a member: no portal
 # link, no member's language.

@@ -44,6 +44,7 @@ class Composer:
             # The first of a channel keeps the plain id; a second (an old address) its own.
             n = per_channel[delivery.channel] = per_channel.get(delivery.channel, 0) + 1
             slot = delivery.channel if n == 1 else f"{delivery.channel}:{n}"
+            slot = f"{intent.slot}:{slot}" if intent.slot else slot
             context = self._context(intent, profile)
             blocks = EMAIL_BLOCKS if delivery.channel == "email" else SMS_BLOCKS
             rendered = self.renderer.render(intent.template, delivery.language, context, blocks)

@@ -10,7 +10,7 @@ import asyncpg
 
 from services.notify.adapters import repository as repo
 from services.notify.domain.format import normalize_language
-from services.notify.domain.messages import intent_for
+from services.notify.domain.messages import intents_for
 from services.notify.service_layer.compose import Composer
 from shared.consumer import Handler
 from shared.contracts import billing as bl
@@ -95,7 +95,7 @@ class Intake:
         for event in events:
             if event.event_type in PROJECTION_EVENT_TYPES:
                 await apply_projection(conn, event)
-        wanted = [(e, i) for e in events if (i := intent_for(e.data)) is not None]
+        wanted = [(e, i) for e in events for i in intents_for(e.data)]
         if not wanted:
             return
         accounts = await repo.account_profiles(

@@ -97,7 +97,14 @@ def payment_view(p: Any) -> dict[str, Any]:
             "returned_on": iso(p["returned_on"]), "return_code": p["return_code"],
             "failure_code": p["failure_code"], "attempt": p["attempt"],
             "mandate_id": str(p["mandate_id"]) if p["mandate_id"] else None,
-            "created_at": p["created_at"].isoformat()}
+            "payer": payer_view(p), "created_at": p["created_at"].isoformat()}
+
+
+def payer_view(p: Any) -> dict[str, Any]:
+    """Who paid: {kind: member} or a third party's {kind, name} (its email is not shown)."""
+    if p["payer_kind"] == "member":
+        return {"kind": "member"}
+    return {"kind": p["payer_kind"], "name": p["payer_name"]}
 
 
 @routes.get("/config")

@@ -270,7 +270,8 @@ async def _apply_return(conn: asyncpg.Connection, deps: Deps, day: date, p: asyn
             method_last4=p["method_last4"], method_brand=p["method_brand"], status="pending",
             submitted_on=day, expected_withdrawal_date=add_banking_days(day, 2),
             mandate_id=p["mandate_id"], cycle=p["cycle"], attempt=p["attempt"] + 1,
-            retry_of=p["retry_of"] or p["payment_id"], contact=p["contact"], member_id=p["member_id"])
+            retry_of=p["retry_of"] or p["payment_id"], contact=p["contact"], member_id=p["member_id"],
+            payer_kind=p["payer_kind"], payer_name=p["payer_name"], payer_email=p["payer_email"])
         follow.append(events.submitted(retry))
     await events.enqueue(conn, events.returned(p2, code, d.reason, day, d.will_retry, d.method_disabled,
                                         cancelled is not None), *follow)

@@ -32,6 +32,14 @@ def contact_of(value: Any) -> ev.Contact:
     return ev.Contact(email=c.get("email"), phone=c.get("phone"), language=c.get("language") or "en")
 
 
+def payer_of(p: Mapping[str, Any]) -> ev.Payer | None:
+    """The third party who paid, from a payment row; None when the member paid."""
+    kind = p.get("payer_kind") or "member"
+    if kind == "member" or not p.get("payer_name"):
+        return None
+    return ev.Payer(kind=kind, name=p["payer_name"], email=p.get("payer_email") or None)
+
+
 async def enqueue(conn: asyncpg.Connection, *payloads: PaymentsPayload) -> None:
     """Record payments.v1 events in the caller's transaction, each keyed by its account."""
     await outbox.enqueue_many(conn, [envelope(p) for p in payloads])
@@ -54,7 +62,8 @@ def submitted(p: Mapping[str, Any]) -> ev.PaymentSubmittedData:
         method=method_of(p), expected_withdrawal_date=_iso(p["expected_withdrawal_date"]),
         mandate_id=str(p["mandate_id"]) if p["mandate_id"] else None,
         contact=contact_of(p["contact"]), channel=p["channel"], cycle=p["cycle"],
-        attempt=p["attempt"], retry_of=str(p["retry_of"]) if p["retry_of"] else None)
+        attempt=p["attempt"], retry_of=str(p["retry_of"]) if p["retry_of"] else None,
+        payer=payer_of(p))
 
 
 def settled(p: Mapping[str, Any], settled_on: date) -> ev.PaymentSettledData:
@@ -62,7 +71,7 @@ def settled(p: Mapping[str, Any], settled_on: date) -> ev.PaymentSettledData:
         payment_id=str(p["payment_id"]), confirmation_number=p["confirmation_number"],
         billing_account_number=p["billing_account_number"], amount_cents=p["amount_cents"],
         allocations=_allocs(p), method=method_of(p), settled_on=settled_on.isoformat(),
-        contact=contact_of(p["contact"]), kind=p["kind"])
+        contact=contact_of(p["contact"]), kind=p["kind"], payer=payer_of(p))
 
 
 def failed(p: Mapping[str, Any], code: str, reason: str) -> ev.PaymentFailedData:
@@ -70,7 +79,7 @@ def failed(p: Mapping[str, Any], code: str, reason: str) -> ev.PaymentFailedData
         payment_id=str(p["payment_id"]), confirmation_number=p["confirmation_number"],
         billing_account_number=p["billing_account_number"], amount_cents=p["amount_cents"],
         method=method_of(p), reason_code=code, reason=reason,
-        contact=contact_of(p["contact"]), kind=p["kind"])
+        contact=contact_of(p["contact"]), kind=p["kind"], payer=payer_of(p))
 
 
 def returned(p: Mapping[str, Any], code: str, reason: str, returned_on: date, will_retry: bool,
@@ -81,7 +90,7 @@ def returned(p: Mapping[str, Any], code: str, reason: str, returned_on: date, wi
         method=method_of(p), return_code=code, return_reason=reason,
         returned_on=returned_on.isoformat(), will_retry=will_retry,
         method_disabled=method_disabled, mandate_cancelled=mandate_cancelled,
-        contact=contact_of(p["contact"]), kind=p["kind"])
+        contact=contact_of(p["contact"]), kind=p["kind"], payer=payer_of(p))
 
 
 def autopay_created(m: Mapping[str, Any], method: Mapping[str, Any], next_draft: date,

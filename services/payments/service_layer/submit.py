@@ -12,6 +12,7 @@ from services.payments.adapters.processor import CardToken, ProcessorUnavailable
 from services.payments.domain import schedule
 from services.payments.domain.amounts import Line, allocate, resolve_amount
 from services.payments.domain.methods import BankAccount, Card, InvalidInput, parse_bank_account, parse_card
+from services.payments.domain.payers import Payer
 from services.payments.service_layer import events, mandates
 from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.errors import (
@@ -41,6 +42,7 @@ class PaymentRequest:
     client_ip: str | None
     body: dict  # the body as sent, which the idempotency key's hash covers
     expected_cents: int | None = None  # the "total" the payer reviewed, when they send it
+    payer: Payer = Payer()  # who pays: the member unless a representative or third party
 
 
 def parse_method(deps: Deps, raw: dict, today: date, recurring: bool) -> BankAccount | Card:
@@ -136,7 +138,8 @@ async def _pay(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest, plan_t
         method_id=method_row["method_id"], method_type=method_row["type"],
         method_last4=method_row["last4"], method_brand=method_row["brand"], status="pending",
         submitted_on=today, expected_withdrawal_date=expected, mandate_id=mandate_id,
-        contact=req.contact, member_id=req.member_id)
+        contact=req.contact, member_id=req.member_id, payer_kind=req.payer.kind,
+        payer_name=req.payer.name, payer_email=req.payer.email)
     if card:
         return await _charge_card(conn, deps, req, payment, method_row, today)
     await events.enqueue(conn, events.submitted(payment))
