@@ -170,9 +170,11 @@ class NachaWriter:
                    + " " * 39)
         while self.lines < blocks * 10:
             self._emit("9" * RECORD)
-        return {"entries": self.f_entries, "batches": self.batch_no, "debit_cents": self.f_debit,
-                "entry_hash": self.f_hash % 10 ** 10, "blocks": blocks,
-                "credit_cents": self.f_credit}
+        totals = {"entries": self.f_entries, "batches": self.batch_no, "debit_cents": self.f_debit,
+                  "entry_hash": self.f_hash % 10 ** 10, "blocks": blocks}
+        if self.credits:
+            totals["credit_cents"] = self.f_credit
+        return totals
 
 
 def build_file(origin: Origin, created: datetime, file_id_modifier: str,
