@@ -7,13 +7,34 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import date
 from pathlib import Path
 
+import aiohttp
 from ach.parser import Parser
 
 from shared.calendar import add_banking_days, business_today, is_banking_day
 from tests.gateway.test_stack_api import BANK, member_session, pay_when_payments_knows
 from tests.helpers import wait_for
+
+
+async def _status(stack, payment_id: str) -> str:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{stack.payments_url}/payments/{payment_id}",
+                            headers=stack.headers("payments")) as r:
+            return (await r.json())["status"]
+
+
+async def paid_by_bank(stack, payment_id: str, day: date) -> None:
+    """The day jobs as operations runs them: the first banking day from `day` whose debit
+    file is not written yet carries the payment; it settles on its effective date."""
+    for _ in range(30):
+        await asyncio.to_thread(stack.run_cli, "payments", "ach-cutoff", "--date", day.isoformat())
+        if await _status(stack, payment_id) == "originated":
+            break
+        day = add_banking_days(day, 1)
+    await asyncio.to_thread(stack.run_cli, "payments", "settle", "--date", add_banking_days(day, 3).isoformat())
+    assert await _status(stack, payment_id) == "settled"
 
 
 async def test_an_overpayment_is_a_credit_the_member_sees_and_gets_back(stack, tmp_path):
@@ -22,13 +43,12 @@ async def test_an_overpayment_is_a_credit_the_member_sees_and_gets_back(stack, t
     http, csrf = await member_session(stack, member)
     async with http:
         contact = {"email": member["email"], "email_confirmation": member["email"], "phone": member["phone"]}
-        await pay_when_payments_knows(http, stack, {"billing_account_number": ban, "kind": "one_time",
-                                                    "amount": "total", "method": BANK, "contact": contact}, csrf)
+        paid = await pay_when_payments_knows(http, stack, {"billing_account_number": ban, "kind": "one_time",
+                                                           "amount": "total", "method": BANK,
+                                                           "contact": contact}, csrf)
         today = business_today()
         day = today if is_banking_day(today) else add_banking_days(today, 1)
-        await asyncio.to_thread(stack.run_cli, "payments", "ach-cutoff", "--date", day.isoformat())
-        await asyncio.to_thread(stack.run_cli, "payments", "settle", "--date",
-                                add_banking_days(day, 3).isoformat())
+        await paid_by_bank(stack, paid["payment_id"], day)
         lockbox = tmp_path / "LBX.csv"
         lockbox.write_text(
             "batch_id,item_sequence,deposit_date,billing_account_number,amount,check_number,kind,payer_name\r\n"
@@ -66,6 +86,8 @@ async def test_an_overpayment_is_a_credit_the_member_sees_and_gets_back(stack, t
         text = (Path(stack.state_dir) / "ach" / "outbound" / name).read_text()
         parsed = Parser(text).as_dict()
         entries = [e["entry_detail"] for b in parsed["batches"] for e in b["entries"]]
-        assert [(e["transaction_code"], int(e["amount"])) for e in entries] == [("22", 1234)]
+        mine = [e for e in entries if e["ind_id"].strip() == ban]  # other members' refunds share the day's file
+        assert [(e["transaction_code"], int(e["amount"])) for e in mine] == [("22", 1234)]
+        assert int(parsed["file_control"]["credit_amount"]) == sum(int(e["amount"]) for e in entries)
         await wait_for(lambda: credit_is("0.00"), timeout_s=60, what="the credit down to nothing")
         await stack.wait_for_email(member["email"], "refund sent", timeout_s=60)

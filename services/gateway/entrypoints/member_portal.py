@@ -21,7 +21,7 @@ from services.gateway.entrypoints.errors import REFUSALS, as_api_error
 from services.gateway.entrypoints.pages import form, language, redirect, render
 from services.gateway.translations import translate
 from shared.calendar import business_today
-from shared.money import format_dollars, parse_amount
+from shared.money import format_cents, format_dollars, parse_amount
 
 
 def member_language(request: web.Request, contact: dict[str, Any]) -> str:
@@ -249,8 +249,12 @@ async def refund_page(request: web.Request, status: int = 200, values: dict | No
     except REFUSALS:
         refunds = []
     key = (values or {}).get("idempotency_key") or secrets.token_hex(16)
+    # What may still be asked for: the credit less the refunds already on their way.
+    waiting = sum(parse_amount(r["amount"]) for r in refunds if r["status"] in ("approved", "pending_approval"))
+    available = max(parse_amount(account.get("credit") or "0.00") - waiting, 0)
     return render(request, "member/refund.html", status=status, ban=ban, account=account,
                   refunds=refunds, requested=requested, idempotency_key=key,
+                  available=format_cents(available) if available else None,
                   values=values or {}, errors=errors or {})
 
 
