@@ -18,7 +18,7 @@ from services.payments.service_layer import ach, refunds
 from tests.billing.conftest import billing  # noqa: F401  (the running billing service)
 from tests.conftest import unique
 from tests.helpers import wait_for
-from tests.payments.conftest import CONTACT, bank_method, new_account
+from tests.payments.conftest import CONTACT, bank_method, card_method, new_account
 
 MON, WED, THU, FRI = (date(2026, 3, d) for d in (2, 4, 5, 6))
 
@@ -153,3 +153,36 @@ async def test_overpayment_credit_refund_approval_and_return(payments_env, billi
     assert [(r["kind"], r["amount_cents"]) for r in kinds] == [("refund", 10_000), ("refund_returned", -10_000)]
     r = await env.client.get(f"/accounts/{large}/refunds")
     assert [(x["status"], x["return_code"]) for x in (await r.json())["refunds"]] == [("returned", "R03")]
+
+
+async def test_a_card_overpayment_is_refunded_by_the_processor_at_once(payments_env, billing):  # noqa: F811
+    env = payments_env
+    env.deps.settings.overpay_max_cents = 100_000
+    env.deps.settings.refund_approval_cents = 5_000
+    env.clock.set(THU)
+    billing.clock.fix(THU)
+    ban = await billing.enroll(household_id=unique("H"), coverage_start=date(2026, 4, 1),
+                               premium_cents=10_000)
+
+    async def projected() -> bool:
+        r = await env.client.get(f"/accounts/{ban}/owed")
+        return r.status == 200 and (await r.json())["total_balance_cents"] == 10_000
+    await wait_for(projected, what=f"projection of {ban}")
+    r = await env.client.post("/payments", json={
+        "idempotency_key": uuid.uuid4().hex, "channel": "guest", "contact": CONTACT,
+        "billing_account_number": ban, "kind": "one_time", "amount": "112.34", "method": card_method()})
+    paid = await r.json()
+    assert r.status == 201 and paid["status"] == "settled", paid
+    await _credit_everywhere(env, billing, ban, 1234)
+
+    status, refund = await _refund(env, ban, str(uuid.uuid4()))
+    assert (status, refund["status"], refund["method"]["type"]) == (201, "issued", "card")
+    [charge] = [c for c in env.card.charges.values() if c.get("refunds")]
+    assert (charge["amount_cents"], charge["refunded_cents"]) == (11_234, 1234)
+    [issued] = await env.events("refund.issued", ban)
+    assert (issued["amount_cents"], issued["method"]["last4"]) == (1234, "4242")
+    await _credit_everywhere(env, billing, ban, 0)
+    # The processor refuses more than is left of the charge, whoever asks.
+    code, answer = env.card.refund({"charge_id": charge["charge_id"], "amount_cents": 10_001,
+                                    "idempotency_key": "again"})
+    assert (code, answer["error"]["code"]) == (422, "amount_too_large")
