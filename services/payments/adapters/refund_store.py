@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from shared import locks
+
 REFUND_COLUMNS = """refund_id, confirmation_number, billing_account_number, amount_cents, payment_id,
     method_id, method_type, method_last4, method_brand, rail, status, idempotency_key, contact,
     member_id, requested_on, approved_by, approved_at, refund_file_id, trace_number,
@@ -121,3 +123,30 @@ FILE_ENTRIES = """SELECT r.refund_id, r.trace_number, r.amount_cents, r.billing_
        r.method_id, x.type, x.holder_name, x.routing_number, x.account_ciphertext, x.key_id
 FROM refunds r JOIN methods x USING (method_id)
 WHERE r.refund_file_id = $1 ORDER BY r.trace_number"""
+
+
+async def charge_of(conn: asyncpg.Connection, payment_id: uuid.UUID) -> str | None:
+    """The processor's charge id of a card payment (what a card refund refunds)."""
+    return await conn.fetchval("SELECT processor_charge_id FROM payments WHERE payment_id = $1", payment_id)
+
+
+async def mark_card_issued(conn: asyncpg.Connection, refund_id: uuid.UUID, day: date,
+                           processor_refund_id: str | None) -> asyncpg.Record:
+    return await conn.fetchrow(
+        f"""UPDATE refunds SET status = 'issued', issued_on = $2, effective_date = $2, issued_at = now(),
+              processor_refund_id = $3, updated_at = now() WHERE refund_id = $1
+            RETURNING {REFUND_COLUMNS}""", refund_id, day, processor_refund_id)
+
+
+async def approved_card_refunds(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(f"SELECT {REFUND_COLUMNS} FROM refunds WHERE status = 'approved' AND rail = 'card' "
+                            "ORDER BY created_at")
+
+
+async def lock_refund_file(conn: asyncpg.Connection) -> None:
+    """Held to the end of the transaction: one refund file run at a time."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", locks.PAYMENTS_REFUND_FILE)
+
+
+async def drop_file(conn: asyncpg.Connection, file_id: int) -> None:
+    await conn.execute("DELETE FROM refund_files WHERE file_id = $1", file_id)

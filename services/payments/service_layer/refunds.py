@@ -159,8 +159,7 @@ async def _refund_card(deps: Deps, row: asyncpg.Record, today: date) -> asyncpg.
     """The processor refunds the charge that paid (keyed by the refund, so a retry refunds
     once); None when the processor does not answer (the job tries again)."""
     async with deps.pool.acquire() as conn:
-        charge = await conn.fetchval("SELECT processor_charge_id FROM payments WHERE payment_id = $1",
-                                     row["payment_id"])
+        charge = await store.charge_of(conn, row["payment_id"])
     try:
         result = await deps.processor.refund(charge or "", row["amount_cents"], str(row["refund_id"]))
     except ProcessorUnavailable:
@@ -175,9 +174,7 @@ async def _refund_card(deps: Deps, row: asyncpg.Record, today: date) -> asyncpg.
             log.error("card refund refused by the processor",
                       extra={"refund_id": str(row["refund_id"]), "code": result.code})
             return await store.update(conn, row["refund_id"], status="failed", failure_code=result.code)
-        issued = await store.update(conn, row["refund_id"], status="issued", issued_on=today,
-                                    effective_date=today, processor_refund_id=result.refund_id)
-        await conn.execute("UPDATE refunds SET issued_at = now() WHERE refund_id = $1", row["refund_id"])
+        issued = await store.mark_card_issued(conn, row["refund_id"], today, result.refund_id)
         await events.enqueue(conn, events.refund_issued(issued))
         return issued
 
@@ -191,8 +188,7 @@ async def run_refunds(deps: Deps, day: date, progress: Progress = _quiet) -> dic
     NACHA credit file of every approved bank refund requested by `day` (effective the next
     banking day). A second run for the same date finds the file recorded."""
     async with deps.pool.acquire() as conn:
-        cards = await conn.fetch(f"SELECT {store.REFUND_COLUMNS} FROM refunds "
-                                 "WHERE status = 'approved' AND rail = 'card' ORDER BY created_at")
+        cards = await store.approved_card_refunds(conn)
     for r in cards:
         await _refund_card(deps, r, day)
     if not is_banking_day(day):
@@ -203,7 +199,7 @@ async def run_refunds(deps: Deps, day: date, progress: Progress = _quiet) -> dic
     name = file_name(day)
     target, tmp = out_dir / name, out_dir / (name + ".part")
     async with deps.pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('payments.refund-file'))")
+        await store.lock_refund_file(conn)
         existing = await store.file_of_date(conn, day)
         if existing is not None:
             progress(f"{day}: refund file {existing['file_name']} already made ({existing['entries']} entries)")
@@ -212,7 +208,7 @@ async def run_refunds(deps: Deps, day: date, progress: Progress = _quiet) -> dic
         rows = await store.assign_to_file(conn, file_id, day, add_banking_days(day, 1),
                                           s.ach_odfi_routing[:8])
         if not rows:
-            await conn.execute("DELETE FROM refund_files WHERE file_id = $1", file_id)
+            await store.drop_file(conn, file_id)
             progress(f"{day}: no approved bank refunds; no refund file")
             return {"file": None, "entries": 0, "cards": len(cards)}
         origin = nacha.Origin(s.ach_odfi_routing, s.ach_destination_name, s.ach_company_name,
@@ -251,7 +247,7 @@ async def run_refunds(deps: Deps, day: date, progress: Progress = _quiet) -> dic
                     issued.append(r)
             if not issued:
                 tmp.unlink(missing_ok=True)
-                await conn.execute("DELETE FROM refund_files WHERE file_id = $1", file_id)
+                await store.drop_file(conn, file_id)
                 return {"file": None, "entries": 0, "held_out": len(held)}
             await store.close_file(conn, file_id, sha.hexdigest(), totals["entries"], totals["credit_cents"])
             await events.enqueue(conn, *(events.refund_issued(r) for r in issued))
