@@ -8,7 +8,7 @@ half of it, owner-only (0600, folders 0700) as it holds full account numbers. `G
 Validation (any defect rejects the whole file; nothing is returned for it, and the listing
 shows the reason): every record 94 characters; records in order (1, then 5 / 6 / 8 batches,
 then 9, then 9-padding); file header record size 094, blocking factor 10, format code 1;
-batch headers SEC code WEB and service class 200 or 225; entry transaction codes 22/27/32/37;
+batch headers SEC code WEB and service class 200, 220 or 225; entry transaction codes 22/27/32/37;
 each receiving routing number's ABA check digit; batch control entry count, entry hash
 (sum of the 8-digit routing numbers, last 10 digits) and debit/credit totals; file control
 batch count, block count, entry count, entry hash and totals; a multiple of 10 records.
@@ -106,8 +106,8 @@ def validate(text: str) -> ParsedFile:
     f_entries = 0
     while i < n and lines[i][0] == "5":
         bh = lines[i]
-        if bh[50:53] != "WEB" or bh[1:4] not in ("200", "225"):
-            raise Rejected(f"line {i + 1}: batch is not a WEB debit batch")
+        if bh[50:53] != "WEB" or bh[1:4] not in ("200", "220", "225"):
+            raise Rejected(f"line {i + 1}: batch is not a WEB batch (service class 200, 220 or 225)")
         i += 1
         count = b_hash = debit = credit = 0
         while i < n and lines[i][0] == "6":
@@ -194,7 +194,7 @@ def return_file(parsed: ParsedFile, now: datetime) -> str | None:
         lines.append("5" + "200" + _a("SANDBOX BANK", 16) + " " * 20 + _a("9910000019", 10) + sec
                      + _a("RETURN" if sec == "WEB" else "NOC", 10) + now.strftime("%y%m%d") * 2
                      + "   " + "1" + BANK_ROUTING[:8] + _n(bno, 7))
-        count = b_hash = debit = 0
+        count = b_hash = debit = credit = 0
         for e, code in items:
             seq += 1
             trace = BANK_ROUTING[:8] + _n(seq, 7)
@@ -210,16 +210,20 @@ def return_file(parsed: ParsedFile, now: datetime) -> str | None:
                              + _a(correction(e, code), 29) + " " * 15 + trace)
             count += 2
             b_hash += int(odfi[:8])
-            debit += amount
+            if RETURN_CODE_OF[e.tx_code] in ("21", "31"):
+                credit += amount  # a returned credit (a refund) is a credit entry
+            else:
+                debit += amount
         lines.append("8" + "200" + _n(count, 6) + _n(b_hash % 10 ** 10, 10) + _n(debit, 12)
-                     + _n(0, 12) + _a("9910000019", 10) + " " * 25 + BANK_ROUTING[:8] + _n(bno, 7))
+                     + _n(credit, 12) + _a("9910000019", 10) + " " * 25 + BANK_ROUTING[:8] + _n(bno, 7))
     batches = [x for x in lines if x[0] == "8"]
     total_count = sum(int(b[4:10]) for b in batches)
     total_hash = sum(int(b[10:20]) for b in batches) % 10 ** 10
     total_debit = sum(int(b[20:32]) for b in batches)
+    total_credit = sum(int(b[32:44]) for b in batches)
     blocks = -(-(len(lines) + 1) // 10)
     lines.append("9" + _n(len(batches), 6) + _n(blocks, 6) + _n(total_count, 8)
-                 + _n(total_hash, 10) + _n(total_debit, 12) + _n(0, 12) + " " * 39)
+                 + _n(total_hash, 10) + _n(total_debit, 12) + _n(total_credit, 12) + " " * 39)
     lines.extend(["9" * RECORD] * (blocks * 10 - len(lines)))
     assert all(len(x) == RECORD for x in lines)
     return "\n".join(lines) + "\n"

@@ -105,6 +105,33 @@ class CardProcessorSandbox:
             self.by_key[key] = answer
         return answer
 
+    def refund(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A processor's refund: part or all of a succeeded charge, never more than what is
+        left of it; once per idempotency key (a retry gets the first answer)."""
+        key = str(body.get("idempotency_key") or "")
+        if key and key in self.by_key:
+            return self.by_key[key]
+        charge = self.charges.get(str(body.get("charge_id")))
+        amount = body.get("amount_cents")
+        if charge is None or charge.get("status") != "succeeded":
+            raise ApiError(404, "no_such_charge", "No succeeded charge with this id.")
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise ApiError(422, "invalid_amount", "amount_cents must be a positive integer.")
+        left = charge["amount_cents"] - charge.get("refunded_cents", 0)
+        if amount > left:
+            answer: tuple[int, dict[str, Any]] = (
+                422, {"error": {"code": "amount_too_large",
+                                "message": "The refund is more than what is left of the charge."}})
+        else:
+            charge["refunded_cents"] = charge.get("refunded_cents", 0) + amount
+            refund_id = "re_" + uuid.uuid4().hex
+            charge.setdefault("refunds", []).append({"refund_id": refund_id, "amount_cents": amount})
+            answer = (201, {"refund_id": refund_id, "charge_id": charge["charge_id"],
+                            "status": "succeeded", "amount_cents": amount})
+        if key:
+            self.by_key[key] = answer
+        return answer
+
 
 def build_routes(sandbox: CardProcessorSandbox) -> web.RouteTableDef:
     routes = web.RouteTableDef()
@@ -123,6 +150,11 @@ def build_routes(sandbox: CardProcessorSandbox) -> web.RouteTableDef:
     @routes.post("/card/v1/charges")
     async def charges(request: web.Request) -> web.Response:
         status, body = sandbox.charge(await read_json(request))
+        return json_response(body, status=status)
+
+    @routes.post("/card/v1/refunds")
+    async def refunds(request: web.Request) -> web.Response:
+        status, body = sandbox.refund(await read_json(request))
         return json_response(body, status=status)
 
     @routes.get("/card/v1/charges/{charge_id}")

@@ -27,6 +27,9 @@ PAYMENTS_CUTOFF: Final = 7_105_002
 # return intakes at once take turns, so a rate crossing a line is announced once (payments
 # service_layer/return_rates.py).
 PAYMENTS_RETURN_RATES: Final = 7_105_003
+# One refund file run at a time, as a transaction lock: the day's ACH refund file is
+# written once (payments service_layer/refunds.py).
+PAYMENTS_REFUND_FILE: Final = 7_105_010
 
 # Each service's daily scheduler (`Service.daily`): the replica holding it runs the day's
 # jobs while the others wait for the next poll.

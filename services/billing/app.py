@@ -10,7 +10,7 @@ from pathlib import Path
 from services.billing.adapters import repository
 from services.billing.config import Settings
 from services.billing.entrypoints import http
-from services.billing.service_layer import accounts, jobs
+from services.billing.service_layer import accounts, jobs, refunds
 from services.billing.service_layer.deps import Deps
 from shared import locks, metrics
 from shared.calendar import Clock, business_now
@@ -37,6 +37,8 @@ def build_service(settings: Settings, clock: Clock = business_now) -> Service[De
         payments.PAYMENT_SETTLED: partial(accounts.on_payment_settled, clock=deps.clock),
         payments.PAYMENT_RETURNED: partial(accounts.on_payment_returned, clock=deps.clock),
         payments.PAYMENT_FAILED: accounts.on_payment_failed,
+        payments.REFUND_ISSUED: partial(refunds.on_refund_issued, clock=deps.clock),
+        payments.REFUND_RETURNED: partial(refunds.on_refund_returned, clock=deps.clock),
     })
     http.register(service.app, lambda: service.pool, deps.clock)
 

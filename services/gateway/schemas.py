@@ -537,6 +537,8 @@ class AccountSummary(Model):
     status: str | None = Field(None, description="no_bill_yet, pending_binder, due, paid, "
                                "past_due, in_grace, payment_plan or terminated")
     total_balance: str | None = None
+    credit: str | None = Field(default=None, description="Money held for the member beyond what is "
+                               "owed (an overpayment): applied to the next bill, or refunded on request")
     pending_total: str | None = Field(default=None, description="Submitted, not yet settled or failed")
     amount_due_now: str | None = Field(default=None, description="total_balance - pending_total, never below 0.00")
     pending_payments: list[PendingPayment] = []
@@ -714,3 +716,30 @@ class Me(Model):
 class MemberProfile(Open):
     member_id: str
     contact: MemberContact
+
+
+class RefundRequest(Model):
+    amount: str = Field(min_length=1, max_length=16, pattern=r"^(credit|\$?[0-9][0-9,]*(\.[0-9]{1,2})?)$",
+                        description='"credit" (all of it) or dollars and cents, like "12.34"')
+
+
+class RefundMethod(Model):
+    type: str
+    last4: str
+    brand: str | None = None
+
+
+class Refund(Model):
+    refund_id: str
+    confirmation_number: str
+    amount: str
+    status: str = Field(description="pending_approval (over the amount an operator approves), "
+                                    "approved, issued, returned or failed")
+    method: RefundMethod
+    requested_on: str | None = None
+    effective_date: str | None = None
+    returned_on: str | None = None
+
+
+class RefundList(Model):
+    refunds: list[Refund]

@@ -15,6 +15,8 @@ progress; running one twice for the same date changes nothing the second time.
                                                                   # matches every file recorded
     python -m services.payments.cli lockbox import|record|unapplied ...  # checks and money
                                                                   # orders (cli_lockbox.py)
+    python -m services.payments.cli refunds pending|approve ID|run ...  # refunds of credit
+                                                                  # (cli_refunds.py)
 """
 from __future__ import annotations
 
@@ -23,10 +25,10 @@ import asyncio
 import sys
 from datetime import date
 
-from services.payments import cli_lockbox
+from services.payments import cli_lockbox, cli_refunds
 from services.payments.app import MIGRATIONS
 from services.payments.config import Settings
-from services.payments.service_layer import ach, autopay, autopay_notices, return_rates
+from services.payments.service_layer import ach, autopay, autopay_notices, refunds, return_rates
 from services.payments.service_layer.deps import build_deps
 from shared import ops
 from shared.calendar import business_today
@@ -68,7 +70,8 @@ async def run(settings: Settings, job: str, day: date) -> dict:
                "settle": await ach.run_settlement(deps, day, say),
                "autopay": await autopay.run_autopay(deps, day, say),
                "notices": await autopay_notices.run_notices(deps, day, say),
-               "cutoff": await ach.run_cutoff(deps, day, say)}
+               "cutoff": await ach.run_cutoff(deps, day, say),
+               "refunds": await refunds.run_refunds(deps, day, say)}
         return out
     finally:
         await deps.processor.close()
@@ -92,4 +95,6 @@ if __name__ == "__main__":
     ops.handle("payments")  # status and the other operator commands (shared/ops.py)
     if sys.argv[1:2] == ["lockbox"]:
         sys.exit(cli_lockbox.main(sys.argv[2:]))
+    if sys.argv[1:2] == ["refunds"]:
+        sys.exit(cli_refunds.main(sys.argv[2:]))
     sys.exit(main())

@@ -51,6 +51,9 @@ class Settings(ServiceSettings):
     ach_batch_entries_max: int = Field(default=100_000, ge=1, le=999_999)
     ach_retries_max: int = Field(default=2, ge=0, le=2)
 
+    # A refund of credit above this amount waits for an operator's approval (cli refunds).
+    refund_approval_cents: int = Field(default=50_000, ge=0)
+
     autopay_day: int = Field(default=22, ge=1, le=28)
     autopay_batch: int = Field(default=5000, ge=1, le=50_000)
     # The daily jobs (autopay, cutoff, settlement, returns) run inside the service too.

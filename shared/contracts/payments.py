@@ -18,6 +18,9 @@ AUTOPAY_UPDATED = "autopay.updated"
 METHOD_UPDATED = "method.updated"
 RETURN_RATE_ALERT = "return_rate.alert"
 AUTOPAY_UPCOMING = "autopay.upcoming"
+REFUND_REQUESTED = "refund.requested"
+REFUND_ISSUED = "refund.issued"
+REFUND_RETURNED = "refund.returned"
 
 
 class Method(Payload):
@@ -213,3 +216,49 @@ class AutopayUpcomingData(Payload):
     plan_type: str | None = None
     notice_range: NoticeRange | None = Field(default=None, exclude_if=is_none)
 
+
+
+class RefundRequestedData(Payload):
+    """A member asked for (part of) the account's credit back. `status`: `approved` (it
+    goes out with the next ACH credit file, or at once to a card) or `pending_approval`
+    (over the approval amount: an operator approves it first). The refund goes back to the
+    `method` that paid, shown as {type, last4, brand?} only."""
+    EVENT_TYPE: ClassVar[str] = REFUND_REQUESTED
+    refund_id: str
+    confirmation_number: str
+    billing_account_number: str
+    amount_cents: int = Field(gt=0)
+    method: Method
+    status: Literal["approved", "pending_approval"]
+    requested_on: str
+    contact: Contact
+
+
+class RefundIssuedData(Payload):
+    """The refund left: an ACH credit entry (transaction code 22 checking, 32 savings) in
+    the day's refund file, effective `effective_date`, or a card refund by the processor.
+    Billing takes it off the credit."""
+    EVENT_TYPE: ClassVar[str] = REFUND_ISSUED
+    refund_id: str
+    confirmation_number: str
+    billing_account_number: str
+    amount_cents: int = Field(gt=0)
+    method: Method
+    issued_on: str
+    effective_date: str
+    contact: Contact
+
+
+class RefundReturnedData(Payload):
+    """The bank returned an ACH refund (an R-code in its return file): the money is ours
+    again and billing gives the credit back."""
+    EVENT_TYPE: ClassVar[str] = REFUND_RETURNED
+    refund_id: str
+    confirmation_number: str
+    billing_account_number: str
+    amount_cents: int = Field(gt=0)
+    method: Method
+    return_code: str = Field(pattern=r"^R[0-9][0-9]$")
+    return_reason: str
+    returned_on: str
+    contact: Contact

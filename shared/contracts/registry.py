@@ -24,7 +24,8 @@ _EVENT_MODELS: tuple[type[Payload], ...] = (
     payments.PaymentSubmittedData, payments.PaymentSettledData, payments.PaymentFailedData,
     payments.PaymentReturnedData, payments.AutopayCreatedData, payments.AutopayCancelledData,
     payments.AutopayUpdatedData, payments.MethodUpdatedData, payments.ReturnRateAlertData,
-    payments.AutopayUpcomingData,
+    payments.AutopayUpcomingData, payments.RefundRequestedData, payments.RefundIssuedData,
+    payments.RefundReturnedData,
     notify.NotificationSentData, notify.NotificationFailedData,
 )
 

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from shared.http import error_response, json_response
+from shared.money import parse_amount
 
 BODY: web.RequestKey[Any] = web.RequestKey("body")
 
@@ -44,6 +45,7 @@ class Upstream:
     total_balance_cents: int = 19_300  # what billing says is owed on either account
     account_extra: dict[str, Any] = field(default_factory=dict)  # more of billing's account answer
     member_phone: str | None = "6175550101"  # the member's phone on file (None: none given)
+    refunds: dict[str, tuple[dict, dict]] = field(default_factory=dict)  # key -> (body, refund)
 
 
 def _record(state: Upstream, service: str):
@@ -251,6 +253,34 @@ def payments_app(state: Upstream) -> web.Application:
                                             "expected_withdrawal_date": r["expected_withdrawal_date"],
                                             "attempt": 1} for r in mine]})
 
+    async def post_refund(request: web.Request) -> web.Response:
+        """As payments answers: once per key, never more than billing's credit."""
+        b = request[BODY]
+        if b["idempotency_key"] in state.refunds:
+            first, result = state.refunds[b["idempotency_key"]]
+            if first != b:
+                return error_response(409, "idempotency_conflict", "Same key, other body.")
+            return json_response(result, status=200)
+        credit = int(state.account_extra.get("credit_cents", 0)) - sum(
+            r["amount_cents"] for _, r in state.refunds.values())
+        cents = credit if b["amount"] == "credit" else parse_amount(b["amount"])
+        if cents > credit:
+            return error_response(409, "refund_over_credit", "More than the credit.", available_cents=credit)
+        result = {"refund_id": str(uuid.uuid4()), "confirmation_number": f"RFD-{len(state.refunds) + 1:04d}",
+                  "billing_account_number": request.match_info["ban"], "amount_cents": cents,
+                  "status": "pending_approval" if cents > 50_000 else "approved",
+                  "method": {"type": "checking", "last4": "6789"}, "requested_on": "2030-12-01",
+                  "effective_date": None, "issued_on": None, "returned_on": None, "return_code": None}
+        state.refunds[b["idempotency_key"]] = (b, result)
+        return json_response(result, status=201)
+
+    async def refunds(request: web.Request) -> web.Response:
+        ban = request.match_info["ban"]
+        return json_response({"refunds": [r for _, r in reversed(list(state.refunds.values()))
+                                          if r["billing_account_number"] == ban]})
+
+    app.router.add_post("/accounts/{ban}/refunds", post_refund)
+    app.router.add_get("/accounts/{ban}/refunds", refunds)
     app.router.add_get("/config", config)
     app.router.add_post("/payments", pay)
     app.router.add_get("/payments/{id}", get_payment)

@@ -361,3 +361,27 @@ async def test_the_gateways_metrics_need_the_scrapers_token(gw):
     r = await gw.get("/metrics", headers=TokenSigner.from_keys(service_keys, "metrics").headers("gateway"))
     assert r.status == 200 and "http_requests_total" in await r.text()
     assert (await gw.get("/healthz")).status == 200 and (await gw.get("/")).status == 200
+
+
+async def test_the_account_shows_its_credit_and_a_refund_is_asked_for_once_per_key(gw, upstream):
+    upstream.account_extra = {"credit_cents": 1_234, "total_balance_cents": -1_234}
+    token = (await lookup_token(gw))["lookup_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    summary = await (await gw.get(f"/api/v1/billing-accounts/{fakes.BAN_A}", headers=auth)).json()
+    assert (summary["credit"], summary["total_balance"]) == ("12.34", "-12.34")
+    url = f"/api/v1/billing-accounts/{fakes.BAN_A}/refunds"
+    missing = await gw.post(url, json={"amount": "credit"}, headers=auth)
+    assert missing.status == 400
+    key = {"Idempotency-Key": "refund-key-1", **auth}
+    first = await gw.post(url, json={"amount": "credit"}, headers=key)
+    again = await gw.post(url, json={"amount": "credit"}, headers=key)
+    body = await first.json()
+    assert (first.status, body["amount"], body["status"], body["method"]) == (
+        201, "12.34", "approved", {"type": "checking", "last4": "6789"})
+    assert again.status == 200 and (await again.json())["refund_id"] == body["refund_id"]
+    over = await gw.post(url, json={"amount": "0.01"}, headers={**auth, "Idempotency-Key": "refund-key-2"})
+    assert over.status == 409 and (await over.json())["error"]["code"] == "refund_over_credit"
+    bad = await gw.post(url, json={"amount": "１２.００"}, headers={**auth, "Idempotency-Key": "refund-key-3"})
+    assert bad.status == 422
+    listed = await (await gw.get(url, headers=auth)).json()
+    assert [r["refund_id"] for r in listed["refunds"]] == [body["refund_id"]]

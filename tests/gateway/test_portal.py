@@ -388,3 +388,35 @@ async def test_a_terminated_member_is_told_what_restores_the_coverage_and_can_pa
     page = await (await gw.get("/dashboard?lang=en")).text()
     assert "Pay $193.00 now" not in page and "to restore your coverage" not in page
     assert "so it can no longer be reinstated. Call the Health Connector at" in page
+
+
+async def test_a_member_sees_the_credit_and_asks_for_it_back_once_per_form(gw_no_captcha, upstream):
+    gw = gw_no_captcha
+    upstream.account_extra = {"credit_cents": 1_234, "total_balance_cents": -1_234}
+    await login(gw, upstream)
+    dashboard = await (await gw.get("/dashboard")).text()
+    assert re.search(r'Credit: <strong class="portal-credit">\$12\.34</strong>', dashboard)
+    assert f'href="/accounts/{fakes.BAN_A}/refund"' in dashboard
+    es = await (await gw.get("/dashboard?lang=es")).text()
+    assert re.search(r'Crédito: <strong class="portal-credit">\$12\.34</strong>', es)
+
+    page = await (await gw.get(f"/accounts/{fakes.BAN_A}/refund?lang=en")).text()
+    assert 'value="12.34"' in page  # the whole credit, unless the member types less
+    form = {"refund_amount": "20.00", "csrf_token": csrf_of(page),
+            "idempotency_key": hidden_of(page)["idempotency_key"]}
+    over = await gw.post(f"/accounts/{fakes.BAN_A}/refund", data=form)
+    assert over.status == 409 and "The amount is more than your credit." in await over.text()
+    assert upstream.refunds == {}
+
+    form = {**form, "refund_amount": "12.34", "idempotency_key": hidden_of(page)["idempotency_key"]}
+    first = await (await gw.post(f"/accounts/{fakes.BAN_A}/refund", data=form)).text()
+    again = await (await gw.post(f"/accounts/{fakes.BAN_A}/refund", data=form)).text()  # a double click
+    assert "We will send you $12.34. Refund number: RFD-0001." in first
+    assert "RFD-0001" in again and len(upstream.refunds) == 1
+    assert "On its way" in first
+    [(body, _)] = upstream.refunds.values()
+    assert body["amount"] == "12.34"
+
+    bad = await gw.post(f"/accounts/{fakes.BAN_A}/refund",
+                        data={**form, "refund_amount": "١٢.٣٤", "idempotency_key": "k" * 32})
+    assert bad.status == 422 and "Enter an amount in dollars and cents" in await bad.text()

@@ -502,3 +502,11 @@ async def insert_payment_plan(conn: asyncpg.Connection, ban: str, total_cents: i
                                       created_on, status, schedule)
            VALUES ($1, $2, $3, $4, $5, 'active', $6) RETURNING *""",
         uuid.uuid4(), ban, total_cents, months, created_on, schedule)
+
+
+async def refund_kinds(conn: asyncpg.Connection, ban: str, refund_id: str) -> set[str]:
+    """The refund entries (refund, refund_returned) already booked for a refund."""
+    rows = await conn.fetch("""SELECT DISTINCT kind FROM ledger WHERE billing_account_number = $1
+                               AND payment_id = $2 AND kind IN ('refund', 'refund_returned')""",
+                            ban, refund_id)
+    return {r["kind"] for r in rows}

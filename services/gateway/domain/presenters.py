@@ -49,6 +49,7 @@ def summarize(account: dict[str, Any], today: date) -> dict[str, Any]:
     return {"billing_account_number": account["billing_account_number"],
             "plan_type": account.get("plan_type"), "status": account.get("status"),
             "total_balance": money(account.get("total_balance_cents", 0)),
+            "credit": money(max(int(account.get("credit_cents") or 0), 0)),
             "current_premium": money(sum(x.get("current_premium_cents", 0) for x in current)),
             "due_date": due[0] if due else None,
             "lines": [public_line(x) for x in lines],
@@ -160,3 +161,12 @@ def returned_payment(payments: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"payment_id": returned.get("payment_id"), "amount": returned.get("amount"),
             "returned_on": returned.get("returned_on"),
             "retry_date": retries[-1].get("expected_withdrawal_date") if retries else None}
+
+
+def public_refund(r: dict[str, Any]) -> dict[str, Any]:
+    """A refund of credit as the member sees it: the method by type and last four only."""
+    return {"refund_id": r["refund_id"], "confirmation_number": r["confirmation_number"],
+            "amount": money(r["amount_cents"]), "status": r["status"],
+            "method": {k: v for k, v in r["method"].items() if k in ("type", "last4", "brand")},
+            "requested_on": r.get("requested_on"), "effective_date": r.get("effective_date"),
+            "returned_on": r.get("returned_on")}

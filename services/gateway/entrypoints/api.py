@@ -152,6 +152,34 @@ async def post_payment_plan(request: web.Request) -> web.Response:
     return json_response(await uc(request).create_payment_plan(ban, req.months), status=201)
 
 
+@api.route("POST", "/billing-accounts/{ban}/refunds", "Ask for the account's credit back "
+           "(Idempotency-Key header): to the bank account or card that paid; over the approval "
+           "amount an operator approves it first", body=s.RefundRequest,
+           responses={201: s.Refund, 200: s.Refund}, headers=("Idempotency-Key",),
+           errors={400: "Idempotency-Key missing", 401: "Not authenticated", 403: "Another account",
+                   409: "refund_over_credit (with available_cents), no_refund_method or "
+                        "idempotency_conflict"}, auth="account")
+async def post_refund(request: web.Request) -> web.Response:
+    ban = path_ban(request)
+    key = idempotency_key(request)
+    req = await parse(request, s.RefundRequest)
+    await account_access(request, ban)
+    status, result = await uc(request).request_refund(ban, req.amount, key)
+    response = json_response(result, status=status)
+    if status == 200:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@api.route("GET", "/billing-accounts/{ban}/refunds", "Refunds of credit, newest first",
+           responses={200: s.RefundList}, errors={401: "Not authenticated", 403: "Another account"},
+           auth="account")
+async def get_refunds(request: web.Request) -> web.Response:
+    ban = path_ban(request)
+    await account_access(request, ban)
+    return json_response(await uc(request).refunds(ban))
+
+
 @api.route("POST", "/payments", "A one-time or recurring payment (Idempotency-Key header)",
            body=s.PaymentRequest, responses={201: s.PaymentResponse, 200: s.PaymentResponse},
            headers=("Idempotency-Key",),

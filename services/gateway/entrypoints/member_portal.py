@@ -5,6 +5,7 @@ payment plans, payment methods, contact details and notification preferences."""
 from __future__ import annotations
 
 import re
+import secrets
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +21,7 @@ from services.gateway.entrypoints.errors import REFUSALS, as_api_error
 from services.gateway.entrypoints.pages import form, language, redirect, render
 from services.gateway.translations import translate
 from shared.calendar import business_today
-from shared.money import format_dollars, parse_amount
+from shared.money import format_cents, format_dollars, parse_amount
 
 
 def member_language(request: web.Request, contact: dict[str, Any]) -> str:
@@ -236,6 +237,54 @@ async def plan_get(request: web.Request) -> web.Response:
     return await plan_page(request)
 
 
+async def refund_page(request: web.Request, status: int = 200, values: dict | None = None,
+                      errors: dict | None = None, requested: dict | None = None) -> web.Response:
+    """The account's credit, the form to ask for it back (its idempotency key made with the
+    page, so a form sent twice asks once) and the refunds asked for."""
+    _, ban = await own_account(request)
+    use_cases = request.app[keys.DEPS].use_cases
+    account = await use_cases.account_summary(ban)
+    try:
+        refunds = (await use_cases.refunds(ban))["refunds"]
+    except REFUSALS:
+        refunds = []
+    key = (values or {}).get("idempotency_key") or secrets.token_hex(16)
+    # What may still be asked for: the credit less the refunds already on their way.
+    waiting = sum(parse_amount(r["amount"]) for r in refunds if r["status"] in ("approved", "pending_approval"))
+    available = max(parse_amount(account.get("credit") or "0.00") - waiting, 0)
+    return render(request, "member/refund.html", status=status, ban=ban, account=account,
+                  refunds=refunds, requested=requested, idempotency_key=key,
+                  available=format_cents(available) if available else None,
+                  values=values or {}, errors=errors or {})
+
+
+async def post_refund(request: web.Request) -> web.Response:
+    _, ban = await own_account(request)
+    f = await form(request)
+    typed = (f.get("refund_amount") or "").strip()
+    key = f.get("idempotency_key") or ""
+    try:
+        req = s.RefundRequest.model_validate({"amount": typed})
+    except ValidationError:
+        return await refund_page(request, 422, forms.kept(f), {"refund_amount": "err.refund_amount"})
+    if not 16 <= len(key) <= 64 or not key.isascii() or not key.isalnum():
+        return await refund_page(request, 422, forms.kept(f), {"_form": "err.refund_amount"})
+    try:
+        _, refund = await request.app[keys.DEPS].use_cases.request_refund(ban, req.amount, key)
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
+        if exc.status == 409 and exc.code in ("refund_over_credit", "no_refund_method"):
+            return await refund_page(request, 409, forms.kept(f), {"refund_amount": "err." + exc.code})
+        if exc.status == 422:
+            return await refund_page(request, 422, forms.kept(f), {"refund_amount": "err.refund_amount"})
+        raise
+    return await refund_page(request, requested=refund)
+
+
+async def refund_get(request: web.Request) -> web.Response:
+    return await refund_page(request)
+
+
 async def methods_page(request: web.Request) -> web.Response:
     member = await need_member(request)
     use_cases = request.app[keys.DEPS].use_cases
@@ -343,6 +392,8 @@ def install(app: web.Application) -> None:
     r.add_post("/accounts/{ban}/autopay/cancel", post_cancel_autopay)
     r.add_get("/accounts/{ban}/payment-plan", plan_get)
     r.add_post("/accounts/{ban}/payment-plan", post_plan)
+    r.add_get("/accounts/{ban}/refund", refund_get)
+    r.add_post("/accounts/{ban}/refund", post_refund)
     r.add_get("/payment-methods", methods_page)
     r.add_get("/payment-methods/{method_id}/remove", remove_method_page)
     r.add_post("/payment-methods/{method_id}/remove", post_remove_method)

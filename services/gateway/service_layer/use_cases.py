@@ -22,6 +22,7 @@ from services.gateway.domain.presenters import (
     public_payment,
     public_payment_result,
     public_plan,
+    public_refund,
     returned_payment,
     summarize,
     with_pending,
@@ -277,6 +278,26 @@ class UseCases:
             self.cache.invalidate(req.billing_account_number, "gateway")
         # payments answers a replayed key with 200 and the first answer: passed on as such.
         return (200 if status == 200 else 201), public_payment_result(result)
+
+    async def request_refund(self, ban: str, amount: str, idempotency_key: str) -> tuple[int, dict[str, Any]]:
+        """The member asks for the account's credit back (payments checks it against the
+        credit, once per idempotency key)."""
+        try:
+            status, result = await self.up.call(
+                "payments", "POST", upstream_path("accounts", ban, "refunds"),
+                json={"amount": amount, "idempotency_key": idempotency_key}, with_status=True)
+        except ServiceDown:
+            raise unavailable("payments") from None
+        finally:
+            self.cache.invalidate(ban, "gateway")
+        return (200 if status == 200 else 201), public_refund(result)
+
+    async def refunds(self, ban: str) -> dict[str, Any]:
+        try:
+            data = await self.up.call("payments", "GET", upstream_path("accounts", ban, "refunds"))
+        except ServiceDown:
+            raise unavailable("payments") from None
+        return {"refunds": [public_refund(r) for r in data.get("refunds", [])]}
 
     async def refuse_cards_unless_enabled(self, method_type: str) -> None:
         """The program setting (payments' /config) decides whether cards are taken at all."""

@@ -128,6 +128,21 @@ def _returned(data: pay.PaymentReturnedData) -> Intent:
                     "will_retry", "method_disabled", "mandate_cancelled")
 
 
+def _refund(template: str, data: pay.RefundIssuedData | pay.RefundReturnedData, *names: str) -> Intent:
+    return Intent(template, billing_account_number=data.billing_account_number,
+                  contact=data.contact.to_data(),
+                  facts=_pick(data, "confirmation_number", "amount_cents", "method", *names),
+                  allowed_numbers=(data.confirmation_number,))
+
+
+def _refund_issued(data: pay.RefundIssuedData) -> Intent:
+    return _refund("refund_issued", data, "issued_on", "effective_date")
+
+
+def _refund_returned(data: pay.RefundReturnedData) -> Intent:
+    return _refund("refund_returned", data, "return_code", "return_reason", "returned_on")
+
+
 def _autopay_created(data: pay.AutopayCreatedData) -> Intent:
     # The authorization is sent as the member agreed to it, except that messages name a
     # billing account by its last four digits only, as everywhere else.
@@ -245,6 +260,7 @@ _INTENTS: dict[str, Callable[[Any], Intent]] = {
     idn.MEMBER_PASSWORD_CHANGED: _password_changed, idn.MEMBER_EMAIL_CHANGED: _email_changed,
     idn.MEMBER_REGISTRATION_REPEATED: _already_registered,
     pay.RETURN_RATE_ALERT: _return_rate_alert,
+    pay.REFUND_ISSUED: _refund_issued, pay.REFUND_RETURNED: _refund_returned,
 }
 
 
@@ -285,7 +301,7 @@ TEMPLATES = (
     "grace_started", "grace_notice", "grace_ended", "coverage_effectuated", "coverage_terminated",
     "password_reset", "username_reminder", "login_throttled", "password_changed",
     "email_changed", "already_registered", "plan_payable", "autopay_upcoming",
-    "check_received", "return_rate_alert", "payer_receipt",
+    "check_received", "return_rate_alert", "payer_receipt", "refund_issued", "refund_returned",
 )
 # Written for the exchange's operators (NOTIFY_OPERATOR_EMAIL), not for a member: no portal
 # link, no member's language.

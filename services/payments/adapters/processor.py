@@ -30,10 +30,20 @@ class ChargeResult:
     message: str
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    succeeded: bool
+    refund_id: str | None
+    code: str        # "succeeded" | "amount_too_large" | "no_such_charge" ...
+    message: str
+
+
 class CardProcessor(Protocol):
     async def tokenize(self, card: Card) -> CardToken: ...
     async def charge(self, token: str, amount_cents: int, idempotency_key: str,
                      description: str) -> ChargeResult: ...
+    async def refund(self, charge_id: str, amount_cents: int,
+                     idempotency_key: str) -> RefundResult: ...
     async def close(self) -> None: ...
 
 
@@ -76,6 +86,20 @@ class HttpCardProcessor:
             return ChargeResult(False, err.get("charge_id"), err.get("code", "card_declined"),
                                 err.get("message", "The card was declined."))
         raise ProcessorUnavailable(f"charge answered {status}")
+
+    async def refund(self, charge_id: str, amount_cents: int,
+                     idempotency_key: str) -> RefundResult:
+        """Part or all of a charge back to its card, once per idempotency key."""
+        status, body = await self._post("/v1/refunds", {
+            "charge_id": charge_id, "amount_cents": amount_cents,
+            "idempotency_key": idempotency_key})
+        if status in (200, 201):
+            return RefundResult(True, body.get("refund_id"), "succeeded", "Refunded")
+        if status in (404, 422):
+            err = body.get("error", {})
+            return RefundResult(False, None, err.get("code", "refund_refused"),
+                                err.get("message", "The processor refused the refund."))
+        raise ProcessorUnavailable(f"refund answered {status}")
 
     async def close(self) -> None:
         if self._session is not None:

@@ -19,6 +19,8 @@ from shared.numbers import aba_ok, is_digits
 
 RECORD = 94
 TX_CODE = {"checking": "27", "savings": "37"}
+# Refunds: a credit file of the same SEC code family (WEB), service class 220.
+CREDIT_TX_CODE = {"checking": "22", "savings": "32"}
 TX_TYPE = {"27": "checking", "37": "savings", "22": "checking", "32": "savings"}
 
 
@@ -103,13 +105,16 @@ class NachaWriter:
     starts at each effective date and every `batch_entries_max` entries."""
 
     def __init__(self, origin: Origin, created: datetime, file_id_modifier: str,
-                 write: Callable[[str], Any], batch_entries_max: int = 100_000) -> None:
+                 write: Callable[[str], Any], batch_entries_max: int = 100_000,
+                 credits: bool = False) -> None:
+        """`credits`: a file of credit entries (refunds: codes 22/32, service class 220)."""
+        self.credits = credits
         assert 1 <= batch_entries_max <= 999_999 and len(file_id_modifier) == 1
         self.origin, self.created, self._write = origin, created, write
         self.odfi8 = origin.odfi_routing[:8]
         self.batch_entries_max = batch_entries_max
         self.lines = 0
-        self.f_entries = self.f_hash = self.f_debit = self.batch_no = 0
+        self.f_entries = self.f_hash = self.f_debit = self.f_credit = self.batch_no = 0
         self._batch: tuple[date, int, int, int] | None = None  # effective, count, hash, debit
         self._emit("1" + "01" + " " + origin.odfi_routing + _a(origin.company_id, 10)
                    + created.strftime("%y%m%d%H%M") + file_id_modifier + "094" + "10" + "1"
@@ -123,7 +128,7 @@ class NachaWriter:
     def _open_batch(self, effective: date) -> None:
         self.batch_no += 1
         o = self.origin
-        self._emit("5" + "225" + _a(o.company_name, 16) + " " * 20 + _a(o.company_id, 10) + "WEB"
+        self._emit("5" + ("220" if self.credits else "225") + _a(o.company_name, 16) + " " * 20 + _a(o.company_id, 10) + "WEB"
                    + _a(o.entry_description, 10) + self.created.strftime("%y%m%d")
                    + effective.strftime("%y%m%d") + "   " + "1" + self.odfi8 + _n(self.batch_no, 7))
         self._batch = (effective, 0, 0, 0)
@@ -132,12 +137,14 @@ class NachaWriter:
         if self._batch is None:
             return
         _, count, b_hash, debit = self._batch
-        self._emit("8" + "225" + _n(count, 6) + _n(b_hash % 10 ** 10, 10) + _n(debit, 12)
-                   + _n(0, 12) + _a(self.origin.company_id, 10) + " " * 25 + self.odfi8
+        debit, credit = (0, debit) if self.credits else (debit, 0)
+        self._emit("8" + ("220" if self.credits else "225") + _n(count, 6)
+                   + _n(b_hash % 10 ** 10, 10) + _n(debit, 12) + _n(credit, 12) + _a(self.origin.company_id, 10) + " " * 25 + self.odfi8
                    + _n(self.batch_no, 7))
         self.f_entries += count
         self.f_hash += b_hash
         self.f_debit += debit
+        self.f_credit += credit
         self._batch = None
 
     def add(self, effective: date, e: Entry) -> None:
@@ -147,7 +154,7 @@ class NachaWriter:
             self._close_batch()
             self._open_batch(effective)
         assert self._batch is not None and e.amount_cents > 0
-        self._emit("6" + TX_CODE[e.account_type] + e.routing_number[:8] + e.routing_number[8]
+        self._emit("6" + (CREDIT_TX_CODE if self.credits else TX_CODE)[e.account_type] + e.routing_number[:8] + e.routing_number[8]
                    + _a(e.account_number, 17) + _n(e.amount_cents, 10) + _a(e.individual_id, 15)
                    + _a(e.individual_name, 22) + ("R " if e.recurring else "S ") + "0"
                    + trace_number(self.odfi8, e.trace_seq))
@@ -159,11 +166,15 @@ class NachaWriter:
         self._close_batch()
         blocks = -(-(self.lines + 1) // 10)
         self._emit("9" + _n(self.batch_no, 6) + _n(blocks, 6) + _n(self.f_entries, 8)
-                   + _n(self.f_hash % 10 ** 10, 10) + _n(self.f_debit, 12) + _n(0, 12) + " " * 39)
+                   + _n(self.f_hash % 10 ** 10, 10) + _n(self.f_debit, 12) + _n(self.f_credit, 12)
+                   + " " * 39)
         while self.lines < blocks * 10:
             self._emit("9" * RECORD)
-        return {"entries": self.f_entries, "batches": self.batch_no, "debit_cents": self.f_debit,
-                "entry_hash": self.f_hash % 10 ** 10, "blocks": blocks}
+        totals = {"entries": self.f_entries, "batches": self.batch_no, "debit_cents": self.f_debit,
+                  "entry_hash": self.f_hash % 10 ** 10, "blocks": blocks}
+        if self.credits:
+            totals["credit_cents"] = self.f_credit
+        return totals
 
 
 def build_file(origin: Origin, created: datetime, file_id_modifier: str,

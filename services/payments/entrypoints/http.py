@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.payments.adapters import repository as repo
 from services.payments.entrypoints import schemas
-from services.payments.service_layer import errors, mandates, projection
+from services.payments.service_layer import errors, mandates, projection, refunds
 from services.payments.service_layer import methods as saved_methods
 from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.submissions import Answer
@@ -29,7 +29,8 @@ STATUSES = {
     InvalidInput: 422, errors.UnknownAccount: 404, errors.UnknownPayment: 404,
     errors.NoAutopay: 404, errors.NoMethod: 404, errors.IdempotencyConflict: 409,
     errors.AmountChanged: 409, errors.AutopayExists: 409, errors.MethodInUse: 409,
-    errors.CardsUnavailable: 503,
+    errors.CardsUnavailable: 503, errors.UnknownRefund: 404, errors.RefundOverCredit: 409,
+    errors.NoRefundMethod: 409, errors.RefundNotPending: 409,
 }
 translated = http.translated(STATUSES)
 
@@ -219,3 +220,18 @@ async def owed(request: web.Request) -> web.Response:
     if data is None:
         raise errors.UnknownAccount()
     return json_response(data)
+
+
+@routes.post("/accounts/{ban}/refunds")
+@translated
+async def post_refund(request: web.Request) -> web.Response:
+    """A member asks for the account's credit back: {amount: "credit" | "12.34"}, once per
+    Idempotency-Key (201 made, 200 the first answer again)."""
+    ban = _ban(request)
+    return _answered(await refunds.request_refund(_deps(request), ban, await _submission_body(request)))
+
+
+@routes.get("/accounts/{ban}/refunds")
+@translated
+async def account_refunds(request: web.Request) -> web.Response:
+    return json_response({"refunds": await refunds.account_refunds(_deps(request), _ban(request))})

@@ -1,6 +1,7 @@
 """The daily jobs inside the service: each business date, once the cutoff hour has passed,
 return intake, settlement, autopay (on the draft day), the autopay notices (Regulation E: 10
-days before a draft) and the ACH cutoff run for that date.
+days before a draft), the ACH cutoff and the refunds (refund file, card refunds) run for
+that date.
 One replica runs a date (`Service.daily`: the scheduler's advisory lock is held for the
 whole run, and the date is recorded done in the database); autopay and the cutoff also
 take their own locks, so an operator's CLI run beside the scheduler never does the work
@@ -11,7 +12,7 @@ import logging
 from datetime import date, datetime
 
 from services.payments.config import Settings
-from services.payments.service_layer import ach, autopay, autopay_notices
+from services.payments.service_layer import ach, autopay, autopay_notices, refunds
 from services.payments.service_layer.deps import Deps
 from shared import locks, metrics
 from shared.runtime import Service
@@ -25,7 +26,8 @@ async def run_day(svc: Service[Deps], day: date) -> None:
     info = lambda msg: log.info(msg, extra={"business_date": day.isoformat()})  # noqa: E731
     for name, job in (("returns", ach.run_returns), ("settlement", ach.run_settlement),
                       ("autopay", autopay.run_autopay),
-                      ("autopay_notices", autopay_notices.run_notices), ("cutoff", ach.run_cutoff)):
+                      ("autopay_notices", autopay_notices.run_notices), ("cutoff", ach.run_cutoff),
+                      ("refunds", refunds.run_refunds)):
         with metrics.job_run(name):
             await job(deps, day, info)
 

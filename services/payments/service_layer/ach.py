@@ -15,12 +15,12 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter
 
-from services.payments.adapters import ach_store
+from services.payments.adapters import ach_store, refund_store
 from services.payments.adapters import repository as repo
 from services.payments.adapters.ach_archive import ArchiveError
 from services.payments.domain import nacha, schedule
 from services.payments.domain.returns import NOC_CODES, decide_return, parse_correction
-from services.payments.service_layer import events, return_rates
+from services.payments.service_layer import events, refunds, return_rates
 from services.payments.service_layer.deps import Deps
 from shared import locks
 from shared.calendar import add_banking_days, is_banking_day
@@ -233,6 +233,8 @@ async def _apply_file(conn: asyncpg.Connection, deps: Deps, day: date, name: str
         return None  # another reader got it first
     for item in items:
         payment = await ach_store.payment_by_trace(conn, item.original_trace)
+        if payment is None and await _refund_item(conn, deps, day, item):
+            continue
         if payment is None:
             raise nacha.MalformedFile(f"trace number {item.original_trace} matches no payment we sent")
         if item.kind == "return":
@@ -240,6 +242,18 @@ async def _apply_file(conn: asyncpg.Connection, deps: Deps, day: date, name: str
         else:
             await _apply_noc(conn, deps, payment, item)
     return returns, len(items) - returns
+
+
+async def _refund_item(conn: asyncpg.Connection, deps: Deps, day: date, item: nacha.ReturnItem) -> bool:
+    """A return or NOC of one of our refund credits (refunds.py); False if the trace is none."""
+    refund = await refund_store.by_trace(conn, item.original_trace)
+    if refund is None:
+        return False
+    if item.kind == "return":
+        await refunds.apply_return(conn, day, refund, item.code)
+    else:
+        await _apply_noc(conn, deps, refund, item)
+    return True
 
 
 async def _apply_return(conn: asyncpg.Connection, deps: Deps, day: date, p: asyncpg.Record,

@@ -62,3 +62,29 @@ class MethodInUse(DomainError):
     code = "method_in_use"
     message = ("Your automatic payments are drawn from this account, so it cannot be removed. "
                "Change your automatic payments to another account or cancel them first.")
+
+
+class UnknownRefund(DomainError):
+    code = "not_found"
+    message = "No refund with this id."
+
+
+class RefundOverCredit(DomainError):
+    """A refund is never more than the account's credit (less the refunds on their way)."""
+
+    code = "refund_over_credit"
+    message = "The refund is more than the credit on this account."
+
+    def __init__(self, available_cents: int) -> None:
+        super().__init__(available_cents=available_cents)
+
+
+class NoRefundMethod(DomainError):
+    code = "no_refund_method"
+    message = ("No bank account or card paid this account, so the credit cannot be sent back "
+               "electronically. Please call us.")
+
+
+class RefundNotPending(DomainError):
+    code = "refund_not_pending"
+    message = "This refund is not waiting for approval."

@@ -16,7 +16,8 @@ from shared.contracts.envelope import Envelope
 
 PaymentsPayload = (ev.PaymentSubmittedData | ev.PaymentSettledData | ev.PaymentFailedData
                    | ev.PaymentReturnedData | ev.AutopayCreatedData | ev.AutopayCancelledData
-                   | ev.AutopayUpdatedData | ev.MethodUpdatedData | ev.AutopayUpcomingData)
+                   | ev.AutopayUpdatedData | ev.MethodUpdatedData | ev.AutopayUpcomingData
+                   | ev.RefundRequestedData | ev.RefundIssuedData | ev.RefundReturnedData)
 
 
 def method_of(row: Mapping[str, Any]) -> ev.Method:
@@ -149,6 +150,30 @@ def method_updated(method: Mapping[str, Any], status: str, reason: str) -> ev.Me
         method_id=str(method["method_id"]),
         billing_account_number=method["billing_account_number"],
         method=method_of(method), status=status, reason=reason)
+
+
+def refund_requested(r: Mapping[str, Any]) -> ev.RefundRequestedData:
+    return ev.RefundRequestedData(
+        refund_id=str(r["refund_id"]), confirmation_number=r["confirmation_number"],
+        billing_account_number=r["billing_account_number"], amount_cents=r["amount_cents"],
+        method=method_of(r), status=r["status"], requested_on=r["requested_on"].isoformat(),
+        contact=contact_of(r["contact"]))
+
+
+def refund_issued(r: Mapping[str, Any]) -> ev.RefundIssuedData:
+    return ev.RefundIssuedData(
+        refund_id=str(r["refund_id"]), confirmation_number=r["confirmation_number"],
+        billing_account_number=r["billing_account_number"], amount_cents=r["amount_cents"],
+        method=method_of(r), issued_on=r["issued_on"].isoformat(),
+        effective_date=r["effective_date"].isoformat(), contact=contact_of(r["contact"]))
+
+
+def refund_returned(r: Mapping[str, Any], reason: str) -> ev.RefundReturnedData:
+    return ev.RefundReturnedData(
+        refund_id=str(r["refund_id"]), confirmation_number=r["confirmation_number"],
+        billing_account_number=r["billing_account_number"], amount_cents=r["amount_cents"],
+        method=method_of(r), return_code=r["return_code"], return_reason=reason,
+        returned_on=r["returned_on"].isoformat(), contact=contact_of(r["contact"]))
 
 
 def _allocs(p: Mapping[str, Any]) -> list[dict[str, int]]:
