@@ -1,5 +1,6 @@
 """Settings of the payments service (environment variables prefixed PAYMENTS_)."""
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -50,6 +51,12 @@ class Settings(ServiceSettings):
     ach_cutoff_hour: int = Field(default=17, ge=0, le=23)  # New York time
     ach_batch_entries_max: int = Field(default=100_000, ge=1, le=999_999)
     ach_retries_max: int = Field(default=2, ge=0, le=2)
+
+    # Account validation of a bank account new to the system (Nacha's WEB debit rule):
+    # "prenote" (a zero-dollar entry; debits follow 3 banking days after it settles) or
+    # "micro_entries" (two credits under $1 the member confirms); "none" only where the
+    # bank (ODFI) validates accounts for us (docs/operations.md).
+    account_validation: Literal["prenote", "micro_entries", "none"] = "prenote"
 
     autopay_day: int = Field(default=22, ge=1, le=28)
     autopay_batch: int = Field(default=5000, ge=1, le=50_000)

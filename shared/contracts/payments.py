@@ -18,6 +18,10 @@ AUTOPAY_UPDATED = "autopay.updated"
 METHOD_UPDATED = "method.updated"
 RETURN_RATE_ALERT = "return_rate.alert"
 AUTOPAY_UPCOMING = "autopay.upcoming"
+ACCOUNT_VALIDATION_STARTED = "account.validation_started"
+ACCOUNT_MICRO_ENTRIES_SENT = "account.micro_entries_sent"
+ACCOUNT_VALIDATED = "account.validated"
+ACCOUNT_VALIDATION_FAILED = "account.validation_failed"
 
 
 class Method(Payload):
@@ -197,3 +201,59 @@ class AutopayUpcomingData(Payload):
     plan_type: str | None = None
     notice_range: NoticeRange | None = Field(default=None, exclude_if=is_none)
 
+
+
+class AccountValidationStartedData(Payload):
+    """A bank account new to the system is validated before (or with) its first debit:
+    `kind` prenote (a zero-dollar entry) or micro_entries (two credits under $1 the member
+    confirms), in the ACH file of the next cutoff on or after `requested_on`."""
+    EVENT_TYPE: ClassVar[str] = ACCOUNT_VALIDATION_STARTED
+    validation_id: str
+    method_id: str
+    billing_account_number: str
+    method: Method
+    kind: Literal["prenote", "micro_entries"]
+    requested_on: str
+    contact: Contact
+
+
+class AccountMicroEntriesSentData(Payload):
+    """The two micro-entry credits are on their way: they reach the account on
+    `available_on`, and the member confirms their amounts (at most `tries_max` tries). The
+    amounts themselves are never in an event."""
+    EVENT_TYPE: ClassVar[str] = ACCOUNT_MICRO_ENTRIES_SENT
+    validation_id: str
+    method_id: str
+    billing_account_number: str
+    method: Method
+    available_on: str
+    tries_max: int = Field(ge=1)
+    contact: Contact
+
+
+class AccountValidatedData(Payload):
+    """The account is validated (the prenote's waiting period passed with no return, or the
+    member confirmed the micro-entries): its debits go in the next files."""
+    EVENT_TYPE: ClassVar[str] = ACCOUNT_VALIDATED
+    validation_id: str
+    method_id: str
+    billing_account_number: str
+    method: Method
+    kind: Literal["prenote", "micro_entries"]
+    validated_on: str
+
+
+class AccountValidationFailedData(Payload):
+    """The account could not be validated: the bank returned a validation entry
+    (`return_code`, reason `returned`) or the member used every try (`tries_exhausted`).
+    The method is disabled; debits waiting for it failed (`payment.failed`)."""
+    EVENT_TYPE: ClassVar[str] = ACCOUNT_VALIDATION_FAILED
+    validation_id: str
+    method_id: str
+    billing_account_number: str
+    method: Method
+    kind: Literal["prenote", "micro_entries"]
+    reason: Literal["returned", "tries_exhausted"]
+    return_code: str | None = None
+    failed_on: str
+    contact: Contact

@@ -24,7 +24,9 @@ _EVENT_MODELS: tuple[type[Payload], ...] = (
     payments.PaymentSubmittedData, payments.PaymentSettledData, payments.PaymentFailedData,
     payments.PaymentReturnedData, payments.AutopayCreatedData, payments.AutopayCancelledData,
     payments.AutopayUpdatedData, payments.MethodUpdatedData, payments.ReturnRateAlertData,
-    payments.AutopayUpcomingData,
+    payments.AutopayUpcomingData, payments.AccountValidationStartedData,
+    payments.AccountMicroEntriesSentData, payments.AccountValidatedData,
+    payments.AccountValidationFailedData,
     notify.NotificationSentData, notify.NotificationFailedData,
 )
 

@@ -45,7 +45,9 @@ TOPICS: dict[str, Topic] = {
             payments.PAYMENT_SUBMITTED, payments.PAYMENT_SETTLED, payments.PAYMENT_FAILED,
             payments.PAYMENT_RETURNED, payments.AUTOPAY_CREATED, payments.AUTOPAY_CANCELLED,
             payments.AUTOPAY_UPDATED, payments.METHOD_UPDATED, payments.RETURN_RATE_ALERT,
-            payments.AUTOPAY_UPCOMING)),
+            payments.AUTOPAY_UPCOMING, payments.ACCOUNT_VALIDATION_STARTED,
+            payments.ACCOUNT_MICRO_ENTRIES_SENT, payments.ACCOUNT_VALIDATED,
+            payments.ACCOUNT_VALIDATION_FAILED)),
         Topic(NOTIFY_V1, "notify", (notify.NOTIFICATION_SENT, notify.NOTIFICATION_FAILED)),
     )
 }

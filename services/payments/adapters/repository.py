@@ -116,6 +116,10 @@ async def get_method(conn: asyncpg.Connection, method_id: uuid.UUID) -> asyncpg.
     return await conn.fetchrow("SELECT * FROM methods WHERE method_id = $1", method_id)
 
 
+async def method(conn: asyncpg.Connection, method_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM methods WHERE method_id = $1", method_id)
+
+
 async def lock_account_method(conn: asyncpg.Connection, ban: str,
                               method_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM methods WHERE method_id = $1 "

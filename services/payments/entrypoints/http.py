@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.payments.adapters import repository as repo
 from services.payments.entrypoints import schemas
-from services.payments.service_layer import errors, mandates, projection
+from services.payments.service_layer import account_validation, errors, mandates, projection
 from services.payments.service_layer import methods as saved_methods
 from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.submissions import Answer
@@ -29,6 +29,7 @@ STATUSES = {
     InvalidInput: 422, errors.UnknownAccount: 404, errors.UnknownPayment: 404,
     errors.NoAutopay: 404, errors.NoMethod: 404, errors.IdempotencyConflict: 409,
     errors.AmountChanged: 409, errors.AutopayExists: 409, errors.MethodInUse: 409,
+    errors.NoValidation: 409,
     errors.CardsUnavailable: 503,
 }
 translated = http.translated(STATUSES)
@@ -195,6 +196,20 @@ async def methods(request: web.Request) -> web.Response:
                                        "last4": r["last4"], "brand": r["brand"],
                                        "status": r["status"], "autopay": r["autopay"]}
                                       for r in rows]})
+
+
+@routes.get("/accounts/{ban}/methods/{method_id}/validation")
+@translated
+async def method_validation(request: web.Request) -> web.Response:
+    return json_response(await account_validation.status(
+        _deps(request), _ban(request), request.match_info["method_id"]))
+
+
+@routes.post("/accounts/{ban}/methods/{method_id}/validation")
+@translated
+async def confirm_method_validation(request: web.Request) -> web.Response:
+    return json_response(await account_validation.confirm(
+        _deps(request), _ban(request), request.match_info["method_id"], await read_json(request)))
 
 
 @routes.delete("/accounts/{ban}/methods/{method_id}")
