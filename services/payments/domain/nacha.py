@@ -191,7 +191,6 @@ class NachaWriter:
         while self.lines < blocks * 10:
             self._emit("9" * RECORD)
         return {"entries": self.f_entries, "batches": self.batch_no, "debit_cents": self.f_debit,
-                "credit_cents": self.f_credit,
                 "entry_hash": self.f_hash % 10 ** 10, "blocks": blocks}
 
 
