@@ -12,8 +12,8 @@ import pytest
 from sandboxes.bank import validate
 from services.payments.service_layer import ach
 from shared.contracts.envelope import Envelope
-from tests.payments.conftest import bank_method, new_account, new_ban
 from tests.helpers import wait_for
+from tests.payments.conftest import bank_method, new_account, new_ban
 
 ACCOUNT_VALIDATION = "prenote"  # the service's configuration (conftest); micro tests switch it
 
