@@ -106,7 +106,8 @@ async def config(request: web.Request) -> web.Response:
     s = _deps(request).settings
     return json_response({"cards_enabled": s.cards_enabled, "program": s.program,
                           "overpay_max_cents": s.overpay_max_cents,
-                          "payment_max_cents": s.payment_max_cents})
+                          "payment_max_cents": s.payment_max_cents,
+                          "account_validation": s.account_validation})
 
 
 @routes.post("/payments")
@@ -194,7 +195,10 @@ async def methods(request: web.Request) -> web.Response:
         rows = await repo.list_methods(conn, _ban(request))
     return json_response({"methods": [{"method_id": str(r["method_id"]), "type": r["type"],
                                        "last4": r["last4"], "brand": r["brand"],
-                                       "status": r["status"], "autopay": r["autopay"]}
+                                       "status": r["status"], "autopay": r["autopay"],
+                                       "validation": ({"kind": r["validation_kind"],
+                                                       "status": r["validation_status"]}
+                                                      if r["validation_kind"] else None)}
                                       for r in rows]})
 
 
