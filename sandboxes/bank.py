@@ -26,6 +26,11 @@ Return rules, by the last two digits of an entry's account number:
 | 55 | notification of change C01: the correct account number is the same with 56 at the end |
 | 66 | notification of change C05: the account is the other type (checking <-> savings) |
 Every other entry is paid (no record). A file with no returns and no NOCs gets no return file.
+
+Account validation entries (prenotes, transaction codes 28/38, and the micro-entries of a
+batch whose Company Entry Description is ACCTVERIFY) are answered as a bank answers them:
+only the account rules apply (02, 03, 04 return R02/R03/R04; 55 and 66 the NOCs above);
+the funds and authorization rules (01, 07, 09, 10) are for live debits and do not.
 """
 from __future__ import annotations
 
@@ -51,7 +56,8 @@ RECORD = 94
 BANK_ROUTING = "091000019"   # the bank's own routing number in the file header
 RULES = {"01": "R01", "02": "R02", "03": "R03", "04": "R04", "07": "R07", "09": "R09", "10": "R10"}
 NOC_RULES = {"55": "C01", "66": "C05"}
-RETURN_CODE_OF = {"27": "26", "37": "36", "22": "21", "32": "31"}
+RETURN_CODE_OF = {"27": "26", "37": "36", "22": "21", "32": "31", "28": "26", "38": "36"}
+VALIDATION_RULES = ("02", "03", "04")  # the account rules that answer a validation entry
 
 
 class Rejected(ValueError):
@@ -70,6 +76,11 @@ class Received:
     individual_id: str
     name: str
     trace: str
+    description: str = ""  # the batch's Company Entry Description
+
+    @property
+    def validation(self) -> bool:
+        return self.tx_code in ("28", "38") or self.description == "ACCTVERIFY"
 
 
 @dataclass
@@ -113,7 +124,7 @@ def validate(text: str) -> ParsedFile:
         while i < n and lines[i][0] == "6":
             e = lines[i]
             code = e[1:3]
-            if code not in ("22", "27", "32", "37"):
+            if code not in ("22", "27", "32", "37", "28", "38"):
                 raise Rejected(f"line {i + 1}: transaction code {code} not accepted")
             if not aba_ok(e[3:12]):
                 raise Rejected(f"line {i + 1}: routing number check digit is wrong")
@@ -125,7 +136,8 @@ def validate(text: str) -> ParsedFile:
             else:
                 credit += amount
             parsed.entries.append(Received(code, e[3:12], e[12:29].strip(), amount,
-                                           e[39:54].strip(), e[54:76].strip(), e[79:94]))
+                                           e[39:54].strip(), e[54:76].strip(), e[79:94],
+                                           bh[53:63].strip()))
             i += 1
         if i >= n or lines[i][0] != "8":
             raise Rejected(f"line {i + 1}: batch control expected")
@@ -159,6 +171,8 @@ def validate(text: str) -> ParsedFile:
 def decide(entry: Received) -> tuple[str, str] | None:
     """('return', Rnn) or ('noc', Cnn) by the documented rules, or None (paid)."""
     tail = entry.account[-2:]
+    if entry.validation and tail in RULES and tail not in VALIDATION_RULES:
+        return None
     if tail in RULES:
         return "return", RULES[tail]
     if tail in NOC_RULES:
@@ -233,7 +247,7 @@ def correction(e: Received, code: str) -> str:
     if code == "C01":
         return e.account[:-2] + "56"
     if code == "C05":
-        return {"27": "37", "37": "27", "22": "32", "32": "22"}[e.tx_code]
+        return {"27": "37", "37": "27", "22": "32", "32": "22", "28": "37", "38": "27"}[e.tx_code]
     raise AssertionError(code)
 
 

@@ -63,6 +63,8 @@ PERMISSIONS: dict[str, dict[str, frozenset[Route] | str]] = {
             ("POST", "/accounts/{ban}/autopay"), ("DELETE", "/accounts/{ban}/autopay"),
             ("PUT", "/accounts/{ban}/autopay/method"), ("GET", "/accounts/{ban}/methods"),
             ("DELETE", "/accounts/{ban}/methods/{method_id}"),
+            ("GET", "/accounts/{ban}/methods/{method_id}/validation"),
+            ("POST", "/accounts/{ban}/methods/{method_id}/validation"),
             ("GET", "/accounts/{ban}/owed"), ("POST", "/accounts/{ban}/refunds"),
             ("GET", "/accounts/{ban}/refunds")}),
         "notify": frozenset({("GET", "/notifications"),

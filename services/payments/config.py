@@ -1,5 +1,6 @@
 """Settings of the payments service (environment variables prefixed PAYMENTS_)."""
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -53,6 +54,11 @@ class Settings(ServiceSettings):
 
     # A refund of credit above this amount waits for an operator's approval (cli refunds).
     refund_approval_cents: int = Field(default=50_000, ge=0)
+    # Account validation of a bank account new to the system (Nacha's WEB debit rule):
+    # "prenote" (a zero-dollar entry; debits follow 3 banking days after it settles) or
+    # "micro_entries" (two credits under $1 the member confirms); "none" only where the
+    # bank (ODFI) validates accounts for us (docs/operations.md).
+    account_validation: Literal["prenote", "micro_entries", "none"] = "prenote"
 
     autopay_day: int = Field(default=22, ge=1, le=28)
     autopay_batch: int = Field(default=5000, ge=1, le=50_000)

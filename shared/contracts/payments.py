@@ -21,6 +21,10 @@ AUTOPAY_UPCOMING = "autopay.upcoming"
 REFUND_REQUESTED = "refund.requested"
 REFUND_ISSUED = "refund.issued"
 REFUND_RETURNED = "refund.returned"
+ACCOUNT_VALIDATION_STARTED = "account.validation_started"
+ACCOUNT_MICRO_ENTRIES_SENT = "account.micro_entries_sent"
+ACCOUNT_VALIDATED = "account.validated"
+ACCOUNT_VALIDATION_FAILED = "account.validation_failed"
 
 
 class Method(Payload):
@@ -217,7 +221,6 @@ class AutopayUpcomingData(Payload):
     notice_range: NoticeRange | None = Field(default=None, exclude_if=is_none)
 
 
-
 class RefundRequestedData(Payload):
     """A member asked for (part of) the account's credit back. `status`: `approved` (it
     goes out with the next ACH credit file, or at once to a card) or `pending_approval`
@@ -230,6 +233,20 @@ class RefundRequestedData(Payload):
     amount_cents: int = Field(gt=0)
     method: Method
     status: Literal["approved", "pending_approval"]
+    requested_on: str
+    contact: Contact
+
+
+class AccountValidationStartedData(Payload):
+    """A bank account new to the system is validated before (or with) its first debit:
+    `kind` prenote (a zero-dollar entry) or micro_entries (two credits under $1 the member
+    confirms), in the ACH file of the next cutoff on or after `requested_on`."""
+    EVENT_TYPE: ClassVar[str] = ACCOUNT_VALIDATION_STARTED
+    validation_id: str
+    method_id: str
+    billing_account_number: str
+    method: Method
+    kind: Literal["prenote", "micro_entries"]
     requested_on: str
     contact: Contact
 
@@ -261,4 +278,46 @@ class RefundReturnedData(Payload):
     return_code: str = Field(pattern=r"^R[0-9][0-9]$")
     return_reason: str
     returned_on: str
+    contact: Contact
+
+
+class AccountMicroEntriesSentData(Payload):
+    """The two micro-entry credits are on their way: they reach the account on
+    `available_on`, and the member confirms their amounts (at most `tries_max` tries). The
+    amounts themselves are never in an event."""
+    EVENT_TYPE: ClassVar[str] = ACCOUNT_MICRO_ENTRIES_SENT
+    validation_id: str
+    method_id: str
+    billing_account_number: str
+    method: Method
+    available_on: str
+    tries_max: int = Field(ge=1)
+    contact: Contact
+
+
+class AccountValidatedData(Payload):
+    """The account is validated (the prenote's waiting period passed with no return, or the
+    member confirmed the micro-entries): its debits go in the next files."""
+    EVENT_TYPE: ClassVar[str] = ACCOUNT_VALIDATED
+    validation_id: str
+    method_id: str
+    billing_account_number: str
+    method: Method
+    kind: Literal["prenote", "micro_entries"]
+    validated_on: str
+
+
+class AccountValidationFailedData(Payload):
+    """The account could not be validated: the bank returned a validation entry
+    (`return_code`, reason `returned`) or the member used every try (`tries_exhausted`).
+    The method is disabled; debits waiting for it failed (`payment.failed`)."""
+    EVENT_TYPE: ClassVar[str] = ACCOUNT_VALIDATION_FAILED
+    validation_id: str
+    method_id: str
+    billing_account_number: str
+    method: Method
+    kind: Literal["prenote", "micro_entries"]
+    reason: Literal["returned", "tries_exhausted"]
+    return_code: str | None = None
+    failed_on: str
     contact: Contact

@@ -46,6 +46,14 @@ class Upstream:
     account_extra: dict[str, Any] = field(default_factory=dict)  # more of billing's account answer
     member_phone: str | None = "6175550101"  # the member's phone on file (None: none given)
     refunds: dict[str, tuple[dict, dict]] = field(default_factory=dict)  # key -> (body, refund)
+    # Saved methods by account, and micro-entry validations by method id: {status,
+    # can_confirm, tries_left, cents: [a, b]} (payments' rules: docs/internal-api.md).
+    methods: dict[str, list[dict]] = field(default_factory=dict)
+    validations: dict[str, dict] = field(default_factory=dict)
+    # payments' PAYMENTS_ACCOUNT_VALIDATION (/config), and what a payment from a new bank
+    # account answers about its validation (None: nothing).
+    account_validation: str = "none"
+    new_account_validation: dict | None = None
 
 
 def _record(state: Upstream, service: str):
@@ -177,7 +185,8 @@ def payments_app(state: Upstream) -> web.Application:
     app = web.Application(middlewares=[_record(state, "payments")])
 
     async def config(_: web.Request) -> web.Response:
-        return json_response({"cards_enabled": state.cards_enabled, "program": "Health Connector"})
+        return json_response({"cards_enabled": state.cards_enabled, "program": "Health Connector",
+                              "account_validation": state.account_validation})
 
     async def pay(request: web.Request) -> web.Response:
         b = request[BODY]
@@ -190,6 +199,8 @@ def payments_app(state: Upstream) -> web.Application:
         result = {"payment_id": str(uuid.uuid4()), "confirmation_number": f"HC{len(state.payments) + 1:08d}",
                   "status": "submitted", "amount_cents": 19_300 if b["amount"] == "total" else 5_000,
                   "expected_withdrawal_date": "2030-12-05", "billing_account_number": b["billing_account_number"]}
+        if state.new_account_validation:
+            result["account_validation"] = state.new_account_validation
         state.payments[key] = (b, result)
         return json_response(result, status=201)
 
@@ -241,8 +252,31 @@ def payments_app(state: Upstream) -> web.Application:
     async def owed(request: web.Request) -> web.Response:
         return json_response({"total_balance_cents": 19_300, "lines": []})
 
-    async def methods(_: web.Request) -> web.Response:
-        return json_response({"methods": []})
+    async def methods(request: web.Request) -> web.Response:
+        return json_response({"methods": state.methods.get(request.match_info["ban"], [])})
+
+    def validation_view(v: dict) -> dict:
+        return {"kind": "micro_entries", "status": v["status"], "can_confirm": v["can_confirm"],
+                "tries_left": v["tries_left"], "requested_on": "2030-12-02",
+                "entries_arrive_on": "2030-12-03", "debits_from": None}
+
+    async def get_validation(request: web.Request) -> web.Response:
+        v = state.validations.get(request.match_info["method_id"])
+        return json_response(validation_view(v)) if v else error_response(409, "no_validation", "None.")
+
+    async def post_validation(request: web.Request) -> web.Response:
+        v = state.validations.get(request.match_info["method_id"])
+        if not v or v["status"] != "sent" or not v["can_confirm"]:
+            return error_response(409, "no_validation", "None.")
+        typed = sorted(int(a.split(".")[-1]) for a in request[BODY]["amounts"])
+        if typed == sorted(v["cents"]):
+            v["status"] = "validated"
+            return json_response(validation_view(v))
+        v["tries_left"] -= 1
+        if v["tries_left"] == 0:
+            v["status"] = "failed"
+            return json_response(validation_view(v))
+        return error_response(422, "invalid_input", "Wrong.", fields={"amounts": "Tries left."})
 
     async def pending(request: web.Request) -> web.Response:
         ban = request.match_info["ban"]
@@ -292,5 +326,7 @@ def payments_app(state: Upstream) -> web.Application:
     app.router.add_put("/accounts/{ban}/autopay/method", put_autopay_method)
     app.router.add_get("/accounts/{ban}/owed", owed)
     app.router.add_get("/accounts/{ban}/methods", methods)
+    app.router.add_get("/accounts/{ban}/methods/{method_id}/validation", get_validation)
+    app.router.add_post("/accounts/{ban}/methods/{method_id}/validation", post_validation)
     app.router.add_get("/accounts/{ban}/pending", pending)
     return app

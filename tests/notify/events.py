@@ -135,6 +135,16 @@ class Household:
                                             "previous_amount_cents": 31000, "contact": self.contact,
                                             "method": method, "cycle": "2026-12", "reason": "changed",
                                             "cancel_by": "2026-12-17", "plan_type": "health"}),
+            # A new bank account's validation (payments.v1, named account.*).
+            Envelope(event_type="account.micro_entries_sent", producer="payments", key=ban, data={
+                "validation_id": f"AV-{self.tag}", "method_id": f"M-{self.tag}",
+                "billing_account_number": ban, "method": method, "available_on": "2026-12-03",
+                "tries_max": 3, "contact": self.contact}),
+            Envelope(event_type="account.validation_failed", producer="payments", key=ban, data={
+                "validation_id": f"AV2-{self.tag}", "method_id": f"M-{self.tag}",
+                "billing_account_number": ban, "method": method, "kind": "prenote",
+                "reason": "returned", "return_code": "R03", "failed_on": "2026-12-03",
+                "contact": self.contact}),
             event("invoice.issued", ban, {"billing_account_number": ban, "invoice_id": "INV-1",
                                           "kind": "monthly", "coverage_year": 2027,
                                           "coverage_month": "2027-01", "amount_cents": 25000,

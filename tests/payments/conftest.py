@@ -121,7 +121,7 @@ class PaymentsEnv(ServiceEnv):
 
 
 @pytest.fixture(scope="module")
-async def payments_env(infra, tmp_path_factory):
+async def payments_env(infra, tmp_path_factory, request):
     group = f"payments.test.{uuid.uuid4().hex[:8]}"
     await ensure_topics(infra.kafka_bootstrap)
     await start_group_at_end(infra.kafka_bootstrap, group, [topics.BILLING_V1])
@@ -137,7 +137,10 @@ async def payments_env(infra, tmp_path_factory):
             database_url=dsn, kafka_bootstrap=infra.kafka_bootstrap, app_env="test",
             consumer_group=group, card_processor_url=str(card_server.make_url("/card")),
             cards_enabled=True, ach_outbound_dir=root / "outbound", ach_returns_dir=root / "returns",
-            run_scheduler=False, db_pool_max=20)
+            run_scheduler=False, db_pool_max=20,
+            # Account validation holds a new account's first debits: the modules that test it
+            # say which method (ACCOUNT_VALIDATION); the others test the debits themselves.
+            account_validation=getattr(request.module, "ACCOUNT_VALIDATION", "none"))
         # The tests call payments as its one real caller does: the gateway.
         async with running_service(infra, settings, build_service, caller="gateway",
                                    prepare=use_clock) as env:

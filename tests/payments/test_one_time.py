@@ -184,7 +184,8 @@ async def test_cards_off_by_program_setting(payments_env):
         env.deps.settings.cards_enabled = True
     assert status == 422 and "Cards are not accepted" in body["error"]["fields"]["method.type"]
     assert config == {"cards_enabled": False, "program": "health_connector",
-                      "overpay_max_cents": 0, "payment_max_cents": 5_000_000}
+                      "overpay_max_cents": 0, "payment_max_cents": 5_000_000,
+                      "account_validation": "none"}
 
 
 async def test_paying_the_total_twice_does_not_charge_twice(payments_env):

@@ -142,6 +142,8 @@ def public_payment_result(r: dict[str, Any]) -> dict[str, Any]:
            "expected_withdrawal_date": r.get("expected_withdrawal_date")}
     if r.get("mandate_id"):
         out["mandate_id"] = r["mandate_id"]
+    if r.get("account_validation"):  # a bank account new to the system: checked first
+        out["account_validation"] = r["account_validation"]
     if r.get("autopay"):  # a recurring set-up: its own number, first draft and the terms
         out["autopay"] = {k: r["autopay"].get(k) for k in (
             "confirmation_number", "first_draft_date", "draft_day", "authorization_text")}

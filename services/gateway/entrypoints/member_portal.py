@@ -112,6 +112,7 @@ async def pay_page(request: web.Request, status: int = 200, values: dict | None 
     return render(request, "member/autopay.html" if autopay else "member/pay.html", status=status,
                   ban=ban, account=account, contact=profile.get("contact", {}),
                   cards_enabled=config.get("cards_enabled", False),
+                  validation_kind=config.get("account_validation"),
                   values=values or defaults, errors=errors or {}, **extra)
 
 
@@ -333,6 +334,43 @@ async def post_remove_method(request: web.Request) -> web.Response:
     return redirect(request, "/payment-methods?removed=1")
 
 
+async def verify_method_page(request: web.Request, status: int = 200, values: dict | None = None,
+                             errors: dict | None = None) -> web.Response:
+    """The micro-entries' confirmation: the two amounts the member sees on their statement."""
+    member = await need_member(request)
+    try:
+        ban, method, v = await request.app[keys.DEPS].use_cases.method_validation(
+            member["data"].get("accounts", []), request.match_info["method_id"])
+    except REFUSALS as caught:
+        if as_api_error(caught).code in ("no_method", "no_validation"):
+            raise web.HTTPNotFound() from None
+        raise
+    return render(request, "member/method_verify.html", status=status, ban=ban, method=method,
+                  v=v, values=values or {}, errors=errors or {})
+
+
+async def post_verify_method(request: web.Request) -> web.Response:
+    member = await need_member(request)
+    f = await form(request)
+    values = {"amount_1": f.get("amount_1", "").strip(), "amount_2": f.get("amount_2", "").strip()}
+    errors = {name: "verify.format" for name, value in values.items()
+              if not re.fullmatch(r"(?:\$?0?\.)?[0-9]{1,2}", value)}
+    if errors:
+        return await verify_method_page(request, 422, values, errors)
+    try:
+        await request.app[keys.DEPS].use_cases.confirm_method_validation(
+            member["data"].get("accounts", []), request.match_info["method_id"], list(values.values()))
+    except REFUSALS as caught:
+        exc = as_api_error(caught)
+        if exc.code == "no_method":
+            raise web.HTTPNotFound() from None
+        if exc.status == 422:  # a wrong answer: one try spent, nothing else
+            return await verify_method_page(request, 422, values, {"_form": "verify.wrong"})
+        if exc.code != "no_validation":
+            raise
+    return await verify_method_page(request)
+
+
 async def profile_page(request: web.Request, status: int = 200, values: dict | None = None,
                        errors: dict | None = None, saved: bool = False) -> web.Response:
     member = await need_member(request)
@@ -397,5 +435,7 @@ def install(app: web.Application) -> None:
     r.add_get("/payment-methods", methods_page)
     r.add_get("/payment-methods/{method_id}/remove", remove_method_page)
     r.add_post("/payment-methods/{method_id}/remove", post_remove_method)
+    r.add_get("/payment-methods/{method_id}/verify", verify_method_page)
+    r.add_post("/payment-methods/{method_id}/verify", post_verify_method)
     r.add_get("/profile", profile_get)
     r.add_post("/profile", post_profile)

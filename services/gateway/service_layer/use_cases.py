@@ -245,6 +245,28 @@ class UseCases:
                     return ban, m
         raise errors.NoMethod()
 
+    async def method_validation(self, bans: list[str], method_id: str) -> tuple[str, dict, dict]:
+        """The member's saved bank account, the account that holds it and its validation."""
+        ban, method = await self.find_method(bans, method_id)
+        try:
+            v = await self.up.call("payments", "GET",
+                                   upstream_path("accounts", ban, "methods", method_id, "validation"))
+        except ServiceDown:
+            raise unavailable("payments") from None
+        return ban, method, v
+
+    async def confirm_method_validation(self, bans: list[str], method_id: str,
+                                        amounts: list[str]) -> dict[str, Any]:
+        """The two micro-entry amounts the member read on their statement (payments
+        answers 422 for a wrong answer, 409 no_validation when there is nothing to confirm)."""
+        ban, _ = await self.find_method(bans, method_id)
+        try:
+            return await self.up.call("payments", "POST",
+                                      upstream_path("accounts", ban, "methods", method_id, "validation"),
+                                      json={"amounts": amounts})
+        except ServiceDown:
+            raise unavailable("payments") from None
+
     async def remove_method(self, bans: list[str], method_id: str) -> dict[str, Any]:
         """Removes one of the member's saved methods (payments keeps it for the history of
         the payments made with it); 409 method_in_use while autopay draws from it."""

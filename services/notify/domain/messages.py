@@ -240,6 +240,19 @@ def _already_registered(data: idn.MemberRegistrationRepeatedData) -> Intent:
                   policy="email_only", facts=_pick(data, "username"))
 
 
+def _micro_entries_sent(data: pay.AccountMicroEntriesSentData) -> Intent:
+    """Two micro-entry credits are on their way: the member confirms their amounts."""
+    return Intent("account_micro_entries", billing_account_number=data.billing_account_number,
+                  contact=data.contact.to_data(), facts=_pick(data, "method", "available_on", "tries_max"))
+
+
+def _validation_failed(data: pay.AccountValidationFailedData) -> Intent:
+    """A new bank account could not be validated: the member pays another way."""
+    return Intent("account_validation_failed", billing_account_number=data.billing_account_number,
+                  contact=data.contact.to_data(),
+                  facts=_pick(data, "method", "reason", "return_code", "failed_on"))
+
+
 def _return_rate_alert(data: pay.ReturnRateAlertData) -> Intent:
     """An ACH return rate at 80 % of its Nacha limit or over it: the operators are told."""
     return Intent("return_rate_alert", policy="email_only", to_operators=True,
@@ -261,6 +274,8 @@ _INTENTS: dict[str, Callable[[Any], Intent]] = {
     idn.MEMBER_REGISTRATION_REPEATED: _already_registered,
     pay.RETURN_RATE_ALERT: _return_rate_alert,
     pay.REFUND_ISSUED: _refund_issued, pay.REFUND_RETURNED: _refund_returned,
+    pay.ACCOUNT_MICRO_ENTRIES_SENT: _micro_entries_sent,
+    pay.ACCOUNT_VALIDATION_FAILED: _validation_failed,
 }
 
 
@@ -302,6 +317,7 @@ TEMPLATES = (
     "password_reset", "username_reminder", "login_throttled", "password_changed",
     "email_changed", "already_registered", "plan_payable", "autopay_upcoming",
     "check_received", "return_rate_alert", "payer_receipt", "refund_issued", "refund_returned",
+    "account_micro_entries", "account_validation_failed",
 )
 # Written for the exchange's operators (NOTIFY_OPERATOR_EMAIL), not for a member: no portal
 # link, no member's language.

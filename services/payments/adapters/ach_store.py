@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.payments.adapters.repository import PAYMENT_COLUMNS
+from services.payments.adapters.validation_store import HOLD_CLAUSE
 from shared import locks
 
 # One autopay draft per mandate and cycle: INSERT ... SELECT ... ON CONFLICT DO NOTHING, so a
@@ -98,7 +99,7 @@ async def assign_to_file(conn: asyncpg.Connection, file_id: int, day: date, next
         """UPDATE payments SET status = 'originated', ach_file_id = $1,
              effective_date = greatest(expected_withdrawal_date, $3),
              trace_number = $4 || lpad(nextval('ach_trace_seq')::text, 7, '0'), updated_at = now()
-           WHERE status = 'pending' AND rail = 'ach' AND submitted_on <= $2""",
+           WHERE status = 'pending' AND rail = 'ach' AND submitted_on <= $2 """ + HOLD_CLAUSE,
         file_id, day, next_banking, odfi8)
     return int(result.split()[-1])
 

@@ -116,6 +116,10 @@ async def get_method(conn: asyncpg.Connection, method_id: uuid.UUID) -> asyncpg.
     return await conn.fetchrow("SELECT * FROM methods WHERE method_id = $1", method_id)
 
 
+async def method(conn: asyncpg.Connection, method_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM methods WHERE method_id = $1", method_id)
+
+
 async def lock_account_method(conn: asyncpg.Connection, ban: str,
                               method_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM methods WHERE method_id = $1 "
@@ -126,8 +130,11 @@ async def list_methods(conn: asyncpg.Connection, ban: str) -> list[asyncpg.Recor
     """The account's saved methods, removed ones left out; `autopay`: the active recurring
     payment draws from it."""
     return await conn.fetch(
-        """SELECT x.method_id, x.type, x.last4, x.brand, x.status, m.mandate_id IS NOT NULL AS autopay
+        """SELECT x.method_id, x.type, x.last4, x.brand, x.status, m.mandate_id IS NOT NULL AS autopay,
+                  v.kind AS validation_kind, v.status AS validation_status
              FROM methods x LEFT JOIN mandates m ON m.method_id = x.method_id AND m.status = 'active'
+             LEFT JOIN LATERAL (SELECT kind, status FROM account_validations a
+                                WHERE a.method_id = x.method_id ORDER BY created_at DESC LIMIT 1) v ON true
             WHERE x.billing_account_number = $1 AND x.removed_at IS NULL
             ORDER BY x.created_at DESC""", ban)
 

@@ -22,6 +22,11 @@ TX_CODE = {"checking": "27", "savings": "37"}
 # Refunds: a credit file of the same SEC code family (WEB), service class 220.
 CREDIT_TX_CODE = {"checking": "22", "savings": "32"}
 TX_TYPE = {"27": "checking", "37": "savings", "22": "checking", "32": "savings"}
+# Account validation: a zero-dollar debit prenote, and the micro-entries' credits.
+PRENOTE_TX_CODE = {"checking": "28", "savings": "38"}
+CREDIT_TX_CODE = {"checking": "22", "savings": "32"}
+CREDIT_CODES = frozenset(CREDIT_TX_CODE.values())
+ZERO_CODES = frozenset(PRENOTE_TX_CODE.values())
 
 
 class MalformedFile(ValueError):
@@ -50,7 +55,12 @@ def check_entry(e: Entry) -> None:
         raise UnwritableEntry("routing_number", "the routing number is not 9 digits with a valid check digit")
     if not is_digits(e.account_number, 4, 17):
         raise UnwritableEntry("account_number", "the account number is not 4 to 17 digits")
-    if not 0 < e.amount_cents < 10 ** 10:
+    if e.tx_code is not None and e.tx_code not in (*TX_CODE.values(), *ZERO_CODES, *CREDIT_CODES):
+        raise UnwritableEntry("transaction_code", "the transaction code is not one we originate")
+    if e.tx_code in ZERO_CODES:
+        if e.amount_cents != 0:
+            raise UnwritableEntry("amount", "a prenote carries no amount")
+    elif not 0 < e.amount_cents < 10 ** 10:
         raise UnwritableEntry("amount", "the amount does not fit the entry")
     if not is_digits(e.individual_id, 1, 15):
         raise UnwritableEntry("individual_id", "the billing account number is not digits")
@@ -73,6 +83,11 @@ class Entry:
     individual_name: str
     trace_seq: int
     recurring: bool
+    # Account validation entries: a transaction code other than the debit's (28/38 prenote,
+    # 22/32 credit) and their own Company Entry Description (e.g. ACCTVERIFY), in a batch
+    # of their own.
+    tx_code: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,8 @@ class NachaWriter:
         self.lines = 0
         self.f_entries = self.f_hash = self.f_debit = self.f_credit = self.batch_no = 0
         self._batch: tuple[date, int, int, int] | None = None  # effective, count, hash, debit
+        self._batch_description: str | None = None
+        self._batch_credit = self.f_credit = 0
         self._emit("1" + "01" + " " + origin.odfi_routing + _a(origin.company_id, 10)
                    + created.strftime("%y%m%d%H%M") + file_id_modifier + "094" + "10" + "1"
                    + _a(origin.destination_name, 23) + _a(origin.company_name, 23) + " " * 8)
@@ -125,11 +142,14 @@ class NachaWriter:
         self._write(line + "\n")
         self.lines += 1
 
-    def _open_batch(self, effective: date) -> None:
+    def _open_batch(self, effective: date, description: str | None = None,
+                    service_class: str = "225") -> None:
         self.batch_no += 1
         o = self.origin
-        self._emit("5" + ("220" if self.credits else "225") + _a(o.company_name, 16) + " " * 20 + _a(o.company_id, 10) + "WEB"
-                   + _a(o.entry_description, 10) + self.created.strftime("%y%m%d")
+        self._batch_description, self._batch_credit = description, 0
+        self._service_class = service_class
+        self._emit("5" + service_class + _a(o.company_name, 16) + " " * 20 + _a(o.company_id, 10) + "WEB"
+                   + _a(description or o.entry_description, 10) + self.created.strftime("%y%m%d")
                    + effective.strftime("%y%m%d") + "   " + "1" + self.odfi8 + _n(self.batch_no, 7))
         self._batch = (effective, 0, 0, 0)
 
@@ -137,29 +157,37 @@ class NachaWriter:
         if self._batch is None:
             return
         _, count, b_hash, debit = self._batch
-        debit, credit = (0, debit) if self.credits else (debit, 0)
-        self._emit("8" + ("220" if self.credits else "225") + _n(count, 6)
-                   + _n(b_hash % 10 ** 10, 10) + _n(debit, 12) + _n(credit, 12) + _a(self.origin.company_id, 10) + " " * 25 + self.odfi8
+        self._emit("8" + self._service_class + _n(count, 6) + _n(b_hash % 10 ** 10, 10) + _n(debit, 12)
+                   + _n(self._batch_credit, 12) + _a(self.origin.company_id, 10) + " " * 25 + self.odfi8
                    + _n(self.batch_no, 7))
         self.f_entries += count
         self.f_hash += b_hash
         self.f_debit += debit
-        self.f_credit += credit
+        self.f_credit += self._batch_credit
         self._batch = None
 
     def add(self, effective: date, e: Entry) -> None:
         """Writes one entry; `UnwritableEntry` (before anything is written) if it cannot be."""
         check_entry(e)
-        if self._batch is None or self._batch[0] != effective or self._batch[1] >= self.batch_entries_max:
+        if (self._batch is None or self._batch[0] != effective or self._batch[1] >= self.batch_entries_max
+                or self._batch_description != e.description):
             self._close_batch()
-            self._open_batch(effective)
-        assert self._batch is not None and e.amount_cents > 0
-        self._emit("6" + (CREDIT_TX_CODE if self.credits else TX_CODE)[e.account_type] + e.routing_number[:8] + e.routing_number[8]
+            # A batch of micro-entries carries credits and debits (service class 200); a
+            # refund file's batches only credits (220); a debit file's only debits (225).
+            self._open_batch(effective, e.description,
+                             "200" if e.description else "220" if self.credits else "225")
+        assert self._batch is not None and (e.amount_cents > 0 or e.tx_code in ZERO_CODES)
+        tx_code = e.tx_code or (CREDIT_TX_CODE if self.credits else TX_CODE)[e.account_type]
+        self._emit("6" + tx_code + e.routing_number[:8] + e.routing_number[8]
                    + _a(e.account_number, 17) + _n(e.amount_cents, 10) + _a(e.individual_id, 15)
                    + _a(e.individual_name, 22) + ("R " if e.recurring else "S ") + "0"
                    + trace_number(self.odfi8, e.trace_seq))
         _, count, b_hash, debit = self._batch
-        self._batch = (effective, count + 1, b_hash + int(e.routing_number[:8]), debit + e.amount_cents)
+        credit = tx_code in CREDIT_CODES
+        if credit:
+            self._batch_credit += e.amount_cents
+        self._batch = (effective, count + 1, b_hash + int(e.routing_number[:8]),
+                       debit + (0 if credit else e.amount_cents))
 
     def finish(self) -> dict[str, Any]:
         """Closes the last batch, writes the file control and the padding; the totals."""

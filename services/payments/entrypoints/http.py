@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.payments.adapters import repository as repo
 from services.payments.entrypoints import schemas
-from services.payments.service_layer import errors, mandates, projection, refunds
+from services.payments.service_layer import account_validation, errors, mandates, projection, refunds
 from services.payments.service_layer import methods as saved_methods
 from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.submissions import Answer
@@ -30,7 +30,7 @@ STATUSES = {
     errors.NoAutopay: 404, errors.NoMethod: 404, errors.IdempotencyConflict: 409,
     errors.AmountChanged: 409, errors.AutopayExists: 409, errors.MethodInUse: 409,
     errors.CardsUnavailable: 503, errors.UnknownRefund: 404, errors.RefundOverCredit: 409,
-    errors.NoRefundMethod: 409, errors.RefundNotPending: 409,
+    errors.NoRefundMethod: 409, errors.RefundNotPending: 409, errors.NoValidation: 409,
 }
 translated = http.translated(STATUSES)
 
@@ -113,7 +113,8 @@ async def config(request: web.Request) -> web.Response:
     s = _deps(request).settings
     return json_response({"cards_enabled": s.cards_enabled, "program": s.program,
                           "overpay_max_cents": s.overpay_max_cents,
-                          "payment_max_cents": s.payment_max_cents})
+                          "payment_max_cents": s.payment_max_cents,
+                          "account_validation": s.account_validation})
 
 
 @routes.post("/payments")
@@ -201,8 +202,25 @@ async def methods(request: web.Request) -> web.Response:
         rows = await repo.list_methods(conn, _ban(request))
     return json_response({"methods": [{"method_id": str(r["method_id"]), "type": r["type"],
                                        "last4": r["last4"], "brand": r["brand"],
-                                       "status": r["status"], "autopay": r["autopay"]}
+                                       "status": r["status"], "autopay": r["autopay"],
+                                       "validation": ({"kind": r["validation_kind"],
+                                                       "status": r["validation_status"]}
+                                                      if r["validation_kind"] else None)}
                                       for r in rows]})
+
+
+@routes.get("/accounts/{ban}/methods/{method_id}/validation")
+@translated
+async def method_validation(request: web.Request) -> web.Response:
+    return json_response(await account_validation.status(
+        _deps(request), _ban(request), request.match_info["method_id"]))
+
+
+@routes.post("/accounts/{ban}/methods/{method_id}/validation")
+@translated
+async def confirm_method_validation(request: web.Request) -> web.Response:
+    return json_response(await account_validation.confirm(
+        _deps(request), _ban(request), request.match_info["method_id"], await read_json(request)))
 
 
 @routes.delete("/accounts/{ban}/methods/{method_id}")

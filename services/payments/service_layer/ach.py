@@ -15,12 +15,12 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter
 
-from services.payments.adapters import ach_store, refund_store
+from services.payments.adapters import ach_store, refund_store, validation_store
 from services.payments.adapters import repository as repo
 from services.payments.adapters.ach_archive import ArchiveError
 from services.payments.domain import nacha, schedule
 from services.payments.domain.returns import NOC_CODES, decide_return, parse_correction
-from services.payments.service_layer import events, refunds, return_rates
+from services.payments.service_layer import account_validation, events, refunds, return_rates
 from services.payments.service_layer.deps import Deps
 from shared import locks
 from shared.calendar import add_banking_days, is_banking_day
@@ -79,8 +79,11 @@ async def _cutoff(conn: asyncpg.Connection, deps: Deps, day: date, out_dir: Path
     started = time.perf_counter()
     async with conn.transaction():
         file_id = await ach_store.open_file(conn, day, name)
+        await account_validation.before_cutoff(conn, day, progress)
         count = await ach_store.assign_to_file(conn, file_id, day, add_banking_days(day, 1),
                                                s.ach_odfi_routing[:8])
+        extra = await account_validation.file_entries(conn, deps, day, file_id, progress)
+        count += len(extra)
         if count == 0:
             progress(f"{day}: no pending bank debits; no file")
             raise _NothingToSend
@@ -89,7 +92,7 @@ async def _cutoff(conn: asyncpg.Connection, deps: Deps, day: date, out_dir: Path
                               s.ach_company_id)
         sha = hashlib.sha256()
         try:
-            totals, held = await _write(conn, deps, origin, file_id, count, tmp, sha, progress)
+            totals, held = await _write(conn, deps, origin, file_id, count, tmp, sha, progress, extra)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -116,7 +119,9 @@ async def _cutoff(conn: asyncpg.Connection, deps: Deps, day: date, out_dir: Path
 
 
 async def _write(conn: asyncpg.Connection, deps: Deps, origin: nacha.Origin, file_id: int,
-                 count: int, tmp: Path, sha, progress: Progress) -> tuple[dict, list[tuple[Any, str]]]:
+                 count: int, tmp: Path, sha, progress: Progress,
+                 extra: list[tuple[date, nacha.Entry]] | None = None
+                 ) -> tuple[dict, list[tuple[Any, str]]]:
     """Streams the file's entries (account numbers decrypted one at a time) into `tmp`,
     created owner-only as it holds full account numbers; an entry the format cannot carry
     is left out, and returned as (payment id, field)."""
@@ -140,6 +145,8 @@ async def _write(conn: asyncpg.Connection, deps: Deps, origin: nacha.Origin, fil
             done += 1
             if done % 100_000 == 0:
                 progress(f"  {done}/{count} entries written")
+        for effective, entry in extra or []:  # account validation entries, checked when made
+            writer.add(effective, entry)
         totals = writer.finish()
         f.flush()
         os.fsync(f.fileno())
@@ -232,6 +239,10 @@ async def _apply_file(conn: asyncpg.Connection, deps: Deps, day: date, name: str
     if not await ach_store.record_return_file(conn, sha, name, day, returns, len(items) - returns):
         return None  # another reader got it first
     for item in items:
+        validation = await validation_store.by_trace(conn, item.original_trace)
+        if validation is not None:
+            await account_validation.on_item(conn, deps, day, validation, item)
+            continue
         payment = await ach_store.payment_by_trace(conn, item.original_trace)
         if payment is None and await _refund_item(conn, deps, day, item):
             continue

@@ -56,6 +56,14 @@ class NoMethod(DomainError):
     message = "This account has no such saved payment method."
 
 
+class NoValidation(DomainError):
+    """No micro-entry amounts to confirm for this account (none sent, not arrived yet,
+    already confirmed or failed)."""
+
+    code = "no_validation"
+    message = "There are no amounts to confirm for this bank account."
+
+
 class MethodInUse(DomainError):
     """The bank account the active recurring payment draws from."""
 

@@ -17,7 +17,9 @@ from shared.contracts.envelope import Envelope
 PaymentsPayload = (ev.PaymentSubmittedData | ev.PaymentSettledData | ev.PaymentFailedData
                    | ev.PaymentReturnedData | ev.AutopayCreatedData | ev.AutopayCancelledData
                    | ev.AutopayUpdatedData | ev.MethodUpdatedData | ev.AutopayUpcomingData
-                   | ev.RefundRequestedData | ev.RefundIssuedData | ev.RefundReturnedData)
+                   | ev.RefundRequestedData | ev.RefundIssuedData | ev.RefundReturnedData
+                   | ev.AccountValidationStartedData | ev.AccountMicroEntriesSentData
+                   | ev.AccountValidatedData | ev.AccountValidationFailedData)
 
 
 def method_of(row: Mapping[str, Any]) -> ev.Method:
@@ -183,3 +185,33 @@ def _allocs(p: Mapping[str, Any]) -> list[dict[str, int]]:
 
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+# ------------------------------------------------------------------ account validation
+def _validation_ids(v: Mapping[str, Any], m: Mapping[str, Any]) -> dict[str, Any]:
+    return {"validation_id": str(v["validation_id"]), "method_id": str(v["method_id"]),
+            "billing_account_number": v["billing_account_number"], "method": method_of(m)}
+
+
+def validation_started(v: Mapping[str, Any], m: Mapping[str, Any]) -> ev.AccountValidationStartedData:
+    return ev.AccountValidationStartedData(**_validation_ids(v, m), kind=v["kind"],
+                                           requested_on=v["requested_on"].isoformat(),
+                                           contact=contact_of(v["contact"]))
+
+
+def micro_entries_sent(v: Mapping[str, Any], m: Mapping[str, Any],
+                       tries_max: int) -> ev.AccountMicroEntriesSentData:
+    return ev.AccountMicroEntriesSentData(**_validation_ids(v, m),
+                                          available_on=v["effective_date"].isoformat(),
+                                          tries_max=tries_max, contact=contact_of(v["contact"]))
+
+
+def validated(v: Mapping[str, Any], m: Mapping[str, Any], day: date) -> ev.AccountValidatedData:
+    return ev.AccountValidatedData(**_validation_ids(v, m), kind=v["kind"], validated_on=day.isoformat())
+
+
+def validation_failed(v: Mapping[str, Any], m: Mapping[str, Any], day: date, reason: str,
+                      return_code: str | None) -> ev.AccountValidationFailedData:
+    return ev.AccountValidationFailedData(**_validation_ids(v, m), kind=v["kind"], reason=reason,
+                                          return_code=return_code, failed_on=day.isoformat(),
+                                          contact=contact_of(v["contact"]))

@@ -144,7 +144,7 @@ async def create_autopay(deps: Deps, ban: str, req: AutopayRequest) -> Answer:
             raise UnknownAccount()
         if await repo.active_mandate(conn, ban) is not None:
             raise AutopayExists()
-        method = await save_bank_account(conn, deps, ban, account)
+        method = await save_bank_account(conn, deps, ban, account, req.contact)
         await create_mandate(conn, deps, ban, owed["plan_type"], method, req.contact, req.member_id,
                              req.client_ip, req.key, today, req.terms_language, req.notice_range)
         answer = Answer(mandate_view(await repo.active_mandate(conn, ban), today,
@@ -197,7 +197,8 @@ async def change_autopay_method(deps: Deps, ban: str, raw: dict, client_ip: str 
         current = await repo.active_mandate(conn, ban)
         if current is None:
             raise NoAutopay()
-        method = await save_bank_account(conn, deps, ban, account)
+        method = await save_bank_account(conn, deps, ban, account,
+                                         events.contact_of(current["contact"]).to_data())
         if method["method_id"] != current["method_id"]:
             text = authorization_record(deps.settings, ban, method,
                                         events.contact_of(current["contact"]).language)

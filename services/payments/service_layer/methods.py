@@ -9,13 +9,13 @@ import asyncpg
 from services.payments.adapters import repository as repo
 from services.payments.adapters.processor import CardToken
 from services.payments.domain.methods import BankAccount, Card, InvalidInput
-from services.payments.service_layer import events
+from services.payments.service_layer import account_validation, events
 from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.errors import MethodInUse, NoMethod
 
 
 async def save_bank_account(conn: asyncpg.Connection, deps: Deps, ban: str,
-                            account: BankAccount) -> asyncpg.Record:
+                            account: BankAccount, contact: dict | None = None) -> asyncpg.Record:
     """The account's saved method for these details (created, with `method.updated`, the
     first time). A method the bank closed (R02/R03/R04) is refused."""
     fp = deps.hasher("bank", account.routing_number, account.account_number)
@@ -33,6 +33,7 @@ async def save_bank_account(conn: asyncpg.Connection, deps: Deps, ban: str,
         holder_name=account.holder_name, routing_number=account.routing_number,
         account_ciphertext=blob, key_id=key_id, last4=account.last4, fingerprint=fp)
     await events.enqueue(conn, events.method_updated(row, "active", "added"))
+    await account_validation.start(conn, deps, row, contact, deps.today())  # new to the system
     return row
 
 

@@ -8,12 +8,13 @@ from typing import Any
 import asyncpg
 
 from services.payments.adapters import repository as repo
+from services.payments.adapters import validation_store
 from services.payments.adapters.processor import CardToken, ProcessorUnavailable
 from services.payments.domain import schedule
 from services.payments.domain.amounts import Line, allocate, resolve_amount
 from services.payments.domain.methods import BankAccount, Card, InvalidInput, parse_bank_account, parse_card
 from services.payments.domain.payers import Payer
-from services.payments.service_layer import events, mandates
+from services.payments.service_layer import account_validation, events, mandates
 from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.errors import (
     AmountChanged,
@@ -106,7 +107,7 @@ async def _create(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
         assert token is not None
         method_row = await save_card(conn, deps, req.ban, method, token)
     else:
-        method_row = await save_bank_account(conn, deps, req.ban, method)
+        method_row = await save_bank_account(conn, deps, req.ban, method, req.contact)
     if not recurring:
         return await _pay(conn, deps, req, owed["plan_type"], amount, allocs, method_row, None, today)
     mandate = await mandates.create_mandate(conn, deps, req.ban, owed["plan_type"], method_row,
@@ -143,7 +144,13 @@ async def _pay(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest, plan_t
     if card:
         return await _charge_card(conn, deps, req, payment, method_row, today)
     await events.enqueue(conn, events.submitted(payment))
-    return Answer(answer_of(payment))
+    body = answer_of(payment)
+    v = await validation_store.latest_of_method(conn, method_row["method_id"])
+    if v is not None and v["status"] in validation_store.OPEN:
+        # What the member is told: when the account's validation goes and the debit follows.
+        body["account_validation"] = account_validation.first_debit_date(
+            v["kind"], today, await validation_store.due_date_of(conn, payment["payment_id"]), after_cutoff)
+    return Answer(body)
 
 
 async def _charge_card(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
