@@ -2,12 +2,16 @@
 registry over every topic's event types, envelopes built from the payloads."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+import orjson
 import pytest
 from pydantic import ValidationError
 
+from shared import consumer
 from shared.contracts import billing, payments
 from shared.contracts.base import Payload
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import HEADER_EVENT_TYPE, Envelope
 from shared.contracts.registry import PAYLOADS, model_of, read
 from shared.contracts.topics import TOPIC_OF_EVENT, TOPICS
 
@@ -62,3 +66,51 @@ def test_an_envelope_is_built_from_its_payload():
     assert e.event_id.version == 7
     with pytest.raises(AssertionError, match="not an event payload"):
         Envelope.of(payments.Method(type="checking", last4="6789"), key="k")
+
+
+def test_an_envelope_is_written_exactly_as_pydantic_would_write_it():
+    data = billing.PaymentReversedData(billing_account_number="7000000018", payment_id="p-1",
+                                       amount_cents=100, return_code="R01", total_balance_cents=100)
+    started = Envelope.of(data, key="7000000018")
+    assert started.correlation_id == str(started.event_id)  # a chain's first event
+    on_the_second = Envelope(event_type="x.y", producer="billing", key="k", data={"n": [1, "a", None]},
+                             occurred_at=datetime(2027, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    caused = started.caused(data, key="7000000018")
+    for e in (started, on_the_second, caused):
+        assert e.to_bytes() == orjson.dumps(e.model_dump(mode="json"))
+        assert Envelope.from_bytes(e.to_bytes()) == e
+    with pytest.raises(ValidationError):
+        Envelope.of(data, key="")
+    with pytest.raises(ValidationError):
+        Envelope.of(data, key="k" * 101)
+
+
+class _Record:
+    def __init__(self, value: bytes | None, event_type: str | None, topic: str = "billing.v1") -> None:
+        self.value, self.topic = value, topic
+        self.headers = [] if event_type is None else [(HEADER_EVENT_TYPE, event_type.encode())]
+
+
+def test_the_consumer_reads_envelope_and_payload_in_one_pass_only_when_all_agree():
+    data = billing.PaymentReversedData(billing_account_number="7000000018", payment_id="p-1",
+                                       amount_cents=100, return_code="R01", total_balance_cents=100)
+    e = Envelope.of(data, key="7000000018")
+    wanted = frozenset({billing.PAYMENT_REVERSED})
+    raw = orjson.loads(e.to_bytes())
+    raw["data"]["added_later"] = "ignored"  # a producer's new optional field
+    events = consumer._typed_together([_Record(orjson.dumps(raw), billing.PAYMENT_REVERSED)], wanted)
+    assert events is not None
+    (_, event), = events
+    assert event.data == data and isinstance(event.envelope, Envelope) and event.event_id == e.event_id
+    assert event.envelope.to_bytes() == e.to_bytes()
+    good = _Record(e.to_bytes(), billing.PAYMENT_REVERSED)
+    bad_amount = orjson.loads(e.to_bytes())
+    bad_amount["data"]["amount_cents"] = "1.5"
+    # Anything unusual goes the careful way (None), which finds poison and skips.
+    for odd in (_Record(e.to_bytes(), None),                                   # no header
+                _Record(e.to_bytes(), billing.PAYMENT_APPLIED),                # header != body
+                _Record(e.to_bytes(), "x.unknown"),                            # not handled
+                _Record(None, billing.PAYMENT_REVERSED),                       # a tombstone
+                _Record(b"{not json", billing.PAYMENT_REVERSED),
+                _Record(orjson.dumps(bad_amount), billing.PAYMENT_REVERSED)):  # payload invalid
+        assert consumer._typed_together([good, odd], wanted | {billing.PAYMENT_APPLIED}) is None
