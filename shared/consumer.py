@@ -46,13 +46,11 @@ import asyncpg
 import orjson
 import pydantic
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
-from faststream._internal.utils.path import match_path
 from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.kafka.message import KafkaAckableMessage
 from faststream.middlewares import AckPolicy
 from opentelemetry.trace import SpanKind
 
-from shared import dead_letters, metrics, tracing
+from shared import dead_letters, faststream_adapter, metrics, tracing
 from shared.contracts.base import Payload
 from shared.contracts.envelope import HEADER_EVENT_TYPE, Envelope, Event
 from shared.contracts.registry import PAYLOADS
@@ -560,8 +558,12 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, *topics: str,
 
     commits = _OffsetCommits(consumer.group_id)
 
+    # FastStream's batch message, built as its own batch parser builds it, minus the
+    # per-record work nobody here reads: its parser decodes every record's headers into a
+    # dict, a tenth of the consumer's time at high rates. Headers stay on the records. Its
+    # ack sends the commit of the batch's own offsets and does not wait for the answer.
     async def parse_batch(records: tuple[ConsumerRecord, ...]) -> KafkaMessage:
-        return _parse_batch(subscriber, records, commits)
+        return faststream_adapter.batch_message(subscriber, records, commits.send)
 
     on_batch.__name__ = f"on_{consumer.group_id.replace('.', '_').replace('-', '_')}"
     subscriber = broker.subscriber(
@@ -573,24 +575,8 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, *topics: str,
     subscriber(on_batch)
 
 
-def _parse_batch(subscriber: Any, records: tuple[ConsumerRecord, ...],
-                 commits: _OffsetCommits) -> KafkaMessage:
-    """FastStream's batch message, built as its own batch parser builds it, minus the
-    per-record work nobody here reads: its parser decodes every record's headers into a
-    dict, a tenth of the consumer's time at high rates. Headers stay on the records."""
-    parser = subscriber.parser
-    first = records[0]
-    return _BatchMessage(
-        body=[r.value for r in records], raw_message=records,
-        message_id=f"{first.offset}-{records[-1].offset}-{first.timestamp}",
-        path=match_path(parser.regex, first.topic), consumer=parser._consumer,
-        commits=commits)
-
-
-class _BatchMessage(KafkaAckableMessage):
-    """FastStream's ackable batch message (nack rewinds every partition of the batch to its
-    first record), except that ack sends the commit of this batch's own offsets and does not
-    wait for the broker's answer: the next batch is fetched and applied meanwhile.
+class _OffsetCommits:
+    """One subscriber's offset commits, each sent after the one before it has finished.
 
     Kafka takes a few milliseconds to answer a commit, about a tenth of a busy consumer's
     time. The commit is sent only after the batch's last transaction committed, so a commit
@@ -599,19 +585,6 @@ class _BatchMessage(KafkaAckableMessage):
     Commits are explicit offsets (the next record of each partition of this batch), not the
     consumer's position, which has moved on to the next batch by the time one is sent.
     """
-
-    def __init__(self, *args: Any, commits: _OffsetCommits, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._commits = commits
-
-    async def ack(self) -> None:
-        if not self.committed:
-            self._commits.send(self.consumer, self.raw_message)
-        await super(KafkaAckableMessage, self).ack()  # mark acked; the commit is sent
-
-
-class _OffsetCommits:
-    """One subscriber's offset commits, each sent after the one before it has finished."""
 
     def __init__(self, group_id: str) -> None:
         self.group_id = group_id

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
-from shared import metrics, process, tracing
+from shared import faststream_adapter, metrics, process, tracing
 from shared.calendar import NEW_YORK, Clock, business_now, business_today
 from shared.consumer import BatchHandler, DeadLetters, Handler, IdempotentConsumer, subscribe
 from shared.contracts.envelope import Envelope
@@ -403,11 +403,7 @@ class Service(Generic[DepsT]):
                         " FROM job_runs GROUP BY job", timeout=2):
                     metrics.JOB_LAST_DATE.labels(r["job"]).set(float(r["day"]))
         metrics.CONSUMER_LAG.clear()
-        for sub in self.broker.subscribers:
-            consumer = getattr(sub, "consumer", None)
-            if consumer is None:
-                continue
-            group = getattr(consumer, "_group_id", None) or "none"
+        for group, consumer in faststream_adapter.subscriber_consumers(self.broker):
             for tp in consumer.assignment():
                 highwater = consumer.highwater(tp)
                 if highwater is None:  # nothing fetched yet from this partition
