@@ -6,6 +6,7 @@ import asyncio
 
 from aiokafka import TopicPartition
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
 
 from shared import faststream_adapter
 from shared.kafka import ensure_topics
@@ -35,7 +36,8 @@ async def test_a_batch_message_is_built_acked_and_committed_through_the_adapter(
         return message.body
 
     subscriber = broker.subscriber(topic, group_id=group, batch=True, max_records=10,
-                                   auto_offset_reset="earliest", parser=parse, decoder=decode)
+                                   auto_offset_reset="earliest", parser=parse, decoder=decode,
+                                   ack_policy=AckPolicy.NACK_ON_ERROR)  # as shared.consumer
 
     @subscriber
     async def handle(message: KafkaMessage) -> None:
