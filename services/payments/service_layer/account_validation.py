@@ -17,8 +17,7 @@ from services.payments.adapters import validation_store as store
 from services.payments.domain import account_validation as rules
 from services.payments.domain import nacha
 from services.payments.domain.methods import InvalidInput
-from services.payments.domain.returns import NOC_CODES, parse_correction
-from services.payments.service_layer import events
+from services.payments.service_layer import corrections, events
 from services.payments.service_layer.deps import Deps
 from services.payments.service_layer.errors import NoMethod, NoValidation
 
@@ -129,20 +128,9 @@ async def on_item(conn: asyncpg.Connection, deps: Deps, day: date, v: asyncpg.Re
         return
     if item.original_trace != v["trace_numbers"][0]:
         return  # the micro-entries' other entries carry the same correction
-    fix = parse_correction(item.code, item.corrected_data)
-    if fix is None:
-        raise nacha.MalformedFile(f"notification of change {item.code} for trace "
-                                  f"{item.original_trace} has unusable corrected data")
-    blob = key_id = last4 = None
-    if fix.account_number:
-        blob, key_id = deps.cipher.encrypt(fix.account_number, v["method_id"])
-        last4 = fix.account_number[-4:]
-    m = await repo.correct_method(conn, v["method_id"], routing=fix.routing_number, ciphertext=blob,
-                                  key_id=key_id, last4=last4, account_type=fix.account_type)
     # The debits that follow go to the corrected details, once the validation is over as
     # for any other (the prenote's waiting period, the member's confirmation).
-    await events.enqueue(conn, events.method_updated(
-        m, "corrected", f"{item.code}: {NOC_CODES.get(item.code, 'corrected')}"))
+    await corrections.correct_method(conn, deps, v["method_id"], item)
 
 
 async def _fail(conn: asyncpg.Connection, day: date, v: asyncpg.Record, reason: str,

@@ -19,8 +19,8 @@ from services.payments.adapters import ach_store, refund_store, validation_store
 from services.payments.adapters import repository as repo
 from services.payments.adapters.ach_archive import ArchiveError
 from services.payments.domain import nacha, schedule
-from services.payments.domain.returns import NOC_CODES, decide_return, parse_correction
-from services.payments.service_layer import account_validation, events, refunds, return_rates
+from services.payments.domain.returns import decide_return
+from services.payments.service_layer import account_validation, corrections, events, refunds, return_rates
 from services.payments.service_layer.deps import Deps
 from shared import locks
 from shared.calendar import add_banking_days, is_banking_day
@@ -303,17 +303,7 @@ async def _apply_return(conn: asyncpg.Connection, deps: Deps, day: date, p: asyn
 
 
 async def _apply_noc(conn: asyncpg.Connection, deps: Deps, p: asyncpg.Record, item: nacha.ReturnItem) -> None:
-    fix = parse_correction(item.code, item.corrected_data)
-    if fix is None:
-        raise nacha.MalformedFile(f"notification of change {item.code} for trace "
-                                  f"{item.original_trace} has unusable corrected data")
-    blob = key_id = last4 = None
-    if fix.account_number:
-        blob, key_id = deps.cipher.encrypt(fix.account_number, p["method_id"])
-        last4 = fix.account_number[-4:]
-    m = await repo.correct_method(conn, p["method_id"], routing=fix.routing_number, ciphertext=blob,
-                                  key_id=key_id, last4=last4, account_type=fix.account_type)
-    await events.enqueue(conn, events.method_updated(m, "corrected", f"{item.code}: {NOC_CODES.get(item.code, 'corrected')}"))
+    await corrections.correct_method(conn, deps, p["method_id"], item)
 
 
 # ------------------------------------------------------------------ archive
