@@ -105,7 +105,10 @@ async def test_one_payment_through_the_secure_stack_to_settled(secure):
     config = StackConfig(
         kafka_bootstrap=secure.bootstrap, dsn_of={n: secure.dsn(n, n) for n in services},
         state_dir=secure.state / "stack", ports=Ports.offset(20_000 + SHIFT), captcha_enabled=False,
-        app_env="test", extra_env={"GATEWAY_COOKIE_SECURE": "false"},
+        app_env="test",
+        # the payment's debit is looked for in the day's file (account validation of a new
+        # bank account has its own tests: tests/payments/test_account_validation.py)
+        extra_env={"GATEWAY_COOKIE_SECURE": "false", "PAYMENTS_ACCOUNT_VALIDATION": "none"},
         process_env={n: infra_script.kafka_env(secure.kafka_auth(n)) for n in services})
     stack = Stack(config)
     stack.start()
