@@ -32,8 +32,9 @@ async def _credit_everywhere(env, billing, ban: str, cents: int) -> None:  # noq
     await wait_for(both, what=f"a credit of {cents} cents on {ban}")
 
 
-async def _overpaid_account(env, billing, account: str, typed: str, kind: str = "checking") -> str:  # noqa: F811
-    """An account billed $100.00 that the member paid `typed` dollars by bank account."""
+async def _overpaid_account(env, billing, typed: str, method: dict) -> tuple[str, dict]:  # noqa: F811
+    """An account billed $100.00 that the member paid `typed` dollars with `method`; the
+    account and the payment's answer."""
     ban = await billing.enroll(household_id=unique("H"), coverage_start=date(2026, 4, 1),
                                premium_cents=10_000)
 
@@ -43,10 +44,10 @@ async def _overpaid_account(env, billing, account: str, typed: str, kind: str = 
     await wait_for(projected, what=f"projection of {ban}")
     r = await env.client.post("/payments", json={
         "idempotency_key": uuid.uuid4().hex, "channel": "guest", "contact": CONTACT,
-        "billing_account_number": ban, "kind": "one_time", "amount": typed,
-        "method": bank_method(account, kind)})
-    assert r.status == 201, await r.json()
-    return ban
+        "billing_account_number": ban, "kind": "one_time", "amount": typed, "method": method})
+    paid = await r.json()
+    assert r.status == 201, paid
+    return ban, paid
 
 
 async def _refund(env, ban: str, key: str, amount: str = "credit") -> tuple[int, dict]:
@@ -67,8 +68,8 @@ async def test_overpayment_credit_refund_approval_and_return(payments_env, billi
     env.clock.set(MON)
     billing.clock.fix(MON)
     small_account, large_account = new_account("00"), new_account("03")
-    small = await _overpaid_account(env, billing, small_account, "112.34")
-    large = await _overpaid_account(env, billing, large_account, "200.00", "savings")
+    small, _ = await _overpaid_account(env, billing, "112.34", bank_method(small_account, "checking"))
+    large, _ = await _overpaid_account(env, billing, "200.00", bank_method(large_account, "savings"))
     cutoff = await ach.run_cutoff(env.deps, MON)
     assert cutoff["entries"] == 2
     env.clock.set(WED)
@@ -161,18 +162,8 @@ async def test_a_card_overpayment_is_refunded_by_the_processor_at_once(payments_
     env.deps.settings.refund_approval_cents = 5_000
     env.clock.set(THU)
     billing.clock.fix(THU)
-    ban = await billing.enroll(household_id=unique("H"), coverage_start=date(2026, 4, 1),
-                               premium_cents=10_000)
-
-    async def projected() -> bool:
-        r = await env.client.get(f"/accounts/{ban}/owed")
-        return r.status == 200 and (await r.json())["total_balance_cents"] == 10_000
-    await wait_for(projected, what=f"projection of {ban}")
-    r = await env.client.post("/payments", json={
-        "idempotency_key": uuid.uuid4().hex, "channel": "guest", "contact": CONTACT,
-        "billing_account_number": ban, "kind": "one_time", "amount": "112.34", "method": card_method()})
-    paid = await r.json()
-    assert r.status == 201 and paid["status"] == "settled", paid
+    ban, paid = await _overpaid_account(env, billing, "112.34", card_method())
+    assert paid["status"] == "settled", paid  # a 201 (checked in _overpaid_account)
     await _credit_everywhere(env, billing, ban, 1234)
 
     status, refund = await _refund(env, ban, str(uuid.uuid4()))
