@@ -54,6 +54,9 @@ class BalanceLine(Payload):
     balance_cents: int
     current_premium_cents: int = Field(ge=0)
     due_date: str | None = Field(pattern=DATE_PATTERN)
+    # The line's binder (first payment) is owed: a debit paying it must settle by due_date
+    # or the enrollment never starts (payments sends it Same Day ACH when it must).
+    binder: bool = False
 
 
 class BalanceChangedData(Payload):

@@ -105,7 +105,8 @@ _INVOICE_ISSUED = _json_object(InvoiceIssuedData, {
     "total_balance_cents": "acct.total"})
 _BALANCE_LINE = _json_object(BalanceLine, {
     "coverage_year": "lb.coverage_year", "balance_cents": "lb.balance",
-    "current_premium_cents": "lb.premium", "due_date": "lb.due"})
+    "current_premium_cents": "lb.premium", "due_date": "lb.due",
+    "binder": "(lb.status = 'pending_binder' AND lb.balance > 0)"})
 _BALANCE_CHANGED = _json_object(BalanceChangedData, {
     "billing_account_number": "ban", "plan_type": "plan_type", "total_balance_cents": "total",
     "lines": "lines", "reason": "'invoice_issued'"})
@@ -119,7 +120,7 @@ _CYCLE_EVENTS = f"""
     WITH inv AS (SELECT * FROM invoices WHERE invoice_id = ANY($1::uuid[])),
     bans AS (SELECT DISTINCT billing_account_number AS ban FROM inv),
     lb AS (
-      SELECT l.billing_account_number AS ban, l.coverage_year, g.balance,
+      SELECT l.billing_account_number AS ban, l.coverage_year, l.status, g.balance,
              coalesce(iv.last_amount, l.premium_cents) AS premium,
              coalesce(iv.open_due, iv.last_due) AS due
       FROM bans b JOIN lines l ON l.billing_account_number = b.ban

@@ -212,6 +212,7 @@ async def snapshots(conn: asyncpg.Connection, bans: Iterable[str], today: date) 
             "carrier": r["carrier"], "balance_cents": r["balance"],
             "current_premium_cents": r["last_invoice"] if r["last_invoice"] is not None else r["premium_cents"],
             "due_date": due.isoformat() if due else None, "status": status,
+            "binder": r["status"] == "pending_binder" and r["balance"] > 0,
             "coverage_start": r["coverage_start"].isoformat(),
             "terminated_on": r["terminated_on"].isoformat() if r["terminated_on"] else None})
     return out

@@ -29,7 +29,7 @@ async def balance_changed(conn: asyncpg.Connection, ban: str, reason: str,
     acct = await repo.account(conn, ban)
     snap = (await repo.snapshots(conn, [ban], today)).get(ban, {"lines": []})
     lines = [{k: ln[k] for k in ("coverage_year", "balance_cents", "current_premium_cents",
-                                 "due_date")} for ln in snap["lines"]]
+                                 "due_date", "binder")} for ln in snap["lines"]]
     total = sum(ln["balance_cents"] for ln in lines) - await repo.credit_cents(conn, ban)
     return ev.BalanceChangedData(billing_account_number=ban, plan_type=acct["plan_type"],
                                  total_balance_cents=total, lines=lines, reason=reason)

@@ -19,7 +19,8 @@ async def on_account_opened(conn: asyncpg.Connection, e: Event[billing.AccountOp
 async def on_balance_changed(conn: asyncpg.Connection, e: Event[billing.BalanceChangedData]) -> None:
     d = e.data
     lines = [{"coverage_year": x.coverage_year, "balance_cents": x.balance_cents,
-              "current_premium_cents": x.current_premium_cents, "due_date": x.due_date}
+              "current_premium_cents": x.current_premium_cents, "due_date": x.due_date,
+              "binder": x.binder}
              for x in d.lines]
     await repo.balance_changed(conn, d.billing_account_number, d.plan_type,
                                d.total_balance_cents, lines, e.occurred_at)

@@ -136,7 +136,9 @@ async def test_every_event_billing_writes_has_the_documented_shape(billing):
     s = await billing.summary(dental)
     assert last["total_balance_cents"] == s["total_balance_cents"] == 60_00
     assert last["lines"] == [{"coverage_year": 2027, "balance_cents": 60_00,
-                              "current_premium_cents": 20_00, "due_date": "2026-12-23"}]
+                              "current_premium_cents": 20_00, "due_date": "2026-12-23",
+                              "binder": True}]  # the binder is still owed
+    assert s["lines"][0]["binder"] is True
 
 
 async def test_the_scheduler_runs_each_daily_job_once_for_the_business_date(infra, fresh_db,

@@ -35,6 +35,8 @@ async def test_a_year_of_binder_invoices_payments_return_grace_termination_reins
     assert s["total_balance_cents"] == PREMIUM
     assert s["lines"][0]["due_date"] == "2026-12-23" and s["lines"][0]["status"] == "pending_binder"
     assert s["status"] == "pending_binder"
+    # Payments hears that the line's binder is owed (it may send the debit Same Day ACH).
+    assert [ln["binder"] for ln in (await billing.outbox(ban, "balance.changed"))[-1]["lines"]] == [True]
     assert (s["coverage"]["pay_by"], s["coverage"]["starts_on"]) == ("2026-12-23", "2027-01-01")
     assert s["payment_plan_offer"] == {"eligible": False, "reason": "nothing_past_due",
                                        "past_due_cents": 0, "months_min": 2, "months_max": 12,
@@ -55,6 +57,7 @@ async def test_a_year_of_binder_invoices_payments_return_grace_termination_reins
     s = await billing.summary(ban)
     assert s["total_balance_cents"] == 0 and s["pending_payments_cents"] == 0
     assert [e["coverage_start"] for e in await billing.outbox(ban, "coverage.effectuated")] == ["2027-01-01"]
+    assert [ln["binder"] for ln in (await billing.outbox(ban, "balance.changed"))[-1]["lines"]] == [False]
     applied = await billing.outbox(ban, "payment.applied")
     assert applied[0]["allocations"] == [{"coverage_year": 2027, "coverage_month": "2027-01",
                                           "amount_cents": PREMIUM}]

@@ -119,7 +119,7 @@ class FakeBilling:
         return {BAN: {"lines": [{
             "coverage_year": y,
             "balance_cents": sum(e["amount_cents"] for e in self.ledger if e["coverage_year"] == y),
-            "current_premium_cents": 100_00, "due_date": None} for y in years]}}
+            "current_premium_cents": 100_00, "due_date": None, "binder": False} for y in years]}}
 
     async def enqueue(self, conn: object, *payloads: Any, key: str, cause: object = None) -> None:
         self.events.extend(payloads)
