@@ -12,6 +12,9 @@ batch headers SEC code WEB and service class 200, 220 or 225; entry transaction 
 each receiving routing number's ABA check digit; batch control entry count, entry hash
 (sum of the 8-digit routing numbers, last 10 digits) and debit/credit totals; file control
 batch count, block count, entry count, entry hash and totals; a multiple of 10 records.
+A same-day batch (Company Descriptive Date "SD" and the intended settlement time, HHMM)
+must be effective the day the file was created, and none of its entries may be over
+$1,000,000 (Nacha's per-entry limit for Same Day ACH); the listing counts its entries.
 
 Return rules, by the last two digits of an entry's account number:
 | ends in | answer |
@@ -91,6 +94,10 @@ class ParsedFile:
     debit_cents: int = 0
     credit_cents: int = 0
     entry_hash: int = 0
+    same_day_entries: int = 0
+
+
+SAME_DAY_LIMIT_CENTS = 100_000_000
 
 
 def _num(line: str, a: int, b: int, no: int, what: str) -> int:
@@ -119,6 +126,9 @@ def validate(text: str) -> ParsedFile:
         bh = lines[i]
         if bh[50:53] != "WEB" or bh[1:4] not in ("200", "220", "225"):
             raise Rejected(f"line {i + 1}: batch is not a WEB batch (service class 200, 220 or 225)")
+        same_day = bh[63:65] == "SD" and bh[65:69].isdigit()
+        if same_day and bh[69:75] != h[23:29]:
+            raise Rejected(f"line {i + 1}: a same-day batch must be effective the day the file is sent")
         i += 1
         count = b_hash = debit = credit = 0
         while i < n and lines[i][0] == "6":
@@ -129,6 +139,9 @@ def validate(text: str) -> ParsedFile:
             if not aba_ok(e[3:12]):
                 raise Rejected(f"line {i + 1}: routing number check digit is wrong")
             amount = _num(e, 29, 39, i + 1, "amount")
+            if same_day and amount > SAME_DAY_LIMIT_CENTS:
+                raise Rejected(f"line {i + 1}: a Same Day ACH entry over $1,000,000")
+            parsed.same_day_entries += same_day
             count += 1
             b_hash += int(e[3:11])
             if code in ("27", "37"):
@@ -277,6 +290,7 @@ class Bank:
         text = return_file(parsed, datetime.now(timezone.utc))
         decided = [decide(e) for e in parsed.entries]
         report.update(status="accepted", entries=len(parsed.entries), debit_cents=parsed.debit_cents,
+                      same_day_entries=parsed.same_day_entries,
                       returns=sum(1 for d in decided if d and d[0] == "return"),
                       nocs=sum(1 for d in decided if d and d[0] == "noc"), return_file=None)
         if text is not None:

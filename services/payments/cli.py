@@ -5,6 +5,9 @@ progress; running one twice for the same date changes nothing the second time.
     python -m services.payments.cli autopay-notices --date YYYY-MM-DD  # Regulation E: notices of
                                                                   # the drafts 10 days ahead
     python -m services.payments.cli ach-cutoff --date YYYY-MM-DD  # the day's NACHA file
+    python -m services.payments.cli ach-same-day --date YYYY-MM-DD [--window N]  # the same-day
+                                                                  # file of binders (window 1-3;
+                                                                  # default: each in turn)
     python -m services.payments.cli settle --date YYYY-MM-DD      # effective date reached: settled
     python -m services.payments.cli returns --date YYYY-MM-DD     # read the bank's return files
     python -m services.payments.cli day --date YYYY-MM-DD         # all five, as the scheduler does
@@ -34,7 +37,7 @@ from shared import ops
 from shared.calendar import business_today
 from shared.db import create_pool, migrate
 
-JOBS = ("autopay", "autopay-notices", "ach-cutoff", "settle", "returns", "day", "return-rates",
+JOBS = ("autopay", "autopay-notices", "ach-cutoff", "ach-same-day", "settle", "returns", "day", "return-rates",
         "archive-verify")
 
 
@@ -42,7 +45,7 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-async def run(settings: Settings, job: str, day: date) -> dict:
+async def run(settings: Settings, job: str, day: date, window: int | None = None) -> dict:
     pool = await create_pool(settings.database_url, 1, 4)
     deps = build_deps(pool, settings)
     try:
@@ -53,6 +56,9 @@ async def run(settings: Settings, job: str, day: date) -> dict:
             return await autopay_notices.run_notices(deps, day, say)
         if job == "ach-cutoff":
             return await ach.run_cutoff(deps, day, say)
+        if job == "ach-same-day":
+            numbers = [window] if window else [w.number for w in settings.same_day_windows]
+            return {f"window_{n}": await ach.run_same_day(deps, day, n, say) for n in numbers}
         if job == "settle":
             return await ach.run_settlement(deps, day, say)
         if job == "return-rates":
@@ -83,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("job", choices=JOBS)
     parser.add_argument("--date", type=date.fromisoformat, default=None,
                         help="business date YYYY-MM-DD (default: today in New York)")
+    parser.add_argument("--window", type=int, choices=(1, 2, 3), default=None,
+                        help="ach-same-day: the Fed same-day window (default: each configured one)")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(Settings(), args.job, args.date or business_today()))
+    result = asyncio.run(run(Settings(), args.job, args.date or business_today(), args.window))
     rejected = result.get("rejected") if isinstance(result, dict) else None
     problems = result.get("problems") if isinstance(result, dict) else None
     over = result.get("over") if isinstance(result, dict) else None

@@ -2,9 +2,10 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.payments.domain import same_day
 from shared.contracts.topics import Groups
 from shared.settings import ServiceSettings
 
@@ -49,6 +50,10 @@ class Settings(ServiceSettings):
     ach_company_name: str = "HEALTH CONNECTOR"
     ach_company_id: str = "1046001234"
     ach_cutoff_hour: int = Field(default=17, ge=0, le=23)  # New York time
+    # Same Day ACH for a binder standard ACH would settle after its due date: the times (ET,
+    # ascending) our same-day files go to the bank, each before a Fed window's deadline
+    # (10:30, 14:45, 16:45 ET) and the bank's own; "" sends none (domain/same_day.py).
+    ach_same_day_windows: str = "10:00,14:15,16:15"
     ach_batch_entries_max: int = Field(default=100_000, ge=1, le=999_999)
     ach_retries_max: int = Field(default=2, ge=0, le=2)
 
@@ -65,6 +70,16 @@ class Settings(ServiceSettings):
     # The daily jobs (autopay, cutoff, settlement, returns) run inside the service too.
     run_scheduler: bool = True
     scheduler_poll_s: float = 60.0
+
+    @field_validator("ach_same_day_windows")
+    @classmethod
+    def _windows(cls, v: str) -> str:
+        same_day.parse_windows(v)
+        return v
+
+    @property
+    def same_day_windows(self) -> tuple[same_day.Window, ...]:
+        return same_day.parse_windows(self.ach_same_day_windows)
 
     @property
     def ach_archive(self) -> Path:

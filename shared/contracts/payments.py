@@ -77,6 +77,9 @@ class PaymentSubmittedData(Payload):
     attempt: int = Field(default=1, ge=1)
     retry_of: str | None = None
     payer: Payer | None = Field(default=None, exclude_if=is_none)  # a third party paid
+    # A binder sent as Same Day ACH to settle by its due date: withdrawn on
+    # expected_withdrawal_date, the day it is sent.
+    same_day_ach: bool | None = Field(default=None, exclude_if=is_none)
 
 
 class PaymentSettledData(Payload):

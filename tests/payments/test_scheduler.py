@@ -54,3 +54,38 @@ async def test_two_replicas_run_the_days_jobs_once_per_business_date(infra, fres
         assert runs == [DAY, date(2026, 7, 23)]
     finally:
         await restarted.stop()
+
+
+async def test_each_same_day_window_runs_once_per_banking_day_at_its_time(infra, fresh_db, tmp_path,
+                                                                          monkeypatch):
+    runs: list[tuple[date, int]] = []
+    real = scheduler.ach.run_same_day
+
+    async def counted(deps, day, window, progress):
+        runs.append((day, window))
+        await asyncio.sleep(0.2)  # the other replica polls meanwhile
+        return await real(deps, day, window, progress)
+    monkeypatch.setattr(scheduler.ach, "run_same_day", counted)
+    clock = DayClock(DAY, hour=9)
+    settings = Settings(database_url=fresh_db, kafka_bootstrap=infra.kafka_bootstrap, app_env="test",
+                        card_processor_url="http://127.0.0.1:9/card", ach_outbound_dir=tmp_path / "out",
+                        ach_returns_dir=tmp_path / "returns", ach_same_day_windows="10:00,14:15",
+                        run_scheduler=True, run_consumers=False, run_relay=False, scheduler_poll_s=0.1)
+    replicas = [build_service(settings, clock=clock) for _ in range(2)]
+    await asyncio.gather(*(r.start(http=False) for r in replicas))
+    pool = replicas[0].pool
+    try:
+        await asyncio.sleep(0.5)
+        assert runs == []  # 09:00: no window yet
+        clock.fix(DAY, hour=10)
+        await asyncio.sleep(1.0)
+        assert runs == [(DAY, 1)]  # window 1 once between the replicas; window 2 at 14:15
+        clock.fix(DAY, hour=15)
+        await asyncio.sleep(1.0)
+        assert runs == [(DAY, 1), (DAY, 2)]
+        assert await pool.fetchval("SELECT count(*) FROM daily_runs WHERE name LIKE 'payments-same-day-%'") == 2
+        clock.fix(date(2026, 7, 25), hour=15)  # a Saturday: no same-day files
+        await asyncio.sleep(0.5)
+        assert runs == [(DAY, 1), (DAY, 2)]
+    finally:
+        await asyncio.gather(*(r.stop() for r in replicas))

@@ -75,14 +75,17 @@ async def draft(conn: asyncpg.Connection, mandate_ids: list[uuid.UUID], run_date
 
 
 # ------------------------------------------------------------------ origination
-async def file_of_date(conn: asyncpg.Connection, day: date) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM ach_files WHERE business_date = $1", day)
+async def file_of_date(conn: asyncpg.Connection, day: date, window: int = 0) -> asyncpg.Record | None:
+    """The day's standard file (window 0) or the file of a same-day window (1, 2, 3)."""
+    return await conn.fetchrow("SELECT * FROM ach_files WHERE business_date = $1 AND same_day_window = $2",
+                               day, window)
 
 
-async def open_file(conn: asyncpg.Connection, day: date, name: str) -> int:
+async def open_file(conn: asyncpg.Connection, day: date, name: str, window: int = 0) -> int:
     return await conn.fetchval(
         """INSERT INTO ach_files (business_date, file_name, sha256, entries, batches, debit_cents,
-           entry_hash) VALUES ($1, $2, '', 0, 0, 0, 0) RETURNING file_id""", day, name)
+           entry_hash, same_day_window) VALUES ($1, $2, '', 0, 0, 0, 0, $3) RETURNING file_id""",
+        day, name, window)
 
 
 async def close_file(conn: asyncpg.Connection, file_id: int, sha: str, totals: dict[str, Any]) -> None:
@@ -94,13 +97,28 @@ async def close_file(conn: asyncpg.Connection, file_id: int, sha: str, totals: d
 
 async def assign_to_file(conn: asyncpg.Connection, file_id: int, day: date, next_banking: date,
                          odfi8: str) -> int:
-    """Every pending bank debit submitted by `day` goes into the file, with a trace number."""
+    """Every pending bank debit submitted by `day` goes into the file, with a trace number;
+    a same-day debit only once its own date has come without a same-day file taking it."""
     result = await conn.execute(
         """UPDATE payments SET status = 'originated', ach_file_id = $1,
              effective_date = greatest(expected_withdrawal_date, $3),
              trace_number = $4 || lpad(nextval('ach_trace_seq')::text, 7, '0'), updated_at = now()
-           WHERE status = 'pending' AND rail = 'ach' AND submitted_on <= $2 """ + HOLD_CLAUSE,
+           WHERE status = 'pending' AND rail = 'ach' AND submitted_on <= $2
+             AND (same_day_window IS NULL OR expected_withdrawal_date <= $2) """ + HOLD_CLAUSE,
         file_id, day, next_banking, odfi8)
+    return int(result.split()[-1])
+
+
+async def assign_same_day(conn: asyncpg.Connection, file_id: int, day: date, window: int,
+                          odfi8: str) -> int:
+    """The same-day debits of `day` given this window or an earlier one go into the
+    window's file, effective (withdrawn) that same day."""
+    result = await conn.execute(
+        """UPDATE payments SET status = 'originated', ach_file_id = $1, effective_date = $2,
+             trace_number = $4 || lpad(nextval('ach_trace_seq')::text, 7, '0'), updated_at = now()
+           WHERE status = 'pending' AND rail = 'ach' AND same_day_window IS NOT NULL
+             AND same_day_window <= $3 AND expected_withdrawal_date = $2 """ + HOLD_CLAUSE,
+        file_id, day, window, odfi8)
     return int(result.split()[-1])
 
 

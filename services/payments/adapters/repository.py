@@ -11,7 +11,7 @@ PAYMENT_COLUMNS = """payment_id, confirmation_number, billing_account_number, pl
     channel, rail, amount_cents, allocations, method_id, method_type, method_last4, method_brand,
     status, submitted_on, expected_withdrawal_date, mandate_id, cycle, attempt, retry_of, contact,
     member_id, trace_number, effective_date, settled_on, returned_on, return_code, failure_code,
-    payer_kind, payer_name, payer_email, created_at"""
+    payer_kind, payer_name, payer_email, same_day_window, created_at"""
 
 
 # ------------------------------------------------------------------ projection of billing

@@ -76,14 +76,24 @@ HOLD_CLAUSE = """AND (with_validation OR NOT EXISTS (
       AND v.status IN ('pending', 'sent')))"""
 
 
-async def pending_entries(conn: asyncpg.Connection, day: date) -> list[asyncpg.Record]:
-    """Validations waiting for a file, with the method's details to write."""
+async def pending_entries(conn: asyncpg.Connection, day: date,
+                          with_debits_of: int | None = None) -> list[asyncpg.Record]:
+    """Validations waiting for a file, with the method's details to write; with
+    `with_debits_of` (a same-day file), only those of the accounts debited in that file.
+    A standard file leaves out those of accounts whose same-day debit is still to go:
+    they go with it."""
     return await conn.fetch(
         """SELECT v.validation_id, v.kind, v.billing_account_number, x.method_id, x.type,
                   x.holder_name, x.routing_number, x.account_ciphertext, x.key_id
            FROM account_validations v JOIN methods x USING (method_id)
            WHERE v.status = 'pending' AND v.requested_on <= $1 AND x.status = 'active'
-           ORDER BY v.created_at FOR UPDATE OF v""", day)
+             AND CASE WHEN $2::bigint IS NULL THEN NOT EXISTS (
+                     SELECT 1 FROM payments p WHERE p.method_id = v.method_id
+                       AND p.status = 'pending' AND p.same_day_window IS NOT NULL
+                       AND p.expected_withdrawal_date > $1)
+                 ELSE v.method_id IN (SELECT p.method_id FROM payments p WHERE p.ach_file_id = $2)
+                 END
+           ORDER BY v.created_at FOR UPDATE OF v""", day, with_debits_of)
 
 
 async def next_traces(conn: asyncpg.Connection, odfi8: str, n: int) -> list[str]:

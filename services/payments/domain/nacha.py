@@ -121,9 +121,13 @@ class NachaWriter:
 
     def __init__(self, origin: Origin, created: datetime, file_id_modifier: str,
                  write: Callable[[str], Any], batch_entries_max: int = 100_000,
-                 credits: bool = False) -> None:
-        """`credits`: a file of credit entries (refunds: codes 22/32, service class 220)."""
+                 credits: bool = False, descriptive_date: str | None = None) -> None:
+        """`credits`: a file of credit entries (refunds: codes 22/32, service class 220).
+        `descriptive_date`: the batches' Company Descriptive Date ("SD1300": a same-day
+        file's intended settlement window); the file's creation date when not given."""
         self.credits = credits
+        assert descriptive_date is None or len(descriptive_date) == 6, descriptive_date
+        self.descriptive_date = descriptive_date or created.strftime("%y%m%d")
         assert 1 <= batch_entries_max <= 999_999 and len(file_id_modifier) == 1
         self.origin, self.created, self._write = origin, created, write
         self.odfi8 = origin.odfi_routing[:8]
@@ -149,7 +153,7 @@ class NachaWriter:
         self._batch_description, self._batch_credit = description, 0
         self._service_class = service_class
         self._emit("5" + service_class + _a(o.company_name, 16) + " " * 20 + _a(o.company_id, 10) + "WEB"
-                   + _a(description or o.entry_description, 10) + self.created.strftime("%y%m%d")
+                   + _a(description or o.entry_description, 10) + self.descriptive_date
                    + effective.strftime("%y%m%d") + "   " + "1" + self.odfi8 + _n(self.batch_no, 7))
         self._batch = (effective, 0, 0, 0)
 

@@ -15,7 +15,7 @@ import asyncpg
 from services.payments.adapters import repository as repo
 from services.payments.adapters import validation_store as store
 from services.payments.domain import account_validation as rules
-from services.payments.domain import nacha
+from services.payments.domain import nacha, same_day
 from services.payments.domain.methods import InvalidInput
 from services.payments.service_layer import corrections, events
 from services.payments.service_layer.deps import Deps
@@ -54,6 +54,14 @@ def first_debit_date(kind: str, today: date, due_date: date | None, after_cutoff
                                else rules.earliest_debit_date(kind, cutoff)).isoformat()}
 
 
+def with_binder(kind: str, plan: same_day.Plan) -> dict:
+    """The same for a binder sent early to meet its due date: the validation entries go in
+    the debit's own file (the next one, or its same-day window) and arrive with it."""
+    return {"kind": kind, "entries_sent_on": plan.sent_on.isoformat(),
+            "entries_arrive_on": plan.withdrawal.isoformat(), "debit_with_validation": True,
+            "first_debit_on": plan.withdrawal.isoformat()}
+
+
 # ------------------------------------------------------------------ the cutoff
 async def before_cutoff(conn: asyncpg.Connection, day: date, progress: Progress) -> None:
     """Prenotes whose waiting period ended are validated (`account.validated`); a debit
@@ -73,14 +81,15 @@ async def before_cutoff(conn: asyncpg.Connection, day: date, progress: Progress)
 
 
 async def file_entries(conn: asyncpg.Connection, deps: Deps, day: date, file_id: int,
-                       progress: Progress) -> list[tuple[date, nacha.Entry]]:
+                       progress: Progress, same_day: bool = False) -> list[tuple[date, nacha.Entry]]:
     """The validation entries of the day's file (trace numbers given, validations marked
-    sent): a prenote, or two micro-entry credits and their offsetting debit."""
+    sent): a prenote, or two micro-entry credits and their offsetting debit. A same-day
+    file carries only those of the accounts it debits, effective that same day."""
     s = deps.settings
-    effective = rules.entry_effective_date(day)
+    effective = day if same_day else rules.entry_effective_date(day)
     odfi8 = s.ach_odfi_routing[:8]
     out: list[tuple[date, nacha.Entry]] = []
-    for r in await store.pending_entries(conn, day):
+    for r in await store.pending_entries(conn, day, file_id if same_day else None):
         account = deps.cipher.decrypt(r["account_ciphertext"], r["key_id"], r["method_id"])
         base = dict(account_type=r["type"], routing_number=r["routing_number"] or "",
                     account_number=account, individual_id=r["billing_account_number"],

@@ -1,4 +1,5 @@
-"""ACH jobs: the daily cutoff (pending bank debits -> one NACHA file per business date),
+"""ACH jobs: the daily cutoff (pending bank debits -> one NACHA file per business date), the
+same-day files of binders that must settle by their due date (one per window),
 settlement on the effective date (`payment.settled`) and return/NOC intake
 (`payment.returned`, retries, disabled methods, cancelled mandates, corrected details)."""
 from __future__ import annotations
@@ -18,7 +19,7 @@ from prometheus_client import Counter
 from services.payments.adapters import ach_store, refund_store, validation_store
 from services.payments.adapters import repository as repo
 from services.payments.adapters.ach_archive import ArchiveError
-from services.payments.domain import nacha, schedule
+from services.payments.domain import nacha, same_day, schedule
 from services.payments.domain.returns import decide_return
 from services.payments.service_layer import account_validation, corrections, events, refunds, return_rates
 from services.payments.service_layer.deps import Deps
@@ -44,55 +45,77 @@ def _quiet(_: str) -> None:
     pass
 
 
-def file_name(day: date) -> str:
-    return f"PAYMENTS_{day:%Y%m%d}_A.ach"
+def file_name(day: date, window: same_day.Window | None = None) -> str:
+    """The day's standard file ends in A; a same-day window's in B, C or D."""
+    return f"PAYMENTS_{day:%Y%m%d}_{window.file_id_modifier if window else 'A'}.ach"
 
 
 async def run_cutoff(deps: Deps, day: date, progress: Progress = _quiet) -> dict:
     """Writes the day's NACHA file of every pending bank debit submitted by `day`; a second
     run for the same date finds the file recorded and changes nothing."""
-    s = deps.settings
+    return await _run_file(deps, day, None, progress)
+
+
+async def run_same_day(deps: Deps, day: date, window: int, progress: Progress = _quiet) -> dict:
+    """Writes the same-day file of `window` (1, 2, 3) for `day`: the binder debits given
+    that window or an earlier one still waiting, effective (withdrawn) that day, with the
+    validation entries of their accounts; a second run changes nothing."""
+    w = same_day.window_numbered(deps.settings.same_day_windows, window)
+    if w is None:
+        progress(f"same-day window {window} is not configured (PAYMENTS_ACH_SAME_DAY_WINDOWS); nothing done")
+        return {"file": None, "entries": 0}
+    return await _run_file(deps, day, w, progress)
+
+
+async def _run_file(deps: Deps, day: date, window: same_day.Window | None, progress: Progress) -> dict:
     if not is_banking_day(day):
         progress(f"{day}: not a banking day; pending debits wait for the next cutoff")
         return {"file": None, "entries": 0}
-    out_dir = private_dir(Path(s.ach_outbound_dir))
+    out_dir = private_dir(Path(deps.settings.ach_outbound_dir))
     async with deps.pool.acquire() as conn, advisory_lock(conn, locks.PAYMENTS_CUTOFF) as got:
         if not got:
             progress("another cutoff run holds the lock; nothing done")
             return {"file": None, "entries": 0, "busy": True}
         try:
-            return await _cutoff(conn, deps, day, out_dir, progress)
+            return await _cutoff(conn, deps, day, out_dir, progress, window)
         except _NothingToSend:
             return {"file": None, "entries": 0}
 
 
 async def _cutoff(conn: asyncpg.Connection, deps: Deps, day: date, out_dir: Path,
-                  progress: Progress) -> dict:
+                  progress: Progress, window: same_day.Window | None = None) -> dict:
     s = deps.settings
-    existing = await ach_store.file_of_date(conn, day)
+    number = window.number if window else 0
+    what = f"same-day window {number} ({window.descriptive_date})" if window else "cutoff"
+    existing = await ach_store.file_of_date(conn, day, number)
     if existing is not None:
         progress(f"{day}: file {existing['file_name']} already made ({existing['entries']} entries); "
                  "nothing to do")
         return {"file": existing["file_name"], "entries": existing["entries"], "already": True}
-    name = file_name(day)
+    name = file_name(day, window)
     target, tmp = out_dir / name, out_dir / (name + ".part")
     started = time.perf_counter()
     async with conn.transaction():
-        file_id = await ach_store.open_file(conn, day, name)
-        await account_validation.before_cutoff(conn, day, progress)
-        count = await ach_store.assign_to_file(conn, file_id, day, add_banking_days(day, 1),
-                                               s.ach_odfi_routing[:8])
-        extra = await account_validation.file_entries(conn, deps, day, file_id, progress)
+        file_id = await ach_store.open_file(conn, day, name, number)
+        odfi8 = s.ach_odfi_routing[:8]
+        if window is None:
+            await account_validation.before_cutoff(conn, day, progress)
+            count = await ach_store.assign_to_file(conn, file_id, day, add_banking_days(day, 1), odfi8)
+        else:
+            count = await ach_store.assign_same_day(conn, file_id, day, number, odfi8)
+        extra = await account_validation.file_entries(conn, deps, day, file_id, progress,
+                                                      same_day=window is not None)
         count += len(extra)
         if count == 0:
-            progress(f"{day}: no pending bank debits; no file")
+            progress(f"{day}: no pending bank debits for the {what}; no file")
             raise _NothingToSend
-        progress(f"{day}: {count} debits into {name}")
+        progress(f"{day}: {count} debits into {name} ({what})")
         origin = nacha.Origin(s.ach_odfi_routing, s.ach_destination_name, s.ach_company_name,
                               s.ach_company_id)
         sha = hashlib.sha256()
         try:
-            totals, held = await _write(conn, deps, origin, file_id, count, tmp, sha, progress, extra)
+            totals, held = await _write(conn, deps, origin, file_id, count, tmp, sha, progress, extra,
+                                        window)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -120,8 +143,8 @@ async def _cutoff(conn: asyncpg.Connection, deps: Deps, day: date, out_dir: Path
 
 async def _write(conn: asyncpg.Connection, deps: Deps, origin: nacha.Origin, file_id: int,
                  count: int, tmp: Path, sha, progress: Progress,
-                 extra: list[tuple[date, nacha.Entry]] | None = None
-                 ) -> tuple[dict, list[tuple[Any, str]]]:
+                 extra: list[tuple[date, nacha.Entry]] | None = None,
+                 window: same_day.Window | None = None) -> tuple[dict, list[tuple[Any, str]]]:
     """Streams the file's entries (account numbers decrypted one at a time) into `tmp`,
     created owner-only as it holds full account numbers; an entry the format cannot carry
     is left out, and returned as (payment id, field)."""
@@ -130,8 +153,9 @@ async def _write(conn: asyncpg.Connection, deps: Deps, origin: nacha.Origin, fil
         def write(text: str) -> None:
             f.write(text)
             sha.update(text.encode("ascii"))
-        writer = nacha.NachaWriter(origin, deps.clock(), "A", write,
-                                   deps.settings.ach_batch_entries_max)
+        writer = nacha.NachaWriter(origin, deps.clock(), window.file_id_modifier if window else "A",
+                                   write, deps.settings.ach_batch_entries_max,
+                                   descriptive_date=window.descriptive_date if window else None)
         done = 0
         async for r in conn.cursor(ach_store.FILE_ENTRIES, file_id, prefetch=5000):
             account = deps.cipher.decrypt(r["account_ciphertext"], r["key_id"], r["method_id"])

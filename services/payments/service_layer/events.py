@@ -66,7 +66,7 @@ def submitted(p: Mapping[str, Any]) -> ev.PaymentSubmittedData:
         mandate_id=str(p["mandate_id"]) if p["mandate_id"] else None,
         contact=contact_of(p["contact"]), channel=p["channel"], cycle=p["cycle"],
         attempt=p["attempt"], retry_of=str(p["retry_of"]) if p["retry_of"] else None,
-        payer=payer_of(p))
+        payer=payer_of(p), same_day_ach=True if p.get("same_day_window") else None)
 
 
 def settled(p: Mapping[str, Any], settled_on: date) -> ev.PaymentSettledData:

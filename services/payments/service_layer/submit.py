@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -10,7 +10,7 @@ import asyncpg
 from services.payments.adapters import repository as repo
 from services.payments.adapters import validation_store
 from services.payments.adapters.processor import CardToken, ProcessorUnavailable
-from services.payments.domain import schedule
+from services.payments.domain import same_day, schedule
 from services.payments.domain.amounts import Line, allocate, resolve_amount
 from services.payments.domain.methods import BankAccount, Card, InvalidInput, parse_bank_account, parse_card
 from services.payments.domain.payers import Payer
@@ -109,7 +109,8 @@ async def _create(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
     else:
         method_row = await save_bank_account(conn, deps, req.ban, method, req.contact)
     if not recurring:
-        return await _pay(conn, deps, req, owed["plan_type"], amount, allocs, method_row, None, today)
+        return await _pay(conn, deps, req, owed["plan_type"], amount, allocs, method_row, None, today,
+                          owed["lines"])
     mandate = await mandates.create_mandate(conn, deps, req.ban, owed["plan_type"], method_row,
                                             req.contact, req.member_id, req.client_ip, req.key, today)
     s = deps.settings
@@ -122,16 +123,25 @@ async def _create(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
                        "status": "scheduled", "amount_cents": 0, "expected_withdrawal_date": None,
                        "mandate_id": str(mandate["mandate_id"]), "autopay": autopay})
     answer = await _pay(conn, deps, req, owed["plan_type"], amount, allocs, method_row,
-                        mandate["mandate_id"], today)
+                        mandate["mandate_id"], today, owed["lines"])
     return answer if answer.declined else Answer({**answer.body, "autopay": autopay})
 
 
 async def _pay(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest, plan_type: str,
-               amount: int, allocs: list[dict], method_row: asyncpg.Record, mandate_id, today: date
-               ) -> Answer:
+               amount: int, allocs: list[dict], method_row: asyncpg.Record, mandate_id, today: date,
+               owed_lines: list[dict]) -> Answer:
     card = method_row["type"] == "card"
-    after_cutoff = deps.clock().hour >= deps.settings.ach_cutoff_hour
+    now = deps.clock()
+    after_cutoff = now.hour >= deps.settings.ach_cutoff_hour
     expected = today if card else schedule.one_time_withdrawal_date(today, after_cutoff)
+    v = None if card else await validation_store.latest_of_method(conn, method_row["method_id"])
+    # A binder that would be withdrawn after its due date goes sooner: the next file, or
+    # Same Day ACH; not while the account's validation entries are already out (its debits
+    # then wait for the validation to end).
+    binder = None if card or (v is not None and v["status"] == "sent") else \
+        binder_plan(deps, now, owed_lines, allocs, expected, amount)
+    if binder is not None:
+        expected = binder.withdrawal
     payment = await repo.insert_payment(
         conn, payment_id=events.new_id(), confirmation_number=schedule.confirmation_number(),
         billing_account_number=req.ban, plan_type=plan_type, kind=req.kind, channel=req.channel,
@@ -140,17 +150,47 @@ async def _pay(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest, plan_t
         method_last4=method_row["last4"], method_brand=method_row["brand"], status="pending",
         submitted_on=today, expected_withdrawal_date=expected, mandate_id=mandate_id,
         contact=req.contact, member_id=req.member_id, payer_kind=req.payer.kind,
-        payer_name=req.payer.name, payer_email=req.payer.email)
+        payer_name=req.payer.name, payer_email=req.payer.email,
+        same_day_window=binder.slot.window.number if binder and binder.slot else None,
+        with_validation=binder is not None and v is not None and v["status"] == "pending")
     if card:
         return await _charge_card(conn, deps, req, payment, method_row, today)
     await events.enqueue(conn, events.submitted(payment))
     body = answer_of(payment)
-    v = await validation_store.latest_of_method(conn, method_row["method_id"])
+    if binder is not None:
+        assert binder.due_date is not None
+        body["binder_deadline"] = {"due_date": binder.due_date.isoformat(),
+                                   "same_day_ach": binder.slot is not None}
     if v is not None and v["status"] in validation_store.OPEN:
         # What the member is told: when the account's validation goes and the debit follows.
-        body["account_validation"] = account_validation.first_debit_date(
-            v["kind"], today, await validation_store.due_date_of(conn, payment["payment_id"]), after_cutoff)
+        body["account_validation"] = (
+            account_validation.with_binder(v["kind"], binder) if binder is not None else
+            account_validation.first_debit_date(
+                v["kind"], today, await validation_store.due_date_of(conn, payment["payment_id"]),
+                after_cutoff))
     return Answer(body)
+
+
+@dataclass(frozen=True)
+class BinderPlan(same_day.Plan):
+    due_date: date | None = None
+
+
+def binder_plan(deps: Deps, now: datetime, lines: list[dict], allocs: list[dict], expected: date,
+                amount: int) -> BinderPlan | None:
+    """A debit paying a binder whose usual withdrawal date is after the binder's due date:
+    when it goes instead (domain/same_day.py), or None."""
+    years = {a["coverage_year"] for a in allocs}
+    dues = [date.fromisoformat(ln["due_date"]) for ln in lines
+            if ln.get("binder") and ln.get("due_date") and ln["coverage_year"] in years
+            and int(ln.get("balance_cents") or 0) > 0]
+    due = min(dues, default=None)
+    s = deps.settings
+    plan = same_day.plan(now, s.same_day_windows, s.ach_cutoff_hour, binder=due is not None,
+                         due_date=due, standard_date=expected, amount_cents=amount)
+    if plan is None:
+        return None
+    return BinderPlan(plan.sent_on, plan.withdrawal, plan.slot, due)
 
 
 async def _charge_card(conn: asyncpg.Connection, deps: Deps, req: PaymentRequest,
