@@ -307,6 +307,25 @@ class RecurringSetUp(Model):
     authorization_text: str
 
 
+class AccountValidationPlan(Model):
+    """A bank account new to the system is validated before or with its first debit
+    (Nacha's WEB debit rule): when the validation entries go and the debit follows."""
+    kind: str = Field(description="prenote or micro_entries")
+    entries_sent_on: str
+    entries_arrive_on: str
+    debit_with_validation: bool = Field(description="The debit goes in the same file as the "
+                                        "validation entries, to meet a due date")
+    first_debit_on: str
+
+
+class BinderDeadline(Model):
+    """The binder (first payment) this pays would be withdrawn after its due date the usual
+    way, so it goes sooner: in the next ACH file, or as Same Day ACH."""
+    due_date: str
+    same_day_ach: bool = Field(description="Sent as Same Day ACH: withdrawn on "
+                               "expected_withdrawal_date, the day it is sent")
+
+
 class PaymentResponse(Model):
     payment_id: str | None = Field(None, description="None for a recurring set-up with nothing "
                                    "to withdraw today")
@@ -317,6 +336,8 @@ class PaymentResponse(Model):
     expected_withdrawal_date: str | None = None
     mandate_id: str | None = None
     autopay: RecurringSetUp | None = None
+    account_validation: AccountValidationPlan | None = None
+    binder_deadline: BinderDeadline | None = None
 
 
 class AutopayTerms(Model):

@@ -54,6 +54,7 @@ class Upstream:
     # account answers about its validation (None: nothing).
     account_validation: str = "none"
     new_account_validation: dict | None = None
+    binder_deadline: dict | None = None  # the answer of a binder sent sooner to meet its due date
 
 
 def _record(state: Upstream, service: str):
@@ -201,6 +202,9 @@ def payments_app(state: Upstream) -> web.Application:
                   "expected_withdrawal_date": "2030-12-05", "billing_account_number": b["billing_account_number"]}
         if state.new_account_validation:
             result["account_validation"] = state.new_account_validation
+        if state.binder_deadline:
+            result["binder_deadline"] = state.binder_deadline
+            result["expected_withdrawal_date"] = state.binder_deadline["due_date"]
         state.payments[key] = (b, result)
         return json_response(result, status=201)
 

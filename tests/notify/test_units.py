@@ -228,3 +228,19 @@ def test_a_termination_notice_states_the_reinstatement_only_when_the_event_carri
     assert plain is not None
     out = Renderer().render("coverage_terminated", language, {**ctx, **plain.facts})
     assert "$" not in out.text and "$" not in out.sms
+
+
+@pytest.mark.parametrize("language,said,usual", [
+    ("en", "it goes as Same Day ACH: it is withdrawn on the day above.", "usually in 2 to 3 business days"),
+    ("es", "va como ACH del mismo día (Same Day ACH): se retira el día indicado arriba.",
+     "normalmente en 2 a 3 días hábiles")])
+def test_a_binder_sent_same_day_says_so_on_its_receipt(language, said, usual):
+    ctx = {"first_name": None, "ban_last4": "0001", "portal_url": "https://p", "support_phone": "1"}
+    same_day = intent_for(_submitted(same_day_ach=True, contact={"email": "a@x.org", "language": language}))
+    assert same_day is not None and same_day.facts["same_day_ach"] is True
+    out = Renderer().render("payment_received", language, {**ctx, **same_day.facts})
+    assert said in out.text and said in out.html and usual not in out.text
+    usual_one = intent_for(_submitted(contact={"email": "a@x.org", "language": language}))
+    assert usual_one is not None
+    out = Renderer().render("payment_received", language, {**ctx, **usual_one.facts})
+    assert "Same Day ACH" not in out.text and usual in out.text

@@ -144,6 +144,8 @@ def public_payment_result(r: dict[str, Any]) -> dict[str, Any]:
         out["mandate_id"] = r["mandate_id"]
     if r.get("account_validation"):  # a bank account new to the system: checked first
         out["account_validation"] = r["account_validation"]
+    if r.get("binder_deadline"):  # a binder sent sooner (or Same Day ACH) to meet its due date
+        out["binder_deadline"] = r["binder_deadline"]
     if r.get("autopay"):  # a recurring set-up: its own number, first draft and the terms
         out["autopay"] = {k: r["autopay"].get(k) for k in (
             "confirmation_number", "first_draft_date", "draft_day", "authorization_text")}

@@ -112,7 +112,7 @@ def _submitted(data: pay.PaymentSubmittedData) -> Intent:
         return _payment("payment_retry", data, "expected_withdrawal_date", "kind", "plan_type",
                         "attempt", policy=policy)
     return _payment("payment_received", data, "expected_withdrawal_date", "kind",
-                    "plan_type", "allocations", policy=policy)
+                    "plan_type", "allocations", "same_day_ach", policy=policy)
 
 
 def _settled(data: pay.PaymentSettledData) -> Intent:
