@@ -21,6 +21,7 @@ AUTOPAY_UPCOMING = "autopay.upcoming"
 REFUND_REQUESTED = "refund.requested"
 REFUND_ISSUED = "refund.issued"
 REFUND_RETURNED = "refund.returned"
+REFUND_FAILED = "refund.failed"
 ACCOUNT_VALIDATION_STARTED = "account.validation_started"
 ACCOUNT_MICRO_ENTRIES_SENT = "account.micro_entries_sent"
 ACCOUNT_VALIDATED = "account.validated"
@@ -281,6 +282,21 @@ class RefundReturnedData(Payload):
     return_code: str = Field(pattern=r"^R[0-9][0-9]$")
     return_reason: str
     returned_on: str
+    contact: Contact
+
+
+class RefundFailedData(Payload):
+    """A refund that could not be sent (the card processor refused it, or its ACH entry
+    cannot be written): nothing left, so the credit stays on the account and the member is
+    told; billing books nothing."""
+    EVENT_TYPE: ClassVar[str] = REFUND_FAILED
+    refund_id: str
+    confirmation_number: str
+    billing_account_number: str
+    amount_cents: int = Field(gt=0)
+    method: Method
+    failure_code: str
+    failed_on: str
     contact: Contact
 
 

@@ -25,7 +25,7 @@ _EVENT_MODELS: tuple[type[Payload], ...] = (
     payments.PaymentReturnedData, payments.AutopayCreatedData, payments.AutopayCancelledData,
     payments.AutopayUpdatedData, payments.MethodUpdatedData, payments.ReturnRateAlertData,
     payments.AutopayUpcomingData, payments.RefundRequestedData, payments.RefundIssuedData,
-    payments.RefundReturnedData, payments.AccountValidationStartedData,
+    payments.RefundReturnedData, payments.RefundFailedData, payments.AccountValidationStartedData,
     payments.AccountMicroEntriesSentData, payments.AccountValidatedData,
     payments.AccountValidationFailedData,
     notify.NotificationSentData, notify.NotificationFailedData,

@@ -46,7 +46,7 @@ TOPICS: dict[str, Topic] = {
             payments.PAYMENT_RETURNED, payments.AUTOPAY_CREATED, payments.AUTOPAY_CANCELLED,
             payments.AUTOPAY_UPDATED, payments.METHOD_UPDATED, payments.RETURN_RATE_ALERT,
             payments.AUTOPAY_UPCOMING, payments.REFUND_REQUESTED, payments.REFUND_ISSUED,
-            payments.REFUND_RETURNED, payments.ACCOUNT_VALIDATION_STARTED,
+            payments.REFUND_RETURNED, payments.REFUND_FAILED, payments.ACCOUNT_VALIDATION_STARTED,
             payments.ACCOUNT_MICRO_ENTRIES_SENT, payments.ACCOUNT_VALIDATED,
             payments.ACCOUNT_VALIDATION_FAILED)),
         Topic(NOTIFY_V1, "notify", (notify.NOTIFICATION_SENT, notify.NOTIFICATION_FAILED)),

@@ -55,6 +55,8 @@ class Upstream:
     account_validation: str = "none"
     new_account_validation: dict | None = None
     binder_deadline: dict | None = None  # the answer of a binder sent sooner to meet its due date
+    refund_fails: bool = False  # the processor refuses the card refund: answered "failed"
+    refunds_behind: int = 0  # refund requests answered as if payments had not heard of the credit yet
 
 
 def _record(state: Upstream, service: str):
@@ -301,12 +303,15 @@ def payments_app(state: Upstream) -> web.Application:
             return json_response(result, status=200)
         credit = int(state.account_extra.get("credit_cents", 0)) - sum(
             r["amount_cents"] for _, r in state.refunds.values())
+        if state.refunds_behind > 0:  # its copy of billing's balance is still catching up
+            state.refunds_behind -= 1
+            credit = 0
         cents = credit if b["amount"] == "credit" else parse_amount(b["amount"])
-        if cents > credit:
+        if cents > credit or credit <= 0:
             return error_response(409, "refund_over_credit", "More than the credit.", available_cents=credit)
         result = {"refund_id": str(uuid.uuid4()), "confirmation_number": f"RFD-{len(state.refunds) + 1:04d}",
                   "billing_account_number": request.match_info["ban"], "amount_cents": cents,
-                  "status": "pending_approval" if cents > 50_000 else "approved",
+                  "status": "failed" if state.refund_fails else "pending_approval" if cents > 50_000 else "approved",
                   "method": {"type": "checking", "last4": "6789"}, "requested_on": "2030-12-01",
                   "effective_date": None, "issued_on": None, "returned_on": None, "return_code": None}
         state.refunds[b["idempotency_key"]] = (b, result)

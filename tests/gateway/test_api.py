@@ -385,3 +385,24 @@ async def test_the_account_shows_its_credit_and_a_refund_is_asked_for_once_per_k
     assert bad.status == 422
     listed = await (await gw.get(url, headers=auth)).json()
     assert [r["refund_id"] for r in listed["refunds"]] == [body["refund_id"]]
+
+
+async def test_a_refund_asked_for_before_payments_records_the_credit_waits_for_it(gw, upstream, monkeypatch):
+    from services.gateway.service_layer import use_cases
+    monkeypatch.setattr(use_cases, "REFUND_CATCH_UP_PAUSES_S", (0.01, 0.01, 0.01))
+    upstream.account_extra = {"credit_cents": 1_234, "total_balance_cents": -1_234}
+    token = (await lookup_token(gw))["lookup_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    url = f"/api/v1/billing-accounts/{fakes.BAN_A}/refunds"
+    # Billing shows the credit; payments' copy catches up two answers later: one refund.
+    upstream.refunds_behind = 2
+    r = await gw.post(url, json={"amount": "credit"}, headers={**auth, "Idempotency-Key": "refund-late-1"})
+    assert r.status == 201 and (await r.json())["amount"] == "12.34"
+    assert len(upstream.refunds) == 1
+    # Still not caught up after the wait: said so, not "more than your credit"; nothing refunded.
+    upstream.refunds.clear()
+    upstream.refunds_behind = 100
+    r = await gw.post(url, json={"amount": "credit"}, headers={**auth, "Idempotency-Key": "refund-late-2"})
+    error = (await r.json())["error"]
+    assert r.status == 409 and error["code"] == "credit_not_recorded" and "still being recorded" in error["message"]
+    assert upstream.refunds == {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import asyncpg
+import pytest
 
 from services.gateway.entrypoints import keys
 from tests.gateway import fakes
@@ -420,3 +421,21 @@ async def test_a_member_sees_the_credit_and_asks_for_it_back_once_per_form(gw_no
     bad = await gw.post(f"/accounts/{fakes.BAN_A}/refund",
                         data={**form, "refund_amount": "١٢.٣٤", "idempotency_key": "k" * 32})
     assert bad.status == 422 and "Enter an amount in dollars and cents" in await bad.text()
+
+
+@pytest.mark.parametrize("lang,words", [
+    ("en", "We could not send your refund of $12.34 to the card or bank account you paid with. "
+           "Nothing was taken from your credit"),
+    ("es", "No pudimos enviar su reembolso de $12.34 a la tarjeta o cuenta bancaria con que pagó. "
+           "No se tomó nada de su crédito")])
+async def test_a_refund_that_could_not_be_sent_says_so(gw_no_captcha, upstream, lang, words):
+    gw = gw_no_captcha
+    upstream.account_extra = {"credit_cents": 1_234, "total_balance_cents": -1_234}
+    upstream.refund_fails = True
+    await login(gw, upstream)
+    page = await (await gw.get(f"/accounts/{fakes.BAN_A}/refund?lang={lang}")).text()
+    form = {"refund_amount": "12.34", "csrf_token": csrf_of(page),
+            "idempotency_key": hidden_of(page)["idempotency_key"]}
+    done = await (await gw.post(f"/accounts/{fakes.BAN_A}/refund?lang={lang}", data=form)).text()
+    assert words in done and "usa-alert--warning" in done
+    assert "We will send you" not in done and "Le enviaremos" not in done

@@ -6,6 +6,7 @@ the bank returns gives the credit back."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import uuid
 from datetime import date
 from pathlib import Path
@@ -177,3 +178,27 @@ async def test_a_card_overpayment_is_refunded_by_the_processor_at_once(payments_
     code, answer = env.card.refund({"charge_id": charge["charge_id"], "amount_cents": 10_001,
                                     "idempotency_key": "again"})
     assert (code, answer["error"]["code"]) == (422, "amount_too_large")
+
+
+async def test_a_card_refund_the_processor_refuses_fails_and_the_credit_stays(payments_env, billing):  # noqa: F811
+    env = payments_env
+    env.deps.settings.overpay_max_cents = 100_000
+    env.deps.settings.refund_approval_cents = 5_000
+    env.clock.set(FRI)
+    billing.clock.fix(FRI)
+    ban, paid = await _overpaid_account(env, billing, "112.34", card_method())
+    await _credit_everywhere(env, billing, ban, 1234)
+    # The charge was refunded at the processor by other means: less than the credit is left.
+    charge = next(c for c in env.card.charges.values() if c["amount_cents"] == 11_234 and not c.get("refunds"))
+    code, _ = env.card.refund({"charge_id": charge["charge_id"], "amount_cents": 11_000,
+                               "idempotency_key": uuid.uuid4().hex})
+    assert code == 201
+    status, refund = await _refund(env, ban, str(uuid.uuid4()))
+    assert (status, refund["status"]) == (201, "failed")
+    [failed] = await env.events("refund.failed", ban)
+    assert (failed["refund_id"], failed["amount_cents"], failed["failure_code"], failed["failed_on"]) == \
+        (refund["refund_id"], 1234, "amount_too_large", "2026-03-06")
+    assert await env.events("refund.issued", ban) == []
+    # Nothing left: billing still shows the whole credit, and so does payments.
+    await asyncio.sleep(0.5)
+    await _credit_everywhere(env, billing, ban, 1234)

@@ -157,7 +157,8 @@ async def post_payment_plan(request: web.Request) -> web.Response:
            "amount an operator approves it first", body=s.RefundRequest,
            responses={201: s.Refund, 200: s.Refund}, headers=("Idempotency-Key",),
            errors={400: "Idempotency-Key missing", 401: "Not authenticated", 403: "Another account",
-                   409: "refund_over_credit (with available_cents), no_refund_method or "
+                   409: "refund_over_credit (with available_cents), no_refund_method, credit_not_recorded "
+                        "(billing shows the credit, payments has not recorded it yet: ask again) or "
                         "idempotency_conflict"}, auth="account")
 async def post_refund(request: web.Request) -> web.Response:
     ban = path_ban(request)

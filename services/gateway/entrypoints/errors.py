@@ -15,6 +15,7 @@ from shared.http import ApiError, Statuses, status_of
 STATUSES: Statuses = {
     errors.NotFound: 404, errors.NoMethod: 404, errors.CaptchaExpired: 404,
     errors.LookupExpired: 401, errors.AccountNotReady: 409, errors.AmountChanged: 409,
+    errors.CreditNotRecorded: 409,
     errors.CaptchaRequired: 422, errors.CaptchaInvalid: 422, InvalidInput: 422,
     errors.Unavailable: 503,
 }

@@ -274,7 +274,7 @@ async def post_refund(request: web.Request) -> web.Response:
         _, refund = await request.app[keys.DEPS].use_cases.request_refund(ban, req.amount, key)
     except REFUSALS as caught:
         exc = as_api_error(caught)
-        if exc.status == 409 and exc.code in ("refund_over_credit", "no_refund_method"):
+        if exc.status == 409 and exc.code in ("refund_over_credit", "no_refund_method", "credit_not_recorded"):
             return await refund_page(request, 409, forms.kept(f), {"refund_amount": "err." + exc.code})
         if exc.status == 422:
             return await refund_page(request, 422, forms.kept(f), {"refund_amount": "err.refund_amount"})

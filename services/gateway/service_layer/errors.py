@@ -31,6 +31,14 @@ class AccountNotReady(DomainError):
     message = "Your account is being set up. Please try again in a few minutes."
 
 
+class CreditNotRecorded(DomainError):
+    """Billing shows the credit, but payments has not recorded it yet (it hears of it from
+    billing's events, a moment later): nothing was refunded; the member can ask again."""
+
+    code = "credit_not_recorded"
+    message = "Your credit is still being recorded. Please ask again in a minute."
+
+
 class LookupExpired(DomainError):
     """The guest's lookup token is not (or no longer) valid."""
 

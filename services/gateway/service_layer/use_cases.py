@@ -55,6 +55,10 @@ def upstream_path(*segments: str) -> str:
     return "".join("/" + quote(str(seg), safe="") for seg in segments)
 
 
+# How long a refund waits for payments to record a credit billing already shows: about 5 s.
+REFUND_CATCH_UP_PAUSES_S = (0.25, 0.5, 0.75, 1.0, 1.25, 1.25)
+
+
 def unavailable(service: str) -> errors.Unavailable:
     return errors.Unavailable(service)
 
@@ -303,16 +307,46 @@ class UseCases:
 
     async def request_refund(self, ban: str, amount: str, idempotency_key: str) -> tuple[int, dict[str, Any]]:
         """The member asks for the account's credit back (payments checks it against the
-        credit, once per idempotency key)."""
+        credit, once per idempotency key). Payments learns of a credit from billing's events
+        a moment after billing shows it: refused as over a credit that billing already
+        shows, the request is asked again (the same key: never two refunds) for a few
+        seconds, then answered `credit_not_recorded` rather than "more than your credit"."""
+        body = {"amount": amount, "idempotency_key": idempotency_key}
         try:
-            status, result = await self.up.call(
-                "payments", "POST", upstream_path("accounts", ban, "refunds"),
-                json={"amount": amount, "idempotency_key": idempotency_key}, with_status=True)
+            for pause_s in (*REFUND_CATCH_UP_PAUSES_S, None):
+                try:
+                    status, result = await self.up.call(
+                        "payments", "POST", upstream_path("accounts", ban, "refunds"), json=body,
+                        with_status=True)
+                    break
+                except Refused as exc:
+                    if exc.code != "refund_over_credit" or not await self._billing_credit_exceeds(
+                            ban, exc.extra.get("available_cents")):
+                        raise
+                    if pause_s is None:
+                        raise errors.CreditNotRecorded() from None
+                    await asyncio.sleep(pause_s)
         except ServiceDown:
             raise unavailable("payments") from None
         finally:
             self.cache.invalidate(ban, "gateway")
         return (200 if status == 200 else 201), public_refund(result)
+
+    async def _billing_credit_exceeds(self, ban: str, available_cents: Any) -> bool:
+        """Billing's credit on the account, less the refunds asked for and not yet issued
+        (billing books a refund once issued), is more than payments counted: payments' copy
+        of the balance lags."""
+        if not isinstance(available_cents, int):
+            return False
+        try:
+            account, listed = await asyncio.gather(
+                self.up.call("billing", "GET", upstream_path("accounts", ban)),
+                self.up.call("payments", "GET", upstream_path("accounts", ban, "refunds")))
+        except (ServiceDown, Refused):
+            return False
+        waiting = sum(int(r.get("amount_cents") or 0) for r in listed.get("refunds", [])
+                      if r.get("status") in ("pending_approval", "approved"))
+        return int(account.get("credit_cents") or 0) - waiting > available_cents
 
     async def refunds(self, ban: str) -> dict[str, Any]:
         try:

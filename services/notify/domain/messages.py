@@ -128,7 +128,8 @@ def _returned(data: pay.PaymentReturnedData) -> Intent:
                     "will_retry", "method_disabled", "mandate_cancelled")
 
 
-def _refund(template: str, data: pay.RefundIssuedData | pay.RefundReturnedData, *names: str) -> Intent:
+def _refund(template: str, data: pay.RefundIssuedData | pay.RefundReturnedData | pay.RefundFailedData,
+            *names: str) -> Intent:
     return Intent(template, billing_account_number=data.billing_account_number,
                   contact=data.contact.to_data(),
                   facts=_pick(data, "confirmation_number", "amount_cents", "method", *names),
@@ -141,6 +142,10 @@ def _refund_issued(data: pay.RefundIssuedData) -> Intent:
 
 def _refund_returned(data: pay.RefundReturnedData) -> Intent:
     return _refund("refund_returned", data, "return_code", "return_reason", "returned_on")
+
+
+def _refund_failed(data: pay.RefundFailedData) -> Intent:
+    return _refund("refund_failed", data, "failed_on")
 
 
 def _autopay_created(data: pay.AutopayCreatedData) -> Intent:
@@ -274,6 +279,7 @@ _INTENTS: dict[str, Callable[[Any], Intent]] = {
     idn.MEMBER_REGISTRATION_REPEATED: _already_registered,
     pay.RETURN_RATE_ALERT: _return_rate_alert,
     pay.REFUND_ISSUED: _refund_issued, pay.REFUND_RETURNED: _refund_returned,
+    pay.REFUND_FAILED: _refund_failed,
     pay.ACCOUNT_MICRO_ENTRIES_SENT: _micro_entries_sent,
     pay.ACCOUNT_VALIDATION_FAILED: _validation_failed,
 }
@@ -317,7 +323,7 @@ TEMPLATES = (
     "password_reset", "username_reminder", "login_throttled", "password_changed",
     "email_changed", "already_registered", "plan_payable", "autopay_upcoming",
     "check_received", "return_rate_alert", "payer_receipt", "refund_issued", "refund_returned",
-    "account_micro_entries", "account_validation_failed",
+    "refund_failed", "account_micro_entries", "account_validation_failed",
 )
 # Written for the exchange's operators (NOTIFY_OPERATOR_EMAIL), not for a member: no portal
 # link, no member's language.

@@ -17,7 +17,7 @@ from shared.contracts.envelope import Envelope
 PaymentsPayload = (ev.PaymentSubmittedData | ev.PaymentSettledData | ev.PaymentFailedData
                    | ev.PaymentReturnedData | ev.AutopayCreatedData | ev.AutopayCancelledData
                    | ev.AutopayUpdatedData | ev.MethodUpdatedData | ev.AutopayUpcomingData
-                   | ev.RefundRequestedData | ev.RefundIssuedData | ev.RefundReturnedData
+                   | ev.RefundRequestedData | ev.RefundIssuedData | ev.RefundReturnedData | ev.RefundFailedData
                    | ev.AccountValidationStartedData | ev.AccountMicroEntriesSentData
                    | ev.AccountValidatedData | ev.AccountValidationFailedData)
 
@@ -176,6 +176,14 @@ def refund_returned(r: Mapping[str, Any], reason: str) -> ev.RefundReturnedData:
         billing_account_number=r["billing_account_number"], amount_cents=r["amount_cents"],
         method=method_of(r), return_code=r["return_code"], return_reason=reason,
         returned_on=r["returned_on"].isoformat(), contact=contact_of(r["contact"]))
+
+
+def refund_failed(r: Mapping[str, Any], failed_on: date) -> ev.RefundFailedData:
+    return ev.RefundFailedData(
+        refund_id=str(r["refund_id"]), confirmation_number=r["confirmation_number"],
+        billing_account_number=r["billing_account_number"], amount_cents=r["amount_cents"],
+        method=method_of(r), failure_code=r["failure_code"], failed_on=failed_on.isoformat(),
+        contact=contact_of(r["contact"]))
 
 
 def _allocs(p: Mapping[str, Any]) -> list[dict[str, int]]:

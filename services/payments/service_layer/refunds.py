@@ -3,7 +3,7 @@
 operator approves it first (cli refunds); approved refunds go out with the day's refund
 job: bank accounts as ACH credit entries (22 checking, 32 savings) in one NACHA file per
 business date, cards as a processor refund of the charge that paid. `refund.requested`,
-`refund.issued` and (a bank's return) `refund.returned` go out on payments.v1 in the same
+`refund.issued`, (a bank's return) `refund.returned` and (not sent) `refund.failed` go out on payments.v1 in the same
 transaction as the change; billing books them against the credit.
 """
 from __future__ import annotations
@@ -173,7 +173,9 @@ async def _refund_card(deps: Deps, row: asyncpg.Record, today: date) -> asyncpg.
         if not result.succeeded:
             log.error("card refund refused by the processor",
                       extra={"refund_id": str(row["refund_id"]), "code": result.code})
-            return await store.update(conn, row["refund_id"], status="failed", failure_code=result.code)
+            failed = await store.update(conn, row["refund_id"], status="failed", failure_code=result.code)
+            await events.enqueue(conn, events.refund_failed(failed, today))
+            return failed
         issued = await store.mark_card_issued(conn, row["refund_id"], today, result.refund_id)
         await events.enqueue(conn, events.refund_issued(issued))
         return issued
@@ -240,9 +242,10 @@ async def run_refunds(deps: Deps, day: date, progress: Progress = _quiet) -> dic
             issued = []
             for r in rows:
                 if r["refund_id"] in held:
-                    await store.update(conn, r["refund_id"], status="failed", refund_file_id=None,
-                                       trace_number=None, effective_date=None, issued_on=None,
-                                       issued_at=None, failure_code="ach_entry_unwritable")
+                    failed = await store.update(conn, r["refund_id"], status="failed", refund_file_id=None,
+                                                trace_number=None, effective_date=None, issued_on=None,
+                                                issued_at=None, failure_code="ach_entry_unwritable")
+                    await events.enqueue(conn, events.refund_failed(failed, day))
                 else:
                     issued.append(r)
             if not issued:
