@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import uuid
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,7 @@ from ach.parser import Parser
 
 from sandboxes.bank import validate
 from services.payments import cli_refunds
+from services.payments.adapters import ach_store
 from services.payments.service_layer import ach, refunds
 from tests.billing.conftest import billing  # noqa: F401  (the running billing service)
 from tests.conftest import unique
@@ -113,6 +115,11 @@ async def test_overpayment_credit_refund_approval_and_return(payments_env, billi
     assert parsed["batches"][0]["batch_header"]["std_ent_cls_code"] == "WEB"
     assert parsed["batches"][0]["batch_header"]["serv_cls_code"] == "220"
     assert validate(text).credit_cents == 1234  # the bank sandbox takes it too
+    # The encrypted archive holds the refund file too, and it reads back as written.
+    async with env.deps.pool.acquire() as conn:
+        assert made["file"] in [r["file_name"] for r in await ach_store.archived_files(conn)]
+    assert (await ach.verify_archive(env.deps))["problems"] == []
+    assert env.deps.archive.sha256(made["file"]) == hashlib.sha256(text.encode("ascii")).hexdigest()
     [issued] = await env.events("refund.issued", small)
     assert (issued["amount_cents"], issued["effective_date"]) == (1234, THU.isoformat())
     assert small_account in text and small_account not in str(issued)  # only the file has it

@@ -213,10 +213,12 @@ async def save_return_rate_level(conn: asyncpg.Connection, category: str, level:
 
 
 async def archived_files(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """Every NACHA file sent and every return file read, by name, with the SHA-256 recorded
-    when it was written or read (a file not yet written has none and is left out)."""
+    """Every NACHA file sent (debits, same-day, refunds) and every return file read, by
+    name, with the SHA-256 recorded when it was written or read (a file not yet written has
+    none and is left out)."""
     return await conn.fetch(
         """SELECT file_name, sha256 FROM ach_files WHERE sha256 <> ''
+           UNION ALL SELECT file_name, sha256 FROM refund_files WHERE sha256 <> ''
            UNION ALL SELECT file_name, sha256 FROM ach_return_files ORDER BY 1""")
 
 
