@@ -81,8 +81,11 @@ class PaymentsEnv(ServiceEnv):
     def deps(self):
         return self.service.deps
 
-    async def open_account(self, ban: str, lines: dict[int, int], plan_type: str = "health") -> None:
-        """Billing opens the account and announces its balance; waits for the projection."""
+    async def open_account(self, ban: str, lines: dict[int, int], plan_type: str = "health", *,
+                           due: date | None = None, binder: bool = False) -> None:
+        """Billing opens the account and announces its balance (each line due `due`, else
+        January 23rd of its year; `binder`: the binder is what is owed); waits for the
+        projection."""
         years = sorted(lines)
         await self.publish(
             Envelope(event_type="account.opened", producer="billing", key=ban, data={
@@ -92,7 +95,8 @@ class PaymentsEnv(ServiceEnv):
                 "billing_account_number": ban, "plan_type": plan_type,
                 "total_balance_cents": sum(lines.values()), "reason": "invoice",
                 "lines": [{"coverage_year": y, "balance_cents": c, "current_premium_cents": c,
-                           "due_date": f"{y}-01-23"} for y, c in lines.items()]}))
+                           "due_date": (due or date(y, 1, 23)).isoformat(), "binder": binder}
+                          for y, c in lines.items()]}))
         total = sum(lines.values())
 
         async def ready() -> bool:

@@ -11,8 +11,6 @@ import pytest
 
 from sandboxes.bank import validate
 from services.payments.service_layer import ach
-from shared.contracts.envelope import Envelope
-from tests.helpers import wait_for
 from tests.payments.conftest import bank_method, new_account, new_ban
 
 ACCOUNT_VALIDATION = "prenote"  # the service's configuration (conftest); micro tests switch it
@@ -21,26 +19,9 @@ MON, TUE, WED, THU, FRI = (date(2026, 3, d) for d in (2, 3, 4, 5, 6))
 NEXT_MON, NEXT_TUE = date(2026, 3, 9), date(2026, 3, 10)
 
 
-async def _open(env, ban: str, cents: int, due: date) -> None:
-    await env.publish(
-        Envelope(event_type="account.opened", producer="billing", key=ban, data={
-            "billing_account_number": ban, "household_id": "H" + ban, "plan_type": "health",
-            "enrollment_ids": ["E" + ban], "coverage_years": [2026], "aptc": False}),
-        Envelope(event_type="balance.changed", producer="billing", key=ban, data={
-            "billing_account_number": ban, "plan_type": "health", "total_balance_cents": cents,
-            "reason": "invoice", "lines": [{"coverage_year": 2026, "balance_cents": cents,
-                                            "current_premium_cents": cents,
-                                            "due_date": due.isoformat()}]}))
-
-    async def ready() -> bool:
-        r = await env.client.get(f"/accounts/{ban}/owed")
-        return r.status == 200 and (await r.json())["total_balance_cents"] == cents
-    await wait_for(ready, what=f"projection of {ban}")
-
-
 async def _pay(env, account: str, due: date = date(2026, 3, 23), cents: int = 31200) -> dict:
     ban = new_ban()
-    await _open(env, ban, cents, due)
+    await env.open_account(ban, {2026: cents}, due=due)
     status, body = await env.pay({"billing_account_number": ban, "kind": "one_time",
                                   "amount": "total", "method": bank_method(account)})
     assert status == 201, body

@@ -53,6 +53,16 @@ async def _overpaid_account(env, billing, typed: str, method: dict) -> tuple[str
     return ban, paid
 
 
+async def _card_overpaid(env, billing, day: date) -> tuple[str, dict]:  # noqa: F811
+    """An account billed $100.00 paid $112.34 by card on `day`: $12.34 of credit, which is
+    under the approval amount (refunded at once)."""
+    env.deps.settings.overpay_max_cents = 100_000
+    env.deps.settings.refund_approval_cents = 5_000
+    env.clock.set(day)
+    billing.clock.fix(day)
+    return await _overpaid_account(env, billing, "112.34", card_method())
+
+
 async def _refund(env, ban: str, key: str, amount: str = "credit") -> tuple[int, dict]:
     r = await env.client.post(f"/accounts/{ban}/refunds", json={"amount": amount},
                               headers={"Idempotency-Key": key})
@@ -166,11 +176,7 @@ async def test_overpayment_credit_refund_approval_and_return(payments_env, billi
 
 async def test_a_card_overpayment_is_refunded_by_the_processor_at_once(payments_env, billing):  # noqa: F811
     env = payments_env
-    env.deps.settings.overpay_max_cents = 100_000
-    env.deps.settings.refund_approval_cents = 5_000
-    env.clock.set(THU)
-    billing.clock.fix(THU)
-    ban, paid = await _overpaid_account(env, billing, "112.34", card_method())
+    ban, paid = await _card_overpaid(env, billing, THU)
     assert paid["status"] == "settled", paid  # a 201 (checked in _overpaid_account)
     await _credit_everywhere(env, billing, ban, 1234)
 
@@ -189,11 +195,7 @@ async def test_a_card_overpayment_is_refunded_by_the_processor_at_once(payments_
 
 async def test_a_card_refund_the_processor_refuses_fails_and_the_credit_stays(payments_env, billing):  # noqa: F811
     env = payments_env
-    env.deps.settings.overpay_max_cents = 100_000
-    env.deps.settings.refund_approval_cents = 5_000
-    env.clock.set(FRI)
-    billing.clock.fix(FRI)
-    ban, paid = await _overpaid_account(env, billing, "112.34", card_method())
+    ban, paid = await _card_overpaid(env, billing, FRI)
     await _credit_everywhere(env, billing, ban, 1234)
     # The charge was refunded at the processor by other means: less than the credit is left.
     charge = next(c for c in env.card.charges.values() if c["amount_cents"] == 11_234 and not c.get("refunds"))

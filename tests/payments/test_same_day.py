@@ -10,8 +10,6 @@ from pathlib import Path
 
 from sandboxes.bank import validate
 from services.payments.service_layer import ach
-from shared.contracts.envelope import Envelope
-from tests.helpers import wait_for
 from tests.payments.conftest import bank_method, new_account, new_ban
 
 ACCOUNT_VALIDATION = "prenote"  # a binder is most often paid from an account new to us
@@ -20,27 +18,10 @@ MON, TUE, WED, THU = (date(2026, 9, d) for d in (21, 22, 23, 24))
 DUE = WED
 
 
-async def _open(env, ban: str, cents: int, *, binder: bool) -> None:
-    await env.publish(
-        Envelope(event_type="account.opened", producer="billing", key=ban, data={
-            "billing_account_number": ban, "household_id": "H" + ban, "plan_type": "health",
-            "enrollment_ids": ["E" + ban], "coverage_years": [2026], "aptc": False}),
-        Envelope(event_type="balance.changed", producer="billing", key=ban, data={
-            "billing_account_number": ban, "plan_type": "health", "total_balance_cents": cents,
-            "reason": "invoice", "lines": [{"coverage_year": 2026, "balance_cents": cents,
-                                            "current_premium_cents": cents,
-                                            "due_date": DUE.isoformat(), "binder": binder}]}))
-
-    async def ready() -> bool:
-        r = await env.client.get(f"/accounts/{ban}/owed")
-        return r.status == 200 and (await r.json())["total_balance_cents"] == cents
-    await wait_for(ready, what=f"projection of {ban}")
-
-
 async def _pay(env, day: date, hour: int, *, binder: bool = True, cents: int = 41_250) -> dict:
     env.clock.set(day, hour)
     ban = new_ban()
-    await _open(env, ban, cents, binder=binder)
+    await env.open_account(ban, {2026: cents}, due=DUE, binder=binder)
     status, body = await env.pay({"billing_account_number": ban, "kind": "one_time",
                                   "amount": "total", "method": bank_method(new_account("00"))})
     assert status == 201, body

@@ -14,6 +14,14 @@ from tests.helpers import DayClock
 DAY = date(2026, 7, 22)  # a banking day and the autopay draft day
 
 
+def _scheduled(infra, db: str, tmp_path, **overrides) -> Settings:
+    """A replica's settings with only its scheduler running (no consumers, no relay)."""
+    return Settings(database_url=db, kafka_bootstrap=infra.kafka_bootstrap, app_env="test",
+                    card_processor_url="http://127.0.0.1:9/card", ach_outbound_dir=tmp_path / "out",
+                    ach_returns_dir=tmp_path / "returns", run_scheduler=True, run_consumers=False,
+                    run_relay=False, scheduler_poll_s=0.1, **overrides)
+
+
 async def test_two_replicas_run_the_days_jobs_once_per_business_date(infra, fresh_db, tmp_path,
                                                                       monkeypatch):
     runs: list[date] = []
@@ -25,10 +33,7 @@ async def test_two_replicas_run_the_days_jobs_once_per_business_date(infra, fres
         await real(svc, day)
     monkeypatch.setattr(scheduler, "run_day", counted)
     clock = DayClock(DAY, hour=16)  # before the 17:00 cutoff
-    settings = Settings(database_url=fresh_db, kafka_bootstrap=infra.kafka_bootstrap, app_env="test",
-                        card_processor_url="http://127.0.0.1:9/card", ach_outbound_dir=tmp_path / "out",
-                        ach_returns_dir=tmp_path / "returns", ach_cutoff_hour=17,
-                        run_scheduler=True, run_consumers=False, run_relay=False, scheduler_poll_s=0.1)
+    settings = _scheduled(infra, fresh_db, tmp_path, ach_cutoff_hour=17)
     replicas = [build_service(settings, clock=clock) for _ in range(2)]
     await asyncio.gather(*(r.start(http=False) for r in replicas))
     pool = replicas[0].pool
@@ -67,10 +72,7 @@ async def test_each_same_day_window_runs_once_per_banking_day_at_its_time(infra,
         return await real(deps, day, window, progress)
     monkeypatch.setattr(scheduler.ach, "run_same_day", counted)
     clock = DayClock(DAY, hour=9)
-    settings = Settings(database_url=fresh_db, kafka_bootstrap=infra.kafka_bootstrap, app_env="test",
-                        card_processor_url="http://127.0.0.1:9/card", ach_outbound_dir=tmp_path / "out",
-                        ach_returns_dir=tmp_path / "returns", ach_same_day_windows="10:00,14:15",
-                        run_scheduler=True, run_consumers=False, run_relay=False, scheduler_poll_s=0.1)
+    settings = _scheduled(infra, fresh_db, tmp_path, ach_same_day_windows="10:00,14:15")
     replicas = [build_service(settings, clock=clock) for _ in range(2)]
     await asyncio.gather(*(r.start(http=False) for r in replicas))
     pool = replicas[0].pool
