@@ -178,7 +178,7 @@ async def run_settlement(deps: Deps, day: date, progress: Progress = _quiet,
     while True:
         async with deps.pool.acquire() as conn, conn.transaction():
             rows = await ach_store.settle_batch(conn, day, batch)
-            await enqueue_many(conn, (events.envelope(events.settled(r, r["settled_on"])) for r in rows))
+            await enqueue_many(conn, (events.settled_envelope(r, r["settled_on"]) for r in rows))
         settled += len(rows)
         if len(rows) < batch:
             break
