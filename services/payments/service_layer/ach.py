@@ -133,7 +133,7 @@ async def _write(conn: asyncpg.Connection, deps: Deps, origin: nacha.Origin, fil
         writer = nacha.NachaWriter(origin, deps.clock(), "A", write,
                                    deps.settings.ach_batch_entries_max)
         done = 0
-        async for r in conn.cursor(ach_store.FILE_ENTRIES, file_id, prefetch=5000):
+        async for r in ach_store.file_entries(conn, file_id):
             account = deps.cipher.decrypt(r["account_ciphertext"], r["key_id"], r["method_id"])
             try:
                 writer.add(r["effective_date"], nacha.Entry(
