@@ -52,7 +52,7 @@ from opentelemetry.trace import SpanKind
 
 from shared import dead_letters, faststream_adapter, metrics, tracing
 from shared.contracts.base import Payload
-from shared.contracts.envelope import HEADER_EVENT_TYPE, Envelope, Event
+from shared.contracts.envelope import HEADER_EVENT_TYPE, Envelope, Event, typed_envelope
 from shared.contracts.registry import PAYLOADS
 from shared.contracts.topics import TOPICS, dlq_topic
 from shared.logging import log_context
@@ -475,19 +475,6 @@ def _list_of(model: type[Payload]) -> pydantic.TypeAdapter[list[Any]]:
     return adapter
 
 
-_TYPED_ENVELOPES: dict[type[Payload], type[Envelope]] = {}
-
-
-def _typed_envelope(model: type[Payload]) -> type[Envelope]:
-    """The envelope whose `data` is `model`: an envelope and its payload validated in one
-    pass (an `Envelope` subclass, so the event's envelope is one as ever)."""
-    typed = _TYPED_ENVELOPES.get(model)
-    if typed is None:
-        typed = _TYPED_ENVELOPES[model] = pydantic.create_model(
-            f"{model.__name__}Envelope", __base__=Envelope, data=(model, ...))
-    return typed
-
-
 def _header_type(record: ConsumerRecord) -> str | None:
     for name, value in record.headers or ():
         if name == HEADER_EVENT_TYPE:
@@ -514,7 +501,7 @@ def _typed_together(records: Sequence[ConsumerRecord], wanted: frozenset[str]
         if model is None or record.value is None:
             return None
         try:
-            envelope = _typed_envelope(model).model_validate_json(record.value, extra="ignore")
+            envelope = typed_envelope(model).model_validate_json(record.value, extra="ignore")
         except pydantic.ValidationError:
             return None
         if envelope.event_type != event_type:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
 from services.payments.service_layer import events
+from shared.contracts import payments
 from shared.contracts.envelope import Envelope
 
 PID = uuid.UUID("0193a4b2-1c3d-7e4f-8a5b-6c7d8e9f0a1b")
@@ -53,11 +55,43 @@ def test_a_cancellation_lists_the_drafts_in_flight():
 
 
 def test_a_payload_that_breaks_the_contract_fails_where_it_is_built():
-    with pytest.raises(ValidationError):
-        events.submitted({**ROW, "amount_cents": 0})  # amounts are positive cents
-    with pytest.raises(ValidationError):
-        events.submitted({**ROW, "allocations": [{"coverage_year": 2027, "amount_cents": 5850,
-                                                  "note": "undocumented"}]})
+    settle_day = date(2027, 1, 25)
+    for build in (events.submitted, events.submitted_envelope,  # one event, and the bulk paths'
+                  lambda row: events.settled(row, settle_day),
+                  lambda row: events.settled_envelope(row, settle_day)):
+        with pytest.raises(ValidationError):
+            build({**ROW, "amount_cents": 0})  # amounts are positive cents
+        with pytest.raises(ValidationError):
+            build({**ROW, "allocations": [{"coverage_year": 2027, "amount_cents": 5850,
+                                           "note": "undocumented"}]})
+        with pytest.raises(ValidationError):
+            build({**ROW, "method_type": "bitcoin"})  # a method the contract does not name
+        with pytest.raises(ValidationError):
+            build({**ROW, "kind": "sometimes"})
+
+
+@pytest.mark.parametrize("row", [
+    ROW,
+    {**ROW, "method_type": "card", "method_last4": "4242", "method_brand": "visa", "mandate_id": None,
+     "retry_of": None, "cycle": None, "attempt": 1, "channel": "member", "kind": "one_time"},
+    {**ROW, "payer_kind": "ryan_white", "payer_name": "Boston Health Care", "payer_email": None},
+])
+def test_the_bulk_paths_write_the_envelope_one_event_would(row):
+    """Autopay and settlement build each envelope from the payload's fields in one
+    validation (`Envelope.of_fields`): the same header rules, the same bytes."""
+    settle_day = date(2027, 1, 25)
+    for one, bulk in ((events.envelope(events.submitted(row)), events.submitted_envelope(row)),
+                      (events.envelope(events.settled(row, settle_day)),
+                       events.settled_envelope(row, settle_day))):
+        assert isinstance(bulk.data, (payments.PaymentSubmittedData, payments.PaymentSettledData))
+        assert (bulk.event_type, bulk.event_version, bulk.producer, bulk.key, bulk.causation_id) == (
+            one.event_type, one.event_version, one.producer, one.key, one.causation_id)
+        assert bulk.event_id.version == 7 and bulk.correlation_id == str(bulk.event_id)
+        assert bulk.data.to_data() == one.data
+        written = orjson.loads(bulk.to_bytes())
+        assert written == {**orjson.loads(one.to_bytes()), "event_id": str(bulk.event_id),
+                           "correlation_id": str(bulk.event_id), "occurred_at": written["occurred_at"]}
+        assert Envelope.from_bytes(bulk.to_bytes()).data == one.data
 
 
 MANDATE = {"mandate_id": MID, "billing_account_number": "7000000018", "plan_type": "health",

@@ -85,6 +85,29 @@ def test_an_envelope_is_written_exactly_as_pydantic_would_write_it():
         Envelope.of(data, key="k" * 101)
 
 
+def test_an_envelope_of_fields_validates_its_payload_and_is_written_as_one_of_the_model():
+    fields = {"billing_account_number": "7000000018", "payment_id": "p-1", "amount_cents": 100,
+              "return_code": "R01", "total_balance_cents": 100}
+    one = Envelope.of(billing.PaymentReversedData(**fields), key="7000000018", correlation_id="c-1")
+    bulk = Envelope.of_fields(billing.PaymentReversedData, fields, key="7000000018",
+                              correlation_id="c-1", causation_id="e-0")
+    assert isinstance(bulk, Envelope) and bulk.data == billing.PaymentReversedData(**fields)
+    assert (bulk.event_type, bulk.event_version, bulk.producer, bulk.key, bulk.correlation_id,
+            bulk.causation_id) == (one.event_type, 1, one.producer, "7000000018", "c-1", "e-0")
+    assert bulk.event_id.version == 7 and bulk.event_id != one.event_id
+    assert bulk.to_bytes() == orjson.dumps(bulk.model_dump(mode="json"))
+    assert Envelope.from_bytes(bulk.to_bytes()).data == one.data
+    assert Envelope.of_fields(billing.PaymentReversedData, fields, key="k").correlation_id != "c-1"
+    for drifted in ({**fields, "amount_cents": "a lot"}, {**fields, "undocumented": 1},
+                    {k: v for k, v in fields.items() if k != "return_code"}):
+        with pytest.raises(ValidationError):
+            Envelope.of_fields(billing.PaymentReversedData, drifted, key="7000000018")
+    with pytest.raises(ValidationError):  # the envelope's own rules hold too
+        Envelope.of_fields(billing.PaymentReversedData, fields, key="")
+    with pytest.raises(AssertionError, match="not an event payload"):
+        Envelope.of_fields(payments.Method, {"type": "checking", "last4": "6789"}, key="k")
+
+
 class _Record:
     def __init__(self, value: bytes | None, event_type: str | None, topic: str = "billing.v1") -> None:
         self.value, self.topic = value, topic

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
@@ -122,10 +123,18 @@ async def assign_same_day(conn: asyncpg.Connection, file_id: int, day: date, win
     return int(result.split()[-1])
 
 
-FILE_ENTRIES = """SELECT p.payment_id, p.effective_date, p.trace_number, p.amount_cents, p.billing_account_number,
+_FILE_ENTRIES = """SELECT p.payment_id, p.effective_date, p.trace_number, p.amount_cents, p.billing_account_number,
        p.channel, p.method_id, x.type, x.holder_name, x.routing_number, x.account_ciphertext, x.key_id
 FROM payments p JOIN methods x USING (method_id)
 WHERE p.ach_file_id = $1 ORDER BY p.effective_date, p.trace_number"""
+
+
+async def file_entries(conn: asyncpg.Connection, file_id: int) -> AsyncIterator[asyncpg.Record]:
+    """The debits of a NACHA file in the file's order (effective date, trace number), with
+    their method's encrypted account, read through a cursor 5,000 rows at a time so a
+    file of any size is streamed, never held whole; the caller's transaction holds it."""
+    async for row in conn.cursor(_FILE_ENTRIES, file_id, prefetch=5000):
+        yield row
 
 
 async def hold_out(conn: asyncpg.Connection, payment_id: uuid.UUID, code: str) -> asyncpg.Record:

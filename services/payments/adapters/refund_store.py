@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
@@ -119,10 +120,17 @@ async def assign_to_file(conn: asyncpg.Connection, file_id: int, day: date, effe
             RETURNING {REFUND_COLUMNS}""", file_id, day, effective, odfi8)
 
 
-FILE_ENTRIES = """SELECT r.refund_id, r.trace_number, r.amount_cents, r.billing_account_number,
+_FILE_ENTRIES = """SELECT r.refund_id, r.trace_number, r.amount_cents, r.billing_account_number,
        r.method_id, x.type, x.holder_name, x.routing_number, x.account_ciphertext, x.key_id
 FROM refunds r JOIN methods x USING (method_id)
 WHERE r.refund_file_id = $1 ORDER BY r.trace_number"""
+
+
+async def file_entries(conn: asyncpg.Connection, file_id: int) -> AsyncIterator[asyncpg.Record]:
+    """The refund file's entries in trace order, read by a cursor (in the caller's
+    transaction) so a large file never sits in memory."""
+    async for row in conn.cursor(_FILE_ENTRIES, file_id, prefetch=5000):
+        yield row
 
 
 async def charge_of(conn: asyncpg.Connection, payment_id: uuid.UUID) -> str | None:

@@ -157,7 +157,7 @@ async def _write(conn: asyncpg.Connection, deps: Deps, origin: nacha.Origin, fil
                                    write, deps.settings.ach_batch_entries_max,
                                    descriptive_date=window.descriptive_date if window else None)
         done = 0
-        async for r in conn.cursor(ach_store.FILE_ENTRIES, file_id, prefetch=5000):
+        async for r in ach_store.file_entries(conn, file_id):
             account = deps.cipher.decrypt(r["account_ciphertext"], r["key_id"], r["method_id"])
             try:
                 writer.add(r["effective_date"], nacha.Entry(
@@ -202,7 +202,7 @@ async def run_settlement(deps: Deps, day: date, progress: Progress = _quiet,
     while True:
         async with deps.pool.acquire() as conn, conn.transaction():
             rows = await ach_store.settle_batch(conn, day, batch)
-            await enqueue_many(conn, (events.envelope(events.settled(r, r["settled_on"])) for r in rows))
+            await enqueue_many(conn, (events.settled_envelope(r, r["settled_on"]) for r in rows))
         settled += len(rows)
         if len(rows) < batch:
             break

@@ -45,7 +45,7 @@ async def run_autopay(deps: Deps, run_date: date, progress: Progress = lambda _:
                 if not ids:
                     break
                 rows = await ach_store.draft(conn, ids, run_date, withdrawal, cycle)
-                await enqueue_many(conn, (events.envelope(events.submitted(r)) for r in rows))
+                await enqueue_many(conn, (events.submitted_envelope(r) for r in rows))
             cursor, seen, drafted = ids[-1], seen + len(ids), drafted + len(rows)
             rate = drafted / max(time.perf_counter() - started, 1e-9)
             progress(f"  {seen}/{total} mandates looked at, {drafted} drafted now ({rate:,.0f}/s)")

@@ -225,7 +225,7 @@ async def run_refunds(deps: Deps, day: date, progress: Progress = _quiet) -> dic
                 writer = nacha.NachaWriter(origin, deps.clock(), "R", write, s.ach_batch_entries_max,
                                            credits=True)
                 effective = add_banking_days(day, 1)
-                async for e in conn.cursor(store.FILE_ENTRIES, file_id):
+                async for e in store.file_entries(conn, file_id):
                     account = deps.cipher.decrypt(e["account_ciphertext"], e["key_id"], e["method_id"])
                     try:
                         writer.add(effective, nacha.Entry(
