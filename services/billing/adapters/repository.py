@@ -337,15 +337,20 @@ async def update_line_plan(conn: asyncpg.Connection, ban: str, year: int, plan_n
         ban, year, plan_name, carrier, premium_cents)
 
 
-async def activate_binder_lines(conn: asyncpg.Connection, ban: str) -> list[asyncpg.Record]:
-    """Lines waiting on a binder that is now paid in full become active; returns them."""
+async def activate_binder_lines(conn: asyncpg.Connection,
+                                bans: Sequence[str]) -> list[asyncpg.Record]:
+    """The accounts' lines waiting on a binder that is now paid in full become active;
+    returns them, in account and coverage year order."""
     return await conn.fetch(
-        """UPDATE lines l SET status = 'active' FROM invoices i
-           WHERE l.billing_account_number = $1 AND l.status = 'pending_binder'
-             AND i.billing_account_number = l.billing_account_number
-             AND i.coverage_year = l.coverage_year AND i.kind = 'binder'
-             AND i.paid_cents = i.amount_cents
-           RETURNING l.enrollment_id, l.coverage_year, l.coverage_start""", ban)
+        """WITH done AS (
+             UPDATE lines l SET status = 'active' FROM invoices i
+             WHERE l.billing_account_number = ANY($1::text[]) AND l.status = 'pending_binder'
+               AND i.billing_account_number = l.billing_account_number
+               AND i.coverage_year = l.coverage_year AND i.kind = 'binder'
+               AND i.paid_cents = i.amount_cents
+             RETURNING l.billing_account_number, l.enrollment_id, l.coverage_year,
+                       l.coverage_start)
+           SELECT * FROM done ORDER BY billing_account_number, coverage_year""", list(bans))
 
 
 async def reinstate_lines(conn: asyncpg.Connection, ban: str,
