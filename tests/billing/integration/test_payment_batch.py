@@ -158,8 +158,9 @@ async def state(pool) -> dict:
     return {"ledger": ledger, "outbox": outbox, **tables}
 
 
-async def run_story(infra, consumer_of, earlier: list[Envelope], batch: list[Envelope]) -> dict:
-    """The story's two batches applied by the consumer `consumer_of` makes; the state left."""
+async def run_story(infra, consumer_of, batches: list[tuple[date, list[Envelope]]]) -> dict:
+    """In a fresh database, seeded: each batch applied on its business date by the consumer
+    `consumer_of` makes; returns the state left."""
     async with database(infra) as dsn:
         pool = await create_pool(dsn)
         try:
@@ -167,10 +168,9 @@ async def run_story(infra, consumer_of, earlier: list[Envelope], batch: list[Env
             clock = DayClock()
             await seed(pool, clock)
             consumer = consumer_of(pool, clock)
-            clock.fix(date(2027, 1, 4))
-            await consumer.handle_records(records(earlier))
-            clock.fix(date(2027, 1, 5))
-            await consumer.handle_records(records(batch))
+            for day, batch in batches:
+                clock.fix(day)
+                await consumer.handle_records(records(batch))
             return await state(pool)
         finally:
             await pool.close()
@@ -178,9 +178,10 @@ async def run_story(infra, consumer_of, earlier: list[Envelope], batch: list[Env
 
 async def test_a_batch_books_and_announces_exactly_what_one_event_at_a_time_does(infra):
     earlier, batch = story()
-    alone = await run_story(infra, one_by_one, earlier, batch)
+    batches = [(date(2027, 1, 4), earlier), (date(2027, 1, 5), batch)]
+    alone = await run_story(infra, one_by_one, batches)
     one_by_one_in_batch: list = []
-    together = await run_story(infra, partial(batched, alone=one_by_one_in_batch), earlier, batch)
+    together = await run_story(infra, partial(batched, alone=one_by_one_in_batch), batches)
     for table in ("ledger", "invoices", "payments", "lines", "delinquencies", "processed"):
         assert together[table] == alone[table], table
     assert together["outbox"] == alone["outbox"]
@@ -214,17 +215,7 @@ async def test_the_events_of_a_batch_come_out_per_account_in_order(infra):
              payment_event("payment.settled", f, "pay-F2", 30_00),
              payment_event("payment.settled", b, "pay-B2", 50_00),
              payment_event("payment.settled", f, "pay-F3", 40_00)]
-    async with database(infra) as dsn:
-        pool = await create_pool(dsn)
-        try:
-            await migrate(pool, MIGRATIONS)
-            clock = DayClock()
-            await seed(pool, clock)
-            clock.fix(date(2027, 1, 5))
-            await batched(pool, clock).handle_records(records(batch))
-            out = (await state(pool))["outbox"]
-        finally:
-            await pool.close()
+    out = (await run_story(infra, batched, [(date(2027, 1, 5), batch)]))["outbox"]
     # F's three payments in their order, each with the balance it left; the last pays the
     # binder off and effectuates the coverage.
     assert [(t, d.get("payment_id"), d.get("total_balance_cents")) for t, d, *_ in out[f]] == [
