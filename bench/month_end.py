@@ -25,9 +25,11 @@ scheduler calls; everything else the services do on their own):
 Each stage's rate is printed with its ratio to a raw ceiling measured in the same run on
 the same servers: PostgreSQL batched inserts (the database stages), aiokafka consuming
 messages the size of our events (the consuming stages), the SMTP pool sending pre-built
-messages to the sink (sending). Then the peak memory of every process, the checks that
-every household got each message exactly once and every payment was applied once, and a
-verdict against the goal: 1,000,000 households in under 15 minutes.
+messages to the sink (sending). Then the CPU seconds every process used over the timed
+run and over the stage "billing applies payments" alone (from the settle job's start to the
+last payment applied; notify works meanwhile too), the peak memory of every process, the
+checks that every household got each message exactly once and every payment was applied
+once, and a verdict against the goal: 1,000,000 households in under 15 minutes.
 """
 from __future__ import annotations
 
@@ -41,7 +43,9 @@ import sys
 import time
 import uuid
 from datetime import date
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -50,6 +54,7 @@ import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
+from bench.cpu import CpuSampler, kafka_pids, postgres_pids  # noqa: E402
 from bench.notify import SmtpSink, smtp_ceiling  # noqa: E402
 from scripts import infra  # noqa: E402
 from scripts.stack import DATABASES, Ports, Stack, StackConfig  # noqa: E402
@@ -304,8 +309,34 @@ class Progress:
         return len(self.done) == len(self.targets)
 
 
+class CpuWindows:
+    """CPU seconds per process over the timed run (`whole`) and over the stage "billing
+    applies payments" (`applies`: from the settle job's start to the last payment applied).
+    The payments CLI jobs are processes of their own, counted by what they used (`run_job`)."""
+
+    def __init__(self, stack: Stack, sink: Sink) -> None:
+        groups: dict[str, Any] = {
+            name: partial(_tree, proc.pid) for name, proc in stack.procs.items()}
+        groups["PostgreSQL"] = partial(postgres_pids, PROFILE.state)
+        groups["Kafka"] = kafka_pids(PROFILE.state)
+        groups["SMTP sink"] = [sink.process.pid]
+        groups["this bench"] = [os.getpid()]
+        self.whole = CpuSampler(groups)
+        self.applies = CpuSampler(groups)
+        self.figures: dict[str, dict[str, float]] = {}
+
+    def stop_applies(self) -> None:
+        if "applies" not in self.figures:
+            self.figures["applies"] = self.applies.stop()
+
+
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants (the gateway's workers, say)."""
+    return [pid, *_children(pid)]
+
+
 async def watch(progress: Progress, billing: asyncpg.Pool, notify: asyncpg.Pool, sink: Sink,
-                stop: asyncio.Event) -> None:
+                stop: asyncio.Event, cpu: CpuWindows) -> None:
     while not stop.is_set():
         now = time.time()
         row = await billing.fetchrow("""SELECT count(*) FILTER (WHERE submitted) AS submitted,
@@ -313,6 +344,8 @@ async def watch(progress: Progress, billing: asyncpg.Pool, notify: asyncpg.Pool,
                                         FROM payments""")
         progress.see("billing records", row["submitted"], now)
         progress.see("billing applies", row["credited"], now)
+        if "billing applies" in progress.done:
+            cpu.stop_applies()
         progress.see("notify records", await notify.fetchval("SELECT count(*) FROM notifications"), now)
         progress.see("sink accepts", sink.household_messages(), time.time())
         try:
@@ -321,9 +354,9 @@ async def watch(progress: Progress, billing: asyncpg.Pool, notify: asyncpg.Pool,
             pass
 
 
-def run_job(config: StackConfig, job: str, day: date) -> tuple[float, float, float, int]:
-    """`python -m services.payments.cli JOB --date DAY` as an operator runs it: (started,
-    finished, wall clock), peak RSS in MB."""
+def run_job(config: StackConfig, job: str, day: date) -> tuple[float, float, float, float]:
+    """`python -m services.payments.cli JOB --date DAY` as an operator runs it: when it
+    started and finished (wall clock), its peak RSS in MB and the CPU seconds it used."""
     env = {**os.environ, **config.environment("payments"), "LOG_LEVEL": "WARNING"}
     started = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "services.payments.cli", job, "--date",
@@ -335,7 +368,7 @@ def run_job(config: StackConfig, job: str, day: date) -> tuple[float, float, flo
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"payments cli {job} failed ({proc.returncode}):\n{output[-3000:]}")
-    return started, finished, usage.ru_maxrss / 1024, proc.returncode
+    return started, finished, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -429,20 +462,31 @@ async def run(n: int, timeout_s: float, smtp_connections: int) -> dict:
                              "notify records": MESSAGES_PER_HOUSEHOLD * n,
                              "sink accepts": MESSAGES_PER_HOUSEHOLD * n})
         stop = asyncio.Event()
-        watcher = asyncio.create_task(watch(progress, pools["billing"], pools["notify"], sink, stop))
+        cpu = CpuWindows(stack, sink)
+        cpu.whole.start()
+        watcher = asyncio.create_task(watch(progress, pools["billing"], pools["notify"], sink, stop,
+                                            cpu))
         jobs: dict[str, tuple[float, float, float]] = {}
+        job_cpu: dict[str, float] = {}
         for job, day in (("autopay", DRAFT_DAY), ("ach-cutoff", DRAFT_DAY), ("settle", SETTLE_DAY)):
-            started, finished, rss, _ = await asyncio.to_thread(run_job, config, job, day)
+            if job == "settle":
+                cpu.applies.start()
+            started, finished, rss, job_cpu[job] = await asyncio.to_thread(run_job, config, job, day)
             jobs[job] = (started, finished, rss)
             print(f"  {job}: {finished - started:.1f} s", flush=True)
         t0 = jobs["autopay"][0]
         deadline = time.time() + timeout_s
         while not progress.complete() and time.time() < deadline:
             await asyncio.sleep(0.5)
+        cpu.figures["whole"] = cpu.whole.stop()
         # Anything sent twice would arrive soon after the last message: wait a little.
         await asyncio.sleep(5)
         stop.set()
         await watcher
+        cpu.stop_applies()  # the stage never completed: up to now
+        for job, seconds in job_cpu.items():
+            cpu.figures["whole"][f"payments cli {job}"] = seconds
+        cpu.figures["applies"]["payments cli settle"] = job_cpu["settle"]
         memory = {name: peak_rss_mb(proc.pid) for name, proc in stack.procs.items()}
         memory.update({f"payments cli {job}": rss for job, (_, _, rss) in jobs.items()})
         memory["SMTP sink"] = peak_rss_mb(sink.process.pid)
@@ -465,7 +509,8 @@ async def run(n: int, timeout_s: float, smtp_connections: int) -> dict:
         last_email = sink.last_at.value
         return {"n": n, "jobs": jobs, "progress": progress, "t0": t0, "last_email": last_email,
                 "ceilings": {"pg": ceil_pg, "kafka": ceil_kafka, "smtp": ceil_smtp},
-                "memory": memory, "checks": checks, "complete": progress.complete()}
+                "memory": memory, "cpu": cpu.figures, "checks": checks,
+                "complete": progress.complete()}
     finally:
         if stack is not None:
             await asyncio.to_thread(stack.stop)
@@ -511,9 +556,14 @@ def report(r: dict) -> dict:
     print(f"  {'stage':<32} {'items':>10} {'seconds':>8} {'per s':>9}  ratio to ceiling")
     for s in stages:
         print(f"  {s['stage']:<32} {s['items']:>10,} {s['seconds']:>8.1f} {s['rate']:>9,.0f}  "
-              f"{s['ratio']:.2f} of {s['ceiling']}")
+              f"{s['ratio']:.4f} of {s['ceiling']}")
     print(f"  WALL first draft -> last email accepted: {wall:.1f} s = {e2e:,.0f} households/s, "
           f"{e2e / e2e_ceiling:.2f} of the raw path ({e2e_ceiling:,.0f}/s)")
+    print("  CPU seconds per process: the timed run | the stage billing applies payments:")
+    whole, applies = r["cpu"]["whole"], r["cpu"]["applies"]
+    for name, seconds in sorted(whole.items(), key=lambda kv: -kv[1]):
+        print(f"    {name:<24} {seconds:8.1f} | {applies.get(name, 0.0):6.1f}")
+    print(f"    {'all':<24} {sum(whole.values()):8.1f} | {sum(applies.values()):6.1f}")
     print("  peak memory (RSS high-water mark) per process:")
     for name, mb in r["memory"].items():
         print(f"    {name:<24} {mb:8.0f} MB")
@@ -532,7 +582,8 @@ def report(r: dict) -> dict:
         ("yes" if once else "NO")
     print(f"  verdict: {verdict}")
     return {"n": n, "wall_s": wall, "households_per_s": e2e, "e2e_ratio": e2e / e2e_ceiling,
-            "stages": stages, "ceilings": c, "memory": r["memory"], "checks": checks,
+            "stages": stages, "ceilings": c, "memory": r["memory"], "cpu": r["cpu"],
+            "checks": checks,
             "verdict": verdict}
 
 

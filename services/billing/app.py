@@ -10,10 +10,11 @@ from pathlib import Path
 from services.billing.adapters import repository
 from services.billing.config import Settings
 from services.billing.entrypoints import http
-from services.billing.service_layer import accounts, jobs, refunds
+from services.billing.service_layer import accounts, jobs, payment_batch, refunds
 from services.billing.service_layer.deps import Deps
 from shared import locks, metrics
 from shared.calendar import Clock, business_now
+from shared.consumer import Handler
 from shared.contracts import enrollment, payments, topics
 from shared.runtime import Service
 
@@ -32,20 +33,30 @@ def build_service(settings: Settings, clock: Clock = business_now) -> Service[De
         enrollment.ENROLLMENT_UPDATED: on_enrollment,
         enrollment.ENROLLMENT_TERMINATED: accounts.on_enrollment_terminated,
     })
-    service.consume(settings.payments_group, topics.PAYMENTS_V1, handlers={
-        payments.PAYMENT_SUBMITTED: partial(accounts.on_payment_submitted, clock=deps.clock),
-        payments.PAYMENT_SETTLED: partial(accounts.on_payment_settled, clock=deps.clock),
-        payments.PAYMENT_RETURNED: partial(accounts.on_payment_returned, clock=deps.clock),
-        payments.PAYMENT_FAILED: accounts.on_payment_failed,
-        payments.REFUND_ISSUED: partial(refunds.on_refund_issued, clock=deps.clock),
-        payments.REFUND_RETURNED: partial(refunds.on_refund_returned, clock=deps.clock),
-    })
+    # A batch at a time: its settlements and submissions together, the rest one by one
+    # (service_layer/payment_batch.py).
+    handlers = payment_handlers(deps.clock)
+    service.consume(settings.payments_group, topics.PAYMENTS_V1, batch_handler=partial(
+        payment_batch.apply_payment_events, handlers=handlers, clock=deps.clock),
+        event_types=list(handlers))
     http.register(service.app, lambda: service.pool, deps.clock)
 
     if settings.run_scheduler:
         service.daily("billing-daily", locks.BILLING_SCHEDULER, run_daily_jobs,
                       poll_s=settings.scheduler_poll_s, clock=deps.clock)
     return service
+
+
+def payment_handlers(clock: Clock) -> dict[str, Handler]:
+    """payments.v1's handlers one event at a time, by event type."""
+    return {
+        payments.PAYMENT_SUBMITTED: partial(accounts.on_payment_submitted, clock=clock),
+        payments.PAYMENT_SETTLED: partial(accounts.on_payment_settled, clock=clock),
+        payments.PAYMENT_RETURNED: partial(accounts.on_payment_returned, clock=clock),
+        payments.PAYMENT_FAILED: accounts.on_payment_failed,
+        payments.REFUND_ISSUED: partial(refunds.on_refund_issued, clock=clock),
+        payments.REFUND_RETURNED: partial(refunds.on_refund_returned, clock=clock),
+    }
 
 
 async def run_daily_jobs(svc: Service[Deps], day: date) -> None:

@@ -13,7 +13,12 @@ from scripts.seed_demo import enrollment_event, publish
 from services.billing.app import build_service
 from services.billing.config import Settings
 from shared.contracts.envelope import Envelope
-from shared.contracts.payments import PaymentReturnedData, PaymentSettledData, PaymentSubmittedData
+from shared.contracts.payments import (
+    PaymentFailedData,
+    PaymentReturnedData,
+    PaymentSettledData,
+    PaymentSubmittedData,
+)
 from shared.contracts.topics import PAYMENTS_V1
 from shared.kafka import ensure_topics
 from shared.runtime import Service
@@ -22,7 +27,33 @@ from tests.harness import ServiceEnv, running_service
 from tests.helpers import DayClock, wait_for
 
 PAYMENT_MODELS = {"payment.submitted": PaymentSubmittedData, "payment.settled": PaymentSettledData,
-                  "payment.returned": PaymentReturnedData}
+                  "payment.returned": PaymentReturnedData, "payment.failed": PaymentFailedData}
+
+
+def payment_event(event_type: str, ban: str, payment_id: str, amount_cents: int,
+                  **extra) -> Envelope:
+    """A payments.v1 event as payments publishes it (`extra` sets or adds fields)."""
+    data = {"payment_id": payment_id, "confirmation_number": "C" + payment_id[:9],
+            "billing_account_number": ban, "amount_cents": amount_cents,
+            "allocations": extra.pop("allocations", []),
+            "method": {"type": "checking", "last4": "6789"},
+            "contact": {"email": "a@example.org", "phone": None, "language": "en"}}
+    if event_type == "payment.submitted":
+        data.update(plan_type="health", kind="one_time", expected_withdrawal_date="2027-01-01",
+                    mandate_id=None, channel="guest")
+    if event_type == "payment.settled":
+        data["settled_on"] = extra.pop("settled_on", "2027-01-01")
+    if event_type == "payment.returned":
+        del data["allocations"]  # a return names the payment, not its allocations
+        data.update(return_code=extra.pop("return_code", "R01"), return_reason="Insufficient funds",
+                    returned_on="2027-01-05", will_retry=False, method_disabled=False,
+                    mandate_cancelled=False)
+    if event_type == "payment.failed":
+        del data["allocations"]
+        data.update(reason_code="R02", reason="Account closed")
+    data.update(extra)
+    PAYMENT_MODELS[event_type].model_validate(data)  # exactly what payments publishes
+    return Envelope(event_type=event_type, producer="payments", key=ban, data=data)
 
 
 @dataclass
@@ -57,24 +88,7 @@ class Billing(ServiceEnv):
 
     async def publish_payment(self, event_type: str, ban: str, payment_id: str, amount_cents: int,
                               **extra) -> Envelope:
-        data = {"payment_id": payment_id, "confirmation_number": "C" + payment_id[:9],
-                "billing_account_number": ban, "amount_cents": amount_cents,
-                "allocations": extra.pop("allocations", []),
-                "method": {"type": "checking", "last4": "6789"},
-                "contact": {"email": "a@example.org", "phone": None, "language": "en"}}
-        if event_type == "payment.submitted":
-            data.update(plan_type="health", kind="one_time", expected_withdrawal_date="2027-01-01",
-                        mandate_id=None, channel="guest")
-        if event_type == "payment.settled":
-            data["settled_on"] = extra.pop("settled_on", "2027-01-01")
-        if event_type == "payment.returned":
-            del data["allocations"]  # a return names the payment, not its allocations
-            data.update(return_code=extra.pop("return_code", "R01"), return_reason="Insufficient funds",
-                        returned_on="2027-01-05", will_retry=False, method_disabled=False,
-                        mandate_cancelled=False)
-        data.update(extra)
-        PAYMENT_MODELS[event_type].model_validate(data)  # exactly what payments publishes
-        event = Envelope(event_type=event_type, producer="payments", key=ban, data=data)
+        event = payment_event(event_type, ban, payment_id, amount_cents, **extra)
         await self.send(event)
         return event
 

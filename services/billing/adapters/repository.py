@@ -180,21 +180,34 @@ async def upsert_payment(conn: asyncpg.Connection, payment_id: str, ban: str, am
 
 async def snapshots(conn: asyncpg.Connection, bans: Iterable[str], today: date) -> dict[str, dict]:
     """Each account's lines with balance, current premium, due date and status, in one
-    round trip for many accounts (the invoice cycle) or one (a handler)."""
+    round trip for many accounts (a batch of payments) or one (a handler).
+
+    The ledger and the invoices are each aggregated once per (account, year) over all the
+    accounts asked for, rather than by four subqueries per line: for a thousand accounts
+    PostgreSQL estimates the subqueries' plan above its JIT threshold and spends more time
+    compiling it than running it (about 30 against 9 ms on the bench machine)."""
     rows = await conn.fetch(
-        """WITH b AS (SELECT unnest($1::text[]) AS ban)
+        """WITH g AS (
+             SELECT billing_account_number AS ban, coverage_year,
+                    sum(amount_cents)::bigint AS balance
+             FROM ledger WHERE billing_account_number = ANY($1::text[])
+               AND coverage_year IS NOT NULL
+             GROUP BY 1, 2),
+           iv AS (
+             SELECT billing_account_number AS ban, coverage_year,
+                    min(due_date) FILTER (WHERE paid_cents < amount_cents) AS open_due,
+                    max(due_date) AS last_due,
+                    (array_agg(amount_cents ORDER BY coverage_month DESC))[1] AS last_invoice
+             FROM invoices WHERE billing_account_number = ANY($1::text[])
+             GROUP BY 1, 2)
            SELECT l.billing_account_number AS ban, l.coverage_year, l.plan_name, l.carrier,
                   l.premium_cents, l.status, l.coverage_start, l.terminated_on,
-                  coalesce((SELECT sum(amount_cents) FROM ledger g
-                            WHERE g.billing_account_number = l.billing_account_number
-                              AND g.coverage_year = l.coverage_year), 0)::bigint AS balance,
-                  (SELECT min(due_date) FROM invoices i WHERE i.billing_account_number = l.billing_account_number
-                     AND i.coverage_year = l.coverage_year AND i.paid_cents < i.amount_cents) AS open_due,
-                  (SELECT max(due_date) FROM invoices i WHERE i.billing_account_number = l.billing_account_number
-                     AND i.coverage_year = l.coverage_year) AS last_due,
-                  (SELECT amount_cents FROM invoices i WHERE i.billing_account_number = l.billing_account_number
-                     AND i.coverage_year = l.coverage_year ORDER BY coverage_month DESC LIMIT 1) AS last_invoice
-           FROM b JOIN lines l ON l.billing_account_number = b.ban
+                  coalesce(g.balance, 0)::bigint AS balance, iv.open_due, iv.last_due,
+                  iv.last_invoice
+           FROM lines l
+           LEFT JOIN g ON g.ban = l.billing_account_number AND g.coverage_year = l.coverage_year
+           LEFT JOIN iv ON iv.ban = l.billing_account_number AND iv.coverage_year = l.coverage_year
+           WHERE l.billing_account_number = ANY($1::text[])
            ORDER BY l.billing_account_number, l.coverage_year""", list(bans))
     out: dict[str, dict] = {}
     for r in rows:
@@ -337,15 +350,20 @@ async def update_line_plan(conn: asyncpg.Connection, ban: str, year: int, plan_n
         ban, year, plan_name, carrier, premium_cents)
 
 
-async def activate_binder_lines(conn: asyncpg.Connection, ban: str) -> list[asyncpg.Record]:
-    """Lines waiting on a binder that is now paid in full become active; returns them."""
+async def activate_binder_lines(conn: asyncpg.Connection,
+                                bans: Sequence[str]) -> list[asyncpg.Record]:
+    """The accounts' lines waiting on a binder that is now paid in full become active;
+    returns them, in account and coverage year order."""
     return await conn.fetch(
-        """UPDATE lines l SET status = 'active' FROM invoices i
-           WHERE l.billing_account_number = $1 AND l.status = 'pending_binder'
-             AND i.billing_account_number = l.billing_account_number
-             AND i.coverage_year = l.coverage_year AND i.kind = 'binder'
-             AND i.paid_cents = i.amount_cents
-           RETURNING l.enrollment_id, l.coverage_year, l.coverage_start""", ban)
+        """WITH done AS (
+             UPDATE lines l SET status = 'active' FROM invoices i
+             WHERE l.billing_account_number = ANY($1::text[]) AND l.status = 'pending_binder'
+               AND i.billing_account_number = l.billing_account_number
+               AND i.coverage_year = l.coverage_year AND i.kind = 'binder'
+               AND i.paid_cents = i.amount_cents
+             RETURNING l.billing_account_number, l.enrollment_id, l.coverage_year,
+                       l.coverage_start)
+           SELECT * FROM done ORDER BY billing_account_number, coverage_year""", list(bans))
 
 
 async def reinstate_lines(conn: asyncpg.Connection, ban: str,

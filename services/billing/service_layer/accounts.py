@@ -12,7 +12,15 @@ from datetime import date
 import asyncpg
 
 from services.billing.adapters import repository as repo
-from services.billing.domain.rules import add_months, allocate, cycle_month, due_date_for, first_of_month
+from services.billing.domain.rules import (
+    Application,
+    OpenInvoice,
+    add_months,
+    allocate,
+    cycle_month,
+    due_date_for,
+    first_of_month,
+)
 from services.billing.service_layer.reinstatement import payment_reinstates
 from shared.calendar import Clock, business_today
 from shared.contracts import billing as ev
@@ -28,10 +36,17 @@ async def balance_changed(conn: asyncpg.Connection, ban: str, reason: str,
                           today: date) -> ev.BalanceChangedData:
     acct = await repo.account(conn, ban)
     snap = (await repo.snapshots(conn, [ban], today)).get(ban, {"lines": []})
+    return balance_event(ban, acct["plan_type"], snap, await repo.credit_cents(conn, ban), reason)
+
+
+def balance_event(ban: str, plan_type: str, snapshot: dict, credit_cents: int,
+                  reason: str) -> ev.BalanceChangedData:
+    """`balance.changed` from the account's snapshot (`repository.snapshots`) and the credit
+    it holds: the lines' balances less the credit."""
     lines = [{k: ln[k] for k in ("coverage_year", "balance_cents", "current_premium_cents",
-                                 "due_date", "binder")} for ln in snap["lines"]]
-    total = sum(ln["balance_cents"] for ln in lines) - await repo.credit_cents(conn, ban)
-    return ev.BalanceChangedData(billing_account_number=ban, plan_type=acct["plan_type"],
+                                 "due_date", "binder")} for ln in snapshot["lines"]]
+    total = sum(ln["balance_cents"] for ln in lines) - credit_cents
+    return ev.BalanceChangedData(billing_account_number=ban, plan_type=plan_type,
                                  total_balance_cents=total, lines=lines, reason=reason)
 
 
@@ -132,8 +147,8 @@ async def after_invoices(conn: asyncpg.Connection, ban: str, invoices: list,
 
 # ------------------------------------------------------------------ payments
 
-def _amount(d: pay.PaymentSubmittedData | pay.PaymentSettledData | pay.PaymentFailedData
-            | pay.PaymentReturnedData) -> int:
+def amount_of(d: pay.PaymentSubmittedData | pay.PaymentSettledData | pay.PaymentFailedData
+              | pay.PaymentReturnedData) -> int:
     amount = d.amount_cents
     assert amount > 0, "a payment amount is positive integer cents"
     return amount
@@ -147,13 +162,13 @@ async def on_payment_submitted(conn: asyncpg.Connection, event: Event[pay.Paymen
     flags: dict = {"submitted": True}
     if clock is not None:
         flags["submitted_on"] = business_today(clock())
-    await repo.upsert_payment(conn, d.payment_id, d.billing_account_number, _amount(d),
+    await repo.upsert_payment(conn, d.payment_id, d.billing_account_number, amount_of(d),
                               [a.to_data() for a in d.allocations], **flags)
 
 
 async def on_payment_failed(conn: asyncpg.Connection, event: Event[pay.PaymentFailedData]) -> None:
     d = event.data
-    await repo.upsert_payment(conn, d.payment_id, d.billing_account_number, _amount(d),
+    await repo.upsert_payment(conn, d.payment_id, d.billing_account_number, amount_of(d),
                               [], failed=True)
 
 
@@ -167,28 +182,43 @@ async def on_payment_settled(conn: asyncpg.Connection, event: Event[pay.PaymentS
         raise LookupError(f"payment {d.payment_id} for unknown billing account {ban}")
     before = await repo.payment(conn, d.payment_id)
     if before is not None and (before["settled"] or before["returned"]):
-        await repo.upsert_payment(conn, d.payment_id, ban, _amount(d), [], settled=True)
+        await repo.upsert_payment(conn, d.payment_id, ban, amount_of(d), [], settled=True)
         return
-    await repo.upsert_payment(conn, d.payment_id, ban, _amount(d),
+    await repo.upsert_payment(conn, d.payment_id, ban, amount_of(d),
                               [a.to_data() for a in d.allocations], settled=True, credited=True,
                               settled_on=date.fromisoformat(d.settled_on))
     today = business_today(clock())
-    directed = {a.coverage_year: a.amount_cents for a in d.allocations}
-    apps, credit = allocate(_amount(d), await repo.open_invoices(conn, ban), directed)
+    apps, credit = allocate_payment(d, await repo.open_invoices(conn, ban))
     await repo.record_applications(conn, ban, d.payment_id, apps, today)
     if credit:
         await repo.add_entry(conn, ban, "credit", -credit, today, d.payment_id)
-    events: list[ev.BillingPayload] = [ev.PaymentAppliedData(
-        billing_account_number=ban, payment_id=d.payment_id, amount_cents=_amount(d),
-        allocations=[ev.AppliedAllocation(coverage_year=a.coverage_year,
-                                          coverage_month=a.coverage_month.strftime("%Y-%m"),
-                                          amount_cents=a.amount_cents) for a in apps],
-        credit_cents=credit, total_balance_cents=await total_balance(conn, ban))]
+    events: list[ev.BillingPayload] = [
+        payment_applied(d, apps, credit, await total_balance(conn, ban))]
     events += await effectuate_paid_binders(conn, ban)
     paid_on = before["submitted_on"] if before is not None and before["submitted_on"] else today
     events += await resolve_delinquency(conn, ban, today, paid_on=paid_on)
     events.append(await balance_changed(conn, ban, "payment_applied", today))
     await enqueue(conn, *events, key=ban, cause=event)
+
+
+def allocate_payment(d: pay.PaymentSettledData,
+                     open_invoices: list[OpenInvoice]) -> tuple[list[Application], int]:
+    """The settled payment over the account's open invoices (the years it directs money to
+    first): the applications and the credit left over."""
+    directed = {a.coverage_year: a.amount_cents for a in d.allocations}
+    return allocate(amount_of(d), open_invoices, directed)
+
+
+def payment_applied(d: pay.PaymentSettledData, apps: list[Application], credit_cents: int,
+                    total_cents: int) -> ev.PaymentAppliedData:
+    """`payment.applied`: where the payment went and the account's balance after it."""
+    return ev.PaymentAppliedData(
+        billing_account_number=d.billing_account_number, payment_id=d.payment_id,
+        amount_cents=amount_of(d),
+        allocations=[ev.AppliedAllocation(coverage_year=a.coverage_year,
+                                          coverage_month=a.coverage_month.strftime("%Y-%m"),
+                                          amount_cents=a.amount_cents) for a in apps],
+        credit_cents=credit_cents, total_balance_cents=total_cents)
 
 
 async def on_payment_returned(conn: asyncpg.Connection, event: Event[pay.PaymentReturnedData], *,
@@ -201,7 +231,7 @@ async def on_payment_returned(conn: asyncpg.Connection, event: Event[pay.Payment
     before = await repo.payment(conn, d.payment_id)
     if before is not None and before["returned"]:
         return
-    await repo.upsert_payment(conn, d.payment_id, ban, _amount(d), [], returned=True,
+    await repo.upsert_payment(conn, d.payment_id, ban, amount_of(d), [], returned=True,
                               return_code=d.return_code)
     if before is None or not before["credited"]:
         return
@@ -215,7 +245,11 @@ async def on_payment_returned(conn: asyncpg.Connection, event: Event[pay.Payment
 
 async def effectuate_paid_binders(conn: asyncpg.Connection, ban: str) -> list[ev.BillingPayload]:
     """A binder paid in full completes the enrollment: `coverage.effectuated`, once."""
-    rows = await repo.activate_binder_lines(conn, ban)
+    return binders_effectuated(ban, await repo.activate_binder_lines(conn, [ban]))
+
+
+def binders_effectuated(ban: str, rows: list[asyncpg.Record]) -> list[ev.BillingPayload]:
+    """`coverage.effectuated` for each line `activate_binder_lines` activated."""
     return [ev.CoverageEffectuatedData(
         billing_account_number=ban, enrollment_id=r["enrollment_id"],
         coverage_year=r["coverage_year"], coverage_start=r["coverage_start"].isoformat())
