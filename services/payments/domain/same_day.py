@@ -118,9 +118,7 @@ def next_cutoff_day(now: datetime, cutoff_hour: int) -> date:
     banking day, else the next banking day."""
     local = now.astimezone(NEW_YORK)
     today = local.date()
-    if is_banking_day(today) and local.hour < cutoff_hour:
-        return today
-    return add_banking_days(today, 1) if is_banking_day(today) else next_banking_day(today)
+    return today if is_banking_day(today) and local.hour < cutoff_hour else add_banking_days(today, 1)
 
 
 def plan(now: datetime, windows: tuple[Window, ...], cutoff_hour: int, *, binder: bool,
