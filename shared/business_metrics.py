@@ -39,50 +39,73 @@ NOTIFICATIONS = Counter("notifications_total", "Notifications by source event ty
                         ["type", "channel", "outcome"])
 
 
-def _payment(status: str) -> Callable[[dict[str, Any]], None]:
-    def observe(data: dict[str, Any]) -> None:
-        kind = data.get("kind") or "unknown"
-        rail = RAIL_OF_METHOD.get(str((data.get("method") or {}).get("type")), "ach")
-        PAYMENTS.labels(kind, rail, status).inc()
-        PAYMENTS_CENTS.labels(kind, rail, status).inc(int(data.get("amount_cents") or 0))
+# What one batch of rows adds to each counter and label set, applied once per batch: a
+# relay publishing thousands of events a second counts them at the cost of a few
+# increments, not of two labelled increments (each taking the counter's lock) per event.
+Tally = dict[tuple[Counter, tuple[str, ...]], int]
+
+
+def _add(tally: Tally, counter: Counter, labels: tuple[str, ...], amount: int = 1) -> None:
+    key = (counter, labels)
+    tally[key] = tally.get(key, 0) + amount
+
+
+def _payment(status: str) -> Callable[[dict[str, Any], Tally], None]:
+    def observe(data: dict[str, Any], tally: Tally) -> None:
+        labels = (data.get("kind") or "unknown",
+                  RAIL_OF_METHOD.get(str((data.get("method") or {}).get("type")), "ach"), status)
+        _add(tally, PAYMENTS, labels)
+        _add(tally, PAYMENTS_CENTS, labels, int(data.get("amount_cents") or 0))
         if status == "submitted" and data.get("channel") == "autopay":
-            AUTOPAY_DRAFTS.labels(str(data.get("cycle") or "unknown")).inc()
+            _add(tally, AUTOPAY_DRAFTS, (str(data.get("cycle") or "unknown"),))
         elif status == "returned":
-            ACH_RETURNS.labels(str(data.get("return_code") or "unknown")).inc()
+            _add(tally, ACH_RETURNS, (str(data.get("return_code") or "unknown"),))
     return observe
 
 
-def _method_updated(data: dict[str, Any]) -> None:
+def _method_updated(data: dict[str, Any], tally: Tally) -> None:
     if data.get("status") == "corrected":
-        ACH_NOCS.labels(str(data.get("reason") or "").split(":", 1)[0] or "unknown").inc()
+        _add(tally, ACH_NOCS, (str(data.get("reason") or "").split(":", 1)[0] or "unknown",))
 
 
-def _notification(outcome: str) -> Callable[[dict[str, Any]], None]:
-    def observe(data: dict[str, Any]) -> None:
-        NOTIFICATIONS.labels(str(data.get("source_event_type") or "unknown"),
-                             str(data.get("channel") or "unknown"), outcome).inc()
+def _notification(outcome: str) -> Callable[[dict[str, Any], Tally], None]:
+    def observe(data: dict[str, Any], tally: Tally) -> None:
+        _add(tally, NOTIFICATIONS, (str(data.get("source_event_type") or "unknown"),
+                                    str(data.get("channel") or "unknown"), outcome))
     return observe
 
 
-_OBSERVERS: dict[str, Callable[[dict[str, Any]], None]] = {
+def _by(counter: Counter, field: str | None = None,
+        value: str = "") -> Callable[[dict[str, Any], Tally], None]:
+    """An observer counting one per event, under the event's `field` (or a fixed `value`)."""
+    def observe(data: dict[str, Any], tally: Tally) -> None:
+        _add(tally, counter, (str(data.get(field) or "unknown") if field else value,))
+    return observe
+
+
+_OBSERVERS: dict[str, Callable[[dict[str, Any], Tally], None]] = {
     payments.PAYMENT_SUBMITTED: _payment("submitted"),
     payments.PAYMENT_SETTLED: _payment("settled"),
     payments.PAYMENT_FAILED: _payment("failed"),
     payments.PAYMENT_RETURNED: _payment("returned"),
     payments.METHOD_UPDATED: _method_updated,
-    payments.AUTOPAY_CREATED: lambda _: AUTOPAY_MANDATES.labels("created").inc(),
-    payments.AUTOPAY_CANCELLED: lambda _: AUTOPAY_MANDATES.labels("cancelled").inc(),
-    billing.INVOICE_ISSUED: lambda d: INVOICES.labels(str(d.get("kind") or "unknown")).inc(),
-    billing.ACCOUNT_DELINQUENT: lambda d: DELINQUENCY.labels(str(d.get("stage") or "unknown")).inc(),
-    billing.COVERAGE_TERMINATED: lambda d: TERMINATIONS.labels(str(d.get("reason") or "unknown")).inc(),
+    payments.AUTOPAY_CREATED: _by(AUTOPAY_MANDATES, value="created"),
+    payments.AUTOPAY_CANCELLED: _by(AUTOPAY_MANDATES, value="cancelled"),
+    billing.INVOICE_ISSUED: _by(INVOICES, "kind"),
+    billing.ACCOUNT_DELINQUENT: _by(DELINQUENCY, "stage"),
+    billing.COVERAGE_TERMINATED: _by(TERMINATIONS, "reason"),
     notify.NOTIFICATION_SENT: _notification("sent"),
     notify.NOTIFICATION_FAILED: _notification("failed"),
 }
 
 
 def observe(rows: Any) -> None:
-    """Count the published outbox rows (with `event_type` and `payload`) that matter."""
+    """Count the published outbox rows (with `event_type` and `payload`) that matter: the
+    batch is tallied first, then each counter and label set it touched is increased once."""
+    tally: Tally = {}
     for row in rows:
         observer = _OBSERVERS.get(row["event_type"])
         if observer is not None:
-            observer(orjson.loads(row["payload"]).get("data") or {})
+            observer(orjson.loads(row["payload"]).get("data") or {}, tally)
+    for (counter, labels), amount in tally.items():
+        counter.labels(*labels).inc(amount)
