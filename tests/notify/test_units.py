@@ -1,6 +1,9 @@
 """Formatting, redaction, language fallback, channel rules, and the sandboxes' pages."""
 from __future__ import annotations
 
+import email
+import email.policy
+import email.utils
 import shutil
 from datetime import date
 
@@ -12,7 +15,7 @@ from pydantic import ValidationError
 
 from sandboxes import mail, sms
 from sandboxes.settings import SandboxSettings
-from services.notify.adapters.email import build_message
+from services.notify.adapters.email import build_message, mime_bytes
 from services.notify.adapters.templates import TEMPLATE_DIR, Renderer, TemplateMissing
 from services.notify.domain.format import format_date, format_datetime, format_money, normalize_language
 from services.notify.domain.messages import Intent, intent_for
@@ -244,3 +247,35 @@ def test_a_binder_sent_same_day_says_so_on_its_receipt(language, said, usual):
     assert usual_one is not None
     out = Renderer().render("payment_received", language, {**ctx, **usual_one.facts})
     assert "Same Day ACH" not in out.text and usual in out.text
+
+
+def test_a_message_as_bytes_reads_back_in_any_mail_client_with_its_spanish_subject() -> None:
+    subject = ("Recibimos su pago de $1.234,56 para su plan de salud: confirmación "
+               "PC-0000000001, ¡gracias! Año 2027, señora Muñoz")
+    raw = mime_bytes(sender="Health Connector <no-reply@hc.example>", recipient="ana@example.org",
+                     subject=subject, text="Hola Ana,\nrecibimos su pago.",
+                     html="<p>Hola Ana, recibimos su <b>pago</b>.</p>",
+                     message_id="<0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b@hc.example>",
+                     language="es", headers={"X-Template": "payment_received"})
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii() and all(len(line) <= 78 for line in head.split(b"\r\n"))
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Subject"] == subject
+    assert message["Message-ID"] == "<0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b@hc.example>"
+    assert message["Content-Language"] == "es" and message["X-Template"] == "payment_received"
+    assert message.get_content_type() == "multipart/alternative"
+    text, html = message.iter_parts()
+    assert text.get_content_type() == "text/plain"
+    assert text.get_content() == "Hola Ana,\nrecibimos su pago."
+    assert html.get_content_type() == "text/html"
+    assert "recibimos su <b>pago</b>" in html.get_content()
+    assert email.utils.parsedate_to_datetime(message["Date"]).tzinfo is not None
+
+
+def test_an_ascii_message_without_html_is_one_plain_part() -> None:
+    raw = mime_bytes(sender="no-reply@hc.example", recipient="a@x.org", subject="Payment received",
+                     text="Thank you.", html=None, message_id="<1@hc.example>", language="en")
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Subject"] == "Payment received"
+    assert message.get_content_type() == "text/plain"
+    assert message.get_content().strip() == "Thank you."

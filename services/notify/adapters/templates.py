@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    pass_context,
+)
 from markupsafe import Markup
 
 from services.notify.domain import format as fmt
@@ -116,9 +123,10 @@ def _payer(ctx, payer):
 
 
 def _environment(template_dir: Path, autoescape: bool) -> Environment:
+    # Templates are part of the release: never looked at again on disk once compiled.
     env = Environment(loader=FileSystemLoader(template_dir), autoescape=autoescape,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=False)
+                      keep_trailing_newline=False, auto_reload=False)
     env.filters.update(money=_money, date=_date, datetime=_datetime, month=_month, method=_method, plan=_plan,
                        payer=_payer)
     return env
@@ -131,6 +139,9 @@ class Renderer:
         self.text_env = _environment(template_dir, autoescape=False)
         self.html_env = _environment(template_dir, autoescape=True)
         self.layout = self.html_env.get_template("layout.html")
+        # (html?, "<lang>/<name>.j2") -> the compiled template, or None when there is none:
+        # each message's blocks are found in a dict, not through Jinja's loader and cache.
+        self._templates: dict[tuple[bool, str], Template | None] = {}
 
     def render(self, template: str, language: str, context: dict[str, Any],
                blocks: tuple[str, ...] = BLOCKS) -> Rendered:
@@ -156,10 +167,8 @@ class Renderer:
     def _block(self, template: str, language: str, block: str, context: dict[str, Any],
                contexts: dict) -> str:
         html = block == "html"
-        env = self.html_env if html else self.text_env
-        try:
-            tmpl = env.get_template(f"{language}/{template}.j2")
-        except TemplateNotFound:
+        tmpl = self._template(html, f"{language}/{template}.j2")
+        if tmpl is None:
             return ""
         render = tmpl.blocks.get(block)
         if render is None:
@@ -169,6 +178,17 @@ class Renderer:
         if ctx is None:
             ctx = contexts[(language, html)] = tmpl.new_context({**context, "language": language})
         return _tidy("".join(render(ctx)), block)
+
+
+    def _template(self, html: bool, name: str) -> Template | None:
+        key = (html, name)
+        if key not in self._templates:
+            env = self.html_env if html else self.text_env
+            try:
+                self._templates[key] = env.get_template(name)
+            except TemplateNotFound:
+                self._templates[key] = None
+        return self._templates[key]
 
 
 def _layout_context(context: dict[str, Any]) -> dict[str, Any]:
