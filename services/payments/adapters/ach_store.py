@@ -151,11 +151,13 @@ async def drop_file(conn: asyncpg.Connection, file_id: int) -> None:
 
 # ------------------------------------------------------------------ settlement
 async def settle_batch(conn: asyncpg.Connection, day: date, limit: int) -> list[asyncpg.Record]:
+    """Settle up to `limit` originated debits effective by `day`: picked and locked once,
+    as an array, then each updated by its key (no join for PostgreSQL to re-run per row)."""
     return await conn.fetch(
         f"""UPDATE payments SET status = 'settled', settled_on = effective_date, updated_at = now()
-            WHERE payment_id IN (SELECT payment_id FROM payments
-                                 WHERE status = 'originated' AND effective_date <= $1
-                                 LIMIT $2 FOR UPDATE SKIP LOCKED)
+            WHERE payment_id = ANY(ARRAY(SELECT payment_id FROM payments
+                                         WHERE status = 'originated' AND effective_date <= $1
+                                         LIMIT $2 FOR UPDATE SKIP LOCKED))
             RETURNING {PAYMENT_COLUMNS}""", day, limit)
 
 
