@@ -48,6 +48,7 @@ from services.identity.config import Settings  # noqa: E402
 from services.identity.domain.values import normalize_name  # noqa: E402
 from services.identity.service_layer.deps import Deps  # noqa: E402
 from shared.db import create_pool, migrate  # noqa: E402
+from shared.numbers import make_ban  # noqa: E402
 from shared.service_auth import TokenSigner, generate_keys  # noqa: E402
 
 FIRST = ["Maria", "James", "Ana", "John", "Linh", "Fatima", "Carlos", "Mei", "Olga", "Kwame",
@@ -63,7 +64,7 @@ def person(i: int) -> dict:
             "dob": date(1940, 1, 1) + timedelta(days=(i * 7919) % 25_000),
             "ssn": f"{100_000_000 + i}", "household": f"HB{i:09d}",
             "enrollment": {"health": f"33{i:08d}", "dental": f"34{i:08d}"},
-            "ban": {"health": f"70{i:08d}", "dental": f"71{i:08d}"}}
+            "ban": {"health": make_ban(2 * i + 1), "dental": make_ban(2 * i + 2)}}  # valid check digits
 
 
 async def seed(dsn: str, members: int) -> float:
