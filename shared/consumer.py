@@ -52,7 +52,7 @@ from opentelemetry.trace import SpanKind
 
 from shared import dead_letters, faststream_adapter, metrics, tracing
 from shared.contracts.base import Payload
-from shared.contracts.envelope import HEADER_EVENT_TYPE, Envelope, Event, typed_envelope
+from shared.contracts.envelope import HEADER_EVENT_TYPE, Envelope, Event, read_event
 from shared.contracts.registry import PAYLOADS
 from shared.contracts.topics import TOPICS, dlq_topic
 from shared.logging import log_context
@@ -243,7 +243,7 @@ class IdempotentConsumer:
                         values.append(None)
             for i, value in zip(positions, values):
                 payloads[i] = value
-        events = [(record, Event(envelope, payload))
+        events = [(record, Event.of(envelope, payload))
                   for (record, envelope), payload in zip(parsed, payloads)]
         if not poison:
             return events
@@ -285,7 +285,7 @@ class IdempotentConsumer:
                             "event_type": event_type[:100], "registered": registered,
                             "event_id": str(envelope.event_id)})
             if not registered and self.dead_letter_unknown:
-                unknown.append((record, Event(envelope, envelope.data), UnknownEventTypeError(
+                unknown.append((record, Event.of(envelope, envelope.data), UnknownEventTypeError(
                     f"event type {event_type!r} is not in the contract of topic {record.topic}"), 1))
         for (label, registered_label), n in counts.items():
             metrics.EVENTS_SKIPPED.labels(self.group_id, label, registered_label).inc(n)
@@ -486,27 +486,24 @@ def _typed_together(records: Sequence[ConsumerRecord], wanted: frozenset[str]
                     ) -> list[tuple[ConsumerRecord, Event[Any]]] | None:
     """The usual case in one pass: every record names its type in its `event_type` header
     (as the outbox relay writes it), the type is handled here and has a contract, and the
-    record is a valid envelope of that type. Each record's JSON is then validated by
-    pydantic-core straight into the envelope and its payload model (unknown fields
-    ignored), without building it as Python objects first: half the CPU of parsing the
-    envelopes, then validating the payloads (bench/backbone.py). None when anything differs
-    (no header, a type not handled or not in the contracts, an invalid record, a body whose
-    type is not its header's): the careful path then finds the poison and the skips."""
+    record is an envelope of that type with a valid payload (`read_event`: the envelope
+    decoded by msgspec, the payload validated by its pydantic model, unknown fields
+    ignored). None when anything differs (no header, a type not handled or not in the
+    contracts, an envelope `read_event` does not read, a payload that does not match, a
+    body whose type is not its header's): the careful path then finds the poison and the
+    skips."""
     items: list[tuple[ConsumerRecord, Event[Any]]] = []
     for record in records:
         event_type = _header_type(record)
-        if event_type is None or event_type not in wanted:
+        if event_type is None or event_type not in wanted or record.value is None:
             return None
         model = PAYLOADS.get(event_type)
-        if model is None or record.value is None:
+        if model is None:
             return None
-        try:
-            envelope = typed_envelope(model).model_validate_json(record.value, extra="ignore")
-        except pydantic.ValidationError:
+        event = read_event(record.value, event_type, model)
+        if event is None:
             return None
-        if envelope.event_type != event_type:
-            return None
-        items.append((record, Event(envelope, envelope.data)))
+        items.append((record, event))
     return items
 
 

@@ -124,8 +124,11 @@ def test_the_consumer_reads_envelope_and_payload_in_one_pass_only_when_all_agree
     events = consumer._typed_together([_Record(orjson.dumps(raw), billing.PAYMENT_REVERSED)], wanted)
     assert events is not None
     (_, event), = events
-    assert event.data == data and isinstance(event.envelope, Envelope) and event.event_id == e.event_id
-    assert event.envelope.to_bytes() == e.to_bytes()
+    assert event.data == data and type(event.data) is billing.PaymentReversedData
+    fields = ("event_id", "event_type", "event_version", "occurred_at", "producer",
+              "correlation_id", "causation_id", "key")
+    assert [getattr(event, f) for f in fields] == [getattr(e, f) for f in fields]
+    assert event.occurred_at.tzinfo is timezone.utc
     good = _Record(e.to_bytes(), billing.PAYMENT_REVERSED)
     bad_amount = orjson.loads(e.to_bytes())
     bad_amount["data"]["amount_cents"] = "1.5"
@@ -137,3 +140,32 @@ def test_the_consumer_reads_envelope_and_payload_in_one_pass_only_when_all_agree
                 _Record(b"{not json", billing.PAYMENT_REVERSED),
                 _Record(orjson.dumps(bad_amount), billing.PAYMENT_REVERSED)):  # payload invalid
         assert consumer._typed_together([good, odd], wanted | {billing.PAYMENT_APPLIED}) is None
+
+
+def _unusual_envelopes(e: Envelope) -> list[bytes]:
+    """Valid envelopes the one-pass reader leaves to `Envelope`: a time in another zone,
+    defaults `Envelope` fills in, a version as a string."""
+    raw = orjson.loads(e.to_bytes())
+    out = [{**raw, "occurred_at": "2026-12-02T17:30:00-05:00"},
+           {**raw, "occurred_at": "2026-12-02 22:30:00Z"},
+           {k: v for k, v in raw.items() if k != "correlation_id"},
+           {**raw, "event_version": "1"}]
+    return [orjson.dumps(value) for value in out]
+
+
+async def test_an_envelope_the_one_pass_reader_leaves_is_read_the_careful_way_not_dead_lettered():
+    data = billing.PaymentReversedData(billing_account_number="7000000018", payment_id="p-1",
+                                       amount_cents=100, return_code="R01", total_balance_cents=100)
+    e = Envelope.of(data, key="7000000018")
+    records = [_Record(raw, billing.PAYMENT_REVERSED) for raw in _unusual_envelopes(e)]
+    wanted = frozenset({billing.PAYMENT_REVERSED})
+    for record in records:
+        assert consumer._typed_together([record], wanted) is None
+    reader = consumer.IdempotentConsumer(None, "billing.test", None,  # type: ignore[arg-type]
+                                         handlers={billing.PAYMENT_REVERSED: None})  # type: ignore[dict-item]
+    events = [event for _, event in await reader._parse(records)]
+    assert [event.data for event in events] == [data] * 4
+    assert [event.occurred_at for event in events[:2]] == [
+        datetime(2026, 12, 2, 22, 30, tzinfo=timezone.utc)] * 2
+    assert events[0].occurred_at.tzinfo is timezone.utc
+    assert events[2].event_id == e.event_id and events[2].correlation_id != e.correlation_id

@@ -143,7 +143,7 @@ def settled(payment_id: str, cents: int, directed: dict[int, int] | None = None)
         allocations=[Allocation(coverage_year=y, amount_cents=c)
                      for y, c in (directed or {}).items()],
         settled_on=TODAY.isoformat(), contact=Contact())
-    return Event(Envelope.of(data, key=BAN), data)
+    return Event.of(Envelope.of(data, key=BAN), data)
 
 
 def returned(payment_id: str, cents: int) -> Event:
@@ -152,7 +152,7 @@ def returned(payment_id: str, cents: int) -> Event:
         amount_cents=cents, method=Method(type="checking", last4="1234"), return_code="R01",
         return_reason="Insufficient funds", returned_on=TODAY.isoformat(), will_retry=False,
         method_disabled=False, mandate_cancelled=False, contact=Contact())
-    return Event(Envelope.of(data, key=BAN), data)
+    return Event.of(Envelope.of(data, key=BAN), data)
 
 
 def one(events: list, kind: type) -> Any:

@@ -43,13 +43,13 @@ def _common(refund_id: str, cents: int) -> dict[str, Any]:
 def issued(refund_id: str, cents: int) -> Event:
     data = RefundIssuedData(**_common(refund_id, cents), issued_on=TODAY.isoformat(),
                             effective_date=TODAY.isoformat())
-    return Event(Envelope.of(data, key=BAN), data)
+    return Event.of(Envelope.of(data, key=BAN), data)
 
 
 def returned(refund_id: str, cents: int) -> Event:
     data = RefundReturnedData(**_common(refund_id, cents), return_code="R03",
                               return_reason="No account", returned_on=TODAY.isoformat())
-    return Event(Envelope.of(data, key=BAN), data)
+    return Event.of(Envelope.of(data, key=BAN), data)
 
 
 def test_rules_book_an_issued_refund_once_and_a_return_only_of_an_issued_one():
