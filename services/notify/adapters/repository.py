@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from services.notify.domain.recipients import Profile
 from shared import tracing
@@ -57,17 +58,32 @@ async def upsert_member(conn: asyncpg.Connection, member_id: str, bans: Sequence
                SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING""", member_id, list(bans))
 
 
-async def set_balance(conn: asyncpg.Connection, ban: str, total_cents: int, lines: list,
-                      as_of: datetime) -> None:
-    """Keep the newest balance only (events of one account arrive in order; a replayed
-    older one must not overwrite a newer one)."""
+async def set_balances(conn: asyncpg.Connection,
+                       balances: Sequence[tuple[str, int, list, datetime]]) -> None:
+    """Keep each account's newest balance only (events of one account arrive in order; a
+    replayed older one must not overwrite a newer one). Many (account, total, lines, as of)
+    in one statement, leaving the rows as setting each in turn would (for an account given
+    twice, the newer; of two as new, the later): a month-end batch holds a balance.changed
+    for every payment applied."""
+    newest: dict[str, tuple[str, int, list, datetime]] = {}
+    for balance in balances:
+        kept = newest.get(balance[0])
+        if kept is None or kept[3] <= balance[3]:
+            newest[balance[0]] = balance
+    if not newest:
+        return
+    bans, totals, lines, as_of = zip(*newest.values())
+    # Each account's lines go as JSON text: a list of lists would be read as one array of
+    # two dimensions, not as an array of JSON arrays.
     await conn.execute(
         """INSERT INTO balances (billing_account_number, total_balance_cents, lines, as_of)
-           VALUES ($1, $2, $3, $4)
+           SELECT ban, total, lines::jsonb, as_of
+           FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[])
+                AS u(ban, total, lines, as_of)
            ON CONFLICT (billing_account_number) DO UPDATE SET
              total_balance_cents = EXCLUDED.total_balance_cents, lines = EXCLUDED.lines,
              as_of = EXCLUDED.as_of WHERE balances.as_of <= EXCLUDED.as_of""",
-        ban, total_cents, lines, as_of)
+        list(bans), list(totals), [orjson.dumps(x).decode() for x in lines], list(as_of))
 
 
 async def set_autopay(conn: asyncpg.Connection, ban: str, mandate_id: str, active: bool,

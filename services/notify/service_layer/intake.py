@@ -4,6 +4,7 @@ if and only if its event id is recorded as processed)."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -50,9 +51,13 @@ async def _contact_changed(conn: asyncpg.Connection,
 
 
 async def _balance(conn: asyncpg.Connection, event: Event[bl.BalanceChangedData]) -> None:
+    await repo.set_balances(conn, [_balance_row(event)])
+
+
+def _balance_row(event: Event[bl.BalanceChangedData]) -> tuple[str, int, list, datetime]:
     d = event.data
-    await repo.set_balance(conn, d.billing_account_number, d.total_balance_cents,
-                           [line.to_data() for line in d.lines], event.occurred_at)
+    return (d.billing_account_number, d.total_balance_cents,
+            [line.to_data() for line in d.lines], event.occurred_at)
 
 
 async def _autopay_created(conn: asyncpg.Connection, event: Event[pay.AutopayCreatedData]) -> None:
@@ -91,10 +96,15 @@ class Intake:
         self.composer = composer
 
     async def handle_batch(self, conn: asyncpg.Connection, events: list[Event[Any]]) -> None:
-        # Projections first, in order, so a message in the same batch sees them.
+        # Projections first, in order, so a message in the same batch sees them; balances
+        # (which no message reads, and which no other projection touches) in one statement.
+        balances = []
         for event in events:
-            if event.event_type in PROJECTION_EVENT_TYPES:
+            if event.event_type == bl.BALANCE_CHANGED:
+                balances.append(_balance_row(event))
+            elif event.event_type in PROJECTION_EVENT_TYPES:
                 await apply_projection(conn, event)
+        await repo.set_balances(conn, balances)
         wanted = [(e, i) for e in events for i in intents_for(e.data)]
         if not wanted:
             return
