@@ -133,20 +133,20 @@ class Sender:
             attempts = r["attempts"] + 1
             if o.error is None:
                 sent.append(o)
-                events.append(self._event(r, NotificationSentData(
-                    notification_id=str(r["notification_id"]),
-                    source_event_id=str(r["source_event_id"]),
-                    source_event_type=r["source_event_type"], channel=r["channel"],
-                    template=r["template"], language=r["language"],
-                    recipient_masked=r["recipient_masked"])))
+                events.append(self._event(r, NotificationSentData, {
+                    "notification_id": str(r["notification_id"]),
+                    "source_event_id": str(r["source_event_id"]),
+                    "source_event_type": r["source_event_type"], "channel": r["channel"],
+                    "template": r["template"], "language": r["language"],
+                    "recipient_masked": r["recipient_masked"]}))
             elif o.error.permanent or attempts >= self.config.attempts_max:
                 failed.append(o)
-                events.append(self._event(r, NotificationFailedData(
-                    notification_id=str(r["notification_id"]),
-                    source_event_id=str(r["source_event_id"]),
-                    source_event_type=r["source_event_type"], channel=r["channel"],
-                    template=r["template"], error=str(o.error)[:500],
-                    attempts=attempts)))
+                events.append(self._event(r, NotificationFailedData, {
+                    "notification_id": str(r["notification_id"]),
+                    "source_event_id": str(r["source_event_id"]),
+                    "source_event_type": r["source_event_type"], "channel": r["channel"],
+                    "template": r["template"], "error": str(o.error)[:500],
+                    "attempts": attempts}))
                 log.warning("notification failed", extra={
                     "notification_id": str(r["notification_id"]), "attempts": attempts,
                     "error": str(o.error)[:300]})
@@ -165,10 +165,13 @@ class Sender:
             await enqueue_many(conn, events)
 
     @staticmethod
-    def _event(row: asyncpg.Record, payload: NotificationSentData | NotificationFailedData) -> Envelope:
-        """A notify.v1 event caused by the event the notification answered."""
-        return Envelope.of(payload, key=row["event_key"], correlation_id=row["correlation_id"],
-                           causation_id=str(row["source_event_id"]))
+    def _event(row: asyncpg.Record, model: type[NotificationSentData | NotificationFailedData],
+               fields: dict[str, object]) -> Envelope:
+        """A notify.v1 event caused by the event the notification answered (made from its
+        fields in one validation, as the bulk paths make theirs: one per message sent)."""
+        return Envelope.of_fields(model, fields, key=row["event_key"],
+                                  correlation_id=row["correlation_id"],
+                                  causation_id=str(row["source_event_id"]))
 
     async def run(self, stopping: asyncio.Event | None = None) -> None:
         """Send until cancelled; idle polling when nothing is due."""
