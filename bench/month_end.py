@@ -1,6 +1,6 @@
 """Benchmark: the 22nd for N households, the whole system running, one pipeline.
 
-    .venv/bin/python bench/month_end.py [--households 2000] [--timeout-s 1800]
+    .venv/bin/python bench/month_end.py [--households 2000] [--timeout-s 1800] [--notify-senders 0]
 
 On the bench servers (`scripts/infra.py up --profile bench`, ports moved by TEST_PORT_SHIFT),
 in five databases of its own (dropped at the end). Not timed: N households are seeded as
@@ -9,8 +9,8 @@ own invoice cycle for the 5th; the bills' events are taken as sent on the 5th an
 published), payments' projection of what each owes, a bank account (encrypted) and a
 recurring mandate, notify's projection of the household's contact. Then every process of
 the stack starts (scripts/stack.py: the sandboxes, identity, billing, payments, notify, the
-gateway), notify sending to an SMTP sink in a process of its own that counts what each
-household receives.
+gateway; `--notify-senders N` adds N notify replicas that only send), notify sending to an
+SMTP sink in a process of its own that counts what each household receives.
 
 Timed, from the first draft to the last email accepted, every stage as production runs it
 (the operator commands of `python -m services.payments.cli`, the same job functions the
@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -57,7 +58,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa:
 from bench.cpu import CpuSampler, kafka_pids, postgres_pids  # noqa: E402
 from bench.notify import SmtpSink, smtp_ceiling  # noqa: E402
 from scripts import infra  # noqa: E402
-from scripts.stack import DATABASES, Ports, Stack, StackConfig  # noqa: E402
+from scripts.stack import DATABASES, PROCESSES, Ports, Stack, StackConfig  # noqa: E402
 from services.billing.app import MIGRATIONS as BILLING_MIGRATIONS  # noqa: E402
 from services.billing.domain.numbers import make_ban  # noqa: E402
 from services.billing.service_layer.cycle import invoice_cycle  # noqa: E402
@@ -341,9 +342,9 @@ async def watch(progress: Progress, billing: asyncpg.Pool, notify: asyncpg.Pool,
                 stop: asyncio.Event, cpu: CpuWindows) -> None:
     """The sink's count (shared memory) once a second; the databases' counts, which scan
     every payment and notification, once every `db_every_s`: at a million households a
-    count a second cost PostgreSQL a third of a core, taken from the run it measures. A
+    count a second cost PostgreSQL up to most of a core, taken from the run it measures. A
     stage's end is then known to within that interval."""
-    db_every_s = max(1.0, min(10.0, progress.targets["billing records"] / 200_000))
+    db_every_s = max(1.0, min(10.0, progress.targets["billing records"] / 100_000))
     db_stages = ("billing records", "billing applies", "notify records")
     next_db = 0.0
     while not stop.is_set():
@@ -424,8 +425,13 @@ async def drop_databases(suffix: str) -> None:
         await admin.close()
 
 
-async def run(n: int, timeout_s: float, smtp_connections: int) -> dict:
+async def run(n: int, timeout_s: float, smtp_connections: int, notify_senders: int = 0) -> dict:
     suffix = uuid.uuid4().hex[:8]
+    # Stopped (SIGTERM, or Ctrl-C), the run is cancelled: the stack's processes, the sink
+    # and the run's databases go with it, as at its end.
+    this = asyncio.current_task()
+    assert this is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, this.cancel)
     dsn_of = await create_databases(suffix)
     sink = Sink(n)
     stack: Stack | None = None
@@ -467,8 +473,16 @@ async def run(n: int, timeout_s: float, smtp_connections: int) -> dict:
                        "NOTIFY_SMTP_CONNECTIONS": str(smtp_connections)})
         stack = Stack(config)
         stack.start()
-        await stack.wait_ready(timeout_s=180)
-        print("stack ready; the 22nd begins", flush=True)
+        for i in range(notify_senders):  # replicas that only send, as an SRE adds them
+            stack.start_one(f"notify sender {i + 1}", "services.notify", {
+                **os.environ, **config.environment("notify"), "NOTIFY_RUN_CONSUMERS": "false",
+                "NOTIFY_RUN_RELAY": "false", "NOTIFY_HTTP_PORT": str(ports.notify + 50 + i)})
+        await stack.wait_ready(timeout_s=180, names=tuple(n for n, _, _ in PROCESSES))
+        await asyncio.sleep(1.0)
+        for name, proc in stack.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n" + stack.tail(name))
+        print(f"stack ready ({1 + notify_senders} notify process(es)); the 22nd begins", flush=True)
 
         progress = Progress({"billing records": n, "billing applies": n,
                              "notify records": MESSAGES_PER_HOUSEHOLD * n,
@@ -519,7 +533,8 @@ async def run(n: int, timeout_s: float, smtp_connections: int) -> dict:
                 "SELECT count(*) FROM notifications WHERE status <> 'sent'"),
         }
         last_email = sink.last_at.value
-        return {"n": n, "jobs": jobs, "progress": progress, "t0": t0, "last_email": last_email,
+        return {"n": n, "notify_senders": notify_senders, "jobs": jobs, "progress": progress,
+                "t0": t0, "last_email": last_email,
                 "ceilings": {"pg": ceil_pg, "kafka": ceil_kafka, "smtp": ceil_smtp},
                 "memory": memory, "cpu": cpu.figures, "checks": checks,
                 "complete": progress.complete()}
@@ -562,7 +577,9 @@ def report(r: dict) -> dict:
     # Per household the slowest raw path is two emails through the SMTP pool.
     e2e_ceiling = min(c["pg"], c["kafka"], c["smtp"] / MESSAGES_PER_HOUSEHOLD)
     print()
-    print(f"month-end benchmark: {n:,} households, the whole stack on 2 shared cores")
+    senders = r.get("notify_senders", 0)
+    print(f"month-end benchmark: {n:,} households, the whole stack on 2 shared cores"
+          + (f", notify with {senders} sender-only replica(s)" if senders else ""))
     print(f"  raw ceilings (same run): PostgreSQL INSERT {c['pg']:,.0f} rows/s, aiokafka consume "
           f"{c['kafka']:,.0f} msgs/s, SMTP pool {c['smtp']:,.0f} msgs/s")
     print(f"  {'stage':<32} {'items':>10} {'seconds':>8} {'per s':>9}  ratio to ceiling")
@@ -593,7 +610,7 @@ def report(r: dict) -> dict:
         f": 1,000,000 households in under 15 minutes{scope}; every message sent once: " + \
         ("yes" if once else "NO")
     print(f"  verdict: {verdict}")
-    return {"n": n, "wall_s": wall, "households_per_s": e2e, "e2e_ratio": e2e / e2e_ceiling,
+    return {"n": n, "notify_senders": senders, "wall_s": wall, "households_per_s": e2e, "e2e_ratio": e2e / e2e_ceiling,
             "stages": stages, "ceilings": c, "memory": r["memory"], "cpu": r["cpu"],
             "checks": checks,
             "verdict": verdict}
@@ -604,10 +621,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--households", type=int, default=2000)
     parser.add_argument("--timeout-s", type=float, default=1800)
     parser.add_argument("--smtp-connections", type=int, default=8, help="notify's SMTP pool size")
+    parser.add_argument("--notify-senders", type=int, default=0, choices=range(0, 5),
+                        help="notify replicas that only send (no consumer, no relay), beside the one")
     parser.add_argument("--json", type=Path, help="also write the figures here (bench/report.py)")
     args = parser.parse_args(argv)
     infra.up("bench")
-    figures = report(asyncio.run(run(args.households, args.timeout_s, args.smtp_connections)))
+    figures = report(asyncio.run(run(args.households, args.timeout_s, args.smtp_connections,
+                                   args.notify_senders)))
     if args.json:
         args.json.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
     return figures
