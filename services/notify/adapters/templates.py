@@ -183,7 +183,6 @@ class Renderer:
             ctx = contexts[(language, html)] = self._context(tmpl, {**context, "language": language})
         return _tidy("".join(render(ctx)), block)
 
-
     def _context(self, template: Template, variables: dict[str, Any]) -> Context:
         """The context `template.new_context(variables)` makes, for a small part of its
         cost: the template's globals (Jinja's `range`, `dict`, ...: a chain of mappings
