@@ -55,7 +55,7 @@ import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
-from bench.cpu import CpuSampler, kafka_pids, postgres_pids  # noqa: E402
+from bench.cpu import CpuSampler, kafka_pids, postgres_pids, postmaster_pid  # noqa: E402
 from bench.notify import SmtpSink, smtp_ceiling  # noqa: E402
 from scripts import infra  # noqa: E402
 from scripts.stack import DATABASES, PROCESSES, Ports, Stack, StackConfig  # noqa: E402
@@ -324,8 +324,11 @@ class CpuWindows:
         groups["Kafka"] = kafka_pids(PROFILE.state)
         groups["SMTP sink"] = [sink.process.pid]
         groups["this bench"] = [os.getpid()]
-        self.whole = CpuSampler(groups)
-        self.applies = CpuSampler(groups)
+        # Backends that end mid-run (pool connections come and go) count by what the
+        # postmaster reaped of them.
+        reapers = {"PostgreSQL": postmaster_pid(PROFILE.state)}
+        self.whole = CpuSampler(groups, reapers)
+        self.applies = CpuSampler(groups, reapers)
         self.figures: dict[str, dict[str, float]] = {}
 
     def stop_applies(self) -> None:
