@@ -43,10 +43,13 @@ def build_service(settings: Settings, deps: Deps | None = None) -> Service[Deps]
         deps.lookup_batcher = Batcher(deps.lookup_pool, repository.lookup_candidates,
                                       max_batch=settings.lookup_batch_max,
                                       in_flight=settings.lookup_batches_in_flight)
+        deps.refund_batcher = Batcher(deps.lookup_pool, throttle.refund_many,
+                                      max_batch=settings.lookup_batch_max,
+                                      in_flight=settings.lookup_batches_in_flight)
 
     @service.on_cleanup
     async def close_lookup_pool(svc: Service[Deps]) -> None:
-        deps.lookup_batcher = None
+        deps.lookup_batcher = deps.refund_batcher = None
         if deps.lookup_pool is not None:
             await deps.lookup_pool.close()
             deps.lookup_pool = None

@@ -31,6 +31,8 @@ class Deps:
     # Batches the lookups waiting at one moment into one statement (adapters/batching.py),
     # on the lookup pool; without it (before start) each lookup runs alone.
     lookup_batcher: Any = None
+    # Gives back the per-ID hits of the lookups that did not fail, many in one statement.
+    refund_batcher: Any = None
 
     @classmethod
     def build(cls, s: Settings) -> Deps:

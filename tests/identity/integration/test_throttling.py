@@ -73,6 +73,18 @@ async def test_successful_lookups_do_not_count_against_the_id(env):
     assert await statuses(env, [wrong]) == [429]
 
 
+async def test_matches_arriving_together_are_each_given_back(env):
+    """Lookups that end together give their attempts back in one statement: the ID's
+    counters lose one hit for each match, so its whole allowance is left for failures."""
+    m = await env.enrolled()
+    await wait_for_next_window()
+    answers = await asyncio.gather(*(env.client.post("/lookups", json=m.lookup("health", "ssn"))
+                                     for _ in range(3)))   # the target's limit, at once
+    assert [r.status for r in answers] == [200] * 3
+    wrong = [m.lookup("health", "ssn", date_of_birth="1984-03-01") for _ in range(4)]
+    assert await statuses(env, wrong) == [404, 404, 404, 429]
+
+
 async def test_a_stranger_at_one_address_cannot_keep_the_member_out(env):
     m = await env.enrolled()
     stranger = random_ip()
