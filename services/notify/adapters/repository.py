@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -10,7 +10,8 @@ import asyncpg
 import orjson
 
 from services.notify.domain.recipients import Profile
-from shared import tracing
+from shared import outbox, tracing
+from shared.contracts.envelope import Envelope
 
 # ------------------------------------------------------------------ projections
 
@@ -192,27 +193,32 @@ async def claim_due(conn: asyncpg.Connection, limit: int, lease_s: float) -> lis
            RETURNING *""", limit, lease_s)
 
 
-async def mark_sent(conn: asyncpg.Connection, ids: list, provider_ids: list) -> None:
-    await conn.execute(
-        """UPDATE notifications n SET status = 'sent', sent_at = now(), attempts = attempts + 1,
-             provider_id = u.provider_id, last_error = NULL
-           FROM unnest($1::uuid[], $2::text[]) AS u(id, provider_id)
-           WHERE n.notification_id = u.id AND n.status = 'pending'""", ids, provider_ids)
+async def settle(conn: asyncpg.Connection, *, sent: tuple[list, list],
+                 retry: tuple[list, list, list], failed: tuple[list, list],
+                 events: Iterable[Envelope]) -> None:
+    """Record a group of deliveries and their events in one statement (so one commit, one
+    round trip): `sent` (ids, provider ids), `retry` (ids, delays in seconds, errors),
+    `failed` (ids, errors). Only a notification still pending changes."""
+    await conn.execute(_SETTLE, *sent, *retry, *failed, *outbox.row_arrays(events))
 
 
-async def mark_retry(conn: asyncpg.Connection, ids: list, delays_s: list, errors: list) -> None:
-    await conn.execute(
-        """UPDATE notifications n SET attempts = attempts + 1, last_error = u.error,
-             next_attempt_at = now() + make_interval(secs => u.delay)
-           FROM unnest($1::uuid[], $2::float8[], $3::text[]) AS u(id, delay, error)
-           WHERE n.notification_id = u.id AND n.status = 'pending'""", ids, delays_s, errors)
-
-
-async def mark_failed(conn: asyncpg.Connection, ids: list, errors: list) -> None:
-    await conn.execute(
-        """UPDATE notifications n SET status = 'failed', attempts = attempts + 1, last_error = u.error
-           FROM unnest($1::uuid[], $2::text[]) AS u(id, error)
-           WHERE n.notification_id = u.id AND n.status = 'pending'""", ids, errors)
+_SETTLE = f"""
+    WITH sent AS (
+        UPDATE notifications n SET status = 'sent', sent_at = now(), attempts = attempts + 1,
+               provider_id = u.provider_id, last_error = NULL
+        FROM unnest($1::uuid[], $2::text[]) AS u(id, provider_id)
+        WHERE n.notification_id = u.id AND n.status = 'pending'),
+    retried AS (
+        UPDATE notifications n SET attempts = attempts + 1, last_error = u.error,
+               next_attempt_at = now() + make_interval(secs => u.delay)
+        FROM unnest($3::uuid[], $4::float8[], $5::text[]) AS u(id, delay, error)
+        WHERE n.notification_id = u.id AND n.status = 'pending'),
+    failed AS (
+        UPDATE notifications n SET status = 'failed', attempts = attempts + 1,
+               last_error = u.error
+        FROM unnest($6::uuid[], $7::text[]) AS u(id, error)
+        WHERE n.notification_id = u.id AND n.status = 'pending')
+    {outbox.insert_sql(8)}"""
 
 
 # ------------------------------------------------------------------ delivery log

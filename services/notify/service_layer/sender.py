@@ -39,7 +39,6 @@ from shared.contracts.notify import (
     NotificationFailedData,
     NotificationSentData,
 )
-from shared.outbox import enqueue_many
 
 log = logging.getLogger(__name__)
 
@@ -152,17 +151,14 @@ class Sender:
                     "error": str(o.error)[:300]})
             else:
                 retry.append((o, self.backoff_s(attempts)))
-        async with self.pool.acquire() as conn, conn.transaction():
-            if sent:
-                await repo.mark_sent(conn, [o.row["notification_id"] for o in sent],
-                                     [o.provider_id for o in sent])
-            if retry:
-                await repo.mark_retry(conn, [o.row["notification_id"] for o, _ in retry],
-                                      [d for _, d in retry], [str(o.error)[:500] for o, _ in retry])
-            if failed:
-                await repo.mark_failed(conn, [o.row["notification_id"] for o in failed],
-                                       [str(o.error)[:500] for o in failed])
-            await enqueue_many(conn, events)
+        async with self.pool.acquire() as conn:
+            await repo.settle(
+                conn, sent=([o.row["notification_id"] for o in sent], [o.provider_id for o in sent]),
+                retry=([o.row["notification_id"] for o, _ in retry], [d for _, d in retry],
+                       [str(o.error)[:500] for o, _ in retry]),
+                failed=([o.row["notification_id"] for o in failed],
+                        [str(o.error)[:500] for o in failed]),
+                events=events)
 
     @staticmethod
     def _event(row: asyncpg.Record, model: type[NotificationSentData | NotificationFailedData],
