@@ -75,6 +75,8 @@ async def identify(pool: asyncpg.Pool, deps: Deps, ident: Identification, *,
 async def _refund(pool: asyncpg.Pool, deps: Deps, counters: tuple[repo.Counter, ...]) -> None:
     """Give the attempt back on the ID's counters: with the other lookups giving theirs
     back at the same moment, in one statement, once the service has started."""
+    if not counters:
+        return
     if deps.refund_batcher is not None:
         await deps.refund_batcher.submit(counters)
     else:
