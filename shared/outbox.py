@@ -81,6 +81,7 @@ async def enqueue_many(conn: asyncpg.Connection, events: Iterable[Envelope],
 
 
 _OUTBOX_COLUMNS = ("event_id", "topic", "key", "event_type", "event_version", "payload", "traceparent")
+_OUTBOX_TYPES = ("uuid", "text", "text", "text", "int", "bytea", "text")
 
 
 def _rows(events: Iterable[Envelope], topic: str | None) -> list[tuple[Any, ...]]:
@@ -94,8 +95,7 @@ def insert_sql(first: int) -> str:
     parameters numbered from `$first`: for a caller that writes its state change and its
     events in one statement (one round trip, where a transaction around a change and a
     `COPY` takes five), which is worth it for small groups written often."""
-    params = ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(
-        ("uuid", "text", "text", "text", "int", "bytea", "text")))
+    params = ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(_OUTBOX_TYPES))
     return f"""INSERT INTO outbox ({", ".join(_OUTBOX_COLUMNS)})
         SELECT {", ".join(_OUTBOX_COLUMNS)} FROM unnest({params})
             WITH ORDINALITY AS r({", ".join(_OUTBOX_COLUMNS)}, n)

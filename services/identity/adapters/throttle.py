@@ -7,6 +7,7 @@ attempt did not fail. Subjects are keyed hashes, never the raw ID.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -66,9 +67,8 @@ async def hit(conn: asyncpg.Connection, now: datetime, checks: list[tuple[Rule, 
 
 async def refund(pool: asyncpg.Pool, counters: tuple[tuple[str, bytes, datetime], ...]) -> None:
     """Give back one counted attempt on each counter (scope, subject, window start)."""
-    if counters:
-        async with pool.acquire() as conn:
-            await refund_many(conn, [counters])
+    async with pool.acquire() as conn:
+        await refund_many(conn, [counters])
 
 
 async def refund_many(conn: asyncpg.Connection,
@@ -78,10 +78,7 @@ async def refund_many(conn: asyncpg.Connection,
 
     Rows are locked in the order `lookup_candidates` counts them (sorted), so a refund and
     a count cannot deadlock."""
-    given: dict[tuple[str, bytes, datetime], int] = {}
-    for counters in attempts:
-        for counter in counters:
-            given[counter] = given.get(counter, 0) + 1
+    given = Counter(counter for counters in attempts for counter in counters)
     if given:
         order = sorted(given)
         await conn.execute(
