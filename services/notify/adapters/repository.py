@@ -161,17 +161,22 @@ async def insert_notifications(conn: asyncpg.Connection, rows: Sequence[tuple]) 
              "text", "text", "text", "text", "text", "text")
     select = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
     result = await conn.fetch(
-        f"""INSERT INTO notifications ({", ".join(NOTIFICATION_COLUMNS)})
-            SELECT * FROM unnest({select})
-            ON CONFLICT (notification_id) DO NOTHING RETURNING 1""",
+        f"""WITH m AS (
+                INSERT INTO notification_messages ({", ".join(NOTIFICATION_COLUMNS)})
+                SELECT * FROM unnest({select})
+                ON CONFLICT (notification_id) DO NOTHING RETURNING notification_id)
+            INSERT INTO notification_state (notification_id)
+            SELECT notification_id FROM m RETURNING 1""",
         *[list(c) for c in columns])
     return len(result)
 
 
 async def hold_until(conn: asyncpg.Connection, source_event_id: uuid.UUID, at: datetime) -> None:
     """A notification just recorded goes out no earlier than `at` (a scheduled message)."""
-    await conn.execute("""UPDATE notifications SET next_attempt_at = $2
-                          WHERE source_event_id = $1 AND status = 'pending' AND attempts = 0""",
+    await conn.execute("""UPDATE notification_state s SET next_attempt_at = $2
+                          FROM notification_messages m
+                          WHERE m.source_event_id = $1 AND s.notification_id = m.notification_id
+                            AND s.status = 'pending' AND s.attempts = 0""",
                        source_event_id, at)
 
 
@@ -185,12 +190,15 @@ async def claim_due(conn: asyncpg.Connection, limit: int, lease_s: float) -> lis
     just leased or marked sent made PostgreSQL re-run the pick for that row, and a backlog
     of a few thousand messages cost it more CPU than everything else notify does."""
     return await conn.fetch(
-        """UPDATE notifications SET next_attempt_at = now() + make_interval(secs => $2)
-           WHERE notification_id = ANY(ARRAY(
-                 SELECT notification_id FROM notifications
-                 WHERE status = 'pending' AND next_attempt_at <= now()
-                 ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED))
-           RETURNING *""", limit, lease_s)
+        """WITH claimed AS (
+               UPDATE notification_state SET next_attempt_at = now() + make_interval(secs => $2)
+               WHERE notification_id = ANY(ARRAY(
+                     SELECT notification_id FROM notification_state
+                     WHERE status = 'pending' AND next_attempt_at <= now()
+                     ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED))
+               RETURNING notification_id, attempts)
+           SELECT m.*, c.attempts FROM claimed c JOIN notification_messages m USING (notification_id)
+           """, limit, lease_s)
 
 
 async def settle(conn: asyncpg.Connection, *, sent: tuple[list, list],
@@ -204,17 +212,17 @@ async def settle(conn: asyncpg.Connection, *, sent: tuple[list, list],
 
 _SETTLE = f"""
     WITH sent AS (
-        UPDATE notifications n SET status = 'sent', sent_at = now(), attempts = attempts + 1,
+        UPDATE notification_state n SET status = 'sent', sent_at = now(), attempts = attempts + 1,
                provider_id = u.provider_id, last_error = NULL
         FROM unnest($1::uuid[], $2::text[]) AS u(id, provider_id)
         WHERE n.notification_id = u.id AND n.status = 'pending'),
     retried AS (
-        UPDATE notifications n SET attempts = attempts + 1, last_error = u.error,
+        UPDATE notification_state n SET attempts = attempts + 1, last_error = u.error,
                next_attempt_at = now() + make_interval(secs => u.delay)
         FROM unnest($3::uuid[], $4::float8[], $5::text[]) AS u(id, delay, error)
         WHERE n.notification_id = u.id AND n.status = 'pending'),
     failed AS (
-        UPDATE notifications n SET status = 'failed', attempts = attempts + 1,
+        UPDATE notification_state n SET status = 'failed', attempts = attempts + 1,
                last_error = u.error
         FROM unnest($6::uuid[], $7::text[]) AS u(id, error)
         WHERE n.notification_id = u.id AND n.status = 'pending')
