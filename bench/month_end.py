@@ -362,7 +362,7 @@ async def watch(progress: Progress, billing: asyncpg.Pool, notify: asyncpg.Pool,
             if "billing applies" in progress.done:
                 cpu.stop_applies()
             progress.see("notify records",
-                         await notify.fetchval("SELECT count(*) FROM notifications"), now)
+                         await notify.fetchval("SELECT count(*) FROM notification_state"), now)
         progress.see("sink accepts", sink.household_messages(), time.time())
         try:
             await asyncio.wait_for(stop.wait(), 1.0)

@@ -241,7 +241,7 @@ async def main(args) -> None:
             await asyncio.sleep(0.25)
             now = time.perf_counter()
             if recorded_at is None and await service.pool.fetchval(
-                    "SELECT count(*) FROM notifications") >= args.events:
+                    "SELECT count(*) FROM notification_state") >= args.events:
                 recorded_at = now
             if now - last_print > 10:
                 last_print = now
@@ -249,7 +249,7 @@ async def main(args) -> None:
         elapsed = time.perf_counter() - started
         sent = sink.count
         while time.perf_counter() < deadline and await service.pool.fetchval(
-                "SELECT count(*) FROM notifications WHERE status = 'sent'") < sent:
+                "SELECT count(*) FROM notification_state WHERE status = 'sent'") < sent:
             await asyncio.sleep(0.1)
         rows = await service.pool.fetchval("SELECT count(*) FROM notifications")
         sent_rows = await service.pool.fetchval("SELECT count(*) FROM notifications WHERE status = 'sent'")
