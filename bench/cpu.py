@@ -54,6 +54,16 @@ def children(parent: int) -> list[int]:
     return found
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants (the gateway's workers, say); [] when it has gone."""
+    try:
+        kids = [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
+                for c in (t / "children").read_text().split()]
+    except OSError:
+        return []
+    return [pid, *(g for k in kids for g in process_tree(k))]
+
+
 def postgres_pids(state: Path, database: str | None = None,
                   excluding: tuple[str, ...] = ()) -> list[int]:
     """Processes of the cluster under `state`/pg: with `database`, the backends connected to

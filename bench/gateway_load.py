@@ -2,9 +2,9 @@
 against a bare aiohttp JSON handler measured in the same run, for the ratio.
 
 The gateway path is the real one: a lookup token is verified (HMAC), the account is read
-from the gateway's account cache or, on a miss, billing's account and payments' autopay are
-fetched in parallel over HTTP; cents become decimal strings, the security headers and the
-request id are added. Figures are requests/s, p50 and p99.
+from the gateway's account cache or, on a miss, billing's account, payments' autopay and the
+payments on their way are fetched in parallel over HTTP; cents become decimal strings, the
+security headers and the request id are added. Figures are requests/s, p50 and p99.
 
 Modes:
 - default (`--upstreams real`): starts the whole stack (scripts/stack.py: every service,
@@ -17,8 +17,8 @@ Modes:
   are printed from its /metrics) and a second gateway process beside it with the cache off
   (every request fetched from billing and payments).
 - `--upstreams fake`: the gateway process in front of one tiny upstream process answering
-  billing's and payments' two calls with fixed JSON: the gateway's own cost alone; a bare
-  handler making the same two upstream calls ("fan-out") is measured too, as the floor.
+  billing's and payments' three calls with fixed JSON: the gateway's own cost alone; a bare
+  handler making the same three upstream calls ("fan-out") is measured too, as the floor.
 - `--gateway-url URL --ban BAN --token TOKEN`: an already running gateway.
 
 The load generator runs in `--clients` processes (asyncio + aiohttp, keep-alive), sharing
@@ -50,6 +50,7 @@ import sys
 import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 
+from bench.cpu import CpuSampler, kafka_pids, postgres_pids, postmaster_pid, process_tree  # noqa: E402
 from scripts import infra  # noqa: E402
 from shared.service_auth import TokenSigner, generate_keys  # noqa: E402
 
@@ -69,7 +71,7 @@ BENCH_PG = BENCH_PROFILE.dsn("postgres")
 BARE_SERVER = """
 import sys, orjson, uvloop
 from aiohttp import web
-BODY = orjson.dumps({"billing_account_number": "7000000001", "total_balance": "193.00",
+BODY = orjson.dumps({"billing_account_number": "7000000013", "total_balance": "193.00",
                      "lines": [{"coverage_year": 2030, "balance": "94.00"}], "notices": []})
 async def handler(request):
     return web.Response(body=BODY, content_type="application/json")
@@ -90,8 +92,9 @@ async def handler(request):
         async with http.get(UP + path) as r:
             return orjson.loads(await r.read())
     ban = request.match_info["ban"]
-    account, autopay = await asyncio.gather(get(f"/accounts/{ban}"), get(f"/accounts/{ban}/autopay"))
-    return web.Response(body=orjson.dumps({"account": account, "autopay": autopay}),
+    account, autopay, pending = await asyncio.gather(
+        get(f"/accounts/{ban}"), get(f"/accounts/{ban}/autopay"), get(f"/accounts/{ban}/pending"))
+    return web.Response(body=orjson.dumps({"account": account, "autopay": autopay, "pending": pending}),
                         content_type="application/json")
 async def client(app):
     app[HTTP] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
@@ -107,22 +110,26 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 FAKE_UPSTREAM = """
 import sys, orjson, uvloop
 from aiohttp import web
-ACCOUNT = orjson.dumps({"billing_account_number": "7000000001", "household_id": "HH-1",
+ACCOUNT = orjson.dumps({"billing_account_number": "7000000013", "household_id": "HH-1",
     "plan_type": "health", "status": "active", "total_balance_cents": 19300,
     "pending_payments_cents": 0, "credit_cents": 0, "delinquency": None, "payment_plan": None,
     "lines": [{"coverage_year": 2030, "plan_name": "Plan 2B", "carrier": "Tufts",
                "balance_cents": 9400, "current_premium_cents": 9400, "due_date": "2030-12-23",
                "status": "due"}]})
 AUTOPAY = orjson.dumps({"error": {"code": "no_autopay", "message": "None.", "fields": {}}})
+PENDING = orjson.dumps({"pending_total_cents": 0, "payments": []})
 async def account(request):
     return web.Response(body=ACCOUNT, content_type="application/json")
 async def autopay(request):
     return web.Response(body=AUTOPAY, status=404, content_type="application/json")
+async def pending(request):
+    return web.Response(body=PENDING, content_type="application/json")
 async def ok(request):
     return web.Response(text="{}", content_type="application/json")
 app = web.Application()
 app.router.add_get("/accounts/{ban}", account)
 app.router.add_get("/accounts/{ban}/autopay", autopay)
+app.router.add_get("/accounts/{ban}/pending", pending)
 app.router.add_get("/readyz", ok)
 uvloop.install()
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
@@ -139,6 +146,7 @@ def free_port() -> int:
 
 MEMBER_READS = 5     # lookup, billing step, review, confirmation, dashboard
 MEMBERS_ACTIVE = 200  # members in the middle of a visit at once, per client process
+DRAIN_S = 60.0  # open loop: how long a round waits for the answers still owed at its end
 
 
 def _client_process(targets: list[tuple[str, dict]], concurrency: int, duration_s: float, queue,
@@ -209,18 +217,24 @@ def _client_process(targets: list[tuple[str, dict]], concurrency: int, duration_
                     pending.add(task)
                     task.add_done_callback(pending.discard)
                     sent += 1
+                # The round ends when every request sent has been answered (an overloaded
+                # target's backlog must not run on into the next target's round); one
+                # still unanswered after DRAIN_S counts as an error.
                 if pending:
-                    await asyncio.wait(pending, timeout=10)
+                    _done, late = await asyncio.wait(pending, timeout=DRAIN_S)
+                    errors += len(late)
         return len(latencies), errors, latencies, asked
 
     queue.put(asyncio.run(run()))
 
 
 def measure(targets: list[tuple[str, dict]], concurrency: int, clients: int, duration_s: float,
-            rate: float = 0.0, between=None, pattern: str = "uniform") -> dict:
+            rate: float = 0.0, between=None, pattern: str = "uniform",
+            cpu: CpuSampler | None = None) -> dict:
     """Warm up briefly, then load for `duration_s` from `clients` processes (open loop at
     `rate` requests/s in all when given). `between()` is called after the warm-up and at
-    the end (the cache's counters, read apart for each window)."""
+    the end (the cache's counters, read apart for each window); `cpu` is sampled over the
+    measured window (CPU seconds per process group)."""
     ctx = mp.get_context("spawn")
     marks = []
     for _phase, seconds in (("warmup", min(2.0, duration_s / 4)), ("measure", duration_s)):
@@ -230,6 +244,8 @@ def measure(targets: list[tuple[str, dict]], concurrency: int, clients: int, dur
         per = [concurrency // clients + (1 if i < concurrency % clients else 0) for i in range(clients)]
         procs = [ctx.Process(target=_client_process, args=(targets, n, seconds, queue, rate / clients, pattern))
                  for n in per]
+        if cpu is not None and _phase == "measure":
+            cpu.start()
         started = time.perf_counter()
         for p in procs:
             p.start()
@@ -237,6 +253,7 @@ def measure(targets: list[tuple[str, dict]], concurrency: int, clients: int, dur
         for p in procs:
             p.join()
         elapsed = time.perf_counter() - started
+    cpu_s = cpu.stop() if cpu is not None else {}
     if between is not None:
         marks.append(between())
     count = sum(r[0] for r in results)
@@ -246,7 +263,7 @@ def measure(targets: list[tuple[str, dict]], concurrency: int, clients: int, dur
     # Rate over the load window itself (process start-up is outside the clients' clock).
     return {"rps": count / seconds, "p50_ms": latencies[len(latencies) // 2] * 1000,
             "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000, "errors": errors,
-            "requests": count, "wall_s": elapsed, "marks": marks,
+            "requests": count, "wall_s": elapsed, "marks": marks, "cpu_s": cpu_s,
             # The best any cache could do in this window: every read of an account after
             # its first one a hit.
             "repeat_share": 1 - len(set(asked)) / max(len(asked), 1)}
@@ -293,9 +310,10 @@ BENCH_SECRET = "dev-only-bench-gateway-secret"
 SERVICE_KEYS = generate_keys()
 
 
-async def start_real_stack(suffix: str, cleanup: list, accounts: int) -> dict[str, list[tuple[str, dict]]]:
+async def start_real_stack(suffix: str, cleanup: list, accounts: int, groups: dict) -> dict[str, list[tuple[str, dict]]]:
     """The whole stack with `accounts` households; targets for the gateway (cache on) and
-    for a second gateway with the cache off, each request one of the accounts."""
+    for a second gateway with the cache off, each request one of the accounts. Its
+    processes are added to `groups` (name: pids, for the CPU figures)."""
     from scripts.seed_demo import enrollment_event, publish
     from scripts.stack import DATABASES, Ports, Stack, StackConfig
     from services.gateway.domain.tokens import Signer
@@ -319,6 +337,9 @@ async def start_real_stack(suffix: str, cleanup: list, accounts: int) -> dict[st
                      "GATEWAY_ACCOUNT_CACHE_TTL_S": "0"})
     nocache = f"http://127.0.0.1:{nocache_port}"
     await wait_http(f"{nocache}/readyz")
+    groups.update({name: partial(process_tree, proc.pid) for name, proc in stack.procs.items()})
+    groups["PostgreSQL"] = partial(postgres_pids, BENCH_PROFILE.state)
+    groups["Kafka"] = kafka_pids(BENCH_PROFILE.state)
 
     start = (date.today().replace(day=1) + timedelta(days=32)).replace(day=1)
     base = uuid.uuid4().int % 10**6 * 1000
@@ -354,7 +375,7 @@ async def start_real_stack(suffix: str, cleanup: list, accounts: int) -> dict[st
             for name, url in (("gateway", gateway), ("no-cache", nocache))}
 
 
-async def start_fake_upstreams(suffix: str, cleanup: list, workers: int = 1):
+async def start_fake_upstreams(suffix: str, cleanup: list, groups: dict, workers: int = 1):
     from services.gateway.domain.tokens import Signer
 
     db = f"bench_gw_gateway_{suffix}"
@@ -373,16 +394,18 @@ async def start_fake_upstreams(suffix: str, cleanup: list, workers: int = 1):
     cleanup.append(lambda: asyncio.to_thread(_stop, gateway))
     url = f"http://127.0.0.1:{gw_port}"
     await wait_http(f"{url}/readyz")
-    token = Signer(secret).sign("lookup", {"ban": "7000000001", "plan_type": "health"}, 3600)
-    # The floor for any gateway: a bare handler making the same two upstream calls.
+    token = Signer(secret).sign("lookup", {"ban": "7000000013", "plan_type": "health"}, 3600)
+    # The floor for any gateway: a bare handler making the same three upstream calls.
     fanout_port = free_port()
     fanout = subprocess.Popen([sys.executable, "-c", FANOUT_SERVER, str(fanout_port),
                                f"http://127.0.0.1:{up_port}"], cwd=ROOT)
     cleanup.append(lambda: asyncio.to_thread(_stop, fanout))
+    groups.update({"gateway": partial(process_tree, gateway.pid), "fake upstream": [upstream.pid],
+                   "fan-out": [fanout.pid]})
     await wait_http(f"http://127.0.0.1:{fanout_port}/api/v1/billing-accounts/x")
     headers = {"Authorization": f"Bearer {token}"}
-    return {"fan-out": [(f"http://127.0.0.1:{fanout_port}/api/v1/billing-accounts/7000000001", headers)],
-            "gateway": [(f"{url}/api/v1/billing-accounts/7000000001", headers)]}
+    return {"fan-out": [(f"http://127.0.0.1:{fanout_port}/api/v1/billing-accounts/7000000013", headers)],
+            "gateway": [(f"{url}/api/v1/billing-accounts/7000000013", headers)]}
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -427,6 +450,14 @@ def cache_window(before: dict[str, float], after: dict[str, float]) -> str:
     return text
 
 
+def cpu_per_request(m: dict) -> str:
+    """`gateway 0.31, billing 0.12, ... (all 0.80)`: each process group's CPU milliseconds
+    per request answered in the window, the busiest first, those under 0.01 ms left out."""
+    per = {k: v * 1000 / max(m["requests"], 1) for k, v in m["cpu_s"].items()}
+    shown = [f"{k} {v:.2f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v >= 0.01]
+    return ", ".join(shown) + f" (all {sum(per.values()):.2f})"
+
+
 def hit_rate(before: dict[str, float], after: dict[str, float]) -> float:
     reads = {k: after.get(k, 0) - before.get(k, 0) for k in after if ":" not in k}
     return reads.get("hit", 0) / max(sum(reads.values()), 1)
@@ -457,19 +488,24 @@ async def main(argv: list[str] | None = None) -> dict:
     bare_port = free_port()
     bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)], cwd=ROOT)
     cleanup.append(lambda: asyncio.to_thread(_stop, bare))
+    # CPU seconds per process over each measured window; the load generator's processes
+    # are this one's children, counted by what it reaped of them.
+    groups: dict = {"bare": [bare.pid], "load generator": []}
+    reapers = {"load generator": os.getpid()}
     try:
         if args.gateway_url:
             targets = {"gateway": [(f"{args.gateway_url}/api/v1/billing-accounts/{args.ban}",
                                     {"Authorization": f"Bearer {args.token}"})]}
             mode = "running gateway"
         elif args.upstreams == "fake":
-            targets = await start_fake_upstreams(suffix, cleanup, args.gateway_workers)
+            targets = await start_fake_upstreams(suffix, cleanup, groups, args.gateway_workers)
             mode = f"gateway ({args.gateway_workers} worker(s), account cache off) + fake upstream process"
         else:
-            targets = await start_real_stack(suffix, cleanup, args.accounts)
+            targets = await start_real_stack(suffix, cleanup, args.accounts, groups)
+            reapers["PostgreSQL"] = postmaster_pid(BENCH_PROFILE.state)
             mode = (f"whole stack (identity, billing, payments, notify, sandboxes, gateway), "
                     f"{args.accounts} accounts asked for at random")
-        bare_url = f"http://127.0.0.1:{bare_port}/api/v1/billing-accounts/7000000001"
+        bare_url = f"http://127.0.0.1:{bare_port}/api/v1/billing-accounts/7000000013"
         await wait_http(bare_url)
         targets = {"bare": [(bare_url, {})], **targets}
         async with aiohttp.ClientSession() as http:
@@ -491,7 +527,7 @@ async def main(argv: list[str] | None = None) -> dict:
                 for name, pairs in targets.items():
                     between = (lambda: cache_reads(gateway_base)) if name == "gateway" and cached else None
                     m = measure(pairs, args.concurrency, args.clients, args.duration, rate, between,
-                                args.pattern)
+                                args.pattern, CpuSampler(groups, reapers))
                     results[name].append(m)
                     line = (f"round {i + 1} {name:8s} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.1f} ms  "
                             f"p99 {m['p99_ms']:6.1f} ms  errors {m['errors']}")
@@ -501,7 +537,7 @@ async def main(argv: list[str] | None = None) -> dict:
                         line += (f"\n    cache, warm-up: {cache_window(warm, start)}"
                                  f"\n    cache, measured: {cache_window(start, end)}; "
                                  f"repeat reads in the window {m['repeat_share']:.0%} (the most any cache could hit)")
-                    print(line, flush=True)
+                    print(line + "\n    CPU ms per request: " + cpu_per_request(m), flush=True)
             med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms")}
                    for n, rs in results.items()}
             print(f"median ({loop} loop):")
@@ -510,7 +546,7 @@ async def main(argv: list[str] | None = None) -> dict:
             if loop == "closed":
                 print(f"  gateway / bare throughput ratio: {med['gateway']['rps'] / med['bare']['rps']:.2f} (goal >= 0.3)")
                 if "fan-out" in med:
-                    print(f"  gateway / bare two-call fan-out ratio: {med['gateway']['rps'] / med['fan-out']['rps']:.2f}")
+                    print(f"  gateway / bare three-call fan-out ratio: {med['gateway']['rps'] / med['fan-out']['rps']:.2f}")
                 if "no-cache" in med:
                     print(f"  no-cache gateway / bare throughput ratio: "
                           f"{med['no-cache']['rps'] / med['bare']['rps']:.2f} (goal >= 0.15)")

@@ -55,7 +55,7 @@ import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
-from bench.cpu import CpuSampler, kafka_pids, postgres_pids, postmaster_pid  # noqa: E402
+from bench.cpu import CpuSampler, kafka_pids, postgres_pids, postmaster_pid, process_tree  # noqa: E402
 from bench.notify import SmtpSink, smtp_ceiling  # noqa: E402
 from scripts import infra  # noqa: E402
 from scripts.stack import DATABASES, PROCESSES, Ports, Stack, StackConfig  # noqa: E402
@@ -319,7 +319,7 @@ class CpuWindows:
 
     def __init__(self, stack: Stack, sink: Sink) -> None:
         groups: dict[str, Any] = {
-            name: partial(_tree, proc.pid) for name, proc in stack.procs.items()}
+            name: partial(process_tree, proc.pid) for name, proc in stack.procs.items()}
         groups["PostgreSQL"] = partial(postgres_pids, PROFILE.state)
         groups["Kafka"] = kafka_pids(PROFILE.state)
         groups["SMTP sink"] = [sink.process.pid]
@@ -334,11 +334,6 @@ class CpuWindows:
     def stop_applies(self) -> None:
         if "applies" not in self.figures:
             self.figures["applies"] = self.applies.stop()
-
-
-def _tree(pid: int) -> list[int]:
-    """A process and its descendants (the gateway's workers, say)."""
-    return [pid, *_children(pid)]
 
 
 async def watch(progress: Progress, billing: asyncpg.Pool, notify: asyncpg.Pool, sink: Sink,
@@ -390,7 +385,7 @@ def run_job(config: StackConfig, job: str, day: date) -> tuple[float, float, flo
 def peak_rss_mb(pid: int) -> float:
     """VmHWM of a process and its children (the gateway's workers, say), in MB."""
     total = 0.0
-    for p in [pid, *_children(pid)]:
+    for p in process_tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -398,15 +393,6 @@ def peak_rss_mb(pid: int) -> float:
         except OSError:
             pass
     return total
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        kids = [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
-                for c in (t / "children").read_text().split()]
-    except OSError:
-        return []
-    return kids + [g for k in kids for g in _children(k)]
 
 
 async def create_databases(suffix: str) -> dict[str, str]:
