@@ -58,7 +58,7 @@ PERMISSIONS: dict[str, dict[str, frozenset[Route] | str]] = {
             ("GET", "/accounts/{ban}/payment-plan"), ("POST", "/accounts/{ban}/payment-plan")}),
         "payments": frozenset({
             ("GET", "/config"), ("POST", "/payments"), ("GET", "/payments/{payment_id}"),
-            ("GET", "/accounts/{ban}/payments"), ("GET", "/accounts/{ban}/pending"),
+            ("GET", "/accounts/{ban}/payments"), ("GET", "/accounts/{ban}/standing"),
             ("GET", "/accounts/{ban}/autopay"), ("GET", "/accounts/{ban}/autopay/terms"),
             ("POST", "/accounts/{ban}/autopay"), ("DELETE", "/accounts/{ban}/autopay"),
             ("PUT", "/accounts/{ban}/autopay/method"), ("GET", "/accounts/{ban}/methods"),

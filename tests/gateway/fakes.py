@@ -284,14 +284,17 @@ def payments_app(state: Upstream) -> web.Application:
             return json_response(validation_view(v))
         return error_response(422, "invalid_input", "Wrong.", fields={"amounts": "Tries left."})
 
-    async def pending(request: web.Request) -> web.Response:
-        ban = request.match_info["ban"]
+    def pending_of(ban: str) -> dict:
         mine = [r for _, r in state.payments.values()
                 if r["billing_account_number"] == ban and r["status"] == "submitted"]
-        return json_response({"pending_total_cents": sum(r["amount_cents"] for r in mine),
-                              "payments": [{"payment_id": r["payment_id"], "amount_cents": r["amount_cents"],
-                                            "expected_withdrawal_date": r["expected_withdrawal_date"],
-                                            "attempt": 1} for r in mine]})
+        return {"pending_total_cents": sum(r["amount_cents"] for r in mine),
+                "payments": [{"payment_id": r["payment_id"], "amount_cents": r["amount_cents"],
+                              "expected_withdrawal_date": r["expected_withdrawal_date"],
+                              "attempt": 1} for r in mine]}
+
+    async def standing(request: web.Request) -> web.Response:
+        ban = request.match_info["ban"]
+        return json_response({"autopay": state.autopay.get(ban), "pending": pending_of(ban)})
 
     async def post_refund(request: web.Request) -> web.Response:
         """As payments answers: once per key, never more than billing's credit."""
@@ -337,5 +340,5 @@ def payments_app(state: Upstream) -> web.Application:
     app.router.add_get("/accounts/{ban}/methods", methods)
     app.router.add_get("/accounts/{ban}/methods/{method_id}/validation", get_validation)
     app.router.add_post("/accounts/{ban}/methods/{method_id}/validation", post_validation)
-    app.router.add_get("/accounts/{ban}/pending", pending)
+    app.router.add_get("/accounts/{ban}/standing", standing)
     return app

@@ -83,7 +83,8 @@ async def test_origination_file_settlement_and_returns(payments_env):
     # The retry says it is one (notify announces it as a retry, not a new payment).
     assert (retries[0]["attempt"], retries[0]["retry_of"]) == (1, None)
     assert (retries[1]["attempt"], retries[1]["retry_of"]) == (2, r01["payment_id"])
-    pending = await (await env.client.get(f"/accounts/{r01['ban']}/pending")).json()
+    standing = await (await env.client.get(f"/accounts/{r01['ban']}/standing")).json()
+    pending = standing["pending"]
     assert [(p["amount_cents"], p["attempt"]) for p in pending["payments"]] == [(10000, 2)]
     assert pending["payments"][0]["expected_withdrawal_date"] == retries[1]["expected_withdrawal_date"]
     for p in (r02, r03, r04):

@@ -46,12 +46,17 @@ async def test_mandate_create_get_cancel_and_one_active(payments_env):
     assert created["next_draft_date"] == "2026-03-23" and created["contact"]["email"] == CONTACT["email"]
     status, body = await _autopay(env, ban, new_account())
     assert status == 409 and body["error"]["code"] == "autopay_exists"
-    assert (await (await env.client.get(f"/accounts/{ban}/autopay")).json())["mandate_id"] == mandate["mandate_id"]
+    shown = await (await env.client.get(f"/accounts/{ban}/autopay")).json()
+    assert shown["mandate_id"] == mandate["mandate_id"]
+    # The account summary's one call to payments gives the same mandate.
+    standing = await (await env.client.get(f"/accounts/{ban}/standing")).json()
+    assert standing["autopay"] == shown and standing["pending"]["pending_total_cents"] == 0
     r = await env.client.delete(f"/accounts/{ban}/autopay")
     assert r.status == 200 and (await r.json())["status"] == "cancelled"
     [cancelled] = await env.events("autopay.cancelled", ban)
     assert cancelled["reason"] == "member_request" and cancelled["drafts_in_flight"] == []
     assert (await env.client.get(f"/accounts/{ban}/autopay")).status == 404
+    assert (await (await env.client.get(f"/accounts/{ban}/standing")).json())["autopay"] is None
     assert (await env.client.delete(f"/accounts/{ban}/autopay")).status == 404
     status, again = await _autopay(env, ban, account)  # created again at any time
     assert status == 201 and again["mandate_id"] != mandate["mandate_id"]

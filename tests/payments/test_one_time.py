@@ -221,8 +221,10 @@ async def test_a_total_that_changed_since_review_is_refused_and_nothing_is_charg
     assert body["error"]["current_amount_cents"] == 15000
     async with env.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM payments WHERE billing_account_number = $1", ban) == 1
-    r = await env.client.get(f"/accounts/{ban}/pending")
-    pending = await r.json()
+    r = await env.client.get(f"/accounts/{ban}/standing")
+    standing = await r.json()
+    pending = standing["pending"]
+    assert standing["autopay"] is None  # a one-time payment sets up no recurring one
     assert pending["pending_total_cents"] == 5000 and [p["amount_cents"] for p in pending["payments"]] == [5000]
     status, body = await env.pay({**reviewed, "expected_amount": "150.00"}, key)  # the same key, reviewed again
     assert status == 201 and body["amount_cents"] == 15000

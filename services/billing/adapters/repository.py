@@ -121,10 +121,14 @@ async def add_entry(conn: asyncpg.Connection, ban: str, kind: str, amount_cents:
                           VALUES ($1, $2, $3, $4, $5)""", ban, kind, amount_cents, payment_id, day)
 
 
-async def summary_head(conn: asyncpg.Connection, ban: str) -> asyncpg.Record | None:
-    """The account row with its credit, pending payments and whether a delinquency or an
-    active payment plan exists, in one round trip (the summary the gateway asks for on
-    every page; the rarer delinquency and plan rows are read only when they exist)."""
+async def summary_head(conn: asyncpg.Connection, ban: str, today: date) -> asyncpg.Record | None:
+    """The account row with what its summary needs besides the lines' balances, in one
+    round trip (the summary the gateway asks for on every page; the rarer delinquency and
+    plan rows are read only when they exist): credit, pending payments, whether a
+    delinquency or an active payment plan exists, cents past due on `today` (as
+    `past_due`), the lines' states (`line_states`: (coverage_year, status, coverage_start)
+    by year) and the months billed (`billed`: (coverage_month, due_date, owed, kind), as
+    `billed_months`)."""
     return await conn.fetchrow(
         """SELECT a.*,
                   -(SELECT coalesce(sum(amount_cents), 0) FROM ledger
@@ -134,8 +138,16 @@ async def summary_head(conn: asyncpg.Connection, ban: str) -> asyncpg.Record | N
                      AND NOT returned AND NOT failed)::bigint AS pending_payments_cents,
                   EXISTS (SELECT 1 FROM delinquencies WHERE billing_account_number = $1) AS has_delinquency,
                   EXISTS (SELECT 1 FROM payment_plans WHERE billing_account_number = $1
-                          AND status = 'active') AS has_plan
-           FROM accounts a WHERE a.billing_account_number = $1""", ban)
+                          AND status = 'active') AS has_plan,
+                  (SELECT coalesce(sum(amount_cents - paid_cents), 0) FROM invoices
+                   WHERE billing_account_number = $1 AND paid_cents < amount_cents
+                     AND due_date < $2)::bigint AS past_due_cents,
+                  ARRAY(SELECT ROW(coverage_year, status, coverage_start) FROM lines
+                        WHERE billing_account_number = $1 ORDER BY coverage_year) AS line_states,
+                  ARRAY(SELECT ROW(coverage_month, due_date, amount_cents - paid_cents, kind) FROM invoices
+                        WHERE billing_account_number = $1 AND NOT voided
+                        ORDER BY coverage_month, coverage_year) AS billed
+           FROM accounts a WHERE a.billing_account_number = $1""", ban, today)
 
 
 async def credit_cents(conn: asyncpg.Connection, ban: str) -> int:

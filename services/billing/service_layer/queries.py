@@ -9,7 +9,7 @@ from datetime import date
 import asyncpg
 
 from services.billing.adapters import repository as repo
-from services.billing.domain.coverage import ENDED, standing
+from services.billing.domain.coverage import ENDED, BilledMonth, standing
 from services.billing.domain.rules import (
     PLAN_MONTHS_MAX,
     PLAN_MONTHS_MIN,
@@ -27,7 +27,7 @@ from services.billing.service_layer.reinstatement import account_quote
 
 
 async def account_summary(conn: asyncpg.Connection, ban: str, today: date) -> dict | None:
-    acct = await repo.summary_head(conn, ban)
+    acct = await repo.summary_head(conn, ban, today)
     if acct is None:
         return None
     lines = (await repo.snapshots(conn, [ban], today)).get(ban, {"lines": []})["lines"]
@@ -38,13 +38,15 @@ async def account_summary(conn: asyncpg.Connection, ban: str, today: date) -> di
         delinquency = None
     reinstatement = await account_quote(conn, ban, delinquency, total, acct["plan_type"], today)
     plan = await plan_view(conn, await repo.active_plan(conn, ban), today) if acct["has_plan"] else None
-    past_due_cents = (await repo.past_due(conn, ban, today))[0]
+    past_due_cents = acct["past_due_cents"]
     grace = (Grace(delinquency["grace_start"], delinquency["grace_end"], delinquency["grace_months"])
              if delinquency is not None and delinquency["status"] == "in_grace" else None)
     installment = next((i for i in plan["schedule"] if i["status"] == "due"), None) \
         if plan and plan["suspends_delinquency"] else None
-    line_states = await repo.line_states(conn, ban)
-    clock_ = standing(await repo.billed_months(conn, ban), line_states, acct["aptc"], total, today,
+    line_states = [{"coverage_year": y, "status": st, "coverage_start": start}
+                   for y, st, start in acct["line_states"]]
+    billed = [BilledMonth(*month) for month in acct["billed"]]
+    clock_ = standing(billed, line_states, acct["aptc"], total, today,
                       grace, date.fromisoformat(installment["due_date"]) if installment else None,
                       _installment_left(plan, installment))
     refusal = plan_refusal(past_due_cents, plan is not None,

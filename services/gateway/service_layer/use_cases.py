@@ -146,12 +146,12 @@ class UseCases:
                                     keep=lambda summary: not summary["notices"])
 
     async def _fetch_summary(self, ban: str) -> dict[str, Any]:
-        """Billing's balances, payments' autopay and payments on their way, fetched in
-        parallel; a partial answer with a notice when one of them does not answer."""
-        account, autopay, pending = await asyncio.gather(
+        """Billing's balances and payments' autopay and payments on their way (one call
+        each), fetched in parallel; a partial answer with a notice when one of them does
+        not answer."""
+        account, standing = await asyncio.gather(
             self.up.call("billing", "GET", upstream_path("accounts", ban)),
-            self.up.call("payments", "GET", upstream_path("accounts", ban, "autopay")),
-            self.up.call("payments", "GET", upstream_path("accounts", ban, "pending")),
+            self.up.call("payments", "GET", upstream_path("accounts", ban, "standing")),
             return_exceptions=True)
         notices: list[dict[str, str]] = []
         total_cents: int | None = None
@@ -173,19 +173,11 @@ class UseCases:
         else:
             summary = summarize(account, business_today())
             total_cents = int(account.get("total_balance_cents") or 0)
-        if isinstance(pending, BaseException):
-            pending = None
-            if not any(n["service"] == "payments" for n in notices):
-                notices.append({"service": "payments", "message": NOTICE["payments"]})
-        with_pending(summary, total_cents, pending)
-        if isinstance(autopay, Refused):
-            summary["autopay"] = None
-        elif isinstance(autopay, BaseException):
-            summary["autopay"] = None
-            if not any(n["service"] == "payments" for n in notices):
-                notices.append({"service": "payments", "message": NOTICE["payments"]})
-        else:
-            summary["autopay"] = public_mandate(autopay)
+        if isinstance(standing, BaseException):
+            notices.append({"service": "payments", "message": NOTICE["payments"]})
+            standing = {"autopay": None, "pending": None}
+        with_pending(summary, total_cents, standing["pending"])
+        summary["autopay"] = public_mandate(standing["autopay"]) if standing["autopay"] else None
         summary["notices"] = notices
         return summary
 

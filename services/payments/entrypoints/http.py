@@ -145,16 +145,25 @@ async def account_payments(request: web.Request) -> web.Response:
     return json_response({"payments": [payment_view(p) for p in rows]})
 
 
-@routes.get("/accounts/{ban}/pending")
-async def account_pending(request: web.Request) -> web.Response:
-    """The payments on their way (submitted, not yet settled, failed or returned): the same
-    figure "total" leaves out of what it charges."""
-    async with _deps(request).pool.acquire() as conn:
-        rows = await repo.in_flight_payments(conn, request.match_info["ban"])
-    return json_response({"pending_total_cents": sum(r["amount_cents"] for r in rows),
-                          "payments": [{"payment_id": str(r["payment_id"]), "amount_cents": r["amount_cents"],
-                                        "expected_withdrawal_date": r["expected_withdrawal_date"].isoformat(),
-                                        "attempt": r["attempt"]} for r in rows]})
+@routes.get("/accounts/{ban}/standing")
+@translated
+async def account_standing(request: web.Request) -> web.Response:
+    """What the account summary needs of payments in one call: the autopay as
+    /accounts/{ban}/autopay gives it (null when none) and the payments on their way
+    (submitted, not yet settled, failed or returned: the same figure "total" leaves out of
+    what it charges)."""
+    deps, ban = _deps(request), _ban(request)
+    async with deps.pool.acquire() as conn:
+        autopay = await mandates.autopay_view(conn, deps, ban)
+        rows = await repo.in_flight_payments(conn, ban)
+    return json_response({"autopay": autopay, "pending": _pending_view(rows)})
+
+
+def _pending_view(rows: list) -> dict[str, Any]:
+    return {"pending_total_cents": sum(r["amount_cents"] for r in rows),
+            "payments": [{"payment_id": str(r["payment_id"]), "amount_cents": r["amount_cents"],
+                          "expected_withdrawal_date": r["expected_withdrawal_date"].isoformat(),
+                          "attempt": r["attempt"]} for r in rows]}
 
 
 @routes.get("/accounts/{ban}/autopay")

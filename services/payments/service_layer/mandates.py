@@ -155,10 +155,19 @@ async def create_autopay(deps: Deps, ban: str, req: AutopayRequest) -> Answer:
 
 async def get_autopay(deps: Deps, ban: str) -> dict:
     async with deps.pool.acquire() as conn:
-        m = await repo.active_mandate(conn, ban)
-        in_flight = await repo.drafts_in_flight(conn, m["mandate_id"]) if m else []
-    if m is None:
+        view = await autopay_view(conn, deps, ban)
+    if view is None:
         raise NoAutopay()
+    return view
+
+
+async def autopay_view(conn: asyncpg.Connection, deps: Deps, ban: str) -> dict | None:
+    """The account's active mandate as `GET /accounts/{ban}/autopay` answers it, with the
+    drafts on their way; None when it has none."""
+    m = await repo.active_mandate(conn, ban)
+    if m is None:
+        return None
+    in_flight = await repo.drafts_in_flight(conn, m["mandate_id"])
     today, day = deps.today(), deps.settings.autopay_day
     return {**mandate_view(m, today, day),
             "drafts_in_flight": [events.draft_of(p).to_data() for p in in_flight],
