@@ -9,7 +9,6 @@ from typing import Any
 
 import asyncpg
 
-from services.billing.domain.coverage import BilledMonth
 from services.billing.domain.numbers import make_ban
 from services.billing.domain.rules import Application, OpenInvoice
 from shared.contracts.enrollment import EnrollmentData
@@ -127,8 +126,8 @@ async def summary_head(conn: asyncpg.Connection, ban: str, today: date) -> async
     plan rows are read only when they exist): credit, pending payments, whether a
     delinquency or an active payment plan exists, cents past due on `today` (as
     `past_due`), the lines' states (`line_states`: (coverage_year, status, coverage_start)
-    by year) and the months billed (`billed`: (coverage_month, due_date, owed, kind), as
-    `billed_months`)."""
+    by year) and the months billed (`billed`: (coverage_month, due_date, owed, kind) of each
+    invoice not voided, by month: what coverage.standing takes as BilledMonth)."""
     return await conn.fetchrow(
         """SELECT a.*,
                   -(SELECT coalesce(sum(amount_cents), 0) FROM ledger
@@ -250,15 +249,6 @@ async def past_due(conn: asyncpg.Connection, ban: str, today: date) -> tuple[int
            FROM invoices WHERE billing_account_number = $1 AND paid_cents < amount_cents
            AND due_date < $2""", ban, today)
     return row["cents"], row["oldest"]
-
-
-async def billed_months(conn: asyncpg.Connection, ban: str) -> list[BilledMonth]:
-    """Every coverage month billed (voided invoices aside) and what each still owes."""
-    rows = await conn.fetch(
-        """SELECT coverage_month, due_date, amount_cents - paid_cents AS owed, kind FROM invoices
-           WHERE billing_account_number = $1 AND NOT voided
-           ORDER BY coverage_month, coverage_year""", ban)
-    return [BilledMonth(r["coverage_month"], r["due_date"], r["owed"], r["kind"]) for r in rows]
 
 
 async def line_states(conn: asyncpg.Connection, ban: str) -> list[dict]:
