@@ -121,13 +121,13 @@ async def add_entry(conn: asyncpg.Connection, ban: str, kind: str, amount_cents:
 
 
 async def summary_head(conn: asyncpg.Connection, ban: str, today: date) -> asyncpg.Record | None:
-    """The account row with what its summary needs besides the lines' balances, in one
-    round trip (the summary the gateway asks for on every page; the rarer delinquency and
-    plan rows are read only when they exist): credit, pending payments, whether a
-    delinquency or an active payment plan exists, cents past due on `today` (as
-    `past_due`), the lines' states (`line_states`: (coverage_year, status, coverage_start)
-    by year) and the months billed (`billed`: (coverage_month, due_date, owed, kind) of each
-    invoice not voided, by month: what coverage.standing takes as BilledMonth)."""
+    """The account row with everything its summary needs in the usual case, in one round
+    trip (the summary the gateway asks for on every page; the rarer delinquency and plan
+    rows are read only when they exist): credit, pending payments, whether a delinquency or
+    an active payment plan exists, cents past due on `today` (as `past_due`), the lines
+    (`line_rows`: by year, the fields `line_view` takes after `today`) and the months billed
+    (`billed`: (coverage_month, due_date, owed, kind) of each invoice not voided, by month:
+    what coverage.standing takes as BilledMonth)."""
     return await conn.fetchrow(
         """SELECT a.*,
                   -(SELECT coalesce(sum(amount_cents), 0) FROM ledger
@@ -141,8 +141,20 @@ async def summary_head(conn: asyncpg.Connection, ban: str, today: date) -> async
                   (SELECT coalesce(sum(amount_cents - paid_cents), 0) FROM invoices
                    WHERE billing_account_number = $1 AND paid_cents < amount_cents
                      AND due_date < $2)::bigint AS past_due_cents,
-                  ARRAY(SELECT ROW(coverage_year, status, coverage_start) FROM lines
-                        WHERE billing_account_number = $1 ORDER BY coverage_year) AS line_states,
+                  ARRAY(SELECT ROW(l.coverage_year, l.plan_name, l.carrier, l.premium_cents, l.status,
+                                   l.coverage_start, l.terminated_on, coalesce(g.balance, 0)::bigint,
+                                   iv.open_due, iv.last_due, iv.last_invoice)
+                        FROM lines l
+                        LEFT JOIN LATERAL (
+                          SELECT sum(amount_cents)::bigint AS balance FROM ledger
+                          WHERE billing_account_number = $1 AND coverage_year = l.coverage_year) g ON true
+                        LEFT JOIN LATERAL (
+                          SELECT min(due_date) FILTER (WHERE paid_cents < amount_cents) AS open_due,
+                                 max(due_date) AS last_due,
+                                 (array_agg(amount_cents ORDER BY coverage_month DESC))[1] AS last_invoice
+                          FROM invoices
+                          WHERE billing_account_number = $1 AND coverage_year = l.coverage_year) iv ON true
+                        WHERE l.billing_account_number = $1 ORDER BY l.coverage_year) AS line_rows,
                   ARRAY(SELECT ROW(coverage_month, due_date, amount_cents - paid_cents, kind) FROM invoices
                         WHERE billing_account_number = $1 AND NOT voided
                         ORDER BY coverage_month, coverage_year) AS billed
@@ -222,24 +234,31 @@ async def snapshots(conn: asyncpg.Connection, bans: Iterable[str], today: date) 
            ORDER BY l.billing_account_number, l.coverage_year""", list(bans))
     out: dict[str, dict] = {}
     for r in rows:
-        due = r["open_due"] or r["last_due"]
-        if r["status"] in ("terminated", "cancelled"):
-            status = r["status"]
-        elif r["balance"] <= 0:
-            status = "paid" if r["last_due"] else "no_bill_yet"
-        elif r["open_due"] and r["open_due"] < today:
-            status = "past_due"
-        else:
-            status = "pending_binder" if r["status"] == "pending_binder" else "due"
-        out.setdefault(r["ban"], {"lines": []})["lines"].append({
-            "coverage_year": r["coverage_year"], "plan_name": r["plan_name"],
-            "carrier": r["carrier"], "balance_cents": r["balance"],
-            "current_premium_cents": r["last_invoice"] if r["last_invoice"] is not None else r["premium_cents"],
-            "due_date": due.isoformat() if due else None, "status": status,
-            "binder": r["status"] == "pending_binder" and r["balance"] > 0,
-            "coverage_start": r["coverage_start"].isoformat(),
-            "terminated_on": r["terminated_on"].isoformat() if r["terminated_on"] else None})
+        out.setdefault(r["ban"], {"lines": []})["lines"].append(line_view(today, *list(r.values())[1:]))
     return out
+
+
+def line_view(today: date, coverage_year: int, plan_name: str, carrier: str, premium_cents: int,
+              status: str, coverage_start: date, terminated_on: date | None, balance: int,
+              open_due: date | None, last_due: date | None, last_invoice: int | None) -> dict:
+    """One line as the summary and `balance.changed` show it: balance, current premium (the
+    last invoice's, else the line's premium), the due date and the status on `today`."""
+    due = open_due or last_due
+    if status in ("terminated", "cancelled"):
+        shown = status
+    elif balance <= 0:
+        shown = "paid" if last_due else "no_bill_yet"
+    elif open_due and open_due < today:
+        shown = "past_due"
+    else:
+        shown = "pending_binder" if status == "pending_binder" else "due"
+    return {"coverage_year": coverage_year, "plan_name": plan_name, "carrier": carrier,
+            "balance_cents": balance,
+            "current_premium_cents": last_invoice if last_invoice is not None else premium_cents,
+            "due_date": due.isoformat() if due else None, "status": shown,
+            "binder": status == "pending_binder" and balance > 0,
+            "coverage_start": coverage_start.isoformat(),
+            "terminated_on": terminated_on.isoformat() if terminated_on else None}
 
 
 async def past_due(conn: asyncpg.Connection, ban: str, today: date) -> tuple[int, date | None]:

@@ -30,7 +30,7 @@ async def account_summary(conn: asyncpg.Connection, ban: str, today: date) -> di
     acct = await repo.summary_head(conn, ban, today)
     if acct is None:
         return None
-    lines = (await repo.snapshots(conn, [ban], today)).get(ban, {"lines": []})["lines"]
+    lines = [repo.line_view(today, *row) for row in acct["line_rows"]]
     credit = acct["credit_cents"]
     total = sum(ln["balance_cents"] for ln in lines) - credit
     delinquency = await repo.delinquency(conn, ban) if acct["has_delinquency"] else None
@@ -43,8 +43,8 @@ async def account_summary(conn: asyncpg.Connection, ban: str, today: date) -> di
              if delinquency is not None and delinquency["status"] == "in_grace" else None)
     installment = next((i for i in plan["schedule"] if i["status"] == "due"), None) \
         if plan and plan["suspends_delinquency"] else None
-    line_states = [{"coverage_year": y, "status": st, "coverage_start": start}
-                   for y, st, start in acct["line_states"]]
+    line_states = [{"coverage_year": row[0], "status": row[4], "coverage_start": row[5]}
+                   for row in acct["line_rows"]]  # the lines' own states, as coverage.standing reads them
     billed = [BilledMonth(*month) for month in acct["billed"]]
     clock_ = standing(billed, line_states, acct["aptc"], total, today,
                       grace, date.fromisoformat(installment["due_date"]) if installment else None,
