@@ -30,12 +30,23 @@ async def in_flight_cents(conn: asyncpg.Connection, ban: str) -> int:
             WHERE billing_account_number = $1 AND status IN {IN_FLIGHT}""", ban)
 
 
-async def in_flight_payments(conn: asyncpg.Connection, ban: str) -> list[asyncpg.Record]:
-    """The payments `in_flight_cents` adds up, soonest withdrawal first."""
-    return await conn.fetch(
-        f"""SELECT payment_id, amount_cents, expected_withdrawal_date, attempt FROM payments
-            WHERE billing_account_number = $1 AND status IN {IN_FLIGHT}
-            ORDER BY expected_withdrawal_date, created_at, payment_id""", ban)
+IN_FLIGHT_FIELDS = ("payment_id", "amount_cents", "expected_withdrawal_date", "attempt", "mandate_id")
+
+
+async def standing(conn: asyncpg.Connection, ban: str) -> tuple[asyncpg.Record | None, list[dict]]:
+    """In one round trip: the account's active mandate with its method (None when it has
+    none) and the payments `in_flight_cents` adds up, soonest withdrawal first (each as
+    IN_FLIGHT_FIELDS: a mandate's drafts on their way are those with its mandate_id)."""
+    row = await conn.fetchrow(
+        f"""SELECT m.*, x.type, x.last4, x.brand,
+                   ARRAY(SELECT ROW({', '.join(IN_FLIGHT_FIELDS)}) FROM payments
+                         WHERE billing_account_number = $1 AND status IN {IN_FLIGHT}
+                         ORDER BY expected_withdrawal_date, created_at, payment_id) AS in_flight
+            FROM (VALUES (1)) one (unit)
+            LEFT JOIN (mandates m JOIN methods x USING (method_id))
+              ON m.billing_account_number = $1 AND m.status = 'active'""", ban)
+    in_flight = [dict(zip(IN_FLIGHT_FIELDS, p)) for p in row["in_flight"]]
+    return (row if row["mandate_id"] is not None else None), in_flight
 
 
 async def account_opened(conn: asyncpg.Connection, ban: str, plan_type: str,

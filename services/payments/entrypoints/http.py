@@ -154,9 +154,8 @@ async def account_standing(request: web.Request) -> web.Response:
     what it charges)."""
     deps, ban = _deps(request), _ban(request)
     async with deps.pool.acquire() as conn:
-        autopay = await mandates.autopay_view(conn, deps, ban)
-        rows = await repo.in_flight_payments(conn, ban)
-    return json_response({"autopay": autopay, "pending": _pending_view(rows)})
+        m, rows = await repo.standing(conn, ban)
+    return json_response({"autopay": mandates.autopay_answer(deps, m, rows), "pending": _pending_view(rows)})
 
 
 def _pending_view(rows: list) -> dict[str, Any]:

@@ -164,13 +164,19 @@ async def get_autopay(deps: Deps, ban: str) -> dict:
 async def autopay_view(conn: asyncpg.Connection, deps: Deps, ban: str) -> dict | None:
     """The account's active mandate as `GET /accounts/{ban}/autopay` answers it, with the
     drafts on their way; None when it has none."""
-    m = await repo.active_mandate(conn, ban)
+    m, in_flight = await repo.standing(conn, ban)
+    return autopay_answer(deps, m, in_flight)
+
+
+def autopay_answer(deps: Deps, m: asyncpg.Record | None, in_flight: list[dict]) -> dict | None:
+    """The autopay answer of mandate `m` (None for none) given the account's payments on
+    their way (`repository.standing`): its own drafts among them still happen."""
     if m is None:
         return None
-    in_flight = await repo.drafts_in_flight(conn, m["mandate_id"])
     today, day = deps.today(), deps.settings.autopay_day
     return {**mandate_view(m, today, day),
-            "drafts_in_flight": [events.draft_of(p).to_data() for p in in_flight],
+            "drafts_in_flight": [events.draft_of(p).to_data() for p in in_flight
+                                 if p["mandate_id"] == m["mandate_id"]],
             "cancellation": autopay_notices.cancellation_view(today, day),
             "notice_range": autopay_notices.notice_range_view(m)}
 
