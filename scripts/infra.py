@@ -7,8 +7,12 @@ none is installed). Two profiles keep `make run` and `make test` apart:
 - ``run``: data kept under .state/run between runs, Kafka on 9092, PostgreSQL on 55432;
 - ``test``: throw-away data under .state/test, Kafka on 19092, PostgreSQL on 55433 (all
   shifted by ``TEST_PORT_SHIFT``, so two checkouts on one machine can each run the suite);
-- ``secure``: throw-away data under .state/secure, Kafka on 39092, PostgreSQL on 55435 (also
+- ``secure``: throw-away data under .state/secure, Kafka on 29192, PostgreSQL on 29194 (also
   shifted), with authentication and authorisation on both (see `SECURE PROFILE` below).
+
+The secure servers start while the test suite runs, so their ports sit below the kernel's
+ephemeral range (32768 and up): an outgoing connection of the suite can never be holding one
+of them when the server binds it.
 
 Usage: ``python scripts/infra.py up|down|status|env|kafka-setup [--profile run|test|secure]
 [--fresh] [--service NAME]``. Re-running ``up`` reuses servers that are already running; ``down``
@@ -100,8 +104,9 @@ PROFILES = {
     "bench": Profile("bench", 29092 + TEST_PORT_SHIFT, 29093 + TEST_PORT_SHIFT,
                      55434 + TEST_PORT_SHIFT),
     # Users, passwords and ACLs on both servers; throw-away like `test`.
-    "secure": Profile("secure", 39092 + TEST_PORT_SHIFT, 39093 + TEST_PORT_SHIFT,
-                      55435 + TEST_PORT_SHIFT, secure=True),
+    # Below the ephemeral port range (see the module's docstring): started mid-suite.
+    "secure": Profile("secure", 29192 + TEST_PORT_SHIFT, 29193 + TEST_PORT_SHIFT,
+                      29194 + TEST_PORT_SHIFT, secure=True),
 }
 
 
@@ -214,6 +219,20 @@ def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.3)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def log_tail(folder: Path, lines: int = 6) -> str:
+    """What a server that failed to start said in `folder`: its first error lines (the cause,
+    e.g. a port already bound) and its last lines, so a CI record shows why."""
+    parts = []
+    for name in ("server.log", "stdout.log"):
+        path = folder / name
+        if not path.exists():
+            continue
+        text = [line[:300] for line in path.read_text(errors="replace").splitlines()]
+        errors = [line for line in text if any(w in line for w in ("ERROR", "FATAL", "Caused by"))]
+        parts.append(f"--- {path}\n" + "\n".join(errors[:lines] + ["..."] + text[-lines:]))
+    return "\n".join(parts) or f"(no log in {folder})"
 
 
 def pid_alive(pid_file: Path) -> int | None:
@@ -336,8 +355,9 @@ def kafka_up(p: Profile) -> None:
     if pid_alive(pid_file) and asyncio.run(kafka_metadata_ok(p.bootstrap, p.kafka_auth())):
         log(f"Kafka already running on {p.bootstrap}")
         return
-    if port_open(p.kafka_port):
-        sys.exit(f"[infra] port {p.kafka_port} is taken by another program")
+    for port in (p.kafka_port, p.controller_port):
+        if port_open(port):
+            sys.exit(f"[infra] port {port} is taken by another program")
     ensure_kafka_jars()
     props, log4j = write_kafka_config(p)
     cp = f"{KAFKA_LIBS}/*"
@@ -360,7 +380,8 @@ def kafka_up(p: Profile) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            sys.exit(f"[infra] Kafka exited early; see {p.state / 'kafka' / 'server.log'}")
+            sys.exit(f"[infra] Kafka exited early (status {proc.returncode}); last lines of "
+                     f"its logs:\n{log_tail(p.state / 'kafka')}")
         if port_open(p.kafka_port) and asyncio.run(kafka_metadata_ok(p.bootstrap, p.kafka_auth())):
             log(f"Kafka ready on {p.bootstrap} (pid {proc.pid})")
             return
@@ -459,9 +480,12 @@ def pg_up(p: Profile) -> None:
         opts = (f"-p {p.pg_port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=400 "
                 f"-c shared_buffers=512MB -c fsync={fsync} -c synchronous_commit={'off' if fsync == 'off' else 'on'} "
                 f"-c max_locks_per_transaction=256")
-        subprocess.run(as_pg_user([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts,
-                                   "-l", str(data / "server.log"), "-w", "-t", "60", "start"]),
-                       check=True, capture_output=True)
+        started = subprocess.run(as_pg_user([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts,
+                                             "-l", str(data / "server.log"), "-w", "-t", "60", "start"]),
+                                 capture_output=True)
+        if started.returncode != 0:
+            sys.exit(f"[infra] PostgreSQL did not start (pg_ctl status {started.returncode}); "
+                     f"last lines of its log:\n{log_tail(data)}")
         log(f"PostgreSQL ready on 127.0.0.1:{p.pg_port}")
     asyncio.run(create_databases(p))
 
